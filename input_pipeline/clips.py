@@ -1,0 +1,138 @@
+"""Clips from whole videos: training sampling, augmentation and evaluation windows (host side, NumPy).
+
+Frame coordinates. A video of N frames has N−1 forward and N−1 backward flow fields. Inflection flow
+needs two flows on each side of a frame (ta2net_jax/inflection.py), so only frames 2 … N−3 can be
+inputs ("kept frames", N' = N − 4 of them), exactly as the original drops `[2:-2]`.
+
+A clip starting at video frame s with `num_valid` real positions carries (T = clip length):
+    frames[j]   = frame   s + min(j, num_valid − 1)          j < T   (end padding repeats the last)
+    labels[j]   = label   s + min(j, num_valid − 1)
+    flow_fwd[j] = F⁺      s + min(j, num_valid)              j ≤ T
+    flow_bwd[j] = F⁻      s − 2 + min(j, num_valid)          j ≤ T
+The flow arrays are padded in the same way; inflection.py re-pads its outputs from `num_valid`.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import grain
+import numpy as np
+
+FIRST_KEPT = 2  # frames 0, 1 and N−2, N−1 cannot be inputs
+
+
+def frame_labels(num_frames: int, event_frames: np.ndarray) -> np.ndarray:
+    """[N] int32 binary labels from event frame indices (out-of-range indices are dropped)."""
+    labels = np.zeros(num_frames, np.int32)
+    events = np.asarray(event_frames, np.int64)
+    labels[events[(events >= 0) & (events < num_frames)]] = 1
+    return labels
+
+
+def num_kept_frames(num_frames: int) -> int:
+    return max(num_frames - 2 * FIRST_KEPT, 0)
+
+
+def make_clip(example: dict, start: int, clip_len: int) -> dict:
+    """The clip of `clip_len` kept frames starting at video frame `start` (≥ 2), end-padded.
+
+    Returns frames [T,H,W,3] uint8, flow_fwd/flow_bwd [T+1,H,W,2] float16, labels [T] int32,
+    num_valid () int32, start () int32.
+    """
+    n = example["frames"].shape[0]
+    last_kept = n - 1 - FIRST_KEPT
+    num_valid = min(clip_len, last_kept - start + 1)
+    if start < FIRST_KEPT or num_valid < 1:
+        raise ValueError(f"clip start {start} is outside the kept frames {FIRST_KEPT}…{last_kept} of a "
+                         f"{n}-frame video")
+    j = np.arange(clip_len)
+    frame_index = start + np.minimum(j, num_valid - 1)
+    flow_index = np.minimum(np.arange(clip_len + 1), num_valid)
+    labels = frame_labels(n, example["event_frames"])
+    return {
+        "frames": example["frames"][frame_index],
+        "flow_fwd": example["flow_fwd"][start + flow_index],
+        "flow_bwd": example["flow_bwd"][start - 2 + flow_index],
+        "labels": labels[frame_index],
+        "num_valid": np.int32(num_valid),
+        "start": np.int32(start),
+    }
+
+
+def training_clip_start(num_frames: int, event_frames: np.ndarray, clip_len: int, rng: np.random.Generator) -> int:
+    """The original's `batch_select`: a random audible kept frame g, then a start uniform in
+    [max(first, g − T + 1), g] so that the clip contains g. Videos without a kept event get a uniform start."""
+    kept = num_kept_frames(num_frames)
+    events = np.asarray(event_frames, np.int64)
+    events = events[(events >= FIRST_KEPT) & (events < FIRST_KEPT + kept)]
+    if events.size == 0:
+        return FIRST_KEPT + int(rng.integers(0, max(kept - clip_len, 0) + 1))
+    g = int(rng.choice(events))
+    return int(rng.integers(max(FIRST_KEPT, g - clip_len + 1), g + 1))
+
+
+def window_starts(num_frames: int, clip_len: int, stride: int) -> list[int]:
+    """Evaluation windows over all kept frames: every `stride` frames, plus one ending at the last kept frame."""
+    kept = num_kept_frames(num_frames)
+    if kept <= clip_len:
+        return [FIRST_KEPT]
+    starts = list(range(FIRST_KEPT, FIRST_KEPT + kept - clip_len + 1, stride))
+    if starts[-1] != FIRST_KEPT + kept - clip_len:
+        starts.append(FIRST_KEPT + kept - clip_len)
+    return starts
+
+
+def augment(clip: dict, rng: np.random.Generator, *, hflip: bool, brightness: float, contrast: float) -> dict:
+    """Horizontal flip (u of both flows negated) and per-clip brightness/contrast jitter of the frames.
+
+    The flow was estimated on unjittered frames; flipping frames and flow together keeps them consistent.
+    """
+    clip = dict(clip)
+    if hflip and rng.random() < 0.5:
+        clip["frames"] = clip["frames"][:, :, ::-1]
+        for key in ("flow_fwd", "flow_bwd"):
+            flipped = clip[key][:, :, ::-1].copy()
+            flipped[..., 0] = -flipped[..., 0]
+            clip[key] = flipped
+    if brightness or contrast:
+        frames = clip["frames"].astype(np.float32)
+        mean = frames.mean()
+        gain = 1.0 + rng.uniform(-contrast, contrast)
+        shift = 255.0 * rng.uniform(-brightness, brightness)
+        clip["frames"] = np.clip((frames - mean) * gain + mean + shift, 0, 255).astype(np.uint8)
+    clip["frames"] = np.ascontiguousarray(clip["frames"])
+    return clip
+
+
+@dataclasses.dataclass
+class SampleTrainingClip(grain.transforms.RandomMap):
+    """Whole video → one augmented training clip that contains an event (picklable for grain workers)."""
+    clip_len: int
+    hflip: bool = False
+    brightness: float = 0.0
+    contrast: float = 0.0
+
+    def random_map(self, example: dict, rng: np.random.Generator) -> dict:
+        start = training_clip_start(example["frames"].shape[0], example["event_frames"], self.clip_len, rng)
+        clip = make_clip(example, start, self.clip_len)
+        return augment(clip, rng, hflip=self.hflip, brightness=self.brightness, contrast=self.contrast)
+
+
+@dataclasses.dataclass
+class VideoWindows(grain.transforms.Map):
+    """Whole video → all its evaluation windows stacked ([W, ...]) plus the video's ground truth."""
+    clip_len: int
+    stride: int
+
+    def map(self, example: dict) -> dict:
+        n = example["frames"].shape[0]
+        clips = [make_clip(example, s, self.clip_len) for s in window_starts(n, self.clip_len, self.stride)]
+        windows = {k: np.stack([c[k] for c in clips]) for k in clips[0]}
+        video_id = example["id"]
+        return {"windows": windows, "num_frames": n, "fps": float(example["fps"]),
+                "id": video_id.decode() if isinstance(video_id, bytes) else str(video_id),
+                "event_frames": np.asarray(example["event_frames"], np.int64),
+                "event_xy": np.asarray(example.get("event_xy", np.zeros((0, 2))), np.float32),
+                "frame_size": tuple(example["frames"].shape[1:3]),
+                # The whole video's flow, for the training-free baseline (baseline.py).
+                "video_flow_fwd": example["flow_fwd"], "video_flow_bwd": example["flow_bwd"]}

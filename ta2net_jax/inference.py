@@ -1,0 +1,118 @@
+"""Whole-video inference: sliding windows → per-frame P(audible) and sound-source maps.
+
+Windows of T kept frames every `eval.stride` frames (plus one ending at the last kept frame) are
+batched across videos, run through the model in eval mode (BatchNorm running statistics, no dropout)
+in one jit function, and the per-frame softmax P(audible) and maps are averaged wherever windows
+overlap (open choice 7). Frames 0, 1, N−2, N−1 cannot be inputs (inflection.py) and get score NaN.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import jax
+import numpy as np
+from flax import nnx
+
+from ta2net_jax import mesh as mesh_lib
+from ta2net_jax.inflection import model_inputs
+
+WINDOW_KEYS = ("frames", "flow_fwd", "flow_bwd", "num_valid")
+
+
+class Predictor:
+    """A jit-compiled eval-mode forward pass over fixed-size batches of windows on a mesh."""
+
+    def __init__(self, model: nnx.Module, config, mesh: jax.sharding.Mesh, batch_size: int | None = None):
+        self.batch_size = batch_size or config.eval.batch_size
+        if self.batch_size % mesh.size:
+            raise ValueError(f"eval.batch_size {self.batch_size} is not divisible by {mesh.size} devices")
+        model.eval()
+        graphdef, state = nnx.split(model)
+        self.mesh = mesh
+        self.state = jax.device_put(state, mesh_lib.replicated(mesh))
+        self.sharding = mesh_lib.batch_sharding(mesh)
+        mode, flow_scale = config.inflection.mode, config.inflection.flow_scale
+
+        def forward(state, batch):
+            model = nnx.merge(graphdef, state)
+            outputs = model(*model_inputs(batch, mode, flow_scale))
+            return jax.nn.softmax(outputs["logits"], axis=-1)[..., 1], outputs["source_map"]
+
+        self._forward = jax.jit(forward)
+
+    def __call__(self, windows: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """windows: [W, ...] arrays (W ≤ batch_size) → (P(audible) [W, T], maps [W, T, h, w]) as NumPy."""
+        w = windows["num_valid"].shape[0]
+        pad = self.batch_size - w
+        batch = {k: np.concatenate([windows[k], np.repeat(windows[k][-1:], pad, axis=0)]) if pad else windows[k]
+                 for k in WINDOW_KEYS}
+        from input_pipeline.pipeline import to_global
+        with jax.set_mesh(self.mesh):
+            probs, maps = self._forward(self.state, to_global(batch, self.sharding))
+        return np.asarray(probs)[:w], np.asarray(maps)[:w]
+
+
+def merge_windows(starts: np.ndarray, num_valid: np.ndarray, probs: np.ndarray, maps: np.ndarray,
+                  num_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Averages window outputs onto the video's frames.
+
+    Args:
+      starts, num_valid: [W] first video frame and number of real positions of each window.
+      probs: [W, T]; maps: [W, T, h, w].
+    Returns:
+      scores [N] (NaN where no window reached) and maps [N, h, w] (zeros there).
+    """
+    total = np.zeros(num_frames)
+    count = np.zeros(num_frames)
+    map_total = np.zeros((num_frames,) + maps.shape[2:])
+    for s, n, p, m in zip(starts, num_valid, probs, maps):
+        total[s:s + n] += p[:n]
+        map_total[s:s + n] += m[:n]
+        count[s:s + n] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scores = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return scores, map_total / np.maximum(count, 1)[:, None, None]
+
+
+def predict_videos(predictor: Predictor, videos: Iterable[dict]) -> Iterator[dict]:
+    """Runs every window of every video, batching across videos; yields each video (in order) with
+    `scores` [N] and `maps` [N, h, w] added and its `windows` removed."""
+    pending: list[dict] = []
+    queue: list[tuple[int, int]] = []   # (index into pending, window index)
+
+    def run(n: int) -> None:
+        items, queue[:] = queue[:n], queue[n:]
+        batch = {k: np.stack([pending[v]["windows"][k][i] for v, i in items]) for k in WINDOW_KEYS}
+        probs, maps = predictor(batch)
+        for (v, i), p, m in zip(items, probs, maps):
+            pending[v]["_probs"][i], pending[v]["_maps"][i] = p, m
+
+    def finish(video: dict) -> dict:
+        w = video.pop("windows")
+        video["scores"], video["maps"] = merge_windows(w["start"], w["num_valid"], np.stack(video.pop("_probs")),
+                                                       np.stack(video.pop("_maps")), video["num_frames"])
+        return video
+
+    done = 0
+    for video in videos:
+        num_windows = video["windows"]["num_valid"].shape[0]
+        video["_probs"], video["_maps"] = [None] * num_windows, [None] * num_windows
+        pending.append(video)
+        queue.extend((len(pending) - 1, i) for i in range(num_windows))
+        while len(queue) >= predictor.batch_size:
+            run(predictor.batch_size)
+        while done < len(pending) and all(p is not None for p in pending[done]["_probs"]):
+            yield finish(pending[done])
+            pending[done] = None
+            done += 1
+    if queue:
+        run(len(queue))
+    for video in pending[done:]:
+        yield finish(video)
+
+
+def map_peak(source_map: np.ndarray, image_size: tuple[int, int]) -> tuple[float, float]:
+    """(x, y) in pixels of an image of `image_size` (H, W) at the centre of the map's highest cell."""
+    h, w = source_map.shape
+    row, col = np.unravel_index(int(np.argmax(source_map)), source_map.shape)
+    return (col + 0.5) * image_size[1] / w, (row + 0.5) * image_size[0] / h

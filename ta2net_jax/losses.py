@@ -1,0 +1,135 @@
+"""The original TA²Net training loss (docs/original_ta2net.md §6), in float32.
+
+    L = Focal(logits, y) + 0.1·SoftCE(logits, blur(y)) + 0.01·L_fb(fg, bg) + 0.002·L_tmp(map)
+
+* Focal: γ = 2, no α, mean over all B·T frames (padded clip positions included, as the original).
+* SoftCE: targets [1 − g, g], g = Σ of 7-tap exp(−d²/2σ²) kernels (σ = 2 frames) over positive frames,
+  clipped to [0, 1].
+* L_fb (CCAM, not InfoNCE): SimMax(FG) + SimMin(BG, FG) + SimMax(BG) over a set of N feature vectors.
+  The released sampling crashes (§10.4). Choice (config `loss.fb_sampling`):
+  - "audible_frame" (default): one randomly chosen audible frame per clip, N = global batch size —
+    the vectors of *every* device enter every row (the arrays are global; under jit XLA all-gathers the
+    column operand), so negatives come from all devices;
+  - "all_frames": every frame of every clip, N = B·T.
+* L_tmp: 0.1 · Σ |m_{k+1} + m_{k−1} − 2 m_k| summed over maps, with k running over frames *within* each
+  clip. The original flattens B·T and so also differences across clip boundaries (a bug, choice 5);
+  the sum (not mean) reduction is kept, so its effective weight is 2e-4 per element.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import PartitionSpec as P
+
+from ta2net_jax.mesh import is_explicit
+
+COS_MIN, COS_MAX = 0.0005, 0.9995
+
+
+def focal_loss(logits: jax.Array, labels: jax.Array, gamma: float = 2.0) -> jax.Array:
+    """logits [..., 2], labels [...] in {0, 1} → scalar mean of (1 − p_y)^γ · (−log p_y)."""
+    log_p = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+    log_p_y = jnp.take_along_axis(log_p, labels[..., None].astype(jnp.int32), axis=-1)[..., 0]
+    return jnp.mean((1.0 - jnp.exp(log_p_y)) ** gamma * -log_p_y)
+
+
+def gaussian_label_kernel(sigma: float = 2.0, radius: int = 3) -> np.ndarray:
+    """[2·radius + 1] exp(−d²/(2σ²)); σ = 2 gives the original's [0.3247, 0.6065, 0.8825, 1, …]."""
+    d = np.arange(-radius, radius + 1, dtype=np.float64)
+    return np.exp(-d ** 2 / (2 * sigma ** 2)).astype(np.float32)
+
+
+def soft_labels(labels: jax.Array, sigma: float = 2.0, radius: int = 3) -> jax.Array:
+    """labels [B, T] in {0, 1} → g [B, T]: kernels of all positives summed, then clipped to [0, 1]."""
+    kernel = jnp.asarray(gaussian_label_kernel(sigma, radius))
+    blurred = jax.vmap(lambda y: jnp.convolve(y, kernel, mode="same"))(labels.astype(jnp.float32))
+    return jnp.clip(blurred, 0.0, 1.0)
+
+
+def soft_cross_entropy(logits: jax.Array, soft_target: jax.Array) -> jax.Array:
+    """logits [B, T, 2], g [B, T] → mean over frames of −[(1 − g) log p₀ + g log p₁]."""
+    log_p = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+    return jnp.mean(-((1.0 - soft_target) * log_p[..., 0] + soft_target * log_p[..., 1]))
+
+
+def cosine_similarity(a: jax.Array, b: jax.Array) -> jax.Array:
+    """a [N, D], b [M, D] → [N, M] cosine, clamped to [0.0005, 0.9995] (CCAM's `cos_simi`).
+
+    With batch-sharded global arrays each device computes its rows against *all* M columns: under an
+    Auto mesh XLA all-gathers b; under an Explicit mesh b is resharded to replicated here, because a
+    product of two arrays sharded on the same axis has no legal output sharding.
+    """
+    a = a / jnp.maximum(jnp.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
+    b = b / jnp.maximum(jnp.linalg.norm(b, axis=-1, keepdims=True), 1e-12)
+    if is_explicit():
+        b = jax.reshard(b, P())
+    return jnp.clip(a @ b.T, COS_MIN, COS_MAX)
+
+
+def sim_max_loss(x: jax.Array, alpha: float = 0.25) -> jax.Array:
+    """CCAM SimMax over a set x [N, D]: mean_ij exp(−α(r_ij − 1)) · (−log S_ij).
+
+    r_ij is the rank of column j in row i by descending similarity. The self column is ranked first
+    explicitly (the clamp makes it tie with near-duplicates), so ranks do not depend on the sort.
+    """
+    sim = cosine_similarity(x, x)
+    n = sim.shape[0]
+    ranking_key = jnp.where(jnp.eye(n, dtype=bool), jnp.inf, jax.lax.stop_gradient(sim))
+    order = jnp.argsort(-ranking_key, axis=1, stable=True)
+    ranks = jnp.argsort(order, axis=1, stable=True).astype(jnp.float32)
+    weights = jnp.exp(-alpha * (ranks - 1.0))
+    return jnp.mean(weights * -jnp.log(sim))
+
+
+def sim_min_loss(bg: jax.Array, fg: jax.Array) -> jax.Array:
+    """CCAM SimMin: mean_ij −log(1 − cos(bg_i, fg_j))."""
+    return jnp.mean(-jnp.log(1.0 - cosine_similarity(bg, fg)))
+
+
+def foreground_background_loss(fg: jax.Array, bg: jax.Array, alpha: float = 0.25) -> jax.Array:
+    """L_fb = SimMax(FG) + SimMin(BG, FG) + SimMax(BG); fg, bg [N, D] (global arrays)."""
+    fg, bg = fg.astype(jnp.float32), bg.astype(jnp.float32)
+    return sim_max_loss(fg, alpha) + sim_min_loss(bg, fg) + sim_max_loss(bg, alpha)
+
+
+def sample_audible_frames(labels: jax.Array, rng: jax.Array) -> jax.Array:
+    """One uniformly random audible frame index per clip, [B] int; a random frame if a clip has none."""
+    noise = jax.random.uniform(rng, labels.shape)
+    return jnp.argmax(jnp.where(labels > 0, 1.0 + noise, noise), axis=1)
+
+
+def map_smoothness_loss(source_map: jax.Array) -> jax.Array:
+    """Σ |m_{k+1} + m_{k−1} − 2 m_k| over k inside each clip; source_map [B, T, h, w]."""
+    m = source_map.astype(jnp.float32)
+    return jnp.sum(jnp.abs(m[:, 2:] + m[:, :-2] - 2.0 * m[:, 1:-1]))
+
+
+def ta2net_loss(outputs: dict, labels: jax.Array, rng: jax.Array, cfg) -> tuple[jax.Array, dict]:
+    """Total loss and its weighted terms.
+
+    Args:
+      outputs: TA2Net outputs (logits [B,T,2], fg/bg [B,T,D], source_map [B,T,h,w]).
+      labels: [B, T] int in {0, 1}.
+      rng: key for the contrastive frame sampling.
+      cfg: the `loss` config (configs/common.py:paper_loss).
+    Returns:
+      (loss, terms) with terms = {focal, soft_ce, fb, tmp} as they enter the sum (weights applied).
+    """
+    logits = outputs["logits"]
+    focal = focal_loss(logits, labels, cfg.focal_gamma)
+    soft_ce = soft_cross_entropy(logits, soft_labels(labels, cfg.blur_sigma, cfg.blur_radius))
+    if cfg.fb_sampling == "audible_frame":
+        index = sample_audible_frames(labels, rng)[:, None, None]
+        fg = jnp.take_along_axis(outputs["fg"], index, axis=1)[:, 0]
+        bg = jnp.take_along_axis(outputs["bg"], index, axis=1)[:, 0]
+    elif cfg.fb_sampling == "all_frames":
+        fg = outputs["fg"].reshape(-1, outputs["fg"].shape[-1])
+        bg = outputs["bg"].reshape(-1, outputs["bg"].shape[-1])
+    else:
+        raise ValueError(f"loss.fb_sampling {cfg.fb_sampling!r} is not 'audible_frame' or 'all_frames'")
+    fb = foreground_background_loss(fg, bg, cfg.fb_rank_alpha)
+    tmp = cfg.tmp_inner_weight * map_smoothness_loss(outputs["source_map"])
+    terms = {"focal": focal, "soft_ce": cfg.soft_ce_weight * soft_ce, "fb": cfg.fb_weight * fb,
+             "tmp": cfg.tmp_weight * tmp}
+    return sum(terms.values()), terms

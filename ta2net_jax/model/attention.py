@@ -1,0 +1,37 @@
+"""Cross-modal attention (the original's `Self_Attn`): video features query motion features.
+
+Per frame, over the h·w positions: q = 1×1 conv(video), k = 1×1 conv(motion), v = 1×1 conv(video);
+A = softmax_keys(q kᵀ / √qk_features); out = A v. No residual and no learned gamma, as the original.
+Two instances: `v2f` (video → first-order motion) and `v2df` (video → inflection).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from ta2net_jax.model.layers import conv
+
+
+class CrossModalAttention(nnx.Module):
+
+    def __init__(self, video_features: int, motion_features: int, qk_features: int, *, dtype: Any = jnp.float32,
+                 rngs: nnx.Rngs):
+        self.query = conv(video_features, qk_features, 1, use_bias=True, dtype=dtype, rngs=rngs)
+        self.key = conv(motion_features, qk_features, 1, use_bias=True, dtype=dtype, rngs=rngs)
+        self.value = conv(video_features, video_features, 1, use_bias=True, dtype=dtype, rngs=rngs)
+        self.scale = float(qk_features) ** -0.5
+
+    def __call__(self, video: jax.Array, motion: jax.Array) -> jax.Array:
+        """video [..., h, w, Cv], motion [..., h, w, Cm] → [..., h, w, Cv]."""
+        lead, (h, w) = video.shape[:-3], video.shape[-3:-1]
+        flat = lambda x: x.reshape((-1, h * w, x.shape[-1]))
+        video2d = video.reshape((-1,) + video.shape[-3:])
+        motion2d = motion.reshape((-1,) + motion.shape[-3:])
+        q, k, v = flat(self.query(video2d)), flat(self.key(motion2d)), flat(self.value(video2d))
+        logits = jnp.einsum("nqc,nkc->nqk", q, k).astype(jnp.float32) * self.scale
+        weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
+        out = jnp.einsum("nqk,nkc->nqc", weights, v)
+        return out.reshape(lead + (h, w, v.shape[-1]))

@@ -1,0 +1,67 @@
+"""TA²Net: three per-frame encoders, cross-modal attention, a temporal and a spatial head.
+
+    video [B,T,H,W,3] ──video_net──────────────► x_v [B,T,h,w,P] ─┬───────────────┐
+    motion [B,T,H,W,2C] ─flow_net(fwd half) ┐                      │               │
+                         flow_net(bwd half) ┴─► f  [B,T,h,w,2P] ─► v2f(x_v, f) ───┤ concat → x_fuse [B,T,h,w,3P]
+    inflection ──────────d2f_net(fwd half) ┐                       │               │
+                         d2f_net(bwd half) ┴─► df [B,T,h,w,2P] ─► v2df(x_v, df) ──┘
+    x_fuse → sim_decoder → logits [B,T,2]         (temporal head: which frames are audible)
+    x_fuse → disent      → fg, bg [B,T,3P], map [B,T,h,w]   (spatial head: where the sound comes from)
+
+The flow and inflection trunks are each shared by the forward and backward halves and called twice,
+each call with its own BatchNorm batch statistics (and two running-average updates), as the original.
+The original's unused second decoder pass over the map (`out_mlt`) is skipped (open choice 12).
+Submodule names follow the original's (`video_net`, `flow_net`, `d2f_net`, `v2f`, `v2df`,
+`sim_decoder`, `disent`) so optimizer groups and checkpoint converters can key on them.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from ta2net_jax.model.attention import CrossModalAttention
+from ta2net_jax.model.resnet import ResEncoder
+from ta2net_jax.model.spatial_head import Disentangler
+from ta2net_jax.model.temporal_head import SimilarityDecoder
+
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+class TA2Net(nnx.Module):
+
+    def __init__(self, config, *, rngs: nnx.Rngs):
+        """config: the `model` ConfigDict (see configs/default.py): num_frames, flow_channels, trunk,
+        proj_features, qk_features, decoder, compute_dtype."""
+        dtype = DTYPES[config.compute_dtype]
+        trunk = dict(block=config.trunk.block, stem_width=config.trunk.stem_width, widths=tuple(config.trunk.widths),
+                     depths=tuple(config.trunk.depths), proj_features=config.proj_features, dtype=dtype)
+        p = config.proj_features
+        self.video_net = ResEncoder(3, rngs=rngs, **trunk)
+        self.flow_net = ResEncoder(config.flow_channels, rngs=rngs, **trunk)
+        self.d2f_net = ResEncoder(config.flow_channels, rngs=rngs, **trunk)
+        self.v2f = CrossModalAttention(p, 2 * p, config.qk_features, dtype=dtype, rngs=rngs)
+        self.v2df = CrossModalAttention(p, 2 * p, config.qk_features, dtype=dtype, rngs=rngs)
+        self.sim_decoder = SimilarityDecoder(3 * p, config.num_frames, dtype=dtype, rngs=rngs, **config.decoder)
+        self.disent = Disentangler(3 * p, dtype=dtype, rngs=rngs)
+        self.flow_channels = config.flow_channels
+
+    def _two_halves(self, encoder: ResEncoder, x: jax.Array) -> jax.Array:
+        c = self.flow_channels
+        return jnp.concatenate([encoder(x[..., :c]), encoder(x[..., c:])], axis=-1)
+
+    def __call__(self, video: jax.Array, motion: jax.Array, inflection: jax.Array) -> dict[str, jax.Array]:
+        """video [B,T,H,W,3] in [0,1]; motion, inflection [B,T,H,W,2C] (inflection.py).
+
+        Returns a dict: logits [B,T,2] float32 (background, audible); fg, bg [B,T,3P] float32;
+        source_map [B,T,h,w] float32 in (0, 1) with h, w = H/16, W/16.
+        """
+        b, t = video.shape[:2]
+        x_video = self.video_net(video)
+        x_motion = self._two_halves(self.flow_net, motion)
+        x_inflection = self._two_halves(self.d2f_net, inflection)
+        fused = jnp.concatenate([x_video, self.v2f(x_video, x_motion), self.v2df(x_video, x_inflection)], axis=-1)
+        logits = self.sim_decoder(fused)
+        fg, bg, source_map = self.disent(fused.reshape((b * t,) + fused.shape[2:]))
+        return {"logits": logits, "fg": fg.reshape(b, t, -1), "bg": bg.reshape(b, t, -1),
+                "source_map": source_map.reshape((b, t) + source_map.shape[1:])}
