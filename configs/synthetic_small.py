@@ -1,7 +1,7 @@
 """Small TA²Net on the embedded synthetic collision videos: the demo configuration.
 
 Learns on 2 CPU cores in minutes. It is the paper architecture with narrow trunks (basic blocks,
-widths 16/32/64, projection 64), a narrow temporal head and T = 32 frames at 64×64; the paper
+widths 8/16/32, projection 32), a narrow temporal head and T = 32 frames at 48×48; the paper
 model (configs/audible623.py) differs only in these numbers.
 
     ta2net build --config configs/synthetic_small.py                    # dataset (once)
@@ -38,8 +38,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.model = ml_collections.ConfigDict(dict(
         num_frames=num_frames,
         compute_dtype="float32",
-        trunk=dict(block="basic", stem_width=16, widths=(16, 32, 64), depths=(1, 1, 1)),
-        proj_features=64,
+        trunk=dict(block="basic", stem_width=8, widths=(8, 16, 32), depths=(1, 1, 1)),
+        proj_features=32,
         qk_features=16,
         decoder=dict(conv_features=64, sim_heads=4, sim_scale=8.0, sim_features=8, d_model=64, attn_heads=4,
                      ffn_features=64),

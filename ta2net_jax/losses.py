@@ -43,7 +43,8 @@ def gaussian_label_kernel(sigma: float = 2.0, radius: int = 3) -> np.ndarray:
 def soft_labels(labels: jax.Array, sigma: float = 2.0, radius: int = 3) -> jax.Array:
     """labels [B, T] in {0, 1} → g [B, T]: kernels of all positives summed, then clipped to [0, 1]."""
     kernel = jnp.asarray(gaussian_label_kernel(sigma, radius))
-    blurred = jax.vmap(lambda y: jnp.convolve(y, kernel, mode="same"))(labels.astype(jnp.float32))
+    padded = jnp.pad(labels.astype(jnp.float32), ((0, 0), (radius, radius)))   # zeros beyond the clip
+    blurred = jax.vmap(lambda y: jnp.convolve(y, kernel, mode="valid"))(padded)
     return jnp.clip(blurred, 0.0, 1.0)
 
 
@@ -96,6 +97,8 @@ def foreground_background_loss(fg: jax.Array, bg: jax.Array, alpha: float = 0.25
 def sample_audible_frames(labels: jax.Array, rng: jax.Array) -> jax.Array:
     """One uniformly random audible frame index per clip, [B] int; a random frame if a clip has none."""
     noise = jax.random.uniform(rng, labels.shape)
+    if is_explicit():  # the draw is replicated; `where` needs both operands sharded alike
+        noise = jax.reshard(noise, jax.typeof(labels).sharding.spec)
     return jnp.argmax(jnp.where(labels > 0, 1.0 + noise, noise), axis=1)
 
 

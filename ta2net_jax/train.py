@@ -50,7 +50,7 @@ def make_train_step(config, graphdef, mesh):
 
         (loss, terms), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
         optimizer.update(model, grads)
-        metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), **terms}
+        metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), **terms}
         return nnx.state((model, optimizer)), metrics
 
     replicated = mesh_lib.replicated(mesh)

@@ -1,0 +1,165 @@
+"""Dense optical flow between consecutive frames (the input of the inflection flow).
+
+``estimate_flow(frames)`` returns raw forward and backward flow in pixels, stored as float16:
+
+* ``fwd[k]``: displacement from frame k to frame k+1, at the pixels of frame k;
+* ``bwd[k]``: displacement from frame k+1 to frame k, at the pixels of frame k+1;
+
+with ``u = flow[..., 0]`` along +x (right) and ``v = flow[..., 1]`` along +y (down): the pixel (x, y) of
+the source frame moves to (x + u, y + v). This matches the original's forward ``k -> k+1`` and backward
+``k+1 -> k`` files (original_ta2net.md §4.1), but keeps raw (u, v) instead of colour-wheel images.
+
+Estimators (OpenCV, CPU):
+
+* ``"dis"`` (default): ``cv2.DISOpticalFlow``; settings in :data:`DIS_OPTIONS` and the note there.
+* ``"farneback"``: ``cv2.calcOpticalFlowFarneback(prev, next, None, 0.5, 3, 15, 3, 5, 1.2, 0)``.
+* ``"tvl1"``: ``cv2.optflow.DualTVL1OpticalFlow_create()`` with OpenCV's defaults (0.4-0.9 s per 112×112
+  pair on one core); needs ``opencv-contrib-python-headless``.
+
+float16 storage: the rounding error is at most 2^-11 of the magnitude (0.05 %), i.e. <= 0.0005 px below
+1 px, <= 0.004 px up to 16 px and <= 0.016 px up to 64 px — far below the estimators' own errors (tenths
+of a pixel, benchmarks/RESULTS.md). Flow is estimated on grayscale frames (BT.601 luma, converted once
+per frame).
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+
+__all__ = ["FLOW_METHODS", "DIS_OPTIONS", "estimate_flow", "endpoint_error", "to_gray"]
+
+FLOW_METHODS = ("dis", "farneback", "tvl1")
+
+# DIS settings: preset FAST, but estimated at full resolution (finest_scale 0). The presets stop at 1/4
+# (FAST, ULTRAFAST) or 1/2 (MEDIUM) resolution and upsample: at 112x112 that is a 28x28 or 56x56 flow
+# field with blurred object boundaries. OpenCV already drops to full resolution by itself below ~90 px
+# (its pyramid is too short there), so at 48-64 px this equals plain FAST. Measured on synthetic clips
+# (benchmarks/flow_estimators.py: 8 videos x 31 pairs; EPE on moving pixels / ms per flow field, one core):
+#   112 px: FAST 1.57 px / 0.5 ms, MEDIUM 0.93 / 1.9, FAST + finest_scale 1 0.95 / 1.6,
+#           FAST + finest_scale 0 0.81 / 6.1 (chosen; also lowest all-pixel EPE among DIS, 0.57);
+#    64 px: FAST (= finest_scale 0) 0.54 / 1.8, MEDIUM 0.81 / 0.6.
+# Where speed matters more (fwd + bwd of a 64-frame 112x112 clip take 0.77 s), {"finest_scale": 1} is
+# 3-4x faster for +16 % moving EPE at 112 px. A smoother variational refinement (alpha 40 or 80) cut
+# the EPE of static pixels by 5-8 % but raised that of moving pixels by 12-42 %, and a Gaussian pre-blur
+# (sigma 1) changed both by < 10 %, so those stay at OpenCV's values.
+DIS_OPTIONS: dict = {"preset": cv2.DISOPTICAL_FLOW_PRESET_FAST, "finest_scale": 0}
+
+_DIS_SETTERS = {
+    "finest_scale": "setFinestScale",
+    "patch_size": "setPatchSize",
+    "patch_stride": "setPatchStride",
+    "gradient_descent_iterations": "setGradientDescentIterations",
+    "variational_refinement_iterations": "setVariationalRefinementIterations",
+    "variational_refinement_alpha": "setVariationalRefinementAlpha",
+    "variational_refinement_delta": "setVariationalRefinementDelta",
+    "variational_refinement_gamma": "setVariationalRefinementGamma",
+    "use_mean_normalization": "setUseMeanNormalization",
+    "use_spatial_propagation": "setUseSpatialPropagation",
+}
+
+
+def to_gray(frames: np.ndarray) -> np.ndarray:
+    """``[N, H, W, 3]`` uint8 RGB -> ``[N, H, W]`` uint8 luma (one conversion per frame)."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be [N, H, W, 3] uint8 RGB, got {frames.dtype} {frames.shape}")
+    return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
+
+
+def _dis(options: Mapping):
+    unknown = set(options) - set(_DIS_SETTERS) - {"preset"}
+    if unknown:
+        raise ValueError(f"unknown DIS options {sorted(unknown)}; known: preset, {', '.join(_DIS_SETTERS)}")
+    dis = cv2.DISOpticalFlow_create(int(options.get("preset", cv2.DISOPTICAL_FLOW_PRESET_FAST)))
+    for key, setter in _DIS_SETTERS.items():
+        if key in options:
+            getattr(dis, setter)(options[key])
+    return lambda a, b: dis.calc(a, b, None)
+
+
+def _farneback():
+    return lambda a, b: cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+
+
+def _tvl1():
+    if not hasattr(cv2, "optflow"):
+        raise RuntimeError("TV-L1 flow needs cv2.optflow, which only opencv-contrib-python-headless "
+                           "provides (pip uninstall opencv-python-headless; "
+                           "pip install opencv-contrib-python-headless)")
+    tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
+    return lambda a, b: tvl1.calc(a, b, None)
+
+
+def _factory(method: str, dis_options: Mapping | None):
+    if method not in FLOW_METHODS:
+        raise ValueError(f"unknown flow method {method!r}; choose one of {FLOW_METHODS}")
+    if method == "dis":
+        return lambda: _dis({**DIS_OPTIONS, **(dis_options or {})})
+    if dis_options:
+        raise ValueError(f"dis_options only apply to method 'dis', not {method!r}")
+    return _farneback if method == "farneback" else _tvl1
+
+
+def estimate_flow(frames: np.ndarray, method: str = "dis", *, workers: int = 1,
+                  dis_options: Mapping | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Forward and backward optical flow between consecutive frames.
+
+    Args:
+      frames: ``[N, H, W, 3]`` uint8 RGB, N >= 2.
+      method: one of :data:`FLOW_METHODS`.
+      workers: threads over frame pairs (OpenCV releases the GIL). Each thread has its own estimator and
+        writes fixed output slots, so the result does not depend on ``workers``.
+      dis_options: overrides of :data:`DIS_OPTIONS` (method "dis" only), e.g. ``{"preset": 1}``.
+
+    Returns:
+      ``(fwd, bwd)``, each ``[N-1, H, W, 2]`` float16 (u, v) in pixels: ``fwd[k]`` maps frame k to k+1 at
+      the pixels of frame k, ``bwd[k]`` maps frame k+1 to k at the pixels of frame k+1.
+    """
+    make = _factory(method, dis_options)
+    make()  # fail fast (unknown option, missing cv2.optflow) before any work
+    gray = to_gray(frames)
+    n, h, w = gray.shape
+    if n < 2:
+        raise ValueError(f"need at least 2 frames for optical flow, got {n}")
+    fwd = np.empty((n - 1, h, w, 2), np.float16)
+    bwd = np.empty((n - 1, h, w, 2), np.float16)
+    local = threading.local()
+
+    def run(ks):
+        if not hasattr(local, "calc"):
+            local.calc = make()
+        for k in ks:
+            fwd[k] = local.calc(gray[k], gray[k + 1])
+            bwd[k] = local.calc(gray[k + 1], gray[k])
+
+    workers = max(1, min(int(workers), n - 1))
+    if workers == 1:
+        run(range(n - 1))
+    else:
+        chunks = np.array_split(np.arange(n - 1), workers)
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(run, chunks))  # list() re-raises a worker's exception
+    return fwd, bwd
+
+
+def endpoint_error(estimated: np.ndarray, exact: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Mean end-point error in pixels: mean of ``|estimated - exact|_2`` over the pixels where ``mask``.
+
+    Args:
+      estimated, exact: ``[..., H, W, 2]`` flow (u, v) in pixels (any float dtype; computed in float32+).
+      mask: optional boolean ``[..., H, W]`` selecting the pixels to average; NaN if it selects none.
+    """
+    estimated = np.asarray(estimated, np.float64)
+    exact = np.asarray(exact, np.float64)
+    if estimated.shape != exact.shape or estimated.shape[-1] != 2:
+        raise ValueError(f"flow shapes differ or lack a trailing (u, v) axis: {estimated.shape} vs "
+                         f"{exact.shape}")
+    err = np.linalg.norm(estimated - exact, axis=-1)
+    if mask is None:
+        return float(err.mean())
+    mask = np.broadcast_to(np.asarray(mask, bool), err.shape)
+    return float(err[mask].mean()) if mask.any() else float("nan")

@@ -1,0 +1,69 @@
+"""PNG contact sheet of a synthetic clip with its collision events marked (for docs and eyeballing)."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+__all__ = ["save_preview", "pick_preview_frames"]
+
+
+def pick_preview_frames(video, num: int = 8) -> list[int]:
+    """Up to ``num`` frame indices: about half on event frames (spread over the clip), the rest evenly."""
+    n = video.frames.shape[0]
+    ev = sorted({e.frame for e in video.events})
+    chosen: set[int] = set()
+    if ev:
+        k = min(len(ev), num // 2)
+        chosen |= {ev[i] for i in np.linspace(0, len(ev) - 1, k).round().astype(int)}
+    for f in np.linspace(0, n - 1, num).round().astype(int):
+        if len(chosen) >= num:
+            break
+        if all(abs(int(f) - c) > 1 for c in chosen):
+            chosen.add(int(f))
+    return sorted(chosen)[:num]
+
+
+def save_preview(video, path: str | os.PathLike, frames: list[int] | None = None, cols: int = 4,
+                 scale: float = 2.2) -> str:
+    """Write a contact sheet of ``frames`` (default :func:`pick_preview_frames`) to ``path`` (PNG).
+
+    Events at the shown frame are drawn as red crosses at their image position, events within 2 frames as
+    hollow orange circles; a timeline underneath marks every event (red) and the shown frames (grey).
+    Image pixel (i, j) is drawn over [j, j+1] x [i, i+1], matching the event coordinates. Returns the path.
+    """
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    n, h, w = video.frames.shape[:3]
+    frames = pick_preview_frames(video) if frames is None else [int(f) for f in frames]
+    rows = max(1, -(-len(frames) // cols))
+    fig = plt.figure(figsize=(cols * scale, rows * scale * h / w + 0.9))
+    grid = fig.add_gridspec(rows + 1, cols, height_ratios=[scale * h / w] * rows + [0.55])
+    for i, f in enumerate(frames):
+        ax = fig.add_subplot(grid[i // cols, i % cols])
+        ax.imshow(video.frames[f], extent=(0, w, h, 0), interpolation="nearest")
+        for e in video.events:
+            if e.frame == f:
+                ax.plot(e.x, e.y, "x", color="red", ms=9, mew=2.2)
+            elif abs(e.time_frames - f) <= 2:
+                ax.plot(e.x, e.y, "o", mfc="none", mec="orange", ms=8, mew=1.2)
+        here = [e for e in video.events if e.frame == f]
+        label = f"frame {f}" + (f"  {here[0].objects[0]}|{here[0].objects[1]}" if here else "")
+        ax.set_title(label, fontsize=7)
+        ax.set_xlim(0, w)
+        ax.set_ylim(h, 0)
+        ax.axis("off")
+    tl = fig.add_subplot(grid[rows, :])
+    tl.set_xlim(-0.5, n - 0.5)
+    tl.set_ylim(0, 1)
+    tl.vlines([e.time_frames for e in video.events], 0.1, 0.9, color="red", lw=1.5)
+    tl.vlines(frames, 0, 1, color="grey", lw=0.8, linestyles="dotted")
+    tl.set_yticks([])
+    tl.set_xlabel(f"frame  ({len(video.events)} events, seed {video.seed}, {video.fps:g} fps)", fontsize=8)
+    tl.tick_params(labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return str(path)

@@ -1,0 +1,45 @@
+"""Test set-up: 4 fake CPU devices (before anything touches a device), absl flags for grain workers,
+a persistent XLA compilation cache (the same small train step is compiled by several tests), and a
+session-wide tiny synthetic dataset."""
+import os
+
+import jax
+
+jax.config.update("jax_num_cpu_devices", 4)
+_CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".jax_cache")
+jax.config.update("jax_compilation_cache_dir", _CACHE)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+import pytest  # noqa: E402
+from absl import flags  # noqa: E402
+
+if not flags.FLAGS.is_parsed():
+    flags.FLAGS.mark_as_parsed()
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REALDATA = os.path.join(os.path.dirname(REPO), "shared", "realdata")
+
+
+def realdata(*parts: str) -> str:
+    """Path of a file under ../shared/realdata; skips the test when it is absent."""
+    path = os.path.join(REALDATA, *parts)
+    if not os.path.exists(path):
+        pytest.skip(f"real clip not available: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory) -> str:
+    """The `tiny` synthetic_collisions dataset (6/3/3 videos of 24 frames at 32×32), built once."""
+    from input_pipeline import synthetic_collisions
+    data_dir = str(tmp_path_factory.mktemp("tfds"))
+    synthetic_collisions.build(data_dir, "tiny", workers=1)
+    return data_dir
+
+
+@pytest.fixture
+def smoke_config(tiny_data_dir):
+    """configs/synthetic_small.py:smoke on the tiny dataset, 8-frame clips."""
+    from ta2net_jax.config_utils import load_config
+    return load_config(os.path.join(REPO, "configs", "synthetic_small.py:smoke"),
+                       [f"data.data_dir={tiny_data_dir}", "data.num_frames=8"])

@@ -1,0 +1,99 @@
+"""Tests for ta2net_jax.flow: shapes, sign conventions on known shifts, TV-L1, errors, float16 precision."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from ta2net_jax.flow import FLOW_METHODS, endpoint_error, estimate_flow
+
+
+def _shifted_pair(dx, dy, h=64, w=64, seed=0):
+    """Two RGB frames [2, h, w, 3] uint8: a smooth texture, then the same texture moved by (+dx, +dy) px."""
+    rng = np.random.default_rng(seed)
+    big = cv2.GaussianBlur((rng.random((h + 32, w + 32, 3)) * 255).astype(np.uint8), (0, 0), 2.0)
+    # Sampling the texture at (x - dx, y - dy) moves its content by (+dx, +dy), sub-pixel shifts included.
+    moved = cv2.warpAffine(big, np.float32([[1, 0, dx], [0, 1, dy]]), big.shape[1::-1], flags=cv2.INTER_CUBIC,
+                           borderMode=cv2.BORDER_REFLECT)
+    return np.stack([big[16:16 + h, 16:16 + w], moved[16:16 + h, 16:16 + w]])
+
+
+def _interior(flow, margin=10):
+    return flow[:, margin:-margin, margin:-margin].astype(np.float32)
+
+
+def test_shapes_and_dtypes():
+    frames = np.concatenate([_shifted_pair(1, 0), _shifted_pair(2, 1, seed=1)])  # 4 frames
+    fwd, bwd = estimate_flow(frames)
+    assert fwd.shape == bwd.shape == (3, 64, 64, 2)
+    assert fwd.dtype == bwd.dtype == np.float16
+
+
+@pytest.mark.parametrize("method", ["dis", "farneback"])
+@pytest.mark.parametrize("dx, dy", [(2.0, -1.0), (-1.5, 2.5), (0.0, 0.0)])
+def test_known_shift(method, dx, dy):
+    fwd, bwd = estimate_flow(_shifted_pair(dx, dy), method)
+    exact = np.broadcast_to(np.float32([dx, dy]), fwd.shape)
+    assert endpoint_error(_interior(fwd), _interior(exact)) < 0.25
+    assert endpoint_error(_interior(bwd), -_interior(exact)) < 0.25
+    # Backward flow of a pure translation is the negated forward flow.
+    assert endpoint_error(_interior(fwd), -_interior(bwd)) < 0.3
+
+
+def test_workers_do_not_change_the_result():
+    frames = np.concatenate([_shifted_pair(1, 1), _shifted_pair(-2, 0, seed=3), _shifted_pair(0, 1, seed=4)])
+    one = estimate_flow(frames, workers=1)
+    three = estimate_flow(frames, workers=3)
+    for a, b in zip(one, three):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_tvl1_tiny_pair():
+    frames = _shifted_pair(1.0, -1.0, h=32, w=32)
+    if not hasattr(cv2, "optflow"):
+        with pytest.raises(RuntimeError, match="opencv-contrib-python-headless"):
+            estimate_flow(frames, "tvl1")
+        return
+    fwd, bwd = estimate_flow(frames, "tvl1")
+    assert fwd.shape == (1, 32, 32, 2) and fwd.dtype == np.float16
+    exact = np.broadcast_to(np.float32([1.0, -1.0]), fwd.shape)
+    assert endpoint_error(_interior(fwd, 8), _interior(exact, 8)) < 0.3
+    assert endpoint_error(_interior(bwd, 8), -_interior(exact, 8)) < 0.3
+
+
+def test_tvl1_without_contrib(monkeypatch):
+    monkeypatch.delattr(cv2, "optflow", raising=False)
+    with pytest.raises(RuntimeError, match="opencv-contrib-python-headless"):
+        estimate_flow(_shifted_pair(1, 0, h=16, w=16), "tvl1")
+
+
+def test_bad_arguments():
+    frames = _shifted_pair(1, 0, h=16, w=16)
+    with pytest.raises(ValueError) as info:
+        estimate_flow(frames, "raft")
+    assert all(m in str(info.value) for m in FLOW_METHODS)
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        estimate_flow(frames[:1])
+    with pytest.raises(ValueError, match="uint8"):
+        estimate_flow(frames.astype(np.float32))
+    with pytest.raises(ValueError, match="unknown DIS options"):
+        estimate_flow(frames, dis_options={"patchsize": 4})
+
+
+def test_endpoint_error():
+    exact = np.zeros((2, 4, 4, 2), np.float32)
+    est = exact.copy()
+    est[0, 0, 0] = (3.0, 4.0)  # one pixel off by 5 px
+    assert endpoint_error(est, exact) == pytest.approx(5 / 32)
+    mask = np.zeros((2, 4, 4), bool)
+    mask[0, 0, :2] = True
+    assert endpoint_error(est, exact, mask) == pytest.approx(2.5)
+    assert np.isnan(endpoint_error(est, exact, np.zeros_like(mask)))
+
+
+def test_float16_precision_bound():
+    """The module docstring's bound: float16 rounding error <= 2**-11 of the magnitude."""
+    values = np.random.default_rng(0).uniform(-64, 64, 100_000).astype(np.float32)
+    err = np.abs(values.astype(np.float16).astype(np.float32) - values)
+    assert np.all(err <= np.abs(values) * 2.0**-11 + 1e-7)
+    assert err[np.abs(values) < 16].max() <= 2.0**-8
