@@ -1,8 +1,15 @@
 """Small TA²Net on the embedded synthetic collision videos: the demo configuration.
 
-Learns on 2 CPU cores in minutes. It is the paper architecture with narrow trunks (basic blocks,
-widths 8/16/32, projection 32), a narrow temporal head and T = 32 frames at 48×48; the paper
-model (configs/audible623.py) differs only in these numbers.
+Learns on 2 CPU cores in minutes (400 steps ≈ 6 min; event F1 ±3 ≈ 0.87 on the test split against
+≈ 0.63 for the training-free baseline). It is the TA²Net structure with narrow trunks (basic blocks,
+widths 8/16/32, projection 32), a narrow temporal head and T = 16 frames at 48×48. Three choices
+differ from the paper configuration (configs/audible623.py), each a config value:
+  * inflection.mode = "raw": differences of (u, v) rather than of per-field normalised colour images,
+    whose normalisation turns the sensor noise of still frames into full-saturation colour;
+  * model.attention_values = "motion": the cross-modal attention takes its values from the motion
+    features, not the video features (model/attention.py); with video values the motion streams only
+    re-weight video features, and the small model did not learn in 500 steps (focal loss flat);
+  * no dropout, and a larger learning rate with warm-up and cosine decay.
 
     ta2net build --config configs/synthetic_small.py                    # dataset (once)
     ta2net train --config configs/synthetic_small.py --workdir runs/demo
@@ -21,7 +28,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0
     # One reference: `--config.data.num_frames=N` also resizes the model's temporal head and eval stride.
-    num_frames = ml_collections.FieldReference(32)
+    num_frames = ml_collections.FieldReference(16)
 
     c.data = ml_collections.ConfigDict(dict(
         name="synthetic_collisions",
@@ -34,22 +41,26 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         worker_count=0,             # grain worker processes (0: in-process)
         prefetch_buffer=2,
     ))
-    c.inflection = ml_collections.ConfigDict(dict(mode="color", flow_scale=6.4))
+    c.inflection = ml_collections.ConfigDict(dict(mode="raw", flow_scale=6.4))   # pixels per input unit
     c.model = ml_collections.ConfigDict(dict(
         num_frames=num_frames,
         compute_dtype="float32",
         trunk=dict(block="basic", stem_width=8, widths=(8, 16, 32), depths=(1, 1, 1)),
         proj_features=32,
         qk_features=16,
+        attention_values="motion",  # the original takes values from "video"; see the docstring
         decoder=dict(conv_features=64, sim_heads=4, sim_scale=8.0, sim_features=8, d_model=64, attn_heads=4,
-                     ffn_features=64),
+                     ffn_features=64,
+                     # The paper's dropouts (0.25/0.1/0.2/0.25) regularise 75 k steps; a few hundred
+                     # steps on CPU learn faster without them.
+                     sim_dropout=0.0, pe_dropout=0.0, attn_dropout=0.0, mlp_dropout=0.0),
     ))
     c.loss = common.paper_loss()
     c.optim = ml_collections.ConfigDict(dict(
-        base_lr=1e-3, multipliers=dict(weight=1.0, bias=1.0, head_weight=1.0, head_bias=1.0),
+        base_lr=2e-3, multipliers=dict(weight=1.0, bias=1.0, head_weight=1.0, head_bias=1.0),
         schedule="cosine", warmup_steps=30, grad_clip_norm=1.0))
     c.train = ml_collections.ConfigDict(dict(
-        batch_size=8,               # global, clips per step
+        batch_size=16,              # global, clips per step
         num_steps=400,
         log_every=20,
         checkpoint_every=100,
@@ -57,7 +68,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     ))
     c.eval = ml_collections.ConfigDict(dict(
         stride=num_frames // 2,     # sliding windows; softmax averaged where windows overlap
-        batch_size=8,
+        batch_size=16,
         tune_split="validation",    # thresholds are tuned here, never on the reported split
         split="test",
         tolerance=3,

@@ -24,6 +24,10 @@ def get_builder(data_cfg, *, build_if_missing: bool = False, workers: int = 2):
     if data_cfg.name != "synthetic_collisions":
         raise ValueError(f"unknown dataset {data_cfg.name!r}; known: {DATASETS}")
     from input_pipeline import synthetic_collisions as sc
+    size, built = data_cfg.get("image_size"), sc.config_for(data_cfg.builder_config).image_size
+    if size is not None and size != built:  # configs that state the model's input size must get it
+        raise ValueError(f"data.image_size {size} does not match the {data_cfg.builder_config!r} "
+                         f"synthetic_collisions videos ({built}×{built})")
     data_dir = os.path.abspath(data_cfg.data_dir)
     if build_if_missing:
         return sc.build(data_dir, data_cfg.builder_config, data_cfg.get("flow_method"), workers=workers)

@@ -4,10 +4,12 @@
     ta2net train  --config CONFIG --workdir DIR [--config.key=value ...]
     ta2net eval   --config CONFIG --workdir DIR [--step N] [--config.key=value ...]
     ta2net detect VIDEO [--workdir DIR | --method inflection] --out EVENTS.json [--plot TIMELINE.png]
+    ta2net info   --config CONFIG [--config.key=value ...]   # params, FLOPs per clip, input shapes (JSON)
 
 CONFIG is a Python config file, optionally with a variant: `configs/synthetic_small.py:smoke`.
 User errors (a bad file, a missing dataset or checkpoint, a wrong config key) print one line naming
-the file and the problem and exit with status 1.
+the file and the problem and exit with status 1. `python -m ta2net_jax.cli` is the same command.
+Each subcommand imports only what it needs: `info` runs without grain, TFDS, OpenCV or PyAV.
 """
 from __future__ import annotations
 
@@ -45,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="timeline PNG to write")
     p.add_argument("--threshold", type=float, help="override the tuned threshold")
     p.add_argument("--labels", help="ground-truth frames to draw on the timeline: '12,31,53' or a JSON list file")
+    with_config(sub.add_parser("info", help="print the model's parameter counts, FLOPs per clip and input "
+                                            "shapes as JSON (nothing allocated)"), workdir=False)
     return parser
 
 
@@ -103,6 +107,10 @@ def run(argv: list[str]) -> int:
         print(f"trained to step {last.get('step')}: loss {last.get('loss', float('nan')):.4f}; "
               f"checkpoints in {os.path.abspath(os.path.join(args.workdir, 'checkpoints'))}")
         return 0
+    if args.command == "info":
+        from ta2net_jax.model_info import model_info
+        print(json.dumps(model_info(config, args.config), indent=2))
+        return 0
     if args.command == "eval":
         from ta2net_jax.evaluate import evaluate
         result = evaluate(config, args.workdir, step=args.step, max_videos=args.max_videos)
@@ -118,10 +126,9 @@ def run(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ta2net_jax.video import VideoReadError
     try:
         return run(sys.argv[1:] if argv is None else argv)
-    except (VideoReadError, FileNotFoundError, ValueError, KeyError) as err:
+    except (FileNotFoundError, ValueError, KeyError) as err:  # ValueError includes video.VideoReadError
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"ta2net: error: {message}", file=sys.stderr)
         return 1

@@ -31,8 +31,9 @@ DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 class TA2Net(nnx.Module):
 
     def __init__(self, config, *, rngs: nnx.Rngs):
-        """config: the `model` ConfigDict (see configs/default.py): num_frames, flow_channels, trunk,
-        proj_features, qk_features, decoder, compute_dtype."""
+        """config: the `model` ConfigDict (see configs/synthetic_small.py): num_frames, flow_channels, trunk,
+        proj_features, qk_features, decoder, compute_dtype, attention_values ("video" as the original, or
+        "motion": model/attention.py)."""
         dtype = DTYPES[config.compute_dtype]
         trunk = dict(block=config.trunk.block, stem_width=config.trunk.stem_width, widths=tuple(config.trunk.widths),
                      depths=tuple(config.trunk.depths), proj_features=config.proj_features, dtype=dtype)
@@ -40,8 +41,10 @@ class TA2Net(nnx.Module):
         self.video_net = ResEncoder(3, rngs=rngs, **trunk)
         self.flow_net = ResEncoder(config.flow_channels, rngs=rngs, **trunk)
         self.d2f_net = ResEncoder(config.flow_channels, rngs=rngs, **trunk)
-        self.v2f = CrossModalAttention(p, 2 * p, config.qk_features, dtype=dtype, rngs=rngs)
-        self.v2df = CrossModalAttention(p, 2 * p, config.qk_features, dtype=dtype, rngs=rngs)
+        value_source = config.get("attention_values", "video")
+        self.v2f = CrossModalAttention(p, 2 * p, config.qk_features, value_source=value_source, dtype=dtype, rngs=rngs)
+        self.v2df = CrossModalAttention(p, 2 * p, config.qk_features, value_source=value_source, dtype=dtype,
+                                        rngs=rngs)
         self.sim_decoder = SimilarityDecoder(3 * p, config.num_frames, dtype=dtype, rngs=rngs, **config.decoder)
         self.disent = Disentangler(3 * p, dtype=dtype, rngs=rngs)
         self.flow_channels = config.flow_channels
