@@ -20,6 +20,7 @@ Example features (N frames of H×W):
     event_frames [E]            int32, 0-based frame of each collision (nearest frame to the contact)
     event_times  [E]            float32, exact contact instant in frames
     event_xy     [E, 2]         float32, contact point (x, y) in pixels
+    events_json  text           every event with the objects involved and the impact speed (JSON list)
 """
 from __future__ import annotations
 
@@ -113,8 +114,12 @@ def prepare_video(path: str, flow_method: str, size: int) -> dict:
     if decoded.frames.shape[0] < 5:
         raise video_lib.VideoReadError(path, f"only {decoded.frames.shape[0]} frames; at least 5 are needed "
                                              "(inflection flow drops 2 at each end)")
-    with open(events_path) as f:
-        events = synthetic.events_from_json(json.load(f)["events"])
+    try:
+        with open(events_path) as f:
+            events_record = json.load(f)["events"]
+        events = synthetic.events_from_json(events_record)
+    except (ValueError, KeyError, TypeError) as err:   # JSONDecodeError is a ValueError
+        raise video_lib.VideoReadError(events_path, f"unreadable events file ({type(err).__name__}: {err})")
     fwd, bwd = flow_lib.estimate_flow(decoded.frames, flow_method)
     return {
         "id": os.path.basename(path)[: -len(".mp4")],
@@ -125,6 +130,7 @@ def prepare_video(path: str, flow_method: str, size: int) -> dict:
         "event_frames": np.array([e.frame for e in events], np.int32),
         "event_times": np.array([e.time_frames for e in events], np.float32),
         "event_xy": np.array([[e.x, e.y] for e in events], np.float32).reshape(-1, 2),
+        "events_json": json.dumps(events_record),
     }
 
 
@@ -184,6 +190,7 @@ class SyntheticCollisions(tfds.core.GeneratorBasedBuilder):
                 "event_frames": tfds.features.Tensor(shape=(None,), dtype=np.int32),
                 "event_times": tfds.features.Tensor(shape=(None,), dtype=np.float32),
                 "event_xy": tfds.features.Tensor(shape=(None, 2), dtype=np.float32),
+                "events_json": tfds.features.Text(),
             }),
             homepage="https://arxiv.org/abs/2506.13320",
         )

@@ -9,6 +9,7 @@ from ta2net_jax.model.attention import CrossModalAttention
 from ta2net_jax.model.resnet import ResEncoder
 from ta2net_jax.model.spatial_head import Disentangler
 from ta2net_jax.model.temporal_head import SimilarityDecoder, sinusoidal_encoding
+from ta2net_jax.inflection import flow_channels
 from ta2net_jax.model import build_model
 
 
@@ -38,6 +39,14 @@ def test_cross_modal_attention_shapes_and_names():
     assert param_names(attn) == {f"{p}.{k}" for p in ("query", "key", "value") for k in ("kernel", "bias")}
     out = attn(jnp.ones((2, 3, 4, 4, 16)), jnp.ones((2, 3, 4, 4, 32)))
     assert out.shape == (2, 3, 4, 4, 16)
+
+
+def test_motion_valued_attention_option():
+    attn = CrossModalAttention(16, 32, 8, value_source="motion", rngs=nnx.Rngs(0))
+    assert attn.value.kernel[...].shape == (1, 1, 32, 16)   # values from the 2P motion features
+    assert attn(jnp.ones((2, 3, 4, 4, 16)), jnp.ones((2, 3, 4, 4, 32))).shape == (2, 3, 4, 4, 16)
+    with pytest.raises(ValueError, match="value_source"):
+        CrossModalAttention(16, 32, 8, value_source="audio", rngs=nnx.Rngs(0))
 
 
 def test_disentangler_maps_and_area_normalisation():
@@ -77,7 +86,7 @@ def test_ta2net_outputs_and_module_names(smoke_config):
     top = {n.split(".")[0] for n in param_names(model)}
     assert top == {"video_net", "flow_net", "d2f_net", "v2f", "v2df", "sim_decoder", "disent"}
     b, t, s = 2, smoke_config.model.num_frames, 32
-    c = 3   # colour mode: 3 channels per half
+    c = flow_channels(smoke_config.inflection.mode)   # channels per half: 3 (colour) or 2 (raw)
     out = model(jnp.zeros((b, t, s, s, 3)), jnp.zeros((b, t, s, s, 2 * c)), jnp.zeros((b, t, s, s, 2 * c)))
     p = smoke_config.model.proj_features
     assert out["logits"].shape == (b, t, 2)
@@ -90,11 +99,12 @@ def test_shared_flow_trunk_updates_batch_stats_once_per_half(smoke_config):
     statistics, so its running mean moves twice: m ← 0.9·m + 0.1·μ_fwd, then m ← 0.9·m + 0.1·μ_bwd."""
     model = build_model(smoke_config)
     s, t = 32, smoke_config.model.num_frames
+    c = flow_channels(smoke_config.inflection.mode)
     rng = np.random.default_rng(0)
-    motion = jnp.asarray(rng.normal(size=(1, t, s, s, 6)), jnp.float32)
-    model(jnp.zeros((1, t, s, s, 3)), motion, jnp.zeros((1, t, s, s, 6)))
+    motion = jnp.asarray(rng.normal(size=(1, t, s, s, 2 * c)), jnp.float32)
+    model(jnp.zeros((1, t, s, s, 3)), motion, jnp.zeros((1, t, s, s, 2 * c)))
     conv1 = model.flow_net.conv1
-    mu_fwd = conv1(motion[0, ..., :3]).mean(axis=(0, 1, 2))
-    mu_bwd = conv1(motion[0, ..., 3:]).mean(axis=(0, 1, 2))
+    mu_fwd = conv1(motion[0, ..., :c]).mean(axis=(0, 1, 2))
+    mu_bwd = conv1(motion[0, ..., c:]).mean(axis=(0, 1, 2))
     running = nnx.state(model.flow_net.bn1, nnx.BatchStat)["mean"][...]
     np.testing.assert_allclose(running, 0.9 * 0.1 * mu_fwd + 0.1 * mu_bwd, rtol=1e-4, atol=1e-6)
