@@ -52,8 +52,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         worker_count=0,             # grain worker processes (0: in-process)
         prefetch_buffer=2,
     ))
-    c.inflection = ml_collections.ConfigDict(dict(mode="color",
-                                                flow_scale=11.2))  # raw mode only: pixels per unit
+    # The original's colour-coded inflection flow; flow_scale (pixels per unit) is used by mode="raw" only.
+    c.inflection = ml_collections.ConfigDict(dict(mode="color", flow_scale=11.2))
     c.model = ml_collections.ConfigDict(dict(
         num_frames=num_frames,
         compute_dtype="float32",

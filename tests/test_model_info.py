@@ -74,3 +74,26 @@ def test_paper_config_variants():
     assert c.model.num_frames == 16 and c.eval.stride == 8      # one FieldReference
     assert load_config(f"{PAPER}:bf16").model.compute_dtype == "bfloat16"
     assert not load_config(PAPER).optim.grad_clip_norm
+
+
+def test_paper_config_states_its_input_size_to_the_pipeline():
+    from input_pipeline import pipeline
+    config = load_config(PAPER, ["data.builder_config=small"])   # 48×48 videos under a 112×112 model
+    with pytest.raises(ValueError, match="image_size 112"):
+        pipeline.get_builder(config.data)
+
+
+def test_train_step_benchmark_helpers():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("train_step_bench", os.path.join(REPO, "benchmarks", "train_step.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    batch = bench.random_batch(3, 8, 16)
+    assert batch["frames"].shape == (3, 8, 16, 16, 3) and batch["frames"].dtype == "uint8"
+    assert batch["flow_fwd"].shape == batch["flow_bwd"].shape == (3, 9, 16, 16, 2)
+    assert batch["flow_fwd"].dtype == "float16" and batch["labels"].dtype == "int32"
+    assert (batch["labels"].sum(axis=1) >= 1).all() and (batch["num_valid"] == 8).all()
+    assert bench.peak_flops("NVIDIA H200", "bfloat16") == 989.4e12
+    assert bench.peak_flops("NVIDIA H100 80GB HBM3", "float32") == 494.7e12
+    assert bench.peak_flops("NVIDIA H100 PCIe", "bfloat16") == 756.0e12
+    assert bench.peak_flops("cpu", "float32") is None
