@@ -16,10 +16,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import platform
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # bench_common, also when loaded by path
+from bench_common import cpu_name  # noqa: E402
 
 import cv2
 import numpy as np
@@ -49,16 +51,6 @@ DIS_VARIANTS = {
     "dis-medium": preset_options(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM),
 }
 ALL_METHODS = (*FLOW_METHODS[:1], *DIS_VARIANTS, *FLOW_METHODS[1:])
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def measure(method: str, videos, max_pairs: int | None) -> dict:

@@ -37,6 +37,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # bench_common, also when loaded by path
+from bench_common import cpu_name  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -55,16 +58,6 @@ def peak_flops(device_kind: str, dtype: str) -> float | None:
         if kind in device_kind:
             return peaks[dtype]
     return None
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def random_batch(batch: int, num_frames: int, size: int, seed: int = 0) -> dict:

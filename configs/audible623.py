@@ -75,14 +75,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         checkpoint_every=2_500,     # the original saved every 20 epochs
         max_to_keep=3,
     ))
-    c.eval = ml_collections.ConfigDict(dict(
-        stride=num_frames // 2,     # sliding windows; softmax averaged where windows overlap
-        batch_size=8,
-        tune_split="validation",    # thresholds are tuned here, never on the reported split
-        split="test",
-        tolerance=3,
-        min_separation=2,
-    ))
+    c.eval = common.sliding_window_eval(num_frames, batch_size=8)
     c.mesh = common.mesh("auto")
 
     if variant.bf16:

@@ -42,6 +42,18 @@ def paper_lr_multipliers() -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(dict(weight=1.0, bias=2.0, head_weight=10.0, head_bias=20.0))
 
 
+def sliding_window_eval(num_frames, batch_size: int) -> ml_collections.ConfigDict:
+    """Whole-video evaluation: windows of T frames every T/2, thresholds tuned on validation."""
+    return ml_collections.ConfigDict(dict(
+        stride=num_frames // 2,     # softmax averaged where windows overlap (choice 7); a FieldReference follows T
+        batch_size=batch_size,      # windows per forward pass, global
+        tune_split="validation",    # thresholds are tuned here, never on the reported split
+        split="test",
+        tolerance=3,                # frames, for threshold tuning
+        min_separation=2,           # frames between two events
+    ))
+
+
 def mesh(axis_types: str = "auto") -> ml_collections.ConfigDict:
     """A 1-D data-parallel mesh over every device; `axis_types` is "auto" or "explicit"."""
     return ml_collections.ConfigDict(dict(shape=(-1,), axis_names=("data",), axis_types=axis_types))
