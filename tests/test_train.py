@@ -70,3 +70,14 @@ def test_two_steps_resume_and_eval(smoke_config, tmp_path):
     assert on_disk["event_f1_tol3"] == result["event_f1_tol3"]
     assert os.path.exists(os.path.join(workdir, "detector.json"))
     assert len(os.listdir(os.path.join(workdir, "eval_plots"))) == 3
+
+    # The trained run detects events in a real clip with its tuned threshold (`ta2net detect --workdir`).
+    from conftest import realdata
+    from ta2net_jax import cli
+    video = realdata("greatest_hits_condfoleygen", "hitting_bag.mp4")
+    out = tmp_path / "events.json"
+    assert cli.main(["detect", video, "--workdir", workdir, "--out", str(out), "--plot", str(tmp_path / "t.png")]) == 0
+    detected = json.load(open(out))
+    assert detected["method"] == "model" and detected["num_frames"] == 90
+    assert detected["threshold"] == json.load(open(os.path.join(workdir, "detector.json")))["model_threshold"]
+    assert all(0 <= e["x"] <= 604 and 0 <= e["y"] <= 340 for e in detected["events"])
