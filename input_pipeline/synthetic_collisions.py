@@ -202,10 +202,15 @@ class SyntheticCollisions(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, split: str):
         render_split(self.builder_config, split, self.raw_dir, self._workers)
         split_dir = os.path.join(self.raw_dir, split)
-        paths = sorted(os.path.join(split_dir, f) for f in os.listdir(split_dir) if f.endswith(".mp4"))
+        names = os.listdir(split_dir)
+        paths = sorted(os.path.join(split_dir, f) for f in names if f.endswith(".mp4"))
         cfg = self.builder_config
         jobs = [(p, cfg.flow_method, cfg.image_size) for p in paths]
         skipped = self.skipped.setdefault(split, [])
+        for name in sorted(f for f in names if f.endswith(".json") and f[:-5] + ".mp4" not in names):
+            error = f"{os.path.join(split_dir, name[:-5] + '.mp4')}: no such file (its events file {name} is there)"
+            tqdm.write(f"skipped: {error}")
+            skipped.append(error)
         with _pool(self._workers) as pool:
             for path, example, error in tqdm(pool.map(_prepare_job, jobs), total=len(jobs),
                                              desc=f"prepare {split} ({cfg.flow_method} flow)", unit="video"):

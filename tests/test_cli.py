@@ -74,15 +74,18 @@ def test_build_skips_bad_files_and_reports_them(tmp_path, capsys):
                         os.path.join(raw, "validation", name.replace(".mp4", ".json")))
     # a video without its events file
     shutil.copy(os.path.join(raw, "validation", "validation_00001.mp4"), os.path.join(raw, "validation", "orphan.mp4"))
+    # events whose video is missing
+    shutil.copy(os.path.join(raw, "validation", "validation_00002.json"), os.path.join(raw, "validation", "gone.json"))
     builder = synthetic_collisions.build(data_dir, "tiny", workers=1)
     assert builder.info.splits["validation"].num_examples == 3
     report = json.load(open(os.path.join(builder.data_dir, "build_report.json")))
     skipped = report["skipped"]["validation"]
-    assert len(skipped) == 4
+    assert len(skipped) == 5
     for name, problem in [("empty.mp4", "empty"), ("notes.mp4", "not a video"), ("truncated.mp4", "truncated"),
-                          ("orphan.mp4", "no events file")]:
+                          ("orphan.mp4", "no events file"), ("gone.mp4", "no such file")]:
         assert any(name in line and problem in line.lower() for line in skipped), (name, skipped)
-    assert "skipped:" in capsys.readouterr().err + capsys.readouterr().out or True
+    printed = capsys.readouterr()
+    assert sum(line.startswith("skipped: ") for line in (printed.out + printed.err).splitlines()) == 5
 
 
 def test_config_override_errors_name_the_key(tmp_path, capsys):
