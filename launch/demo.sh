@@ -21,7 +21,8 @@ ta2net eval --config "$CONFIG" --workdir "$WORKDIR"
 stamp "4/4 detect audible events in a real video"
 if [ -f "$VIDEO" ]; then
   ta2net detect "$VIDEO" --workdir "$WORKDIR" --out "$WORKDIR/detect/events.json" --plot "$WORKDIR/detect/timeline.png"
-  ta2net detect "$VIDEO" --method inflection --out "$WORKDIR/detect/events_inflection.json" \
+  # The training-free detector, with the threshold `eval` tuned for it on the validation split.
+  ta2net detect "$VIDEO" --method inflection --workdir "$WORKDIR" --out "$WORKDIR/detect/events_inflection.json" \
     --plot "$WORKDIR/detect/timeline_inflection.png"
 else
   echo "skipped: $VIDEO not found (set VIDEO=/path/to/any/video)"

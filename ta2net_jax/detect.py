@@ -9,7 +9,8 @@
       → EVENTS.json (+ a timeline PNG with --plot)
 
 Thresholds: `--threshold`, else the one `ta2net eval` tuned on validation (`<workdir>/detector.json`),
-else 0.5 for P(audible) and 3.5 robust z-units for the inflection energy. Event positions (x, y) are
+else 0.5 for P(audible) and 2 robust z-units (two robust standard deviations above the
+video's median) for the inflection energy. Event positions (x, y) are
 in pixels of the original video: the peak of the sound-source map (model) or of the inflection
 magnitude (inflection method).
 """
@@ -23,7 +24,7 @@ import numpy as np
 from ta2net_jax import baseline, events as events_lib, flow as flow_lib
 from ta2net_jax.video import read_video
 
-DEFAULT_THRESHOLDS = {"model": 0.5, "inflection": 3.5}
+DEFAULT_THRESHOLDS = {"model": 0.5, "inflection": 2.0}
 
 
 def _workdir_config(workdir: str):
