@@ -2,7 +2,7 @@
 
 Training (deterministic, checkpointable: the iterator's state goes into every checkpoint):
     source[process_index::process_count] → seed → shuffle → repeat → clip + augment (random_map)
-    → batch(global_batch / process_count) → iterator → `to_global` on the mesh's data axis.
+    → batch(global_batch / process_count) → iterator → `to_global` (ta2net_jax/mesh.py) on the data axis.
 Evaluation: each process reads its share of whole videos and cuts every video into sliding windows
 (input_pipeline/clips.py); ta2net_jax/inference.py batches the windows.
 """
@@ -11,10 +11,9 @@ from __future__ import annotations
 import os
 
 import grain
-import jax
-import numpy as np
 
 from input_pipeline import clips
+from ta2net_jax.mesh import to_global  # noqa: F401  (re-exported: the pipeline's last stage)
 
 DATASETS = ("synthetic_collisions",)
 
@@ -69,7 +68,3 @@ def eval_videos(config, source, *, process_index: int = 0, process_count: int = 
         ds = ds[:max_videos]
     return ds[process_index::process_count].map(clips.VideoWindows(config.data.num_frames, config.eval.stride))
 
-
-def to_global(batch: dict, sharding: jax.sharding.NamedSharding) -> dict:
-    """Per-process NumPy batch → global jax Arrays sharded along the batch axis (multi-host safe)."""
-    return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), batch)

@@ -46,9 +46,8 @@ class Predictor:
         pad = self.batch_size - w
         batch = {k: np.concatenate([windows[k], np.repeat(windows[k][-1:], pad, axis=0)]) if pad else windows[k]
                  for k in WINDOW_KEYS}
-        from input_pipeline.pipeline import to_global
         with jax.set_mesh(self.mesh):
-            probs, maps = self._forward(self.state, to_global(batch, self.sharding))
+            probs, maps = self._forward(self.state, mesh_lib.to_global(batch, self.sharding))
         return np.asarray(probs)[:w], np.asarray(maps)[:w]
 
 

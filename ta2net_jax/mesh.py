@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import jax
+import numpy as np
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
 AXIS_TYPES = {"auto": AxisType.Auto, "explicit": AxisType.Explicit}
@@ -44,3 +45,9 @@ def is_explicit(mesh=None) -> bool:
     """Whether the given (or the current abstract) mesh has an Explicit axis."""
     mesh = jax.sharding.get_abstract_mesh() if mesh is None else mesh
     return not mesh.empty and any(t == AxisType.Explicit for t in mesh.axis_types)
+
+
+def to_global(batch: dict, sharding: NamedSharding) -> dict:
+    """Per-process NumPy batch → global jax Arrays sharded along the batch axis (multi-host safe: each
+    process contributes its own rows, `make_array_from_process_local_data`)."""
+    return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), batch)
