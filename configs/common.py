@@ -32,6 +32,7 @@ def paper_loss() -> ml_collections.ConfigDict:
         fb_weight=0.01,
         fb_rank_alpha=0.25,      # SimMax rank weights exp(−0.25·(rank − 1))
         fb_sampling="audible_frame",  # one audible frame per clip (choice 4); or "all_frames"
+        fb_gather="gspmd",       # columns of L_fb: XLA gathers the global arrays; or "shard_map" (all_gather)
         tmp_weight=0.002,
         tmp_inner_weight=0.1,    # L_tmp = 0.1·Σ|m_{k+1} + m_{k−1} − 2 m_k|, within clips
     ))

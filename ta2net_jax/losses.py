@@ -11,6 +11,12 @@
     the vectors of *every* device enter every row (the arrays are global; under jit XLA all-gathers the
     column operand), so negatives come from all devices;
   - "all_frames": every frame of every clip, N = B·T.
+  How the columns reach each device (config `loss.fb_gather`; the value is the same either way):
+  - "gspmd" (default): global arrays, XLA all-gathers the column operand (an explicit reshard under
+    an Explicit mesh);
+  - "shard_map": per-device rows under `jax.shard_map`, fg and bg all-gathered (tiled) to all N
+    columns, the sums psum'd over 'data' and divided by N² (jax_stack.md §9 "V2"). Needs N divisible
+    by the number of devices on 'data'; without a mesh with a 'data' axis it is the plain computation.
 * L_tmp: 0.1 · Σ |m_{k+1} + m_{k−1} − 2 m_k| summed over maps, with k running over frames *within* each
   clip. The original flattens B·T and so also differences across clip boundaries (a bug, choice 5);
   the sum (not mean) reduction is kept, so its effective weight is 2e-4 per element.
@@ -22,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec as P
 
-from ta2net_jax.mesh import is_explicit
+from ta2net_jax.mesh import DATA_AXIS, is_explicit
 
 COS_MIN, COS_MAX = 0.0005, 0.9995
 
@@ -54,6 +60,10 @@ def soft_cross_entropy(logits: jax.Array, soft_target: jax.Array) -> jax.Array:
     return jnp.mean(-((1.0 - soft_target) * log_p[..., 0] + soft_target * log_p[..., 1]))
 
 
+def _unit_rows(x: jax.Array) -> jax.Array:
+    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
 def cosine_similarity(a: jax.Array, b: jax.Array) -> jax.Array:
     """a [N, D], b [M, D] → [N, M] cosine, clamped to [0.0005, 0.9995] (CCAM's `cos_simi`).
 
@@ -61,26 +71,29 @@ def cosine_similarity(a: jax.Array, b: jax.Array) -> jax.Array:
     Auto mesh XLA all-gathers b; under an Explicit mesh b is resharded to replicated here, because a
     product of two arrays sharded on the same axis has no legal output sharding.
     """
-    a = a / jnp.maximum(jnp.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
-    b = b / jnp.maximum(jnp.linalg.norm(b, axis=-1, keepdims=True), 1e-12)
+    a, b = _unit_rows(a), _unit_rows(b)
     if is_explicit():
         b = jax.reshard(b, P())
     return jnp.clip(a @ b.T, COS_MIN, COS_MAX)
 
 
-def sim_max_loss(x: jax.Array, alpha: float = 0.25) -> jax.Array:
-    """CCAM SimMax over a set x [N, D]: mean_ij exp(−α(r_ij − 1)) · (−log S_ij).
+def _rank_weighted_nll(sim: jax.Array, self_col: jax.Array, alpha: float) -> jax.Array:
+    """sim [n, N] (rows against all N columns), self_col [n] → [n, N] exp(−α(r − 1)) · (−log S).
 
-    r_ij is the rank of column j in row i by descending similarity. The self column is ranked first
-    explicitly (the clamp makes it tie with near-duplicates), so ranks do not depend on the sort.
+    r is the rank of a column in its row by descending similarity, with the row's own column
+    (`self_col`) ranked first explicitly: the clamp makes it tie with near-duplicates, so ranks do not
+    depend on the sort.
     """
-    sim = cosine_similarity(x, x)
-    n = sim.shape[0]
-    ranking_key = jnp.where(jnp.eye(n, dtype=bool), jnp.inf, jax.lax.stop_gradient(sim))
+    is_self = jnp.arange(sim.shape[1])[None, :] == self_col[:, None]
+    ranking_key = jnp.where(is_self, jnp.inf, jax.lax.stop_gradient(sim))
     order = jnp.argsort(-ranking_key, axis=1, stable=True)
     ranks = jnp.argsort(order, axis=1, stable=True).astype(jnp.float32)
-    weights = jnp.exp(-alpha * (ranks - 1.0))
-    return jnp.mean(weights * -jnp.log(sim))
+    return jnp.exp(-alpha * (ranks - 1.0)) * -jnp.log(sim)
+
+
+def sim_max_loss(x: jax.Array, alpha: float = 0.25) -> jax.Array:
+    """CCAM SimMax over a set x [N, D]: mean_ij exp(−α(r_ij − 1)) · (−log S_ij) (self ranked first)."""
+    return jnp.mean(_rank_weighted_nll(cosine_similarity(x, x), jnp.arange(x.shape[0]), alpha))
 
 
 def sim_min_loss(bg: jax.Array, fg: jax.Array) -> jax.Array:
@@ -92,6 +105,47 @@ def foreground_background_loss(fg: jax.Array, bg: jax.Array, alpha: float = 0.25
     """L_fb = SimMax(FG) + SimMin(BG, FG) + SimMax(BG); fg, bg [N, D] (global arrays)."""
     fg, bg = fg.astype(jnp.float32), bg.astype(jnp.float32)
     return sim_max_loss(fg, alpha) + sim_min_loss(bg, fg) + sim_max_loss(bg, alpha)
+
+
+def foreground_background_loss_shard_map(fg: jax.Array, bg: jax.Array, alpha: float = 0.25) -> jax.Array:
+    """L_fb as `foreground_background_loss`, computed per device with `jax.shard_map` + all_gather.
+
+    Uses the current mesh (`jax.set_mesh`); each device takes its n = N / devices rows of fg and bg
+    (split on 'data') against all N gathered columns. Without a mesh with a 'data' axis this is the
+    plain computation.
+    """
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty or DATA_AXIS not in mesh.axis_names:
+        return foreground_background_loss(fg, bg, alpha)
+    fg, bg = fg.astype(jnp.float32), bg.astype(jnp.float32)
+    num_devices = mesh.shape[DATA_AXIS]
+    if fg.shape[0] % num_devices:
+        raise ValueError(f"loss.fb_gather='shard_map': the contrastive set of {fg.shape[0]} vectors (one per clip of "
+                         f"the global batch, or per frame for all_frames) is not "
+                         f"divisible by the {num_devices} devices of the '{DATA_AXIS}' axis")
+    if is_explicit(mesh):  # shard_map asserts (does not apply) in_specs under Explicit axes
+        fg, bg = jax.reshard(fg, P(DATA_AXIS)), jax.reshard(bg, P(DATA_AXIS))
+
+    def local(fg, bg):  # [n, D] rows of this device
+        n = fg.shape[0]
+        fg, bg = _unit_rows(fg), _unit_rows(bg)
+        fg_all = jax.lax.all_gather(fg, DATA_AXIS, axis=0, tiled=True)    # [N, D], device-major
+        bg_all = jax.lax.all_gather(bg, DATA_AXIS, axis=0, tiled=True)
+        self_col = jax.lax.axis_index(DATA_AXIS) * n + jnp.arange(n)
+
+        def cos(a, b):
+            return jnp.clip(a @ b.T, COS_MIN, COS_MAX)
+
+        total = (jnp.sum(_rank_weighted_nll(cos(fg, fg_all), self_col, alpha))
+                 + jnp.sum(-jnp.log(1.0 - cos(bg, fg_all)))
+                 + jnp.sum(_rank_weighted_nll(cos(bg, bg_all), self_col, alpha)))
+        big_n = fg_all.shape[0]
+        return jax.lax.psum(total, DATA_AXIS) / (big_n * big_n)
+
+    return jax.shard_map(local, mesh=mesh, in_specs=(P(DATA_AXIS), P(DATA_AXIS)), out_specs=P())(fg, bg)
+
+
+FB_GATHER = {"gspmd": foreground_background_loss, "shard_map": foreground_background_loss_shard_map}
 
 
 def sample_audible_frames(labels: jax.Array, rng: jax.Array) -> jax.Array:
@@ -131,7 +185,10 @@ def ta2net_loss(outputs: dict, labels: jax.Array, rng: jax.Array, cfg) -> tuple[
         bg = outputs["bg"].reshape(-1, outputs["bg"].shape[-1])
     else:
         raise ValueError(f"loss.fb_sampling {cfg.fb_sampling!r} is not 'audible_frame' or 'all_frames'")
-    fb = foreground_background_loss(fg, bg, cfg.fb_rank_alpha)
+    gather = cfg.get("fb_gather", "gspmd")
+    if gather not in FB_GATHER:
+        raise ValueError(f"loss.fb_gather {gather!r} is not one of {sorted(FB_GATHER)}")
+    fb = FB_GATHER[gather](fg, bg, cfg.fb_rank_alpha)
     tmp = cfg.tmp_inner_weight * map_smoothness_loss(outputs["source_map"])
     terms = {"focal": focal, "soft_ce": cfg.soft_ce_weight * soft_ce, "fb": cfg.fb_weight * fb,
              "tmp": cfg.tmp_weight * tmp}
