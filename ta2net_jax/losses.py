@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec as P
 
-from ta2net_jax.mesh import DATA_AXIS, is_explicit
+from ta2net_jax.mesh import DATA_AXIS, batch_reshape, is_explicit
 
 COS_MIN, COS_MAX = 0.0005, 0.9995
 
@@ -181,8 +181,8 @@ def ta2net_loss(outputs: dict, labels: jax.Array, rng: jax.Array, cfg) -> tuple[
         fg = jnp.take_along_axis(outputs["fg"], index, axis=1)[:, 0]
         bg = jnp.take_along_axis(outputs["bg"], index, axis=1)[:, 0]
     elif cfg.fb_sampling == "all_frames":
-        fg = outputs["fg"].reshape(-1, outputs["fg"].shape[-1])
-        bg = outputs["bg"].reshape(-1, outputs["bg"].shape[-1])
+        fg = batch_reshape(outputs["fg"], (-1, outputs["fg"].shape[-1]))
+        bg = batch_reshape(outputs["bg"], (-1, outputs["bg"].shape[-1]))
     else:
         raise ValueError(f"loss.fb_sampling {cfg.fb_sampling!r} is not 'audible_frame' or 'all_frames'")
     gather = cfg.get("fb_gather", "gspmd")

@@ -1,13 +1,15 @@
 """Device mesh from the config: a data axis over every device (of every process), explicit axis types.
 
 `mesh.axis_types` is "auto" (GSPMD propagates shardings; default) or "explicit" (shardings are part of
-the types; the contrastive loss then reshards its column operand, see losses.py).
+the types; the contrastive loss then reshards its column operand, see losses.py, and reshapes that merge
+or split the batch dimension name their output sharding, `batch_reshape`).
 """
 from __future__ import annotations
 
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
@@ -51,3 +53,15 @@ def to_global(batch: dict, sharding: NamedSharding) -> dict:
     """Per-process NumPy batch → global jax Arrays sharded along the batch axis (multi-host safe: each
     process contributes its own rows, `make_array_from_process_local_data`)."""
     return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), batch)
+
+
+def batch_reshape(x: jax.Array, shape) -> jax.Array:
+    """Reshape that merges or splits the leading (batch) dimensions, e.g. [B, T, …] ↔ [B·T, …].
+
+    Batch-major merges keep a `P('data')` batch sharded. Under an Explicit mesh JAX wants the output
+    sharding of such a reshape spelled out: the new leading dimension takes the old one's sharding.
+    """
+    if is_explicit():
+        spec = jax.typeof(x).sharding.spec
+        return jnp.reshape(x, tuple(shape), out_sharding=P(spec[0] if len(spec) else None))
+    return jnp.reshape(x, tuple(shape))

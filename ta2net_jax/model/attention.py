@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from ta2net_jax.mesh import batch_reshape
 from ta2net_jax.model.layers import conv
 
 
@@ -36,12 +37,12 @@ class CrossModalAttention(nnx.Module):
     def __call__(self, video: jax.Array, motion: jax.Array) -> jax.Array:
         """video [..., h, w, Cv], motion [..., h, w, Cm] → [..., h, w, Cv]."""
         lead, (h, w) = video.shape[:-3], video.shape[-3:-1]
-        flat = lambda x: x.reshape((-1, h * w, x.shape[-1]))
-        video2d = video.reshape((-1,) + video.shape[-3:])
-        motion2d = motion.reshape((-1,) + motion.shape[-3:])
+        flat = lambda x: batch_reshape(x, (-1, h * w, x.shape[-1]))
+        video2d = batch_reshape(video, (-1,) + video.shape[-3:])
+        motion2d = batch_reshape(motion, (-1,) + motion.shape[-3:])
         q, k = flat(self.query(video2d)), flat(self.key(motion2d))
         v = flat(self.value(video2d if self.value_source == "video" else motion2d))
         logits = jnp.einsum("nqc,nkc->nqk", q, k).astype(jnp.float32) * self.scale
         weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
         out = jnp.einsum("nqk,nkc->nqc", weights, v)
-        return out.reshape(lead + (h, w, v.shape[-1]))
+        return batch_reshape(out, lead + (h, w, v.shape[-1]))

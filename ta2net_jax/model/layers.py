@@ -82,3 +82,4 @@ def linear(in_features: int, out_features: int, *, dtype: Any = jnp.float32, rng
 def layer_norm(num_features: int, *, rngs: nnx.Rngs) -> nnx.LayerNorm:
     """LayerNorm with torch's eps, computed in float32."""
     return nnx.LayerNorm(num_features, epsilon=LN_EPSILON, dtype=jnp.float32, param_dtype=jnp.float32, rngs=rngs)
+

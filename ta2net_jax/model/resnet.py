@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from ta2net_jax.mesh import batch_reshape
 from ta2net_jax.model.layers import batch_norm, conv
 
 
@@ -104,11 +105,11 @@ class ResEncoder(nnx.Module):
 
     def __call__(self, frames: jax.Array) -> jax.Array:
         lead = frames.shape[:-3]
-        x = frames.reshape((-1,) + frames.shape[-3:]).astype(self.dtype)  # batch-major merge
+        x = batch_reshape(frames, (-1,) + frames.shape[-3:]).astype(self.dtype)  # batch-major merge
         x = jax.nn.relu(self.bn1(self.conv1(x)))
         x = nnx.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
         for layer in self.layers:
             for block in layer:
                 x = block(x)
         x = jax.nn.relu(self.proj_bn(self.proj(x)))
-        return x.reshape(lead + x.shape[-3:])
+        return batch_reshape(x, lead + x.shape[-3:])

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ta2net_jax.model.attention import CrossModalAttention
+from ta2net_jax.mesh import batch_reshape
 from ta2net_jax.model.resnet import ResEncoder
 from ta2net_jax.model.spatial_head import Disentangler
 from ta2net_jax.model.temporal_head import SimilarityDecoder
@@ -65,6 +66,6 @@ class TA2Net(nnx.Module):
         x_inflection = self._two_halves(self.d2f_net, inflection)
         fused = jnp.concatenate([x_video, self.v2f(x_video, x_motion), self.v2df(x_video, x_inflection)], axis=-1)
         logits = self.sim_decoder(fused)
-        fg, bg, source_map = self.disent(fused.reshape((b * t,) + fused.shape[2:]))
-        return {"logits": logits, "fg": fg.reshape(b, t, -1), "bg": bg.reshape(b, t, -1),
-                "source_map": source_map.reshape((b, t) + source_map.shape[1:])}
+        fg, bg, source_map = self.disent(batch_reshape(fused, (b * t,) + fused.shape[2:]))
+        return {"logits": logits, "fg": batch_reshape(fg, (b, t, -1)), "bg": batch_reshape(bg, (b, t, -1)),
+                "source_map": batch_reshape(source_map, (b, t) + source_map.shape[1:])}
