@@ -2,7 +2,7 @@
 
 Training (deterministic, checkpointable: the iterator's state goes into every checkpoint):
     source[process_index::process_count] → seed → shuffle → repeat → clip + augment (random_map)
-    → batch(global_batch / process_count) → iterator → `to_global` (ta2net_jax/mesh.py) on the data axis.
+    → batch(global_batch / process_count) → iterator → `mesh.to_global` (in the trainer) on the data axis.
 Evaluation: each process reads its share of whole videos and cuts every video into sliding windows
 (input_pipeline/clips.py); ta2net_jax/inference.py batches the windows.
 """
@@ -13,7 +13,6 @@ import os
 import grain
 
 from input_pipeline import clips
-from ta2net_jax.mesh import to_global  # noqa: F401  (re-exported: the pipeline's last stage)
 
 DATASETS = ("synthetic_collisions",)
 

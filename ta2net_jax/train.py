@@ -14,7 +14,6 @@ import os
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
@@ -116,7 +115,7 @@ def train_and_evaluate(config, workdir: str, *, progress: bool = True) -> dict:
     window_steps = 0
     for step in range(start_step + 1, num_steps + 1):
         t0 = time.perf_counter()
-        batch = pipeline.to_global(next(train_iter), batch_sharding)
+        batch = mesh_lib.to_global(next(train_iter), batch_sharding)
         t1 = time.perf_counter()
         with jax.set_mesh(mesh):
             state, metrics = train_step(state, batch)

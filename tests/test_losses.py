@@ -7,7 +7,6 @@ import sys
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
@@ -102,12 +101,13 @@ def test_total_loss_on_sharded_global_batch_equals_single_device(axis_type, fb_g
         np.testing.assert_allclose(np.asarray(grad[k]), np.asarray(ref_grad[k]), rtol=1e-4, atol=1e-7)
 
 
-def test_unknown_sampling_is_an_error():
+@pytest.mark.parametrize("key,value", [("fb_sampling", "bogus"), ("fb_gather", "ring")])
+def test_unknown_contrastive_option_is_an_error(key, value):
     cfg = paper_loss()
-    cfg.fb_sampling = "bogus"
+    cfg[key] = value
     outs = {"logits": jnp.zeros((2, 3, 2)), "fg": jnp.ones((2, 3, 4)), "bg": jnp.ones((2, 3, 4)),
             "source_map": jnp.zeros((2, 3, 1, 1))}
-    with pytest.raises(ValueError, match="fb_sampling"):
+    with pytest.raises(ValueError, match=key):
         losses.ta2net_loss(outs, jnp.zeros((2, 3), jnp.int32), jax.random.key(0), cfg)
 
 
@@ -167,15 +167,6 @@ def test_mesh_without_data_axis_falls_back():
     with jax.set_mesh(mesh):
         got = float(jax.jit(losses.foreground_background_loss_shard_map)(fg, bg))
     assert got == pytest.approx(float(losses.foreground_background_loss(fg, bg)), rel=1e-6)
-
-
-def test_unknown_fb_gather_is_an_error():
-    cfg = paper_loss()
-    cfg.fb_gather = "ring"
-    outs = {"logits": jnp.zeros((2, 3, 2)), "fg": jnp.ones((2, 3, 4)), "bg": jnp.ones((2, 3, 4)),
-            "source_map": jnp.zeros((2, 3, 1, 1))}
-    with pytest.raises(ValueError, match="fb_gather"):
-        losses.ta2net_loss(outs, jnp.zeros((2, 3), jnp.int32), jax.random.key(0), cfg)
 
 
 def test_fb_gather_on_8_devices_in_a_subprocess():

@@ -81,7 +81,7 @@ def test_global_batch_is_sharded_on_the_data_axis(smoke_config):
     from ta2net_jax import mesh as mesh_lib
     mesh = mesh_lib.make_mesh(smoke_config.mesh)
     batch = next(iter(pipeline.train_dataset(smoke_config, pipeline.data_source(smoke_config.data, "train"))))
-    arrays = pipeline.to_global(batch, mesh_lib.batch_sharding(mesh))
+    arrays = mesh_lib.to_global(batch, mesh_lib.batch_sharding(mesh))
     assert arrays["frames"].shape == batch["frames"].shape
     assert len(arrays["frames"].addressable_shards) == jax.device_count() == 4
     np.testing.assert_array_equal(np.asarray(arrays["labels"]), batch["labels"])
