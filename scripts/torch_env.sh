@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Creates .venv-torch: Python 3.11 + CPU PyTorch (requirements-torch.txt), used only by the PyTorch side
+# of the parity/export tests (tests/torch_ref). Idempotent; prints the interpreter's path.
+# Python 3.11 is searched as $TORCH_PYTHON, python3.11, then pyenv's 3.11.x.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=.venv-torch
+STAMP=$VENV/.installed
+if [ -f "$STAMP" ] && [ "$STAMP" -nt requirements-torch.txt ]; then
+  echo "$VENV/bin/python"; exit 0
+fi
+py=""
+for cand in "${TORCH_PYTHON:-}" python3.11; do
+  [ -n "$cand" ] && command -v "$cand" >/dev/null 2>&1 && { py=$(command -v "$cand"); break; }
+done
+if [ -z "$py" ] && command -v pyenv >/dev/null 2>&1; then
+  for dir in $(ls -d "$(pyenv root)"/versions/3.11* 2>/dev/null); do
+    [ -x "$dir/bin/python3.11" ] && { py="$dir/bin/python3.11"; break; }
+  done
+fi
+if [ -z "$py" ]; then
+  echo "torch_env: no Python 3.11 found (set TORCH_PYTHON); the PyTorch parity/export tests will be skipped" >&2
+  exit 1
+fi
+rm -rf "$VENV"
+"$py" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q -r requirements-torch.txt >&2
+touch "$STAMP"
+echo "$VENV/bin/python"

@@ -1,0 +1,39 @@
+"""Running the PyTorch side of parity/export tests (tests/torch_ref) in its own env, through files."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TORCH_PYTHON = os.path.join(REPO, ".venv-torch", "bin", "python")
+REFERENCE = os.path.join(REPO, "tests", "torch_ref", "run_reference.py")
+
+
+def torch_python() -> str:
+    if not os.path.exists(TORCH_PYTHON):
+        pytest.skip("the PyTorch env .venv-torch is absent: `make torch-env` (scripts/torch_env.sh) creates it "
+                    "(Python 3.11 + torch 2.13.0 CPU); `make test` does so when Python 3.11 exists")
+    return TORCH_PYTHON
+
+
+def run_reference(*args: str) -> str:
+    proc = subprocess.run([torch_python(), REFERENCE, *args], capture_output=True, text=True, timeout=600)
+    if proc.returncode:
+        raise AssertionError(f"run_reference.py {args[0]} failed:\n{proc.stderr[-4000:]}")
+    return proc.stdout
+
+
+def write_json(path, obj) -> str:
+    with open(path, "w") as f:
+        json.dump(obj, f)
+    return str(path)
+
+
+def rel_error(actual, expected) -> float:
+    """max |actual − expected| / max |expected|: the error relative to the array's scale."""
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    return float(np.max(np.abs(actual - expected)) / max(np.max(np.abs(expected)), 1e-30))
