@@ -107,7 +107,10 @@ class ResEncoder(nnx.Module):
         lead = frames.shape[:-3]
         x = batch_reshape(frames, (-1,) + frames.shape[-3:]).astype(self.dtype)  # batch-major merge
         x = jax.nn.relu(self.bn1(self.conv1(x)))
-        x = nnx.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+        # 3×3/2 max pool with padding 1 (PyTorch pads with −inf). The padding is spelled out because
+        # jax2onnx's max_pool ignores explicit padding; keywords because it patches the signature.
+        x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=-jnp.inf)
+        x = nnx.max_pool(x, window_shape=(3, 3), strides=(2, 2), padding="VALID")
         for layer in self.layers:
             for block in layer:
                 x = block(x)

@@ -66,6 +66,7 @@ class TA2Net(nnx.Module):
         x_inflection = self._two_halves(self.d2f_net, inflection)
         fused = jnp.concatenate([x_video, self.v2f(x_video, x_motion), self.v2df(x_video, x_inflection)], axis=-1)
         logits = self.sim_decoder(fused)
-        fg, bg, source_map = self.disent(batch_reshape(fused, (b * t,) + fused.shape[2:]))
-        return {"logits": logits, "fg": batch_reshape(fg, (b, t, -1)), "bg": batch_reshape(bg, (b, t, -1)),
+        fg, bg, source_map = self.disent(batch_reshape(fused, (-1,) + fused.shape[2:]))
+        return {"logits": logits, "fg": batch_reshape(fg, (b, t, fg.shape[-1])),
+                "bg": batch_reshape(bg, (b, t, bg.shape[-1])),
                 "source_map": batch_reshape(source_map, (b, t) + source_map.shape[1:])}

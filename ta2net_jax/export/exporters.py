@@ -1,0 +1,196 @@
+"""`ta2net export` and `ta2net import-torch`: a trained run's weights to other frameworks and back.
+
+    ta2net export --workdir DIR [--step N] --format safetensors|torch|stablehlo|onnx --out PATH
+    ta2net import-torch CKPT.pt --config CONFIG --workdir DIR [--step N]
+
+The exported function (stablehlo, onnx) is the eval-mode model on one clip's model inputs:
+
+    video [B, T, H, W, 3] float32 in [0, 1], motion and inflection [B, T, H, W, 2C] float32
+      → logits [B, T, 2] (background, audible), source_map [B, T, H/16, W/16] in (0, 1)
+
+with a symbolic batch size B. motion/inflection are what `ta2net_jax.inflection.motion_and_inflection`
+makes from raw flow (the run's `inflection.mode` and `flow_scale` are stored beside the weights), so
+the same preprocessing serves every runtime. Formats (docs/export.md):
+
+* safetensors — every parameter and BatchNorm statistic under its flat dotted name
+  (`video_net.layers.0.0.conv1.kernel`, our layouts), the run's config as JSON metadata.
+* torch — a state_dict in the original PyTorch code's names and layouts (torch_names.py), written
+  without PyTorch (torch_format.py); it loads into the original architecture with `strict=True` except
+  for the original's never-called layer4/fc.
+* stablehlo — `jax.export` serialisation (`jax.export.deserialize(bytes).call(video, motion, inflection)`).
+* onnx — via jax2onnx in its own environment (.venv-onnx, `make onnx-env`), because jax2onnx pins an
+  older orbax-checkpoint than training uses; the JAX env hands it a safetensors file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ta2net_jax.export import torch_format, weights
+
+FORMATS = ("safetensors", "torch", "stablehlo", "onnx")
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ONNX_PYTHON = os.path.join(REPO, ".venv-onnx", "bin", "python")
+
+
+# ---- the exported function ---------------------------------------------------------------------------
+
+def inference_function(model):
+    """(video, motion, inflection) → (logits, source_map) of the eval-mode model, weights closed over."""
+    from flax import nnx
+    model.eval()
+    graphdef, state = nnx.split(model)
+
+    def infer(video, motion, inflection):
+        outputs = nnx.merge(graphdef, state)(video, motion, inflection)
+        return outputs["logits"], outputs["source_map"]
+    return infer
+
+
+def input_shapes(config, batch) -> list[tuple]:
+    """Shapes of (video, motion, inflection) for `batch` clips (an int or a symbolic dimension)."""
+    from ta2net_jax.model import model_config
+    cfg = model_config(config)
+    size = config.data.get("image_size", None)
+    if size is None:
+        raise ValueError("config.data.image_size is needed to export (the model's input H = W)")
+    t, c = cfg.num_frames, cfg.flow_channels
+    return [(batch, t, size, size, 3), (batch, t, size, size, 2 * c), (batch, t, size, size, 2 * c)]
+
+
+def _metadata(config, step) -> dict[str, str]:
+    return {"format": "ta2net-jax", "config": config.to_json_best_effort(sort_keys=True),
+            "step": str(step), "inputs": "video [B,T,H,W,3] in [0,1]; motion, inflection [B,T,H,W,2C]",
+            "outputs": "logits [B,T,2]; source_map [B,T,H/16,W/16]"}
+
+
+# ---- JAX → formats -----------------------------------------------------------------------------------
+
+def export_safetensors(model, config, step, out: str) -> None:
+    from safetensors.numpy import save_file
+    save_file(weights.flat_state(model), out, metadata=_metadata(config, step))
+
+
+def load_safetensors(path: str):
+    """(config, flat weights) from a safetensors export."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+    import ml_collections
+    with safe_open(path, framework="numpy") as f:
+        metadata = f.metadata() or {}
+    if metadata.get("format") != "ta2net-jax" or "config" not in metadata:
+        raise ValueError(f"{path}: not a ta2net-jax safetensors export (no config in its metadata)")
+    return ml_collections.ConfigDict(json.loads(metadata["config"])), load_file(path)
+
+
+def export_torch(model, config, out: str) -> None:
+    from ta2net_jax.model import model_config
+    torch_format.save(weights.torch_state_dict(model, model_config(config)), out)
+
+
+def export_stablehlo(model, config, out: str) -> None:
+    (b,) = jax.export.symbolic_shape("b")
+    specs = [jax.ShapeDtypeStruct(shape, jnp.float32) for shape in input_shapes(config, b)]
+    exported = jax.export.export(jax.jit(inference_function(model)))(*specs)
+    with open(out, "wb") as f:
+        f.write(exported.serialize())
+
+
+def load_stablehlo(path: str):
+    with open(path, "rb") as f:
+        return jax.export.deserialize(bytearray(f.read()))
+
+
+def export_onnx(safetensors_path: str, out: str) -> None:
+    """Converts a safetensors export to ONNX in the jax2onnx environment (a subprocess)."""
+    try:
+        import jax2onnx  # noqa: F401  (present when this env is the ONNX one)
+        python = sys.executable
+    except ImportError:
+        python = ONNX_PYTHON
+        if not os.path.exists(python):
+            raise FileNotFoundError(f"{python}: the ONNX export environment is missing; create it with "
+                                    f"`make onnx-env` (jax2onnx pins an older orbax, so it lives apart)") from None
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""), JAX_PLATFORMS="cpu")
+    proc = subprocess.run([python, "-m", "ta2net_jax.export.onnx_convert", "convert", "--weights", safetensors_path,
+                           "--out", out], capture_output=True, text=True, env=env)
+    if proc.returncode:
+        raise RuntimeError(f"ONNX conversion of {safetensors_path} failed:\n{proc.stderr[-3000:]}")
+
+
+# ---- runs ------------------------------------------------------------------------------------------
+
+def _run_config(workdir: str):
+    from ta2net_jax.config_utils import config_from_json
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: not found; is {workdir} a training workdir (`ta2net train` or "
+                                f"`ta2net import-torch`)?")
+    return config_from_json(path)
+
+
+def with_image_size(config):
+    """The config with `data.image_size` set (older synthetic configs leave it to the dataset)."""
+    if config.data.get("image_size") is None:
+        if config.data.get("name") != "synthetic_collisions":
+            raise ValueError("config.data.image_size is needed to export (the model's input H = W)")
+        from input_pipeline.synthetic_collisions import config_for
+        config.data.image_size = config_for(config.data.builder_config).image_size
+    return config
+
+
+def export(workdir: str, fmt: str, out: str, step: int | None = None) -> dict:
+    """Exports the run's checkpoint (latest or `step`) to `out`; returns a summary dict."""
+    if fmt not in FORMATS:
+        raise ValueError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+    from ta2net_jax.train import load_model_for_inference
+    config = with_image_size(_run_config(workdir))
+    model, step = load_model_for_inference(config, workdir, step)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    if fmt == "safetensors":
+        export_safetensors(model, config, step, out)
+    elif fmt == "torch":
+        export_torch(model, config, out)
+    elif fmt == "stablehlo":
+        export_stablehlo(model, config, out)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            weights_path = os.path.join(tmp, "weights.safetensors")
+            export_safetensors(model, config, step, weights_path)
+            export_onnx(weights_path, out)
+    return {"format": fmt, "out": os.path.abspath(out), "step": step, "bytes": os.path.getsize(out),
+            "inputs": [list(s) for s in input_shapes(config, "B")]}
+
+
+def import_torch(checkpoint_path: str, config, workdir: str, step: int = 0) -> dict:
+    """Writes an orbax checkpoint of `config`'s model with the weights of a PyTorch checkpoint (the
+    original's format or our torch export) into `workdir`, which `ta2net eval/detect/export` then use."""
+    from flax import nnx
+    from ta2net_jax import checkpoint, optim
+    from ta2net_jax.config_utils import save_config
+    from ta2net_jax.model import build_model
+    import orbax.checkpoint as ocp
+
+    model = build_model(config)
+    meta = weights.load_torch_checkpoint(model, checkpoint_path)
+    model.train()   # the checkpoint holds the training state layout: (model, optimizer), fresh Adam moments
+    optimizer = optim.make_optimizer(model, config.optim, config.train.num_steps)
+    os.makedirs(workdir, exist_ok=True)
+    mngr = checkpoint.manager(workdir, with_data=False)
+    if step in mngr.all_steps():
+        mngr.close()
+        raise ValueError(f"{workdir}: already has a checkpoint at step {step}; choose another --step or workdir")
+    mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(nnx.state((model, optimizer)))))
+    mngr.wait_until_finished()
+    mngr.close()
+    save_config(config, os.path.join(workdir, "config.json"))
+    with open(os.path.join(workdir, "imported_from.json"), "w") as f:
+        json.dump({"checkpoint": os.path.abspath(checkpoint_path), "step": step, **meta}, f, indent=2)
+    return {"workdir": os.path.abspath(workdir), "step": step, **meta}
