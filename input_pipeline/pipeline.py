@@ -1,8 +1,10 @@
 """grain pipelines: TFDS ArrayRecord videos → clips → per-process batches → global jax Arrays.
 
 Training (deterministic, checkpointable: the iterator's state goes into every checkpoint):
-    source[process_index::process_count] → seed → shuffle → repeat → clip + augment (random_map)
-    → batch(global_batch / process_count) → iterator → `mesh.to_global` (in the trainer) on the data axis.
+    source → seed → shuffle → repeat → clip + augment (random_map): one global element stream;
+    process p takes rows p·b … p·b + b − 1 of each global batch (b = global_batch / process_count)
+    → batch(b) → iterator → `mesh.to_global` (in the trainer) on the data axis. The global batches do
+    not depend on the number of processes.
 Evaluation: each process reads its share of whole videos and cuts every video into sliding windows
 (input_pipeline/clips.py); ta2net_jax/inference.py batches the windows.
 """
@@ -14,13 +16,18 @@ import grain
 
 from input_pipeline import clips
 
-DATASETS = ("synthetic_collisions",)
+DATASETS = ("synthetic_collisions", "audible623", "ucf101_audible", "kinetics_audible", "repcount", "ucfrep")
+# Options of the real-video builders a config's data section may set (input_pipeline/real_videos.py).
+_REAL_OPTIONS = ("image_size", "max_frames", "fps", "flow_method", "jpeg_quality", "validation_fraction", "classes",
+                 "sources", "label_files")
 
 
 def get_builder(data_cfg, *, build_if_missing: bool = False, workers: int = 2):
     """The TFDS builder a config's `data` section names (built first if asked and missing)."""
-    if data_cfg.name != "synthetic_collisions":
+    if data_cfg.name not in DATASETS:
         raise ValueError(f"unknown dataset {data_cfg.name!r}; known: {DATASETS}")
+    if data_cfg.name != "synthetic_collisions":
+        return _real_builder(data_cfg, build_if_missing, workers)
     from input_pipeline import synthetic_collisions as sc
     size, built = data_cfg.get("image_size"), sc.config_for(data_cfg.builder_config).image_size
     if size is not None and size != built:  # configs that state the model's input size must get it
@@ -37,22 +44,86 @@ def get_builder(data_cfg, *, build_if_missing: bool = False, workers: int = 2):
     return builder
 
 
+def _real_builder(data_cfg, build_if_missing: bool, workers: int, check_built: bool = True):
+    """audible623 / ucf101_audible / kinetics_audible / repcount / ucfrep from a manual_dir of videos."""
+    from input_pipeline import audible623, real_videos, repcount
+    module = audible623 if data_cfg.name in audible623.BUILDERS else repcount
+    fields = set(module.BUILDERS[data_cfg.name].BUILDER_CONFIGS[0].__dataclass_fields__)
+    overrides = {k: (v.to_dict() if hasattr(v, "to_dict") else v) for k in _REAL_OPTIONS
+                 if k in fields and (v := data_cfg.get(k)) is not None}
+    for k in ("fps", "max_frames"):   # 0 in a config means "native rate" / "no cap"
+        if overrides.get(k) == 0:
+            overrides[k] = None
+            if k == "max_frames":   # None would mean "unchanged" to derive_config
+                overrides[k] = 10 ** 9
+    path = lambda key: os.path.abspath(data_cfg[key]) if data_cfg.get(key) else None
+    builder = module.make_builder(data_cfg.name, os.path.abspath(data_cfg.data_dir),
+                                  data_cfg.get("builder_config") or "paper", manual_dir=path("manual_dir"),
+                                  annotations_dir=path("annotations_dir"), workers=workers, **overrides)
+    if build_if_missing:
+        return real_videos.build(builder)
+    if check_built and not builder.is_prepared():
+        raise FileNotFoundError(f"{builder.data_dir}: dataset not built; run `ta2net build --config CONFIG` first "
+                                f"(videos from data.manual_dir)")
+    return builder
+
+
 def data_source(data_cfg, split: str):
-    return get_builder(data_cfg).as_data_source(split)
+    """The split's random-access source; real-video datasets get lazily decoded JPEG `frames` and `flow_fwd` /
+    `flow_bwd` views of their flow side file (input_pipeline/jpeg_frames.py)."""
+    builder = get_builder(data_cfg)
+    if split not in builder.info.splits:
+        raise ValueError(f"{builder.data_dir}: no split {split!r} (has {sorted(builder.info.splits)}; see its "
+                         "build_report.txt)")
+    source = builder.as_data_source(split)
+    if "frames_jpeg" in builder.info.features:
+        from input_pipeline.jpeg_frames import DecodedSource
+        return DecodedSource(source, builder.data_dir)
+    return source
 
 
-def train_dataset(config, source, *, process_index: int = 0, process_count: int = 1) -> grain.IterDataset:
-    """Infinite, shuffled, augmented training batches of this process ([B_local, ...] NumPy dicts)."""
+class GlobalBatchRows(grain.transforms.Map):
+    """Local element k of a process → element j of the global stream: the process reads rows
+    `rows` (sorted global row indices) of every global batch of size B, j = (k // b)·B + rows[k % b]
+    with b = len(rows). Picklable (grain worker processes), top-level."""
+
+    def __init__(self, elements: grain.MapDataset, rows, global_batch: int):
+        self.elements, self.rows, self.big_b = elements, tuple(int(r) for r in rows), global_batch
+
+    def map(self, k):
+        step, i = divmod(int(k), len(self.rows))
+        return self.elements[step * self.big_b + self.rows[i]]
+
+
+def train_dataset(config, source, *, process_index: int = 0, process_count: int = 1,
+                  rows=None) -> grain.IterDataset:
+    """Infinite, shuffled, augmented training batches of this process ([B_local, ...] NumPy dicts).
+
+    One global element stream (seeded shuffle of the whole source, repeated; clip sampling and
+    augmentation seeded by the element's global position) is cut into global batches of
+    `train.batch_size`. A process reads only its rows of each: `rows` (the global rows its devices hold,
+    `mesh.process_batch_rows`), by default p·b … p·b + b − 1 (b = B / process_count). The global batches,
+    and so training, are the same for any number of processes.
+    """
     batch_size = config.train.batch_size
     if batch_size % process_count:
         raise ValueError(f"train.batch_size {batch_size} is not divisible by {process_count} processes")
     data = config.data
-    ds = (grain.MapDataset.source(source)[process_index::process_count]
-          .seed(config.seed)
-          .shuffle()
-          .repeat()
-          .random_map(clips.SampleTrainingClip(data.num_frames, data.hflip, data.brightness, data.contrast))
-          .batch(batch_size // process_count, drop_remainder=True))
+    local_batch = batch_size // process_count
+    if rows is None:
+        rows = range(process_index * local_batch, (process_index + 1) * local_batch)
+    rows = sorted(int(r) for r in rows)
+    if len(rows) != local_batch or not all(0 <= r < batch_size for r in rows):
+        raise ValueError(f"process {process_index}: batch rows {rows} are not {local_batch} rows of {batch_size}")
+    elements = (grain.MapDataset.source(source)
+                .seed(config.seed)
+                .shuffle()
+                .repeat()
+                .random_map(clips.SampleTrainingClip(data.num_frames, data.hflip, data.brightness, data.contrast)))
+    num_local = (len(elements) // batch_size) * local_batch
+    ds = (grain.MapDataset.range(num_local)
+          .map(GlobalBatchRows(elements, rows, batch_size))
+          .batch(local_batch, drop_remainder=True))
     it = ds.to_iter_dataset(grain.ReadOptions(num_threads=2, prefetch_buffer_size=data.prefetch_buffer))
     if data.worker_count > 0:
         it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=data.worker_count))

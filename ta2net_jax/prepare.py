@@ -1,0 +1,299 @@
+"""Offline preparation of real videos: decode → (resample) → resize → optical flow → JPEG frames + flow.
+
+One video becomes one folder `OUT/<key>/`:
+    frames/000000.jpg …    N frames, H×W RGB JPEG (quality `jpeg_quality`)
+    flow.npz               flow_fwd, flow_bwd: [N−1, H, W, 2] float16 (u, v) in pixels (ta2net_jax/flow.py);
+                           stored uncompressed (float16 flow barely compresses; reading it costs no CPU)
+    meta.json              source file, native fps, output fps, frame counts, sizes, options, source_frames
+                           (which native frames were kept), seconds spent
+
+Resumable: a video is written to `OUT/.<key>.partial-<pid>/` and renamed to `OUT/<key>/` when complete
+(rename is atomic), so a kill leaves no half-written video and a re-run skips every finished folder.
+Partial folders of dead processes are removed at the next start.
+
+Frames are decoded with PyAV at the native frame rate (the original's behaviour) unless `fps` is set:
+then output frame j is the native frame nearest to time j / fps (frames are selected, never blended, so
+every output frame is a real frame; labels map the same way, `map_frame_index`). Frames are resized
+straight to size×size (aspect ratio not kept, as the original) and cut to `max_frames` (the original's
+300). Flow is estimated on the decoded frames before JPEG compression.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import json
+import os
+import re
+import shutil
+import time
+
+import numpy as np
+
+from ta2net_jax import flow as flow_lib
+from ta2net_jax import video as video_lib
+
+MIN_FRAMES = 5   # inflection flow drops 2 frames at each end
+
+
+@dataclasses.dataclass(frozen=True)
+class PrepareOptions:
+    """size: output H = W in pixels; fps: None keeps the native rate; max_frames: cap after resampling."""
+    size: int = 112
+    flow_method: str = "dis"
+    fps: float | None = None
+    max_frames: int | None = 300
+    jpeg_quality: int = 95
+
+    def tag(self) -> str:
+        """A folder name that differs whenever the prepared data would differ."""
+        fps = "native" if self.fps is None else f"{self.fps:g}fps"
+        cap = "all" if self.max_frames is None else f"max{self.max_frames}"
+        return f"{self.size}px-{self.flow_method}-{fps}-{cap}-q{self.jpeg_quality}"
+
+
+@dataclasses.dataclass
+class PrepareSummary:
+    prepared: list[str]            # keys done by this run
+    reused: list[str]              # keys already finished before this run
+    failed: dict[str, str]         # key -> one-line error naming the file
+    seconds: float
+    frames: int                    # frames prepared by this run
+
+    def text(self) -> str:
+        rate = self.frames / self.seconds if self.seconds > 0 else 0.0
+        lines = [f"prepared {len(self.prepared)} video(s) ({self.frames} frames, {self.seconds:.1f} s, "
+                 f"{rate:.0f} frames/s), {len(self.reused)} already done, {len(self.failed)} failed"]
+        lines += [f"  failed: {err}" for err in self.failed.values()]
+        return "\n".join(lines)
+
+
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-#]*$")
+
+
+def _check_key(key: str) -> str:
+    if not _SAFE_KEY.match(key) or ".partial-" in key:
+        raise ValueError(f"{key!r}: not usable as a folder name (letters, digits, _ - . # only)")
+    return key
+
+
+def map_frame_index(index, native_fps: float, fps: float | None):
+    """Native frame index (int or array) → output frame index under resampling to `fps` (nearest)."""
+    if fps is None:
+        return index
+    return np.floor(np.asarray(index, np.float64) * fps / native_fps + 0.5).astype(np.int64)   # ties round up
+
+
+def resample_indices(num_native: int, native_fps: float, fps: float | None) -> np.ndarray:
+    """Which native frames to keep: [M] int64; output frame j is native round(j · native_fps / fps)."""
+    if fps is None:
+        return np.arange(num_native)
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps!r}")
+    count = int(np.floor((num_native - 1) * fps / native_fps + 1e-9)) + 1
+    return np.minimum(np.floor(np.arange(count) * native_fps / fps + 0.5).astype(np.int64), num_native - 1)
+
+
+def is_prepared(out_dir: str, key: str) -> bool:
+    return os.path.exists(os.path.join(out_dir, key, "meta.json"))
+
+
+def prepare_video(path: str, out_dir: str, key: str, options: PrepareOptions) -> dict:
+    """Prepares one video into `out_dir/key/` (atomically); returns its meta dict.
+
+    Raises video.VideoReadError ("path: problem") for unreadable, corrupt or too-short videos.
+    """
+    import cv2
+    _check_key(key)
+    t0 = time.perf_counter()
+    size = (options.size, options.size)
+    native_cap = options.max_frames if options.fps is None else None   # stop decoding early when we can
+    decoded = video_lib.read_video(path, size=size, max_frames=native_cap)
+    keep = resample_indices(len(decoded.frames), decoded.fps, options.fps)
+    if options.max_frames is not None:
+        keep = keep[: options.max_frames]
+    frames = decoded.frames[keep]
+    if len(frames) < MIN_FRAMES:
+        raise video_lib.VideoReadError(path, f"only {len(frames)} frames; at least {MIN_FRAMES} are needed "
+                                             "(inflection flow drops 2 at each end)")
+    fwd, bwd = flow_lib.estimate_flow(frames, options.flow_method)
+    tmp = os.path.join(out_dir, f".{key}.partial-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(os.path.join(tmp, "frames"))
+    try:
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(options.jpeg_quality)]
+        for i, rgb in enumerate(frames):
+            ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
+            if not ok:
+                raise RuntimeError(f"{path}: JPEG encoding of frame {i} failed")
+            with open(os.path.join(tmp, "frames", f"{i:06d}.jpg"), "wb") as f:
+                f.write(buf.tobytes())
+        np.savez(os.path.join(tmp, "flow.npz"), flow_fwd=fwd, flow_bwd=bwd)
+        meta = {
+            "key": key, "source": os.path.abspath(path), "native_fps": decoded.fps,
+            "fps": decoded.fps if options.fps is None else float(options.fps),
+            "num_frames": int(len(frames)), "native_frames_decoded": int(len(decoded.frames)),
+            "source_size": list(decoded.source_size), "size": list(size),
+            "source_frames": keep.tolist() if options.fps is not None else None,
+            "options": dataclasses.asdict(options), "seconds": round(time.perf_counter() - t0, 3),
+        }
+        with open(os.path.join(tmp, "meta.json"), "w") as f:   # last: marks the folder complete
+            json.dump(meta, f)
+        final = os.path.join(out_dir, key)
+        try:
+            os.rename(tmp, final)
+        except OSError:   # another process finished the same video first: keep theirs
+            if not is_prepared(out_dir, key):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return meta
+
+
+def load_prepared(out_dir: str, key: str) -> dict:
+    """A prepared video: {"meta", "frames_jpeg" (list of N JPEG bytes), "flow_fwd", "flow_bwd"}."""
+    folder = os.path.join(out_dir, key)
+    with open(os.path.join(folder, "meta.json")) as f:
+        meta = json.load(f)
+    jpegs = []
+    for i in range(meta["num_frames"]):
+        with open(os.path.join(folder, "frames", f"{i:06d}.jpg"), "rb") as f:
+            jpegs.append(f.read())
+    with np.load(os.path.join(folder, "flow.npz")) as z:
+        return {"meta": meta, "frames_jpeg": jpegs, "flow_fwd": z["flow_fwd"], "flow_bwd": z["flow_bwd"]}
+
+
+def _remove_dead_partials(out_dir: str) -> None:
+    for name in os.listdir(out_dir):
+        m = re.match(r"^\..+\.partial-(\d+)$", name)
+        if not m:
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)   # still running: another prepare owns it
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(out_dir, name), ignore_errors=True)
+        except PermissionError:
+            pass
+
+
+def _worker_init() -> None:
+    # One OpenCV thread per worker process: the processes are the parallelism.
+    import cv2
+    cv2.setNumThreads(1)
+
+
+def _job(args):
+    path, out_dir, key, options = args
+    try:
+        meta = prepare_video(path, out_dir, key, options)
+        return key, meta["num_frames"], None
+    except video_lib.VideoReadError as err:
+        return key, 0, str(err)
+
+
+def prepare_all(jobs: list[tuple[str, str]], out_dir: str, options: PrepareOptions, *, workers: int = 1,
+                desc: str = "prepare", progress: bool = True) -> PrepareSummary:
+    """Prepares every (key, video path) not yet done, in `workers` processes, with a tqdm bar and ETA.
+
+    A video that cannot be read is skipped and named in `summary.failed` (and printed); the run goes on.
+    """
+    from tqdm import tqdm
+    if options.flow_method not in flow_lib.FLOW_METHODS:
+        raise ValueError(f"unknown flow method {options.flow_method!r}; choose one of {flow_lib.FLOW_METHODS}")
+    os.makedirs(out_dir, exist_ok=True)
+    _remove_dead_partials(out_dir)
+    keys = [_check_key(k) for k, _ in jobs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"{out_dir}: duplicate video keys in one prepare run")
+    reused = [k for k in keys if is_prepared(out_dir, k)]
+    todo = [(path, out_dir, key, options) for key, path in jobs if not is_prepared(out_dir, key)]
+    t0 = time.perf_counter()
+    prepared, failed, frames = [], {}, 0
+    bar = tqdm(total=len(todo), desc=f"{desc} ({options.flow_method} flow, {options.size}px)", unit="video",
+               disable=not (progress and todo))
+    pool = (concurrent.futures.ProcessPoolExecutor(workers, initializer=_worker_init) if workers > 1 else None)
+    try:
+        results = (pool.map(_job, todo) if pool else map(_job, todo))
+        for key, n, error in results:
+            if error:
+                failed[key] = error
+                tqdm.write(f"skipped: {error}")
+            else:
+                prepared.append(key)
+                frames += n
+            bar.update(1)
+    finally:
+        bar.close()
+        if pool:
+            pool.shutdown(cancel_futures=True)
+    return PrepareSummary(prepared, reused, failed, time.perf_counter() - t0, frames)
+
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".flv", ".mpg", ".mpeg", ".3gp", ".wmv",
+                  ".ts", ".ogv")
+
+
+def list_videos(inputs: list[str]) -> list[tuple[str, str]]:
+    """(key, path) for video files given directly or found (recursively) under given folders.
+
+    Keys are file stems; two files with the same stem are an error naming both.
+    """
+    found: dict[str, str] = {}
+    for item in inputs:
+        if os.path.isdir(item):
+            paths = [os.path.join(d, f) for d, _, names in os.walk(item) for f in names
+                     if f.lower().endswith(VIDEO_SUFFIXES) and not f.startswith(".")]
+        elif os.path.exists(item):
+            paths = [item]
+        else:
+            raise FileNotFoundError(f"{item}: no such file or folder")
+        for path in sorted(paths):
+            key = os.path.splitext(os.path.basename(path))[0]
+            if key in found and os.path.abspath(found[key]) != os.path.abspath(path):
+                raise ValueError(f"{path}: same name as {found[key]}; prepared folders are named by file stem")
+            found[key] = path
+    return sorted(found.items())
+
+
+def run_prepare(args, overrides: list[str]) -> int:
+    """Runs `ta2net prepare`; prints the summary; exit status 1 if any video failed."""
+    given = {"size": args.size, "flow_method": args.flow, "fps": args.fps,
+             "max_frames": None if args.max_frames is None else (args.max_frames or None),
+             "jpeg_quality": args.jpeg_quality}
+    if args.config:
+        if args.inputs or args.out:
+            raise ValueError("give either --config or VIDEO/FOLDER inputs with --out, not both")
+        from ta2net_jax.config_utils import load_config
+        config = load_config(args.config, overrides + [f"data.{k.replace('size', 'image_size')}={v}"
+                                                       for k, v in given.items() if v is not None])
+        builder = _unbuilt_builder(config.data, args.workers)
+        found, summary = builder.prepare_videos()
+        missing = sum(len(v) for v in builder.report["missing"].values())
+        print(summary.text())
+        print(f"{builder.name}: {sum(len(v) for v in found.values())} annotated examples have a video, {missing} "
+              f"have none in {builder.manual_dir}; prepared videos in {builder.prepared_dir}")
+        print(f"next: ta2net build --config {args.config}")
+        return 1 if summary.failed else 0
+    if overrides:
+        raise ValueError(f"--config.* overrides need --config: {' '.join(overrides)}")
+    if not args.inputs or not args.out:
+        raise ValueError("give VIDEO/FOLDER inputs and --out DIR, or --config CONFIG")
+    options = PrepareOptions(**{k: v for k, v in given.items() if v is not None})
+    if args.max_frames == 0:
+        options = dataclasses.replace(options, max_frames=None)
+    jobs = list_videos(args.inputs)
+    if not jobs:
+        raise FileNotFoundError(f"{', '.join(args.inputs)}: no video files found")
+    out = os.path.join(args.out, options.tag())
+    summary = prepare_all(jobs, out, options, workers=args.workers)
+    print(summary.text())
+    print(f"prepared videos in {out}")
+    return 1 if summary.failed else 0
+
+
+def _unbuilt_builder(data_cfg, workers: int):
+    """The real-dataset builder of a config, built or not (prepare runs before the dataset exists)."""
+    from input_pipeline import pipeline
+    if data_cfg.name == "synthetic_collisions":
+        raise ValueError("synthetic_collisions is rendered by `ta2net build`; `prepare --config` is for real "
+                         f"datasets {pipeline.DATASETS[1:]}")
+    return pipeline._real_builder(data_cfg, build_if_missing=False, workers=workers, check_built=False)
