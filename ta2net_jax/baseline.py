@@ -65,3 +65,16 @@ def energy_peak_xy(flow_fwd: np.ndarray, flow_bwd: np.ndarray, frame: int) -> tu
     magnitude = np.linalg.norm(inflection[..., :2], axis=-1) + np.linalg.norm(inflection[..., 2:], axis=-1)
     row, col = np.unravel_index(int(np.argmax(magnitude)), magnitude.shape)
     return col + 0.5, row + 0.5
+
+
+def inflection_magnitude_maps(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
+    """Per-pixel inflection magnitude [N, H, W] (the quantity `energy_peak_xy` maximises), zeros on the
+    unscored frames 0, 1, N−2, N−1: the training-free method's "where" map (overlays)."""
+    n = flow_fwd.shape[0] + 1
+    maps = np.zeros((n,) + flow_fwd.shape[1:3], np.float32)
+    if n < 5:
+        return maps
+    fwd = flow_fwd[3:n - 1].astype(np.float32) - flow_fwd[2:n - 2]       # F⁺_{t+1} − F⁺_t, t = 2 … N−3
+    bwd = flow_bwd[0:n - 4].astype(np.float32) - flow_bwd[1:n - 3]       # F⁻_{t−2} − F⁻_{t−1}
+    maps[2:n - 2] = np.linalg.norm(fwd, axis=-1) + np.linalg.norm(bwd, axis=-1)
+    return maps

@@ -1,4 +1,4 @@
-"""`ta2net detect`: audible events in any video file, with a trained model or training-free.
+"""`ta2net detect`: audible events in a video file or a folder of them, with a trained model or training-free.
 
     video file (any fps, any size; PyAV/OpenCV)
       → frames resized to the model's input size (aspect not kept, as the original)
@@ -6,25 +6,35 @@
       → per-frame score: P(audible) from sliding windows (--workdir), or the robust z-score of
         inflection-flow energy (--method inflection, no checkpoint needed)
       → events: runs above the threshold, one event per run at its peak
-      → EVENTS.json (+ a timeline PNG with --plot)
+      → events JSON / CSV (frame, time_s, score, x, y), a timeline PNG (score curve, events and, with
+        --labels, the ground truth), an overlay GIF/MP4 (heatmap, a flash on each event, score strip)
 
 Thresholds: `--threshold`, else the one `ta2net eval` tuned on validation (`<workdir>/detector.json`),
-else 0.5 for P(audible) and 2 robust z-units (two robust standard deviations above the
-video's median) for the inflection energy. Event positions (x, y) are
-in pixels of the original video: the peak of the sound-source map (model) or of the inflection
-magnitude (inflection method).
+else 0.5 for P(audible) and 2 robust z-units (two robust standard deviations above the video's median)
+for the inflection energy. Event positions (x, y) are in pixels of the original video: the centre of the
+sound-source map's chosen cell (model; the cell polarity `ta2net eval` chose on validation, see
+docs/evaluation_choices.md) or the pixel of largest inflection magnitude (inflection method).
+
+Folders (batch mode): every video file directly inside the folder (by suffix, sorted), with a progress bar;
+per video `<stem>.events.json`, `<stem>.events.csv`, `<stem>.timeline.png` and `<stem>.overlay.gif` (or
+.mp4) in the output folder, plus `summary.json`. A file that cannot be read is reported and skipped.
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
 
 import numpy as np
 
 from ta2net_jax import baseline, events as events_lib, flow as flow_lib
+from ta2net_jax.labels import VideoLabels, parse_labels
 from ta2net_jax.video import read_video
 
 DEFAULT_THRESHOLDS = {"model": 0.5, "inflection": 2.0}
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv")
+OVERLAY_MAX_SIDE = 240
+CSV_FIELDS = ("frame", "time_s", "score", "x", "y")
 
 
 def _workdir_config(workdir: str):
@@ -35,86 +45,201 @@ def _workdir_config(workdir: str):
     return config_from_json(path)
 
 
-def _tuned_threshold(workdir: str | None, method: str) -> float | None:
+def _detector_json(workdir: str | None) -> dict:
     path = os.path.join(workdir, "detector.json") if workdir else None
     if not path or not os.path.exists(path):
-        return None
+        return {}
     with open(path) as f:
-        return json.load(f)["model_threshold" if method == "model" else "inflection_threshold"]
+        return json.load(f)
 
 
-def model_scores(config, workdir: str, frames: np.ndarray, flow_fwd: np.ndarray, flow_bwd: np.ndarray,
-                 fps: float) -> tuple[np.ndarray, np.ndarray]:
-    """P(audible) [N] and sound-source maps [N, h, w] for one decoded video."""
-    from input_pipeline.clips import VideoWindows
-    from ta2net_jax import mesh as mesh_lib
-    from ta2net_jax.inference import Predictor, predict_videos
-    from ta2net_jax.train import load_model_for_inference
+def list_videos(folder: str) -> list[str]:
+    """Video files directly inside ``folder`` (by suffix), sorted by name."""
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{folder}: no such folder")
+    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(VIDEO_SUFFIXES) and not n.startswith("."))
+    if not names:
+        raise ValueError(f"{folder}: no video files ({', '.join(VIDEO_SUFFIXES)}) in this folder")
+    return [os.path.join(folder, n) for n in names]
 
-    model, _ = load_model_for_inference(config, workdir)
-    predictor = Predictor(model, config, mesh_lib.make_mesh(config.mesh))
-    example = {"id": "video", "fps": fps, "frames": frames, "flow_fwd": flow_fwd, "flow_bwd": flow_bwd,
-               "event_frames": np.zeros(0, np.int64)}
-    video = next(predict_videos(predictor, [VideoWindows(config.data.num_frames, config.eval.stride).map(example)]))
-    return video["scores"], video["maps"]
+
+def write_events_csv(path: str, events: list[dict]) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        for e in events:
+            writer.writerow({"frame": e["frame"], "time_s": f"{e['time_s']:.4f}", "score": f"{e['score']:.6g}",
+                             "x": f"{e['x']:.1f}", "y": f"{e['y']:.1f}"})
+
+
+class Detector:
+    """Scores and events for video files; loads the config, thresholds and model once (batch mode)."""
+
+    def __init__(self, *, workdir: str | None = None, method: str = "model", threshold: float | None = None,
+                 flow_method: str | None = None, image_size: int | None = None):
+        if method not in DEFAULT_THRESHOLDS:
+            raise ValueError(f"method {method!r} is not 'model' or 'inflection'")
+        if method == "model" and not workdir:
+            raise ValueError("the model method needs --workdir (a trained run); use --method inflection without one")
+        self.workdir, self.method = workdir, method
+        self.config = _workdir_config(workdir) if workdir else None
+        if self.config is not None:
+            from input_pipeline.synthetic_collisions import config_for
+            dataset_cfg = config_for(self.config.data.builder_config, self.config.data.get("flow_method"))
+            image_size = image_size or dataset_cfg.image_size
+            flow_method = flow_method or dataset_cfg.flow_method
+        self.image_size = image_size or 112
+        self.flow_method = flow_method or "dis"
+        tuned = _detector_json(workdir)
+        if threshold is None:
+            threshold = tuned.get("model_threshold" if method == "model" else "inflection_threshold")
+        self.threshold = float(DEFAULT_THRESHOLDS[method] if threshold is None else threshold)
+        self.map_polarity = tuned.get("map_polarity", "peak")
+        self.min_separation = int(self.config.eval.min_separation) if self.config is not None else 2
+        self._predictor = None
+
+    def _model_scores(self, frames, flow_fwd, flow_bwd, fps) -> tuple[np.ndarray, np.ndarray]:
+        from input_pipeline.clips import VideoWindows
+        from ta2net_jax.inference import predict_videos
+        if self._predictor is None:
+            from ta2net_jax import mesh as mesh_lib
+            from ta2net_jax.inference import Predictor
+            from ta2net_jax.train import load_model_for_inference
+            model, _ = load_model_for_inference(self.config, self.workdir)
+            self._predictor = Predictor(model, self.config, mesh_lib.make_mesh(self.config.mesh))
+        example = {"id": "video", "fps": fps, "frames": frames, "flow_fwd": flow_fwd, "flow_bwd": flow_bwd,
+                   "event_frames": np.zeros(0, np.int64)}
+        windows = VideoWindows(self.config.data.num_frames, self.config.eval.stride).map(example)
+        video = next(predict_videos(self._predictor, [windows]))
+        return video["scores"], video["maps"]
+
+    def analyse(self, video_path: str) -> dict:
+        """Decoded video, per-frame scores [N], "where" maps [N, h, w] (source map with the chosen polarity,
+        or inflection magnitude) and events; nothing written."""
+        from ta2net_jax.metrics_spatial import map_cell_peak
+        size = self.image_size
+        decoded = read_video(video_path, size=(size, size))
+        frames = decoded.frames
+        if frames.shape[0] < 5:
+            raise ValueError(f"{video_path}: only {frames.shape[0]} frames; at least 5 are needed")
+        flow_fwd, flow_bwd = flow_lib.estimate_flow(frames, self.flow_method)
+        if self.method == "model":
+            scores, maps = self._model_scores(frames, flow_fwd, flow_bwd, decoded.fps)
+            if self.map_polarity == "inverted":
+                maps = 1.0 - maps
+        else:
+            scores, maps = baseline.inflection_scores(flow_fwd, flow_bwd), None
+        frames_idx, peaks = events_lib.pick_events(scores, self.threshold, min_separation=self.min_separation)
+        scale_y, scale_x = decoded.source_size[0] / size, decoded.source_size[1] / size
+        detected = []
+        for frame, peak in zip(frames_idx, peaks):
+            if maps is not None:
+                x, y = map_cell_peak(maps[frame], (size, size))
+            else:
+                x, y = baseline.energy_peak_xy(flow_fwd, flow_bwd, int(frame))
+            detected.append({"frame": int(frame), "time_s": float(frame / decoded.fps), "score": float(peak),
+                             "x": float(x * scale_x), "y": float(y * scale_y)})
+        if maps is None:
+            maps = baseline.inflection_magnitude_maps(flow_fwd, flow_bwd)
+        return {"decoded": decoded, "scores": scores, "maps": maps, "events": detected}
+
+    def __call__(self, video_path: str, *, out: str | None = None, csv_path: str | None = None,
+                 plot: str | None = None, overlay: str | None = None, labels=None) -> dict:
+        """Detects events in one video and writes the requested outputs; returns the result (JSON-ready)."""
+        labels = _as_labels(labels, video_path)
+        a = self.analyse(video_path)
+        decoded, scores, detected = a["decoded"], a["scores"], a["events"]
+        result = {"video": os.path.abspath(video_path), "fps": decoded.fps, "num_frames": int(len(scores)),
+                  "source_size": list(decoded.source_size), "method": self.method, "threshold": self.threshold,
+                  "min_separation": self.min_separation, "flow": self.flow_method, "model_input_size": self.image_size,
+                  "workdir": self.workdir, "map_polarity": self.map_polarity if self.method == "model" else None,
+                  "scores": [None if not np.isfinite(s) else float(s) for s in scores], "events": detected}
+        if labels is not None and labels.frames is not None:
+            from ta2net_jax.metrics import evaluate_videos
+            result["labels"] = {"frames": labels.frames.tolist(), "source": labels.source}
+            m = evaluate_videos([([e["frame"] for e in detected], labels.frames)])
+            result["metrics"] = {k: m[k] for k in ("event_f1_tol1", "event_f1_tol2", "event_f1_tol3",
+                                                    "orig_f1_tol3", "num_labels_clustered", "num_predictions")}
+        if out:
+            os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+            with open(out, "w") as f:
+                json.dump(result, f, indent=2)
+        if csv_path:
+            write_events_csv(csv_path, detected)
+        if plot:
+            from ta2net_jax.plots import plot_timeline
+            name = os.path.basename(video_path)
+            what = "P(audible)" if self.method == "model" else "inflection energy (robust z)"
+            title = f"{name}: {what}, {len(detected)} events"
+            if "metrics" in result:
+                title += f"; event F1 ±3 = {result['metrics']['event_f1_tol3']:.2f} vs {os.path.basename(labels.source)}"
+            plot_timeline(plot, scores, fps=decoded.fps, events=[e["frame"] for e in detected],
+                          labels=None if labels is None else labels.frames, threshold=self.threshold, title=title)
+        if overlay:
+            from ta2net_jax.overlay import write_overlay
+            h, w = decoded.source_size
+            scale = min(1.0, OVERLAY_MAX_SIDE / max(h, w))
+            display = read_video(video_path, size=(max(2, int(round(h * scale))), max(2, int(round(w * scale)))))
+            write_overlay(overlay, display.frames[: len(scores)], a["maps"], scores, detected, fps=decoded.fps,
+                          threshold=self.threshold, source_size=(h, w))
+        return result
+
+
+def _as_labels(labels, video_path: str) -> VideoLabels | None:
+    if labels is None or isinstance(labels, VideoLabels):
+        return labels
+    if isinstance(labels, str):
+        return parse_labels(labels, video_path)
+    return VideoLabels(np.asarray(labels, dtype=np.int64).reshape(-1), source="labels")
 
 
 def detect(video_path: str, *, workdir: str | None = None, method: str = "model", threshold: float | None = None,
            out: str | None = None, plot: str | None = None, labels=None, flow_method: str | None = None,
-           image_size: int | None = None) -> dict:
-    """Detects events in one video; writes `out` (JSON) and `plot` (PNG) when given; returns the result."""
-    if method not in DEFAULT_THRESHOLDS:
-        raise ValueError(f"method {method!r} is not 'model' or 'inflection'")
-    if method == "model" and not workdir:
-        raise ValueError("the model method needs --workdir (a trained run); use --method inflection without one")
-    config = _workdir_config(workdir) if workdir else None
-    if config is not None:
-        from input_pipeline.synthetic_collisions import config_for
-        dataset_cfg = config_for(config.data.builder_config, config.data.get("flow_method"))
-        image_size = image_size or dataset_cfg.image_size
-        flow_method = flow_method or dataset_cfg.flow_method
-    image_size = image_size or 112
-    flow_method = flow_method or "dis"
+           image_size: int | None = None, csv_path: str | None = None, overlay: str | None = None) -> dict:
+    """Detects events in one video; writes `out` (JSON), `csv_path`, `plot` (PNG) and `overlay` (GIF/MP4)
+    when given; returns the result. ``labels``: frames, a label spec (labels.py) or a VideoLabels."""
+    detector = Detector(workdir=workdir, method=method, threshold=threshold, flow_method=flow_method,
+                        image_size=image_size)
+    return detector(video_path, out=out, csv_path=csv_path, plot=plot, overlay=overlay, labels=labels)
 
-    decoded = read_video(video_path, size=(image_size, image_size))
-    frames = decoded.frames
-    if frames.shape[0] < 5:
-        raise ValueError(f"{video_path}: only {frames.shape[0]} frames; at least 5 are needed")
-    flow_fwd, flow_bwd = flow_lib.estimate_flow(frames, flow_method)
-    scale_y = decoded.source_size[0] / image_size
-    scale_x = decoded.source_size[1] / image_size
-    if method == "model":
-        scores, maps = model_scores(config, workdir, frames, flow_fwd, flow_bwd, decoded.fps)
-    else:
-        scores, maps = baseline.inflection_scores(flow_fwd, flow_bwd), None
-    if threshold is None:
-        threshold = _tuned_threshold(workdir, method)
-    if threshold is None:
-        threshold = DEFAULT_THRESHOLDS[method]
-    min_separation = int(config.eval.min_separation) if config is not None else 2
-    frames_idx, peaks = events_lib.pick_events(scores, threshold, min_separation=min_separation)
 
-    detected = []
-    for frame, peak in zip(frames_idx, peaks):
-        if maps is not None:
-            from ta2net_jax.inference import map_peak
-            x, y = map_peak(maps[frame], (image_size, image_size))
-        else:
-            x, y = baseline.energy_peak_xy(flow_fwd, flow_bwd, int(frame))
-        detected.append({"frame": int(frame), "time_s": float(frame / decoded.fps), "score": float(peak),
-                         "x": float(x * scale_x), "y": float(y * scale_y)})
-    result = {"video": os.path.abspath(video_path), "fps": decoded.fps, "num_frames": int(frames.shape[0]),
-              "source_size": list(decoded.source_size), "method": method, "threshold": float(threshold),
-              "flow": flow_method, "model_input_size": image_size, "workdir": workdir,
-              "scores": [None if not np.isfinite(s) else float(s) for s in scores], "events": detected}
-    if out:
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        with open(out, "w") as f:
-            json.dump(result, f, indent=2)
-    if plot:
-        from ta2net_jax.plots import plot_timeline
-        name = os.path.basename(video_path)
-        what = "P(audible)" if method == "model" else "inflection energy (robust z)"
-        plot_timeline(plot, scores, fps=decoded.fps, events=frames_idx, labels=labels, threshold=threshold,
-                      title=f"{name}: {what}, {len(detected)} events")
-    return result
+def detect_batch(inputs: list[str], out_dir: str, *, workdir: str | None = None, method: str = "model",
+                 threshold: float | None = None, labels: str | None = None, overlay_format: str | None = "gif",
+                 progress: bool = True) -> dict:
+    """Runs one Detector over ``inputs`` (video files), writing per-video outputs into ``out_dir`` (module
+    docstring) and ``summary.json``. Unreadable files are skipped and listed under "failed"."""
+    from tqdm import tqdm
+    from ta2net_jax.video import VideoReadError
+
+    if overlay_format not in (None, "gif", "mp4"):
+        raise ValueError(f"overlay format {overlay_format!r} is not 'gif', 'mp4' or none")
+    detector = Detector(workdir=workdir, method=method, threshold=threshold)
+    os.makedirs(out_dir, exist_ok=True)
+    summary = {"method": method, "threshold": detector.threshold, "workdir": workdir, "videos": [], "failed": []}
+    for path in tqdm(inputs, desc=f"detect ({method})", unit="video", disable=not progress):
+        stem = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0])
+        video_labels = None
+        if labels:
+            try:
+                video_labels = parse_labels(labels, path)
+            except ValueError as err:           # a keyed file without this video: no ground truth for it
+                if "no labels for" not in str(err):
+                    raise
+        try:
+            result = detector(path, out=f"{stem}.events.json", csv_path=f"{stem}.events.csv",
+                              plot=f"{stem}.timeline.png", labels=video_labels,
+                              overlay=f"{stem}.overlay.{overlay_format}" if overlay_format else None)
+        except (VideoReadError, ValueError) as err:   # unreadable, or too short: report, go on
+            if not str(err).startswith(path):
+                raise
+            summary["failed"].append(str(err))
+            tqdm.write(f"skipped: {err}")
+            continue
+        row = {"video": path, "num_events": len(result["events"]), "events_json": f"{stem}.events.json"}
+        if "metrics" in result:
+            row.update(result["metrics"])
+        summary["videos"].append(row)
+    with open(os.path.join(out_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    return summary

@@ -27,7 +27,7 @@ import numpy as np
 
 from ta2net_jax.metrics import cluster_runs, match_events, prf_from_counts
 
-__all__ = ["pick_events", "tune_threshold", "DEFAULT_NUM_THRESHOLDS"]
+__all__ = ["pick_events", "peak_candidates", "tune_threshold", "DEFAULT_NUM_THRESHOLDS"]
 
 DEFAULT_NUM_THRESHOLDS = 200
 
@@ -58,9 +58,14 @@ def pick_events(scores, threshold: float, *, min_separation: int = 1) -> tuple[n
     starts = np.flatnonzero(edges == 1)
     stops = np.flatnonzero(edges == -1)  # exclusive
     frames = np.array([a + int(np.argmax(s[a:b])) for a, b in zip(starts, stops)], dtype=np.int64)
-    peaks = s[frames]
+    frames, peaks = _nms(frames, s[frames], min_separation)
+    return frames, peaks.astype(np.float64)
+
+
+def _nms(frames: np.ndarray, peaks: np.ndarray, min_separation: int) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy NMS: keep the highest peak, drop every event closer than ``min_separation`` frames, repeat."""
     if min_separation > 1 and frames.size > 1:
-        # Greedy NMS by peak; lexsort key order: last key is primary (-peak), then frame (earlier first).
+        # lexsort key order: last key is primary (-peak), then frame (earlier first).
         order = np.lexsort((frames, -peaks))
         keep = np.zeros(frames.size, dtype=bool)
         alive = np.ones(frames.size, dtype=bool)
@@ -70,6 +75,24 @@ def pick_events(scores, threshold: float, *, min_separation: int = 1) -> tuple[n
             keep[i] = True
             alive &= np.abs(frames - frames[i]) >= min_separation
         frames, peaks = frames[keep], peaks[keep]  # boolean mask keeps frame order
+    return frames, peaks
+
+
+def peak_candidates(scores, *, min_separation: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Every local maximum of the score curve as a scored event candidate (for AP over thresholds).
+
+    A frame is a candidate when its score is finite and >= its finite neighbours at ±1 frame; candidates
+    closer than ``max(min_separation, 2)`` frames are merged keeping the higher one (greedy NMS, as
+    ``pick_events``; 2 merges the two frames of a flat top). Returns ``(frames int64, scores float64)``.
+    """
+    s = _as_scores(scores)
+    if s.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    padded = np.r_[-np.inf, np.where(np.isfinite(s), s, -np.inf), -np.inf]
+    centre = padded[1:-1]
+    is_peak = np.isfinite(s) & (centre >= padded[:-2]) & (centre >= padded[2:])
+    frames = np.flatnonzero(is_peak).astype(np.int64)
+    frames, peaks = _nms(frames, s[frames], max(int(min_separation), 2))
     return frames, peaks.astype(np.float64)
 
 

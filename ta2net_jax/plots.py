@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["plot_timeline"]
+__all__ = ["plot_timeline", "plot_pr_curves", "plot_counts", "plot_success_curves", "plot_map_examples"]
 
 _WIDTH_IN, _HEIGHT_IN, _DPI = 14.0, 4.0, 100  # 1400 x 400 px
 
@@ -92,3 +92,102 @@ def plot_timeline(path, scores, *, fps: float, events=None, labels=None, thresho
     if parent:
         os.makedirs(parent, exist_ok=True)
     fig.savefig(path, dpi=_DPI)
+
+
+def _figure(width: float = 6.0, height: float = 4.0):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(width, height), dpi=_DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path) -> None:
+    fig.tight_layout()
+    parent = os.path.dirname(os.fspath(path))
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    fig.savefig(path, dpi=_DPI)
+
+
+def plot_pr_curves(path, curves: Mapping[str, tuple], *, title: str = "") -> None:
+    """Precision-recall curves; ``curves``: label -> (precision [K], recall [K]) after each ranked candidate."""
+    fig = _figure()
+    ax = fig.add_subplot(1, 1, 1)
+    for i, (name, (precision, recall)) in enumerate(curves.items()):
+        if len(precision):
+            ax.plot(np.r_[0.0, recall], np.r_[precision[0], precision], lw=1.3, color=f"C{i}", label=name)
+    ax.set_xlim(0, 1.0)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title(title, fontsize=9)
+    _save(fig, path)
+
+
+def plot_counts(path, series: Mapping[str, tuple], *, title: str = "") -> None:
+    """Predicted vs ground-truth counts; ``series``: label -> (gt [V], pred [V]); the ±1 band shaded."""
+    fig = _figure(5.0, 5.0)
+    ax = fig.add_subplot(1, 1, 1)
+    hi = 1.0
+    for i, (name, (gt, pred)) in enumerate(series.items()):
+        gt, pred = np.asarray(gt, float), np.asarray(pred, float)
+        if gt.size:
+            hi = max(hi, gt.max(), pred.max())
+            ax.scatter(gt, pred, s=18, alpha=0.7, color=f"C{i}", label=name)
+    line = np.array([0.0, hi * 1.05 + 1])
+    ax.plot(line, line, color="0.3", lw=1.0)
+    ax.fill_between(line, line - 1, line + 1, color="0.85", alpha=0.6, label="off by ≤ 1")
+    ax.set_xlim(0, line[1])
+    ax.set_ylim(0, line[1])
+    ax.set_xlabel("ground-truth count")
+    ax.set_ylabel("predicted count")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title(title, fontsize=9)
+    _save(fig, path)
+
+
+def plot_success_curves(path, curves: Mapping[str, np.ndarray], thresholds: np.ndarray, *, title: str = "") -> None:
+    """cIoU success curves s(t) = fraction of samples with cIoU ≥ t (their area is the AUC)."""
+    fig = _figure()
+    ax = fig.add_subplot(1, 1, 1)
+    for i, (name, cious) in enumerate(curves.items()):
+        c = np.asarray(cious, float)
+        if c.size:
+            ax.plot(thresholds, [np.mean(c >= t) for t in thresholds], marker=".", color=f"C{i}", label=name)
+    ax.axvline(0.5, color="0.5", ls="--", lw=0.8)
+    ax.set_xlabel("cIoU threshold t")
+    ax.set_ylabel("fraction of samples with cIoU ≥ t")
+    ax.set_ylim(0, 1.02)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    _save(fig, path)
+
+
+def plot_map_examples(path, examples: list[dict], *, title: str = "") -> None:
+    """Frames with their sound-source map: each example has ``frame`` [H, W, 3] uint8, ``map`` [h, w],
+    ``points`` [[x, y], ...] (ground-truth contacts, pixels), ``boxes`` [[x0, y0, x1, y1], ...], ``caption``."""
+    from matplotlib.patches import Rectangle
+    n = max(len(examples), 1)
+    fig = _figure(2.2 * n, 2.6)
+    for i, ex in enumerate(examples):
+        ax = fig.add_subplot(1, n, i + 1)
+        h, w = ex["frame"].shape[:2]
+        ax.imshow(ex["frame"], extent=(0, w, h, 0))
+        ax.imshow(ex["map"], extent=(0, w, h, 0), cmap="inferno", alpha=0.5, interpolation="bilinear")
+        for x0, y0, x1, y1 in ex.get("boxes", []):
+            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="lime", lw=1.0))
+        for x, y in ex.get("points", []):
+            ax.plot([x], [y], marker="x", color="cyan", ms=6)
+        ax.set_xlim(0, w)
+        ax.set_ylim(h, 0)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(ex.get("caption", ""), fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    _save(fig, path)

@@ -1,0 +1,155 @@
+"""`ta2net eval-videos`: the temporal and counting protocols on video files with a label file (zero-shot
+evaluation on real clips; no dataset build needed).
+
+For each detector (the trained model of --workdir with the threshold `ta2net eval` tuned on synthetic
+validation, and/or the training-free inflection energy with its tuned or default threshold), every video is
+decoded and scored exactly as `ta2net detect` does (detect.Detector). Ground truth comes from the label file
+(labels.py): audible-event frames (Audible623 labels, audio onsets) feed the temporal protocol, and the
+count (an annotated repetition count, else the number of run-clustered GT events) feeds counting.
+Spatial metrics are not computed: no real clip has boxes (../shared/docs/evaluation.md §7).
+
+Writes into --out-dir: results.json (pooled and per-video), report.md (tables and plots), plots/.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from ta2net_jax import protocols
+from ta2net_jax.labels import parse_labels
+
+__all__ = ["evaluate_files", "collect_videos"]
+
+
+def collect_videos(inputs: list[str]) -> list[str]:
+    from ta2net_jax.detect import list_videos
+    videos = []
+    for path in inputs:
+        if os.path.isdir(path):
+            videos.extend(list_videos(path))
+        elif os.path.exists(path):
+            videos.append(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder")
+    return videos
+
+
+def _score(detector, path: str, labels) -> dict:
+    a = detector.analyse(path)
+    count, kind = protocols.gt_count(labels.frames, labels.count)
+    return {"id": os.path.basename(path), "scores": a["scores"], "events": [e["frame"] for e in a["events"]],
+            "fps": a["decoded"].fps, "gt_frames": labels.frames, "gt_count": count, "gt_count_kind": kind,
+            "detected": a["events"]}
+
+
+def evaluate_files(inputs: list[str], labels_spec: str, out_dir: str, *, workdir: str | None = None,
+                   methods=("inflection",), name: str | None = None, progress: bool = True) -> dict:
+    from tqdm import tqdm
+    from ta2net_jax.detect import Detector
+    from ta2net_jax.plots import plot_counts, plot_pr_curves, plot_timeline
+    from ta2net_jax.report import Report
+
+    videos = collect_videos(inputs)
+    labels = {v: parse_labels(labels_spec, v) for v in videos}     # fails early, naming the file and video
+    plots = os.path.join(out_dir, "plots")
+    result = {"labels": labels_spec, "videos": [os.path.abspath(v) for v in videos], "detectors": {}}
+    scored = {}
+    for method in methods:
+        detector = Detector(workdir=workdir, method=method)
+        rows = [_score(detector, v, labels[v]) for v in tqdm(videos, desc=f"eval-videos ({method})", unit="video",
+                                                             disable=not progress)]
+        scored[method] = rows
+        temporal, temporal_rows = protocols.temporal(rows, detector.min_separation)
+        counting, counting_rows = protocols.counting(rows)
+        result["detectors"][method] = {
+            "threshold": detector.threshold, "threshold_source": "detector.json (synthetic validation)"
+            if workdir and os.path.exists(os.path.join(workdir, "detector.json")) else "default",
+            "min_separation": detector.min_separation, "num_videos": len(rows), "temporal": temporal,
+            "temporal_per_video": temporal_rows, "counting": counting, "counting_per_video": counting_rows,
+            "events": {r["id"]: r["detected"] for r in rows}}
+        for r in rows:
+            plot_timeline(os.path.join(plots, f"{os.path.splitext(r['id'])[0]}.{method}.png"), r["scores"],
+                          fps=r["fps"], events=r["events"], labels=r["gt_frames"], threshold=detector.threshold,
+                          title=f"{r['id']}: {method}, {len(r['events'])} events")
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump(result, f, indent=2, default=_json_default)
+    _write_report(result, scored, out_dir, name or labels_spec, plot_pr_curves, plot_counts, Report)
+    return result
+
+
+def _json_default(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(type(x))
+
+
+def _write_report(result, scored, out_dir, name, plot_pr_curves, plot_counts, Report) -> None:
+    plots = os.path.join(out_dir, "plots")
+    rep = Report(os.path.join(out_dir, "report.md"), f"Evaluation on video files: {name}")
+    rep.text(f"Labels: `{result['labels']}`; {len(result['videos'])} videos. Frames and tolerances are at each "
+             "video's native rate. Spatial metrics: none (no boxes on these clips).")
+    rep.heading("Temporal (pooled)")
+    keys = ["event_f1_tol1", "event_f1_tol2", "event_f1_tol3", "event_precision_tol3", "event_recall_tol3",
+            "orig_f1_tol3", "ap_tol0", "ap_tol1", "ap_tol2", "ap_tol3", "ap_tol4", "ap_mean_tol0124"]
+    rows = [{"detector": m, "threshold": d["threshold"], "videos": d["temporal"].get("num_videos"),
+             **{k: d["temporal"].get(k) for k in keys}} for m, d in result["detectors"].items()]
+    rep.table(rows, [("detector", "detector"), ("threshold", "threshold"), ("videos", "videos")] +
+              [(k, k.replace("event_", "").replace("_tol", " ±")) for k in keys])
+    curves = {m: protocols.pr_curve(scored[m], 3, d["min_separation"]) for m, d in result["detectors"].items()}
+    if any(len(p) for p, _ in curves.values()):
+        plot_pr_curves(os.path.join(plots, "pr_tol3.png"), curves, title=f"{name}: PR over thresholds, ±3 frames")
+        rep.image(os.path.join(plots, "pr_tol3.png"), "precision-recall at ±3 frames")
+    rep.heading("Counting (pooled)")
+    rep.text("GT count: the annotated repetition count (cycles) where the label file has one, else the number "
+             "of run-clustered GT events. Predicted count: #events (\"events\") or #events − 1 (\"intervals\"). "
+             "MAE = mean |ĉ − c| / (c + 0.1); OBO = fraction with |ĉ − c| ≤ 1.")
+    crow = [{"detector": m, **d["counting"][mode]} for m, d in result["detectors"].items() for mode in d["counting"]]
+    rep.table(crow, [("detector", "detector"), ("count_mode", "count"), ("num_videos", "videos"), ("mae", "MAE"),
+                     ("obo", "OBO"), ("obz", "OBZ"), ("rmse", "RMSE")])
+    series = {m: ([r["gt_count"] for r in d["counting_per_video"]], [r["pred_events"] for r in d["counting_per_video"]])
+              for m, d in result["detectors"].items()}
+    if any(len(g) for g, _ in series.values()):
+        plot_counts(os.path.join(plots, "counts.png"), series, title=f"{name}: #events vs GT count")
+        rep.image(os.path.join(plots, "counts.png"), "predicted vs ground-truth counts")
+    for m, d in result["detectors"].items():
+        rep.heading(f"Per video: {m}")
+        if d["temporal_per_video"]:
+            rep.table(d["temporal_per_video"], protocols.TEMPORAL_COLUMNS)
+        if d["counting_per_video"]:
+            rep.table(d["counting_per_video"], protocols.COUNTING_COLUMNS)
+        for r in scored[m]:
+            stem = os.path.splitext(r["id"])[0]
+            rep.image(os.path.join(plots, f"{stem}.{m}.png"), f"{r['id']} ({m})")
+    rep.write()
+
+
+def summary_tables(runs: list[tuple[str, str, str]]) -> str:
+    """Markdown tables over several `eval-videos` runs: ``runs`` = [(clip set, detector label, results.json)].
+    One temporal table (sets with event GT) and one counting table (all sets)."""
+    from ta2net_jax.report import table
+    temporal, counting = [], []
+    for clip_set, label, path in runs:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path}: no results; run `ta2net eval-videos` first")
+        with open(path) as f:
+            result = json.load(f)
+        for method, d in result["detectors"].items():
+            name = f"{label} {method}".strip()
+            t = d["temporal"]
+            if t.get("num_videos"):
+                temporal.append({"set": clip_set, "detector": name, "threshold": d["threshold"], **t})
+            for mode, c in d["counting"].items():
+                if c["num_videos"]:
+                    counting.append({"set": clip_set, "detector": name, **c})
+    tcols = [("set", "clips"), ("detector", "detector"), ("threshold", "threshold"), ("num_videos", "videos"),
+             ("num_labels_clustered", "GT events"), ("num_predictions", "detected"), ("event_f1_tol1", "F1 ±1"),
+             ("event_f1_tol2", "F1 ±2"), ("event_f1_tol3", "F1 ±3"), ("orig_f1_tol3", "orig. F ±3"),
+             ("ap_tol1", "AP@±1"), ("ap_tol2", "AP@±2"), ("ap_tol3", "AP@±3"), ("ap_mean_tol0124", "mAP δ∈{0,1,2,4}")]
+    ccols = [("set", "clips"), ("detector", "detector"), ("count_mode", "count"), ("num_videos", "videos"),
+             ("mae", "MAE"), ("obo", "OBO"), ("obz", "OBZ"), ("rmse", "RMSE")]
+    return ("### Temporal\n\n" + table(temporal, tcols) + "\n\n### Counting\n\n" + table(counting, ccols) + "\n")

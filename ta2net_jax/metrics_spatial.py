@@ -1,0 +1,163 @@
+"""Sound-source localisation metrics (../shared/docs/evaluation.md §6) and pointing accuracy.
+
+cIoU / AUC follow the LVS / EZ-VSL protocol (hche11/Localizing-Visual-Sounds-the-Hard-Way `utils.py`):
+
+1. the predicted heatmap (TA²Net: the h×w CCAM map of one frame) is resized to 224×224 (bilinear,
+   OpenCV INTER_LINEAR, as LVS) and min-max normalised;
+2. it is binarised at its median: with v the sorted values, P = heatmap > v[⌊224·224/2⌋] (strict, as LVS),
+   so about the top half of the pixels is 1;
+3. the ground truth G at 224×224 is the union of the boxes (VGG-SS convention; ``mode="flickr"`` gives
+   the Flickr-SoundNet soft consensus Σ masks / 2 clipped to 1); a pixel belongs to a box when its centre
+   (j + 0.5, i + 0.5) lies inside it;
+4. per sample cIoU = Σ(P·G) / (ΣG + Σ P·[G = 0]);
+5. reported "cIoU" = fraction of samples with cIoU ≥ 0.5; AUC = trapezoidal area under s(t), the fraction
+   of samples with cIoU ≥ t, for t = 0, 0.05, …, 1 (sklearn.metrics.auc on that grid); mean cIoU too.
+
+Pointing accuracy (synthetic data, exact contact points): an event counts as a hit when its contact point
+lies within one map cell (max(H/h, W/w) pixels) of the centre of the map's highest cell at the event frame.
+``polarity="inverted"`` uses the lowest cell instead: CCAM is unsupervised, and nothing in its loss says
+whether m or 1 − m is the sound source (see docs/evaluation_choices.md for the choice we make).
+
+Synthetic boxes (``synthetic_event_boxes``): the sound source of a synthetic collision is the moving
+object(s) in contact (walls and floor are not boxes); each object's axis-aligned bounding box at the event
+frame comes from the generator's raw JSON (disc: centre ± radius; box of half sizes (a, b) at angle θ:
+half extents (|cos θ|a + |sin θ|b, |sin θ|a + |cos θ|b)).
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["LVS_SIZE", "AUC_THRESHOLDS", "box_mask", "binarize_heatmap", "ciou", "ciou_summary",
+           "pointing_hits", "synthetic_event_boxes", "map_cell_peak"]
+
+LVS_SIZE = 224
+AUC_THRESHOLDS = np.round(np.arange(21) * 0.05, 10)   # 0, 0.05, …, 1.0
+
+
+def box_mask(boxes, image_size: tuple[int, int], size: int = LVS_SIZE, mode: str = "union") -> np.ndarray:
+    """Ground-truth map [size, size] from boxes ``[[x0, y0, x1, y1], ...]`` in pixels of an image of
+    ``image_size`` (H, W). ``mode``: "union" (binary) or "flickr" (Σ masks / 2, clipped to 1)."""
+    if mode not in ("union", "flickr"):
+        raise ValueError(f"box_mask: mode {mode!r} is not 'union' or 'flickr'")
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if np.any(b[:, 2] < b[:, 0]) or np.any(b[:, 3] < b[:, 1]):
+        raise ValueError(f"box_mask: boxes must be [x0, y0, x1, y1] with x1 >= x0, y1 >= y0, got {b.tolist()}")
+    h, w = image_size
+    sx, sy = size / w, size / h
+    centres = np.arange(size) + 0.5
+    total = np.zeros((size, size))
+    for x0, y0, x1, y1 in b:
+        cols = (centres >= x0 * sx) & (centres <= x1 * sx)
+        rows = (centres >= y0 * sy) & (centres <= y1 * sy)
+        total += rows[:, None] & cols[None, :]
+    return np.minimum(total, 1.0) if mode == "union" else np.minimum(total / 2.0, 1.0)
+
+
+def binarize_heatmap(heatmap: np.ndarray, size: int = LVS_SIZE) -> np.ndarray:
+    """LVS binarisation: resize to size×size (bilinear), min-max normalise, 1 where > the median element."""
+    import cv2
+
+    m = np.asarray(heatmap, dtype=np.float32)
+    if m.ndim != 2:
+        raise ValueError(f"binarize_heatmap: expected a 2-D map, got shape {m.shape}")
+    if m.shape != (size, size):
+        m = cv2.resize(m, (size, size), interpolation=cv2.INTER_LINEAR)
+    m = m.astype(np.float64)
+    span = m.max() - m.min()
+    m = (m - m.min()) / span if span > 0 else np.zeros_like(m)
+    threshold = np.sort(m.reshape(-1))[m.size // 2]
+    return (m > threshold).astype(np.float64)
+
+
+def ciou(pred_binary: np.ndarray, gt: np.ndarray) -> float:
+    """cIoU = Σ(P·G) / (ΣG + Σ P·[G = 0]) for a binary prediction P and a (soft) ground truth G."""
+    p = np.asarray(pred_binary, dtype=np.float64)
+    g = np.asarray(gt, dtype=np.float64)
+    if p.shape != g.shape:
+        raise ValueError(f"ciou: prediction {p.shape} and ground truth {g.shape} differ in shape")
+    denom = g.sum() + (p * (g == 0)).sum()
+    return float((p * g).sum() / denom) if denom > 0 else 0.0
+
+
+def ciou_summary(cious: Sequence[float]) -> dict:
+    """{"num_samples", "ciou_at_0.5" (fraction ≥ 0.5), "auc" (trapezoid over t = 0:0.05:1), "mean_ciou"}."""
+    c = np.asarray(cious, dtype=np.float64).reshape(-1)
+    if c.size == 0:
+        return {"num_samples": 0, "ciou_at_0.5": None, "auc": None, "mean_ciou": None}
+    success = np.array([np.mean(c >= t) for t in AUC_THRESHOLDS])
+    return {"num_samples": int(c.size), "ciou_at_0.5": float(np.mean(c >= 0.5)),
+            "auc": float(np.trapezoid(success, AUC_THRESHOLDS)), "mean_ciou": float(c.mean())}
+
+
+def map_cell_peak(source_map: np.ndarray, image_size: tuple[int, int], polarity: str = "peak") -> tuple[float, float]:
+    """(x, y) in pixels of an image of ``image_size`` (H, W) at the centre of the map's highest cell
+    (``polarity="peak"``) or lowest cell (``"inverted"``); ties go to the first cell in row-major order."""
+    if polarity not in ("peak", "inverted"):
+        raise ValueError(f"polarity {polarity!r} is not 'peak' or 'inverted'")
+    m = np.asarray(source_map)
+    h, w = m.shape
+    index = int(np.argmax(m)) if polarity == "peak" else int(np.argmin(m))
+    row, col = np.unravel_index(index, m.shape)
+    return (col + 0.5) * image_size[1] / w, (row + 0.5) * image_size[0] / h
+
+
+def pointing_hits(maps: np.ndarray, scores: np.ndarray, event_frames, event_xy, image_size: tuple[int, int],
+                  polarity: str = "peak") -> tuple[int, int]:
+    """(hits, total) over one video's ground-truth events on scored frames (finite score); a hit is a
+    contact point within one map cell of the chosen cell's centre (module docstring)."""
+    h, w = maps.shape[1:]
+    cell = max(image_size[0] / h, image_size[1] / w)
+    hits = total = 0
+    for frame, (x, y) in zip(np.asarray(event_frames).reshape(-1), np.asarray(event_xy).reshape(-1, 2)):
+        frame = int(frame)
+        if 0 <= frame < len(scores) and np.isfinite(scores[frame]):
+            px, py = map_cell_peak(maps[frame], image_size, polarity)
+            hits += int(np.hypot(px - x, py - y) <= cell)
+            total += 1
+    return hits, total
+
+
+def synthetic_event_boxes(raw_json: str) -> list[tuple[int, list[list[float]]]]:
+    """[(event frame, [[x0, y0, x1, y1], ...] boxes of the moving objects in contact)] from a synthetic
+    video's raw JSON (``<data_dir>/raw/synthetic_collisions/<config>/<split>/<id>.json``), image pixels."""
+    with open(raw_json) as f:
+        record = json.load(f)
+    try:
+        objects = {o["name"]: o for o in record["metadata"]["objects"]}
+        events = record["events"]
+    except KeyError as err:
+        raise ValueError(f"{raw_json}: not a synthetic_collisions record (missing {err})") from None
+    out = []
+    for e in events:
+        frame = int(e["frame"])
+        boxes = []
+        for name in e["objects"]:
+            o = objects.get(name)
+            if o is None:          # a wall or the floor
+                continue
+            t = min(max(frame, 0), len(o["trajectory_px"]) - 1)
+            cx, cy = o["trajectory_px"][t]
+            if o["kind"] == "disc":
+                ex = ey = float(o["radius_px"])
+            else:
+                a, b = o["half_size_px"]
+                theta = float(o["angle_rad"][t])
+                c, s = abs(np.cos(theta)), abs(np.sin(theta))
+                ex, ey = c * a + s * b, s * a + c * b
+            boxes.append([cx - ex, cy - ey, cx + ex, cy + ey])
+        if boxes:
+            out.append((frame, boxes))
+    return out
+
+
+def synthetic_raw_json(data_cfg, split: str, video_id: str) -> str | None:
+    """Path of a synthetic video's raw JSON when the dataset's raw files are present, else None."""
+    if data_cfg.get("name", "synthetic_collisions") != "synthetic_collisions":
+        return None
+    path = os.path.join(os.path.abspath(data_cfg.data_dir), "raw", "synthetic_collisions", data_cfg.builder_config,
+                        split, f"{video_id}.json")
+    return path if os.path.exists(path) else None

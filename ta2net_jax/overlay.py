@@ -1,0 +1,118 @@
+"""Overlay video / GIF: the frames with the sound-source heatmap, a flash on each detected event, the
+event's source point, and a score strip with a cursor along the bottom.
+
+* Heatmap: per-frame maps [N, h, w] (the model's CCAM map, or the inflection magnitude for the
+  training-free method) resized bilinearly to the frame, normalised by the video's 1st–99th percentile,
+  coloured with matplotlib's "inferno" and alpha-blended (alpha ∝ heat, at most ``HEAT_ALPHA``).
+* Flash: on an event frame a yellow border and brightening, decaying linearly over ``FLASH_FRAMES`` frames,
+  and a cross at the event's (x, y) held as long as the flash.
+* Output by suffix: ``.gif`` (Pillow, adaptive palette, looped) or any video container (``video.write_video``,
+  H.264 yuv420p where available).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+__all__ = ["write_overlay", "render_overlay"]
+
+HEAT_ALPHA = 0.6
+FLASH_FRAMES = 4
+STRIP_HEIGHT = 28
+YELLOW = np.array([255, 230, 0], np.float32)
+
+
+def _resize(a: np.ndarray, height: int, width: int) -> np.ndarray:
+    import cv2
+    return cv2.resize(a.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _colormap() -> np.ndarray:
+    from matplotlib import colormaps
+    return (colormaps["inferno"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.float32)
+
+
+def _strip(scores: np.ndarray, events, width: int, threshold: float | None) -> np.ndarray:
+    """[STRIP_HEIGHT, width, 3] score strip: dark background, curve, threshold, event ticks."""
+    from PIL import Image, ImageDraw
+    img = Image.new("RGB", (width, STRIP_HEIGHT), (20, 20, 28))
+    draw = ImageDraw.Draw(img)
+    s = np.asarray(scores, np.float64)
+    finite = s[np.isfinite(s)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if threshold is not None and np.isfinite(threshold):
+        lo, hi = min(lo, threshold), max(hi, threshold)
+    hi = hi if hi > lo else lo + 1.0
+    n = max(s.size - 1, 1)
+
+    def y(v):
+        return STRIP_HEIGHT - 3 - (v - lo) / (hi - lo) * (STRIP_HEIGHT - 6)
+    if threshold is not None and np.isfinite(threshold):
+        draw.line([(0, y(threshold)), (width, y(threshold))], fill=(110, 110, 110))
+    for e in events:
+        draw.line([(e / n * (width - 1), 0), (e / n * (width - 1), STRIP_HEIGHT)], fill=(200, 40, 40))
+    points = [(i / n * (width - 1), y(v)) for i, v in enumerate(s) if np.isfinite(v)]
+    if len(points) > 1:
+        draw.line(points, fill=(90, 170, 255), width=1)
+    return np.asarray(img, np.float32)
+
+
+def render_overlay(frames: np.ndarray, maps: np.ndarray | None, scores: np.ndarray, events: list[dict],
+                   *, threshold: float | None = None, source_size: tuple[int, int] | None = None) -> np.ndarray:
+    """frames [N, H, W, 3] uint8; maps [N, h, w] or None; events with frame, x, y (pixels of ``source_size``,
+    default the frames' size). Returns [N, H + STRIP_HEIGHT, W, 3] uint8."""
+    n, h, w, _ = frames.shape
+    sy, sx = (h / source_size[0], w / source_size[1]) if source_size else (1.0, 1.0)
+    out = frames.astype(np.float32)
+    if maps is not None:
+        lo, hi = np.percentile(maps, [1, 99]) if maps.size else (0.0, 1.0)
+        lut = _colormap()
+        for i in range(n):
+            heat = np.clip((_resize(maps[i], h, w) - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
+            colour = lut[(heat * 255).astype(np.int32)]
+            alpha = (HEAT_ALPHA * heat)[..., None]
+            out[i] = out[i] * (1 - alpha) + colour * alpha
+    by_frame = {int(e["frame"]): e for e in events}
+    strip = _strip(scores, [int(e["frame"]) for e in events], w, threshold)
+    result = np.empty((n, h + STRIP_HEIGHT, w, 3), np.uint8)
+    border = max(2, min(h, w) // 40)
+    for i in range(n):
+        img = out[i]
+        for age in range(FLASH_FRAMES):
+            e = by_frame.get(i - age)
+            if e is None:
+                continue
+            strength = 1.0 - age / FLASH_FRAMES
+            img = img + (255 - img) * 0.35 * strength
+            for sl in (np.s_[:border], np.s_[-border:]):
+                img[sl] = img[sl] * (1 - strength) + YELLOW * strength
+                img[:, sl] = img[:, sl] * (1 - strength) + YELLOW * strength
+            cx, cy = int(round(e["x"] * sx)), int(round(e["y"] * sy))
+            arm = max(4, min(h, w) // 16)
+            img[max(cy - 1, 0):cy + 2, max(cx - arm, 0):cx + arm + 1] = YELLOW
+            img[max(cy - arm, 0):cy + arm + 1, max(cx - 1, 0):cx + 2] = YELLOW
+            break
+        row = strip.copy()
+        cursor = int(round(i / max(n - 1, 1) * (w - 1)))
+        row[:, max(cursor - 1, 0):cursor + 1] = 255
+        result[i, :h] = np.clip(img, 0, 255).astype(np.uint8)
+        result[i, h:] = row.astype(np.uint8)
+    return result
+
+
+def write_overlay(path: str, frames: np.ndarray, maps: np.ndarray | None, scores: np.ndarray, events: list[dict],
+                  *, fps: float, threshold: float | None = None, source_size: tuple[int, int] | None = None) -> None:
+    """Renders the overlay (render_overlay) and writes it as a GIF (by suffix) or a video file."""
+    video = render_overlay(frames, maps, scores, events, threshold=threshold, source_size=source_size)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    if path.lower().endswith(".gif"):
+        from PIL import Image
+        images = [Image.fromarray(f).quantize(colors=64, method=Image.Quantize.FASTOCTREE) for f in video]
+        images[0].save(path, save_all=True, append_images=images[1:], duration=max(int(round(1000 / fps)), 20),
+                       loop=0, optimize=False)
+    else:
+        from ta2net_jax.video import write_video
+        even = video[:, : video.shape[1] // 2 * 2, : video.shape[2] // 2 * 2]
+        write_video(path, np.ascontiguousarray(even), fps, crf=18, pix_fmt="yuv420p")
