@@ -55,6 +55,13 @@ def sliding_window_eval(num_frames, batch_size: int) -> ml_collections.ConfigDic
     ))
 
 
-def mesh(axis_types: str = "auto") -> ml_collections.ConfigDict:
-    """A 1-D data-parallel mesh over every device; `axis_types` is "auto" or "explicit"."""
+def mesh(axis_types: str = "auto", fsdp: int = 1) -> ml_collections.ConfigDict:
+    """A data-parallel mesh over every device of every process; `axis_types` is "auto" or "explicit".
+
+    fsdp > 1 adds an "fsdp" axis of that size: the batch is split over data × fsdp and every parameter and
+    optimizer-state array over fsdp (ta2net_jax/mesh.py; Auto only). From the command line:
+    `--config.mesh.shape="(-1, 2)" --config.mesh.axis_names="('data', 'fsdp')"`.
+    """
+    if fsdp > 1:
+        return ml_collections.ConfigDict(dict(shape=(-1, fsdp), axis_names=("data", "fsdp"), axis_types=axis_types))
     return ml_collections.ConfigDict(dict(shape=(-1,), axis_names=("data",), axis_types=axis_types))

@@ -60,11 +60,17 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         base_lr=2e-3, multipliers=dict(weight=1.0, bias=1.0, head_weight=1.0, head_bias=1.0),
         schedule="cosine", warmup_steps=30, grad_clip_norm=1.0))
     c.train = ml_collections.ConfigDict(dict(
-        batch_size=16,              # global, clips per step
+        batch_size=16,              # global, clips per step (split over processes and the mesh's batch axes)
         num_steps=400,
         log_every=20,
-        checkpoint_every=100,
-        max_to_keep=2,
+        checkpoint_every=100,       # asynchronous orbax checkpoints; also one at a SIGTERM (docs/scaling.md)
+        max_to_keep=2,              # newest checkpoints kept …
+        keep_best=0,                # … plus the N best by validation event F1 ±3 (needs eval_every)
+        eval_every=0,               # validation on eval.tune_split every N steps (0: never; `ta2net eval` after)
+        eval_max_videos=0,          # 0: every validation video
+        async_checkpoints=True,
+        nan_policy="stop",          # non-finite loss/gradient: "stop" naming the step, or "skip" the batch
+        tensorboard=True,           # <workdir>/tensorboard/ event files beside metrics.jsonl
     ))
     c.eval = common.sliding_window_eval(num_frames, batch_size=16)
     c.mesh = common.mesh("auto")

@@ -1,33 +1,92 @@
 """Orbax checkpoints of the whole training state: model (params, BatchNorm statistics, dropout RNG),
 optimizer (Adam moments, step) and the grain iterator, so a resumed run continues on the same batch.
 
-Layout: `<workdir>/checkpoints/<step>/{state, data}`; orbax writes to a temporary name and renames on
-commit, so a step directory that exists is complete.
+Layout: `<workdir>/checkpoints/<step>/{state/, data/process_<i>-of-<n>.json, _CHECKPOINT_METADATA,
+commit_success.txt}`. Saves are asynchronous by default (the arrays are copied to host memory in `save`,
+written in a background thread; the next save, `wait_until_finished` or `close` waits for it).
+
+Atomicity, checked with orbax-checkpoint 0.12.8 (and the same code in 0.12.4): a step is written into
+`<step>.orbax-checkpoint-tmp-<n>/`, `commit_success.txt` is written last inside it, then the directory is
+renamed to `<step>/` (on object stores without atomic rename: written in place, `commit_success.txt`
+last). Orbax's step listing skips the tmp names, and the trainer's manager removes leftover tmp
+directories when it starts (`cleanup_tmp_directories`). On top of that, `complete_steps` only accepts a
+step directory that holds `commit_success.txt` (top level and every item) and, for training checkpoints,
+the grain state file of every process; `restore` tries those newest first and falls back to the previous
+one when a restore fails. A save torn by a kill (SIGKILL, power, preemption without notice) is therefore
+never picked.
+
+Retention: the newest `max_to_keep` steps, plus (`keep_best > 0`) the `keep_best` steps with the highest
+validation metric (`best_metric`, saved with the step by `save(..., metrics=...)`).
+
+Fault injection for tests (`FAULT_ENV`): `TA2NET_FAULT_KILL_IN_SAVE=<step>` makes the process SIGKILL
+itself while committing that step: after every file is written, before the rename that commits it.
 """
 from __future__ import annotations
 
+import logging
 import os
+import signal
 
 import jax
 import orbax.checkpoint as ocp
 
+log = logging.getLogger(__name__)
 
-def manager(workdir: str, max_to_keep: int = 2, save_interval_steps: int = 1, *,
-            with_data: bool = True) -> ocp.CheckpointManager:
+BEST_METRIC = "val_event_f1_tol3"
+FAULT_ENV = "TA2NET_FAULT_KILL_IN_SAVE"
+COMMIT_FILE = "commit_success.txt"
+
+
+def _kill_in_save_class(step: int):
+    """An AtomicRenameTemporaryPath that SIGKILLs the process instead of committing `step`."""
+    base = ocp.path.atomicity.AtomicRenameTemporaryPath
+
+    class KillInSave(base):
+        async def finalize(self, *args, **kwargs):
+            if self.get_final().name == str(step):
+                log.warning("fault injection: SIGKILL while committing step %d", step)
+                os.kill(os.getpid(), signal.SIGKILL)
+            return await super().finalize(*args, **kwargs)
+
+    return KillInSave
+
+
+def directory(workdir: str) -> str:
+    return os.path.join(os.path.abspath(workdir), "checkpoints")
+
+
+def manager(workdir: str, max_to_keep: int = 2, save_interval_steps: int = 1, *, with_data: bool = True,
+            keep_best: int = 0, best_metric: str = BEST_METRIC, async_save: bool = True) -> ocp.CheckpointManager:
+    """The checkpoint manager of a workdir. `with_data=False` (inference) reads and never cleans up."""
     item_names = ("state", "data") if with_data else ("state",)
+    policies = [ocp.checkpoint_managers.LatestN(n=max_to_keep)]
+    kwargs = {}
+    if keep_best:
+        metric = lambda metrics: metrics[best_metric]  # noqa: E731
+        policies.append(ocp.checkpoint_managers.BestN(get_metric_fn=metric, reverse=False, n=keep_best,
+                                                      keep_checkpoints_without_metrics=False))
+        # best_fn also makes orbax write each step's metrics (`<step>/metrics/`), so that the ranking
+        # survives a restart; retention itself is the preservation policy's.
+        kwargs.update(best_fn=metric, best_mode="max")
+    fault = os.environ.get(FAULT_ENV)
+    if fault and with_data:
+        kwargs["temporary_path_class"] = _kill_in_save_class(int(fault))
     return ocp.CheckpointManager(
-        os.path.join(os.path.abspath(workdir), "checkpoints"),
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, save_interval_steps=save_interval_steps,
-                                             create=True),
+        directory(workdir),
+        options=ocp.CheckpointManagerOptions(
+            save_interval_steps=save_interval_steps, create=True,
+            preservation_policy=ocp.checkpoint_managers.AnyPreservationPolicy(policies),
+            cleanup_tmp_directories=with_data, enable_async_checkpointing=async_save, **kwargs),
         item_names=item_names)
 
 
-def save(mngr: ocp.CheckpointManager, step: int, state, data_iterator=None, *, force: bool = False) -> bool:
+def save(mngr: ocp.CheckpointManager, step: int, state, data_iterator=None, *, force: bool = False,
+         metrics: dict | None = None) -> bool:
     import grain  # only the trainer needs it; inference restores without grain
     args = {"state": ocp.args.StandardSave(state)}
     if data_iterator is not None:
         args["data"] = grain.checkpoint.CheckpointSave(data_iterator)
-    return mngr.save(step, args=ocp.args.Composite(**args), force=force)
+    return mngr.save(step, args=ocp.args.Composite(**args), force=force, metrics=metrics)
 
 
 def abstract(state):
@@ -35,17 +94,60 @@ def abstract(state):
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
 
 
+def is_complete(step_dir: str, *, with_data: bool = False, process_count: int | None = None) -> bool:
+    """Whether a step directory was committed: commit_success.txt at the top and in each item, and (with
+    data) the grain state of every process."""
+    if not os.path.isfile(os.path.join(step_dir, COMMIT_FILE)):
+        return False
+    if not os.path.isfile(os.path.join(step_dir, "_CHECKPOINT_METADATA")):
+        return False
+    items = ("state", "data") if with_data else ("state",)
+    for item in items:
+        if not os.path.isfile(os.path.join(step_dir, item, COMMIT_FILE)):
+            return False
+    if with_data:
+        n = jax.process_count() if process_count is None else process_count
+        for i in range(n):
+            if not os.path.isfile(os.path.join(step_dir, "data", f"process_{i}-of-{n}.json")):
+                return False
+    return True
+
+
+def complete_steps(mngr: ocp.CheckpointManager, *, with_data: bool = False) -> list[int]:
+    """The manager's steps that pass `is_complete`, oldest first."""
+    root = str(mngr.directory)
+    return [s for s in sorted(mngr.all_steps())
+            if is_complete(os.path.join(root, str(s)), with_data=with_data)]
+
+
+def latest_complete_step(mngr: ocp.CheckpointManager, *, with_data: bool = False) -> int | None:
+    steps = complete_steps(mngr, with_data=with_data)
+    return steps[-1] if steps else None
+
+
 def restore(mngr: ocp.CheckpointManager, state_like, data_iterator=None, step: int | None = None):
-    """Restores `state` (and the iterator's position, in place) at `step` or the latest step.
+    """Restores `state` (and the iterator's position, in place) at `step`, or at the newest complete step,
+    falling back to older complete steps when a restore fails.
 
     Returns (state, step), or (None, None) when there is no checkpoint.
     """
-    step = mngr.latest_step() if step is None else step
-    if step is None:
-        return None, None
-    args = {"state": ocp.args.StandardRestore(abstract(state_like))}
-    if data_iterator is not None:
-        import grain
-        args["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
-    restored = mngr.restore(step, args=ocp.args.Composite(**args))
-    return restored["state"], step
+    def one(s):
+        args = {"state": ocp.args.StandardRestore(abstract(state_like))}
+        if data_iterator is not None:
+            import grain
+            args["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
+        return mngr.restore(s, args=ocp.args.Composite(**args))["state"]
+
+    if step is not None:
+        return one(step), step
+    candidates = complete_steps(mngr, with_data=data_iterator is not None)
+    skipped = sorted(set(mngr.all_steps()) - set(candidates))
+    if skipped:
+        log.warning("checkpoints %s are incomplete (a save was interrupted): not restored", skipped)
+    for s in reversed(candidates):
+        try:
+            return one(s), s
+        except Exception as err:  # noqa: BLE001 — a damaged step: fall back to the previous one
+            log.warning("checkpoint %d could not be restored (%s: %s); trying the previous one",
+                        s, type(err).__name__, err)
+    return None, None

@@ -1,44 +1,94 @@
 """The trainer: `train_and_evaluate(config, workdir)`, readable top to bottom.
 
-    mesh → input pipeline → model & optimizer → shard → jit update step → restore → loop → checkpoint
+    mesh → input pipeline → model & optimizer → shard → jit update step → restore → loop
+    (log, validate, checkpoint, preemption) → final checkpoint
 
 One jit-compiled step takes the whole training state (model params, BatchNorm statistics, dropout RNG,
-optimizer) donated, and a global batch sharded on the mesh's data axis; motion and inflection flow are
-computed from raw flow inside the step (inflection.py). Side effects (logs, files) happen on process 0;
-every process runs every step and every checkpoint save.
+optimizer) donated, and a global batch sharded on the mesh's batch axes; motion and inflection flow are
+computed from raw flow inside the step (inflection.py). A step whose loss or gradient norm is not finite
+leaves the state unchanged (inside the jit step); the host then stops with an error naming the step
+(`train.nan_policy="stop"`) or counts the batch as skipped and goes on ("skip").
+
+Multi-process (docs/scaling.md): every process runs this same function after `distributed.initialize`;
+the mesh spans every process's devices, each process's pipeline reads only the rows of each global batch
+that its devices hold, every process joins every step, checkpoint save/restore and validation gather,
+and only process 0 writes logs, TensorBoard events, config.json and the progress bar.
+
+Preemption safety: checkpoints every `train.checkpoint_every` steps (asynchronous), and at the next step
+after a SIGTERM (then the function returns with `preempted: True`; the CLI exits with status 143). A
+resumed run restores model, optimizer, RNG and the grain iterator of the newest complete checkpoint, so
+it ends bit-identical (on CPU) to an uninterrupted run.
 """
 from __future__ import annotations
 
-import json
+import logging
 import os
+import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
 
-from ta2net_jax import checkpoint, mesh as mesh_lib, optim
+from ta2net_jax import checkpoint, distributed, mesh as mesh_lib, observability, optim
 from ta2net_jax.config_utils import save_config
 from ta2net_jax.inflection import model_inputs
 from ta2net_jax.losses import ta2net_loss
 from ta2net_jax.model import build_model
 
+log = logging.getLogger(__name__)
+
+# Defaults of the `train` options a config may leave out (configs/synthetic_small.py states them all).
+TRAIN_DEFAULTS = dict(
+    keep_best=0,              # also keep the N checkpoints with the best validation event F1 ±3
+    eval_every=0,             # validation (events F1 on config.eval.tune_split) every N steps; 0: never
+    eval_max_videos=0,        # validate on the first N videos only; 0: all
+    async_checkpoints=True,   # write checkpoints in a background thread
+    nan_policy="stop",        # non-finite loss/gradient: "stop" (error naming the step) or "skip" the batch
+    tensorboard=True,         # <workdir>/tensorboard/ event files
+)
+NAN_POLICIES = ("stop", "skip")
+PREEMPTED_EXIT_STATUS = 143   # 128 + SIGTERM: the CLI's exit status after a preemption checkpoint
+
+
+def train_options(config) -> dict:
+    options = dict(TRAIN_DEFAULTS)
+    options.update({k: v for k, v in config.train.items()})
+    if options["nan_policy"] not in NAN_POLICIES:
+        raise ValueError(f"train.nan_policy {options['nan_policy']!r} is not one of {NAN_POLICIES}")
+    return options
+
 
 def create_train_state(config, mesh):
-    """(graphdef, state): the model and optimizer split into a static graph and a replicated state pytree."""
+    """(graphdef, state): the model and optimizer split into a static graph and a state pytree placed on
+    the mesh (replicated; split along an 'fsdp' axis when the mesh has one, `mesh.state_sharding`)."""
     model = build_model(config)
     model.train()
     optimizer = optim.make_optimizer(model, config.optim, config.train.num_steps)
     graphdef, state = nnx.split((model, optimizer))
-    return graphdef, jax.device_put(state, mesh_lib.replicated(mesh))
+    return graphdef, jax.device_put(state, mesh_lib.state_sharding(state, mesh))
 
 
-def make_train_step(config, graphdef, mesh):
-    """A jit step (state, batch) → (state, metrics); the state is donated and stays replicated."""
+def _select(ok, new, old):
+    """`new` where ok else `old`, leaf by leaf (typed PRNG keys through their key data)."""
+    def one(n, o):
+        if jax.dtypes.issubdtype(n.dtype, jax.dtypes.prng_key):
+            data = jnp.where(ok, jax.random.key_data(n), jax.random.key_data(o))
+            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(n))
+        return jnp.where(ok, n, o)
+    return jax.tree.map(one, new, old)
+
+
+def make_train_step(config, graphdef, mesh, state_sharding=None):
+    """A jit step (state, batch) → (state, metrics); the state is donated and keeps `state_sharding`
+    (default: replicated). When the loss or the gradient norm is not finite the state comes back
+    unchanged and metrics["finite"] is False."""
     base_key = jax.random.key(config.seed + 2)   # for the contrastive loss's frame sampling
 
     def train_step(state, batch):
+        old = jax.tree.map(lambda x: x, state)   # the incoming arrays (merge may share Variables with `state`)
         model, optimizer = nnx.merge(graphdef, state)
         rng = jax.random.fold_in(base_key, optimizer.step[...])
 
@@ -49,108 +99,303 @@ def make_train_step(config, graphdef, mesh):
 
         (loss, terms), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
         optimizer.update(model, grads)
-        metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), **terms}
-        return nnx.state((model, optimizer)), metrics
+        grad_norm = optax.tree.norm(grads)
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        new = _select(finite, nnx.state((model, optimizer)), old)
+        metrics = {"loss": loss, "grad_norm": grad_norm, "finite": finite, **terms}
+        return new, metrics
 
     replicated = mesh_lib.replicated(mesh)
-    return jax.jit(train_step, donate_argnums=0, out_shardings=(replicated, replicated))
+    return jax.jit(train_step, donate_argnums=0,
+                   out_shardings=(replicated if state_sharding is None else state_sharding, replicated))
 
 
-class _Log:
-    """JSONL metrics on process 0 (`<workdir>/metrics.jsonl`), one line per logging step."""
+# Train-step options that do not change the compiled step (everything else in the config may).
+_STEP_NEUTRAL_TRAIN_KEYS = ("log_every", "checkpoint_every", "max_to_keep", *TRAIN_DEFAULTS)
+_COMPILED: dict = {}
 
-    def __init__(self, workdir: str):
-        self.path = os.path.join(workdir, "metrics.jsonl")
-        self.enabled = jax.process_index() == 0
 
-    def write(self, record: dict) -> None:
-        if self.enabled:
-            with open(self.path, "a") as f:
-                f.write(json.dumps(record) + "\n")
+def _compile_step(config, train_step, state, batch):
+    """The AOT-compiled step for these shapes and shardings, reused by later runs in the same process
+    (tests, notebooks, sweeps) whose step-relevant config is the same: tracing the model takes seconds."""
+    relevant = config.to_dict()
+    neutral = _STEP_NEUTRAL_TRAIN_KEYS + (("num_steps",) if config.optim.get("schedule") == "constant" else ())
+    relevant["train"] = {k: v for k, v in relevant["train"].items() if k not in neutral}   # num_steps: lr schedule
+
+    def avals(tree):
+        leaves, treedef = jax.tree.flatten(tree)
+        return treedef, tuple((x.shape, str(x.dtype), x.sharding) for x in leaves)
+
+    try:
+        # The graph definition follows from the config (GraphDefs of two builds do not compare equal).
+        key = (repr(sorted(relevant.items())), avals(state), avals(batch))
+        hash(key)
+    except TypeError:   # something unhashable: compile without caching
+        key = None
+    if key is not None and key in _COMPILED:
+        return _COMPILED[key]
+    compiled = train_step.lower(state, batch).compile()
+    if key is not None:
+        if len(_COMPILED) >= 4:
+            _COMPILED.pop(next(iter(_COMPILED)))
+        _COMPILED[key] = compiled
+    return compiled
+
+
+# ---- Validation ---------------------------------------------------------------------------------------
+
+class _Validator:
+    """Scores the validation split with the current parameters, on this process's devices only (a local
+    mesh: no cross-process collective inside), each process its share of the videos; the per-video scores
+    are then all-gathered and every process computes the same metrics (ta2net_jax.evaluate's functions:
+    threshold tuned on this split, events F1 at the tuned threshold)."""
+
+    def __init__(self, config, options):
+        self.config, self.options = config, options
+        self.mesh = mesh_lib.local_mesh()
+        per_process = max(config.eval.batch_size // jax.process_count(), 1)
+        n = self.mesh.size
+        self.batch_size = -(-per_process // n) * n
+        self.predictor = None
+
+    def __call__(self, graphdef, state) -> dict:
+        return validate(self, graphdef, state)
+
+
+def validate(validator: _Validator, graphdef, state) -> dict:
+    """{'val_event_f1_tol3', 'val_threshold', 'val_<metric>' …} of the state on `eval.tune_split`."""
+    from ta2net_jax import events as events_lib
+    from ta2net_jax.evaluate import detector_metrics, score_split
+    from ta2net_jax.inference import Predictor
+
+    config, cfg = validator.config, validator.config.eval
+    model, _ = nnx.merge(graphdef, state)
+    local_state = mesh_lib.localize(nnx.state(model), validator.mesh)   # a collective under fsdp
+    eval_model = nnx.merge(nnx.split(model)[0], local_state)
+    eval_model.eval()
+    if validator.predictor is None:
+        validator.predictor = Predictor(eval_model, config, validator.mesh, batch_size=validator.batch_size)
+    else:
+        validator.predictor.state = nnx.split(eval_model)[1]
+    max_videos = validator.options["eval_max_videos"] or None
+    videos = score_split(config, validator.predictor, cfg.tune_split, max_videos=max_videos, progress=False)
+    validator.predictor.state = None   # the arrays may alias the train state, which the next step donates
+    mine = [{"id": str(v["id"]), "scores": v["scores"], "event_frames": v["event_frames"]} for v in videos]
+    everyone = sorted((v for part in distributed.allgather_objects(mine) for v in part), key=lambda v: v["id"])
+    threshold, _ = events_lib.tune_threshold([(v["scores"], v["event_frames"]) for v in everyone],
+                                             tol=cfg.tolerance, min_separation=cfg.min_separation)
+    result = detector_metrics(everyone, "scores", threshold, cfg.min_separation)
+    out = {"val_threshold": float(threshold)}
+    out.update({f"val_{k}": float(v) for k, v in result.items()
+                if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)})
+    return out
+
+
+# ---- The loop -----------------------------------------------------------------------------------------
+
+class _Window:
+    """Throughput and data-wait accounting between two log lines."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.start, self.steps, self.wait = time.perf_counter(), 0, 0.0
+
+
+def _non_finite(step: int, metrics: dict, policy: str, last_checkpoint) -> bool:
+    """True when the step's update was skipped; raises FloatingPointError under the "stop" policy."""
+    if bool(jax.device_get(metrics["finite"])):
+        return False
+    values = {k: float(v) for k, v in jax.device_get(metrics).items() if k != "finite"}
+    if policy == "stop":
+        raise FloatingPointError(
+            f"non-finite loss or gradient at step {step} (loss {values['loss']}, grad_norm {values['grad_norm']}; "
+            f"terms {values}). The update was not applied; "
+            + (f"the last checkpoint is step {last_checkpoint}. " if last_checkpoint else "there is no checkpoint yet. ")
+            + "Set --config.train.nan_policy=skip to skip such batches.")
+    log.warning("step %d: non-finite loss or gradient (%s); batch skipped", step, values)
+    return True
+
+
+def _note(message: str) -> None:
+    if jax.process_index() == 0:
+        print(message, file=sys.stderr, flush=True)
 
 
 def train_and_evaluate(config, workdir: str, *, progress: bool = True) -> dict:
-    """Trains for `config.train.num_steps` steps (resuming from the latest checkpoint in `workdir`).
+    """Trains for `config.train.num_steps` steps (resuming from the latest complete checkpoint in
+    `workdir`). Returns the last logged metrics; `preempted: True` when stopped by SIGTERM.
 
-    Returns the last logged metrics.
-    """
+    The SIGTERM handler is installed first: a notice that arrives while the run starts (restore,
+    compilation) is honoured after the first step."""
+    preemption = distributed.PreemptionWatcher()
+    try:
+        return _train(config, workdir, progress, preemption)
+    finally:
+        preemption.close()
+
+
+def _train(config, workdir: str, progress: bool, preemption: distributed.PreemptionWatcher) -> dict:
     from tqdm import tqdm
     from input_pipeline import pipeline
 
+    options = train_options(config)
+    main = jax.process_index() == 0
     os.makedirs(workdir, exist_ok=True)
-    if jax.process_index() == 0:
+    if main:
         save_config(config, os.path.join(workdir, "config.json"))
-    log = _Log(workdir)
 
     # ---- Mesh -------------------------------------------------------------------------------------
     mesh = mesh_lib.make_mesh(config.mesh)
     batch_sharding = mesh_lib.batch_sharding(mesh)
-    if config.train.batch_size % mesh.size:
-        raise ValueError(f"train.batch_size {config.train.batch_size} is not divisible by {mesh.size} devices")
+    batch_size = config.train.batch_size
+    ways = mesh_lib.batch_parallelism(mesh)
+    if batch_size % ways:
+        raise ValueError(f"train.batch_size {batch_size} is not divisible by the {ways} devices the batch is "
+                         f"split over (mesh {dict(mesh.shape)})")
 
-    # ---- Input pipeline ---------------------------------------------------------------------------
+    # ---- Input pipeline: this process's rows of every global batch ------------------------------------
     source = pipeline.data_source(config.data, "train")
+    rows = mesh_lib.process_batch_rows(batch_sharding, batch_size)
     train_iter = iter(pipeline.train_dataset(config, source, process_index=jax.process_index(),
-                                             process_count=jax.process_count()))
+                                             process_count=jax.process_count(), rows=rows))
 
     # ---- Model, optimizer, update step ----------------------------------------------------------------
     with jax.set_mesh(mesh):
         graphdef, state = create_train_state(config, mesh)
-        train_step = make_train_step(config, graphdef, mesh)
+        train_step = make_train_step(config, graphdef, mesh, jax.tree.map(lambda x: x.sharding, state))
 
     # ---- Restore ----------------------------------------------------------------------------------
-    mngr = checkpoint.manager(workdir, config.train.max_to_keep)
+    mngr = checkpoint.manager(workdir, config.train.max_to_keep, keep_best=options["keep_best"],
+                              async_save=options["async_checkpoints"])
     restored, start_step = checkpoint.restore(mngr, state, train_iter)
     if restored is not None:
         state = restored
+        _note(f"resumed from checkpoint step {start_step} ({checkpoint.directory(workdir)})")
     start_step = start_step or 0
+    last_checkpoint = start_step or None
+
+    # ---- Observability ----------------------------------------------------------------------------
+    metrics_log = observability.MetricsLog(workdir, enabled=main)
+    metrics_log.truncate_after(start_step)
+    events = observability.EventWriter(os.path.join(workdir, "tensorboard"), enabled=main and options["tensorboard"])
+    flops_per_step = None
+    if main:
+        per_clip = observability.train_flops_per_clip(config)
+        flops_per_step = per_clip * batch_size if per_clip else None
+    peak = observability.peak_flops(jax.devices()[0].device_kind, config.model.compute_dtype)
+    validator = _Validator(config, options) if options["eval_every"] else None
 
     # ---- Train loop -------------------------------------------------------------------------------
     num_steps = config.train.num_steps
-    last = {}
-    bar = tqdm(total=num_steps, initial=start_step, desc="train", unit="step", disable=not progress,
+    last: dict = {}
+    skipped = 0
+    pending = None            # (step, metrics) whose finiteness is checked after the next step is dispatched
+    window = _Window()
+    bar = tqdm(total=num_steps, initial=start_step, desc="train", unit="step", disable=not (progress and main),
                dynamic_ncols=True)
-    wait_s = 0.0
-    window_start = time.perf_counter()
-    window_steps = 0
-    for step in range(start_step + 1, num_steps + 1):
-        t0 = time.perf_counter()
-        batch = mesh_lib.to_global(next(train_iter), batch_sharding)
-        t1 = time.perf_counter()
-        with jax.set_mesh(mesh):
-            state, metrics = train_step(state, batch)
-        wait_s += t1 - t0
-        window_steps += 1
-        bar.update(1)
-        if step % config.train.log_every == 0 or step == num_steps:
-            metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-            if not np.isfinite(metrics["loss"]):
-                raise FloatingPointError(f"loss is {metrics['loss']} at step {step}; terms: {metrics}")
-            elapsed = time.perf_counter() - window_start
-            last = {"step": step, **metrics,
-                    "clips_per_s": window_steps * config.train.batch_size / max(elapsed, 1e-9),
-                    "data_wait_fraction": wait_s / max(elapsed, 1e-9),
-                    **{f"lr_{g}": lr for g, lr in optim.group_learning_rates(config.optim, step, num_steps).items()}}
-            log.write(last)
-            bar.set_postfix(loss=f"{metrics['loss']:.4f}", focal=f"{metrics['focal']:.4f}")
-            window_start, window_steps, wait_s = time.perf_counter(), 0, 0.0
-        if step % config.train.checkpoint_every == 0 or step == num_steps:
-            checkpoint.save(mngr, step, state, train_iter)
-    bar.close()
-    mngr.wait_until_finished()
-    mngr.close()
+    step = start_step
+    compiled = None
+    try:
+        while step < num_steps:
+            step += 1
+            t0 = time.perf_counter()
+            local_batch = next(train_iter)
+            window.wait += time.perf_counter() - t0
+            batch = mesh_lib.to_global(local_batch, batch_sharding)
+            if compiled is None:
+                # Compile (or load from the persistent cache) on every process, then wait for all of them:
+                # processes that start the first step at very different times can trip the collectives'
+                # connection timeouts (CPU/Gloo: 30 s).
+                with jax.set_mesh(mesh):
+                    compiled = _compile_step(config, train_step, state, batch)
+                distributed.barrier("train_step_compiled")
+                window.reset()
+            state, metrics = compiled(state, batch)
+            window.steps += 1
+            if pending is not None:
+                skipped += _non_finite(*pending, options["nan_policy"], last_checkpoint)
+            pending = (step, metrics)
+            bar.update(1)
+
+            preempted = preemption.reached(step)
+            is_log = step % config.train.log_every == 0 or step == num_steps
+            is_eval = bool(options["eval_every"]) and (step % options["eval_every"] == 0 or step == num_steps)
+            is_checkpoint = step % config.train.checkpoint_every == 0 or step == num_steps
+            if is_log or is_eval or is_checkpoint or preempted:
+                skipped += _non_finite(*pending, options["nan_policy"], last_checkpoint)
+                pending = None
+            if is_log:
+                values = {k: float(v) for k, v in jax.device_get(metrics).items() if k != "finite"}
+                elapsed = max(time.perf_counter() - window.start, 1e-9)
+                steps_per_s = window.steps / elapsed
+                last = {"step": step, **values,
+                        **{f"lr_{g}": lr for g, lr in optim.group_learning_rates(config.optim, step - 1,
+                                                                                  num_steps).items()},
+                        "clips_per_s": steps_per_s * batch_size,
+                        "step_time_s": 1.0 / steps_per_s,
+                        "data_wait_s": window.wait / window.steps,
+                        "data_wait_fraction": window.wait / elapsed,
+                        "model_tflops_per_s": flops_per_step * steps_per_s / 1e12 if flops_per_step else None,
+                        "mfu": (flops_per_step * steps_per_s / (peak * jax.device_count())
+                                if flops_per_step and peak else None),
+                        "skipped_batches": skipped}
+                metrics_log.write(last)
+                events.scalars(step, last)
+                bar.set_postfix(loss=f"{values['loss']:.4f}", focal=f"{values['focal']:.4f}")
+                window.reset()
+            val = None
+            if is_eval:
+                val = validator(graphdef, state)
+                metrics_log.write({"step": step, **val})
+                events.scalars(step, val)
+                last.update(val)
+                window.reset()
+            if is_checkpoint or val is not None or preempted:
+                checkpoint.save(mngr, step, state, train_iter, force=True, metrics=val)
+                last_checkpoint = step
+            if preempted:
+                _note(f"preempted (SIGTERM): checkpoint at step {step} saved; rerun the same command to resume")
+                last = {**last, "step": step, "preempted": True}
+                break
+        if pending is not None:
+            skipped += _non_finite(*pending, options["nan_policy"], last_checkpoint)
+    finally:
+        bar.close()
+        events.close()
+        mngr.wait_until_finished()
+        mngr.close()
+    if main and options["keep_best"]:
+        _write_best(workdir)
     return last
 
 
+def _write_best(workdir: str) -> None:
+    """`<workdir>/best_checkpoints.json`: the kept steps that have validation metrics, best first."""
+    import json
+    mngr = checkpoint.manager(workdir, with_data=False)
+    try:
+        kept = [(s, mngr.metrics(s)) for s in checkpoint.complete_steps(mngr)]
+    finally:
+        mngr.close()
+    scored = sorted(((s, m) for s, m in kept if m and checkpoint.BEST_METRIC in m),
+                    key=lambda sm: (-sm[1][checkpoint.BEST_METRIC], -sm[0]))
+    with open(os.path.join(workdir, "best_checkpoints.json"), "w") as f:
+        json.dump({"metric": checkpoint.BEST_METRIC,
+                   "steps": [{"step": s, checkpoint.BEST_METRIC: m[checkpoint.BEST_METRIC]} for s, m in scored]},
+                  f, indent=2)
+
+
 def load_model_for_inference(config, workdir: str, step: int | None = None):
-    """(model in eval mode, step) from the latest (or given) checkpoint of a training workdir."""
+    """(model in eval mode, step) from the latest complete (or given) checkpoint of a training workdir."""
     mesh = mesh_lib.make_mesh(config.mesh)
     # Outside `set_mesh`: flax's eval_shape cannot attach an abstract mesh to unannotated variables.
     graphdef, abstract_state = nnx.split(nnx.eval_shape(lambda: _model_and_optimizer(config)))
     replicated = mesh_lib.replicated(mesh)
     target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), abstract_state)
     mngr = checkpoint.manager(workdir, with_data=False)
-    step = mngr.latest_step() if step is None else step
+    step = checkpoint.latest_complete_step(mngr) if step is None else step
     if step is None:
         raise FileNotFoundError(f"{os.path.join(workdir, 'checkpoints')}: no checkpoint; train first "
                                 f"(`ta2net train --workdir {workdir}`)")

@@ -1,0 +1,298 @@
+"""Training at scale (docs/scaling.md): 2 processes × 2 fake CPU devices against 1 process × 4 devices,
+SIGKILL at a random step and resume (bit-identical final state), a kill while a checkpoint is being
+committed (the torn step is never picked), SIGTERM preemption (checkpoint at the next step, exit 143),
+the FSDP mesh, and the checkpoint validity rules.
+
+One in-process reference run (4 steps, constant learning rate, checkpoints at 2 and 4) serves every
+comparison; the other runs are `python -m ta2net_jax.cli train` subprocesses (the same jit step, so the
+persistent compilation cache in .jax_cache is shared).
+"""
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from conftest import REPO
+from ta2net_jax import checkpoint, mesh as mesh_lib
+from ta2net_jax.config_utils import load_config
+from ta2net_jax.train import create_train_state, train_and_evaluate
+
+CONFIG = os.path.join(REPO, "configs", "synthetic_small.py:smoke")
+CACHE = os.path.join(REPO, ".jax_cache")
+NUM_STEPS = 4
+TIMEOUT = 420
+# 2 processes (Gloo all-reduces across processes) vs 1 process: the same global batch and initial state;
+# XLA partitions the two programs slightly differently, so float32 sums are ordered differently.
+# Step 1 (identical parameters): measured relative differences ≤ 3e-6 (loss terms) and 1e-5 (gradient
+# norm) → rtol 5e-5. Later steps drift: Adam's first update is ±lr for every parameter (m/√v = sign(g)), so
+# parameters whose gradient is at rounding level move by a whole lr in either direction; measured ≤ 1.1e-4
+# (loss terms) and 1.7e-3 (gradient norm) at step 3 → rtol 1e-3 and 1e-2. A wrong batch changes the terms
+# by 1e-2 … 1e-1 (e.g. fb and tmp differ by 3 % and 8 % between steps 1 and 2).
+STEP1_RTOL = 5e-5
+LATER_RTOL = {"loss": 1e-3, "focal": 1e-3, "soft_ce": 1e-3, "fb": 1e-3, "tmp": 1e-3, "grad_norm": 1e-2}
+
+
+def overrides(data_dir, **train):
+    base = {"num_steps": NUM_STEPS, "checkpoint_every": 2, "max_to_keep": 3, "log_every": 1}
+    base.update(train)
+    return ([f"data.data_dir={data_dir}", "data.num_frames=8", "optim.schedule=constant"]
+            + [f"train.{k}={v}" for k, v in base.items()])
+
+
+def config_for(data_dir, **train):
+    return load_config(CONFIG, overrides(data_dir, **train))
+
+
+def cli_train(data_dir, workdir, **train):
+    return [sys.executable, "-m", "ta2net_jax.cli", "train", "--config", CONFIG, "--workdir", workdir,
+            *[f"--config.{o}" for o in overrides(data_dir, **train)]]
+
+
+def subprocess_env(devices=4, **extra):
+    env = dict(os.environ)
+    env.pop(checkpoint.FAULT_ENV, None)
+    env.update(JAX_PLATFORMS="cpu", JAX_NUM_CPU_DEVICES=str(devices), JAX_COMPILATION_CACHE_DIR=CACHE,
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="1",
+               PYTHONPATH=REPO + os.pathsep + env.get("PYTHONPATH", ""), **extra)
+    return env
+
+
+def read_log(workdir):
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def logged_step(workdir):
+    try:
+        return max((r["step"] for r in read_log(workdir)), default=0)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+
+
+def start(cmd, workdir, env):
+    os.makedirs(workdir, exist_ok=True)
+    out = open(os.path.join(workdir, f"output_{time.time_ns()}.txt"), "w")
+    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT), out.name
+
+
+def wait_for_step(proc, workdir, step, what):
+    deadline = time.monotonic() + TIMEOUT
+    while logged_step(workdir) < step:
+        if proc.poll() is not None:
+            pytest.fail(f"{what}: the run ended (status {proc.returncode}) before step {step}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"{what}: step {step} not reached in {TIMEOUT} s")
+        time.sleep(0.05)
+
+
+def finish(proc, output, what):
+    try:
+        proc.wait(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"{what}: no exit in {TIMEOUT} s")
+    return proc.returncode, open(output).read()
+
+
+def run_to_end(cmd, workdir, env, what):
+    proc, output = start(cmd, workdir, env)
+    status, text = finish(proc, output, what)
+    assert status == 0, f"{what} failed ({status}):\n{text[-3000:]}"
+    return text
+
+
+_TARGETS = {}
+
+
+def target_state(config):
+    """A freshly initialised train state of `config` (restore target: shapes, dtypes, shardings), cached."""
+    key = config.to_json_best_effort(sort_keys=True)
+    if key not in _TARGETS:
+        mesh = mesh_lib.make_mesh(config.mesh)
+        with jax.set_mesh(mesh):
+            _TARGETS[key] = create_train_state(config, mesh)[1]
+    return _TARGETS[key]
+
+
+def state_at(workdir, config, step):
+    mngr = checkpoint.manager(workdir, with_data=False)
+    try:
+        restored, _ = checkpoint.restore(mngr, target_state(config), step=step)
+    finally:
+        mngr.close()
+    return restored
+
+
+def assert_bit_identical(a, b):
+    leaves_a, leaves_b = jax.tree.leaves(nnx.state(a)), jax.tree.leaves(nnx.state(b))
+    assert len(leaves_a) == len(leaves_b)
+    for x, y in zip(leaves_a, leaves_b):
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x, y = jax.random.key_data(x), jax.random.key_data(y)
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_data_dir, tmp_path_factory):
+    """The uninterrupted run (1 process × 4 devices): its log and final state."""
+    workdir = str(tmp_path_factory.mktemp("reference"))
+    config = config_for(tiny_data_dir)
+    train_and_evaluate(config, workdir, progress=False)
+    return {"workdir": workdir, "config": config, "log": read_log(workdir),
+            "final": state_at(workdir, config, NUM_STEPS)}
+
+
+LOSS_TERMS = ("loss", "focal", "soft_ce", "fb", "tmp")
+
+
+def test_two_processes_match_one_process(reference, tiny_data_dir, tmp_path):
+    """launch/local_multihost.sh: 2 processes × 2 devices on a data × fsdp = 2 × 2 mesh (each process one
+    data row, parameters and Adam moments split over fsdp) against 1 process × 4 devices, data-parallel:
+    the same global batch, so the same losses."""
+    workdir = str(tmp_path / "mh")
+    cmd = ["bash", os.path.join(REPO, "launch", "local_multihost.sh"), "-n", "2", "-d", "2",
+           "-l", str(tmp_path / "logs"), "--"] + cli_train(tiny_data_dir, workdir, num_steps=3,
+                                                          checkpoint_every=100)[3:]
+    cmd += ["--config.mesh.shape=(2, 2)", "--config.mesh.axis_names=('data', 'fsdp')"]
+    env = subprocess_env(PYTHON=sys.executable)
+    text = run_to_end(cmd, workdir, env, "2-process run")
+    log = read_log(workdir)
+    assert [r["step"] for r in log] == [1, 2, 3], text[-2000:]
+    for mine, ref in zip(log, reference["log"][:3]):
+        for k in LOSS_TERMS + ("grad_norm",):
+            rtol = STEP1_RTOL if mine["step"] == 1 else LATER_RTOL[k]
+            np.testing.assert_allclose(mine[k], ref[k], rtol=rtol, err_msg=f"step {mine['step']} {k}")
+    # Both processes wrote their share of the checkpoint; only process 0 wrote logs and events.
+    step_dir = os.path.join(workdir, "checkpoints", "3")
+    assert sorted(os.listdir(os.path.join(step_dir, "data"))) == [
+        "commit_success.txt", "process_0-of-2.json", "process_1-of-2.json"]
+    assert len(os.listdir(os.path.join(workdir, "tensorboard"))) == 1
+
+
+def test_sigkill_at_a_random_step_then_resume_is_bit_identical(reference, tiny_data_dir, tmp_path, capfd):
+    workdir = str(tmp_path / "run")
+    kill_after = random.randint(1, NUM_STEPS - 1)
+    what = f"SIGKILL after step {kill_after} was logged"
+    proc, _ = start(cli_train(tiny_data_dir, workdir), workdir, subprocess_env())
+    wait_for_step(proc, workdir, kill_after, what)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    mngr = checkpoint.manager(workdir, with_data=False)
+    committed = checkpoint.latest_complete_step(mngr, with_data=True)
+    mngr.close()
+
+    # Resume in this process (same devices, same compiled step, as the reference).
+    train_and_evaluate(config_for(tiny_data_dir), workdir, progress=False)
+    text = capfd.readouterr().err
+    if committed:
+        assert f"resumed from checkpoint step {committed}" in text, what
+    else:
+        assert "resumed from checkpoint" not in text, what
+    assert_bit_identical(state_at(workdir, reference["config"], NUM_STEPS), reference["final"])
+    # The log of the resumed run is the uninterrupted run's, step for step (replayed steps logged once).
+    log = read_log(workdir)
+    assert [r["step"] for r in log] == list(range(1, NUM_STEPS + 1)), what
+    assert [r["loss"] for r in log] == [r["loss"] for r in reference["log"]], what
+
+
+def test_kill_while_committing_a_checkpoint_then_sigterm_then_resume(reference, tiny_data_dir, tmp_path, capfd):
+    """Killed while committing step 4 → the torn step is ignored, the run resumes from step 2; a SIGTERM
+    then saves a checkpoint at the next step (3) and exits 143; the third run finishes bit-identical."""
+    workdir = str(tmp_path / "run")
+    ckpt_dir = os.path.join(workdir, "checkpoints")
+    proc, output = start(cli_train(tiny_data_dir, workdir), workdir,
+                         subprocess_env(**{checkpoint.FAULT_ENV: "4"}))
+    status, text = finish(proc, output, "run killed in save")
+    assert status == -signal.SIGKILL, text[-3000:]
+    names = os.listdir(ckpt_dir)
+    torn = [n for n in names if n.startswith("4.orbax-checkpoint-tmp")]
+    assert torn and "4" not in names, names   # step 4 was written but never committed
+    assert os.path.isdir(os.path.join(ckpt_dir, torn[0], "state"))
+    mngr = checkpoint.manager(workdir, with_data=False)
+    assert checkpoint.complete_steps(mngr, with_data=True) == [2]
+    mngr.close()
+
+    # Resume; SIGTERM as soon as it has restored (the handler is installed before the restore).
+    proc, output = start(cli_train(tiny_data_dir, workdir), workdir, subprocess_env())
+    deadline = time.monotonic() + TIMEOUT
+    while "resumed from checkpoint step" not in open(output).read():
+        assert proc.poll() is None and time.monotonic() < deadline, open(output).read()[-3000:]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    status, text = finish(proc, output, "preempted run")
+    assert "resumed from checkpoint step 2" in text, text[-3000:]
+    assert status == 143, text[-3000:]
+    assert "preempted (SIGTERM): checkpoint at step 3 saved" in text
+    names = os.listdir(ckpt_dir)
+    assert sorted(names) == ["2", "3"], names   # the torn tmp directory was cleaned up at the start
+    assert [r["step"] for r in read_log(workdir)] == [1, 2, 3]
+
+    capfd.readouterr()
+    train_and_evaluate(config_for(tiny_data_dir), workdir, progress=False)
+    assert "resumed from checkpoint step 3" in capfd.readouterr().err
+    assert_bit_identical(state_at(workdir, reference["config"], NUM_STEPS), reference["final"])
+
+
+def test_restore_skips_torn_and_damaged_checkpoints(reference, tmp_path):
+    """Uncommitted directories are never candidates; a committed step that fails to restore falls back."""
+    workdir = str(tmp_path / "copy")
+    shutil.copytree(reference["workdir"], workdir)
+    ckpt_dir = os.path.join(workdir, "checkpoints")
+    assert sorted(os.listdir(ckpt_dir)) == ["2", "4"]
+    # A newer step without its commit marker (as a non-atomic copy or an object store leaves it) …
+    shutil.copytree(os.path.join(ckpt_dir, "4"), os.path.join(ckpt_dir, "6"))
+    os.remove(os.path.join(ckpt_dir, "6", "commit_success.txt"))
+    # … and a committed step that cannot be restored (its tree metadata is gone).
+    os.remove(os.path.join(ckpt_dir, "4", "state", "_METADATA"))
+    config = reference["config"]
+    mngr = checkpoint.manager(workdir, with_data=False)
+    assert checkpoint.complete_steps(mngr) == [2, 4]
+    restored, step = checkpoint.restore(mngr, target_state(config))
+    mngr.close()
+    assert step == 2
+    assert_bit_identical(restored, state_at(reference["workdir"], config, 2))
+
+
+def test_fsdp_state_sharding_and_localize(tiny_data_dir):
+    """An fsdp axis splits parameters and Adam moments (typed keys and scalars stay replicated); the
+    trainer's validation `localize` gathers them back onto one process's own devices."""
+    config = config_for(tiny_data_dir)
+    config.mesh.shape = (2, 2)
+    config.mesh.axis_names = ("data", "fsdp")
+    mesh = mesh_lib.make_mesh(config.mesh)
+    with jax.set_mesh(mesh):
+        _, state = create_train_state(config, mesh)
+    leaves = jax.tree.leaves(state)
+    split = [x for x in leaves if "fsdp" in x.sharding.spec]
+    assert len(split) > len(leaves) // 2
+    assert all(x.sharding.is_fully_replicated for x in leaves
+               if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) or x.ndim == 0)
+    big = max(leaves, key=lambda x: x.size)
+    assert big.addressable_shards[0].data.size == big.size // 2
+    assert mesh_lib.batch_sharding(mesh).spec == jax.P(("data", "fsdp"))
+    assert mesh_lib.process_batch_rows(mesh_lib.batch_sharding(mesh), 8) == list(range(8))
+    local = mesh_lib.localize(state, mesh_lib.local_mesh())
+    for x, y in zip(leaves, jax.tree.leaves(local)):
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x, y = jax.random.key_data(x), jax.random.key_data(y)
+        assert y.is_fully_replicated
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_mesh_config_errors():
+    from ml_collections import ConfigDict
+    with pytest.raises(ValueError, match="must name 'data'"):
+        mesh_lib.make_mesh(ConfigDict(dict(shape=(-1,), axis_names=("model",), axis_types="auto")))
+    with pytest.raises(ValueError, match="needs mesh.axis_types='auto'"):
+        mesh_lib.make_mesh(ConfigDict(dict(shape=(-1, 2), axis_names=("data", "fsdp"), axis_types="explicit")))
