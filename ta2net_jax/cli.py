@@ -3,8 +3,13 @@
     ta2net build  --config CONFIG [--workers N] [--config.key=value ...]
     ta2net train  --config CONFIG --workdir DIR [--config.key=value ...]
     ta2net eval   --config CONFIG --workdir DIR [--step N] [--config.key=value ...]
-    ta2net detect VIDEO [--workdir DIR | --method inflection] --out EVENTS.json [--plot TIMELINE.png]
+    ta2net detect VIDEO|FOLDER [--workdir DIR | --method inflection] [--out E.json] [--csv E.csv]
+                  [--plot TIMELINE.png] [--overlay O.gif] [--labels SPEC] [--out-dir DIR]
+    ta2net eval-videos VIDEO|FOLDER ... --labels FILE --out-dir DIR [--workdir DIR]   # real clips
     ta2net info   --config CONFIG [--config.key=value ...]   # params, FLOPs per clip, input shapes (JSON)
+    ta2net export --workdir DIR [--step N] --format safetensors|torch|stablehlo|onnx --out PATH
+    ta2net import-torch CKPT.pt --config CONFIG --workdir DIR [--step N]
+    ta2net prepare --config CONFIG | VIDEO|FOLDER ... --out DIR  [--workers N --size S --flow M --fps F]
 
 CONFIG is a Python config file, optionally with a variant: `configs/synthetic_small.py:smoke`.
 User errors (a bad file, a missing dataset or checkpoint, a wrong config key) print one line naming
@@ -32,33 +37,34 @@ def _parser() -> argparse.ArgumentParser:
     p = with_config(sub.add_parser("build", help="build the config's dataset (render, decode, flow, ArrayRecord)"),
                     workdir=False)
     p.add_argument("--workers", type=int, default=2, help="parallel worker processes")
-    with_config(sub.add_parser("train", help="train (resumes from the workdir's latest checkpoint)"), workdir=True)
+    p = with_config(sub.add_parser("train", help="train (resumes from the workdir's latest checkpoint)"), workdir=True)
+    from ta2net_jax import distributed   # --distributed/--coordinator/--num-processes/--process-id (docs/scaling.md)
+    distributed.add_arguments(p)
     p = with_config(sub.add_parser("eval", help="evaluate a checkpoint and the training-free baseline"),
                     workdir=True)
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
     p.add_argument("--max-videos", type=int, default=None, help="evaluate only the first N videos of each split")
 
-    p = sub.add_parser("detect", help="detect audible events in a video file")
-    p.add_argument("video", help="any video file PyAV/OpenCV can read")
-    p.add_argument("--workdir", help="a trained run (uses its latest checkpoint and tuned threshold)")
-    p.add_argument("--method", choices=("model", "inflection"), default=None,
-                   help="model (needs --workdir; default when given) or training-free inflection energy")
-    p.add_argument("--out", required=True, help="events JSON to write")
-    p.add_argument("--plot", help="timeline PNG to write")
-    p.add_argument("--threshold", type=float, help="override the tuned threshold")
-    p.add_argument("--labels", help="ground-truth frames to draw on the timeline: '12,31,53' or a JSON list file")
+    from ta2net_jax import cli_commands
+    cli_commands.add_detect_arguments(sub.add_parser("detect", help="detect audible events in a video file or a "
+                                                                    "folder (JSON, CSV, timeline, overlay)"))
+    cli_commands.add_eval_videos_arguments(sub.add_parser(
+        "eval-videos", help="evaluate detectors on video files with label files (temporal, counting)"))
+    cli_commands.add_prepare_arguments(sub.add_parser(
+        "prepare", help="decode, resize and compute flow of videos (JPEG frames + flow; parallel, resumable)"))
+    p = sub.add_parser("export", help="export a run's checkpoint: safetensors, torch (original names), stablehlo, "
+                                      "onnx (docs/export.md)")
+    p.add_argument("--workdir", required=True, help="a training run (or one made by import-torch)")
+    p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+    p.add_argument("--format", required=True, choices=("safetensors", "torch", "stablehlo", "onnx"))
+    p.add_argument("--out", required=True, help="file to write")
+    p = with_config(sub.add_parser("import-torch", help="turn a PyTorch checkpoint of the original TA²Net into a "
+                                                        "run that eval/detect/export use"), workdir=True)
+    p.add_argument("checkpoint", help="a .pt file: the original's {'epoch', 'state_dict'} or a bare state_dict")
+    p.add_argument("--step", type=int, default=0, help="step number to give the imported checkpoint")
     with_config(sub.add_parser("info", help="print the model's parameter counts, FLOPs per clip and input "
                                             "shapes as JSON (nothing allocated)"), workdir=False)
     return parser
-
-
-def _labels(spec: str | None):
-    if not spec:
-        return None
-    if os.path.exists(spec):
-        with open(spec) as f:
-            return [int(x) for x in json.load(f)]
-    return [int(x) for x in spec.split(",") if x.strip()]
 
 
 def _absl_flags_parsed() -> None:
@@ -77,18 +83,30 @@ def run(argv: list[str]) -> int:
     _absl_flags_parsed()
 
     if args.command == "detect":
-        from ta2net_jax.detect import detect
-        method = args.method or ("model" if args.workdir else "inflection")
-        result = detect(args.video, workdir=args.workdir, method=method, threshold=args.threshold, out=args.out,
-                        plot=args.plot, labels=_labels(args.labels))
-        print(f"{len(result['events'])} events ({method}, threshold {result['threshold']:.3g}) in {args.video}")
-        print(f"events: {os.path.abspath(args.out)}")
-        if args.plot:
-            print(f"timeline: {os.path.abspath(args.plot)}")
+        from ta2net_jax.cli_commands import run_detect
+        return run_detect(args)
+    if args.command == "eval-videos":
+        from ta2net_jax.cli_commands import run_eval_videos
+        return run_eval_videos(args)
+    if args.command == "prepare":
+        from ta2net_jax.prepare import run_prepare
+        return run_prepare(args, overrides)
+
+    if args.command == "export":
+        from ta2net_jax.export.exporters import export
+        summary = export(args.workdir, args.format, args.out, step=args.step)
+        print(f"{summary['format']}: {summary['out']} ({summary['bytes'] / 1e6:.1f} MB, step {summary['step']}); "
+              f"inputs video/motion/inflection {summary['inputs']}")
         return 0
 
     from ta2net_jax.config_utils import load_config
     config = load_config(args.config, overrides)
+    if args.command == "import-torch":
+        from ta2net_jax.export.exporters import import_torch
+        summary = import_torch(args.checkpoint, config, args.workdir, step=args.step)
+        print(f"imported {args.checkpoint} into {summary['workdir']} as step {summary['step']}; "
+              f"`ta2net eval|detect|export --workdir {args.workdir}` use it")
+        return 0
     if args.command == "build":
         from input_pipeline.pipeline import get_builder
         builder = get_builder(config.data, build_if_missing=True, workers=args.workers)
@@ -102,8 +120,12 @@ def run(argv: list[str]) -> int:
             print(f"build report: {report_path} ({skipped} files skipped)")
         return 0
     if args.command == "train":
-        from ta2net_jax.train import train_and_evaluate
+        from ta2net_jax import distributed
+        distributed.initialize_from_args(args)   # before anything touches a device
+        from ta2net_jax.train import PREEMPTED_EXIT_STATUS, train_and_evaluate
         last = train_and_evaluate(config, args.workdir)
+        if last.get("preempted"):
+            return PREEMPTED_EXIT_STATUS   # checkpoint saved; the same command resumes
         print(f"trained to step {last.get('step')}: loss {last.get('loss', float('nan')):.4f}; "
               f"checkpoints in {os.path.abspath(os.path.join(args.workdir, 'checkpoints'))}")
         return 0
@@ -121,6 +143,8 @@ def run(argv: list[str]) -> int:
         print(f"inflection-energy baseline: event F1 ±3 = {b['event_f1_tol3']:.3f}; original ±3 F = "
               f"{b['orig_f1_tol3']:.3f}")
         print(f"results: {os.path.abspath(os.path.join(args.workdir, 'eval.json'))}")
+        if result.get("report"):
+            print(f"report: {os.path.abspath(result['report'])}")
         return 0
     raise AssertionError(args.command)
 
@@ -128,7 +152,8 @@ def run(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         return run(sys.argv[1:] if argv is None else argv)
-    except (FileNotFoundError, ValueError, KeyError) as err:  # ValueError includes video.VideoReadError
+    except (FileNotFoundError, ValueError, KeyError, FloatingPointError) as err:  # ValueError includes
+        # video.VideoReadError; FloatingPointError: training hit a non-finite loss (train.nan_policy)
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"ta2net: error: {message}", file=sys.stderr)
         return 1

@@ -93,3 +93,13 @@ def test_config_override_errors_name_the_key(tmp_path, capsys):
     assert status == 1 and "train.no_such_key" in capsys.readouterr().err
     status = cli.main(["train", "--config", "configs/missing.py", "--workdir", str(tmp_path)])
     assert status == 1 and "configs/missing.py" in capsys.readouterr().err
+
+
+def test_building_the_parser_imports_no_heavy_library():
+    # `ta2net info`/`--help` must not pay for (or need) OpenCV, PyAV, grain, TFDS or JAX at start-up.
+    import subprocess
+    import sys
+    code = ("import sys, ta2net_jax.cli as c; c._parser(); "
+            "print(','.join(m for m in ('cv2', 'av', 'grain', 'tensorflow_datasets', 'jax') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""
