@@ -28,7 +28,7 @@ import os
 import tensorflow_datasets as tfds
 
 from input_pipeline import audible623_csv as csv_lib
-from input_pipeline.real_videos import Item, RealVideoBuilder, RealVideoConfig, build, derive_config
+from input_pipeline.real_videos import Item, RealVideoBuilder, RealVideoConfig, build, make_builder_of
 
 UCF101_CLASSES = ("soccer_juggling", "tennis_swing", "golf_swing", "boxing_punching_bag", "cricket_shot",
                   "cutting_slicing", "drumming")
@@ -137,17 +137,12 @@ BUILDERS = {"audible623": Audible623, "ucf101_audible": Ucf101Audible, "kinetics
 def make_builder(name: str, data_dir: str, builder_config: str = "paper", *, manual_dir: str | None = None,
                  annotations_dir: str | None = None, workers: int = 1, **overrides) -> _AudibleBase:
     """A builder of one of BUILDERS with config overrides (image_size, fps, flow_method, classes, ...)."""
-    cls = BUILDERS[name]
-    base = {c.name: c for c in cls.BUILDER_CONFIGS}
-    if builder_config not in base:
-        raise ValueError(f"unknown {name} config {builder_config!r}; known: {sorted(base)}")
     if overrides.get("classes") is not None:
         overrides["classes"] = tuple(overrides["classes"])
     if overrides.get("label_files") is not None:
         overrides["label_files"] = tuple(tuple(p) for p in dict(overrides["label_files"]).items())
-    config = derive_config(base[builder_config], **overrides)
-    return cls(config=config, data_dir=data_dir, file_format="array_record", manual_dir=manual_dir,
-               annotations_dir=annotations_dir, workers=workers)
+    return make_builder_of(BUILDERS[name], builder_config, data_dir, manual_dir=manual_dir,
+                           annotations_dir=annotations_dir, workers=workers, **overrides)
 
 
 def build_dataset(name: str, data_dir: str, builder_config: str = "paper", **kwargs) -> _AudibleBase:

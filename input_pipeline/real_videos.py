@@ -136,6 +136,17 @@ def derive_config(base: RealVideoConfig, **overrides) -> RealVideoConfig:
     return dataclasses.replace(base, name=name, description=f"{base.description}; {suffix}", **changed)
 
 
+def make_builder_of(cls, builder_config: str, data_dir: str, *, manual_dir: str | None = None,
+                    annotations_dir: str | None = None, workers: int = 1, **overrides):
+    """An instance of builder class `cls` at one of its named configs, with option overrides."""
+    base = {c.name: c for c in cls.BUILDER_CONFIGS}
+    if builder_config not in base:
+        raise ValueError(f"unknown {cls.name} config {builder_config!r}; known: {sorted(base)}")
+    config = derive_config(base[builder_config], **overrides)
+    return cls(config=config, data_dir=data_dir, file_format="array_record", manual_dir=manual_dir,
+               annotations_dir=annotations_dir, workers=workers)
+
+
 def folder_key(video_id: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9_\-]", "_", video_id)
     return safe if safe == video_id else f"{safe}-{hashlib.md5(video_id.encode()).hexdigest()[:8]}"

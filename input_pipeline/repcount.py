@@ -28,7 +28,7 @@ import tensorflow_datasets as tfds
 from input_pipeline import repcount_csv
 from input_pipeline.audible623 import _find
 from input_pipeline.audible623_csv import Anomaly
-from input_pipeline.real_videos import Item, RealVideoBuilder, RealVideoConfig, build, derive_config
+from input_pipeline.real_videos import Item, RealVideoBuilder, RealVideoConfig, build, make_builder_of
 from ta2net_jax import prepare as prepare_lib
 
 
@@ -129,16 +129,11 @@ BUILDERS = {"repcount": Repcount, "ucfrep": Ucfrep}
 
 def make_builder(name: str, data_dir: str, builder_config: str = "paper", *, manual_dir: str | None = None,
                  annotations_dir: str | None = None, workers: int = 1, **overrides) -> _CountBase:
-    cls = BUILDERS[name]
-    base = {c.name: c for c in cls.BUILDER_CONFIGS}
-    if builder_config not in base:
-        raise ValueError(f"unknown {name} config {builder_config!r}; known: {sorted(base)}")
     if overrides.get("label_files") is not None:
         overrides["label_files"] = tuple((s, (n,) if isinstance(n, str) else tuple(n))
                                          for s, n in dict(overrides["label_files"]).items())
-    config = derive_config(base[builder_config], **overrides)
-    return cls(config=config, data_dir=data_dir, file_format="array_record", manual_dir=manual_dir,
-               annotations_dir=annotations_dir, workers=workers)
+    return make_builder_of(BUILDERS[name], builder_config, data_dir, manual_dir=manual_dir,
+                           annotations_dir=annotations_dir, workers=workers, **overrides)
 
 
 def build_dataset(name: str, data_dir: str, builder_config: str = "paper", **kwargs) -> _CountBase:
