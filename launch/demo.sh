@@ -32,8 +32,8 @@ cat <<EOT
 Where everything went:
   dataset         data/tfds/synthetic_collisions/ (raw videos, events and exact flow: data/tfds/raw/)
   checkpoints     $WORKDIR/checkpoints/
-  training log    $WORKDIR/metrics.jsonl
-  evaluation      $WORKDIR/eval.json   (timelines: $WORKDIR/eval_plots/)
+  training log    $WORKDIR/metrics.jsonl   (TensorBoard: $WORKDIR/tensorboard/)
+  evaluation      $WORKDIR/report.md   (tables + plots; $WORKDIR/eval.json, eval_report/, eval_plots/)
   detection       $WORKDIR/detect/events.json, $WORKDIR/detect/timeline.png
                   $WORKDIR/detect/events_inflection.json, $WORKDIR/detect/timeline_inflection.png
 EOT
