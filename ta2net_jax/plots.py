@@ -110,6 +110,16 @@ def _save(fig, path) -> None:
     fig.savefig(path, dpi=_DPI)
 
 
+def _finish(fig, ax, path, xlabel: str, ylabel: str, title: str, legend_loc: str = "best") -> None:
+    """Labels, grid, legend and title of a one-panel metric plot, then saves it."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc=legend_loc)
+    ax.set_title(title, fontsize=9)
+    _save(fig, path)
+
+
 def plot_pr_curves(path, curves: Mapping[str, tuple], *, title: str = "") -> None:
     """Precision-recall curves; ``curves``: label -> (precision [K], recall [K]) after each ranked candidate."""
     fig = _figure()
@@ -119,12 +129,7 @@ def plot_pr_curves(path, curves: Mapping[str, tuple], *, title: str = "") -> Non
             ax.plot(np.r_[0.0, recall], np.r_[precision[0], precision], lw=1.3, color=f"C{i}", label=name)
     ax.set_xlim(0, 1.0)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
-    ax.set_title(title, fontsize=9)
-    _save(fig, path)
+    _finish(fig, ax, path, "recall", "precision", title, legend_loc="lower left")
 
 
 def plot_counts(path, series: Mapping[str, tuple], *, title: str = "") -> None:
@@ -142,12 +147,7 @@ def plot_counts(path, series: Mapping[str, tuple], *, title: str = "") -> None:
     ax.fill_between(line, line - 1, line + 1, color="0.85", alpha=0.6, label="off by ≤ 1")
     ax.set_xlim(0, line[1])
     ax.set_ylim(0, line[1])
-    ax.set_xlabel("ground-truth count")
-    ax.set_ylabel("predicted count")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
-    ax.set_title(title, fontsize=9)
-    _save(fig, path)
+    _finish(fig, ax, path, "ground-truth count", "predicted count", title, legend_loc="upper left")
 
 
 def plot_success_curves(path, curves: Mapping[str, np.ndarray], thresholds: np.ndarray, *, title: str = "") -> None:
@@ -159,13 +159,8 @@ def plot_success_curves(path, curves: Mapping[str, np.ndarray], thresholds: np.n
         if c.size:
             ax.plot(thresholds, [np.mean(c >= t) for t in thresholds], marker=".", color=f"C{i}", label=name)
     ax.axvline(0.5, color="0.5", ls="--", lw=0.8)
-    ax.set_xlabel("cIoU threshold t")
-    ax.set_ylabel("fraction of samples with cIoU ≥ t")
     ax.set_ylim(0, 1.02)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
-    ax.set_title(title, fontsize=9)
-    _save(fig, path)
+    _finish(fig, ax, path, "cIoU threshold t", "fraction of samples with cIoU ≥ t", title)
 
 
 def plot_map_examples(path, examples: list[dict], *, title: str = "") -> None:
