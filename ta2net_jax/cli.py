@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
                     workdir=True)
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
     p.add_argument("--max-videos", type=int, default=None, help="evaluate only the first N videos of each split")
+    distributed.add_arguments(p)   # several processes: each scores its share of the videos
 
     from ta2net_jax import cli_commands
     cli_commands.add_detect_arguments(sub.add_parser("detect", help="detect audible events in a video file or a "
@@ -134,6 +135,8 @@ def run(argv: list[str]) -> int:
         print(json.dumps(model_info(config, args.config), indent=2))
         return 0
     if args.command == "eval":
+        from ta2net_jax import distributed
+        distributed.initialize_from_args(args)   # before anything touches a device
         from ta2net_jax.evaluate import evaluate
         result = evaluate(config, args.workdir, step=args.step, max_videos=args.max_videos)
         print(f"{result['split']} ({result['num_videos']} videos, step {result['checkpoint_step']}): "

@@ -142,16 +142,36 @@ def _scored(videos: list[dict], key: str, threshold: float, min_separation: int)
     return rows
 
 
+def _predictor(model, config) -> Predictor:
+    """One process: the config's mesh. Several: each process scores its own videos on its own devices
+    (a local mesh, so the processes need not run the same number of windows), as the trainer's validation."""
+    if jax.process_count() == 1:
+        return Predictor(model, config, mesh_lib.make_mesh(config.mesh))
+    from flax import nnx
+    mesh = mesh_lib.local_mesh()
+    graphdef, state = nnx.split(model)
+    local_model = nnx.merge(graphdef, mesh_lib.localize(state, mesh))
+    per_process = max(config.eval.batch_size // jax.process_count(), 1)
+    return Predictor(local_model, config, mesh, batch_size=-(-per_process // mesh.size) * mesh.size)
+
+
+def _all_processes(videos: list[dict]) -> list[dict]:
+    """Every process's scored videos on every process (sorted by id when there are several processes)."""
+    if jax.process_count() == 1:
+        return videos
+    from ta2net_jax import distributed
+    return sorted((v for part in distributed.allgather_objects(videos) for v in part), key=lambda v: str(v["id"]))
+
+
 def evaluate(config, workdir: str, *, step: int | None = None, max_videos: int | None = None,
              progress: bool = True, report: bool = True) -> dict:
     from ta2net_jax.train import load_model_for_inference
 
     model, step = load_model_for_inference(config, workdir, step)
-    mesh = mesh_lib.make_mesh(config.mesh)
-    predictor = Predictor(model, config, mesh)
+    predictor = _predictor(model, config)
     cfg = config.eval
-    tune = score_split(config, predictor, cfg.tune_split, max_videos=max_videos, progress=progress)
-    test = score_split(config, predictor, cfg.split, max_videos=max_videos, progress=progress)
+    tune = _all_processes(score_split(config, predictor, cfg.tune_split, max_videos=max_videos, progress=progress))
+    test = _all_processes(score_split(config, predictor, cfg.split, max_videos=max_videos, progress=progress))
 
     thresholds = {}
     for key in ("scores", "baseline"):
@@ -201,7 +221,7 @@ def evaluate(config, workdir: str, *, step: int | None = None, max_videos: int |
                       "events": "runs above threshold -> one event at the run's peak",
                       "ap_candidates": "local peaks of the score curve, NMS at min_separation",
                       "min_separation": cfg.min_separation, "unscored_frames": "first 2 and last 2 of each video",
-                      "inflection_mode": config.inflection.mode},
+                      "inflection_mode": config.inflection.mode, "processes": jax.process_count()},
     }
     if jax.process_index() == 0:
         with open(os.path.join(workdir, "eval.json"), "w") as f:

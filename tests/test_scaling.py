@@ -296,3 +296,25 @@ def test_mesh_config_errors():
         mesh_lib.make_mesh(ConfigDict(dict(shape=(-1,), axis_names=("model",), axis_types="auto")))
     with pytest.raises(ValueError, match="needs mesh.axis_types='auto'"):
         mesh_lib.make_mesh(ConfigDict(dict(shape=(-1, 2), axis_names=("data", "fsdp"), axis_types="explicit")))
+
+
+def test_eval_on_two_processes_matches_one_process(reference, tiny_data_dir, tmp_path):
+    """`ta2net eval` on 2 processes × 2 devices (each process scores its share of the videos on its own
+    devices; the per-video scores are all-gathered) reports what 1 process × 4 devices reports."""
+    from ta2net_jax.evaluate import evaluate
+    one = evaluate(reference["config"], reference["workdir"], progress=False, report=False)
+    workdir = str(tmp_path / "copy")
+    shutil.copytree(reference["workdir"], workdir)
+    os.remove(os.path.join(workdir, "eval.json"))
+    cmd = ["bash", os.path.join(REPO, "launch", "local_multihost.sh"), "-n", "2", "-d", "2",
+           "-l", str(tmp_path / "logs"), "--", "eval", "--config", CONFIG, "--workdir", workdir,
+           *[f"--config.{o}" for o in overrides(tiny_data_dir)]]
+    text = run_to_end(cmd, workdir, subprocess_env(PYTHON=sys.executable), "2-process eval")
+    with open(os.path.join(workdir, "eval.json")) as f:
+        two = json.load(f)
+    assert two["inference"]["processes"] == 2 and one["inference"]["processes"] == 1, text[-2000:]
+    assert two["num_videos"] == one["num_videos"] > 1
+    np.testing.assert_allclose(two["threshold"], one["threshold"], rtol=1e-5)
+    for key in ("event_f1_tol1", "event_f1_tol3", "orig_f1_tol3", "validation_event_f1_tol3"):
+        assert two[key] == pytest.approx(one[key], abs=1e-6), key
+    assert two["baseline"]["event_f1_tol3"] == pytest.approx(one["baseline"]["event_f1_tol3"], abs=1e-6)
