@@ -7,8 +7,7 @@ decoder (Conv3d to 512, 4 similarity heads at the fixed scale √64, 32 similari
 at 112×112, batch 4, Adam at 5e-6 with the original's four lr groups (×1 / ×2 / ×10 / ×20), constant
 lr, no warm-up, no gradient clipping, 75 000 steps (600 epochs × 125 iterations).
 
-Data: the Audible623 builder is a separate issue; until it exists this config trains on the synthetic
-collision videos rendered at the paper's input size (builder config `paper`: 112×112, 80 frames, so
+Data: this config trains on the synthetic collision videos rendered at the paper's input size (builder config `paper`: 112×112, 80 frames, so
 that every 64-frame clip fits). `data.image_size` states the model's input size; the pipeline checks
 that the dataset matches it.
 
@@ -40,7 +39,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     num_frames = ml_collections.FieldReference(64)
 
     c.data = ml_collections.ConfigDict(dict(
-        # TODO(audible623 builder): name="audible623"; until then the synthetic videos at 112×112.
+        # The synthetic videos at 112×112; configs/audible623_data.py is this model on the real datasets.
         name="synthetic_collisions",
         builder_config="paper",     # 112×112, 80 frames @ 25 fps; see input_pipeline/synthetic_collisions.py
         data_dir="data/tfds",       # relative paths are taken from the current directory

@@ -1,6 +1,6 @@
 """Small TA²Net on the embedded synthetic collision videos: the demo configuration.
 
-Learns on 2 CPU cores in minutes (400 steps ≈ 6 min; event F1 ±3 ≈ 0.87 on the test split against
+Learns on 2 CPU cores in minutes (400 steps ≈ 6 min; event F1 ±3 ≈ 0.84 on the test split against
 ≈ 0.63 for the training-free baseline). It is the TA²Net structure with narrow trunks (basic blocks,
 widths 8/16/32, projection 32), a narrow temporal head and T = 16 frames at 48×48. Three choices
 differ from the paper configuration (configs/audible623.py), each a config value:
@@ -32,7 +32,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
     c.data = ml_collections.ConfigDict(dict(
         name="synthetic_collisions",
-        builder_config="small",     # 64×64, 80 frames @ 25 fps; see input_pipeline/synthetic_collisions.py
+        builder_config="small",     # 48×48, 80 frames @ 25 fps; see input_pipeline/synthetic_collisions.py
         data_dir="data/tfds",       # relative paths are taken from the current directory
         num_frames=num_frames,      # clip length T
         hflip=True,                 # augmentation: horizontal flip (flow u negated)

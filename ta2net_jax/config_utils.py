@@ -61,3 +61,12 @@ def save_config(config: ml_collections.ConfigDict, path: str) -> None:
 def config_from_json(path: str) -> ml_collections.ConfigDict:
     with open(path) as f:
         return ml_collections.ConfigDict(json.load(f))
+
+
+def run_config(workdir: str) -> ml_collections.ConfigDict:
+    """The config a run was trained (or imported) with: `<workdir>/config.json`."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: not found; is {workdir} a training workdir (`ta2net train` or "
+                                f"`ta2net import-torch`)?")
+    return config_from_json(path)

@@ -37,14 +37,6 @@ OVERLAY_MAX_SIDE = 240
 CSV_FIELDS = ("frame", "time_s", "score", "x", "y")
 
 
-def _workdir_config(workdir: str):
-    from ta2net_jax.config_utils import config_from_json
-    path = os.path.join(workdir, "config.json")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: not found; is {workdir} a training workdir (`ta2net train`)?")
-    return config_from_json(path)
-
-
 def _detector_json(workdir: str | None) -> dict:
     path = os.path.join(workdir, "detector.json") if workdir else None
     if not path or not os.path.exists(path):
@@ -83,7 +75,8 @@ class Detector:
         if method == "model" and not workdir:
             raise ValueError("the model method needs --workdir (a trained run); use --method inflection without one")
         self.workdir, self.method = workdir, method
-        self.config = _workdir_config(workdir) if workdir else None
+        from ta2net_jax.config_utils import run_config
+        self.config = run_config(workdir) if workdir else None
         if self.config is not None:
             from input_pipeline.synthetic_collisions import config_for
             dataset_cfg = config_for(self.config.data.builder_config, self.config.data.get("flow_method"))

@@ -27,7 +27,7 @@ import numpy as np
 
 from ta2net_jax import baseline, events as events_lib, metrics, mesh as mesh_lib, protocols
 from ta2net_jax import metrics_spatial as spatial
-from ta2net_jax.inference import Predictor, predict_videos
+from ta2net_jax.inference import Predictor, local_predictor, predict_videos
 
 NUM_PLOTS = 4
 NUM_MAP_EXAMPLES = 6
@@ -147,12 +147,7 @@ def _predictor(model, config) -> Predictor:
     (a local mesh, so the processes need not run the same number of windows), as the trainer's validation."""
     if jax.process_count() == 1:
         return Predictor(model, config, mesh_lib.make_mesh(config.mesh))
-    from flax import nnx
-    mesh = mesh_lib.local_mesh()
-    graphdef, state = nnx.split(model)
-    local_model = nnx.merge(graphdef, mesh_lib.localize(state, mesh))
-    per_process = max(config.eval.batch_size // jax.process_count(), 1)
-    return Predictor(local_model, config, mesh, batch_size=-(-per_process // mesh.size) * mesh.size)
+    return local_predictor(model, config)
 
 
 def _all_processes(videos: list[dict]) -> list[dict]:

@@ -51,6 +51,19 @@ class Predictor:
         return np.asarray(probs)[:w], np.asarray(maps)[:w]
 
 
+def local_predictor(model: nnx.Module, config) -> Predictor:
+    """A Predictor on this process's devices only (`mesh.local_mesh`), the model's arrays copied there, so
+    that each process scores its own videos with no cross-process collective (several processes may run
+    different numbers of windows): `ta2net eval` on several processes and the trainer's validation. Its
+    batch is this process's share of `eval.batch_size`, rounded up to a multiple of its devices.
+    Copying a state split along 'fsdp' is itself a collective: every process must call this."""
+    mesh = mesh_lib.local_mesh()
+    graphdef, state = nnx.split(model)
+    per_process = max(config.eval.batch_size // jax.process_count(), 1)
+    return Predictor(nnx.merge(graphdef, mesh_lib.localize(state, mesh)), config, mesh,
+                     batch_size=-(-per_process // mesh.size) * mesh.size)
+
+
 def merge_windows(starts: np.ndarray, num_valid: np.ndarray, probs: np.ndarray, maps: np.ndarray,
                   num_frames: int) -> tuple[np.ndarray, np.ndarray]:
     """Averages window outputs onto the video's frames.

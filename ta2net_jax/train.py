@@ -64,10 +64,7 @@ def train_options(config) -> dict:
 def create_train_state(config, mesh):
     """(graphdef, state): the model and optimizer split into a static graph and a state pytree placed on
     the mesh (replicated; split along an 'fsdp' axis when the mesh has one, `mesh.state_sharding`)."""
-    model = build_model(config)
-    model.train()
-    optimizer = optim.make_optimizer(model, config.optim, config.train.num_steps)
-    graphdef, state = nnx.split((model, optimizer))
+    graphdef, state = nnx.split(model_and_optimizer(config))
     return graphdef, jax.device_put(state, mesh_lib.state_sharding(state, mesh))
 
 
@@ -152,11 +149,7 @@ class _Validator:
 
     def __init__(self, config, options):
         self.config, self.options = config, options
-        self.mesh = mesh_lib.local_mesh()
-        per_process = max(config.eval.batch_size // jax.process_count(), 1)
-        n = self.mesh.size
-        self.batch_size = -(-per_process // n) * n
-        self.predictor = None
+        self.predictor = None   # inference.local_predictor, made at the first validation
 
     def __call__(self, graphdef, state) -> dict:
         return validate(self, graphdef, state)
@@ -166,17 +159,14 @@ def validate(validator: _Validator, graphdef, state) -> dict:
     """{'val_event_f1_tol3', 'val_threshold', 'val_<metric>' …} of the state on `eval.tune_split`."""
     from ta2net_jax import events as events_lib
     from ta2net_jax.evaluate import detector_metrics, score_split
-    from ta2net_jax.inference import Predictor
+    from ta2net_jax.inference import local_predictor
 
     config, cfg = validator.config, validator.config.eval
     model, _ = nnx.merge(graphdef, state)
-    local_state = mesh_lib.localize(nnx.state(model), validator.mesh)   # a collective under fsdp
-    eval_model = nnx.merge(nnx.split(model)[0], local_state)
-    eval_model.eval()
     if validator.predictor is None:
-        validator.predictor = Predictor(eval_model, config, validator.mesh, batch_size=validator.batch_size)
-    else:
-        validator.predictor.state = nnx.split(eval_model)[1]
+        validator.predictor = local_predictor(model, config)
+    else:   # the current parameters on this process's devices (a collective under fsdp)
+        validator.predictor.state = mesh_lib.localize(nnx.state(model), validator.predictor.mesh)
     max_videos = validator.options["eval_max_videos"] or None
     videos = score_split(config, validator.predictor, cfg.tune_split, max_videos=max_videos, progress=False)
     validator.predictor.state = None   # the arrays may alias the train state, which the next step donates
@@ -391,7 +381,7 @@ def load_model_for_inference(config, workdir: str, step: int | None = None):
     """(model in eval mode, step) from the latest complete (or given) checkpoint of a training workdir."""
     mesh = mesh_lib.make_mesh(config.mesh)
     # Outside `set_mesh`: flax's eval_shape cannot attach an abstract mesh to unannotated variables.
-    graphdef, abstract_state = nnx.split(nnx.eval_shape(lambda: _model_and_optimizer(config)))
+    graphdef, abstract_state = nnx.split(nnx.eval_shape(lambda: model_and_optimizer(config)))
     replicated = mesh_lib.replicated(mesh)
     target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), abstract_state)
     mngr = checkpoint.manager(workdir, with_data=False)
@@ -407,7 +397,8 @@ def load_model_for_inference(config, workdir: str, step: int | None = None):
     return model, step
 
 
-def _model_and_optimizer(config):
+def model_and_optimizer(config):
+    """The training pair (model in train mode, optimizer): the layout of every checkpoint's state."""
     model = build_model(config)
     model.train()
     return model, optim.make_optimizer(model, config.optim, config.train.num_steps)

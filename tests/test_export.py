@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from torch_support import REPO, rel_error, run_reference, torch_python, write_json
+from torch_support import REPO, randomize_weights, rel_error, run_reference, torch_python, write_json
 from ta2net_jax import cli
 from ta2net_jax.config_utils import load_config
 from ta2net_jax.export import exporters, torch_format, torch_names, weights
@@ -29,15 +29,7 @@ def run_dir(tmp_path_factory, config):
     non-trivial BatchNorm statistics)."""
     tmp = tmp_path_factory.mktemp("export")
     model = build_model(config, seed=5)
-    rng = np.random.default_rng(0)
-    flat = weights.flat_state(model)
-    for name in flat:
-        if name.endswith((".mean", ".var")):
-            flat[name] = (rng.uniform(0.5, 1.5, flat[name].shape) if name.endswith(".var")
-                          else rng.normal(0, 0.1, flat[name].shape)).astype(np.float32)
-    # Scaled down so the random map head does not saturate the sigmoid (test_torch_parity.py).
-    flat["disent.activation_head.kernel"] = flat["disent.activation_head.kernel"] * 0.1
-    weights.load_flat_state(model, flat, source="test")
+    randomize_weights(model, seed=0, map_head_scale=0.1)
     state_dict = {f"module.{k}": v for k, v in weights.torch_state_dict(model, model_config(config)).items()}
     checkpoint = tmp / "original.pt"
     torch_format.save({"epoch": 40, "state_dict": state_dict}, str(checkpoint))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from torch_support import REPO, rel_error, run_reference, torch_python, write_json
+from torch_support import REPO, randomize_weights, rel_error, run_reference, torch_python, write_json
 from ta2net_jax.config_utils import load_config
 from ta2net_jax.export import torch_format, torch_names, weights
 from ta2net_jax.losses import sample_audible_frames, ta2net_loss
@@ -31,18 +31,6 @@ TOLERANCE = 1e-4
 def _config(name):
     path, overrides = CONFIGS[name]
     return load_config(os.path.join(REPO, path), overrides)
-
-
-def _randomize_batch_stats(model, seed):
-    """Non-trivial BatchNorm statistics and affine terms, so eval-mode BatchNorm is really compared."""
-    rng = np.random.default_rng(seed)
-    flat = weights.flat_state(model)
-    for name, value in flat.items():
-        if name.endswith(".mean") or (name.endswith(".bias") and ("bn" in name)):
-            flat[name] = rng.normal(0, 0.1, value.shape).astype(np.float32)
-        elif name.endswith(".var") or (name.endswith(".scale") and "bn" in name):
-            flat[name] = rng.uniform(0.5, 1.5, value.shape).astype(np.float32)
-    weights.load_flat_state(model, flat, source="test")
 
 
 def _inputs(config, batch=2, seed=0):
@@ -82,10 +70,7 @@ def test_outputs_and_loss_match_pytorch(tmp_path, name):
     torch_python()
     config = _config(name)
     model = build_model(config, seed=3)
-    _randomize_batch_stats(model, seed=4)
-    flat = weights.flat_state(model)
-    flat["disent.activation_head.kernel"] = flat["disent.activation_head.kernel"] * MAP_HEAD_SCALE[name]
-    weights.load_flat_state(model, flat, source="test")
+    randomize_weights(model, seed=4, map_head_scale=MAP_HEAD_SCALE[name])
     model.eval()
     inputs = _inputs(config)
     ours = _jax_forward(model, inputs)

@@ -37,3 +37,19 @@ def rel_error(actual, expected) -> float:
     """max |actual − expected| / max |expected|: the error relative to the array's scale."""
     actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
     return float(np.max(np.abs(actual - expected)) / max(np.max(np.abs(expected)), 1e-30))
+
+
+def randomize_weights(model, seed: int, map_head_scale: float) -> None:
+    """Non-trivial BatchNorm statistics and affine terms (so eval-mode BatchNorm is really compared), and
+    the spatial map head scaled by `map_head_scale`: with random weights it saturates the sigmoid to
+    exactly 0 or 1, which any implementation matches."""
+    from ta2net_jax.export import weights
+    rng = np.random.default_rng(seed)
+    flat = weights.flat_state(model)
+    for name, value in flat.items():
+        if name.endswith(".mean") or (name.endswith(".bias") and "bn" in name):
+            flat[name] = rng.normal(0, 0.1, value.shape).astype(np.float32)
+        elif name.endswith(".var") or (name.endswith(".scale") and "bn" in name):
+            flat[name] = rng.uniform(0.5, 1.5, value.shape).astype(np.float32)
+    flat["disent.activation_head.kernel"] = flat["disent.activation_head.kernel"] * map_head_scale
+    weights.load_flat_state(model, flat, source="test")

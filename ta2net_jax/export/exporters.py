@@ -127,15 +127,6 @@ def export_onnx(safetensors_path: str, out: str) -> None:
 
 # ---- runs ------------------------------------------------------------------------------------------
 
-def _run_config(workdir: str):
-    from ta2net_jax.config_utils import config_from_json
-    path = os.path.join(workdir, "config.json")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: not found; is {workdir} a training workdir (`ta2net train` or "
-                                f"`ta2net import-torch`)?")
-    return config_from_json(path)
-
-
 def with_image_size(config):
     """The config with `data.image_size` set (older synthetic configs leave it to the dataset)."""
     if config.data.get("image_size") is None:
@@ -150,8 +141,9 @@ def export(workdir: str, fmt: str, out: str, step: int | None = None) -> dict:
     """Exports the run's checkpoint (latest or `step`) to `out`; returns a summary dict."""
     if fmt not in FORMATS:
         raise ValueError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+    from ta2net_jax.config_utils import run_config
     from ta2net_jax.train import load_model_for_inference
-    config = with_image_size(_run_config(workdir))
+    config = with_image_size(run_config(workdir))
     model, step = load_model_for_inference(config, workdir, step)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     if fmt == "safetensors":
@@ -173,15 +165,14 @@ def import_torch(checkpoint_path: str, config, workdir: str, step: int = 0) -> d
     """Writes an orbax checkpoint of `config`'s model with the weights of a PyTorch checkpoint (the
     original's format or our torch export) into `workdir`, which `ta2net eval/detect/export` then use."""
     from flax import nnx
-    from ta2net_jax import checkpoint, optim
+    from ta2net_jax import checkpoint
     from ta2net_jax.config_utils import save_config
-    from ta2net_jax.model import build_model
+    from ta2net_jax.train import model_and_optimizer
     import orbax.checkpoint as ocp
 
-    model = build_model(config)
+    # The checkpoint holds the training state's layout: (model, optimizer), with fresh Adam moments.
+    model, optimizer = model_and_optimizer(config)
     meta = weights.load_torch_checkpoint(model, checkpoint_path)
-    model.train()   # the checkpoint holds the training state layout: (model, optimizer), fresh Adam moments
-    optimizer = optim.make_optimizer(model, config.optim, config.train.num_steps)
     os.makedirs(workdir, exist_ok=True)
     mngr = checkpoint.manager(workdir, with_data=False)
     if step in mngr.all_steps():
