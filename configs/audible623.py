@@ -7,8 +7,9 @@ decoder (Conv3d to 512, 4 similarity heads at the fixed scale √64, 32 similari
 at 112×112, batch 4, Adam at 5e-6 with the original's four lr groups (×1 / ×2 / ×10 / ×20), constant
 lr, no warm-up, no gradient clipping, 75 000 steps (600 epochs × 125 iterations).
 
-Data: this config trains on the synthetic collision videos rendered at the paper's input size (builder config `paper`: 112×112, 80 frames, so
-that every 64-frame clip fits). `data.image_size` states the model's input size; the pipeline checks
+Data: the synthetic collision videos rendered at the paper's input size (builder config `paper`:
+112×112, 80 frames, so that every 64-frame clip fits); configs/audible623_data.py is the same model on
+the real datasets. `data.image_size` states the model's input size; the pipeline checks
 that the dataset matches it.
 
     ta2net info  --config configs/audible623.py                       # params, FLOPs per clip, shapes
