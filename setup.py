@@ -22,5 +22,5 @@ setup(
                  "opencv-contrib-python-headless>=5.0.0", "av>=18.1.0", "mir_eval>=0.8.2",
                  "matplotlib", "tqdm"],
     },
-    entry_points={"console_scripts": ["ta2net=ta2net_jax.cli:main"]},
+    entry_points={"console_scripts": ["ta2net=ta2net_jax.cli.main:main"]},
 )

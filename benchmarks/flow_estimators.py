@@ -1,4 +1,4 @@
-"""Scores the optical-flow estimators of ta2net_jax.flow against the exact flow of synthetic videos.
+"""Scores the optical-flow estimators of input_pipeline.flow against the exact flow of synthetic videos.
 
 For each method and frame size it prints mean end-point error (pixels) of forward and backward flow over
 all pixels and over moving pixels (|exact flow| > 0.5 px), and the time per flow field on one core.
@@ -6,7 +6,7 @@ It appends one JSON line per (method, size) to benchmarks/results.jsonl and rewr
 "## Optical flow estimators (CPU)" of benchmarks/RESULTS.md.
 
 Besides FLOW_METHODS it measures the plain DIS presets ("dis-ultrafast", "dis-fast", "dis-medium") and FAST
-at half resolution ("dis-fast-fs1"), against which the default DIS settings (ta2net_jax.flow.DIS_OPTIONS,
+at half resolution ("dis-fast-fs1"), against which the default DIS settings (input_pipeline.flow.DIS_OPTIONS,
 row "dis") were chosen.
 
     python benchmarks/flow_estimators.py --num-videos 4 --size 64 112
@@ -29,8 +29,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ta2net_jax.flow import DIS_OPTIONS, FLOW_METHODS, endpoint_error, estimate_flow  # noqa: E402
-from ta2net_jax.synthetic import SceneConfig, generate_video  # noqa: E402
+from input_pipeline.flow import DIS_OPTIONS, FLOW_METHODS, endpoint_error, estimate_flow  # noqa: E402
+from input_pipeline.synthetic import SceneConfig, generate_video  # noqa: E402
 
 SECTION = "## Optical flow estimators (CPU)"
 
@@ -97,7 +97,7 @@ def write_section(rows: list[dict], args, device: str) -> None:
         f"`python benchmarks/flow_estimators.py --num-videos {args.num_videos} --size "
         f"{' '.join(map(str, args.size))} --num-frames {args.num_frames} --tvl1-pairs {args.tvl1_pairs}` "
         f"on {device}, one OpenCV thread, "
-        f"{rows[0]['date'][:10]}. Synthetic videos (ta2net_jax.synthetic, seeds 0..{args.num_videos - 1}) "
+        f"{rows[0]['date'][:10]}. Synthetic videos (input_pipeline.synthetic, seeds 0..{args.num_videos - 1}) "
         "scored against their exact flow. EPE: mean end-point error in pixels over all pixels (fwd, bwd) and "
         "over moving pixels (|exact flow| > 0.5 px, fwd and bwd pooled). ms/pair: one flow field (one "
         "direction); fwd + bwd costs twice that (on a shared machine timings vary by up to ~30 % between "

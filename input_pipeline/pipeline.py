@@ -28,7 +28,7 @@ def get_builder(data_cfg, *, build_if_missing: bool = False, workers: int = 2):
         raise ValueError(f"unknown dataset {data_cfg.name!r}; known: {DATASETS}")
     if data_cfg.name != "synthetic_collisions":
         return _real_builder(data_cfg, build_if_missing, workers)
-    from input_pipeline import synthetic_collisions as sc
+    from input_pipeline.datasets import synthetic_collisions as sc
     size, built = data_cfg.get("image_size"), sc.config_for(data_cfg.builder_config).image_size
     if size is not None and size != built:  # configs that state the model's input size must get it
         raise ValueError(f"data.image_size {size} does not match the {data_cfg.builder_config!r} "
@@ -46,7 +46,7 @@ def get_builder(data_cfg, *, build_if_missing: bool = False, workers: int = 2):
 
 def _real_builder(data_cfg, build_if_missing: bool, workers: int, check_built: bool = True):
     """audible623 / ucf101_audible / kinetics_audible / repcount / ucfrep from a manual_dir of videos."""
-    from input_pipeline import audible623, real_videos, repcount
+    from input_pipeline.datasets import audible623, real_videos, repcount
     module = audible623 if data_cfg.name in audible623.BUILDERS else repcount
     fields = set(module.BUILDERS[data_cfg.name].BUILDER_CONFIGS[0].__dataclass_fields__)
     overrides = {k: (v.to_dict() if hasattr(v, "to_dict") else v) for k in _REAL_OPTIONS

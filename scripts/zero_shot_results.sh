@@ -28,7 +28,7 @@ for set in audible623_ucf101 greatest_hits repcount; do
 done
 $PY - "$OUT" <<'PYEOF'
 import sys
-from ta2net_jax.eval_files import summary_tables
+from ta2net_jax.evaluation.videos import summary_tables
 out = sys.argv[1]
 runs = [(s, label, f"{out}/{d}/results.json") for s in ("audible623_ucf101", "greatest_hits", "repcount")
         for d, label in ((s, "48 px:"), (s + "_112", "112 px:"))]

@@ -38,7 +38,7 @@ def image_size(config) -> int:
         return int(size)
     if config.data.name == "synthetic_collisions":
         # Needs TFDS (the builder module); configs meant for machines without it state data.image_size.
-        from input_pipeline.synthetic_collisions import config_for
+        from input_pipeline.datasets.synthetic_collisions import config_for
         return config_for(config.data.builder_config, config.data.get("flow_method")).image_size
     raise ValueError(f"the config states no data.image_size and dataset {config.data.name!r} has no known size")
 

@@ -144,7 +144,7 @@ def _compile_step(config, train_step, state, batch):
 class _Validator:
     """Scores the validation split with the current parameters, on this process's devices only (a local
     mesh: no cross-process collective inside), each process its share of the videos; the per-video scores
-    are then all-gathered and every process computes the same metrics (ta2net_jax.evaluate's functions:
+    are then all-gathered and every process computes the same metrics (ta2net_jax.evaluation.evaluate's functions:
     threshold tuned on this split, events F1 at the tuned threshold)."""
 
     def __init__(self, config, options):
@@ -157,8 +157,8 @@ class _Validator:
 
 def validate(validator: _Validator, graphdef, state) -> dict:
     """{'val_event_f1_tol3', 'val_threshold', 'val_<metric>' …} of the state on `eval.tune_split`."""
-    from ta2net_jax import events as events_lib
-    from ta2net_jax.evaluate import detector_metrics, score_split
+    from ta2net_jax.detection import events as events_lib
+    from ta2net_jax.evaluation.evaluate import detector_metrics, score_split
     from ta2net_jax.inference import local_predictor
 
     config, cfg = validator.config, validator.config.eval

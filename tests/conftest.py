@@ -31,7 +31,7 @@ def realdata(*parts: str) -> str:
 @pytest.fixture(scope="session")
 def tiny_data_dir(tmp_path_factory) -> str:
     """The `tiny` synthetic_collisions dataset (6/3/3 videos of 24 frames at 32×32), built once."""
-    from input_pipeline import synthetic_collisions
+    from input_pipeline.datasets import synthetic_collisions
     data_dir = str(tmp_path_factory.mktemp("tfds"))
     synthetic_collisions.build(data_dir, "tiny", workers=1)
     return data_dir

@@ -7,14 +7,14 @@ import shutil
 import pytest
 
 from conftest import realdata
-from input_pipeline import synthetic_collisions
-from ta2net_jax import cli
+from input_pipeline.datasets import synthetic_collisions
+from ta2net_jax.cli import main as cli
 
 
 def write_bad_files(folder) -> dict[str, str]:
     """name → expected problem text for a missing, an empty, a non-video and a truncated file."""
     os.makedirs(folder, exist_ok=True)
-    from ta2net_jax import synthetic, video
+    from input_pipeline import synthetic, video
     clip = synthetic.generate_video(0, synthetic.SceneConfig(height=32, width=32, num_frames=24))
     good = os.path.join(folder, "good.mp4")
     video.write_video(good, clip.frames, clip.fps)
@@ -99,7 +99,7 @@ def test_building_the_parser_imports_no_heavy_library():
     # `ta2net info`/`--help` must not pay for (or need) OpenCV, PyAV, grain, TFDS or JAX at start-up.
     import subprocess
     import sys
-    code = ("import sys, ta2net_jax.cli as c; c._parser(); "
+    code = ("import sys, ta2net_jax.cli.main as c; c._parser(); "
             "print(','.join(m for m in ('cv2', 'av', 'grain', 'tensorflow_datasets', 'jax') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""

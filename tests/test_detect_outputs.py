@@ -9,13 +9,14 @@ import pytest
 from PIL import Image
 
 from conftest import realdata
-from ta2net_jax import cli, detect as detect_lib, overlay
+from ta2net_jax.cli import main as cli
+from ta2net_jax.detection import detect as detect_lib, overlay
 
 
 @pytest.fixture(scope="module")
 def video_folder(tmp_path_factory):
     """Two tiny synthetic videos (32×32, 24 frames) with their event frames, an empty .mp4 and a text file."""
-    from ta2net_jax import synthetic, video
+    from input_pipeline import synthetic, video
     folder = tmp_path_factory.mktemp("videos")
     labels = {}
     for seed in (1, 2):
@@ -88,7 +89,7 @@ def test_audible623_labels_on_the_timeline(tmp_path, monkeypatch):
     """The acceptance command: `detect v_BoxingPunchingBag_g05_c01.avi --plot t.png --labels labels.json`."""
     video = realdata("ucf101_audible623", "v_BoxingPunchingBag_g05_c01.avi")
     labels = realdata("ucf101_audible623", "labels.json")
-    from ta2net_jax import plots
+    from ta2net_jax.evaluation import plots
     drawn = {}
     real_plot = plots.plot_timeline
     monkeypatch.setattr(plots, "plot_timeline", lambda path, scores, **kw: (drawn.update(kw), real_plot(path, scores, **kw)))
@@ -100,7 +101,7 @@ def test_audible623_labels_on_the_timeline(tmp_path, monkeypatch):
 
 def test_eval_videos_report(video_folder, tmp_path, capsys):
     """`ta2net eval-videos` on a folder with a keyed label file: temporal + counting tables and plots."""
-    from ta2net_jax import metrics
+    from ta2net_jax.evaluation.metrics import timing as metrics
     out_dir = tmp_path / "ev"
     good = [str(video_folder / "clip1.mp4"), str(video_folder / "clip2.mp4")]
     assert cli.main(["eval-videos", *good, "--labels", str(video_folder / "labels.json"), "--method", "inflection",

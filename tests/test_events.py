@@ -1,9 +1,9 @@
-"""Hand-worked checks of ta2net_jax.events (score -> events, threshold tuning) and ta2net_jax.plots."""
+"""Hand-worked checks of ta2net_jax.detection.events (score -> events, threshold tuning) and ta2net_jax.evaluation.plots."""
 import numpy as np
 import pytest
 
-from ta2net_jax.events import pick_events, tune_threshold
-from ta2net_jax.plots import plot_timeline
+from ta2net_jax.detection.events import pick_events, tune_threshold
+from ta2net_jax.evaluation.plots import plot_timeline
 
 NAN = np.nan
 

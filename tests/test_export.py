@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from torch_support import REPO, randomize_weights, rel_error, run_reference, torch_python, write_json
-from ta2net_jax import cli
+from ta2net_jax.cli import main as cli
 from ta2net_jax.config_utils import load_config
 from ta2net_jax.export import exporters, torch_format, torch_names, weights
 from ta2net_jax.model import build_model, model_config

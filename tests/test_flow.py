@@ -1,11 +1,11 @@
-"""Tests for ta2net_jax.flow: shapes, sign conventions on known shifts, TV-L1, errors, float16 precision."""
+"""Tests for input_pipeline.flow: shapes, sign conventions on known shifts, TV-L1, errors, float16 precision."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import pytest
 
-from ta2net_jax.flow import FLOW_METHODS, endpoint_error, estimate_flow
+from input_pipeline.flow import FLOW_METHODS, endpoint_error, estimate_flow
 
 
 def _shifted_pair(dx, dy, h=64, w=64, seed=0):

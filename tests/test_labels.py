@@ -5,8 +5,8 @@ import json
 import pytest
 
 from conftest import realdata
-from ta2net_jax import cli
-from ta2net_jax.labels import parse_labels
+from ta2net_jax.cli import main as cli
+from input_pipeline.labels import parse_labels
 
 BOXING = [40, 58, 104, 121, 135, 150, 181, 191, 206, 216, 233, 268]
 

@@ -1,11 +1,11 @@
-"""Hand-worked checks of ta2net_jax.metrics (evaluation.md §1–2). All positions are frames."""
+"""Hand-worked checks of ta2net_jax.evaluation.metrics.timing (evaluation.md §1–2). All positions are frames."""
 import json
 import os
 
 import numpy as np
 import pytest
 
-from ta2net_jax.metrics import cluster_runs, evaluate_videos, match_events, original_metrics
+from ta2net_jax.evaluation.metrics.timing import cluster_runs, evaluate_videos, match_events, original_metrics
 
 # v_SoccerJuggling_g23_c01 (Audible623 train labels, 240 frames @ 29.97 fps): 19 labelled frames forming
 # 13 contacts; runs 31–33, 110–112, 183–184, 237–238 (evaluation.md §1, §7).

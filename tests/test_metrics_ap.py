@@ -3,8 +3,8 @@ on hand-worked cases (../shared/docs/evaluation.md §3)."""
 import numpy as np
 import pytest
 
-from ta2net_jax.events import peak_candidates
-from ta2net_jax.metrics_ap import ap_metrics, average_precision, precision_recall_curve
+from ta2net_jax.detection.events import peak_candidates
+from ta2net_jax.evaluation.metrics.ap import ap_metrics, average_precision, precision_recall_curve
 
 
 def test_ap_hand_worked():

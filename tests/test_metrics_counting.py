@@ -3,8 +3,8 @@ import math
 
 import pytest
 
-from ta2net_jax import protocols
-from ta2net_jax.metrics_counting import count_from_events, counting_metrics, per_video_counts
+from ta2net_jax.evaluation import protocols
+from ta2net_jax.evaluation.metrics.counting import count_from_events, counting_metrics, per_video_counts
 
 
 def test_count_modes():

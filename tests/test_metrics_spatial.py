@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from ta2net_jax import metrics_spatial as sp
+from ta2net_jax.evaluation.metrics import spatial as sp
 
 
 def test_ciou_hand_worked():

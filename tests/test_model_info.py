@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import pytest
 from flax import nnx
 
-from ta2net_jax import cli
+from ta2net_jax.cli import main as cli
 from ta2net_jax.config_utils import load_config
 from ta2net_jax.model_info import abstract_model, analytic_flops, count, count_per_module
 

@@ -7,9 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from input_pipeline import audible623, audible623_csv as acsv, repcount, repcount_csv
+from input_pipeline.datasets import audible623, audible623_csv as acsv, repcount, repcount_csv
 from tests.conftest import REPO, realdata
-from ta2net_jax import prepare as prep, video as video_lib
+from input_pipeline import prepare as prep, video as video_lib
 
 HEAD = "video_id,sound_label,class\r\n"
 
@@ -264,7 +264,8 @@ def test_flow_side_file_gives_the_whole_video_flow_for_every_clip(tmp_path):
     video, whose neighbours in the file belong to other videos, and end-padded clips) must equal the clip cut
     from those arrays."""
     import pickle
-    from input_pipeline import clips, real_videos
+    from input_pipeline import clips
+    from input_pipeline.datasets import real_videos
     from input_pipeline.jpeg_frames import DecodedSource
     m = tmp_path / "videos"
     lengths = {"vid_0000000": 7, "vid_0000001": 20, "vid_0000002": 13}
@@ -300,7 +301,7 @@ def test_flow_side_file_gives_the_whole_video_flow_for_every_clip(tmp_path):
 
 # --- ta2net prepare ------------------------------------------------------------------------------
 def test_prepare_is_resumable_and_names_failures(tmp_path, capsys):
-    from ta2net_jax import cli
+    from ta2net_jax.cli import main as cli
     src = tmp_path / "in"
     _standin(str(src / "a.mp4"), n=12)
     _standin(str(src / "deep" / "b.avi"), n=10, fps=30.0)

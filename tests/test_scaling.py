@@ -53,7 +53,7 @@ def config_for(data_dir, **train):
 
 
 def cli_train(data_dir, workdir, **train):
-    return [sys.executable, "-m", "ta2net_jax.cli", "train", "--config", CONFIG, "--workdir", workdir,
+    return [sys.executable, "-m", "ta2net_jax.cli.main", "train", "--config", CONFIG, "--workdir", workdir,
             *[f"--config.{o}" for o in overrides(data_dir, **train)]]
 
 
@@ -301,7 +301,7 @@ def test_mesh_config_errors():
 def test_eval_on_two_processes_matches_one_process(reference, tiny_data_dir, tmp_path):
     """`ta2net eval` on 2 processes × 2 devices (each process scores its share of the videos on its own
     devices; the per-video scores are all-gathered) reports what 1 process × 4 devices reports."""
-    from ta2net_jax.evaluate import evaluate
+    from ta2net_jax.evaluation.evaluate import evaluate
     one = evaluate(reference["config"], reference["workdir"], progress=False, report=False)
     workdir = str(tmp_path / "copy")
     shutil.copytree(reference["workdir"], workdir)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from ta2net_jax.synthetic import (CollisionEvent, SceneConfig, SyntheticVideo, events_from_json, events_to_json,
+from input_pipeline.synthetic import (CollisionEvent, SceneConfig, SyntheticVideo, events_from_json, events_to_json,
                                   generate_video)
-from ta2net_jax.synthetic.generate import generate_with_labels, physics_constants
-from ta2net_jax.synthetic.physics import WALLS, Body, sample_bodies, simulate
+from input_pipeline.synthetic.generate import generate_with_labels, physics_constants
+from input_pipeline.synthetic.physics import WALLS, Body, sample_bodies, simulate
 
 DEFAULT = SceneConfig()
 CLEAN = SceneConfig(flicker_prob=0.0, noise_prob=0.0)
@@ -253,7 +253,7 @@ def test_scaled_config_gives_comparable_events():
 
 
 def test_preview_writes_png(tmp_path, videos):
-    from ta2net_jax.synthetic.preview import save_preview
+    from input_pipeline.synthetic.preview import save_preview
     out = save_preview(videos[0], tmp_path / "sheet.png")
     data = open(out, "rb").read()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000

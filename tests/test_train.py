@@ -60,7 +60,7 @@ def test_two_steps_resume_and_eval(smoke_config, tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
     # Evaluation end to end: thresholds from validation, metrics on test, baseline alongside.
-    from ta2net_jax.evaluate import evaluate
+    from ta2net_jax.evaluation.evaluate import evaluate
     result = evaluate(smoke_config, workdir, progress=False)
     keys = {"split", "num_videos", "event_f1_tol1", "event_f1_tol2", "event_f1_tol3", "orig_recall_tol3",
             "orig_precision_tol3", "orig_f1_tol3"}
@@ -73,7 +73,7 @@ def test_two_steps_resume_and_eval(smoke_config, tmp_path):
 
     # The trained run detects events in a real clip with its tuned threshold (`ta2net detect --workdir`).
     from conftest import realdata
-    from ta2net_jax import cli
+    from ta2net_jax.cli import main as cli
     video = realdata("greatest_hits_condfoleygen", "hitting_bag.mp4")
     out = tmp_path / "events.json"
     assert cli.main(["detect", video, "--workdir", workdir, "--out", str(out), "--plot", str(tmp_path / "t.png")]) == 0

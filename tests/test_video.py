@@ -1,4 +1,4 @@
-"""Tests for ta2net_jax.video: round trips, resizing, every bad-input error, and the real clips."""
+"""Tests for input_pipeline.video: round trips, resizing, every bad-input error, and the real clips."""
 from __future__ import annotations
 
 import os
@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ta2net_jax.video import DecodedVideo, VideoReadError, read_video, video_info, write_video
+from input_pipeline.video import DecodedVideo, VideoReadError, read_video, video_info, write_video
 
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 

@@ -132,7 +132,7 @@ def with_image_size(config):
     if config.data.get("image_size") is None:
         if config.data.get("name") != "synthetic_collisions":
             raise ValueError("config.data.image_size is needed to export (the model's input H = W)")
-        from input_pipeline.synthetic_collisions import config_for
+        from input_pipeline.datasets.synthetic_collisions import config_for
         config.data.image_size = config_for(config.data.builder_config).image_size
     return config
 

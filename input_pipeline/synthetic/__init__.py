@@ -54,12 +54,12 @@ image pixels at that instant (pan applied); ``objects`` names the pair, ``("disc
 "ceiling", "wall_left", "wall_right"); ``impact_speed`` is the approach speed in px/frame.
 
 ``generate.generate_with_labels`` also returns the per-pixel surface map used by the flow.
-Quick look: ``from ta2net_jax.synthetic.preview import save_preview;
+Quick look: ``from input_pipeline.synthetic.preview import save_preview;
 save_preview(generate_video(0), "clip.png")``.
 """
-from ta2net_jax.synthetic.distractors import DISTRACTOR_KINDS
-from ta2net_jax.synthetic.generate import generate_video, physics_constants
-from ta2net_jax.synthetic.scene import (CollisionEvent, SceneConfig, SyntheticVideo, events_from_json,
+from input_pipeline.synthetic.distractors import DISTRACTOR_KINDS
+from input_pipeline.synthetic.generate import generate_video, physics_constants
+from input_pipeline.synthetic.scene import (CollisionEvent, SceneConfig, SyntheticVideo, events_from_json,
                                         events_to_json)
 
 __all__ = ["SceneConfig", "CollisionEvent", "SyntheticVideo", "generate_video", "events_to_json",

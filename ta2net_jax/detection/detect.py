@@ -27,9 +27,10 @@ import os
 
 import numpy as np
 
-from ta2net_jax import baseline, events as events_lib, flow as flow_lib
-from ta2net_jax.labels import VideoLabels, parse_labels
-from ta2net_jax.video import read_video
+from ta2net_jax.detection import inflection_energy as baseline, events as events_lib
+from input_pipeline import flow as flow_lib
+from input_pipeline.labels import VideoLabels, parse_labels
+from input_pipeline.video import read_video
 
 DEFAULT_THRESHOLDS = {"model": 0.5, "inflection": 2.0}
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv")
@@ -78,7 +79,7 @@ class Detector:
         from ta2net_jax.config_utils import run_config
         self.config = run_config(workdir) if workdir else None
         if self.config is not None:
-            from input_pipeline.synthetic_collisions import config_for
+            from input_pipeline.datasets.synthetic_collisions import config_for
             dataset_cfg = config_for(self.config.data.builder_config, self.config.data.get("flow_method"))
             image_size = image_size or dataset_cfg.image_size
             flow_method = flow_method or dataset_cfg.flow_method
@@ -110,7 +111,7 @@ class Detector:
     def analyse(self, video_path: str) -> dict:
         """Decoded video, per-frame scores [N], "where" maps [N, h, w] (source map with the chosen polarity,
         or inflection magnitude) and events; nothing written."""
-        from ta2net_jax.metrics_spatial import map_cell_peak
+        from ta2net_jax.evaluation.metrics.spatial import map_cell_peak
         size = self.image_size
         decoded = read_video(video_path, size=(size, size))
         frames = decoded.frames
@@ -149,7 +150,7 @@ class Detector:
                   "workdir": self.workdir, "map_polarity": self.map_polarity if self.method == "model" else None,
                   "scores": [None if not np.isfinite(s) else float(s) for s in scores], "events": detected}
         if labels is not None and labels.frames is not None:
-            from ta2net_jax.metrics import evaluate_videos
+            from ta2net_jax.evaluation.metrics.timing import evaluate_videos
             result["labels"] = {"frames": labels.frames.tolist(), "source": labels.source}
             m = evaluate_videos([([e["frame"] for e in detected], labels.frames)])
             result["metrics"] = {k: m[k] for k in ("event_f1_tol1", "event_f1_tol2", "event_f1_tol3",
@@ -161,7 +162,7 @@ class Detector:
         if csv_path:
             write_events_csv(csv_path, detected)
         if plot:
-            from ta2net_jax.plots import plot_timeline
+            from ta2net_jax.evaluation.plots import plot_timeline
             name = os.path.basename(video_path)
             what = "P(audible)" if self.method == "model" else "inflection energy (robust z)"
             title = f"{name}: {what}, {len(detected)} events"
@@ -170,7 +171,7 @@ class Detector:
             plot_timeline(plot, scores, fps=decoded.fps, events=[e["frame"] for e in detected],
                           labels=None if labels is None else labels.frames, threshold=self.threshold, title=title)
         if overlay:
-            from ta2net_jax.overlay import write_overlay
+            from ta2net_jax.detection.overlay import write_overlay
             h, w = decoded.source_size
             scale = min(1.0, OVERLAY_MAX_SIDE / max(h, w))
             display = read_video(video_path, size=(max(2, int(round(h * scale))), max(2, int(round(w * scale)))))
@@ -203,7 +204,7 @@ def detect_batch(inputs: list[str], out_dir: str, *, workdir: str | None = None,
     """Runs one Detector over ``inputs`` (video files), writing per-video outputs into ``out_dir`` (module
     docstring) and ``summary.json``. Unreadable files are skipped and listed under "failed"."""
     from tqdm import tqdm
-    from ta2net_jax.video import VideoReadError
+    from input_pipeline.video import VideoReadError
 
     if overlay_format not in (None, "gif", "mp4"):
         raise ValueError(f"overlay format {overlay_format!r} is not 'gif', 'mp4' or none")

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from ta2net_jax.synthetic.render import Shape, sample_look
+from input_pipeline.synthetic.render import Shape, sample_look
 
 __all__ = ["DISTRACTOR_KINDS", "Distractors", "sample_distractors"]
 

@@ -113,6 +113,6 @@ def write_overlay(path: str, frames: np.ndarray, maps: np.ndarray | None, scores
         images[0].save(path, save_all=True, append_images=images[1:], duration=max(int(round(1000 / fps)), 20),
                        loop=0, optimize=False)
     else:
-        from ta2net_jax.video import write_video
+        from input_pipeline.video import write_video
         even = video[:, : video.shape[1] // 2 * 2, : video.shape[2] // 2 * 2]
         write_video(path, np.ascontiguousarray(even), fps, crf=18, pix_fmt="yuv420p")

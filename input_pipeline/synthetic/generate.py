@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ta2net_jax.synthetic.distractors import sample_distractors
-from ta2net_jax.synthetic.physics import sample_bodies, simulate
-from ta2net_jax.synthetic.render import (Shape, luminance, render_background, render_shapes, sample_background,
+from input_pipeline.synthetic.distractors import sample_distractors
+from input_pipeline.synthetic.physics import sample_bodies, simulate
+from input_pipeline.synthetic.render import (Shape, luminance, render_background, render_shapes, sample_background,
                                          sample_look)
-from ta2net_jax.synthetic.scene import CollisionEvent, SceneConfig, SyntheticVideo
+from input_pipeline.synthetic.scene import CollisionEvent, SceneConfig, SyntheticVideo
 
 __all__ = ["generate_video", "generate_with_labels", "physics_constants"]
 
@@ -101,7 +101,7 @@ def _generate(seed: int, cfg: SceneConfig, want_labels: bool):
                     look=s.look.to_json())
 
     metadata = dict(
-        generator="ta2net_jax.synthetic", seed=int(seed), config=cfg.to_dict(),
+        generator="input_pipeline.synthetic", seed=int(seed), config=cfg.to_dict(),
         conventions="image px, x right / y down, pixel (row i, col j) centred at (j+0.5, i+0.5); "
                     "time in frames (frame k at t=k); flow in px per frame step",
         room_world_px=_r(room), gravity_px_per_frame2=round(const["gravity"], 6),

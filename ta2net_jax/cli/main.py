@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-videos", type=int, default=None, help="evaluate only the first N videos of each split")
     distributed.add_arguments(p)   # several processes: each scores its share of the videos
 
-    from ta2net_jax import cli_commands
+    from ta2net_jax.cli import commands as cli_commands
     cli_commands.add_detect_arguments(sub.add_parser("detect", help="detect audible events in a video file or a "
                                                                     "folder (JSON, CSV, timeline, overlay)"))
     cli_commands.add_eval_videos_arguments(sub.add_parser(
@@ -84,13 +84,13 @@ def run(argv: list[str]) -> int:
     _absl_flags_parsed()
 
     if args.command == "detect":
-        from ta2net_jax.cli_commands import run_detect
+        from ta2net_jax.cli.commands import run_detect
         return run_detect(args)
     if args.command == "eval-videos":
-        from ta2net_jax.cli_commands import run_eval_videos
+        from ta2net_jax.cli.commands import run_eval_videos
         return run_eval_videos(args)
     if args.command == "prepare":
-        from ta2net_jax.prepare import run_prepare
+        from input_pipeline.prepare import run_prepare
         return run_prepare(args, overrides)
 
     if args.command == "export":
@@ -137,7 +137,7 @@ def run(argv: list[str]) -> int:
     if args.command == "eval":
         from ta2net_jax import distributed
         distributed.initialize_from_args(args)   # before anything touches a device
-        from ta2net_jax.evaluate import evaluate
+        from ta2net_jax.evaluation.evaluate import evaluate
         result = evaluate(config, args.workdir, step=args.step, max_videos=args.max_videos)
         print(f"{result['split']} ({result['num_videos']} videos, step {result['checkpoint_step']}): "
               f"event F1 ±1/±2/±3 = {result['event_f1_tol1']:.3f}/{result['event_f1_tol2']:.3f}/"

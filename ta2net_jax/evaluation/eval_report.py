@@ -8,9 +8,10 @@ import os
 
 import numpy as np
 
-from ta2net_jax import events as events_lib, protocols
-from ta2net_jax import metrics_spatial as spatial
-from ta2net_jax.report import Report
+from ta2net_jax.detection import events as events_lib
+from ta2net_jax.evaluation import protocols
+from ta2net_jax.evaluation.metrics import spatial
+from ta2net_jax.evaluation.report import Report
 
 NUM_TIMELINES = 4
 TEMPORAL_KEYS = ["event_f1_tol1", "event_f1_tol2", "event_f1_tol3", "event_precision_tol3", "event_recall_tol3",
@@ -24,8 +25,8 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 def _map_examples(path: str, examples: list[dict]) -> bool:
-    from ta2net_jax.plots import plot_map_examples
-    from ta2net_jax.video import read_video
+    from ta2net_jax.evaluation.plots import plot_map_examples
+    from input_pipeline.video import read_video
     items = []
     for ex in examples:
         video = ex["raw"][: -len(".json")] + ".mp4"
@@ -43,7 +44,7 @@ def _map_examples(path: str, examples: list[dict]) -> bool:
 
 def write_eval_report(config, workdir: str, result: dict, test: list[dict], scored: dict, temporal: dict,
                       counting: dict, cious: dict, thresholds: dict) -> str:
-    from ta2net_jax.plots import plot_counts, plot_pr_curves, plot_success_curves, plot_timeline
+    from ta2net_jax.evaluation.plots import plot_counts, plot_pr_curves, plot_success_curves, plot_timeline
 
     cfg = config.eval
     plots = os.path.join(workdir, "eval_report")          # PR, counts, cIoU, map examples

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ta2net_jax.metrics import cluster_runs, match_events, prf_from_counts
+from ta2net_jax.evaluation.metrics.timing import cluster_runs, match_events, prf_from_counts
 
 __all__ = ["pick_events", "peak_candidates", "tune_threshold", "DEFAULT_NUM_THRESHOLDS"]
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ta2net_jax import events as events_lib, metrics
-from ta2net_jax.metrics_ap import ap_metrics, average_precision, precision_recall_curve
-from ta2net_jax.metrics_counting import COUNT_MODES, count_from_events, counting_metrics
+from ta2net_jax.detection import events as events_lib
+from ta2net_jax.evaluation.metrics import timing as metrics
+from ta2net_jax.evaluation.metrics.ap import ap_metrics, average_precision, precision_recall_curve
+from ta2net_jax.evaluation.metrics.counting import COUNT_MODES, count_from_events, counting_metrics
 
 __all__ = ["temporal", "counting", "pr_curve", "TEMPORAL_COLUMNS", "COUNTING_COLUMNS"]
 

@@ -17,14 +17,14 @@ import os
 
 import numpy as np
 
-from ta2net_jax import protocols
-from ta2net_jax.labels import parse_labels
+from ta2net_jax.evaluation import protocols
+from input_pipeline.labels import parse_labels
 
 __all__ = ["evaluate_files", "collect_videos"]
 
 
 def collect_videos(inputs: list[str]) -> list[str]:
-    from ta2net_jax.detect import list_videos
+    from ta2net_jax.detection.detect import list_videos
     videos = []
     for path in inputs:
         if os.path.isdir(path):
@@ -47,9 +47,9 @@ def _score(detector, path: str, labels) -> dict:
 def evaluate_files(inputs: list[str], labels_spec: str, out_dir: str, *, workdir: str | None = None,
                    methods=("inflection",), name: str | None = None, progress: bool = True) -> dict:
     from tqdm import tqdm
-    from ta2net_jax.detect import Detector
-    from ta2net_jax.plots import plot_counts, plot_pr_curves, plot_timeline
-    from ta2net_jax.report import Report
+    from ta2net_jax.detection.detect import Detector
+    from ta2net_jax.evaluation.plots import plot_counts, plot_pr_curves, plot_timeline
+    from ta2net_jax.evaluation.report import Report
 
     videos = collect_videos(inputs)
     labels = {v: parse_labels(labels_spec, v) for v in videos}     # fails early, naming the file and video
@@ -131,7 +131,7 @@ def _write_report(result, scored, out_dir, name, plot_pr_curves, plot_counts, Re
 def summary_tables(runs: list[tuple[str, str, str]]) -> str:
     """Markdown tables over several `eval-videos` runs: ``runs`` = [(clip set, detector label, results.json)].
     One temporal table (sets with event GT) and one counting table (all sets)."""
-    from ta2net_jax.report import table
+    from ta2net_jax.evaluation.report import table
     temporal, counting = [], []
     for clip_set, label, path in runs:
         if not os.path.exists(path):

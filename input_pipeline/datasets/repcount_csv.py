@@ -26,7 +26,7 @@ import io
 import os
 import re
 
-from input_pipeline.audible623_csv import Anomaly
+from input_pipeline.datasets.audible623_csv import Anomaly
 
 # RepCount-A's `type` column spells several actions two ways.
 ACTION_ALIASES = {"squant": "squat", "frontraise": "front_raise", "benchpressing": "bench_pressing",

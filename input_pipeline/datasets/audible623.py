@@ -27,8 +27,8 @@ import os
 
 import tensorflow_datasets as tfds
 
-from input_pipeline import audible623_csv as csv_lib
-from input_pipeline.real_videos import Item, RealVideoBuilder, RealVideoConfig, build, make_builder_of
+from input_pipeline.datasets import audible623_csv as csv_lib
+from input_pipeline.datasets.real_videos import Item, RealVideoBuilder, RealVideoConfig, build, make_builder_of
 
 UCF101_CLASSES = ("soccer_juggling", "tennis_swing", "golf_swing", "boxing_punching_bag", "cricket_shot",
                   "cutting_slicing", "drumming")

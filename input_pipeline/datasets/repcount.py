@@ -25,11 +25,11 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-from input_pipeline import repcount_csv
-from input_pipeline.audible623 import _find
-from input_pipeline.audible623_csv import Anomaly
-from input_pipeline.real_videos import Item, RealVideoBuilder, RealVideoConfig, build, make_builder_of
-from ta2net_jax import prepare as prepare_lib
+from input_pipeline.datasets import repcount_csv
+from input_pipeline.datasets.audible623 import _find
+from input_pipeline.datasets.audible623_csv import Anomaly
+from input_pipeline.datasets.real_videos import Item, RealVideoBuilder, RealVideoConfig, build, make_builder_of
+from input_pipeline import prepare as prepare_lib
 
 
 @dataclasses.dataclass

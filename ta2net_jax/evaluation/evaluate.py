@@ -25,8 +25,11 @@ import os
 import jax
 import numpy as np
 
-from ta2net_jax import baseline, events as events_lib, metrics, mesh as mesh_lib, protocols
-from ta2net_jax import metrics_spatial as spatial
+from ta2net_jax.detection import inflection_energy as baseline, events as events_lib
+from ta2net_jax.evaluation.metrics import timing as metrics
+from ta2net_jax import mesh as mesh_lib
+from ta2net_jax.evaluation import protocols
+from ta2net_jax.evaluation.metrics import spatial
 from ta2net_jax.inference import Predictor, local_predictor, predict_videos
 
 NUM_PLOTS = 4
@@ -229,7 +232,7 @@ def evaluate(config, workdir: str, *, step: int | None = None, max_videos: int |
         with open(os.path.join(workdir, "eval_per_video.json"), "w") as f:
             json.dump(per_video, f, indent=2, default=lambda x: x.item() if isinstance(x, np.generic) else str(x))
         if report:
-            from ta2net_jax.eval_report import write_eval_report
+            from ta2net_jax.evaluation.eval_report import write_eval_report
             result["report"] = write_eval_report(config, workdir, result, test, scored, temporal, counting, cious,
                                                  thresholds)
     return result

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ta2net_jax.metrics import cluster_runs
+from ta2net_jax.evaluation.metrics.timing import cluster_runs
 
 __all__ = ["AP_TOLERANCES", "average_precision", "ap_metrics", "precision_recall_curve"]
 

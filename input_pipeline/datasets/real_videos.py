@@ -44,8 +44,8 @@ import shutil
 import numpy as np
 import tensorflow_datasets as tfds
 
-from input_pipeline.audible623_csv import Anomaly
-from ta2net_jax import prepare as prepare_lib
+from input_pipeline.datasets.audible623_csv import Anomaly
+from input_pipeline import prepare as prepare_lib
 
 # Files that can share a video's stem but are not videos (sidecars, images, audio, partial downloads).
 NON_VIDEO_SUFFIXES = {".json", ".txt", ".csv", ".md", ".npz", ".npy", ".jpg", ".jpeg", ".png", ".gif", ".bmp",

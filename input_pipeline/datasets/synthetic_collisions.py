@@ -2,12 +2,12 @@
 
 The build has two stages, so that the synthetic data goes through the same path as real videos:
 
-1. *Render* (ta2net_jax.synthetic): for each split, deterministic videos from consecutive seeds are
+1. *Render* (input_pipeline.synthetic): for each split, deterministic videos from consecutive seeds are
    written as MP4 files into `<data_dir>/raw/synthetic_collisions/<config>/<split>/`, each with a
    `<id>.json` of its exact collision events and a `<id>.flow.npz` of its exact optical flow (float16).
    Existing files are kept, so an interrupted build resumes.
-2. *Prepare* (this builder): every video file in those folders is decoded (ta2net_jax.video), its
-   forward/backward flow estimated (ta2net_jax.flow, DIS by default) and written to ArrayRecord.
+2. *Prepare* (this builder): every video file in those folders is decoded (input_pipeline.video), its
+   forward/backward flow estimated (input_pipeline.flow, DIS by default) and written to ArrayRecord.
    A file that cannot be read (missing events, empty, truncated, not a video) is skipped and listed
    in `build_report.json` beside the dataset, and in one line per file on the console.
 
@@ -33,8 +33,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 from tqdm import tqdm
 
-from ta2net_jax import flow as flow_lib
-from ta2net_jax import synthetic, video as video_lib
+from input_pipeline import flow as flow_lib
+from input_pipeline import synthetic, video as video_lib
 
 
 @dataclasses.dataclass

@@ -29,8 +29,8 @@ import time
 
 import numpy as np
 
-from ta2net_jax import flow as flow_lib
-from ta2net_jax import video as video_lib
+from input_pipeline import flow as flow_lib
+from input_pipeline import video as video_lib
 
 MIN_FRAMES = 5   # inflection flow drops 2 frames at each end
 

@@ -32,7 +32,7 @@ def add_detect_arguments(p) -> None:
 
 
 def run_detect(args) -> int:
-    from ta2net_jax import detect as detect_lib
+    from ta2net_jax.detection import detect as detect_lib
     method = args.method or ("model" if args.workdir else "inflection")
     single_outputs = [args.out, args.csv, args.plot, args.overlay]
     if os.path.isdir(args.video) or args.out_dir:
@@ -82,7 +82,7 @@ def add_eval_videos_arguments(p) -> None:
 
 
 def run_eval_videos(args) -> int:
-    from ta2net_jax import eval_files
+    from ta2net_jax.evaluation import videos as eval_files
     methods = {"both": ("model", "inflection"), None: ("model", "inflection") if args.workdir else ("inflection",),
                "model": ("model",), "inflection": ("inflection",)}[args.method]
     result = eval_files.evaluate_files(args.videos, args.labels, args.out_dir, workdir=args.workdir,
