@@ -64,7 +64,7 @@ def measure(args, cores: str) -> dict:
     from absl import flags
     if not flags.FLAGS.is_parsed():
         flags.FLAGS.mark_as_parsed()
-    from input_pipeline import pipeline
+    from input_pipeline import pipeline, registry
     from ta2net_jax import inflection
     from ta2net_jax.config_utils import load_config
 
@@ -73,7 +73,7 @@ def measure(args, cores: str) -> dict:
         f"data.annotations_dir={args.annotations_dir}", f"data.builder_config={args.builder_config}",
         f"train.batch_size={args.batch}", f"data.num_frames={args.num_frames}",
         f"data.validation_fraction=0.0"])
-    builder = pipeline.get_builder(config.data, build_if_missing=True, workers=2)
+    builder = registry.get_builder(config.data, build_if_missing=True, workers=2)
     source = pipeline.data_source(config.data, "train")
     built_examples = len(source)
     if args.source_size > built_examples:

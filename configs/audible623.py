@@ -1,4 +1,4 @@
-"""The paper configuration of TA²Net (docs/original_ta2net.md §5–7): the model, loss and optimiser as released.
+"""The paper configuration of TA²Net (docs/original.md §5–7): the model, loss and optimiser as released.
 
 Model: three ResNet-50 trunks cut after layer3 (bottleneck blocks [3, 4, 6], widths 64/128/256, stem 64)
 with a 1×1 projection to 256, cross-modal attention with 32-d queries/keys, the TransRAC similarity

@@ -23,7 +23,7 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
 
 
 def paper_loss() -> ml_collections.ConfigDict:
-    """The original's loss (docs/original_ta2net.md §6): focal + 0.1·soft CE + 0.01·L_fb + 0.002·L_tmp."""
+    """The original's loss (docs/original.md §6): focal + 0.1·soft CE + 0.01·L_fb + 0.002·L_tmp."""
     return ml_collections.ConfigDict(dict(
         focal_gamma=2.0,
         soft_ce_weight=0.1,

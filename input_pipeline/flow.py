@@ -7,7 +7,7 @@
 
 with ``u = flow[..., 0]`` along +x (right) and ``v = flow[..., 1]`` along +y (down): the pixel (x, y) of
 the source frame moves to (x + u, y + v). This matches the original's forward ``k -> k+1`` and backward
-``k+1 -> k`` files (original_ta2net.md §4.1), but keeps raw (u, v) instead of colour-wheel images.
+``k+1 -> k`` files (docs/original.md §4.1), but keeps raw (u, v) instead of colour-wheel images.
 
 Estimators (OpenCV, CPU):
 

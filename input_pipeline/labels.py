@@ -14,24 +14,30 @@ A label spec is one of:
     ``{"audio_onsets": {"delta_0.3_condfoleygen": {"frames_at_native_fps": [...]}}}``; the onset setting
     is ``ONSET_SETTING`` (CondFoleyGen's ``delta=0.3``), fractional frames are rounded to the nearest frame;
   - a plain list of frames, or ``{"frames": [...]}`` (optionally with ``"count"``);
-* an Audible623 CSV (``data_train.csv`` / ``data_eval.csv``: ``video_id,"f1,f2,…",class``, extra fields
-  ignored, the first row of a duplicated id wins).
+* an Audible623 CSV (``data_train.csv`` / ``data_eval.csv``: ``video_id,"f1,f2,…",class``), read by the
+  dataset builders' parser (input_pipeline/datasets/audible623_csv.py, every quirk handled the same way;
+  ``-1`` marks a clip with no sound: no events); the first row of a duplicated id wins.
 
 Every problem (missing file, bad JSON, video not in the file, an entry without frames) raises ValueError or
 FileNotFoundError naming the file and the problem.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import os
 
 import numpy as np
 
-__all__ = ["VideoLabels", "ONSET_SETTING", "parse_labels", "label_keys"]
+from input_pipeline.datasets import audible623_csv
+
+__all__ = ["VideoLabels", "ONSET_SETTING", "parse_labels", "label_keys", "NoLabelsForVideoError"]
 
 ONSET_SETTING = "delta_0.3_condfoleygen"
+
+
+class NoLabelsForVideoError(ValueError):
+    """A labels file keyed by video name has no entry for this video (batch modes skip such videos)."""
 
 
 @dataclasses.dataclass
@@ -80,15 +86,12 @@ def _entry(entry, where: str) -> VideoLabels:
 
 
 def _read_csv(path: str) -> dict:
-    table = {}
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    if not rows or [c.strip() for c in rows[0][:2]] != ["video_id", "sound_label"]:
-        raise ValueError(f"{path}: not an Audible623 CSV (expected a 'video_id,sound_label,class' header)")
-    for i, row in enumerate(rows[1:], start=2):
-        if len(row) < 2:
-            raise ValueError(f"{path}: line {i} has {len(row)} fields, expected at least 2")
-        table.setdefault(row[0].strip(), [x for x in row[1].split(",") if x.strip()])
+    """{video_id: frames} of an Audible623 CSV, by the dataset builders' parser (audible623_csv.py: the same
+    cleaning rules, `-1` "no sound" rows have no events); a repeated id keeps its first row."""
+    rows, _ = audible623_csv.read_label_csv(path)
+    table: dict = {}
+    for row in rows:
+        table.setdefault(row.video_id, list(row.frames))
     return table
 
 
@@ -140,5 +143,5 @@ def parse_labels(spec: str | None, video_path: str | None = None) -> VideoLabels
         if key in data:
             return _entry(data[key], f"{spec} [{key}]")
     known = ", ".join(sorted(data)[:8]) + (", …" if len(data) > 8 else "")
-    raise ValueError(f"{spec}: no labels for {os.path.basename(video_path)} (looked up "
+    raise NoLabelsForVideoError(f"{spec}: no labels for {os.path.basename(video_path)} (looked up "
                      f"{' and '.join(repr(k) for k in label_keys(video_path))}; the file has {known})")

@@ -10,68 +10,14 @@ Evaluation: each process reads its share of whole videos and cuts every video in
 """
 from __future__ import annotations
 
-import os
-
 import grain
 
-from input_pipeline import clips
-
-DATASETS = ("synthetic_collisions", "audible623", "ucf101_audible", "kinetics_audible", "repcount", "ucfrep")
-# Options of the real-video builders a config's data section may set (input_pipeline/real_videos.py).
-_REAL_OPTIONS = ("image_size", "max_frames", "fps", "flow_method", "jpeg_quality", "validation_fraction", "classes",
-                 "sources", "label_files")
-
-
-def get_builder(data_cfg, *, build_if_missing: bool = False, workers: int = 2):
-    """The TFDS builder a config's `data` section names (built first if asked and missing)."""
-    if data_cfg.name not in DATASETS:
-        raise ValueError(f"unknown dataset {data_cfg.name!r}; known: {DATASETS}")
-    if data_cfg.name != "synthetic_collisions":
-        return _real_builder(data_cfg, build_if_missing, workers)
-    from input_pipeline.datasets import synthetic_collisions as sc
-    size, built = data_cfg.get("image_size"), sc.config_for(data_cfg.builder_config).image_size
-    if size is not None and size != built:  # configs that state the model's input size must get it
-        raise ValueError(f"data.image_size {size} does not match the {data_cfg.builder_config!r} "
-                         f"synthetic_collisions videos ({built}×{built})")
-    data_dir = os.path.abspath(data_cfg.data_dir)
-    if build_if_missing:
-        return sc.build(data_dir, data_cfg.builder_config, data_cfg.get("flow_method"), workers=workers)
-    builder = sc.SyntheticCollisions(config=sc.config_for(data_cfg.builder_config, data_cfg.get("flow_method")),
-                                     data_dir=data_dir, file_format="array_record")
-    if not builder.is_prepared():
-        raise FileNotFoundError(f"{builder.data_dir}: dataset not built; run `ta2net build --config CONFIG` "
-                                "(or `make demo`) first")
-    return builder
-
-
-def _real_builder(data_cfg, build_if_missing: bool, workers: int, check_built: bool = True):
-    """audible623 / ucf101_audible / kinetics_audible / repcount / ucfrep from a manual_dir of videos."""
-    from input_pipeline.datasets import audible623, real_videos, repcount
-    module = audible623 if data_cfg.name in audible623.BUILDERS else repcount
-    fields = set(module.BUILDERS[data_cfg.name].BUILDER_CONFIGS[0].__dataclass_fields__)
-    overrides = {k: (v.to_dict() if hasattr(v, "to_dict") else v) for k in _REAL_OPTIONS
-                 if k in fields and (v := data_cfg.get(k)) is not None}
-    for k in ("fps", "max_frames"):   # 0 in a config means "native rate" / "no cap"
-        if overrides.get(k) == 0:
-            overrides[k] = None
-            if k == "max_frames":   # None would mean "unchanged" to derive_config
-                overrides[k] = 10 ** 9
-    path = lambda key: os.path.abspath(data_cfg[key]) if data_cfg.get(key) else None
-    builder = module.make_builder(data_cfg.name, os.path.abspath(data_cfg.data_dir),
-                                  data_cfg.get("builder_config") or "paper", manual_dir=path("manual_dir"),
-                                  annotations_dir=path("annotations_dir"), workers=workers, **overrides)
-    if build_if_missing:
-        return real_videos.build(builder)
-    if check_built and not builder.is_prepared():
-        raise FileNotFoundError(f"{builder.data_dir}: dataset not built; run `ta2net build --config CONFIG` first "
-                                f"(videos from data.manual_dir)")
-    return builder
-
+from input_pipeline import clips, registry
 
 def data_source(data_cfg, split: str):
     """The split's random-access source; real-video datasets get lazily decoded JPEG `frames` and `flow_fwd` /
     `flow_bwd` views of their flow side file (input_pipeline/jpeg_frames.py)."""
-    builder = get_builder(data_cfg)
+    builder = registry.get_builder(data_cfg)
     if split not in builder.info.splits:
         raise ValueError(f"{builder.data_dir}: no split {split!r} (has {sorted(builder.info.splits)}; see its "
                          "build_report.txt)")

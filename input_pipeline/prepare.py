@@ -228,10 +228,6 @@ def prepare_all(jobs: list[tuple[str, str]], out_dir: str, options: PrepareOptio
     return PrepareSummary(prepared, reused, failed, time.perf_counter() - t0, frames)
 
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".flv", ".mpg", ".mpeg", ".3gp", ".wmv",
-                  ".ts", ".ogv")
-
-
 def list_videos(inputs: list[str]) -> list[tuple[str, str]]:
     """(key, path) for video files given directly or found (recursively) under given folders.
 
@@ -240,8 +236,7 @@ def list_videos(inputs: list[str]) -> list[tuple[str, str]]:
     found: dict[str, str] = {}
     for item in inputs:
         if os.path.isdir(item):
-            paths = [os.path.join(d, f) for d, _, names in os.walk(item) for f in names
-                     if f.lower().endswith(VIDEO_SUFFIXES) and not f.startswith(".")]
+            paths = video_lib.list_video_files(item, recursive=True)
         elif os.path.exists(item):
             paths = [item]
         else:
@@ -252,48 +247,3 @@ def list_videos(inputs: list[str]) -> list[tuple[str, str]]:
                 raise ValueError(f"{path}: same name as {found[key]}; prepared folders are named by file stem")
             found[key] = path
     return sorted(found.items())
-
-
-def run_prepare(args, overrides: list[str]) -> int:
-    """Runs `ta2net prepare`; prints the summary; exit status 1 if any video failed."""
-    given = {"size": args.size, "flow_method": args.flow, "fps": args.fps,
-             "max_frames": None if args.max_frames is None else (args.max_frames or None),
-             "jpeg_quality": args.jpeg_quality}
-    if args.config:
-        if args.inputs or args.out:
-            raise ValueError("give either --config or VIDEO/FOLDER inputs with --out, not both")
-        from ta2net_jax.config_utils import load_config
-        config = load_config(args.config, overrides + [f"data.{k.replace('size', 'image_size')}={v}"
-                                                       for k, v in given.items() if v is not None])
-        builder = _unbuilt_builder(config.data, args.workers)
-        found, summary = builder.prepare_videos()
-        missing = sum(len(v) for v in builder.report["missing"].values())
-        print(summary.text())
-        print(f"{builder.name}: {sum(len(v) for v in found.values())} annotated examples have a video, {missing} "
-              f"have none in {builder.manual_dir}; prepared videos in {builder.prepared_dir}")
-        print(f"next: ta2net build --config {args.config}")
-        return 1 if summary.failed else 0
-    if overrides:
-        raise ValueError(f"--config.* overrides need --config: {' '.join(overrides)}")
-    if not args.inputs or not args.out:
-        raise ValueError("give VIDEO/FOLDER inputs and --out DIR, or --config CONFIG")
-    options = PrepareOptions(**{k: v for k, v in given.items() if v is not None})
-    if args.max_frames == 0:
-        options = dataclasses.replace(options, max_frames=None)
-    jobs = list_videos(args.inputs)
-    if not jobs:
-        raise FileNotFoundError(f"{', '.join(args.inputs)}: no video files found")
-    out = os.path.join(args.out, options.tag())
-    summary = prepare_all(jobs, out, options, workers=args.workers)
-    print(summary.text())
-    print(f"prepared videos in {out}")
-    return 1 if summary.failed else 0
-
-
-def _unbuilt_builder(data_cfg, workers: int):
-    """The real-dataset builder of a config, built or not (prepare runs before the dataset exists)."""
-    from input_pipeline import pipeline
-    if data_cfg.name == "synthetic_collisions":
-        raise ValueError("synthetic_collisions is rendered by `ta2net build`; `prepare --config` is for real "
-                         f"datasets {pipeline.DATASETS[1:]}")
-    return pipeline._real_builder(data_cfg, build_if_missing=False, workers=workers, check_built=False)

@@ -42,6 +42,24 @@ _NOT_VIDEO_FORMATS = {"image2", "tty", "bin", "xbin", "adf", "idf", "lavfi"}
 _FASTSTART_SUFFIXES = {".mp4", ".mov", ".m4v", ".3gp"}
 
 
+# File name suffixes taken for videos when a folder is searched (detect, eval-videos, prepare).
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv", ".3gp",
+                  ".ts")
+
+
+def list_video_files(folder: str, *, recursive: bool = False) -> list[str]:
+    """Video files (by suffix, hidden files skipped) in `folder`, or anywhere below it, sorted by path.
+    FileNotFoundError when `folder` is not a folder; an empty list when it holds no video."""
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{folder}: no such folder")
+    if recursive:
+        found = [os.path.join(d, f) for d, _, names in os.walk(folder) for f in names]
+    else:
+        found = [os.path.join(folder, f) for f in os.listdir(folder)]
+    return sorted(p for p in found if os.path.basename(p).lower().endswith(VIDEO_SUFFIXES)
+                  and not os.path.basename(p).startswith(".") and os.path.isfile(p))
+
+
 class VideoReadError(ValueError):
     """A video file could not be read; ``str(err) == f"{path}: {problem}"`` (one line)."""
 

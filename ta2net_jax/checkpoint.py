@@ -29,6 +29,10 @@ import signal
 
 import jax
 import orbax.checkpoint as ocp
+from flax import nnx
+
+from ta2net_jax import mesh as mesh_lib, optim
+from ta2net_jax.model import build_model
 
 log = logging.getLogger(__name__)
 
@@ -151,3 +155,31 @@ def restore(mngr: ocp.CheckpointManager, state_like, data_iterator=None, step: i
             log.warning("checkpoint %d could not be restored (%s: %s); trying the previous one",
                         s, type(err).__name__, err)
     return None, None
+
+
+# ---- The state's layout, and restoring a model for inference ------------------------------------------
+
+def load_model_for_inference(config, workdir: str, step: int | None = None):
+    """(model in eval mode, step) from the latest complete (or given) checkpoint of a training workdir."""
+    mesh = mesh_lib.make_mesh(config.mesh)
+    # Outside `set_mesh`: flax's eval_shape cannot attach an abstract mesh to unannotated variables.
+    graphdef, abstract_state = nnx.split(nnx.eval_shape(lambda: model_and_optimizer(config)))
+    replicated = mesh_lib.replicated(mesh)
+    target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), abstract_state)
+    mngr = manager(workdir, with_data=False)
+    step = latest_complete_step(mngr) if step is None else step
+    if step is None:
+        raise FileNotFoundError(f"{os.path.join(workdir, 'checkpoints')}: no checkpoint; train first "
+                                f"(`ta2net train --workdir {workdir}`)")
+    restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
+    model, _ = nnx.merge(graphdef, restored["state"])
+    model.eval()
+    mngr.close()
+    return model, step
+
+
+def model_and_optimizer(config):
+    """The training pair (model in train mode, optimizer): the layout of every checkpoint's state."""
+    model = build_model(config)
+    model.train()
+    return model, optim.make_optimizer(model, config.optim, config.train.num_steps)

@@ -2,6 +2,8 @@
 
 Every process runs the same program; `initialize` must run before anything touches a device.
 
+The command line's flags (ta2net_jax/cli/main.py) map one to one onto `initialize`'s arguments:
+
 * `--distributed=auto` (default): initialize when explicit flags are given (`--coordinator HOST:PORT
   --num-processes N --process-id I`), when `JAX_COORDINATOR_ADDRESS` is set, under a SLURM step with more
   than one task, or on a Cloud TPU VM (libtpu installed and /dev/accel* or /dev/vfio present); otherwise run
@@ -18,7 +20,6 @@ one step, `multihost_utils.reached_preemption_sync_point`), so every process sav
 """
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import logging
 import os
@@ -30,23 +31,6 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 MODES = ("auto", "on", "off")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("multi-process (multi-host) training")
-    g.add_argument("--distributed", choices=MODES, default="auto",
-                   help="call jax.distributed.initialize: auto (flags, SLURM with >1 task, Cloud TPU VM, "
-                        "JAX_COORDINATOR_ADDRESS), on, off")
-    g.add_argument("--coordinator", help="HOST:PORT of process 0's coordination service")
-    g.add_argument("--num-processes", type=int, help="number of processes (hosts × processes per host)")
-    g.add_argument("--process-id", type=int, help="this process's index, 0 … num_processes − 1")
-    g.add_argument("--local-device-ids", default="auto",
-                   help="devices this process uses: 'auto' (see ta2net_jax/distributed.py) or e.g. '0,1'")
-
-
-def initialize_from_args(args) -> dict:
-    return initialize(args.distributed, coordinator=args.coordinator, num_processes=args.num_processes,
-                      process_id=args.process_id, local_device_ids=args.local_device_ids)
 
 
 def _slurm_tasks() -> int:

@@ -121,10 +121,3 @@ def predict_videos(predictor: Predictor, videos: Iterable[dict]) -> Iterator[dic
         run(len(queue))
     for video in pending[done:]:
         yield finish(video)
-
-
-def map_peak(source_map: np.ndarray, image_size: tuple[int, int]) -> tuple[float, float]:
-    """(x, y) in pixels of an image of `image_size` (H, W) at the centre of the map's highest cell."""
-    h, w = source_map.shape
-    row, col = np.unravel_index(int(np.argmax(source_map)), source_map.shape)
-    return (col + 0.5) * image_size[1] / w, (row + 0.5) * image_size[0] / h

@@ -5,7 +5,7 @@ builds the model's two motion inputs inside `jax.jit`, on whatever sharding the 
 (batch-major ops only, so a `P('data')` batch stays sharded and nothing goes back to the host).
 
 Alignment (frame t of the clip, F⁺_k = forward flow k→k+1, F⁻_k = backward flow k+1→k), exactly as the
-original `MyData.cal_diff` (docs/original_ta2net.md §4.2):
+original `MyData.cal_diff` (docs/original.md §4.2):
 
     motion_t     = concat(F⁺_t,            F⁻_{t−1})            # both flows start at frame t
     inflection_t = concat(F⁺_{t+1} − F⁺_t,  F⁻_{t−2} − F⁻_{t−1})  # forward half looks ahead, backward half back

@@ -1,4 +1,4 @@
-"""The original TA²Net training loss (docs/original_ta2net.md §6), in float32.
+"""The original TA²Net training loss (docs/original.md §6), in float32.
 
     L = Focal(logits, y) + 0.1·SoftCE(logits, blur(y)) + 0.01·L_fb(fg, bg) + 0.002·L_tmp(map)
 

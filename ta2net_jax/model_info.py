@@ -5,7 +5,7 @@ pass is only lowered (traced to StableHLO) for XLA's cost analysis.
 
 * `params`: the trainable parameters the model uses (every `nnx.Param`; the original's never-called
   ResNet layer4/fc and `out_mlt` pass are not built, and neither is the similarity module's unused value
-  projection, which the parameter table of docs/original_ta2net.md §5.5 counts).
+  projection, which the parameter table of docs/original.md §5.5 counts).
 * `flops_per_clip`: forward FLOPs of one clip (batch 1, inference mode) from XLA's cost analysis of the
   lowered forward pass. XLA counts the multiply-adds that touch real data, so taps that fall on a
   convolution's zero padding are not counted; `flops_per_clip_analytic` counts every conv / matmul tap
@@ -32,15 +32,13 @@ MODEL_INPUTS = ("video", "motion", "inflection")
 
 
 def image_size(config) -> int:
-    """The model's input height = width: `data.image_size`, else the synthetic dataset's frame size."""
+    """The model's input height = width: `data.image_size`, else the dataset's frame size (the registry; that
+    needs TFDS, so configs meant for machines without it state data.image_size)."""
     size = config.data.get("image_size")
     if size is not None:
         return int(size)
-    if config.data.name == "synthetic_collisions":
-        # Needs TFDS (the builder module); configs meant for machines without it state data.image_size.
-        from input_pipeline.datasets.synthetic_collisions import config_for
-        return config_for(config.data.builder_config, config.data.get("flow_method")).image_size
-    raise ValueError(f"the config states no data.image_size and dataset {config.data.name!r} has no known size")
+    from input_pipeline import registry
+    return registry.input_spec(config.data).image_size
 
 
 def input_shapes(config, batch: int = 1, size: int | None = None) -> dict[str, tuple[int, ...]]:

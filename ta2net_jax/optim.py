@@ -1,4 +1,4 @@
-"""Adam with the original's four parameter groups (docs/original_ta2net.md §7), via optax.
+"""Adam with the original's four parameter groups (docs/original.md §7), via optax.
 
 Groups by parameter path: the temporal head (`sim_decoder`) vs everything else, × biases (a leaf named
 `bias`) vs weights (kernels, and BatchNorm/LayerNorm scales, which the original also counts as

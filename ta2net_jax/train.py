@@ -36,7 +36,6 @@ from ta2net_jax import checkpoint, distributed, mesh as mesh_lib, observability,
 from ta2net_jax.config_utils import save_config
 from ta2net_jax.inflection import model_inputs
 from ta2net_jax.losses import ta2net_loss
-from ta2net_jax.model import build_model
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +63,7 @@ def train_options(config) -> dict:
 def create_train_state(config, mesh):
     """(graphdef, state): the model and optimizer split into a static graph and a state pytree placed on
     the mesh (replicated; split along an 'fsdp' axis when the mesh has one, `mesh.state_sharding`)."""
-    graphdef, state = nnx.split(model_and_optimizer(config))
+    graphdef, state = nnx.split(checkpoint.model_and_optimizer(config))
     return graphdef, jax.device_put(state, mesh_lib.state_sharding(state, mesh))
 
 
@@ -375,30 +374,3 @@ def _write_best(workdir: str) -> None:
         json.dump({"metric": checkpoint.BEST_METRIC,
                    "steps": [{"step": s, checkpoint.BEST_METRIC: m[checkpoint.BEST_METRIC]} for s, m in scored]},
                   f, indent=2)
-
-
-def load_model_for_inference(config, workdir: str, step: int | None = None):
-    """(model in eval mode, step) from the latest complete (or given) checkpoint of a training workdir."""
-    mesh = mesh_lib.make_mesh(config.mesh)
-    # Outside `set_mesh`: flax's eval_shape cannot attach an abstract mesh to unannotated variables.
-    graphdef, abstract_state = nnx.split(nnx.eval_shape(lambda: model_and_optimizer(config)))
-    replicated = mesh_lib.replicated(mesh)
-    target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), abstract_state)
-    mngr = checkpoint.manager(workdir, with_data=False)
-    step = checkpoint.latest_complete_step(mngr) if step is None else step
-    if step is None:
-        raise FileNotFoundError(f"{os.path.join(workdir, 'checkpoints')}: no checkpoint; train first "
-                                f"(`ta2net train --workdir {workdir}`)")
-    import orbax.checkpoint as ocp
-    restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
-    model, _ = nnx.merge(graphdef, restored["state"])
-    model.eval()
-    mngr.close()
-    return model, step
-
-
-def model_and_optimizer(config):
-    """The training pair (model in train mode, optimizer): the layout of every checkpoint's state."""
-    model = build_model(config)
-    model.train()
-    return model, optim.make_optimizer(model, config.optim, config.train.num_steps)

@@ -33,7 +33,7 @@ def tiny_data_dir(tmp_path_factory) -> str:
     """The `tiny` synthetic_collisions dataset (6/3/3 videos of 24 frames at 32×32), built once."""
     from input_pipeline.datasets import synthetic_collisions
     data_dir = str(tmp_path_factory.mktemp("tfds"))
-    synthetic_collisions.build(data_dir, "tiny", workers=1)
+    synthetic_collisions.build_dataset(data_dir, "tiny", workers=1)
     return data_dir
 
 

@@ -75,7 +75,7 @@ def test_build_skips_bad_files_and_reports_them(tmp_path, capsys):
     shutil.copy(os.path.join(raw, "validation", "validation_00001.mp4"), os.path.join(raw, "validation", "orphan.mp4"))
     # events whose video is missing
     shutil.copy(os.path.join(raw, "validation", "validation_00002.json"), os.path.join(raw, "validation", "gone.json"))
-    builder = synthetic_collisions.build(data_dir, "tiny", workers=1)
+    builder = synthetic_collisions.build_dataset(data_dir, "tiny", workers=1)
     assert builder.info.splits["validation"].num_examples == 3
     report = json.load(open(os.path.join(builder.data_dir, "build_report.json")))
     skipped = report["skipped"]["validation"]

@@ -42,7 +42,7 @@ def run_dir(tmp_path_factory, config):
 @pytest.fixture(scope="module")
 def reference(run_dir, config):
     """Inputs for 3 clips and the restored JAX model's outputs on them."""
-    from ta2net_jax.train import load_model_for_inference
+    from ta2net_jax.checkpoint import load_model_for_inference
     model, step = load_model_for_inference(config, str(run_dir))
     assert step == 0
     rng = np.random.default_rng(1)

@@ -1,5 +1,5 @@
 """Inflection flow against a float64 NumPy reference written from the original's definitions
-(docs/original_ta2net.md §4.2, UniMatch's flow_to_image), including clip-edge alignment and padding,
+(docs/original.md §4.2, UniMatch's flow_to_image), including clip-edge alignment and padding,
 and computed inside jit on a data-sharded batch with no host round trip."""
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""`ta2net info` / ta2net_jax.model_info: the paper model's size against docs/original_ta2net.md §5.5, the
+"""`ta2net info` / ta2net_jax.model_info: the paper model's size against docs/original.md §5.5, the
 analytic FLOP count on hand-checked cases, and the JSON the command prints (abstract shapes only: fast)."""
 import json
 import os
@@ -77,10 +77,10 @@ def test_paper_config_variants():
 
 
 def test_paper_config_states_its_input_size_to_the_pipeline():
-    from input_pipeline import pipeline
+    from input_pipeline import pipeline, registry
     config = load_config(PAPER, ["data.builder_config=small"])   # 48×48 videos under a 112×112 model
     with pytest.raises(ValueError, match="image_size 112"):
-        pipeline.get_builder(config.data)
+        registry.get_builder(config.data)
 
 
 def test_train_step_benchmark_helpers():

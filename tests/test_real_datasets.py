@@ -208,7 +208,7 @@ def test_audible_builders_from_standin_videos(tmp_path):
     assert ex["v_TennisSwing_g01_c01"]["event_frames"].tolist() == [3, 10]   # 30 ≥ 24 frames: dropped, reported
     assert ex["yt_id_00001"]["source_file"] == b"hammer/yt_id_00001_000023_000033.mp4"
     assert ex["yt_id_00002"]["split"] == "test" and ex["yt_id_00001"]["class"] == b"hammer"
-    b = audible623.make_builder("audible623", data_dir, "tiny", **kw)
+    b = audible623.named_builder("audible623", data_dir, "tiny", **kw)
     report = json.load(open(os.path.join(b.data_dir, "build_report.json")))
     assert report["missing"]["train"] == ["absent_0001"]
     assert [e["id"] for e in report["corrupt"]["train"]] == ["broken_0001"] and "broken_0001.mp4" in report["corrupt"]["train"][0]["error"]
@@ -240,7 +240,7 @@ def test_count_builders_from_standin_videos(tmp_path):
 
 
 def test_training_pipeline_reads_a_real_video_dataset(tmp_path):
-    from input_pipeline import pipeline
+    from input_pipeline import pipeline, registry
     from ta2net_jax.config_utils import load_config
     m = tmp_path / "videos"
     for i in range(3):
@@ -250,7 +250,7 @@ def test_training_pipeline_reads_a_real_video_dataset(tmp_path):
     config = load_config(os.path.join(REPO, "configs", "audible623_data.py:smoke"), [
         f"data.data_dir={tmp_path / 'tfds'}", f"data.manual_dir={m}", f"data.annotations_dir={tmp_path}",
         "data.validation_fraction=0.0"])
-    pipeline.get_builder(config.data, build_if_missing=True, workers=1)
+    registry.get_builder(config.data, build_if_missing=True, workers=1)
     batch = next(iter(pipeline.train_dataset(config, pipeline.data_source(config.data, "train"))))
     assert batch["frames"].shape == (2, 8, 32, 32, 3) and batch["frames"].dtype == np.uint8
     assert batch["flow_fwd"].shape == (2, 9, 32, 32, 2) and (batch["labels"].sum(1) >= 1).all()

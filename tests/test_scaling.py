@@ -317,4 +317,4 @@ def test_eval_on_two_processes_matches_one_process(reference, tiny_data_dir, tmp
     np.testing.assert_allclose(two["threshold"], one["threshold"], rtol=1e-5)
     for key in ("event_f1_tol1", "event_f1_tol3", "orig_f1_tol3", "validation_event_f1_tol3"):
         assert two[key] == pytest.approx(one[key], abs=1e-6), key
-    assert two["baseline"]["event_f1_tol3"] == pytest.approx(one["baseline"]["event_f1_tol3"], abs=1e-6)
+    assert two["inflection"]["event_f1_tol3"] == pytest.approx(one["inflection"]["event_f1_tol3"], abs=1e-6)

@@ -59,12 +59,12 @@ def test_two_steps_resume_and_eval(smoke_config, tmp_path):
             a, b = jax.random.key_data(a), jax.random.key_data(b)
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
-    # Evaluation end to end: thresholds from validation, metrics on test, baseline alongside.
+    # Evaluation end to end: thresholds from validation, metrics on test, the training-free inflection detector alongside.
     from ta2net_jax.evaluation.evaluate import evaluate
     result = evaluate(smoke_config, workdir, progress=False)
     keys = {"split", "num_videos", "event_f1_tol1", "event_f1_tol2", "event_f1_tol3", "orig_recall_tol3",
             "orig_precision_tol3", "orig_f1_tol3"}
-    assert keys <= set(result) and keys - {"split"} <= set(result["baseline"]) | {"split"}
+    assert keys <= set(result) and keys - {"split"} <= set(result["inflection"]) | {"split"}
     assert result["split"] == "test" and result["num_videos"] == 3 and result["tuned_on"] == "validation"
     on_disk = json.load(open(os.path.join(workdir, "eval.json")))
     assert on_disk["event_f1_tol3"] == result["event_f1_tol3"]

@@ -28,7 +28,8 @@ import os
 import tensorflow_datasets as tfds
 
 from input_pipeline.datasets import audible623_csv as csv_lib
-from input_pipeline.datasets.real_videos import Item, RealVideoBuilder, RealVideoConfig, build, make_builder_of
+from input_pipeline.datasets.real_videos import (Item, RealVideoBuilder, RealVideoConfig, build, builder_from_config,
+                                                 make_builder_of)
 
 UCF101_CLASSES = ("soccer_juggling", "tennis_swing", "golf_swing", "boxing_punching_bag", "cricket_shot",
                   "cutting_slicing", "drumming")
@@ -134,7 +135,7 @@ class KineticsAudible(_AudibleBase):
 BUILDERS = {"audible623": Audible623, "ucf101_audible": Ucf101Audible, "kinetics_audible": KineticsAudible}
 
 
-def make_builder(name: str, data_dir: str, builder_config: str = "paper", *, manual_dir: str | None = None,
+def named_builder(name: str, data_dir: str, builder_config: str = "paper", *, manual_dir: str | None = None,
                  annotations_dir: str | None = None, workers: int = 1, **overrides) -> _AudibleBase:
     """A builder of one of BUILDERS with config overrides (image_size, fps, flow_method, classes, ...)."""
     if overrides.get("classes") is not None:
@@ -146,4 +147,9 @@ def make_builder(name: str, data_dir: str, builder_config: str = "paper", *, man
 
 
 def build_dataset(name: str, data_dir: str, builder_config: str = "paper", **kwargs) -> _AudibleBase:
-    return build(make_builder(name, data_dir, builder_config, **kwargs))
+    return build(named_builder(name, data_dir, builder_config, **kwargs))
+
+
+def make_builder(data_cfg, *, workers: int = 1) -> _AudibleBase:
+    """The registry's entry point (input_pipeline/registry.py): the builder a config's `data` section names."""
+    return builder_from_config(named_builder, data_cfg, workers=workers)

@@ -1,7 +1,7 @@
 """Parser and cleaner for Audible623-format label files (`video_id,sound_label,class`).
 
 The official `data_train.csv` / `data_eval.csv` (WenlongWan/Audible623 @ a334707) have quirks that crash
-the original loader or change its labels silently (docs/original_ta2net.md §8.4). Every quirk is handled
+the original loader or change its labels silently (docs/original.md §8.4). Every quirk is handled
 here by a fixed rule and reported as an `Anomaly`; nothing is dropped or changed without a record.
 The rules (also in docs/datasets.md):
 

@@ -147,6 +147,26 @@ def make_builder_of(cls, builder_config: str, data_dir: str, *, manual_dir: str 
                annotations_dir=annotations_dir, workers=workers)
 
 
+# Options of the real-video builder configs that a config's `data` section may set.
+CONFIG_OPTIONS = ("image_size", "max_frames", "fps", "flow_method", "jpeg_quality", "validation_fraction", "classes",
+                  "sources", "label_files")
+
+
+def builder_from_config(named_builder, data_cfg, *, workers: int = 1):
+    """`named_builder(name, data_dir, builder_config, ...)` called with what a config's `data` section states:
+    data_dir, builder_config (default "paper"), manual_dir, annotations_dir and the CONFIG_OPTIONS it sets
+    (0 for fps / max_frames means "native rate" / "no cap")."""
+    overrides = {k: (v.to_dict() if hasattr(v, "to_dict") else v) for k in CONFIG_OPTIONS
+                 if (v := data_cfg.get(k)) is not None}
+    for k in ("fps", "max_frames"):
+        if overrides.get(k) == 0:
+            overrides[k] = None if k == "fps" else 10 ** 9   # None would mean "unchanged" to derive_config
+    path = lambda key: os.path.abspath(data_cfg[key]) if data_cfg.get(key) else None  # noqa: E731
+    return named_builder(data_cfg.name, os.path.abspath(data_cfg.data_dir), data_cfg.get("builder_config") or "paper",
+                         manual_dir=path("manual_dir"), annotations_dir=path("annotations_dir"), workers=workers,
+                         **overrides)
+
+
 def folder_key(video_id: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9_\-]", "_", video_id)
     return safe if safe == video_id else f"{safe}-{hashlib.md5(video_id.encode()).hexdigest()[:8]}"

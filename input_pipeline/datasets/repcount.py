@@ -28,7 +28,8 @@ import tensorflow_datasets as tfds
 from input_pipeline.datasets import repcount_csv
 from input_pipeline.datasets.audible623 import _find
 from input_pipeline.datasets.audible623_csv import Anomaly
-from input_pipeline.datasets.real_videos import Item, RealVideoBuilder, RealVideoConfig, build, make_builder_of
+from input_pipeline.datasets.real_videos import (Item, RealVideoBuilder, RealVideoConfig, build, builder_from_config,
+                                                 make_builder_of)
 from input_pipeline import prepare as prepare_lib
 
 
@@ -127,7 +128,7 @@ class Ucfrep(_CountBase):
 BUILDERS = {"repcount": Repcount, "ucfrep": Ucfrep}
 
 
-def make_builder(name: str, data_dir: str, builder_config: str = "paper", *, manual_dir: str | None = None,
+def named_builder(name: str, data_dir: str, builder_config: str = "paper", *, manual_dir: str | None = None,
                  annotations_dir: str | None = None, workers: int = 1, **overrides) -> _CountBase:
     if overrides.get("label_files") is not None:
         overrides["label_files"] = tuple((s, (n,) if isinstance(n, str) else tuple(n))
@@ -137,4 +138,9 @@ def make_builder(name: str, data_dir: str, builder_config: str = "paper", *, man
 
 
 def build_dataset(name: str, data_dir: str, builder_config: str = "paper", **kwargs) -> _CountBase:
-    return build(make_builder(name, data_dir, builder_config, **kwargs))
+    return build(named_builder(name, data_dir, builder_config, **kwargs))
+
+
+def make_builder(data_cfg, *, workers: int = 1) -> _CountBase:
+    """The registry's entry point (input_pipeline/registry.py): the builder a config's `data` section names."""
+    return builder_from_config(named_builder, data_cfg, workers=workers)

@@ -221,11 +221,20 @@ class SyntheticCollisions(tfds.core.GeneratorBasedBuilder):
                 yield example["id"], example
 
 
-def build(data_dir: str, config_name: str = "small", flow_method: str | None = None, workers: int = 2,
-          raw_dir: str | None = None) -> tfds.core.DatasetBuilder:
+def make_builder(data_cfg, *, workers: int = 2) -> SyntheticCollisions:
+    """The registry's entry point (input_pipeline/registry.py): the builder of `data.builder_config` with
+    `data.flow_method`; a config that states `data.image_size` must state this variant's frame size."""
+    config = config_for(data_cfg.builder_config, data_cfg.get("flow_method"))
+    size = data_cfg.get("image_size")
+    if size is not None and size != config.image_size:   # configs that state the model's input size must get it
+        raise ValueError(f"data.image_size {size} does not match the {data_cfg.builder_config!r} "
+                         f"synthetic_collisions videos ({config.image_size}×{config.image_size})")
+    return SyntheticCollisions(config=config, data_dir=os.path.abspath(data_cfg.data_dir), file_format="array_record",
+                               workers=workers)
+
+
+def build(builder: SyntheticCollisions) -> SyntheticCollisions:
     """Renders and prepares the dataset (idempotent), writes build_report.json, returns the builder."""
-    builder = SyntheticCollisions(config=config_for(config_name, flow_method), data_dir=data_dir,
-                                  file_format="array_record", raw_dir=raw_dir, workers=workers)
     if builder.is_prepared():
         return builder
     builder.download_and_prepare(file_format="array_record")
@@ -235,3 +244,17 @@ def build(data_dir: str, config_name: str = "small", flow_method: str | None = N
     with open(os.path.join(builder.data_dir, "build_report.json"), "w") as f:
         json.dump(report, f, indent=2)
     return builder
+
+
+def build_dataset(data_dir: str, config_name: str = "small", flow_method: str | None = None, workers: int = 2,
+                  raw_dir: str | None = None) -> SyntheticCollisions:
+    """Builds one variant into `data_dir` (tests, benchmarks); returns the builder."""
+    return build(SyntheticCollisions(config=config_for(config_name, flow_method), data_dir=data_dir,
+                                     file_format="array_record", raw_dir=raw_dir, workers=workers))
+
+
+def raw_events_json(data_cfg, split: str, video_id: str) -> str:
+    """`<data_dir>/raw/synthetic_collisions/<variant>/<split>/<id>.json`: the generator's record of a video
+    (exact events, object trajectories and sizes), kept beside the dataset."""
+    return os.path.join(os.path.abspath(data_cfg.data_dir), "raw", "synthetic_collisions",
+                        data_cfg.builder_config, split, f"{video_id}.json")

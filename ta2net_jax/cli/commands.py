@@ -1,37 +1,78 @@
-"""Arguments and handlers of `ta2net detect` and `ta2net eval-videos` (cli.py wires them in).
+"""The handlers of `ta2net` subcommands: `handler(args, overrides) -> exit status`.
 
-Light at import (argparse only), so building the parser of `ta2net info` pulls in nothing heavy.
-
-    ta2net detect VIDEO|FOLDER [--workdir DIR | --method inflection] [--out E.json] [--csv E.csv]
-                  [--plot T.png] [--overlay O.gif|O.mp4] [--labels SPEC] [--out-dir DIR]
-    ta2net eval-videos VIDEO|FOLDER ... --labels FILE --out-dir DIR [--workdir DIR] [--method ...]
+Each turns the parsed arguments into plain arguments of a library function, runs it and prints what a user
+needs (where the outputs went, the headline numbers). Heavy imports happen inside the handlers, so building
+the parser (main.py) loads neither JAX nor the video libraries.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 
-LABELS_HELP = ("ground truth: '12,31,53', a JSON list file, or a JSON file keyed by video name (Audible623 "
-               "labels.json, RepCount labels, Greatest Hits audio_onsets.json) or an Audible623 CSV")
+
+def _config(args, overrides):
+    from ta2net_jax.config_utils import load_config
+    return load_config(args.config, overrides)
 
 
-def add_detect_arguments(p) -> None:
-    p.add_argument("video", help="a video file PyAV/OpenCV can read, or a folder of them (batch mode)")
-    p.add_argument("--workdir", help="a trained run (uses its latest checkpoint and tuned threshold)")
-    p.add_argument("--method", choices=("model", "inflection"), default=None,
-                   help="model (needs --workdir; default when given) or training-free inflection energy")
-    p.add_argument("--out", help="events JSON to write (one video)")
-    p.add_argument("--csv", help="events CSV to write: frame,time_s,score,x,y (one video)")
-    p.add_argument("--plot", help="timeline PNG to write (one video)")
-    p.add_argument("--overlay", help="overlay GIF or video (.mp4) with the heatmap and event flashes (one video)")
-    p.add_argument("--out-dir", help="folder for every output per video (<stem>.events.json/.events.csv/"
-                                     ".timeline.png/.overlay.gif) and summary.json; needed for a folder")
-    p.add_argument("--overlay-format", choices=("gif", "mp4", "none"), default="gif",
-                   help="overlay format in --out-dir mode (default gif)")
-    p.add_argument("--threshold", type=float, help="override the tuned threshold")
-    p.add_argument("--labels", help=LABELS_HELP)
+def _no_overrides(overrides) -> None:
+    if overrides:
+        raise ValueError(f"--config.* overrides need --config: {' '.join(overrides)}")
 
 
-def run_detect(args) -> int:
+def _initialize_distributed(args) -> None:
+    """Joins a multi-process job when the flags (or the environment) ask for one; before any device use."""
+    from ta2net_jax import distributed
+    distributed.initialize(args.distributed, coordinator=args.coordinator, num_processes=args.num_processes,
+                           process_id=args.process_id, local_device_ids=args.local_device_ids)
+
+
+def build(args, overrides) -> int:
+    from input_pipeline import registry
+    builder = registry.get_builder(_config(args, overrides).data, build_if_missing=True, workers=args.workers)
+    report_path = os.path.join(builder.data_dir, "build_report.json")
+    print(f"dataset: {builder.data_dir}")
+    for split, info in builder.info.splits.items():
+        print(f"  {split}: {info.num_examples} videos")
+    if os.path.exists(report_path):
+        with open(report_path) as f:
+            skipped = sum(len(v) for v in json.load(f)["skipped"].values())
+        print(f"build report: {report_path} ({skipped} files skipped)")
+    return 0
+
+
+def train(args, overrides) -> int:
+    config = _config(args, overrides)
+    _initialize_distributed(args)
+    from ta2net_jax.train import PREEMPTED_EXIT_STATUS, train_and_evaluate
+    last = train_and_evaluate(config, args.workdir)
+    if last.get("preempted"):
+        return PREEMPTED_EXIT_STATUS   # checkpoint saved; the same command resumes
+    print(f"trained to step {last.get('step')}: loss {last.get('loss', float('nan')):.4f}; "
+          f"checkpoints in {os.path.abspath(os.path.join(args.workdir, 'checkpoints'))}")
+    return 0
+
+
+def evaluate(args, overrides) -> int:
+    config = _config(args, overrides)
+    _initialize_distributed(args)
+    from ta2net_jax.evaluation.evaluate import evaluate as run_evaluation
+    result = run_evaluation(config, args.workdir, step=args.step, max_videos=args.max_videos)
+    print(f"{result['split']} ({result['num_videos']} videos, step {result['checkpoint_step']}): "
+          f"event F1 ±1/±2/±3 = {result['event_f1_tol1']:.3f}/{result['event_f1_tol2']:.3f}/"
+          f"{result['event_f1_tol3']:.3f}; original ±3 F = {result['orig_f1_tol3']:.3f}")
+    b = result["inflection"]
+    print(f"inflection (training-free): event F1 ±3 = {b['event_f1_tol3']:.3f}; original ±3 F = "
+          f"{b['orig_f1_tol3']:.3f}")
+    print(f"results: {os.path.abspath(os.path.join(args.workdir, 'eval.json'))}")
+    if result.get("report"):
+        print(f"report: {os.path.abspath(result['report'])}")
+    return 0
+
+
+def detect(args, overrides) -> int:
+    _no_overrides(overrides)
     from ta2net_jax.detection import detect as detect_lib
     method = args.method or ("model" if args.workdir else "inflection")
     single_outputs = [args.out, args.csv, args.plot, args.overlay]
@@ -71,22 +112,16 @@ def run_detect(args) -> int:
     return 0
 
 
-def add_eval_videos_arguments(p) -> None:
-    p.add_argument("videos", nargs="+", help="video files and/or folders of them")
-    p.add_argument("--labels", required=True, help=LABELS_HELP)
-    p.add_argument("--out-dir", required=True, help="folder for results.json, report.md and plots")
-    p.add_argument("--workdir", help="a trained run (model method)")
-    p.add_argument("--method", choices=("model", "inflection", "both"), default=None,
-                   help="detector(s) to evaluate (default: both with --workdir, else inflection)")
-    p.add_argument("--name", default=None, help="title of the report (default: the labels file)")
-
-
-def run_eval_videos(args) -> int:
-    from ta2net_jax.evaluation import videos as eval_files
-    methods = {"both": ("model", "inflection"), None: ("model", "inflection") if args.workdir else ("inflection",),
-               "model": ("model",), "inflection": ("inflection",)}[args.method]
-    result = eval_files.evaluate_files(args.videos, args.labels, args.out_dir, workdir=args.workdir,
-                                       methods=methods, name=args.name)
+def eval_videos(args, overrides) -> int:
+    _no_overrides(overrides)
+    from ta2net_jax.detection import detectors
+    from ta2net_jax.evaluation import videos
+    if args.method in ("all", "both") or (args.method is None and args.workdir):
+        methods = tuple(n for n in detectors.names() if args.workdir or not detectors.get(n).needs_run)
+    else:
+        methods = (args.method or "inflection",)
+    result = videos.evaluate_files(args.videos, args.labels, args.out_dir, workdir=args.workdir, methods=methods,
+                                   name=args.name)
     for method, r in result["detectors"].items():
         t = r["temporal"]
         line = f"{method}: {r['num_videos']} videos"
@@ -100,14 +135,64 @@ def run_eval_videos(args) -> int:
     return 0
 
 
-def add_prepare_arguments(p) -> None:
-    """`ta2net prepare` arguments (run by ta2net_jax/prepare.py; the flow method is checked there)."""
-    p.add_argument("inputs", nargs="*", help="video files or folders (searched recursively); or use --config")
-    p.add_argument("--config", help="prepare the videos of this config's real dataset (data.manual_dir)")
-    p.add_argument("--out", help="output folder (with VIDEO/FOLDER inputs)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel worker processes")
-    p.add_argument("--size", type=int, default=None, help="output H = W in pixels (default 112)")
-    p.add_argument("--flow", default=None, help="flow estimator: dis (default), farneback or tvl1")
-    p.add_argument("--fps", type=float, default=None, help="resample to this frame rate (default: native)")
-    p.add_argument("--max-frames", type=int, default=None, help="keep at most N frames (default 300; 0: all)")
-    p.add_argument("--jpeg-quality", type=int, default=None, help="JPEG quality 1-100 (default 95)")
+def prepare(args, overrides) -> int:
+    """`ta2net prepare`: a config's real dataset (its builder finds and prepares the videos), or video files and
+    folders into --out; prints the summary; exit status 1 if any video failed."""
+    from input_pipeline import prepare as prepare_lib, registry
+    given = {"size": args.size, "flow_method": args.flow, "fps": args.fps,
+             "max_frames": None if args.max_frames is None else (args.max_frames or None),
+             "jpeg_quality": args.jpeg_quality}
+    if args.config:
+        if args.inputs or args.out:
+            raise ValueError("give either --config or VIDEO/FOLDER inputs with --out, not both")
+        config = _config(args, overrides + [f"data.{k.replace('size', 'image_size')}={v}"
+                                            for k, v in given.items() if v is not None])
+        if not registry.get(config.data.name).from_videos:
+            raise ValueError(f"{config.data.name} is not made from video files (`ta2net build` makes it); "
+                             "`prepare --config` is for " + ", ".join(n for n in registry.names()
+                                                                      if registry.get(n).from_videos))
+        builder = registry.make_builder(config.data, workers=args.workers)
+        found, summary = builder.prepare_videos()
+        missing = sum(len(v) for v in builder.report["missing"].values())
+        print(summary.text())
+        print(f"{builder.name}: {sum(len(v) for v in found.values())} annotated examples have a video, {missing} "
+              f"have none in {builder.manual_dir}; prepared videos in {builder.prepared_dir}")
+        print(f"next: ta2net build --config {args.config}")
+        return 1 if summary.failed else 0
+    _no_overrides(overrides)
+    if not args.inputs or not args.out:
+        raise ValueError("give VIDEO/FOLDER inputs and --out DIR, or --config CONFIG")
+    options = prepare_lib.PrepareOptions(**{k: v for k, v in given.items() if v is not None})
+    if args.max_frames == 0:
+        options = dataclasses.replace(options, max_frames=None)
+    jobs = prepare_lib.list_videos(args.inputs)
+    if not jobs:
+        raise FileNotFoundError(f"{', '.join(args.inputs)}: no video files found")
+    out = os.path.join(args.out, options.tag())
+    summary = prepare_lib.prepare_all(jobs, out, options, workers=args.workers)
+    print(summary.text())
+    print(f"prepared videos in {out}")
+    return 1 if summary.failed else 0
+
+
+def export(args, overrides) -> int:
+    _no_overrides(overrides)
+    from ta2net_jax.export.exporters import export as run_export
+    summary = run_export(args.workdir, args.format, args.out, step=args.step)
+    print(f"{summary['format']}: {summary['out']} ({summary['bytes'] / 1e6:.1f} MB, step {summary['step']}); "
+          f"inputs video/motion/inflection {summary['inputs']}")
+    return 0
+
+
+def import_torch(args, overrides) -> int:
+    from ta2net_jax.export.exporters import import_torch as run_import
+    summary = run_import(args.checkpoint, _config(args, overrides), args.workdir, step=args.step)
+    print(f"imported {args.checkpoint} into {summary['workdir']} as step {summary['step']}; "
+          f"`ta2net eval|detect|export --workdir {args.workdir}` use it")
+    return 0
+
+
+def info(args, overrides) -> int:
+    from ta2net_jax.model_info import model_info
+    print(json.dumps(model_info(_config(args, overrides), args.config), indent=2))
+    return 0

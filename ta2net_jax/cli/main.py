@@ -1,9 +1,9 @@
-"""The `ta2net` command line.
+"""The `ta2net` command line: the parser and the dispatch. The only module that knows argparse.
 
     ta2net build  --config CONFIG [--workers N] [--config.key=value ...]
-    ta2net train  --config CONFIG --workdir DIR [--config.key=value ...]
-    ta2net eval   --config CONFIG --workdir DIR [--step N] [--config.key=value ...]
-    ta2net detect VIDEO|FOLDER [--workdir DIR | --method inflection] [--out E.json] [--csv E.csv]
+    ta2net train  --config CONFIG --workdir DIR [--config.key=value ...] [multi-process flags]
+    ta2net eval   --config CONFIG --workdir DIR [--step N] [--config.key=value ...] [multi-process flags]
+    ta2net detect VIDEO|FOLDER [--workdir DIR] [--method NAME] [--out E.json] [--csv E.csv]
                   [--plot TIMELINE.png] [--overlay O.gif] [--labels SPEC] [--out-dir DIR]
     ta2net eval-videos VIDEO|FOLDER ... --labels FILE --out-dir DIR [--workdir DIR]   # real clips
     ta2net info   --config CONFIG [--config.key=value ...]   # params, FLOPs per clip, input shapes (JSON)
@@ -12,60 +12,125 @@
     ta2net prepare --config CONFIG | VIDEO|FOLDER ... --out DIR  [--workers N --size S --flow M --fps F]
 
 CONFIG is a Python config file, optionally with a variant: `configs/synthetic_small.py:smoke`.
-User errors (a bad file, a missing dataset or checkpoint, a wrong config key) print one line naming
-the file and the problem and exit with status 1. `python -m ta2net_jax.cli` is the same command.
-Each subcommand imports only what it needs: `info` runs without grain, TFDS, OpenCV or PyAV.
+User errors (a bad file, a missing dataset or checkpoint, a wrong config key) are typed exceptions that
+`main` prints as one line naming the file and the problem, with exit status 1. `python -m ta2net_jax.cli`
+is the same command. Building the parser imports nothing heavy (the dataset and detector registries are
+light); each subcommand's handler (commands.py) imports only what it needs.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
+
+from input_pipeline import registry
+from ta2net_jax import export
+from ta2net_jax.cli import commands
+from ta2net_jax.detection import detectors
+
+LABELS_HELP = ("ground truth: '12,31,53', a JSON list file, or a JSON file keyed by video name (Audible623 "
+               "labels.json, RepCount labels, Greatest Hits audio_onsets.json) or an Audible623 CSV")
+
+
+def _with_config(p, *, workdir: bool):
+    p.add_argument("--config", required=True, help="config file, e.g. configs/synthetic_small.py[:variant]; "
+                                                   f"datasets: {', '.join(registry.names())}")
+    if workdir:
+        p.add_argument("--workdir", required=True, help="run directory (checkpoints, logs, results)")
+    return p
+
+
+def _add_distributed(p) -> None:
+    """The flags of ta2net_jax.distributed.initialize (docs/scaling.md)."""
+    g = p.add_argument_group("multi-process (multi-host)")
+    g.add_argument("--distributed", choices=("auto", "on", "off"), default="auto",
+                   help="call jax.distributed.initialize: auto (flags, SLURM with >1 task, Cloud TPU VM, "
+                        "JAX_COORDINATOR_ADDRESS), on, off")
+    g.add_argument("--coordinator", help="HOST:PORT of process 0's coordination service")
+    g.add_argument("--num-processes", type=int, help="number of processes (hosts × processes per host)")
+    g.add_argument("--process-id", type=int, help="this process's index, 0 … num_processes − 1")
+    g.add_argument("--local-device-ids", default="auto",
+                   help="devices this process uses: 'auto' (see ta2net_jax/distributed.py) or e.g. '0,1'")
+
+
+def _add_detect(p) -> None:
+    p.add_argument("video", help="a video file PyAV/OpenCV can read, or a folder of them (batch mode)")
+    p.add_argument("--workdir", help="a trained run (uses its latest checkpoint, input size, flow and tuned "
+                                     "thresholds)")
+    p.add_argument("--method", choices=detectors.names(), default=None,
+                   help="detector (default: model with --workdir, else inflection, the training-free one)")
+    p.add_argument("--out", help="events JSON to write (one video)")
+    p.add_argument("--csv", help="events CSV to write: frame,time_s,score,x,y (one video)")
+    p.add_argument("--plot", help="timeline PNG to write (one video)")
+    p.add_argument("--overlay", help="overlay GIF or video (.mp4) with the heatmap and event flashes (one video)")
+    p.add_argument("--out-dir", help="folder for every output per video (<stem>.events.json/.events.csv/"
+                                     ".timeline.png/.overlay.gif) and summary.json; needed for a folder")
+    p.add_argument("--overlay-format", choices=("gif", "mp4", "none"), default="gif",
+                   help="overlay format in --out-dir mode (default gif)")
+    p.add_argument("--threshold", type=float, help="override the tuned threshold")
+    p.add_argument("--labels", help=LABELS_HELP)
+
+
+def _add_eval_videos(p) -> None:
+    p.add_argument("videos", nargs="+", help="video files and/or folders of them")
+    p.add_argument("--labels", required=True, help=LABELS_HELP)
+    p.add_argument("--out-dir", required=True, help="folder for results.json, report.md and plots")
+    p.add_argument("--workdir", help="a trained run (model method)")
+    p.add_argument("--method", choices=(*detectors.names(), "all", "both"), default=None,
+                   help="detector(s) to evaluate: one name, or all ('both' is the same) (default: all with "
+                        "--workdir, else inflection)")
+    p.add_argument("--name", default=None, help="title of the report (default: the labels file)")
+
+
+def _add_prepare(p) -> None:
+    p.add_argument("inputs", nargs="*", help="video files or folders (searched recursively); or use --config")
+    p.add_argument("--config", help="prepare the videos of this config's real dataset (data.manual_dir)")
+    p.add_argument("--out", help="output folder (with VIDEO/FOLDER inputs)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel worker processes")
+    p.add_argument("--size", type=int, default=None, help="output H = W in pixels (default 112)")
+    p.add_argument("--flow", default=None, help="flow estimator: dis (default), farneback or tvl1")
+    p.add_argument("--fps", type=float, default=None, help="resample to this frame rate (default: native)")
+    p.add_argument("--max-frames", type=int, default=None, help="keep at most N frames (default 300; 0: all)")
+    p.add_argument("--jpeg-quality", type=int, default=None, help="JPEG quality 1-100 (default 95)")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ta2net", description="TA²Net in JAX: timing audible actions from video.")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    def with_config(p, workdir: bool):
-        p.add_argument("--config", required=True, help="config file, e.g. configs/synthetic_small.py[:variant]")
-        if workdir:
-            p.add_argument("--workdir", required=True, help="run directory (checkpoints, logs, results)")
-        return p
-
-    p = with_config(sub.add_parser("build", help="build the config's dataset (render, decode, flow, ArrayRecord)"),
-                    workdir=False)
+    p = _with_config(sub.add_parser("build", help="build the config's dataset (render, decode, flow, ArrayRecord)"),
+                     workdir=False)
     p.add_argument("--workers", type=int, default=2, help="parallel worker processes")
-    p = with_config(sub.add_parser("train", help="train (resumes from the workdir's latest checkpoint)"), workdir=True)
-    from ta2net_jax import distributed   # --distributed/--coordinator/--num-processes/--process-id (docs/scaling.md)
-    distributed.add_arguments(p)
-    p = with_config(sub.add_parser("eval", help="evaluate a checkpoint and the training-free baseline"),
-                    workdir=True)
+    _add_distributed(_with_config(sub.add_parser("train", help="train (resumes from the workdir's latest "
+                                                               "checkpoint)"), workdir=True))
+    p = _with_config(sub.add_parser("eval", help="evaluate a checkpoint and the training-free detector"),
+                     workdir=True)
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
     p.add_argument("--max-videos", type=int, default=None, help="evaluate only the first N videos of each split")
-    distributed.add_arguments(p)   # several processes: each scores its share of the videos
-
-    from ta2net_jax.cli import commands as cli_commands
-    cli_commands.add_detect_arguments(sub.add_parser("detect", help="detect audible events in a video file or a "
-                                                                    "folder (JSON, CSV, timeline, overlay)"))
-    cli_commands.add_eval_videos_arguments(sub.add_parser(
-        "eval-videos", help="evaluate detectors on video files with label files (temporal, counting)"))
-    cli_commands.add_prepare_arguments(sub.add_parser(
-        "prepare", help="decode, resize and compute flow of videos (JPEG frames + flow; parallel, resumable)"))
+    _add_distributed(p)   # several processes: each scores its share of the videos
+    _add_detect(sub.add_parser("detect", help="detect audible events in a video file or a folder (JSON, CSV, "
+                                              "timeline, overlay)"))
+    _add_eval_videos(sub.add_parser("eval-videos", help="evaluate detectors on video files with label files "
+                                                        "(temporal, counting)"))
+    _add_prepare(sub.add_parser("prepare", help="decode, resize and compute flow of videos (JPEG frames + flow; "
+                                                "parallel, resumable)"))
     p = sub.add_parser("export", help="export a run's checkpoint: safetensors, torch (original names), stablehlo, "
                                       "onnx (docs/export.md)")
     p.add_argument("--workdir", required=True, help="a training run (or one made by import-torch)")
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
-    p.add_argument("--format", required=True, choices=("safetensors", "torch", "stablehlo", "onnx"))
+    p.add_argument("--format", required=True, choices=export.FORMATS)
     p.add_argument("--out", required=True, help="file to write")
-    p = with_config(sub.add_parser("import-torch", help="turn a PyTorch checkpoint of the original TA²Net into a "
-                                                        "run that eval/detect/export use"), workdir=True)
+    p = _with_config(sub.add_parser("import-torch", help="turn a PyTorch checkpoint of the original TA²Net into a "
+                                                         "run that eval/detect/export use"), workdir=True)
     p.add_argument("checkpoint", help="a .pt file: the original's {'epoch', 'state_dict'} or a bare state_dict")
     p.add_argument("--step", type=int, default=0, help="step number to give the imported checkpoint")
-    with_config(sub.add_parser("info", help="print the model's parameter counts, FLOPs per clip and input "
-                                            "shapes as JSON (nothing allocated)"), workdir=False)
+    _with_config(sub.add_parser("info", help="print the model's parameter counts, FLOPs per clip and input "
+                                             "shapes as JSON (nothing allocated)"), workdir=False)
     return parser
+
+
+COMMANDS = {"build": commands.build, "train": commands.train, "eval": commands.evaluate, "detect": commands.detect,
+            "eval-videos": commands.eval_videos, "prepare": commands.prepare, "export": commands.export,
+            "import-torch": commands.import_torch, "info": commands.info}
 
 
 def _absl_flags_parsed() -> None:
@@ -82,81 +147,15 @@ def run(argv: list[str]) -> int:
     if unknown:
         raise ValueError(f"unrecognised arguments: {' '.join(unknown)}")
     _absl_flags_parsed()
-
-    if args.command == "detect":
-        from ta2net_jax.cli.commands import run_detect
-        return run_detect(args)
-    if args.command == "eval-videos":
-        from ta2net_jax.cli.commands import run_eval_videos
-        return run_eval_videos(args)
-    if args.command == "prepare":
-        from input_pipeline.prepare import run_prepare
-        return run_prepare(args, overrides)
-
-    if args.command == "export":
-        from ta2net_jax.export.exporters import export
-        summary = export(args.workdir, args.format, args.out, step=args.step)
-        print(f"{summary['format']}: {summary['out']} ({summary['bytes'] / 1e6:.1f} MB, step {summary['step']}); "
-              f"inputs video/motion/inflection {summary['inputs']}")
-        return 0
-
-    from ta2net_jax.config_utils import load_config
-    config = load_config(args.config, overrides)
-    if args.command == "import-torch":
-        from ta2net_jax.export.exporters import import_torch
-        summary = import_torch(args.checkpoint, config, args.workdir, step=args.step)
-        print(f"imported {args.checkpoint} into {summary['workdir']} as step {summary['step']}; "
-              f"`ta2net eval|detect|export --workdir {args.workdir}` use it")
-        return 0
-    if args.command == "build":
-        from input_pipeline.pipeline import get_builder
-        builder = get_builder(config.data, build_if_missing=True, workers=args.workers)
-        report_path = os.path.join(builder.data_dir, "build_report.json")
-        print(f"dataset: {builder.data_dir}")
-        for split, info in builder.info.splits.items():
-            print(f"  {split}: {info.num_examples} videos")
-        if os.path.exists(report_path):
-            with open(report_path) as f:
-                skipped = sum(len(v) for v in json.load(f)["skipped"].values())
-            print(f"build report: {report_path} ({skipped} files skipped)")
-        return 0
-    if args.command == "train":
-        from ta2net_jax import distributed
-        distributed.initialize_from_args(args)   # before anything touches a device
-        from ta2net_jax.train import PREEMPTED_EXIT_STATUS, train_and_evaluate
-        last = train_and_evaluate(config, args.workdir)
-        if last.get("preempted"):
-            return PREEMPTED_EXIT_STATUS   # checkpoint saved; the same command resumes
-        print(f"trained to step {last.get('step')}: loss {last.get('loss', float('nan')):.4f}; "
-              f"checkpoints in {os.path.abspath(os.path.join(args.workdir, 'checkpoints'))}")
-        return 0
-    if args.command == "info":
-        from ta2net_jax.model_info import model_info
-        print(json.dumps(model_info(config, args.config), indent=2))
-        return 0
-    if args.command == "eval":
-        from ta2net_jax import distributed
-        distributed.initialize_from_args(args)   # before anything touches a device
-        from ta2net_jax.evaluation.evaluate import evaluate
-        result = evaluate(config, args.workdir, step=args.step, max_videos=args.max_videos)
-        print(f"{result['split']} ({result['num_videos']} videos, step {result['checkpoint_step']}): "
-              f"event F1 ±1/±2/±3 = {result['event_f1_tol1']:.3f}/{result['event_f1_tol2']:.3f}/"
-              f"{result['event_f1_tol3']:.3f}; original ±3 F = {result['orig_f1_tol3']:.3f}")
-        b = result["baseline"]
-        print(f"inflection-energy baseline: event F1 ±3 = {b['event_f1_tol3']:.3f}; original ±3 F = "
-              f"{b['orig_f1_tol3']:.3f}")
-        print(f"results: {os.path.abspath(os.path.join(args.workdir, 'eval.json'))}")
-        if result.get("report"):
-            print(f"report: {os.path.abspath(result['report'])}")
-        return 0
-    raise AssertionError(args.command)
+    return COMMANDS[args.command](args, overrides)
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         return run(sys.argv[1:] if argv is None else argv)
     except (FileNotFoundError, ValueError, KeyError, FloatingPointError) as err:  # ValueError includes
-        # video.VideoReadError; FloatingPointError: training hit a non-finite loss (train.nan_policy)
+        # video.VideoReadError and the registries' unknown-name errors; FloatingPointError: training hit a
+        # non-finite loss (train.nan_policy)
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"ta2net: error: {message}", file=sys.stderr)
         return 1

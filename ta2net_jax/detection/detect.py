@@ -27,15 +27,18 @@ import os
 
 import numpy as np
 
-from ta2net_jax.detection import inflection_energy as baseline, events as events_lib
-from input_pipeline import flow as flow_lib
-from input_pipeline.labels import VideoLabels, parse_labels
-from input_pipeline.video import read_video
+from input_pipeline import flow as flow_lib, video as video_lib
+from input_pipeline.labels import NoLabelsForVideoError, VideoLabels, parse_labels
+from input_pipeline.video import VideoReadError, read_video
+from ta2net_jax.detection import detectors, events as events_lib
 
-DEFAULT_THRESHOLDS = {"model": 0.5, "inflection": 2.0}
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv")
 OVERLAY_MAX_SIDE = 240
 CSV_FIELDS = ("frame", "time_s", "score", "x", "y")
+MIN_FRAMES = 5   # inflection flow needs two flows on each side of a frame
+
+
+class VideoTooShortError(VideoReadError):
+    """Fewer frames than any detector can score."""
 
 
 def _detector_json(workdir: str | None) -> dict:
@@ -48,12 +51,10 @@ def _detector_json(workdir: str | None) -> dict:
 
 def list_videos(folder: str) -> list[str]:
     """Video files directly inside ``folder`` (by suffix), sorted by name."""
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"{folder}: no such folder")
-    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(VIDEO_SUFFIXES) and not n.startswith("."))
-    if not names:
-        raise ValueError(f"{folder}: no video files ({', '.join(VIDEO_SUFFIXES)}) in this folder")
-    return [os.path.join(folder, n) for n in names]
+    paths = video_lib.list_video_files(folder)
+    if not paths:
+        raise ValueError(f"{folder}: no video files ({', '.join(video_lib.VIDEO_SUFFIXES)}) in this folder")
+    return paths
 
 
 def write_events_csv(path: str, events: list[dict]) -> None:
@@ -66,77 +67,48 @@ def write_events_csv(path: str, events: list[dict]) -> None:
                              "x": f"{e['x']:.1f}", "y": f"{e['y']:.1f}"})
 
 
-class Detector:
-    """Scores and events for video files; loads the config, thresholds and model once (batch mode)."""
+class VideoDetector:
+    """Scores and events for video files with one registered detector (detectors.py); loads the run's config,
+    thresholds and model once (batch mode)."""
 
     def __init__(self, *, workdir: str | None = None, method: str = "model", threshold: float | None = None,
                  flow_method: str | None = None, image_size: int | None = None):
-        if method not in DEFAULT_THRESHOLDS:
-            raise ValueError(f"method {method!r} is not 'model' or 'inflection'")
-        if method == "model" and not workdir:
-            raise ValueError("the model method needs --workdir (a trained run); use --method inflection without one")
-        self.workdir, self.method = workdir, method
+        from input_pipeline import registry
         from ta2net_jax.config_utils import run_config
-        self.config = run_config(workdir) if workdir else None
-        if self.config is not None:
-            from input_pipeline.datasets.synthetic_collisions import config_for
-            dataset_cfg = config_for(self.config.data.builder_config, self.config.data.get("flow_method"))
-            image_size = image_size or dataset_cfg.image_size
-            flow_method = flow_method or dataset_cfg.flow_method
+        detector_cls = detectors.get(method)
+        run = None
+        if workdir and (detector_cls.needs_run or os.path.exists(os.path.join(workdir, "config.json"))):
+            run = detectors.Run(workdir, run_config(workdir), _detector_json(workdir))
+        self.detector = detector_cls(run)
+        self.workdir, self.method = workdir, method
+        self.config = run.config if run is not None else None
+        if self.config is not None:   # the input the run was trained on, from its own dataset
+            spec = registry.input_spec(self.config.data)
+            image_size, flow_method = image_size or spec.image_size, flow_method or spec.flow_method
         self.image_size = image_size or 112
         self.flow_method = flow_method or "dis"
-        tuned = _detector_json(workdir)
-        if threshold is None:
-            threshold = tuned.get("model_threshold" if method == "model" else "inflection_threshold")
-        self.threshold = float(DEFAULT_THRESHOLDS[method] if threshold is None else threshold)
-        self.map_polarity = tuned.get("map_polarity", "peak")
+        if threshold is None and run is not None:
+            threshold = run.tuned.get(f"{method}_threshold")
+        self.threshold = float(detector_cls.default_threshold if threshold is None else threshold)
         self.min_separation = int(self.config.eval.min_separation) if self.config is not None else 2
-        self._predictor = None
-
-    def _model_scores(self, frames, flow_fwd, flow_bwd, fps) -> tuple[np.ndarray, np.ndarray]:
-        from input_pipeline.clips import VideoWindows
-        from ta2net_jax.inference import predict_videos
-        if self._predictor is None:
-            from ta2net_jax import mesh as mesh_lib
-            from ta2net_jax.inference import Predictor
-            from ta2net_jax.train import load_model_for_inference
-            model, _ = load_model_for_inference(self.config, self.workdir)
-            self._predictor = Predictor(model, self.config, mesh_lib.make_mesh(self.config.mesh))
-        example = {"id": "video", "fps": fps, "frames": frames, "flow_fwd": flow_fwd, "flow_bwd": flow_bwd,
-                   "event_frames": np.zeros(0, np.int64)}
-        windows = VideoWindows(self.config.data.num_frames, self.config.eval.stride).map(example)
-        video = next(predict_videos(self._predictor, [windows]))
-        return video["scores"], video["maps"]
 
     def analyse(self, video_path: str) -> dict:
-        """Decoded video, per-frame scores [N], "where" maps [N, h, w] (source map with the chosen polarity,
-        or inflection magnitude) and events; nothing written."""
-        from ta2net_jax.evaluation.metrics.spatial import map_cell_peak
+        """Decoded video, per-frame scores [N], "where" maps [N, h, w] and events; nothing written."""
         size = self.image_size
         decoded = read_video(video_path, size=(size, size))
         frames = decoded.frames
-        if frames.shape[0] < 5:
-            raise ValueError(f"{video_path}: only {frames.shape[0]} frames; at least 5 are needed")
+        if frames.shape[0] < MIN_FRAMES:
+            raise VideoTooShortError(video_path, f"only {frames.shape[0]} frames; at least {MIN_FRAMES} are needed")
         flow_fwd, flow_bwd = flow_lib.estimate_flow(frames, self.flow_method)
-        if self.method == "model":
-            scores, maps = self._model_scores(frames, flow_fwd, flow_bwd, decoded.fps)
-            if self.map_polarity == "inverted":
-                maps = 1.0 - maps
-        else:
-            scores, maps = baseline.inflection_scores(flow_fwd, flow_bwd), None
-        frames_idx, peaks = events_lib.pick_events(scores, self.threshold, min_separation=self.min_separation)
+        scored = self.detector.scores(frames, flow_fwd, flow_bwd, decoded.fps)
+        frames_idx, peaks = events_lib.pick_events(scored.values, self.threshold, min_separation=self.min_separation)
         scale_y, scale_x = decoded.source_size[0] / size, decoded.source_size[1] / size
         detected = []
         for frame, peak in zip(frames_idx, peaks):
-            if maps is not None:
-                x, y = map_cell_peak(maps[frame], (size, size))
-            else:
-                x, y = baseline.energy_peak_xy(flow_fwd, flow_bwd, int(frame))
+            x, y = self.detector.locate(scored, int(frame))
             detected.append({"frame": int(frame), "time_s": float(frame / decoded.fps), "score": float(peak),
                              "x": float(x * scale_x), "y": float(y * scale_y)})
-        if maps is None:
-            maps = baseline.inflection_magnitude_maps(flow_fwd, flow_bwd)
-        return {"decoded": decoded, "scores": scores, "maps": maps, "events": detected}
+        return {"decoded": decoded, "scores": scored.values, "maps": scored.maps, "events": detected}
 
     def __call__(self, video_path: str, *, out: str | None = None, csv_path: str | None = None,
                  plot: str | None = None, overlay: str | None = None, labels=None) -> dict:
@@ -147,7 +119,7 @@ class Detector:
         result = {"video": os.path.abspath(video_path), "fps": decoded.fps, "num_frames": int(len(scores)),
                   "source_size": list(decoded.source_size), "method": self.method, "threshold": self.threshold,
                   "min_separation": self.min_separation, "flow": self.flow_method, "model_input_size": self.image_size,
-                  "workdir": self.workdir, "map_polarity": self.map_polarity if self.method == "model" else None,
+                  "workdir": self.workdir, "map_polarity": None, **self.detector.describe(),
                   "scores": [None if not np.isfinite(s) else float(s) for s in scores], "events": detected}
         if labels is not None and labels.frames is not None:
             from ta2net_jax.evaluation.metrics.timing import evaluate_videos
@@ -164,8 +136,7 @@ class Detector:
         if plot:
             from ta2net_jax.evaluation.plots import plot_timeline
             name = os.path.basename(video_path)
-            what = "P(audible)" if self.method == "model" else "inflection energy (robust z)"
-            title = f"{name}: {what}, {len(detected)} events"
+            title = f"{name}: {self.detector.score_label}, {len(detected)} events"
             if "metrics" in result:
                 title += f"; event F1 ±3 = {result['metrics']['event_f1_tol3']:.2f} vs {os.path.basename(labels.source)}"
             plot_timeline(plot, scores, fps=decoded.fps, events=[e["frame"] for e in detected],
@@ -193,8 +164,8 @@ def detect(video_path: str, *, workdir: str | None = None, method: str = "model"
            image_size: int | None = None, csv_path: str | None = None, overlay: str | None = None) -> dict:
     """Detects events in one video; writes `out` (JSON), `csv_path`, `plot` (PNG) and `overlay` (GIF/MP4)
     when given; returns the result. ``labels``: frames, a label spec (labels.py) or a VideoLabels."""
-    detector = Detector(workdir=workdir, method=method, threshold=threshold, flow_method=flow_method,
-                        image_size=image_size)
+    detector = VideoDetector(workdir=workdir, method=method, threshold=threshold, flow_method=flow_method,
+                             image_size=image_size)
     return detector(video_path, out=out, csv_path=csv_path, plot=plot, overlay=overlay, labels=labels)
 
 
@@ -204,11 +175,10 @@ def detect_batch(inputs: list[str], out_dir: str, *, workdir: str | None = None,
     """Runs one Detector over ``inputs`` (video files), writing per-video outputs into ``out_dir`` (module
     docstring) and ``summary.json``. Unreadable files are skipped and listed under "failed"."""
     from tqdm import tqdm
-    from input_pipeline.video import VideoReadError
 
     if overlay_format not in (None, "gif", "mp4"):
         raise ValueError(f"overlay format {overlay_format!r} is not 'gif', 'mp4' or none")
-    detector = Detector(workdir=workdir, method=method, threshold=threshold)
+    detector = VideoDetector(workdir=workdir, method=method, threshold=threshold)
     os.makedirs(out_dir, exist_ok=True)
     summary = {"method": method, "threshold": detector.threshold, "workdir": workdir, "videos": [], "failed": []}
     for path in tqdm(inputs, desc=f"detect ({method})", unit="video", disable=not progress):
@@ -217,16 +187,13 @@ def detect_batch(inputs: list[str], out_dir: str, *, workdir: str | None = None,
         if labels:
             try:
                 video_labels = parse_labels(labels, path)
-            except ValueError as err:           # a keyed file without this video: no ground truth for it
-                if "no labels for" not in str(err):
-                    raise
+            except NoLabelsForVideoError:       # a keyed file without this video: no ground truth for it
+                pass
         try:
             result = detector(path, out=f"{stem}.events.json", csv_path=f"{stem}.events.csv",
                               plot=f"{stem}.timeline.png", labels=video_labels,
                               overlay=f"{stem}.overlay.{overlay_format}" if overlay_format else None)
-        except (VideoReadError, ValueError) as err:   # unreadable, or too short: report, go on
-            if not str(err).startswith(path):
-                raise
+        except VideoReadError as err:   # unreadable, or too short: report, go on
             summary["failed"].append(str(err))
             tqdm.write(f"skipped: {err}")
             continue

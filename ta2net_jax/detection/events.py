@@ -1,4 +1,4 @@
-"""Per-frame scores -> discrete audible events, and threshold tuning (original_ta2net.md §12 choice 8).
+"""Per-frame scores -> discrete audible events, and threshold tuning (docs/original.md §12 choice 8).
 
 Units: frame indices and separations are in frames at the clip's native rate; scores are whatever the
 caller passes (P(audible) in [0, 1], a logit difference, …), compared with ``score > threshold``.

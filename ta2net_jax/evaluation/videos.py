@@ -18,6 +18,7 @@ import os
 import numpy as np
 
 from ta2net_jax.evaluation import protocols
+from ta2net_jax.evaluation.report import table, write_files_report
 from input_pipeline.labels import parse_labels
 
 __all__ = ["evaluate_files", "collect_videos"]
@@ -47,9 +48,8 @@ def _score(detector, path: str, labels) -> dict:
 def evaluate_files(inputs: list[str], labels_spec: str, out_dir: str, *, workdir: str | None = None,
                    methods=("inflection",), name: str | None = None, progress: bool = True) -> dict:
     from tqdm import tqdm
-    from ta2net_jax.detection.detect import Detector
-    from ta2net_jax.evaluation.plots import plot_counts, plot_pr_curves, plot_timeline
-    from ta2net_jax.evaluation.report import Report
+    from ta2net_jax.detection.detect import VideoDetector
+    from ta2net_jax.evaluation.plots import plot_timeline
 
     videos = collect_videos(inputs)
     labels = {v: parse_labels(labels_spec, v) for v in videos}     # fails early, naming the file and video
@@ -57,7 +57,7 @@ def evaluate_files(inputs: list[str], labels_spec: str, out_dir: str, *, workdir
     result = {"labels": labels_spec, "videos": [os.path.abspath(v) for v in videos], "detectors": {}}
     scored = {}
     for method in methods:
-        detector = Detector(workdir=workdir, method=method)
+        detector = VideoDetector(workdir=workdir, method=method)
         rows = [_score(detector, v, labels[v]) for v in tqdm(videos, desc=f"eval-videos ({method})", unit="video",
                                                              disable=not progress)]
         scored[method] = rows
@@ -76,7 +76,7 @@ def evaluate_files(inputs: list[str], labels_spec: str, out_dir: str, *, workdir
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump(result, f, indent=2, default=_json_default)
-    _write_report(result, scored, out_dir, name or labels_spec, plot_pr_curves, plot_counts, Report)
+    write_files_report(result, scored, out_dir, name or labels_spec)
     return result
 
 
@@ -88,50 +88,9 @@ def _json_default(x):
     raise TypeError(type(x))
 
 
-def _write_report(result, scored, out_dir, name, plot_pr_curves, plot_counts, Report) -> None:
-    plots = os.path.join(out_dir, "plots")
-    rep = Report(os.path.join(out_dir, "report.md"), f"Evaluation on video files: {name}")
-    rep.text(f"Labels: `{result['labels']}`; {len(result['videos'])} videos. Frames and tolerances are at each "
-             "video's native rate. Spatial metrics: none (no boxes on these clips).")
-    rep.heading("Temporal (pooled)")
-    keys = ["event_f1_tol1", "event_f1_tol2", "event_f1_tol3", "event_precision_tol3", "event_recall_tol3",
-            "orig_f1_tol3", "ap_tol0", "ap_tol1", "ap_tol2", "ap_tol3", "ap_tol4", "ap_mean_tol0124"]
-    rows = [{"detector": m, "threshold": d["threshold"], "videos": d["temporal"].get("num_videos"),
-             **{k: d["temporal"].get(k) for k in keys}} for m, d in result["detectors"].items()]
-    rep.table(rows, [("detector", "detector"), ("threshold", "threshold"), ("videos", "videos")] +
-              [(k, k.replace("event_", "").replace("_tol", " ±")) for k in keys])
-    curves = {m: protocols.pr_curve(scored[m], 3, d["min_separation"]) for m, d in result["detectors"].items()}
-    if any(len(p) for p, _ in curves.values()):
-        plot_pr_curves(os.path.join(plots, "pr_tol3.png"), curves, title=f"{name}: PR over thresholds, ±3 frames")
-        rep.image(os.path.join(plots, "pr_tol3.png"), "precision-recall at ±3 frames")
-    rep.heading("Counting (pooled)")
-    rep.text("GT count: the annotated repetition count (cycles) where the label file has one, else the number "
-             "of run-clustered GT events. Predicted count: #events (\"events\") or #events − 1 (\"intervals\"). "
-             "MAE = mean |ĉ − c| / (c + 0.1); OBO = fraction with |ĉ − c| ≤ 1.")
-    crow = [{"detector": m, **d["counting"][mode]} for m, d in result["detectors"].items() for mode in d["counting"]]
-    rep.table(crow, [("detector", "detector"), ("count_mode", "count"), ("num_videos", "videos"), ("mae", "MAE"),
-                     ("obo", "OBO"), ("obz", "OBZ"), ("rmse", "RMSE")])
-    series = {m: ([r["gt_count"] for r in d["counting_per_video"]], [r["pred_events"] for r in d["counting_per_video"]])
-              for m, d in result["detectors"].items()}
-    if any(len(g) for g, _ in series.values()):
-        plot_counts(os.path.join(plots, "counts.png"), series, title=f"{name}: #events vs GT count")
-        rep.image(os.path.join(plots, "counts.png"), "predicted vs ground-truth counts")
-    for m, d in result["detectors"].items():
-        rep.heading(f"Per video: {m}")
-        if d["temporal_per_video"]:
-            rep.table(d["temporal_per_video"], protocols.TEMPORAL_COLUMNS)
-        if d["counting_per_video"]:
-            rep.table(d["counting_per_video"], protocols.COUNTING_COLUMNS)
-        for r in scored[m]:
-            stem = os.path.splitext(r["id"])[0]
-            rep.image(os.path.join(plots, f"{stem}.{m}.png"), f"{r['id']} ({m})")
-    rep.write()
-
-
 def summary_tables(runs: list[tuple[str, str, str]]) -> str:
     """Markdown tables over several `eval-videos` runs: ``runs`` = [(clip set, detector label, results.json)].
     One temporal table (sets with event GT) and one counting table (all sets)."""
-    from ta2net_jax.evaluation.report import table
     temporal, counting = [], []
     for clip_set, label, path in runs:
         if not os.path.exists(path):

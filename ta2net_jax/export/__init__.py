@@ -5,3 +5,5 @@
     torch_format.py  torch.save files read and written with NumPy only
     exporters.py     `ta2net export` (safetensors, torch, stablehlo, onnx) and `ta2net import-torch`
 """
+
+FORMATS = ("safetensors", "torch", "stablehlo", "onnx")   # `ta2net export --format`

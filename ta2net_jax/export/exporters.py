@@ -33,9 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ta2net_jax.export import torch_format, weights
+from ta2net_jax.export import FORMATS, torch_format, weights
 
-FORMATS = ("safetensors", "torch", "stablehlo", "onnx")
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ONNX_PYTHON = os.path.join(REPO, ".venv-onnx", "bin", "python")
 
@@ -128,12 +127,11 @@ def export_onnx(safetensors_path: str, out: str) -> None:
 # ---- runs ------------------------------------------------------------------------------------------
 
 def with_image_size(config):
-    """The config with `data.image_size` set (older synthetic configs leave it to the dataset)."""
+    """The config with `data.image_size` set from the run's dataset (input_pipeline/registry.py), which
+    synthetic configs may leave out."""
     if config.data.get("image_size") is None:
-        if config.data.get("name") != "synthetic_collisions":
-            raise ValueError("config.data.image_size is needed to export (the model's input H = W)")
-        from input_pipeline.datasets.synthetic_collisions import config_for
-        config.data.image_size = config_for(config.data.builder_config).image_size
+        from input_pipeline import registry
+        config.data.image_size = registry.input_spec(config.data).image_size
     return config
 
 
@@ -142,7 +140,7 @@ def export(workdir: str, fmt: str, out: str, step: int | None = None) -> dict:
     if fmt not in FORMATS:
         raise ValueError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
     from ta2net_jax.config_utils import run_config
-    from ta2net_jax.train import load_model_for_inference
+    from ta2net_jax.checkpoint import load_model_for_inference
     config = with_image_size(run_config(workdir))
     model, step = load_model_for_inference(config, workdir, step)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
@@ -167,7 +165,7 @@ def import_torch(checkpoint_path: str, config, workdir: str, step: int = 0) -> d
     from flax import nnx
     from ta2net_jax import checkpoint
     from ta2net_jax.config_utils import save_config
-    from ta2net_jax.train import model_and_optimizer
+    from ta2net_jax.checkpoint import model_and_optimizer
     import orbax.checkpoint as ocp
 
     # The checkpoint holds the training state's layout: (model, optimizer), with fresh Adam moments.

@@ -1,6 +1,6 @@
 """Layer constructors with PyTorch's conventions (the original TA²Net is PyTorch).
 
-Flax defaults differ from PyTorch in ways that change the function (docs/original_ta2net.md §11):
+Flax defaults differ from PyTorch in ways that change the function (docs/original.md §11):
 BatchNorm momentum (flax 0.99 = torch 0.01; the original uses torch's 0.1 = flax 0.9), LayerNorm eps
 (1e-6 vs 1e-5), Conv padding ('SAME' vs 0) and initialisers. Every layer of the model is built here
 so those choices live in one place.

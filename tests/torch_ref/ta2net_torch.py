@@ -1,6 +1,6 @@
 """TA²Net in PyTorch, written for this project's parity tests (runs in the separate PyTorch env).
 
-The architecture and module names follow the original code (docs/original_ta2net.md §5; module names
+The architecture and module names follow the original code (docs/original.md §5; module names
 of models/mymodel.py, backbone.py and the TransRAC blocks), NCHW as PyTorch does, so a state_dict in
 the original's format loads with `strict=True`. It is configured by the same `model` config dict as
 the JAX model (ta2net_jax/model), so the small configurations can be checked too. `with_unused=True`
@@ -232,7 +232,7 @@ class TA2Net(nn.Module):
         return {"logits": out, "fg": fg.view(b, t, -1), "bg": bg.view(b, t, -1), "source_map": m.view(b, t, *m.shape[2:])}
 
 
-# ---- the original's loss (docs/original_ta2net.md §6), with the choices of ta2net_jax/losses.py -------------
+# ---- the original's loss (docs/original.md §6), with the choices of ta2net_jax/losses.py -------------
 
 def _cos(a, b):
     return torch.clamp(F.normalize(a, dim=1) @ F.normalize(b, dim=1).T, 0.0005, 0.9995)

@@ -152,12 +152,3 @@ def synthetic_event_boxes(raw_json: str) -> list[tuple[int, list[list[float]]]]:
         if boxes:
             out.append((frame, boxes))
     return out
-
-
-def synthetic_raw_json(data_cfg, split: str, video_id: str) -> str | None:
-    """Path of a synthetic video's raw JSON when the dataset's raw files are present, else None."""
-    if data_cfg.get("name", "synthetic_collisions") != "synthetic_collisions":
-        return None
-    path = os.path.join(os.path.abspath(data_cfg.data_dir), "raw", "synthetic_collisions", data_cfg.builder_config,
-                        split, f"{video_id}.json")
-    return path if os.path.exists(path) else None

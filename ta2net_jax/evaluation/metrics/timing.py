@@ -13,7 +13,7 @@ Two families of metrics are reported side by side:
 * one-to-one event P/R/F1 (``match_events``, ``evaluate_videos``): maximum bipartite matching
   (``mir_eval.util.match_events``) at ±1/±2/±3 frames, on **run-clustered** labels and predictions.
 
-Choices made here (logged, see original_ta2net.md §12 choices 8–9):
+Choices made here (logged, see docs/original.md §12 choices 8–9):
 
 * Run clustering (``cluster_runs``): a run of consecutive frames ``a, a+1, …, b`` becomes ONE event at
   ``(a + b) // 2`` (floor of the mean of first and last frame). For an even-length run this is the lower of

@@ -1,0 +1,125 @@
+"""Which datasets exist, and what input a run on each takes: the one place that answers both.
+
+A dataset is a module under `input_pipeline/datasets/` (or anywhere importable) registered here by name.
+The module is imported only when the dataset is used (TFDS is heavy; `ta2net info` needs none of it).
+It provides:
+
+    make_builder(data_cfg, *, workers) -> tfds builder   the builder a config's `data` section names,
+                                                         built or not (reads nothing but its folder)
+    build(builder) -> builder                            writes the dataset (idempotent) and its report
+    raw_events_json(data_cfg, split, video_id) -> str | None    optional: a video's exact events and
+                                                         object boxes (the synthetic generator's JSON),
+                                                         for the spatial protocols
+
+The builder's `builder_config` carries `image_size` (frames are S×S) and `flow_method` (the optical-flow
+estimator its flow was computed with): `input_spec` reads them, so detect, export, info and prepare take
+a run's input from the run's own dataset. Adding a dataset = one module + one `register` call (see
+tests/test_registry.py, which registers a toy dataset and trains on it).
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import types
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    name: str
+    module: str            # dotted path of the module that builds it (imported on first use)
+    summary: str           # one line for `--help` texts and docs
+    from_videos: bool      # built from a folder of real video files (`ta2net prepare --config` applies)
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+    """What a model trained on a dataset takes: S×S frames, flow from `flow_method`."""
+    image_size: int        # S, pixels
+    flow_method: str       # input_pipeline.flow.METHODS
+
+
+class UnknownDatasetError(ValueError):
+    """A config names a dataset nobody registered."""
+
+
+class DatasetNotBuiltError(FileNotFoundError):
+    """The dataset's files are not there yet (`ta2net build` first)."""
+
+
+_DATASETS: dict[str, Dataset] = {}
+
+
+def register(name: str, module: str, summary: str, *, from_videos: bool = False) -> Dataset:
+    """Adds (or replaces) a dataset; `module` is the dotted path of its builder module."""
+    _DATASETS[name] = Dataset(name, module, summary, from_videos)
+    return _DATASETS[name]
+
+
+def names() -> tuple[str, ...]:
+    return tuple(_DATASETS)
+
+
+def get(name: str) -> Dataset:
+    if name not in _DATASETS:
+        raise UnknownDatasetError(f"unknown dataset {name!r}; known: {', '.join(_DATASETS)}")
+    return _DATASETS[name]
+
+
+def module_of(data_cfg) -> types.ModuleType:
+    return importlib.import_module(get(data_cfg.name).module)
+
+
+def make_builder(data_cfg, *, workers: int = 2):
+    """The TFDS builder a config's `data` section names, built or not."""
+    return module_of(data_cfg).make_builder(data_cfg, workers=workers)
+
+
+def get_builder(data_cfg, *, build_if_missing: bool = False, workers: int = 2):
+    """The built TFDS builder (built first when asked and missing); DatasetNotBuiltError otherwise."""
+    module = module_of(data_cfg)
+    builder = module.make_builder(data_cfg, workers=workers)
+    if build_if_missing:
+        return module.build(builder)
+    if not builder.is_prepared():
+        source = " from data.manual_dir" if get(data_cfg.name).from_videos else ""
+        raise DatasetNotBuiltError(f"{builder.data_dir}: dataset not built; run `ta2net build --config CONFIG`"
+                                   f"{source} first")
+    return builder
+
+
+def input_spec(data_cfg) -> InputSpec:
+    """The frame size and flow estimator of a run on this dataset.
+
+    A config that states both `data.image_size` and `data.flow_method` is answered without importing the
+    dataset module (machines without TFDS, e.g. the GPU check, run `ta2net info` on such configs); otherwise
+    the dataset's builder config is asked, and a stated value must agree with it.
+    """
+    size, flow = data_cfg.get("image_size"), data_cfg.get("flow_method")
+    get(data_cfg.name)
+    if size is not None and flow is not None:
+        return InputSpec(int(size), str(flow))
+    built = make_builder(data_cfg, workers=1).builder_config
+    if size is not None and int(size) != built.image_size:
+        raise ValueError(f"data.image_size {size} does not match the {data_cfg.name!r} frames "
+                         f"({built.image_size}×{built.image_size})")
+    return InputSpec(int(built.image_size), str(built.flow_method))
+
+
+def raw_events_json(data_cfg, split: str, video_id: str) -> str | None:
+    """A video's exact events with object geometry, when its dataset keeps them (synthetic), else None."""
+    lookup = getattr(module_of(data_cfg), "raw_events_json", None)
+    path = lookup(data_cfg, split, video_id) if lookup else None
+    return path if path and os.path.exists(path) else None
+
+
+register("synthetic_collisions", "input_pipeline.datasets.synthetic_collisions",
+         "rendered 2-D collision videos with exact events and exact flow (no download)")
+for _name, _summary in (("audible623", "Audible623: UCF101 + Kinetics clips with audible-frame labels"),
+                        ("ucf101_audible", "Audible623's UCF101 videos (the UCF101 protocol)"),
+                        ("kinetics_audible", "Audible623's Kinetics/YouTube videos (the Kinetics protocol)")):
+    register(_name, "input_pipeline.datasets.audible623", _summary, from_videos=True)
+register("repcount", "input_pipeline.datasets.repcount", "RepCount-A repetition counting (cycle annotations)",
+         from_videos=True)
+register("ucfrep", "input_pipeline.datasets.repcount", "UCFRep repetition counting (cycle annotations)",
+         from_videos=True)

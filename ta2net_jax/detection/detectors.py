@@ -1,0 +1,140 @@
+"""Detectors, each behind one name: the word used by `--method`, in detector.json (`<name>_threshold`), in
+eval.json and in the docs.
+
+A detector turns a decoded video and its optical flow into a per-frame score and a per-frame "where" map:
+
+    scores(frames [N,S,S,3] uint8, flow_fwd / flow_bwd [N−1,S,S,2] float (u, v) pixels, fps)
+        -> Scores(values [N] float, NaN on unscored frames; maps [N,h,w] float, larger = more likely the source)
+    locate(scores, frame) -> (x, y)   pixels of the S×S model input
+
+Registered here: `model` (a trained run's P(audible) and sound-source map; needs a workdir) and `inflection`
+(training-free robust z-score of inflection-flow energy). Adding one = a class with `register` (see
+tests/test_registry.py, which adds a toy detector and runs it through `ta2net detect`).
+Light at import (NumPy only): the command line lists the names without loading JAX.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class Scores:
+    values: np.ndarray                 # [N] per-frame score, NaN where the detector cannot score
+    maps: np.ndarray                   # [N, h, w] "where" map per frame (any resolution), higher = source
+    flow_fwd: np.ndarray | None = None  # kept for locate() of flow-based detectors
+    flow_bwd: np.ndarray | None = None
+
+
+@dataclasses.dataclass
+class Run:
+    """A trained run as detection sees it: its workdir, config and the detector.json that `ta2net eval` wrote
+    (tuned thresholds, map polarity; {} when absent)."""
+    workdir: str
+    config: object
+    tuned: dict
+
+
+class UnknownDetectorError(ValueError):
+    """`--method` names no registered detector."""
+
+
+class Detector:
+    """Base class. `needs_run`: the detector reads a trained run (`--workdir`)."""
+    name: ClassVar[str]
+    default_threshold: ClassVar[float]
+    score_label: ClassVar[str]            # y-axis label of timelines
+    needs_run: ClassVar[bool] = False
+
+    def __init__(self, run: Run | None):
+        if self.needs_run and run is None:
+            raise ValueError(f"the {self.name} detector needs --workdir (a trained run); "
+                             f"use --method inflection without one")
+        self.run = run
+
+    def scores(self, frames: np.ndarray, flow_fwd: np.ndarray, flow_bwd: np.ndarray, fps: float) -> Scores:
+        raise NotImplementedError
+
+    def locate(self, scores: Scores, frame: int) -> tuple[float, float]:
+        """(x, y) of the event at `frame`, in pixels of the model input: the centre of the map's peak cell."""
+        from ta2net_jax.evaluation.metrics.spatial import map_cell_peak
+        size = scores.flow_fwd.shape[1:3] if scores.flow_fwd is not None else scores.maps.shape[1:]
+        return map_cell_peak(scores.maps[frame], tuple(size))
+
+    def describe(self) -> dict:
+        """What detect's JSON records about this detector besides its name and threshold."""
+        return {}
+
+
+_DETECTORS: dict[str, type[Detector]] = {}
+
+
+def register(cls: type[Detector]) -> type[Detector]:
+    """Class decorator: makes `cls` available as `--method cls.name`."""
+    _DETECTORS[cls.name] = cls
+    return cls
+
+
+def names() -> tuple[str, ...]:
+    return tuple(_DETECTORS)
+
+
+def get(name: str) -> type[Detector]:
+    if name not in _DETECTORS:
+        raise UnknownDetectorError(f"unknown detector {name!r}; known: {', '.join(_DETECTORS)}")
+    return _DETECTORS[name]
+
+
+@register
+class ModelDetector(Detector):
+    """P(audible) of a trained run from sliding windows (inference.py); the map is the CCAM sound-source map
+    with the polarity `ta2net eval` chose on validation (docs/evaluation_choices.md)."""
+    name = "model"
+    default_threshold = 0.5
+    score_label = "P(audible)"
+    needs_run = True
+
+    def __init__(self, run: Run | None):
+        super().__init__(run)
+        self.map_polarity = run.tuned.get("map_polarity", "peak")
+        self._predictor = None
+
+    def scores(self, frames, flow_fwd, flow_bwd, fps) -> Scores:
+        from input_pipeline.clips import VideoWindows
+        from ta2net_jax.inference import predict_videos
+        config = self.run.config
+        if self._predictor is None:
+            from ta2net_jax import mesh as mesh_lib
+            from ta2net_jax.checkpoint import load_model_for_inference
+            from ta2net_jax.inference import Predictor
+            model, _ = load_model_for_inference(config, self.run.workdir)
+            self._predictor = Predictor(model, config, mesh_lib.make_mesh(config.mesh))
+        example = {"id": "video", "fps": fps, "frames": frames, "flow_fwd": flow_fwd, "flow_bwd": flow_bwd,
+                   "event_frames": np.zeros(0, np.int64)}
+        windows = VideoWindows(config.data.num_frames, config.eval.stride).map(example)
+        video = next(predict_videos(self._predictor, [windows]))
+        maps = 1.0 - video["maps"] if self.map_polarity == "inverted" else video["maps"]
+        return Scores(video["scores"], maps, flow_fwd, flow_bwd)
+
+    def describe(self) -> dict:
+        return {"workdir": self.run.workdir, "map_polarity": self.map_polarity}
+
+
+@register
+class InflectionDetector(Detector):
+    """Training-free: robust z-score of inflection-flow energy (inflection_energy.py); located at the pixel of
+    largest inflection magnitude."""
+    name = "inflection"
+    default_threshold = 2.0   # two robust standard deviations above the video's median
+    score_label = "inflection energy (robust z)"
+
+    def scores(self, frames, flow_fwd, flow_bwd, fps) -> Scores:
+        from ta2net_jax.detection import inflection_energy
+        return Scores(inflection_energy.inflection_scores(flow_fwd, flow_bwd),
+                      inflection_energy.inflection_magnitude_maps(flow_fwd, flow_bwd), flow_fwd, flow_bwd)
+
+    def locate(self, scores: Scores, frame: int) -> tuple[float, float]:
+        from ta2net_jax.detection import inflection_energy
+        return inflection_energy.energy_peak_xy(scores.flow_fwd, scores.flow_bwd, int(frame))
