@@ -3,10 +3,8 @@
 * `MetricsLog`: `<workdir>/metrics.jsonl`, one JSON object per line, every one with a `step`. On resume
   the lines of steps after the restored checkpoint are dropped first (they are about to be trained again),
   so each step appears once.
-* `EventWriter`: TensorBoard scalars in `<workdir>/tensorboard/events.out.tfevents.<time>.<host>`, written
-  here without TensorFlow or tensorboardX: TFRecord framing (length, masked CRC-32C, data, masked CRC-32C)
-  around `tensorflow.Event` protos (wall_time = 1, step = 2, file_version = 3, summary = 5; Summary.value = 1;
-  Value.tag = 1, Value.simple_value = 2), encoded by hand. `read_events` reads them back (CRCs checked).
+* `EventWriter`: the same scalars for TensorBoard, written by tensorboardX (no TensorFlow) in
+  `<workdir>/tensorboard/events.out.tfevents.<time>.<host>.<pid>.<n>`. A resumed run adds a file beside the old ones.
 * MFU: model FLOPs per step / step time / (devices × the device's peak FLOP/s for the compute dtype).
   Model FLOPs per clip = 3 × the analytic forward count (2 × conv/matmul MACs, `model_info.analytic_flops`;
   backward ≈ 2 × forward), as in benchmarks/train_step.py. Peak FLOP/s per device kind are data-sheet dense
@@ -15,184 +13,58 @@ Everything here writes on process 0 only (`enabled`).
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
-import socket
-import struct
 import time
-from typing import Iterator
 
-# ---- CRC-32C (Castagnoli), table-driven ----------------------------------------------------------------
+# ---- TensorBoard --------------------------------------------------------------------------------------------
 
-def _crc_table() -> list[int]:
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-_CRC_TABLE = _crc_table()
-
-
-def crc32c(data: bytes) -> int:
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc = _CRC_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-def masked_crc32c(data: bytes) -> int:
-    crc = crc32c(data)
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-# ---- protobuf wire format (the few fields TensorBoard scalars need) -----------------------------------------
-
-def _varint(n: int) -> bytes:
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _length_delimited(field: int, payload: bytes) -> bytes:
-    return _varint(field << 3 | 2) + _varint(len(payload)) + payload
-
-
-def encode_event(wall_time: float, step: int | None = None, scalars: dict[str, float] | None = None,
-                 file_version: str | None = None) -> bytes:
-    out = bytearray(_varint(1 << 3 | 1) + struct.pack("<d", wall_time))
-    if step is not None:
-        out += _varint(2 << 3 | 0) + _varint(int(step))
-    if file_version is not None:
-        out += _length_delimited(3, file_version.encode())
-    if scalars:
-        summary = b"".join(
-            _length_delimited(1, _length_delimited(1, tag.encode()) + _varint(2 << 3 | 5) + struct.pack("<f", value))
-            for tag, value in scalars.items())
-        out += _length_delimited(5, summary)
-    return bytes(out)
-
-
-def _record(data: bytes) -> bytes:
-    length = struct.pack("<Q", len(data))
-    return length + struct.pack("<I", masked_crc32c(length)) + data + struct.pack("<I", masked_crc32c(data))
-
-
-def _read_varint(buf: bytes, i: int) -> tuple[int, int]:
-    shift = result = 0
-    while True:
-        b = buf[i]
-        i += 1
-        result |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return result, i
-
-
-def _fields(buf: bytes) -> Iterator[tuple[int, int, object]]:
-    i = 0
-    while i < len(buf):
-        key, i = _read_varint(buf, i)
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            value, i = _read_varint(buf, i)
-        elif wire == 1:
-            value, i = buf[i:i + 8], i + 8
-        elif wire == 5:
-            value, i = buf[i:i + 4], i + 4
-        elif wire == 2:
-            n, i = _read_varint(buf, i)
-            value, i = buf[i:i + n], i + n
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        yield field, wire, value
-
-
-def decode_event(data: bytes) -> dict:
-    event: dict = {"scalars": {}}
-    for field, _, value in _fields(data):
-        if field == 1:
-            event["wall_time"] = struct.unpack("<d", value)[0]
-        elif field == 2:
-            event["step"] = value
-        elif field == 3:
-            event["file_version"] = value.decode()
-        elif field == 5:
-            for f, _, v in _fields(value):
-                if f == 1:
-                    tag, simple = None, None
-                    for ff, _, vv in _fields(v):
-                        if ff == 1:
-                            tag = vv.decode()
-                        elif ff == 2:
-                            simple = struct.unpack("<f", vv)[0]
-                    event["scalars"][tag] = simple
-    return event
-
-
-def read_records(path: str) -> Iterator[bytes]:
-    """The data of each TFRecord in `path`; raises ValueError on a CRC mismatch or a truncated record."""
-    with open(path, "rb") as f:
-        while True:
-            header = f.read(12)
-            if not header:
-                return
-            if len(header) < 12:
-                raise ValueError(f"{path}: truncated record header")
-            (length,), (crc,) = struct.unpack("<Q", header[:8]), struct.unpack("<I", header[8:])
-            if masked_crc32c(header[:8]) != crc:
-                raise ValueError(f"{path}: bad length CRC")
-            data, footer = f.read(length), f.read(4)
-            if len(data) < length or len(footer) < 4:
-                raise ValueError(f"{path}: truncated record")
-            if masked_crc32c(data) != struct.unpack("<I", footer)[0]:
-                raise ValueError(f"{path}: bad data CRC")
-            yield data
-
-
-def read_events(path: str) -> list[dict]:
-    return [decode_event(r) for r in read_records(path)]
+_writer_ids = itertools.count()
 
 
 class EventWriter:
-    """TensorBoard scalar event file (process 0 only when `enabled` is False elsewhere)."""
+    """TensorBoard scalars under `logdir`, written by tensorboardX's `SummaryWriter`.
+
+    `scalars` hands the events to tensorboardX's writer thread, which flushes them to disk at most about
+    `FLUSH_SECS` later; `close` writes out whatever is still queued. A disabled writer (processes other than 0,
+    `train.tensorboard=False`) creates no directory or file and ignores every call.
+    """
+
+    FLUSH_SECS = 10
 
     def __init__(self, logdir: str, enabled: bool = True):
         self.enabled = enabled
-        self._file = None
+        self._writer = None
         if enabled:
-            os.makedirs(logdir, exist_ok=True)
-            name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{os.getpid()}"
-            self.path = os.path.join(logdir, name)
-            self._file = open(self.path, "ab")
-            self._file.write(_record(encode_event(time.time(), step=0, file_version="brain.Event:2")))
-            self._file.flush()
+            # Imported here: the GPU check (scripts/gpu_check.sh) imports ta2net_jax.train, hence this module, on
+            # a machine without tensorboardX.
+            from tensorboardX import SummaryWriter
+            # tensorboardX names the file by the whole second and opens it with "wb": the suffix keeps a second
+            # writer started in the same second (a resume in the same process) from truncating the first one's
+            # file. The queue holds about 50 log lines, so that `scalars` does not wait for a slow fsync.
+            self._writer = SummaryWriter(logdir, max_queue=1000, flush_secs=self.FLUSH_SECS,
+                                         filename_suffix=f".{os.getpid()}.{next(_writer_ids)}")
 
     def scalars(self, step: int, values: dict) -> None:
-        if not self.enabled:
+        """Logs each int or float of `values` as a scalar of its key at `step`; bools, None (e.g. `mfu` on a
+        device without a known peak) and other types are left out. NaN and Inf are logged as they are."""
+        if self._writer is None:
             return
-        finite = {k: float(v) for k, v in values.items()
-                  if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        if finite:
-            self._file.write(_record(encode_event(time.time(), step=step, scalars=finite)))
-            self._file.flush()
+        wall_time = time.time()
+        for tag, value in values.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self._writer.add_scalar(tag, float(value), step, walltime=wall_time)
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        """Writes the queued events and closes the file; later calls do nothing."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
+
+# ---- JSONL --------------------------------------------------------------------------------------------------
 
 class MetricsLog:
     """`<workdir>/metrics.jsonl` on process 0; `truncate_after(step)` drops lines of later steps."""
