@@ -65,12 +65,18 @@ class _FrameDifference(detectors.Detector):
 
 
 def test_a_registered_toy_detector_runs_through_ta2net_detect(tmp_path):
-    video = realdata("greatest_hits_condfoleygen", "hitting_bag.mp4")
+    from input_pipeline.video import write_video
+    frames = np.full((30, 32, 48, 3), 60, np.uint8)
+    frames[10, 8:16, 30:40] = 250     # two flashes in the right half
+    frames[20, 8:16, 30:40] = 250
+    video = str(tmp_path / "flashes.mp4")
+    write_video(video, frames, 25.0)
     out = tmp_path / "events.json"
     assert cli.main(["detect", video, "--method", "toy_frame_difference", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["method"] == "toy_frame_difference" and result["threshold"] == 3.0
-    assert result["events"] and all(0 <= e["x"] <= 604 and 0 <= e["y"] <= 340 for e in result["events"])
+    assert [e["frame"] // 10 for e in result["events"]] == [1, 2]     # at the flash or the frame after it
+    assert all(e["x"] > 24 for e in result["events"])                  # located in the right half
 
 
 def test_detect_takes_size_and_flow_from_the_runs_own_dataset(tmp_path):

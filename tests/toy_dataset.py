@@ -34,10 +34,11 @@ class ToyFlashes(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         del dl_manager
-        return {split: self._examples(seed) for seed, split in enumerate(("train", "validation", "test"))}
+        return {split: self._generate_examples(split) for split in ("train", "validation", "test")}
 
-    def _examples(self, seed: int):
+    def _generate_examples(self, split: str):
         cfg = self.builder_config
+        seed = ("train", "validation", "test").index(split)
         rng = np.random.default_rng(seed)
         n, s = cfg.num_frames, cfg.image_size
         for i in range(cfg.videos_per_split):
