@@ -1,4 +1,5 @@
 """Helpers shared by the benchmark scripts (run as `python benchmarks/<name>.py` from the repo root)."""
+
 from __future__ import annotations
 
 import platform

@@ -24,6 +24,7 @@ the reads (~8 MB per 64-frame clip at 112²) come from disk.
     python benchmarks/input_pipeline.py                       # 1 core and all cores, appends to results.jsonl
     python benchmarks/input_pipeline.py --cores 1 --inflection
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,17 +63,25 @@ def measure(args, cores: str) -> dict:
     import jax
     import numpy as np
     from absl import flags
+
     if not flags.FLAGS.is_parsed():
         flags.FLAGS.mark_as_parsed()
     from input_pipeline import pipeline, registry
     from ta2net_jax import inflection
     from ta2net_jax.config_utils import load_config
 
-    config = load_config(str(ROOT / "configs" / "audible623_data.py"), [
-        f"data.data_dir={args.data_dir}", f"data.manual_dir={args.manual_dir}",
-        f"data.annotations_dir={args.annotations_dir}", f"data.builder_config={args.builder_config}",
-        f"train.batch_size={args.batch}", f"data.num_frames={args.num_frames}",
-        f"data.validation_fraction=0.0"])
+    config = load_config(
+        str(ROOT / "configs" / "audible623_data.py"),
+        [
+            f"data.data_dir={args.data_dir}",
+            f"data.manual_dir={args.manual_dir}",
+            f"data.annotations_dir={args.annotations_dir}",
+            f"data.builder_config={args.builder_config}",
+            f"train.batch_size={args.batch}",
+            f"data.num_frames={args.num_frames}",
+            "data.validation_fraction=0.0",
+        ],
+    )
     builder = registry.get_builder(config.data, build_if_missing=True, workers=2)
     source = pipeline.data_source(config.data, "train")
     built_examples = len(source)
@@ -80,13 +89,15 @@ def measure(args, cores: str) -> dict:
         source = RepeatedSource(source, args.source_size)
     it = iter(pipeline.train_dataset(config, source))
     device = jax.devices()[0]
-    step = jax.jit(lambda b: inflection.model_inputs(b, mode=config.inflection.mode,
-                                                     flow_scale=config.inflection.flow_scale))
+    step = jax.jit(
+        lambda b: inflection.model_inputs(b, mode=config.inflection.mode, flow_scale=config.inflection.flow_scale)
+    )
 
     def one():
         batch = next(it)
-        on_device = jax.device_put({k: batch[k] for k in ("frames", "flow_fwd", "flow_bwd", "labels", "num_valid")},
-                                   device)
+        on_device = jax.device_put(
+            {k: batch[k] for k in ("frames", "flow_fwd", "flow_bwd", "labels", "num_valid")}, device
+        )
         out = step(on_device) if args.inflection else on_device
         jax.block_until_ready(out)
         return batch
@@ -102,7 +113,7 @@ def measure(args, cores: str) -> dict:
     return {
         "bench": "input_pipeline",
         "config": f"configs/audible623_data.py (audible623:{args.builder_config}, T={args.num_frames}, "
-                  f"{size}x{size}, B={args.batch})",
+        f"{size}x{size}, B={args.batch})",
         "frames_per_s_per_core": frames / seconds / num_cores,
         "frames_per_s": frames / seconds,
         "clips_per_s": args.batches * args.batch / seconds,
@@ -114,10 +125,16 @@ def measure(args, cores: str) -> dict:
         "load_avg_1min": os.getloadavg()[0],
         # 1.0.0: flow inside each record; 2.0.0: flow in a side file per split (input_pipeline/real_videos.py)
         "dataset_version": str(builder.version),
-        "examples_built": built_examples, "source_examples": len(source),
-        "batches": args.batches, "warmup": args.warmup, "batch": args.batch, "num_frames": args.num_frames,
-        "image_size": size, "jax_version": jax.__version__, "numpy_version": np.__version__,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "examples_built": built_examples,
+        "source_examples": len(source),
+        "batches": args.batches,
+        "warmup": args.warmup,
+        "batch": args.batch,
+        "num_frames": args.num_frames,
+        "image_size": size,
+        "jax_version": jax.__version__,
+        "numpy_version": np.__version__,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -129,8 +146,12 @@ def main(argv=None) -> int:
     parser.add_argument("--builder-config", default="paper", help="audible623 builder config (paper: 112×112)")
     parser.add_argument("--cores", nargs="+", default=["1", "all"], choices=("1", "all"))
     parser.add_argument("--inflection", action="store_true", help="also compute the inflection inputs on device")
-    parser.add_argument("--source-size", type=int, default=497,
-                        help="present the built examples as a source of this many (0: as built); see above")
+    parser.add_argument(
+        "--source-size",
+        type=int,
+        default=497,
+        help="present the built examples as a source of this many (0: as built); see above",
+    )
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--num-frames", type=int, default=64)
     parser.add_argument("--batches", type=int, default=30)
@@ -138,14 +159,16 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.jsonl"), help="JSONL to append to")
     parser.add_argument("--single", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.single:   # child process: one measurement, printed as JSON
+    if args.single:  # child process: one measurement, printed as JSON
         print(json.dumps(measure(args, args.single)), flush=True)
         return 0
     import subprocess
+
     status = 0
-    for cores in args.cores:   # each in a fresh process: affinity and caches are its own
-        cmd = [sys.executable, __file__, "--single", cores] + [a for a in (argv or sys.argv[1:])
-                                                                 if a not in ("1", "all", "--cores")]
+    for cores in args.cores:  # each in a fresh process: affinity and caches are its own
+        cmd = [sys.executable, __file__, "--single", cores] + [
+            a for a in (argv or sys.argv[1:]) if a not in ("1", "all", "--cores")
+        ]
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
         lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
         if proc.returncode or not lines:

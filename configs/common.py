@@ -3,6 +3,7 @@
 `--config configs/synthetic_small.py:smoke` selects the `smoke` variant; the CLI then applies
 `--config.key=value` overrides on top (ta2net_jax/config_utils.py).
 """
+
 from __future__ import annotations
 
 import ml_collections
@@ -18,24 +19,28 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
         if not value:
             result[key] = True
         else:
-            result[key] = type(defaults[key])(value) if not isinstance(defaults[key], bool) else value in ("1", "true", "True")
+            result[key] = (
+                type(defaults[key])(value) if not isinstance(defaults[key], bool) else value in ("1", "true", "True")
+            )
     return result
 
 
 def paper_loss() -> ml_collections.ConfigDict:
     """The original's loss (docs/original.md §6): focal + 0.1·soft CE + 0.01·L_fb + 0.002·L_tmp."""
-    return ml_collections.ConfigDict(dict(
-        focal_gamma=2.0,
-        soft_ce_weight=0.1,
-        blur_sigma=2.0,          # frames; 7-tap kernel exp(−d²/8), summed then clipped to 1
-        blur_radius=3,
-        fb_weight=0.01,
-        fb_rank_alpha=0.25,      # SimMax rank weights exp(−0.25·(rank − 1))
-        fb_sampling="audible_frame",  # one audible frame per clip (choice 4); or "all_frames"
-        fb_gather="gspmd",       # columns of L_fb: XLA gathers the global arrays; or "shard_map" (all_gather)
-        tmp_weight=0.002,
-        tmp_inner_weight=0.1,    # L_tmp = 0.1·Σ|m_{k+1} + m_{k−1} − 2 m_k|, within clips
-    ))
+    return ml_collections.ConfigDict(
+        dict(
+            focal_gamma=2.0,
+            soft_ce_weight=0.1,
+            blur_sigma=2.0,  # frames; 7-tap kernel exp(−d²/8), summed then clipped to 1
+            blur_radius=3,
+            fb_weight=0.01,
+            fb_rank_alpha=0.25,  # SimMax rank weights exp(−0.25·(rank − 1))
+            fb_sampling="audible_frame",  # one audible frame per clip (choice 4); or "all_frames"
+            fb_gather="gspmd",  # columns of L_fb: XLA gathers the global arrays; or "shard_map" (all_gather)
+            tmp_weight=0.002,
+            tmp_inner_weight=0.1,  # L_tmp = 0.1·Σ|m_{k+1} + m_{k−1} − 2 m_k|, within clips
+        )
+    )
 
 
 def paper_lr_multipliers() -> ml_collections.ConfigDict:
@@ -45,14 +50,16 @@ def paper_lr_multipliers() -> ml_collections.ConfigDict:
 
 def sliding_window_eval(num_frames, batch_size: int) -> ml_collections.ConfigDict:
     """Whole-video evaluation: windows of T frames every T/2, thresholds tuned on validation."""
-    return ml_collections.ConfigDict(dict(
-        stride=num_frames // 2,     # softmax averaged where windows overlap (choice 7); a FieldReference follows T
-        batch_size=batch_size,      # windows per forward pass, global
-        tune_split="validation",    # thresholds are tuned here, never on the reported split
-        split="test",
-        tolerance=3,                # frames, for threshold tuning
-        min_separation=2,           # frames between two events
-    ))
+    return ml_collections.ConfigDict(
+        dict(
+            stride=num_frames // 2,  # softmax averaged where windows overlap (choice 7); a FieldReference follows T
+            batch_size=batch_size,  # windows per forward pass, global
+            tune_split="validation",  # thresholds are tuned here, never on the reported split
+            split="test",
+            tolerance=3,  # frames, for threshold tuning
+            min_separation=2,  # frames between two events
+        )
+    )
 
 
 def mesh(axis_types: str = "auto", fsdp: int = 1) -> ml_collections.ConfigDict:

@@ -11,6 +11,7 @@ A clip starting at video frame s with `num_valid` real positions carries (T = cl
     flow_bwd[j] = F⁻      s − 2 + min(j, num_valid)          j ≤ T
 The flow arrays are padded in the same way; inflection.py re-pads its outputs from `num_valid`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,8 +44,7 @@ def make_clip(example: dict, start: int, clip_len: int) -> dict:
     last_kept = n - 1 - FIRST_KEPT
     num_valid = min(clip_len, last_kept - start + 1)
     if start < FIRST_KEPT or num_valid < 1:
-        raise ValueError(f"clip start {start} is outside the kept frames {FIRST_KEPT}…{last_kept} of a "
-                         f"{n}-frame video")
+        raise ValueError(f"clip start {start} is outside the kept frames {FIRST_KEPT}…{last_kept} of a {n}-frame video")
     j = np.arange(clip_len)
     frame_index = start + np.minimum(j, num_valid - 1)
     flow_index = np.minimum(np.arange(clip_len + 1), num_valid)
@@ -107,6 +107,7 @@ def augment(clip: dict, rng: np.random.Generator, *, hflip: bool, brightness: fl
 @dataclasses.dataclass
 class SampleTrainingClip(grain.transforms.RandomMap):
     """Whole video → one augmented training clip that contains an event (picklable for grain workers)."""
+
     clip_len: int
     hflip: bool = False
     brightness: float = 0.0
@@ -121,6 +122,7 @@ class SampleTrainingClip(grain.transforms.RandomMap):
 @dataclasses.dataclass
 class VideoWindows(grain.transforms.Map):
     """Whole video → all its evaluation windows stacked ([W, ...]) plus the video's ground truth."""
+
     clip_len: int
     stride: int
 
@@ -129,10 +131,15 @@ class VideoWindows(grain.transforms.Map):
         clips = [make_clip(example, s, self.clip_len) for s in window_starts(n, self.clip_len, self.stride)]
         windows = {k: np.stack([c[k] for c in clips]) for k in clips[0]}
         video_id = example["id"]
-        return {"windows": windows, "num_frames": n, "fps": float(example["fps"]),
-                "id": video_id.decode() if isinstance(video_id, bytes) else str(video_id),
-                "event_frames": np.asarray(example["event_frames"], np.int64),
-                "event_xy": np.asarray(example.get("event_xy", np.zeros((0, 2))), np.float32),
-                "frame_size": tuple(example["frames"].shape[1:3]),
-                # The whole video's flow, for the training-free baseline (baseline.py).
-                "video_flow_fwd": example["flow_fwd"], "video_flow_bwd": example["flow_bwd"]}
+        return {
+            "windows": windows,
+            "num_frames": n,
+            "fps": float(example["fps"]),
+            "id": video_id.decode() if isinstance(video_id, bytes) else str(video_id),
+            "event_frames": np.asarray(example["event_frames"], np.int64),
+            "event_xy": np.asarray(example.get("event_xy", np.zeros((0, 2))), np.float32),
+            "frame_size": tuple(example["frames"].shape[1:3]),
+            # The whole video's flow, for the training-free baseline (baseline.py).
+            "video_flow_fwd": example["flow_fwd"],
+            "video_flow_bwd": example["flow_bwd"],
+        }

@@ -21,6 +21,7 @@ float16 storage: the rounding error is at most 2^-11 of the magnitude (0.05 %), 
 of a pixel, benchmarks/RESULTS.md). Flow is estimated on grayscale frames (BT.601 luma, converted once
 per frame).
 """
+
 from __future__ import annotations
 
 import threading
@@ -87,9 +88,11 @@ def _farneback():
 
 def _tvl1():
     if not hasattr(cv2, "optflow"):
-        raise RuntimeError("TV-L1 flow needs cv2.optflow, which only opencv-contrib-python-headless "
-                           "provides (pip uninstall opencv-python-headless; "
-                           "pip install opencv-contrib-python-headless)")
+        raise RuntimeError(
+            "TV-L1 flow needs cv2.optflow, which only opencv-contrib-python-headless "
+            "provides (pip uninstall opencv-python-headless; "
+            "pip install opencv-contrib-python-headless)"
+        )
     tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
     return lambda a, b: tvl1.calc(a, b, None)
 
@@ -104,8 +107,9 @@ def _factory(method: str, dis_options: Mapping | None):
     return _farneback if method == "farneback" else _tvl1
 
 
-def estimate_flow(frames: np.ndarray, method: str = "dis", *, workers: int = 1,
-                  dis_options: Mapping | None = None) -> tuple[np.ndarray, np.ndarray]:
+def estimate_flow(
+    frames: np.ndarray, method: str = "dis", *, workers: int = 1, dis_options: Mapping | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Forward and backward optical flow between consecutive frames.
 
     Args:
@@ -156,8 +160,7 @@ def endpoint_error(estimated: np.ndarray, exact: np.ndarray, mask: np.ndarray | 
     estimated = np.asarray(estimated, np.float64)
     exact = np.asarray(exact, np.float64)
     if estimated.shape != exact.shape or estimated.shape[-1] != 2:
-        raise ValueError(f"flow shapes differ or lack a trailing (u, v) axis: {estimated.shape} vs "
-                         f"{exact.shape}")
+        raise ValueError(f"flow shapes differ or lack a trailing (u, v) axis: {estimated.shape} vs {exact.shape}")
     err = np.linalg.norm(estimated - exact, axis=-1)
     if mask is None:
         return float(err.mean())

@@ -14,6 +14,7 @@ and `flow_offset`, and gives examples with
 JPEG decoding uses OpenCV straight to RGB: on 112² quality-95 frames 0.11 ms per frame, against 0.25 ms
 for PIL (both libjpeg-turbo; PIL's draft mode does not help at full size).
 """
+
 from __future__ import annotations
 
 import os
@@ -22,7 +23,7 @@ import threading
 import cv2
 import numpy as np
 
-FLOW_DTYPE = np.dtype("<f2")   # as written by real_videos.append_flow
+FLOW_DTYPE = np.dtype("<f2")  # as written by real_videos.append_flow
 
 
 def decode_jpeg(data) -> np.ndarray:
@@ -56,7 +57,7 @@ class JpegFrames:
     def __getitem__(self, index):
         if isinstance(index, (int, np.integer)):
             return self._frame(range(self.shape[0])[index])
-        if isinstance(index, tuple):   # frames[i, ...]: decode the frames, then index the rest
+        if isinstance(index, tuple):  # frames[i, ...]: decode the frames, then index the rest
             return self[index[0]][(slice(None),) + index[1:]]
         indices = np.arange(self.shape[0])[index]
         out = np.empty((len(indices),) + self.shape[1:], np.uint8)
@@ -92,14 +93,16 @@ class FlowFiles:
                 if flow is None:
                     path = os.path.join(self.data_dir, name)
                     if os.path.basename(name) != name:
-                        raise ValueError(f"{self.data_dir}: a record names the flow file {name!r}, not a file "
-                                         "of the dataset folder")
+                        raise ValueError(
+                            f"{self.data_dir}: a record names the flow file {name!r}, not a file of the dataset folder"
+                        )
                     if not os.path.isfile(path):
-                        raise FileNotFoundError(f"{path}: flow side file missing; rebuild the dataset "
-                                                "(`ta2net build --config CONFIG`)")
+                        raise FileNotFoundError(
+                            f"{path}: flow side file missing; rebuild the dataset (`ta2net build --config CONFIG`)"
+                        )
                     try:
                         flow = self._maps[name] = np.memmap(path, FLOW_DTYPE, mode="r")
-                    except ValueError as e:   # empty, or not a whole number of float16 values
+                    except ValueError as e:  # empty, or not a whole number of float16 values
                         raise ValueError(f"{path}: unreadable flow side file ({e}); rebuild the dataset") from e
         return flow
 
@@ -109,11 +112,13 @@ class FlowFiles:
         field = height * width * 2
         start, count = int(offset) // FLOW_DTYPE.itemsize, num_fields * field
         if int(offset) % FLOW_DTYPE.itemsize or start + 2 * count > flow.size:
-            raise ValueError(f"{os.path.join(self.data_dir, name)}: the flow of an example at byte {offset} "
-                             f"({2 * count * FLOW_DTYPE.itemsize} bytes) lies outside the file "
-                             f"({flow.size * FLOW_DTYPE.itemsize} bytes); the dataset is damaged, rebuild it")
+            raise ValueError(
+                f"{os.path.join(self.data_dir, name)}: the flow of an example at byte {offset} "
+                f"({2 * count * FLOW_DTYPE.itemsize} bytes) lies outside the file "
+                f"({flow.size * FLOW_DTYPE.itemsize} bytes); the dataset is damaged, rebuild it"
+            )
         shape = (num_fields, height, width, 2)
-        return (flow[start:start + count].reshape(shape), flow[start + count:start + 2 * count].reshape(shape))
+        return (flow[start : start + count].reshape(shape), flow[start + count : start + 2 * count].reshape(shape))
 
 
 def with_decoded_frames(example: dict, flow_files: FlowFiles) -> dict:
@@ -129,8 +134,9 @@ def with_decoded_frames(example: dict, flow_files: FlowFiles) -> dict:
     name = example.pop("flow_file")
     name = name.decode() if isinstance(name, bytes) else str(name)
     jpegs = example.pop("frames_jpeg")
-    example["flow_fwd"], example["flow_bwd"] = flow_files.arrays(name, example.pop("flow_offset"), len(jpegs) - 1,
-                                                                 height, width)
+    example["flow_fwd"], example["flow_bwd"] = flow_files.arrays(
+        name, example.pop("flow_offset"), len(jpegs) - 1, height, width
+    )
     example["frames"] = JpegFrames(jpegs, height, width)
     return example
 

@@ -21,6 +21,7 @@ A label spec is one of:
 Every problem (missing file, bad JSON, video not in the file, an entry without frames) raises ValueError or
 FileNotFoundError naming the file and the problem.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,6 +46,7 @@ class VideoLabels:
     """One video's ground truth. ``frames``: audible-event frames (int64, raw: runs not clustered) or None;
     ``count``: an annotated repetition count (cycles) or None; ``cycles``: [[start, end], ...] or None;
     ``source``: where it came from (for reports)."""
+
     frames: np.ndarray | None
     count: float | None = None
     cycles: list | None = None
@@ -130,8 +132,7 @@ def parse_labels(spec: str | None, video_path: str | None = None) -> VideoLabels
         return None
     spec = str(spec).strip()
     if _is_inline(spec):
-        return VideoLabels(_frames([p for p in spec.split(",") if p.strip()], f"--labels {spec!r}"),
-                           source="inline")
+        return VideoLabels(_frames([p for p in spec.split(",") if p.strip()], f"--labels {spec!r}"), source="inline")
     data = _load(spec)
     if isinstance(data, list):
         return VideoLabels(_frames(data, spec), source=spec)
@@ -143,5 +144,7 @@ def parse_labels(spec: str | None, video_path: str | None = None) -> VideoLabels
         if key in data:
             return _entry(data[key], f"{spec} [{key}]")
     known = ", ".join(sorted(data)[:8]) + (", …" if len(data) > 8 else "")
-    raise NoLabelsForVideoError(f"{spec}: no labels for {os.path.basename(video_path)} (looked up "
-                     f"{' and '.join(repr(k) for k in label_keys(video_path))}; the file has {known})")
+    raise NoLabelsForVideoError(
+        f"{spec}: no labels for {os.path.basename(video_path)} (looked up "
+        f"{' and '.join(repr(k) for k in label_keys(video_path))}; the file has {known})"
+    )

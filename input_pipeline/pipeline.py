@@ -8,22 +8,26 @@ Training (deterministic, checkpointable: the iterator's state goes into every ch
 Evaluation: each process reads its share of whole videos and cuts every video into sliding windows
 (input_pipeline/clips.py); ta2net_jax/inference.py batches the windows.
 """
+
 from __future__ import annotations
 
 import grain
 
 from input_pipeline import clips, registry
 
+
 def data_source(data_cfg, split: str):
     """The split's random-access source; real-video datasets get lazily decoded JPEG `frames` and `flow_fwd` /
     `flow_bwd` views of their flow side file (input_pipeline/jpeg_frames.py)."""
     builder = registry.get_builder(data_cfg)
     if split not in builder.info.splits:
-        raise ValueError(f"{builder.data_dir}: no split {split!r} (has {sorted(builder.info.splits)}; see its "
-                         "build_report.txt)")
+        raise ValueError(
+            f"{builder.data_dir}: no split {split!r} (has {sorted(builder.info.splits)}; see its build_report.txt)"
+        )
     source = builder.as_data_source(split)
     if "frames_jpeg" in builder.info.features:
         from input_pipeline.jpeg_frames import DecodedSource
+
         return DecodedSource(source, builder.data_dir)
     return source
 
@@ -41,8 +45,7 @@ class GlobalBatchRows(grain.transforms.Map):
         return self.elements[step * self.big_b + self.rows[i]]
 
 
-def train_dataset(config, source, *, process_index: int = 0, process_count: int = 1,
-                  rows=None) -> grain.IterDataset:
+def train_dataset(config, source, *, process_index: int = 0, process_count: int = 1, rows=None) -> grain.IterDataset:
     """Infinite, shuffled, augmented training batches of this process ([B_local, ...] NumPy dicts).
 
     One global element stream (seeded shuffle of the whole source, repeated; clip sampling and
@@ -61,26 +64,30 @@ def train_dataset(config, source, *, process_index: int = 0, process_count: int 
     rows = sorted(int(r) for r in rows)
     if len(rows) != local_batch or not all(0 <= r < batch_size for r in rows):
         raise ValueError(f"process {process_index}: batch rows {rows} are not {local_batch} rows of {batch_size}")
-    elements = (grain.MapDataset.source(source)
-                .seed(config.seed)
-                .shuffle()
-                .repeat()
-                .random_map(clips.SampleTrainingClip(data.num_frames, data.hflip, data.brightness, data.contrast)))
+    elements = (
+        grain.MapDataset.source(source)
+        .seed(config.seed)
+        .shuffle()
+        .repeat()
+        .random_map(clips.SampleTrainingClip(data.num_frames, data.hflip, data.brightness, data.contrast))
+    )
     num_local = (len(elements) // batch_size) * local_batch
-    ds = (grain.MapDataset.range(num_local)
-          .map(GlobalBatchRows(elements, rows, batch_size))
-          .batch(local_batch, drop_remainder=True))
+    ds = (
+        grain.MapDataset.range(num_local)
+        .map(GlobalBatchRows(elements, rows, batch_size))
+        .batch(local_batch, drop_remainder=True)
+    )
     it = ds.to_iter_dataset(grain.ReadOptions(num_threads=2, prefetch_buffer_size=data.prefetch_buffer))
     if data.worker_count > 0:
         it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=data.worker_count))
     return it
 
 
-def eval_videos(config, source, *, process_index: int = 0, process_count: int = 1,
-                max_videos: int | None = None) -> grain.MapDataset:
+def eval_videos(
+    config, source, *, process_index: int = 0, process_count: int = 1, max_videos: int | None = None
+) -> grain.MapDataset:
     """This process's videos, each mapped to all of its evaluation windows (clips.VideoWindows)."""
     ds = grain.MapDataset.source(source)
     if max_videos is not None:
         ds = ds[:max_videos]
     return ds[process_index::process_count].map(clips.VideoWindows(config.data.num_frames, config.eval.stride))
-

@@ -17,6 +17,7 @@ every output frame is a real frame; labels map the same way, `map_frame_index`).
 straight to size×size (aspect ratio not kept, as the original) and cut to `max_frames` (the original's
 300). Flow is estimated on the decoded frames before JPEG compression.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -29,15 +30,15 @@ import time
 
 import numpy as np
 
-from input_pipeline import flow as flow_lib
-from input_pipeline import video as video_lib
+from input_pipeline import flow as flow_lib, video as video_lib
 
-MIN_FRAMES = 5   # inflection flow drops 2 frames at each end
+MIN_FRAMES = 5  # inflection flow drops 2 frames at each end
 
 
 @dataclasses.dataclass(frozen=True)
 class PrepareOptions:
     """size: output H = W in pixels; fps: None keeps the native rate; max_frames: cap after resampling."""
+
     size: int = 112
     flow_method: str = "dis"
     fps: float | None = None
@@ -53,16 +54,18 @@ class PrepareOptions:
 
 @dataclasses.dataclass
 class PrepareSummary:
-    prepared: list[str]            # keys done by this run
-    reused: list[str]              # keys already finished before this run
-    failed: dict[str, str]         # key -> one-line error naming the file
+    prepared: list[str]  # keys done by this run
+    reused: list[str]  # keys already finished before this run
+    failed: dict[str, str]  # key -> one-line error naming the file
     seconds: float
-    frames: int                    # frames prepared by this run
+    frames: int  # frames prepared by this run
 
     def text(self) -> str:
         rate = self.frames / self.seconds if self.seconds > 0 else 0.0
-        lines = [f"prepared {len(self.prepared)} video(s) ({self.frames} frames, {self.seconds:.1f} s, "
-                 f"{rate:.0f} frames/s), {len(self.reused)} already done, {len(self.failed)} failed"]
+        lines = [
+            f"prepared {len(self.prepared)} video(s) ({self.frames} frames, {self.seconds:.1f} s, "
+            f"{rate:.0f} frames/s), {len(self.reused)} already done, {len(self.failed)} failed"
+        ]
         lines += [f"  failed: {err}" for err in self.failed.values()]
         return "\n".join(lines)
 
@@ -80,7 +83,7 @@ def map_frame_index(index, native_fps: float, fps: float | None):
     """Native frame index (int or array) → output frame index under resampling to `fps` (nearest)."""
     if fps is None:
         return index
-    return np.floor(np.asarray(index, np.float64) * fps / native_fps + 0.5).astype(np.int64)   # ties round up
+    return np.floor(np.asarray(index, np.float64) * fps / native_fps + 0.5).astype(np.int64)  # ties round up
 
 
 def resample_indices(num_native: int, native_fps: float, fps: float | None) -> np.ndarray:
@@ -103,18 +106,20 @@ def prepare_video(path: str, out_dir: str, key: str, options: PrepareOptions) ->
     Raises video.VideoReadError ("path: problem") for unreadable, corrupt or too-short videos.
     """
     import cv2
+
     _check_key(key)
     t0 = time.perf_counter()
     size = (options.size, options.size)
-    native_cap = options.max_frames if options.fps is None else None   # stop decoding early when we can
+    native_cap = options.max_frames if options.fps is None else None  # stop decoding early when we can
     decoded = video_lib.read_video(path, size=size, max_frames=native_cap)
     keep = resample_indices(len(decoded.frames), decoded.fps, options.fps)
     if options.max_frames is not None:
         keep = keep[: options.max_frames]
     frames = decoded.frames[keep]
     if len(frames) < MIN_FRAMES:
-        raise video_lib.VideoReadError(path, f"only {len(frames)} frames; at least {MIN_FRAMES} are needed "
-                                             "(inflection flow drops 2 at each end)")
+        raise video_lib.VideoReadError(
+            path, f"only {len(frames)} frames; at least {MIN_FRAMES} are needed (inflection flow drops 2 at each end)"
+        )
     fwd, bwd = flow_lib.estimate_flow(frames, options.flow_method)
     tmp = os.path.join(out_dir, f".{key}.partial-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -129,19 +134,24 @@ def prepare_video(path: str, out_dir: str, key: str, options: PrepareOptions) ->
                 f.write(buf.tobytes())
         np.savez(os.path.join(tmp, "flow.npz"), flow_fwd=fwd, flow_bwd=bwd)
         meta = {
-            "key": key, "source": os.path.abspath(path), "native_fps": decoded.fps,
+            "key": key,
+            "source": os.path.abspath(path),
+            "native_fps": decoded.fps,
             "fps": decoded.fps if options.fps is None else float(options.fps),
-            "num_frames": int(len(frames)), "native_frames_decoded": int(len(decoded.frames)),
-            "source_size": list(decoded.source_size), "size": list(size),
+            "num_frames": int(len(frames)),
+            "native_frames_decoded": int(len(decoded.frames)),
+            "source_size": list(decoded.source_size),
+            "size": list(size),
             "source_frames": keep.tolist() if options.fps is not None else None,
-            "options": dataclasses.asdict(options), "seconds": round(time.perf_counter() - t0, 3),
+            "options": dataclasses.asdict(options),
+            "seconds": round(time.perf_counter() - t0, 3),
         }
-        with open(os.path.join(tmp, "meta.json"), "w") as f:   # last: marks the folder complete
+        with open(os.path.join(tmp, "meta.json"), "w") as f:  # last: marks the folder complete
             json.dump(meta, f)
         final = os.path.join(out_dir, key)
         try:
             os.rename(tmp, final)
-        except OSError:   # another process finished the same video first: keep theirs
+        except OSError:  # another process finished the same video first: keep theirs
             if not is_prepared(out_dir, key):
                 raise
     finally:
@@ -168,7 +178,7 @@ def _remove_dead_partials(out_dir: str) -> None:
         if not m:
             continue
         try:
-            os.kill(int(m.group(1)), 0)   # still running: another prepare owns it
+            os.kill(int(m.group(1)), 0)  # still running: another prepare owns it
         except ProcessLookupError:
             shutil.rmtree(os.path.join(out_dir, name), ignore_errors=True)
         except PermissionError:
@@ -178,6 +188,7 @@ def _remove_dead_partials(out_dir: str) -> None:
 def _worker_init() -> None:
     # One OpenCV thread per worker process: the processes are the parallelism.
     import cv2
+
     cv2.setNumThreads(1)
 
 
@@ -190,13 +201,21 @@ def _job(args):
         return key, 0, str(err)
 
 
-def prepare_all(jobs: list[tuple[str, str]], out_dir: str, options: PrepareOptions, *, workers: int = 1,
-                desc: str = "prepare", progress: bool = True) -> PrepareSummary:
+def prepare_all(
+    jobs: list[tuple[str, str]],
+    out_dir: str,
+    options: PrepareOptions,
+    *,
+    workers: int = 1,
+    desc: str = "prepare",
+    progress: bool = True,
+) -> PrepareSummary:
     """Prepares every (key, video path) not yet done, in `workers` processes, with a tqdm bar and ETA.
 
     A video that cannot be read is skipped and named in `summary.failed` (and printed); the run goes on.
     """
     from tqdm import tqdm
+
     if options.flow_method not in flow_lib.FLOW_METHODS:
         raise ValueError(f"unknown flow method {options.flow_method!r}; choose one of {flow_lib.FLOW_METHODS}")
     os.makedirs(out_dir, exist_ok=True)
@@ -208,11 +227,15 @@ def prepare_all(jobs: list[tuple[str, str]], out_dir: str, options: PrepareOptio
     todo = [(path, out_dir, key, options) for key, path in jobs if not is_prepared(out_dir, key)]
     t0 = time.perf_counter()
     prepared, failed, frames = [], {}, 0
-    bar = tqdm(total=len(todo), desc=f"{desc} ({options.flow_method} flow, {options.size}px)", unit="video",
-               disable=not (progress and todo))
-    pool = (concurrent.futures.ProcessPoolExecutor(workers, initializer=_worker_init) if workers > 1 else None)
+    bar = tqdm(
+        total=len(todo),
+        desc=f"{desc} ({options.flow_method} flow, {options.size}px)",
+        unit="video",
+        disable=not (progress and todo),
+    )
+    pool = concurrent.futures.ProcessPoolExecutor(workers, initializer=_worker_init) if workers > 1 else None
     try:
-        results = (pool.map(_job, todo) if pool else map(_job, todo))
+        results = pool.map(_job, todo) if pool else map(_job, todo)
         for key, n, error in results:
             if error:
                 failed[key] = error

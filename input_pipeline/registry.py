@@ -16,6 +16,7 @@ estimator its flow was computed with): `input_spec` reads them, so detect, expor
 a run's input from the run's own dataset. Adding a dataset = one module + one `register` call (see
 tests/test_registry.py, which registers a toy dataset and trains on it).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,16 +28,17 @@ import types
 @dataclasses.dataclass(frozen=True)
 class Dataset:
     name: str
-    module: str            # dotted path of the module that builds it (imported on first use)
-    summary: str           # one line for `--help` texts and docs
-    from_videos: bool      # built from a folder of real video files (`ta2net prepare --config` applies)
+    module: str  # dotted path of the module that builds it (imported on first use)
+    summary: str  # one line for `--help` texts and docs
+    from_videos: bool  # built from a folder of real video files (`ta2net prepare --config` applies)
 
 
 @dataclasses.dataclass(frozen=True)
 class InputSpec:
     """What a model trained on a dataset takes: S×S frames, flow from `flow_method`."""
-    image_size: int        # S, pixels
-    flow_method: str       # input_pipeline.flow.METHODS
+
+    image_size: int  # S, pixels
+    flow_method: str  # input_pipeline.flow.METHODS
 
 
 class UnknownDatasetError(ValueError):
@@ -83,8 +85,9 @@ def get_builder(data_cfg, *, build_if_missing: bool = False, workers: int = 2):
         return module.build(builder)
     if not builder.is_prepared():
         source = " from data.manual_dir" if get(data_cfg.name).from_videos else ""
-        raise DatasetNotBuiltError(f"{builder.data_dir}: dataset not built; run `ta2net build --config CONFIG`"
-                                   f"{source} first")
+        raise DatasetNotBuiltError(
+            f"{builder.data_dir}: dataset not built; run `ta2net build --config CONFIG`{source} first"
+        )
     return builder
 
 
@@ -101,8 +104,10 @@ def input_spec(data_cfg) -> InputSpec:
         return InputSpec(int(size), str(flow))
     built = make_builder(data_cfg, workers=1).builder_config
     if size is not None and int(size) != built.image_size:
-        raise ValueError(f"data.image_size {size} does not match the {data_cfg.name!r} frames "
-                         f"({built.image_size}×{built.image_size})")
+        raise ValueError(
+            f"data.image_size {size} does not match the {data_cfg.name!r} frames "
+            f"({built.image_size}×{built.image_size})"
+        )
     return InputSpec(int(built.image_size), str(built.flow_method))
 
 
@@ -113,13 +118,23 @@ def raw_events_json(data_cfg, split: str, video_id: str) -> str | None:
     return path if path and os.path.exists(path) else None
 
 
-register("synthetic_collisions", "input_pipeline.datasets.synthetic_collisions",
-         "rendered 2-D collision videos with exact events and exact flow (no download)")
-for _name, _summary in (("audible623", "Audible623: UCF101 + Kinetics clips with audible-frame labels"),
-                        ("ucf101_audible", "Audible623's UCF101 videos (the UCF101 protocol)"),
-                        ("kinetics_audible", "Audible623's Kinetics/YouTube videos (the Kinetics protocol)")):
+register(
+    "synthetic_collisions",
+    "input_pipeline.datasets.synthetic_collisions",
+    "rendered 2-D collision videos with exact events and exact flow (no download)",
+)
+for _name, _summary in (
+    ("audible623", "Audible623: UCF101 + Kinetics clips with audible-frame labels"),
+    ("ucf101_audible", "Audible623's UCF101 videos (the UCF101 protocol)"),
+    ("kinetics_audible", "Audible623's Kinetics/YouTube videos (the Kinetics protocol)"),
+):
     register(_name, "input_pipeline.datasets.audible623", _summary, from_videos=True)
-register("repcount", "input_pipeline.datasets.repcount", "RepCount-A repetition counting (cycle annotations)",
-         from_videos=True)
-register("ucfrep", "input_pipeline.datasets.repcount", "UCFRep repetition counting (cycle annotations)",
-         from_videos=True)
+register(
+    "repcount",
+    "input_pipeline.datasets.repcount",
+    "RepCount-A repetition counting (cycle annotations)",
+    from_videos=True,
+)
+register(
+    "ucfrep", "input_pipeline.datasets.repcount", "UCFRep repetition counting (cycle annotations)", from_videos=True
+)

@@ -16,6 +16,7 @@ on 64×64 frames), so it is opt-in (``pix_fmt="yuv420p"``, playable everywhere) 
 sizes fall back to 4:4:4. MP4/MOV files are written with ``+faststart`` (index first), so a truncated
 file still opens and the truncation is reported with the number of frames decoded.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,8 +44,21 @@ _FASTSTART_SUFFIXES = {".mp4", ".mov", ".m4v", ".3gp"}
 
 
 # File name suffixes taken for videos when a folder is searched (detect, eval-videos, prepare).
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv", ".3gp",
-                  ".ts")
+VIDEO_SUFFIXES = (
+    ".mp4",
+    ".avi",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".m4v",
+    ".mpg",
+    ".mpeg",
+    ".wmv",
+    ".flv",
+    ".ogv",
+    ".3gp",
+    ".ts",
+)
 
 
 def list_video_files(folder: str, *, recursive: bool = False) -> list[str]:
@@ -56,8 +70,13 @@ def list_video_files(folder: str, *, recursive: bool = False) -> list[str]:
         found = [os.path.join(d, f) for d, _, names in os.walk(folder) for f in names]
     else:
         found = [os.path.join(folder, f) for f in os.listdir(folder)]
-    return sorted(p for p in found if os.path.basename(p).lower().endswith(VIDEO_SUFFIXES)
-                  and not os.path.basename(p).startswith(".") and os.path.isfile(p))
+    return sorted(
+        p
+        for p in found
+        if os.path.basename(p).lower().endswith(VIDEO_SUFFIXES)
+        and not os.path.basename(p).startswith(".")
+        and os.path.isfile(p)
+    )
 
 
 class VideoReadError(ValueError):
@@ -103,14 +122,22 @@ def _check_file(path: str) -> None:
 
 # (offset, magic bytes, description, is a video container)
 _MAGIC = [(4, m, "MP4/MOV", True) for m in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")] + [
-    (8, b"AVI ", "AVI", True), (0, b"\x1a\x45\xdf\xa3", "Matroska/WebM", True), (0, b"FLV", "FLV", True),
+    (8, b"AVI ", "AVI", True),
+    (0, b"\x1a\x45\xdf\xa3", "Matroska/WebM", True),
+    (0, b"FLV", "FLV", True),
     (0, b"\x00\x00\x01\xba", "MPEG program stream", True),
     (0, bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c"), "ASF/WMV", True),
-    (8, b"WAVE", "WAV audio", False), (8, b"WEBP", "WebP image", False), (0, b"\x89PNG", "PNG image", False),
-    (0, b"\xff\xd8\xff", "JPEG image", False), (0, b"GIF8", "GIF image", False),
-    (0, b"BM", "BMP image", False), (0, b"II*\x00", "TIFF image", False), (0, b"MM\x00*", "TIFF image", False),
+    (8, b"WAVE", "WAV audio", False),
+    (8, b"WEBP", "WebP image", False),
+    (0, b"\x89PNG", "PNG image", False),
+    (0, b"\xff\xd8\xff", "JPEG image", False),
+    (0, b"GIF8", "GIF image", False),
+    (0, b"BM", "BMP image", False),
+    (0, b"II*\x00", "TIFF image", False),
+    (0, b"MM\x00*", "TIFF image", False),
     (0, b"ID3", "MP3 audio", False),
-    (0, b"fLaC", "FLAC audio", False), (0, b"OggS", "Ogg", False),
+    (0, b"fLaC", "FLAC audio", False),
+    (0, b"OggS", "Ogg", False),
 ]
 
 
@@ -119,7 +146,7 @@ def _sniff(path: str) -> tuple[str, bool]:
     with open(path, "rb") as f:
         head = f.read(512)
     for offset, magic, name, is_video in _MAGIC:
-        if head[offset:offset + len(magic)] == magic:
+        if head[offset : offset + len(magic)] == magic:
             return name, is_video
     if len(head) > 188 and head[0] == head[188] == 0x47:  # MPEG-TS sync bytes
         return "MPEG transport stream", True
@@ -184,8 +211,9 @@ def _open(path: str):
         audio = len(container.streams.audio)
         container.close()
         if _sniff(path)[1] and not audio:  # a video container without any parsable stream: cut or damaged
-            raise VideoReadError(path, f"truncated or corrupt: {_damage(path, 'no stream could be parsed')}; "
-                                       "0 frames decoded")
+            raise VideoReadError(
+                path, f"truncated or corrupt: {_damage(path, 'no stream could be parsed')}; 0 frames decoded"
+            )
         what = f"{fmt} container with {audio} audio stream(s)" if audio else f"{fmt} container"
         raise VideoReadError(path, f"no video stream ({what}); not a video file")
     # Cover art in MP4/MKV is a one-picture "video" stream: prefer a real one.
@@ -193,8 +221,9 @@ def _open(path: str):
     stream = (moving or container.streams.video)[0]
     if stream.codec_context is None or stream.codec_context.name is None:
         container.close()
-        raise VideoReadError(path, f"truncated or corrupt: {_damage(path, 'the video stream has no codec')}; "
-                                   "0 frames decoded")
+        raise VideoReadError(
+            path, f"truncated or corrupt: {_damage(path, 'the video stream has no codec')}; 0 frames decoded"
+        )
     return container, stream
 
 
@@ -266,8 +295,9 @@ def _scan(path: str, container, stream, *, decode: bool, on_frame=None, max_fram
         fail(f"packets end at {end_time:.2f} s but the container declares {duration:.2f} s")
     if n_packets == 0 or (decode and n_frames == 0):
         c = stream.codec_context
-        raise VideoReadError(path, f"no decodable frames (video stream {c.name} {c.width}x{c.height} has "
-                                   f"{n_packets} packets)")
+        raise VideoReadError(
+            path, f"no decodable frames (video stream {c.name} {c.width}x{c.height} has {n_packets} packets)"
+        )
     return n_frames if decode else n_packets
 
 
@@ -295,8 +325,7 @@ def _read_cv2(path: str, size, max_frames) -> DecodedVideo | None:
         return None
     # OpenCV's count is estimated from duration x fps when the header has none, so allow one frame.
     if max_frames is None and declared and len(frames) < declared - 1:
-        raise VideoReadError(path, f"truncated or corrupt: OpenCV decoded {len(frames)} of {declared} "
-                                   "declared frames")
+        raise VideoReadError(path, f"truncated or corrupt: OpenCV decoded {len(frames)} of {declared} declared frames")
     if not (fps > 0 and math.isfinite(fps)):
         raise VideoReadError(path, "no frame rate in the file")
     return DecodedVideo(np.stack(frames), fps, tuple(int(s) for s in source_size), path)
@@ -351,8 +380,9 @@ def read_video(path, *, size: tuple[int, int] | None = None, max_frames: int | N
     finally:
         container.close()
     if len(source_sizes) > 1 and size is None:
-        raise VideoReadError(path, f"frame size changes within the video ({list(source_sizes)}); "
-                                   "pass size=(H, W) to resize every frame")
+        raise VideoReadError(
+            path, f"frame size changes within the video ({list(source_sizes)}); pass size=(H, W) to resize every frame"
+        )
     return DecodedVideo(np.stack(frames), fps, tuple(int(s) for s in next(iter(source_sizes))), path)
 
 
@@ -378,9 +408,15 @@ def video_info(path, *, decode: bool = False) -> dict:
     container, stream, fps = _open_checked(path)
     if container is None:
         video = _read_cv2(path, None, None) or _raise(path, stream)
-        return {"fps": video.fps, "num_frames": len(video.frames), "num_frames_source": "decoded",
-                "size": video.source_size, "duration_s": len(video.frames) / video.fps, "codec": None,
-                "container": "opencv"}
+        return {
+            "fps": video.fps,
+            "num_frames": len(video.frames),
+            "num_frames_source": "decoded",
+            "size": video.source_size,
+            "duration_s": len(video.frames) / video.fps,
+            "codec": None,
+            "container": "opencv",
+        }
     try:
         declared = int(stream.frames or 0)
         counted = _scan(path, container, stream, decode=decode)
@@ -415,8 +451,10 @@ def _encoder(pix_fmt: str, height: int, width: int, crf: int) -> tuple[str, str,
         fmt = "yuv444p" if odd else pix_fmt
         return "libx264", fmt, {"crf": str(crf), "preset": "medium"}
     if odd:
-        raise ValueError(f"no libx264 encoder in this PyAV build, and the 4:2:0 fallback encoders need even "
-                         f"sizes (got {height}x{width})")
+        raise ValueError(
+            f"no libx264 encoder in this PyAV build, and the 4:2:0 fallback encoders need even "
+            f"sizes (got {height}x{width})"
+        )
     return "mpeg4", "yuv420p", {"qscale": "1"}
 
 
@@ -435,8 +473,7 @@ def write_video(path, frames: np.ndarray, fps: float, *, crf: int = 0, pix_fmt: 
     """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
-        raise ValueError(f"frames must be a non-empty [N, H, W, 3] uint8 array, got {frames.dtype} "
-                         f"{frames.shape}")
+        raise ValueError(f"frames must be a non-empty [N, H, W, 3] uint8 array, got {frames.dtype} {frames.shape}")
     if not (math.isfinite(fps) and fps > 0):
         raise ValueError(f"fps must be a positive number, got {fps!r}")
     if pix_fmt not in ("yuv444p", "yuv420p"):
@@ -452,8 +489,7 @@ def write_video(path, frames: np.ndarray, fps: float, *, crf: int = 0, pix_fmt: 
             stream.width, stream.height, stream.pix_fmt = width, height, fmt
             stream.options = options
             for rgb in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb),
-                                                                       format="rgb24")):
+                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
                     container.mux(packet)
             for packet in stream.encode():  # flush the encoder's delayed frames
                 container.mux(packet)

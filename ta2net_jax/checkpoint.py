@@ -21,6 +21,7 @@ validation metric (`best_metric`, saved with the step by `save(..., metrics=...)
 Fault injection for tests (`FAULT_ENV`): `TA2NET_FAULT_KILL_IN_SAVE=<step>` makes the process SIGKILL
 itself while committing that step: after every file is written, before the rename that commits it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,16 +60,27 @@ def directory(workdir: str) -> str:
     return os.path.join(os.path.abspath(workdir), "checkpoints")
 
 
-def manager(workdir: str, max_to_keep: int = 2, save_interval_steps: int = 1, *, with_data: bool = True,
-            keep_best: int = 0, best_metric: str = BEST_METRIC, async_save: bool = True) -> ocp.CheckpointManager:
+def manager(
+    workdir: str,
+    max_to_keep: int = 2,
+    save_interval_steps: int = 1,
+    *,
+    with_data: bool = True,
+    keep_best: int = 0,
+    best_metric: str = BEST_METRIC,
+    async_save: bool = True,
+) -> ocp.CheckpointManager:
     """The checkpoint manager of a workdir. `with_data=False` (inference) reads and never cleans up."""
     item_names = ("state", "data") if with_data else ("state",)
     policies = [ocp.checkpoint_managers.LatestN(n=max_to_keep)]
     kwargs = {}
     if keep_best:
         metric = lambda metrics: metrics[best_metric]  # noqa: E731
-        policies.append(ocp.checkpoint_managers.BestN(get_metric_fn=metric, reverse=False, n=keep_best,
-                                                      keep_checkpoints_without_metrics=False))
+        policies.append(
+            ocp.checkpoint_managers.BestN(
+                get_metric_fn=metric, reverse=False, n=keep_best, keep_checkpoints_without_metrics=False
+            )
+        )
         # best_fn also makes orbax write each step's metrics (`<step>/metrics/`), so that the ranking
         # survives a restart; retention itself is the preservation policy's.
         kwargs.update(best_fn=metric, best_mode="max")
@@ -78,15 +90,28 @@ def manager(workdir: str, max_to_keep: int = 2, save_interval_steps: int = 1, *,
     return ocp.CheckpointManager(
         directory(workdir),
         options=ocp.CheckpointManagerOptions(
-            save_interval_steps=save_interval_steps, create=True,
+            save_interval_steps=save_interval_steps,
+            create=True,
             preservation_policy=ocp.checkpoint_managers.AnyPreservationPolicy(policies),
-            cleanup_tmp_directories=with_data, enable_async_checkpointing=async_save, **kwargs),
-        item_names=item_names)
+            cleanup_tmp_directories=with_data,
+            enable_async_checkpointing=async_save,
+            **kwargs,
+        ),
+        item_names=item_names,
+    )
 
 
-def save(mngr: ocp.CheckpointManager, step: int, state, data_iterator=None, *, force: bool = False,
-         metrics: dict | None = None) -> bool:
+def save(
+    mngr: ocp.CheckpointManager,
+    step: int,
+    state,
+    data_iterator=None,
+    *,
+    force: bool = False,
+    metrics: dict | None = None,
+) -> bool:
     import grain  # only the trainer needs it; inference restores without grain
+
     args = {"state": ocp.args.StandardSave(state)}
     if data_iterator is not None:
         args["data"] = grain.checkpoint.CheckpointSave(data_iterator)
@@ -120,8 +145,7 @@ def is_complete(step_dir: str, *, with_data: bool = False, process_count: int | 
 def complete_steps(mngr: ocp.CheckpointManager, *, with_data: bool = False) -> list[int]:
     """The manager's steps that pass `is_complete`, oldest first."""
     root = str(mngr.directory)
-    return [s for s in sorted(mngr.all_steps())
-            if is_complete(os.path.join(root, str(s)), with_data=with_data)]
+    return [s for s in sorted(mngr.all_steps()) if is_complete(os.path.join(root, str(s)), with_data=with_data)]
 
 
 def latest_complete_step(mngr: ocp.CheckpointManager, *, with_data: bool = False) -> int | None:
@@ -135,10 +159,12 @@ def restore(mngr: ocp.CheckpointManager, state_like, data_iterator=None, step: i
 
     Returns (state, step), or (None, None) when there is no checkpoint.
     """
+
     def one(s):
         args = {"state": ocp.args.StandardRestore(abstract(state_like))}
         if data_iterator is not None:
             import grain
+
             args["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
         return mngr.restore(s, args=ocp.args.Composite(**args))["state"]
 
@@ -152,12 +178,14 @@ def restore(mngr: ocp.CheckpointManager, state_like, data_iterator=None, step: i
         try:
             return one(s), s
         except Exception as err:  # noqa: BLE001 — a damaged step: fall back to the previous one
-            log.warning("checkpoint %d could not be restored (%s: %s); trying the previous one",
-                        s, type(err).__name__, err)
+            log.warning(
+                "checkpoint %d could not be restored (%s: %s); trying the previous one", s, type(err).__name__, err
+            )
     return None, None
 
 
 # ---- The state's layout, and restoring a model for inference ------------------------------------------
+
 
 def load_model_for_inference(config, workdir: str, step: int | None = None):
     """(model in eval mode, step) from the latest complete (or given) checkpoint of a training workdir."""
@@ -169,8 +197,9 @@ def load_model_for_inference(config, workdir: str, step: int | None = None):
     mngr = manager(workdir, with_data=False)
     step = latest_complete_step(mngr) if step is None else step
     if step is None:
-        raise FileNotFoundError(f"{os.path.join(workdir, 'checkpoints')}: no checkpoint; train first "
-                                f"(`ta2net train --workdir {workdir}`)")
+        raise FileNotFoundError(
+            f"{os.path.join(workdir, 'checkpoints')}: no checkpoint; train first (`ta2net train --workdir {workdir}`)"
+        )
     restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
     model, _ = nnx.merge(graphdef, restored["state"])
     model.eval()

@@ -1,4 +1,5 @@
 """Loading Python configs by path, with big_vision-style `path.py:arg` variants and overrides."""
+
 from __future__ import annotations
 
 import ast
@@ -67,6 +68,7 @@ def run_config(workdir: str) -> ml_collections.ConfigDict:
     """The config a run was trained (or imported) with: `<workdir>/config.json`."""
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: not found; is {workdir} a training workdir (`ta2net train` or "
-                                f"`ta2net import-torch`)?")
+        raise FileNotFoundError(
+            f"{path}: not found; is {workdir} a training workdir (`ta2net train` or `ta2net import-torch`)?"
+        )
     return config_from_json(path)

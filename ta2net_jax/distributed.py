@@ -18,6 +18,7 @@ Preemption (`PreemptionWatcher`): one process alone uses a Python SIGTERM handle
 `jax.distributed.initialize` JAX's preemption service owns SIGTERM (any process notified → all agree on
 one step, `multihost_utils.reached_preemption_sync_point`), so every process saves at the same step.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -75,8 +76,14 @@ def parse_local_device_ids(spec, reason: str | None) -> list[int] | None:
     return [int(x) for x in spec]
 
 
-def initialize(mode: str = "auto", *, coordinator: str | None = None, num_processes: int | None = None,
-               process_id: int | None = None, local_device_ids=None) -> dict:
+def initialize(
+    mode: str = "auto",
+    *,
+    coordinator: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    local_device_ids=None,
+) -> dict:
     """Joins the multi-process job when asked (see the module docstring). Returns what was done:
     {'initialized', 'reason', 'process_index', 'process_count'} (the last two after initialization)."""
     import jax
@@ -85,16 +92,22 @@ def initialize(mode: str = "auto", *, coordinator: str | None = None, num_proces
         raise ValueError(f"--distributed {mode!r} is not one of {MODES}")
     explicit = [coordinator, num_processes, process_id]
     if any(v is not None for v in explicit) and not all(v is not None for v in explicit) and mode != "on":
-        raise ValueError("--coordinator, --num-processes and --process-id go together (or use "
-                         "--distributed=on to let JAX detect the missing ones)")
+        raise ValueError(
+            "--coordinator, --num-processes and --process-id go together (or use "
+            "--distributed=on to let JAX detect the missing ones)"
+        )
     reason = None if mode == "off" else detect(coordinator)
     if mode == "on" and reason is None:
         reason = "on"
     if reason is None:
         return {"initialized": False, "reason": None}
     if jax.distributed.is_initialized():
-        return {"initialized": True, "reason": "already", "process_index": jax.process_index(),
-                "process_count": jax.process_count()}
+        return {
+            "initialized": True,
+            "reason": "already",
+            "process_index": jax.process_index(),
+            "process_count": jax.process_count(),
+        }
     kwargs = {}
     if coordinator is not None:
         kwargs["coordinator_address"] = coordinator
@@ -107,18 +120,24 @@ def initialize(mode: str = "auto", *, coordinator: str | None = None, num_proces
         kwargs["local_device_ids"] = ids
     log.info("jax.distributed.initialize(%s) [%s]", kwargs, reason)
     jax.distributed.initialize(**kwargs)
-    return {"initialized": True, "reason": reason, "process_index": jax.process_index(),
-            "process_count": jax.process_count()}
+    return {
+        "initialized": True,
+        "reason": reason,
+        "process_index": jax.process_index(),
+        "process_count": jax.process_count(),
+    }
 
 
 def is_distributed() -> bool:
     import jax
+
     return jax.distributed.is_initialized()
 
 
 def is_main() -> bool:
     """Whether this process does the side effects (logs, files): process 0."""
     import jax
+
     return jax.process_index() == 0
 
 
@@ -126,15 +145,17 @@ def allgather_objects(obj) -> list:
     """[obj of process 0, obj of process 1, …] on every process (pickled, padded, all-gathered).
     A collective: every process must call it."""
     import jax
+
     if jax.process_count() == 1:
         return [obj]
     from jax.experimental import multihost_utils
+
     data = np.frombuffer(pickle.dumps(obj), dtype=np.uint8)
     sizes = np.asarray(multihost_utils.process_allgather(np.asarray([data.size], np.int64))).reshape(-1)
     padded = np.zeros(int(sizes.max()), np.uint8)
-    padded[:data.size] = data
+    padded[: data.size] = data
     gathered = np.asarray(multihost_utils.process_allgather(padded)).reshape(len(sizes), -1)
-    return [pickle.loads(gathered[i, :int(n)].tobytes()) for i, n in enumerate(sizes)]
+    return [pickle.loads(gathered[i, : int(n)].tobytes()) for i, n in enumerate(sizes)]
 
 
 _barriers = 0
@@ -146,8 +167,10 @@ def barrier(name: str, timeout_s: int = 3600) -> None:
     still compiling) without tripping the collectives' connection timeouts (Gloo: 30 s)."""
     global _barriers
     import jax
+
     if jax.process_count() > 1:
         from orbax.checkpoint import multihost
+
         _barriers += 1
         multihost.sync_global_processes(f"ta2net:{name}:{_barriers}", timeout=timeout_s)
 
@@ -167,7 +190,7 @@ class PreemptionWatcher:
         if not self.multiprocess:
             try:
                 self._previous = signal.signal(signal.SIGTERM, self._handler)
-            except ValueError:   # not the main thread: no handler, SIGTERM keeps its default action
+            except ValueError:  # not the main thread: no handler, SIGTERM keeps its default action
                 self._previous = None
 
     def _handler(self, signum, frame):
@@ -176,6 +199,7 @@ class PreemptionWatcher:
     def reached(self, step: int) -> bool:
         if self.multiprocess:
             from jax.experimental import multihost_utils
+
             return bool(multihost_utils.reached_preemption_sync_point(step))
         return self._flag
 

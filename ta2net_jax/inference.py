@@ -5,9 +5,10 @@ batched across videos, run through the model in eval mode (BatchNorm running sta
 in one jit function, and the per-frame softmax P(audible) and maps are averaged wherever windows
 overlap (open choice 7). Frames 0, 1, N−2, N−1 cannot be inputs (inflection.py) and get score NaN.
 """
+
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import jax
 import numpy as np
@@ -44,8 +45,10 @@ class Predictor:
         """windows: [W, ...] arrays (W ≤ batch_size) → (P(audible) [W, T], maps [W, T, h, w]) as NumPy."""
         w = windows["num_valid"].shape[0]
         pad = self.batch_size - w
-        batch = {k: np.concatenate([windows[k], np.repeat(windows[k][-1:], pad, axis=0)]) if pad else windows[k]
-                 for k in WINDOW_KEYS}
+        batch = {
+            k: np.concatenate([windows[k], np.repeat(windows[k][-1:], pad, axis=0)]) if pad else windows[k]
+            for k in WINDOW_KEYS
+        }
         with jax.set_mesh(self.mesh):
             probs, maps = self._forward(self.state, mesh_lib.to_global(batch, self.sharding))
         return np.asarray(probs)[:w], np.asarray(maps)[:w]
@@ -60,12 +63,17 @@ def local_predictor(model: nnx.Module, config) -> Predictor:
     mesh = mesh_lib.local_mesh()
     graphdef, state = nnx.split(model)
     per_process = max(config.eval.batch_size // jax.process_count(), 1)
-    return Predictor(nnx.merge(graphdef, mesh_lib.localize(state, mesh)), config, mesh,
-                     batch_size=-(-per_process // mesh.size) * mesh.size)
+    return Predictor(
+        nnx.merge(graphdef, mesh_lib.localize(state, mesh)),
+        config,
+        mesh,
+        batch_size=-(-per_process // mesh.size) * mesh.size,
+    )
 
 
-def merge_windows(starts: np.ndarray, num_valid: np.ndarray, probs: np.ndarray, maps: np.ndarray,
-                  num_frames: int) -> tuple[np.ndarray, np.ndarray]:
+def merge_windows(
+    starts: np.ndarray, num_valid: np.ndarray, probs: np.ndarray, maps: np.ndarray, num_frames: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Averages window outputs onto the video's frames.
 
     Args:
@@ -78,9 +86,9 @@ def merge_windows(starts: np.ndarray, num_valid: np.ndarray, probs: np.ndarray, 
     count = np.zeros(num_frames)
     map_total = np.zeros((num_frames,) + maps.shape[2:])
     for s, n, p, m in zip(starts, num_valid, probs, maps):
-        total[s:s + n] += p[:n]
-        map_total[s:s + n] += m[:n]
-        count[s:s + n] += 1
+        total[s : s + n] += p[:n]
+        map_total[s : s + n] += m[:n]
+        count[s : s + n] += 1
     with np.errstate(invalid="ignore", divide="ignore"):
         scores = np.where(count > 0, total / np.maximum(count, 1), np.nan)
     return scores, map_total / np.maximum(count, 1)[:, None, None]
@@ -90,7 +98,7 @@ def predict_videos(predictor: Predictor, videos: Iterable[dict]) -> Iterator[dic
     """Runs every window of every video, batching across videos; yields each video (in order) with
     `scores` [N] and `maps` [N, h, w] added and its `windows` removed."""
     pending: list[dict] = []
-    queue: list[tuple[int, int]] = []   # (index into pending, window index)
+    queue: list[tuple[int, int]] = []  # (index into pending, window index)
 
     def run(n: int) -> None:
         items, queue[:] = queue[:n], queue[n:]
@@ -101,8 +109,9 @@ def predict_videos(predictor: Predictor, videos: Iterable[dict]) -> Iterator[dic
 
     def finish(video: dict) -> dict:
         w = video.pop("windows")
-        video["scores"], video["maps"] = merge_windows(w["start"], w["num_valid"], np.stack(video.pop("_probs")),
-                                                       np.stack(video.pop("_maps")), video["num_frames"])
+        video["scores"], video["maps"] = merge_windows(
+            w["start"], w["num_valid"], np.stack(video.pop("_probs")), np.stack(video.pop("_maps")), video["num_frames"]
+        )
         return video
 
     done = 0

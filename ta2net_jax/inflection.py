@@ -29,23 +29,26 @@ Two modes (config `inflection.mode`):
   O(1). 2 channels per half. Backward flow ≈ −velocity, so both halves approximate "later minus earlier"
   velocity up to sign.
 """
+
 from __future__ import annotations
 
-import numpy as np
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 MODES = ("color", "raw")
 
 
 def _middlebury_color_wheel() -> np.ndarray:
     """The 55-colour Middlebury wheel, [55, 3] in [0, 255] (RY 15, YG 6, GC 4, CB 11, BM 13, MR 6)."""
-    segments = [(15, (255, 0, 0), (0, 1, 0), +1),   # red → yellow: G rises
-                (6, (255, 255, 0), (1, 0, 0), -1),  # yellow → green: R falls
-                (4, (0, 255, 0), (0, 0, 1), +1),    # green → cyan: B rises
-                (11, (0, 255, 255), (0, 1, 0), -1),  # cyan → blue: G falls
-                (13, (0, 0, 255), (1, 0, 0), +1),   # blue → magenta: R rises
-                (6, (255, 0, 255), (0, 0, 1), -1)]  # magenta → red: B falls
+    segments = [
+        (15, (255, 0, 0), (0, 1, 0), +1),  # red → yellow: G rises
+        (6, (255, 255, 0), (1, 0, 0), -1),  # yellow → green: R falls
+        (4, (0, 255, 0), (0, 0, 1), +1),  # green → cyan: B rises
+        (11, (0, 255, 255), (0, 1, 0), -1),  # cyan → blue: G falls
+        (13, (0, 0, 255), (1, 0, 0), +1),  # blue → magenta: R rises
+        (6, (255, 0, 255), (0, 0, 1), -1),
+    ]  # magenta → red: B falls
     rows = []
     for n, base, channel, sign in segments:
         ramp = np.floor(255 * np.arange(n) / n)
@@ -99,8 +102,9 @@ def _pad_to_valid(x: jax.Array, num_valid: jax.Array) -> jax.Array:
     return jnp.take_along_axis(x, index, axis=1)
 
 
-def motion_and_inflection(flow_fwd: jax.Array, flow_bwd: jax.Array, num_valid: jax.Array,
-                          mode: str = "color", flow_scale: float = 1.0) -> tuple[jax.Array, jax.Array]:
+def motion_and_inflection(
+    flow_fwd: jax.Array, flow_bwd: jax.Array, num_valid: jax.Array, mode: str = "color", flow_scale: float = 1.0
+) -> tuple[jax.Array, jax.Array]:
     """First-order motion and inflection flow for every clip position.
 
     Args:
@@ -137,8 +141,9 @@ def model_inputs(batch: dict, mode: str = "color", flow_scale: float = 1.0) -> t
       inflection [B, T, H, W, 2C].
     """
     video = batch["frames"].astype(jnp.float32) / 255.0
-    motion, inflection = motion_and_inflection(batch["flow_fwd"], batch["flow_bwd"], batch["num_valid"],
-                                               mode=mode, flow_scale=flow_scale)
+    motion, inflection = motion_and_inflection(
+        batch["flow_fwd"], batch["flow_bwd"], batch["num_valid"], mode=mode, flow_scale=flow_scale
+    )
     return video, motion, inflection
 
 

@@ -21,6 +21,7 @@
   clip. The original flattens B·T and so also differences across clip boundaries (a bug, choice 5);
   the sum (not mean) reduction is kept, so its effective weight is 2e-4 per element.
 """
+
 from __future__ import annotations
 
 import jax
@@ -43,13 +44,13 @@ def focal_loss(logits: jax.Array, labels: jax.Array, gamma: float = 2.0) -> jax.
 def gaussian_label_kernel(sigma: float = 2.0, radius: int = 3) -> np.ndarray:
     """[2·radius + 1] exp(−d²/(2σ²)); σ = 2 gives the original's [0.3247, 0.6065, 0.8825, 1, …]."""
     d = np.arange(-radius, radius + 1, dtype=np.float64)
-    return np.exp(-d ** 2 / (2 * sigma ** 2)).astype(np.float32)
+    return np.exp(-(d**2) / (2 * sigma**2)).astype(np.float32)
 
 
 def soft_labels(labels: jax.Array, sigma: float = 2.0, radius: int = 3) -> jax.Array:
     """labels [B, T] in {0, 1} → g [B, T]: kernels of all positives summed, then clipped to [0, 1]."""
     kernel = jnp.asarray(gaussian_label_kernel(sigma, radius))
-    padded = jnp.pad(labels.astype(jnp.float32), ((0, 0), (radius, radius)))   # zeros beyond the clip
+    padded = jnp.pad(labels.astype(jnp.float32), ((0, 0), (radius, radius)))  # zeros beyond the clip
     blurred = jax.vmap(lambda y: jnp.convolve(y, kernel, mode="valid"))(padded)
     return jnp.clip(blurred, 0.0, 1.0)
 
@@ -120,25 +121,29 @@ def foreground_background_loss_shard_map(fg: jax.Array, bg: jax.Array, alpha: fl
     fg, bg = fg.astype(jnp.float32), bg.astype(jnp.float32)
     num_devices = mesh.shape[DATA_AXIS]
     if fg.shape[0] % num_devices:
-        raise ValueError(f"loss.fb_gather='shard_map': the contrastive set of {fg.shape[0]} vectors (one per clip of "
-                         f"the global batch, or per frame for all_frames) is not "
-                         f"divisible by the {num_devices} devices of the '{DATA_AXIS}' axis")
+        raise ValueError(
+            f"loss.fb_gather='shard_map': the contrastive set of {fg.shape[0]} vectors (one per clip of "
+            f"the global batch, or per frame for all_frames) is not "
+            f"divisible by the {num_devices} devices of the '{DATA_AXIS}' axis"
+        )
     if is_explicit(mesh):  # shard_map asserts (does not apply) in_specs under Explicit axes
         fg, bg = jax.reshard(fg, P(DATA_AXIS)), jax.reshard(bg, P(DATA_AXIS))
 
     def local(fg, bg):  # [n, D] rows of this device
         n = fg.shape[0]
         fg, bg = _unit_rows(fg), _unit_rows(bg)
-        fg_all = jax.lax.all_gather(fg, DATA_AXIS, axis=0, tiled=True)    # [N, D], device-major
+        fg_all = jax.lax.all_gather(fg, DATA_AXIS, axis=0, tiled=True)  # [N, D], device-major
         bg_all = jax.lax.all_gather(bg, DATA_AXIS, axis=0, tiled=True)
         self_col = jax.lax.axis_index(DATA_AXIS) * n + jnp.arange(n)
 
         def cos(a, b):
             return jnp.clip(a @ b.T, COS_MIN, COS_MAX)
 
-        total = (jnp.sum(_rank_weighted_nll(cos(fg, fg_all), self_col, alpha))
-                 + jnp.sum(-jnp.log(1.0 - cos(bg, fg_all)))
-                 + jnp.sum(_rank_weighted_nll(cos(bg, bg_all), self_col, alpha)))
+        total = (
+            jnp.sum(_rank_weighted_nll(cos(fg, fg_all), self_col, alpha))
+            + jnp.sum(-jnp.log(1.0 - cos(bg, fg_all)))
+            + jnp.sum(_rank_weighted_nll(cos(bg, bg_all), self_col, alpha))
+        )
         big_n = fg_all.shape[0]
         return jax.lax.psum(total, DATA_AXIS) / (big_n * big_n)
 
@@ -190,6 +195,10 @@ def ta2net_loss(outputs: dict, labels: jax.Array, rng: jax.Array, cfg) -> tuple[
         raise ValueError(f"loss.fb_gather {gather!r} is not one of {sorted(FB_GATHER)}")
     fb = FB_GATHER[gather](fg, bg, cfg.fb_rank_alpha)
     tmp = cfg.tmp_inner_weight * map_smoothness_loss(outputs["source_map"])
-    terms = {"focal": focal, "soft_ce": cfg.soft_ce_weight * soft_ce, "fb": cfg.fb_weight * fb,
-             "tmp": cfg.tmp_weight * tmp}
+    terms = {
+        "focal": focal,
+        "soft_ce": cfg.soft_ce_weight * soft_ce,
+        "fb": cfg.fb_weight * fb,
+        "tmp": cfg.tmp_weight * tmp,
+    }
     return sum(terms.values()), terms

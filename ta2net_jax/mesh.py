@@ -11,6 +11,7 @@ the axis size (ZeRO-3 style; GSPMD gathers them where they are used; Auto axis t
 The mesh always spans the devices of every process (`jax.devices()`); `process_batch_rows` tells each
 process which rows of a global batch its devices hold, so its input pipeline reads exactly those.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,7 +24,7 @@ from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 AXIS_TYPES = {"auto": AxisType.Auto, "explicit": AxisType.Explicit}
 DATA_AXIS = "data"
 FSDP_AXIS = "fsdp"
-AXES = (DATA_AXIS, FSDP_AXIS)   # the batch is split over every one of these the mesh has
+AXES = (DATA_AXIS, FSDP_AXIS)  # the batch is split over every one of these the mesh has
 
 
 def make_mesh(cfg) -> jax.sharding.Mesh:
@@ -32,13 +33,17 @@ def make_mesh(cfg) -> jax.sharding.Mesh:
         raise ValueError(f"mesh.axis_types {cfg.axis_types!r} is not one of {sorted(AXIS_TYPES)}")
     names = tuple(cfg.axis_names)
     if DATA_AXIS not in names or not set(names) <= set(AXES) or len(set(names)) != len(names):
-        raise ValueError(f"mesh.axis_names {names} must name '{DATA_AXIS}' and optionally '{FSDP_AXIS}', "
-                         "each once (the model has no tensor-parallel annotations)")
+        raise ValueError(
+            f"mesh.axis_names {names} must name '{DATA_AXIS}' and optionally '{FSDP_AXIS}', "
+            "each once (the model has no tensor-parallel annotations)"
+        )
     if len(tuple(cfg.shape)) != len(names):
         raise ValueError(f"mesh.shape {tuple(cfg.shape)} and mesh.axis_names {names} differ in length")
     if FSDP_AXIS in names and cfg.axis_types == "explicit":
-        raise ValueError("an 'fsdp' mesh axis needs mesh.axis_types='auto' (sharded parameters under Explicit "
-                         "axes would need resharding annotations in the model)")
+        raise ValueError(
+            "an 'fsdp' mesh axis needs mesh.axis_types='auto' (sharded parameters under Explicit "
+            "axes would need resharding annotations in the model)"
+        )
     num_devices = jax.device_count()
     shape = list(cfg.shape)
     if shape.count(-1) > 1:
@@ -48,8 +53,7 @@ def make_mesh(cfg) -> jax.sharding.Mesh:
         shape[shape.index(-1)] = num_devices // known
     if math.prod(shape) != num_devices:
         raise ValueError(f"mesh.shape {tuple(cfg.shape)} does not cover the {num_devices} devices")
-    return jax.make_mesh(tuple(shape), tuple(cfg.axis_names),
-                         axis_types=(AXIS_TYPES[cfg.axis_types],) * len(shape))
+    return jax.make_mesh(tuple(shape), tuple(cfg.axis_names), axis_types=(AXIS_TYPES[cfg.axis_types],) * len(shape))
 
 
 def batch_axes(mesh) -> tuple[str, ...]:
@@ -110,6 +114,7 @@ def localize(tree, mesh: jax.sharding.Mesh):
     read from this process's first shard; sharded ones (fsdp) are all-gathered, which is a collective:
     every process must call this, on the same tree."""
     from jax.experimental import multihost_utils
+
     rep = replicated(mesh)
 
     def one(x):
@@ -153,7 +158,7 @@ def batch_reshape(x: jax.Array, shape) -> jax.Array:
     if len(symbolic) == 1 and -1 not in shape:
         # A symbolic batch size (jax.export, jax2onnx) is inferred rather than spelled as a product
         # of dimension variables, which ONNX Reshape cannot express.
-        shape = shape[:symbolic[0]] + (-1,) + shape[symbolic[0] + 1:]
+        shape = shape[: symbolic[0]] + (-1,) + shape[symbolic[0] + 1 :]
     if is_explicit():
         spec = jax.typeof(x).sharding.spec
         return jnp.reshape(x, shape, out_sharding=P(spec[0] if len(spec) else None))

@@ -11,6 +11,7 @@
   figures (`PEAK_FLOPS`); unknown devices (CPU) log `mfu: null` and still log `model_tflops_per_s`.
 Everything here writes on process 0 only (`enabled`).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -41,11 +42,16 @@ class EventWriter:
             # Imported here: the GPU check (scripts/gpu_check.sh) imports ta2net_jax.train, hence this module, on
             # a machine without tensorboardX.
             from tensorboardX import SummaryWriter
+
             # tensorboardX names the file by the whole second and opens it with "wb": the suffix keeps a second
             # writer started in the same second (a resume in the same process) from truncating the first one's
             # file. The queue holds about 50 log lines, so that `scalars` does not wait for a slow fsync.
-            self._writer = SummaryWriter(logdir, max_queue=1000, flush_secs=self.FLUSH_SECS,
-                                         filename_suffix=f".{os.getpid()}.{next(_writer_ids)}")
+            self._writer = SummaryWriter(
+                logdir,
+                max_queue=1000,
+                flush_secs=self.FLUSH_SECS,
+                filename_suffix=f".{os.getpid()}.{next(_writer_ids)}",
+            )
 
     def scalars(self, step: int, values: dict) -> None:
         """Logs each int or float of `values` as a scalar of its key at `step`; bools, None (e.g. `mfu` on a
@@ -66,6 +72,7 @@ class EventWriter:
 
 # ---- JSONL --------------------------------------------------------------------------------------------------
 
+
 class MetricsLog:
     """`<workdir>/metrics.jsonl` on process 0; `truncate_after(step)` drops lines of later steps."""
 
@@ -81,7 +88,7 @@ class MetricsLog:
             for line in f:
                 try:
                     record = json.loads(line)
-                except json.JSONDecodeError:   # a line torn by a kill
+                except json.JSONDecodeError:  # a line torn by a kill
                     continue
                 if record.get("step", 0) <= step:
                     kept.append(json.dumps(record) + "\n")
@@ -128,7 +135,9 @@ def train_flops_per_clip(config) -> float | None:
     """3 × the analytic forward FLOPs of one clip (None if it cannot be traced)."""
     import jax
     import jax.numpy as jnp
+
     from ta2net_jax import model_info
+
     try:
         model = model_info.abstract_model(config)
         forward, state = model_info.forward_fn(model)

@@ -19,6 +19,7 @@ after a SIGTERM (then the function returns with `preempted: True`; the CLI exits
 resumed run restores model, optimizer, RNG and the grain iterator of the newest complete checkpoint, so
 it ends bit-identical (on CPU) to an uninterrupted run.
 """
+
 from __future__ import annotations
 
 import logging
@@ -41,15 +42,15 @@ log = logging.getLogger(__name__)
 
 # Defaults of the `train` options a config may leave out (configs/synthetic_small.py states them all).
 TRAIN_DEFAULTS = dict(
-    keep_best=0,              # also keep the N checkpoints with the best validation event F1 ±3
-    eval_every=0,             # validation (events F1 on config.eval.tune_split) every N steps; 0: never
-    eval_max_videos=0,        # validate on the first N videos only; 0: all
-    async_checkpoints=True,   # write checkpoints in a background thread
-    nan_policy="stop",        # non-finite loss/gradient: "stop" (error naming the step) or "skip" the batch
-    tensorboard=True,         # <workdir>/tensorboard/ event files
+    keep_best=0,  # also keep the N checkpoints with the best validation event F1 ±3
+    eval_every=0,  # validation (events F1 on config.eval.tune_split) every N steps; 0: never
+    eval_max_videos=0,  # validate on the first N videos only; 0: all
+    async_checkpoints=True,  # write checkpoints in a background thread
+    nan_policy="stop",  # non-finite loss/gradient: "stop" (error naming the step) or "skip" the batch
+    tensorboard=True,  # <workdir>/tensorboard/ event files
 )
 NAN_POLICIES = ("stop", "skip")
-PREEMPTED_EXIT_STATUS = 143   # 128 + SIGTERM: the CLI's exit status after a preemption checkpoint
+PREEMPTED_EXIT_STATUS = 143  # 128 + SIGTERM: the CLI's exit status after a preemption checkpoint
 
 
 def train_options(config) -> dict:
@@ -69,11 +70,13 @@ def create_train_state(config, mesh):
 
 def _select(ok, new, old):
     """`new` where ok else `old`, leaf by leaf (typed PRNG keys through their key data)."""
+
     def one(n, o):
         if jax.dtypes.issubdtype(n.dtype, jax.dtypes.prng_key):
             data = jnp.where(ok, jax.random.key_data(n), jax.random.key_data(o))
             return jax.random.wrap_key_data(data, impl=jax.random.key_impl(n))
         return jnp.where(ok, n, o)
+
     return jax.tree.map(one, new, old)
 
 
@@ -81,10 +84,10 @@ def make_train_step(config, graphdef, mesh, state_sharding=None):
     """A jit step (state, batch) → (state, metrics); the state is donated and keeps `state_sharding`
     (default: replicated). When the loss or the gradient norm is not finite the state comes back
     unchanged and metrics["finite"] is False."""
-    base_key = jax.random.key(config.seed + 2)   # for the contrastive loss's frame sampling
+    base_key = jax.random.key(config.seed + 2)  # for the contrastive loss's frame sampling
 
     def train_step(state, batch):
-        old = jax.tree.map(lambda x: x, state)   # the incoming arrays (merge may share Variables with `state`)
+        old = jax.tree.map(lambda x: x, state)  # the incoming arrays (merge may share Variables with `state`)
         model, optimizer = nnx.merge(graphdef, state)
         rng = jax.random.fold_in(base_key, optimizer.step[...])
 
@@ -102,8 +105,11 @@ def make_train_step(config, graphdef, mesh, state_sharding=None):
         return new, metrics
 
     replicated = mesh_lib.replicated(mesh)
-    return jax.jit(train_step, donate_argnums=0,
-                   out_shardings=(replicated if state_sharding is None else state_sharding, replicated))
+    return jax.jit(
+        train_step,
+        donate_argnums=0,
+        out_shardings=(replicated if state_sharding is None else state_sharding, replicated),
+    )
 
 
 # Train-step options that do not change the compiled step (everything else in the config may).
@@ -116,7 +122,7 @@ def _compile_step(config, train_step, state, batch):
     (tests, notebooks, sweeps) whose step-relevant config is the same: tracing the model takes seconds."""
     relevant = config.to_dict()
     neutral = _STEP_NEUTRAL_TRAIN_KEYS + (("num_steps",) if config.optim.get("schedule") == "constant" else ())
-    relevant["train"] = {k: v for k, v in relevant["train"].items() if k not in neutral}   # num_steps: lr schedule
+    relevant["train"] = {k: v for k, v in relevant["train"].items() if k not in neutral}  # num_steps: lr schedule
 
     def avals(tree):
         leaves, treedef = jax.tree.flatten(tree)
@@ -126,7 +132,7 @@ def _compile_step(config, train_step, state, batch):
         # The graph definition follows from the config (GraphDefs of two builds do not compare equal).
         key = (repr(sorted(relevant.items())), avals(state), avals(batch))
         hash(key)
-    except TypeError:   # something unhashable: compile without caching
+    except TypeError:  # something unhashable: compile without caching
         key = None
     if key is not None and key in _COMPILED:
         return _COMPILED[key]
@@ -140,6 +146,7 @@ def _compile_step(config, train_step, state, batch):
 
 # ---- Validation ---------------------------------------------------------------------------------------
 
+
 class _Validator:
     """Scores the validation split with the current parameters, on this process's devices only (a local
     mesh: no cross-process collective inside), each process its share of the videos; the per-video scores
@@ -148,7 +155,7 @@ class _Validator:
 
     def __init__(self, config, options):
         self.config, self.options = config, options
-        self.predictor = None   # inference.local_predictor, made at the first validation
+        self.predictor = None  # inference.local_predictor, made at the first validation
 
     def __call__(self, graphdef, state) -> dict:
         return validate(self, graphdef, state)
@@ -164,23 +171,30 @@ def validate(validator: _Validator, graphdef, state) -> dict:
     model, _ = nnx.merge(graphdef, state)
     if validator.predictor is None:
         validator.predictor = local_predictor(model, config)
-    else:   # the current parameters on this process's devices (a collective under fsdp)
+    else:  # the current parameters on this process's devices (a collective under fsdp)
         validator.predictor.state = mesh_lib.localize(nnx.state(model), validator.predictor.mesh)
     max_videos = validator.options["eval_max_videos"] or None
     videos = score_split(config, validator.predictor, cfg.tune_split, max_videos=max_videos, progress=False)
-    validator.predictor.state = None   # the arrays may alias the train state, which the next step donates
+    validator.predictor.state = None  # the arrays may alias the train state, which the next step donates
     mine = [{"id": str(v["id"]), "scores": v["scores"], "event_frames": v["event_frames"]} for v in videos]
     everyone = sorted((v for part in distributed.allgather_objects(mine) for v in part), key=lambda v: v["id"])
-    threshold, _ = events_lib.tune_threshold([(v["scores"], v["event_frames"]) for v in everyone],
-                                             tol=cfg.tolerance, min_separation=cfg.min_separation)
+    threshold, _ = events_lib.tune_threshold(
+        [(v["scores"], v["event_frames"]) for v in everyone], tol=cfg.tolerance, min_separation=cfg.min_separation
+    )
     result = detector_metrics(everyone, "scores", threshold, cfg.min_separation)
     out = {"val_threshold": float(threshold)}
-    out.update({f"val_{k}": float(v) for k, v in result.items()
-                if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)})
+    out.update(
+        {
+            f"val_{k}": float(v)
+            for k, v in result.items()
+            if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+        }
+    )
     return out
 
 
 # ---- The loop -----------------------------------------------------------------------------------------
+
 
 class _Window:
     """Throughput and data-wait accounting between two log lines."""
@@ -201,8 +215,13 @@ def _non_finite(step: int, metrics: dict, policy: str, last_checkpoint) -> bool:
         raise FloatingPointError(
             f"non-finite loss or gradient at step {step} (loss {values['loss']}, grad_norm {values['grad_norm']}; "
             f"terms {values}). The update was not applied; "
-            + (f"the last checkpoint is step {last_checkpoint}. " if last_checkpoint else "there is no checkpoint yet. ")
-            + "Set --config.train.nan_policy=skip to skip such batches.")
+            + (
+                f"the last checkpoint is step {last_checkpoint}. "
+                if last_checkpoint
+                else "there is no checkpoint yet. "
+            )
+            + "Set --config.train.nan_policy=skip to skip such batches."
+        )
     log.warning("step %d: non-finite loss or gradient (%s); batch skipped", step, values)
     return True
 
@@ -227,6 +246,7 @@ def train_and_evaluate(config, workdir: str, *, progress: bool = True) -> dict:
 
 def _train(config, workdir: str, progress: bool, preemption: distributed.PreemptionWatcher) -> dict:
     from tqdm import tqdm
+
     from input_pipeline import pipeline
 
     options = train_options(config)
@@ -241,14 +261,19 @@ def _train(config, workdir: str, progress: bool, preemption: distributed.Preempt
     batch_size = config.train.batch_size
     ways = mesh_lib.batch_parallelism(mesh)
     if batch_size % ways:
-        raise ValueError(f"train.batch_size {batch_size} is not divisible by the {ways} devices the batch is "
-                         f"split over (mesh {dict(mesh.shape)})")
+        raise ValueError(
+            f"train.batch_size {batch_size} is not divisible by the {ways} devices the batch is "
+            f"split over (mesh {dict(mesh.shape)})"
+        )
 
     # ---- Input pipeline: this process's rows of every global batch ------------------------------------
     source = pipeline.data_source(config.data, "train")
     rows = mesh_lib.process_batch_rows(batch_sharding, batch_size)
-    train_iter = iter(pipeline.train_dataset(config, source, process_index=jax.process_index(),
-                                             process_count=jax.process_count(), rows=rows))
+    train_iter = iter(
+        pipeline.train_dataset(
+            config, source, process_index=jax.process_index(), process_count=jax.process_count(), rows=rows
+        )
+    )
 
     # ---- Model, optimizer, update step ----------------------------------------------------------------
     with jax.set_mesh(mesh):
@@ -256,8 +281,9 @@ def _train(config, workdir: str, progress: bool, preemption: distributed.Preempt
         train_step = make_train_step(config, graphdef, mesh, jax.tree.map(lambda x: x.sharding, state))
 
     # ---- Restore ----------------------------------------------------------------------------------
-    mngr = checkpoint.manager(workdir, config.train.max_to_keep, keep_best=options["keep_best"],
-                              async_save=options["async_checkpoints"])
+    mngr = checkpoint.manager(
+        workdir, config.train.max_to_keep, keep_best=options["keep_best"], async_save=options["async_checkpoints"]
+    )
     restored, start_step = checkpoint.restore(mngr, state, train_iter)
     if restored is not None:
         state = restored
@@ -280,10 +306,16 @@ def _train(config, workdir: str, progress: bool, preemption: distributed.Preempt
     num_steps = config.train.num_steps
     last: dict = {}
     skipped = 0
-    pending = None            # (step, metrics) whose finiteness is checked after the next step is dispatched
+    pending = None  # (step, metrics) whose finiteness is checked after the next step is dispatched
     window = _Window()
-    bar = tqdm(total=num_steps, initial=start_step, desc="train", unit="step", disable=not (progress and main),
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=num_steps,
+        initial=start_step,
+        desc="train",
+        unit="step",
+        disable=not (progress and main),
+        dynamic_ncols=True,
+    )
     step = start_step
     compiled = None
     try:
@@ -319,17 +351,22 @@ def _train(config, workdir: str, progress: bool, preemption: distributed.Preempt
                 values = {k: float(v) for k, v in jax.device_get(metrics).items() if k != "finite"}
                 elapsed = max(time.perf_counter() - window.start, 1e-9)
                 steps_per_s = window.steps / elapsed
-                last = {"step": step, **values,
-                        **{f"lr_{g}": lr for g, lr in optim.group_learning_rates(config.optim, step - 1,
-                                                                                  num_steps).items()},
-                        "clips_per_s": steps_per_s * batch_size,
-                        "step_time_s": 1.0 / steps_per_s,
-                        "data_wait_s": window.wait / window.steps,
-                        "data_wait_fraction": window.wait / elapsed,
-                        "model_tflops_per_s": flops_per_step * steps_per_s / 1e12 if flops_per_step else None,
-                        "mfu": (flops_per_step * steps_per_s / (peak * jax.device_count())
-                                if flops_per_step and peak else None),
-                        "skipped_batches": skipped}
+                last = {
+                    "step": step,
+                    **values,
+                    **{
+                        f"lr_{g}": lr for g, lr in optim.group_learning_rates(config.optim, step - 1, num_steps).items()
+                    },
+                    "clips_per_s": steps_per_s * batch_size,
+                    "step_time_s": 1.0 / steps_per_s,
+                    "data_wait_s": window.wait / window.steps,
+                    "data_wait_fraction": window.wait / elapsed,
+                    "model_tflops_per_s": flops_per_step * steps_per_s / 1e12 if flops_per_step else None,
+                    "mfu": (
+                        flops_per_step * steps_per_s / (peak * jax.device_count()) if flops_per_step and peak else None
+                    ),
+                    "skipped_batches": skipped,
+                }
                 metrics_log.write(last)
                 events.scalars(step, last)
                 bar.set_postfix(loss=f"{values['loss']:.4f}", focal=f"{values['focal']:.4f}")
@@ -363,14 +400,22 @@ def _train(config, workdir: str, progress: bool, preemption: distributed.Preempt
 def _write_best(workdir: str) -> None:
     """`<workdir>/best_checkpoints.json`: the kept steps that have validation metrics, best first."""
     import json
+
     mngr = checkpoint.manager(workdir, with_data=False)
     try:
         kept = [(s, mngr.metrics(s)) for s in checkpoint.complete_steps(mngr)]
     finally:
         mngr.close()
-    scored = sorted(((s, m) for s, m in kept if m and checkpoint.BEST_METRIC in m),
-                    key=lambda sm: (-sm[1][checkpoint.BEST_METRIC], -sm[0]))
+    scored = sorted(
+        ((s, m) for s, m in kept if m and checkpoint.BEST_METRIC in m),
+        key=lambda sm: (-sm[1][checkpoint.BEST_METRIC], -sm[0]),
+    )
     with open(os.path.join(workdir, "best_checkpoints.json"), "w") as f:
-        json.dump({"metric": checkpoint.BEST_METRIC,
-                   "steps": [{"step": s, checkpoint.BEST_METRIC: m[checkpoint.BEST_METRIC]} for s, m in scored]},
-                  f, indent=2)
+        json.dump(
+            {
+                "metric": checkpoint.BEST_METRIC,
+                "steps": [{"step": s, checkpoint.BEST_METRIC: m[checkpoint.BEST_METRIC]} for s, m in scored],
+            },
+            f,
+            indent=2,
+        )

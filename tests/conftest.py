@@ -1,6 +1,7 @@
 """Test set-up: 4 fake CPU devices (before anything touches a device), absl flags for grain workers,
 a persistent XLA compilation cache (the same small train step is compiled by several tests), and a
 session-wide tiny synthetic dataset."""
+
 import os
 
 import jax
@@ -32,6 +33,7 @@ def realdata(*parts: str) -> str:
 def tiny_data_dir(tmp_path_factory) -> str:
     """The `tiny` synthetic_collisions dataset (6/3/3 videos of 24 frames at 32×32), built once."""
     from input_pipeline.datasets import synthetic_collisions
+
     data_dir = str(tmp_path_factory.mktemp("tfds"))
     synthetic_collisions.build_dataset(data_dir, "tiny", workers=1)
     return data_dir
@@ -41,5 +43,8 @@ def tiny_data_dir(tmp_path_factory) -> str:
 def smoke_config(tiny_data_dir):
     """configs/synthetic_small.py:smoke on the tiny dataset, 8-frame clips."""
     from ta2net_jax.config_utils import load_config
-    return load_config(os.path.join(REPO, "configs", "synthetic_small.py:smoke"),
-                       [f"data.data_dir={tiny_data_dir}", "data.num_frames=8"])
+
+    return load_config(
+        os.path.join(REPO, "configs", "synthetic_small.py:smoke"),
+        [f"data.data_dir={tiny_data_dir}", "data.num_frames=8"],
+    )

@@ -2,6 +2,7 @@
 of fake CPU devices is fixed at backend start): L_fb and the full ta2net_loss ("audible_frame" sampling)
 with "shard_map" and "gspmd" equal the single-device values, loss and gradients, on Auto and Explicit
 meshes. Prints "OK 8 devices" on success."""
+
 import jax
 
 jax.config.update("jax_num_cpu_devices", 8)
@@ -25,10 +26,14 @@ def assert_close(got, want):
 def main():
     assert jax.device_count() == 8, jax.devices()
     rng = np.random.default_rng(8)
-    b, t, d = 16, 6, 5                    # 2 clips per device
-    outputs = {"logits": rng.normal(size=(b, t, 2)), "fg": rng.normal(size=(b, t, d)) + 0.5,
-               "bg": rng.normal(size=(b, t, d)), "source_map": rng.uniform(size=(b, t, 2, 2))}
-    outputs["fg"][9] = outputs["fg"][2]   # duplicates across devices: ties at the clamp
+    b, t, d = 16, 6, 5  # 2 clips per device
+    outputs = {
+        "logits": rng.normal(size=(b, t, 2)),
+        "fg": rng.normal(size=(b, t, d)) + 0.5,
+        "bg": rng.normal(size=(b, t, d)),
+        "source_map": rng.uniform(size=(b, t, 2, 2)),
+    }
+    outputs["fg"][9] = outputs["fg"][2]  # duplicates across devices: ties at the clamp
     outputs = {k: jnp.asarray(v, jnp.float32) for k, v in outputs.items()}
     labels = jnp.asarray(rng.uniform(size=(b, t)) > 0.6, jnp.int32)
     key = jax.random.key(5)
@@ -48,8 +53,12 @@ def main():
         mesh = jax.make_mesh((8,), ("data",), axis_types=(axis_type,))
         sharding = NamedSharding(mesh, P("data"))
         with jax.set_mesh(mesh):
-            assert_close(fb(losses.foreground_background_loss_shard_map)(
-                jax.device_put(fg, sharding), jax.device_put(bg, sharding)), ref_fb)
+            assert_close(
+                fb(losses.foreground_background_loss_shard_map)(
+                    jax.device_put(fg, sharding), jax.device_put(bg, sharding)
+                ),
+                ref_fb,
+            )
             sharded, sharded_labels = jax.device_put(outputs, sharding), jax.device_put(labels, sharding)
             for gather in ("gspmd", "shard_map"):
                 assert_close(total(gather)(sharded, sharded_labels), ref_total)

@@ -1,12 +1,13 @@
 """The `ta2net` command line as a user runs it: bad input gives one clear line naming the file and the
 problem (non-zero exit); the dataset build skips bad files and reports them; detect on a real clip."""
+
 import json
 import os
 import shutil
 
 import pytest
-
 from conftest import realdata
+
 from input_pipeline.datasets import synthetic_collisions
 from ta2net_jax.cli import main as cli
 
@@ -15,6 +16,7 @@ def write_bad_files(folder) -> dict[str, str]:
     """name → expected problem text for a missing, an empty, a non-video and a truncated file."""
     os.makedirs(folder, exist_ok=True)
     from input_pipeline import synthetic, video
+
     clip = synthetic.generate_video(0, synthetic.SceneConfig(height=32, width=32, num_frames=24))
     good = os.path.join(folder, "good.mp4")
     video.write_video(good, clip.frames, clip.fps)
@@ -25,8 +27,12 @@ def write_bad_files(folder) -> dict[str, str]:
     with open(os.path.join(folder, "notes.mp4"), "w") as f:
         f.write("these are not frames\n" * 20)
     os.remove(good)
-    return {"missing.mp4": "no such file", "empty.mp4": "empty", "notes.mp4": "not a video",
-            "truncated.mp4": "truncated"}
+    return {
+        "missing.mp4": "no such file",
+        "empty.mp4": "empty",
+        "notes.mp4": "not a video",
+        "truncated.mp4": "truncated",
+    }
 
 
 def test_detect_bad_input_one_line_and_nonzero_exit(tmp_path, capsys):
@@ -41,19 +47,29 @@ def test_detect_bad_input_one_line_and_nonzero_exit(tmp_path, capsys):
 
 
 def test_detect_without_checkpoint_needs_inflection_method(tmp_path, capsys):
-    status = cli.main(["detect", realdata("greatest_hits_condfoleygen", "hitting_bag.mp4"), "--method", "model",
-                       "--out", str(tmp_path / "e.json")])
+    status = cli.main(
+        [
+            "detect",
+            realdata("greatest_hits_condfoleygen", "hitting_bag.mp4"),
+            "--method",
+            "model",
+            "--out",
+            str(tmp_path / "e.json"),
+        ]
+    )
     assert status == 1 and "--workdir" in capsys.readouterr().err
 
 
 def test_detect_inflection_on_real_clip(tmp_path, capsys):
     video = realdata("greatest_hits_condfoleygen", "hitting_bag.mp4")
     out, plot = tmp_path / "events.json", tmp_path / "timeline.png"
-    assert cli.main(["detect", video, "--out", str(out), "--plot", str(plot), "--labels", "2,14,25,37,48,60,72,83"]) == 0
+    assert (
+        cli.main(["detect", video, "--out", str(out), "--plot", str(plot), "--labels", "2,14,25,37,48,60,72,83"]) == 0
+    )
     result = json.load(open(out))
     assert result["num_frames"] == 90 and result["fps"] == pytest.approx(15.0)
     assert result["source_size"] == [340, 604] and result["method"] == "inflection"
-    assert len(result["scores"]) == 90 and result["scores"][0] is None   # frames 0, 1 are not scored
+    assert len(result["scores"]) == 90 and result["scores"][0] is None  # frames 0, 1 are not scored
     for e in result["events"]:
         assert 2 <= e["frame"] <= 87 and e["time_s"] == pytest.approx(e["frame"] / 15.0)
         assert 0 <= e["x"] <= 604 and 0 <= e["y"] <= 340
@@ -68,9 +84,11 @@ def test_build_skips_bad_files_and_reports_them(tmp_path, capsys):
     synthetic_collisions.render_split(config, "validation", raw)
     problems = write_bad_files(os.path.join(raw, "validation"))
     for name in problems:
-        if name != "missing.mp4":   # give the bad files events, so only the video itself is wrong
-            shutil.copy(os.path.join(raw, "validation", "validation_00000.json"),
-                        os.path.join(raw, "validation", name.replace(".mp4", ".json")))
+        if name != "missing.mp4":  # give the bad files events, so only the video itself is wrong
+            shutil.copy(
+                os.path.join(raw, "validation", "validation_00000.json"),
+                os.path.join(raw, "validation", name.replace(".mp4", ".json")),
+            )
     # a video without its events file
     shutil.copy(os.path.join(raw, "validation", "validation_00001.mp4"), os.path.join(raw, "validation", "orphan.mp4"))
     # events whose video is missing
@@ -80,16 +98,22 @@ def test_build_skips_bad_files_and_reports_them(tmp_path, capsys):
     report = json.load(open(os.path.join(builder.data_dir, "build_report.json")))
     skipped = report["skipped"]["validation"]
     assert len(skipped) == 5
-    for name, problem in [("empty.mp4", "empty"), ("notes.mp4", "not a video"), ("truncated.mp4", "truncated"),
-                          ("orphan.mp4", "no events file"), ("gone.mp4", "no such file")]:
+    for name, problem in [
+        ("empty.mp4", "empty"),
+        ("notes.mp4", "not a video"),
+        ("truncated.mp4", "truncated"),
+        ("orphan.mp4", "no events file"),
+        ("gone.mp4", "no such file"),
+    ]:
         assert any(name in line and problem in line.lower() for line in skipped), (name, skipped)
     printed = capsys.readouterr()
     assert sum(line.startswith("skipped: ") for line in (printed.out + printed.err).splitlines()) == 5
 
 
 def test_config_override_errors_name_the_key(tmp_path, capsys):
-    status = cli.main(["train", "--config", "configs/synthetic_small.py", "--workdir", str(tmp_path),
-                       "--config.train.no_such_key=3"])
+    status = cli.main(
+        ["train", "--config", "configs/synthetic_small.py", "--workdir", str(tmp_path), "--config.train.no_such_key=3"]
+    )
     assert status == 1 and "train.no_such_key" in capsys.readouterr().err
     status = cli.main(["train", "--config", "configs/missing.py", "--workdir", str(tmp_path)])
     assert status == 1 and "configs/missing.py" in capsys.readouterr().err
@@ -99,7 +123,10 @@ def test_building_the_parser_imports_no_heavy_library():
     # `ta2net info`/`--help` must not pay for (or need) OpenCV, PyAV, grain, TFDS or JAX at start-up.
     import subprocess
     import sys
-    code = ("import sys, ta2net_jax.cli.main as c; c._parser(); "
-            "print(','.join(m for m in ('cv2', 'av', 'grain', 'tensorflow_datasets', 'jax') if m in sys.modules))")
+
+    code = (
+        "import sys, ta2net_jax.cli.main as c; c._parser(); "
+        "print(','.join(m for m in ('cv2', 'av', 'grain', 'tensorflow_datasets', 'jax') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""

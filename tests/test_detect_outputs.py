@@ -1,14 +1,15 @@
 """`ta2net detect` outputs: events CSV, overlay GIF (heatmap, flash on events), folder batch mode with a
 progress bar and bad files skipped, Audible623 labels on the timeline. Training-free method: no checkpoint."""
+
 import csv
 import json
 import os
 
 import numpy as np
 import pytest
+from conftest import realdata
 from PIL import Image
 
-from conftest import realdata
 from ta2net_jax.cli import main as cli
 from ta2net_jax.detection import detect as detect_lib, overlay
 
@@ -17,6 +18,7 @@ from ta2net_jax.detection import detect as detect_lib, overlay
 def video_folder(tmp_path_factory):
     """Two tiny synthetic videos (32×32, 24 frames) with their event frames, an empty .mp4 and a text file."""
     from input_pipeline import synthetic, video
+
     folder = tmp_path_factory.mktemp("videos")
     labels = {}
     for seed in (1, 2):
@@ -37,16 +39,35 @@ def read_csv(path):
 def test_single_video_csv_and_gif(video_folder, tmp_path, capsys):
     video = str(video_folder / "clip1.mp4")
     out, table, gif = tmp_path / "e.json", tmp_path / "e.csv", tmp_path / "o.gif"
-    assert cli.main(["detect", video, "--method", "inflection", "--threshold", "1.0", "--out", str(out),
-                     "--csv", str(table), "--overlay", str(gif)]) == 0
+    assert (
+        cli.main(
+            [
+                "detect",
+                video,
+                "--method",
+                "inflection",
+                "--threshold",
+                "1.0",
+                "--out",
+                str(out),
+                "--csv",
+                str(table),
+                "--overlay",
+                str(gif),
+            ]
+        )
+        == 0
+    )
     result = json.load(open(out))
     rows = read_csv(table)
     assert len(rows) == len(result["events"]) > 0
     for row, e in zip(rows, result["events"]):
         assert set(row) == {"frame", "time_s", "score", "x", "y"}
-        assert int(row["frame"]) == e["frame"] and float(row["time_s"]) == pytest.approx(e["frame"] / result["fps"], abs=1e-4)
+        assert int(row["frame"]) == e["frame"] and float(row["time_s"]) == pytest.approx(
+            e["frame"] / result["fps"], abs=1e-4
+        )
         assert float(row["score"]) == pytest.approx(e["score"], rel=1e-5) and 0 <= float(row["x"]) <= 32
-    with Image.open(gif) as im:   # every frame, plus the score strip under the 32×32 picture
+    with Image.open(gif) as im:  # every frame, plus the score strip under the 32×32 picture
         assert im.n_frames == 24 and im.size == (32, 32 + overlay.STRIP_HEIGHT)
     assert "csv:" in capsys.readouterr().out
 
@@ -55,21 +76,33 @@ def test_overlay_flashes_on_event_frames():
     frames = np.full((8, 40, 40, 3), 60, np.uint8)
     video = overlay.render_overlay(frames, None, np.linspace(0, 1, 8), [{"frame": 3, "x": 20.0, "y": 20.0}])
     assert video.shape == (8, 40 + overlay.STRIP_HEIGHT, 40, 3)
-    corner = video[:, 0, 0].astype(int)          # the border: yellow at the event, fading, untouched elsewhere
+    corner = video[:, 0, 0].astype(int)  # the border: yellow at the event, fading, untouched elsewhere
     assert (corner[3] == [255, 230, 0]).all()
     assert (corner[2] == 60).all() and (corner[3 + overlay.FLASH_FRAMES] == 60).all()
-    assert corner[4, 0] > corner[5, 0] > 60      # decays over FLASH_FRAMES frames
-    assert (video[3, 20, 20] == [255, 230, 0]).all() and (video[2, 20, 20] == 60).all()   # the source cross
+    assert corner[4, 0] > corner[5, 0] > 60  # decays over FLASH_FRAMES frames
+    assert (video[3, 20, 20] == [255, 230, 0]).all() and (video[2, 20, 20] == 60).all()  # the source cross
 
 
 def test_folder_batch(video_folder, tmp_path, capsys):
     out_dir = tmp_path / "out"
-    status = cli.main(["detect", str(video_folder), "--method", "inflection", "--threshold", "1.0",
-                       "--out-dir", str(out_dir), "--labels", str(video_folder / "labels.json")])
+    status = cli.main(
+        [
+            "detect",
+            str(video_folder),
+            "--method",
+            "inflection",
+            "--threshold",
+            "1.0",
+            "--out-dir",
+            str(out_dir),
+            "--labels",
+            str(video_folder / "labels.json"),
+        ]
+    )
     printed = capsys.readouterr()
-    assert status == 1                            # broken.mp4 was skipped and reported: not a silent success
+    assert status == 1  # broken.mp4 was skipped and reported: not a silent success
     assert "broken.mp4" in printed.out and "empty" in printed.out
-    assert "detect (inflection)" in printed.err   # the progress bar
+    assert "detect (inflection)" in printed.err  # the progress bar
     summary = json.load(open(out_dir / "summary.json"))
     assert [os.path.basename(v["video"]) for v in summary["videos"]] == ["clip1.mp4", "clip2.mp4"]
     assert len(summary["failed"]) == 1 and "broken.mp4" in summary["failed"][0]
@@ -90,9 +123,12 @@ def test_audible623_labels_on_the_timeline(tmp_path, monkeypatch):
     video = realdata("ucf101_audible623", "v_BoxingPunchingBag_g05_c01.avi")
     labels = realdata("ucf101_audible623", "labels.json")
     from ta2net_jax.evaluation import plots
+
     drawn = {}
     real_plot = plots.plot_timeline
-    monkeypatch.setattr(plots, "plot_timeline", lambda path, scores, **kw: (drawn.update(kw), real_plot(path, scores, **kw)))
+    monkeypatch.setattr(
+        plots, "plot_timeline", lambda path, scores, **kw: (drawn.update(kw), real_plot(path, scores, **kw))
+    )
     plot = tmp_path / "t.png"
     assert cli.main(["detect", video, "--plot", str(plot), "--labels", labels]) == 0
     assert list(drawn["labels"]) == [40, 58, 104, 121, 135, 150, 181, 191, 206, 216, 233, 268]
@@ -102,10 +138,24 @@ def test_audible623_labels_on_the_timeline(tmp_path, monkeypatch):
 def test_eval_videos_report(video_folder, tmp_path, capsys):
     """`ta2net eval-videos` on a folder with a keyed label file: temporal + counting tables and plots."""
     from ta2net_jax.evaluation.metrics import timing as metrics
+
     out_dir = tmp_path / "ev"
     good = [str(video_folder / "clip1.mp4"), str(video_folder / "clip2.mp4")]
-    assert cli.main(["eval-videos", *good, "--labels", str(video_folder / "labels.json"), "--method", "inflection",
-                     "--out-dir", str(out_dir)]) == 0
+    assert (
+        cli.main(
+            [
+                "eval-videos",
+                *good,
+                "--labels",
+                str(video_folder / "labels.json"),
+                "--method",
+                "inflection",
+                "--out-dir",
+                str(out_dir),
+            ]
+        )
+        == 0
+    )
     assert "report:" in capsys.readouterr().out
     result = json.load(open(out_dir / "results.json"))
     d = result["detectors"]["inflection"]
@@ -120,7 +170,18 @@ def test_eval_videos_report(video_folder, tmp_path, capsys):
         assert section in report
     assert (out_dir / "plots" / "counts.png").exists() and (out_dir / "plots" / "clip1.inflection.png").exists()
     # a video that the label file does not know is an error naming both
-    assert cli.main(["eval-videos", str(video_folder / "broken.mp4"), "--labels", str(video_folder / "labels.json"),
-                     "--out-dir", str(out_dir)]) == 1
+    assert (
+        cli.main(
+            [
+                "eval-videos",
+                str(video_folder / "broken.mp4"),
+                "--labels",
+                str(video_folder / "labels.json"),
+                "--out-dir",
+                str(out_dir),
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "labels.json" in err and "broken.mp4" in err

@@ -1,4 +1,6 @@
-"""Hand-worked checks of ta2net_jax.detection.events (score -> events, threshold tuning) and ta2net_jax.evaluation.plots."""
+"""Hand-worked checks of ta2net_jax.detection.events (score -> events, threshold tuning) and
+ta2net_jax.evaluation.plots."""
+
 import numpy as np
 import pytest
 
@@ -114,8 +116,16 @@ def test_plot_timeline_writes_png(tmp_path):
     s[:2] = NAN
     frames, _ = pick_events(s, 0.5)
     p1 = tmp_path / "with_labels.png"
-    plot_timeline(p1, s, fps=29.97, events=frames, labels=labels, threshold=0.5, title="soccer",
-                  extra_curves={"smoothed": np.convolve(np.nan_to_num(s), np.ones(5) / 5, "same")})
+    plot_timeline(
+        p1,
+        s,
+        fps=29.97,
+        events=frames,
+        labels=labels,
+        threshold=0.5,
+        title="soccer",
+        extra_curves={"smoothed": np.convolve(np.nan_to_num(s), np.ones(5) / 5, "same")},
+    )
     _check_png(p1)
     p2 = tmp_path / "sub" / "no_labels.png"  # parent directory is created
     plot_timeline(p2, s * 20 - 10, fps=25.0, events=frames)  # unbounded scores, no labels/threshold

@@ -1,4 +1,5 @@
 """Tests for input_pipeline.flow: shapes, sign conventions on known shifts, TV-L1, errors, float16 precision."""
+
 from __future__ import annotations
 
 import cv2
@@ -13,9 +14,14 @@ def _shifted_pair(dx, dy, h=64, w=64, seed=0):
     rng = np.random.default_rng(seed)
     big = cv2.GaussianBlur((rng.random((h + 32, w + 32, 3)) * 255).astype(np.uint8), (0, 0), 2.0)
     # Sampling the texture at (x - dx, y - dy) moves its content by (+dx, +dy), sub-pixel shifts included.
-    moved = cv2.warpAffine(big, np.float32([[1, 0, dx], [0, 1, dy]]), big.shape[1::-1], flags=cv2.INTER_CUBIC,
-                           borderMode=cv2.BORDER_REFLECT)
-    return np.stack([big[16:16 + h, 16:16 + w], moved[16:16 + h, 16:16 + w]])
+    moved = cv2.warpAffine(
+        big,
+        np.float32([[1, 0, dx], [0, 1, dy]]),
+        big.shape[1::-1],
+        flags=cv2.INTER_CUBIC,
+        borderMode=cv2.BORDER_REFLECT,
+    )
+    return np.stack([big[16 : 16 + h, 16 : 16 + w], moved[16 : 16 + h, 16 : 16 + w]])
 
 
 def _interior(flow, margin=10):

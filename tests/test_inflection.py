@@ -1,6 +1,7 @@
 """Inflection flow against a float64 NumPy reference written from the original's definitions
 (docs/original.md §4.2, UniMatch's flow_to_image), including clip-edge alignment and padding,
 and computed inside jit on a data-sharded batch with no host round trip."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,22 +16,33 @@ def reference_color_wheel():
     ry, yg, gc, cb, bm, mr = 15, 6, 4, 11, 13, 6
     wheel = np.zeros((55, 3))
     c = 0
-    wheel[c:c + ry, 0] = 255; wheel[c:c + ry, 1] = np.floor(255 * np.arange(ry) / ry); c += ry
-    wheel[c:c + yg, 0] = 255 - np.floor(255 * np.arange(yg) / yg); wheel[c:c + yg, 1] = 255; c += yg
-    wheel[c:c + gc, 1] = 255; wheel[c:c + gc, 2] = np.floor(255 * np.arange(gc) / gc); c += gc
-    wheel[c:c + cb, 1] = 255 - np.floor(255 * np.arange(cb) / cb); wheel[c:c + cb, 2] = 255; c += cb
-    wheel[c:c + bm, 2] = 255; wheel[c:c + bm, 0] = np.floor(255 * np.arange(bm) / bm); c += bm
-    wheel[c:c + mr, 2] = 255 - np.floor(255 * np.arange(mr) / mr); wheel[c:c + mr, 0] = 255
+    wheel[c : c + ry, 0] = 255
+    wheel[c : c + ry, 1] = np.floor(255 * np.arange(ry) / ry)
+    c += ry
+    wheel[c : c + yg, 0] = 255 - np.floor(255 * np.arange(yg) / yg)
+    wheel[c : c + yg, 1] = 255
+    c += yg
+    wheel[c : c + gc, 1] = 255
+    wheel[c : c + gc, 2] = np.floor(255 * np.arange(gc) / gc)
+    c += gc
+    wheel[c : c + cb, 1] = 255 - np.floor(255 * np.arange(cb) / cb)
+    wheel[c : c + cb, 2] = 255
+    c += cb
+    wheel[c : c + bm, 2] = 255
+    wheel[c : c + bm, 0] = np.floor(255 * np.arange(bm) / bm)
+    c += bm
+    wheel[c : c + mr, 2] = 255 - np.floor(255 * np.arange(mr) / mr)
+    wheel[c : c + mr, 0] = 255
     return wheel
 
 
 def reference_flow_to_image(flow):
     """UniMatch flow_to_image, float64, per channel loop, without the final uint8 cast."""
     u, v = flow[..., 0].astype(np.float64), flow[..., 1].astype(np.float64)
-    rad_max = np.max(np.sqrt(u ** 2 + v ** 2))
+    rad_max = np.max(np.sqrt(u**2 + v**2))
     u, v = u / (rad_max + 1e-5), v / (rad_max + 1e-5)
     wheel = reference_color_wheel()
-    rad = np.sqrt(u ** 2 + v ** 2)
+    rad = np.sqrt(u**2 + v**2)
     a = np.arctan2(-v, -u) / np.pi
     fk = (a + 1) / 2 * (wheel.shape[0] - 1)
     k0 = np.floor(fk).astype(np.int32)
@@ -51,16 +63,20 @@ def reference_inputs(flow_fwd, flow_bwd, t, mode, scale=1.0):
     """motion_t and inflection_t of video frame t from whole-video flows (§4.2), float64."""
     code = (lambda f: reference_flow_to_image(f)) if mode == "color" else (lambda f: f.astype(np.float64) / scale)
     motion = np.concatenate([code(flow_fwd[t]), code(flow_bwd[t - 1])], -1)
-    infl = np.concatenate([code(flow_fwd[t + 1]) - code(flow_fwd[t]), code(flow_bwd[t - 2]) - code(flow_bwd[t - 1])], -1)
+    infl = np.concatenate(
+        [code(flow_fwd[t + 1]) - code(flow_fwd[t]), code(flow_bwd[t - 2]) - code(flow_bwd[t - 1])], -1
+    )
     return motion, infl
 
 
 def random_video(n=14, h=6, w=7, seed=0):
     rng = np.random.default_rng(seed)
-    return {"frames": rng.integers(0, 256, (n, h, w, 3), dtype=np.uint8),
-            "flow_fwd": rng.normal(0, 3, (n - 1, h, w, 2)).astype(np.float16),
-            "flow_bwd": rng.normal(0, 3, (n - 1, h, w, 2)).astype(np.float16),
-            "event_frames": np.array([3, 9])}
+    return {
+        "frames": rng.integers(0, 256, (n, h, w, 3), dtype=np.uint8),
+        "flow_fwd": rng.normal(0, 3, (n - 1, h, w, 2)).astype(np.float16),
+        "flow_bwd": rng.normal(0, 3, (n - 1, h, w, 2)).astype(np.float16),
+        "event_frames": np.array([3, 9]),
+    }
 
 
 def test_color_wheel_matches_reference():
@@ -86,13 +102,14 @@ def test_clip_alignment_and_end_padding(mode, start, clip_len):
     num_valid = int(clip["num_valid"])
     assert num_valid == min(clip_len, (n - 3) - start + 1)
     batch = jax.tree.map(lambda x: jnp.asarray(x)[None], clip)
-    motion, infl = inflection.motion_and_inflection(batch["flow_fwd"], batch["flow_bwd"], batch["num_valid"],
-                                                    mode=mode, flow_scale=2.0)
+    motion, infl = inflection.motion_and_inflection(
+        batch["flow_fwd"], batch["flow_bwd"], batch["num_valid"], mode=mode, flow_scale=2.0
+    )
     ff, fb = video["flow_fwd"].astype(np.float32), video["flow_bwd"].astype(np.float32)
     for j in range(clip_len):
         t = start + min(j, num_valid - 1)
         ref_motion, ref_infl = reference_inputs(ff, fb, t, mode, 2.0)
-        atol = 2e-5 if mode == "raw" else 1.01 / 255   # colour mode is 8-bit quantised
+        atol = 2e-5 if mode == "raw" else 1.01 / 255  # colour mode is 8-bit quantised
         np.testing.assert_allclose(np.asarray(motion[0, j]), ref_motion, atol=atol)
         np.testing.assert_allclose(np.asarray(infl[0, j]), ref_infl, atol=2 * atol)
         np.testing.assert_array_equal(clip["frames"][j], video["frames"][t])
@@ -117,6 +134,7 @@ def test_computed_in_jit_on_sharded_batch_without_host_transfer():
         video_in, motion, infl = fn(batch)
     assert motion.shape == (4, 6, 6, 7, 6) and infl.shape == (4, 6, 6, 7, 6)
     assert motion.sharding.spec[0] == "data" and infl.sharding.spec[0] == "data"
-    ref_motion, ref_infl = reference_inputs(video["flow_fwd"].astype(np.float32),
-                                            video["flow_bwd"].astype(np.float32), 4, "color")
+    ref_motion, ref_infl = reference_inputs(
+        video["flow_fwd"].astype(np.float32), video["flow_bwd"].astype(np.float32), 4, "color"
+    )
     np.testing.assert_allclose(np.asarray(infl[2, 0]), ref_infl, atol=2.02 / 255)

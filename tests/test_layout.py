@@ -1,5 +1,6 @@
 """The package boundaries: no import cycle among the project's modules (imports inside functions count), no
 argparse outside `ta2net_jax/cli/`, and the code ruff-clean (lint and format, pyproject.toml)."""
+
 import ast
 import os
 import subprocess
@@ -90,8 +91,9 @@ def test_no_import_cycle_among_the_projects_modules():
 
 
 def test_only_the_cli_parses_arguments():
-    users = sorted(m for m, path in _modules().items()
-                   if "argparse" in _imports_any(path) and not m.startswith("ta2net_jax.cli"))
+    users = sorted(
+        m for m, path in _modules().items() if "argparse" in _imports_any(path) and not m.startswith("ta2net_jax.cli")
+    )
     assert users == []
 
 

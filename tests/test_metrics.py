@@ -1,4 +1,5 @@
 """Hand-worked checks of ta2net_jax.evaluation.metrics.timing (evaluation.md §1–2). All positions are frames."""
+
 import json
 import os
 
@@ -75,9 +76,9 @@ def test_original_pos_error_and_order_independence():
 
 
 def test_original_tolerance_boundary():
-    assert original_metrics([13], [10])["recall"] == 1.0   # distance 3 counts
-    assert original_metrics([14], [10])["recall"] == 0.0   # distance 4 does not
-    assert original_metrics([7], [10])["f1"] == 1.0        # symmetric: -3 counts
+    assert original_metrics([13], [10])["recall"] == 1.0  # distance 3 counts
+    assert original_metrics([14], [10])["recall"] == 0.0  # distance 4 does not
+    assert original_metrics([7], [10])["f1"] == 1.0  # symmetric: -3 counts
     assert original_metrics([14], [10], tol=4)["f1"] == 1.0
 
 
@@ -143,7 +144,7 @@ def test_cluster_runs():
     # unsorted, with a duplicate; runs 3–5 -> 4, 9 -> 9, 11–12 -> 11 (floor of 11.5), 20–23 -> 21
     assert cluster_runs([12, 5, 3, 4, 4, 9, 11, 20, 21, 22, 23]).tolist() == [4, 9, 11, 21]
     assert cluster_runs(np.array([7.0, 8.0])).tolist() == [7]  # whole-number floats accepted
-    assert cluster_runs([10, 12]).tolist() == [10, 12]      # a gap of one frame is not a run
+    assert cluster_runs([10, 12]).tolist() == [10, 12]  # a gap of one frame is not a run
     assert cluster_runs([10, 11]).dtype == np.int64
     with pytest.raises(ValueError):
         cluster_runs([1.5])

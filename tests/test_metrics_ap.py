@@ -1,5 +1,6 @@
 """AP@δ over score thresholds (metrics_ap.py) and the peak candidates it ranks (events.peak_candidates),
 on hand-worked cases (../shared/docs/evaluation.md §3)."""
+
 import numpy as np
 import pytest
 
@@ -36,7 +37,7 @@ def test_ap_pools_videos_and_clusters_gt_runs():
     # (B 9, .8) FP at ±1, (B 5, .6) TP p 2/3 → AP = (1 + 2/3) / 2
     videos = [([32], [0.9], [31, 32, 33]), ([9, 5], [0.8, 0.6], [5])]
     assert average_precision(videos, 1) == pytest.approx(5 / 6)
-    assert average_precision([([1], [1.0], [])], 1) is None       # no GT: undefined
+    assert average_precision([([1], [1.0], [])], 1) is None  # no GT: undefined
     assert average_precision([([], [], [4])], 1) == 0.0
     m = ap_metrics(videos)
     assert set(m) == {"ap_tol0", "ap_tol1", "ap_tol2", "ap_tol3", "ap_tol4", "ap_mean_tol0124"}

@@ -1,4 +1,5 @@
 """Counting metrics (metrics_counting.py) on hand-worked cases; definitions: ../shared/docs/evaluation.md §5."""
+
 import math
 
 import pytest
@@ -9,8 +10,8 @@ from ta2net_jax.evaluation.metrics.counting import count_from_events, counting_m
 
 def test_count_modes():
     assert count_from_events(13, "events") == 13
-    assert count_from_events(13, "intervals") == 12      # 13 contacts bound 12 cycles (SoccerJuggling)
-    assert count_from_events(0, "intervals") == 0        # no negative counts
+    assert count_from_events(13, "intervals") == 12  # 13 contacts bound 12 cycles (SoccerJuggling)
+    assert count_from_events(0, "intervals") == 0  # no negative counts
     with pytest.raises(ValueError, match="count mode"):
         count_from_events(3, "cycles")
 
@@ -46,8 +47,10 @@ def test_counting_protocol_uses_annotated_count_else_clustered_events():
     # an annotated RepCount count wins over the frames ("cycles").
     assert protocols.gt_count([12, 31, 32, 33, 53]) == (3.0, "events")
     assert protocols.gt_count(None, 3) == (3.0, "cycles")
-    videos = [{"id": "a", "events": [5, 20, 40], "gt_count": 3.0, "gt_count_kind": "cycles"},
-              {"id": "b", "events": [], "gt_count": 2.0}]
+    videos = [
+        {"id": "a", "events": [5, 20, 40], "gt_count": 3.0, "gt_count_kind": "cycles"},
+        {"id": "b", "events": [], "gt_count": 2.0},
+    ]
     pooled, rows = protocols.counting(videos)
     # events: errors 0 and 2 → MAE = (0 + 2/2.1)/2 = 0.476190, OBO 1/2; intervals: 2 vs 3 and 0 vs 2 →
     # MAE = (1/3.1 + 2/2.1)/2 = (0.322581 + 0.952381)/2 = 0.637481, OBO 1/2.

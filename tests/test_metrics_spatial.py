@@ -1,5 +1,6 @@
 """Spatial metrics (metrics_spatial.py) on hand-worked cases: cIoU / AUC (LVS protocol, evaluation.md §6),
 pointing accuracy and polarity, synthetic boxes."""
+
 import json
 import math
 
@@ -39,7 +40,7 @@ def test_binarize_is_strictly_above_the_median_element():
     # at 224 px about half the pixels are 1, and the bright corner is among them
     b = sp.binarize_heatmap(np.array([[0.0, 1], [2, 3]]))
     assert b.shape == (224, 224) and 0.4 < b.mean() <= 0.5 and b[-1, -1] == 1
-    assert sp.binarize_heatmap(np.ones((3, 3))).sum() == 0      # a flat map points nowhere
+    assert sp.binarize_heatmap(np.ones((3, 3))).sum() == 0  # a flat map points nowhere
 
 
 def test_ciou_summary_hand_worked():
@@ -71,13 +72,31 @@ def test_pointing_and_polarity():
 def test_synthetic_event_boxes(tmp_path):
     # disc r = 2 at (10, 20); box of half sizes (3, 1) turned by π/2 at (30, 30): AABB half extents
     # (|cos|·3 + |sin|·1, |sin|·3 + |cos|·1) = (1, 3) → [29, 27, 31, 33]. The floor is no box.
-    record = {"events": [{"frame": 1, "objects": ["disc0", "floor"]}, {"frame": 1, "objects": ["disc0", "box1"]},
-                         {"frame": 0, "objects": ["wall_left", "floor"]}],
-              "metadata": {"objects": [
-                  {"name": "disc0", "kind": "disc", "radius_px": 2.0, "trajectory_px": [[0, 0], [10, 20]],
-                   "angle_rad": [0, 0]},
-                  {"name": "box1", "kind": "box", "half_size_px": [3, 1], "trajectory_px": [[0, 0], [30, 30]],
-                   "angle_rad": [0, math.pi / 2]}]}}
+    record = {
+        "events": [
+            {"frame": 1, "objects": ["disc0", "floor"]},
+            {"frame": 1, "objects": ["disc0", "box1"]},
+            {"frame": 0, "objects": ["wall_left", "floor"]},
+        ],
+        "metadata": {
+            "objects": [
+                {
+                    "name": "disc0",
+                    "kind": "disc",
+                    "radius_px": 2.0,
+                    "trajectory_px": [[0, 0], [10, 20]],
+                    "angle_rad": [0, 0],
+                },
+                {
+                    "name": "box1",
+                    "kind": "box",
+                    "half_size_px": [3, 1],
+                    "trajectory_px": [[0, 0], [30, 30]],
+                    "angle_rad": [0, math.pi / 2],
+                },
+            ]
+        },
+    }
     path = tmp_path / "v.json"
     path.write_text(json.dumps(record))
     out = sp.synthetic_event_boxes(str(path))

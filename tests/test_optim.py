@@ -1,5 +1,6 @@
 """The four Adam groups of optim.py: labels on the smoke model's real parameter paths, one Adam step
 moving each group by its own learning rate (paper multipliers), the logged rates, and the schedules."""
+
 import math
 import os
 
@@ -19,8 +20,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def paper_optim(**overrides) -> ml_collections.ConfigDict:
-    cfg = dict(base_lr=5e-6, multipliers=paper_lr_multipliers(), schedule="constant", warmup_steps=0,
-               grad_clip_norm=0.0)
+    cfg = dict(
+        base_lr=5e-6, multipliers=paper_lr_multipliers(), schedule="constant", warmup_steps=0, grad_clip_norm=0.0
+    )
     return ml_collections.ConfigDict({**cfg, **overrides})
 
 
@@ -28,15 +30,17 @@ def test_groups_on_the_smoke_models_parameter_paths():
     # The smoke config (as conftest's smoke_config, without building its dataset: the model needs none).
     config = load_config(os.path.join(REPO, "configs", "synthetic_small.py:smoke"), ["data.num_frames=8"])
     params = nnx.state(build_model(config), nnx.Param)
-    labels = {tuple(str(k.key) for k in path if isinstance(k, jax.tree_util.DictKey)): g
-              for path, g in jax.tree_util.tree_leaves_with_path(optim.param_groups(params))}
+    labels = {
+        tuple(str(k.key) for k in path if isinstance(k, jax.tree_util.DictKey)): g
+        for path, g in jax.tree_util.tree_leaves_with_path(optim.param_groups(params))
+    }
     assert labels[("sim_decoder", "input_projection", "bias")] == "head_bias"
     assert labels[("sim_decoder", "input_projection", "kernel")] == "head_weight"
-    assert labels[("sim_decoder", "input_norm", "scale")] == "head_weight"   # LayerNorm scale: a weight
+    assert labels[("sim_decoder", "input_norm", "scale")] == "head_weight"  # LayerNorm scale: a weight
     assert labels[("sim_decoder", "bn3d", "bias")] == "head_bias"
-    assert labels[("video_net", "bn1", "bias")] == "bias"                   # BatchNorm bias
-    assert labels[("video_net", "bn1", "scale")] == "weight"                # BatchNorm scale: a weight
-    assert labels[("video_net", "conv1", "kernel")] == "weight"             # conv kernel
+    assert labels[("video_net", "bn1", "bias")] == "bias"  # BatchNorm bias
+    assert labels[("video_net", "bn1", "scale")] == "weight"  # BatchNorm scale: a weight
+    assert labels[("video_net", "conv1", "kernel")] == "weight"  # conv kernel
     assert labels[("v2f", "query", "bias")] == "bias"
     for names, group in labels.items():
         head = "sim_decoder" in names
@@ -65,28 +69,32 @@ class TinyModel(nnx.Module):
 def test_one_adam_step_moves_each_group_by_its_own_lr():
     model = TinyModel(nnx.Rngs(0))
     params = nnx.state(model, nnx.Param)
-    nnx.update(model, jax.tree.map(jnp.zeros_like, params))     # zero params: the step is the update
+    nnx.update(model, jax.tree.map(jnp.zeros_like, params))  # zero params: the step is the update
     optimizer = optim.make_optimizer(model, paper_optim(), num_steps=100)
     rng = np.random.default_rng(0)
     # Known gradients, |g| in [0.5, 2], random signs: Adam's first step is −lr·g/(|g| + ε) ≈ −lr·sign(g).
-    grads = jax.tree.map(lambda p: jnp.asarray(rng.choice([-1, 1], p.shape) * rng.uniform(0.5, 2, p.shape),
-                                               jnp.float32), params)
+    grads = jax.tree.map(
+        lambda p: jnp.asarray(rng.choice([-1, 1], p.shape) * rng.uniform(0.5, 2, p.shape), jnp.float32), params
+    )
     optimizer.update(model, grads)
     new = nnx.state(model, nnx.Param)
     groups = optim.param_groups(params)
     lrs = {"weight": 5e-6, "bias": 1e-5, "head_weight": 5e-5, "head_bias": 1e-4}
     seen = set()
-    for (path, g), p, group in zip(jax.tree_util.tree_leaves_with_path(grads), jax.tree.leaves(new),
-                                   jax.tree.leaves(groups)):
-        np.testing.assert_allclose(np.asarray(p), -lrs[group] * np.sign(np.asarray(g)), rtol=1e-5,
-                                   err_msg=jax.tree_util.keystr(path))
+    for (path, g), p, group in zip(
+        jax.tree_util.tree_leaves_with_path(grads), jax.tree.leaves(new), jax.tree.leaves(groups)
+    ):
+        np.testing.assert_allclose(
+            np.asarray(p), -lrs[group] * np.sign(np.asarray(g)), rtol=1e-5, err_msg=jax.tree_util.keystr(path)
+        )
         seen.add(group)
     assert seen == set(optim.GROUPS)
 
 
 def test_group_learning_rates_paper():
     assert optim.group_learning_rates(paper_optim(), step=7, num_steps=100) == pytest.approx(
-        {"weight": 5e-6, "bias": 1e-5, "head_weight": 5e-5, "head_bias": 1e-4}, rel=1e-12)
+        {"weight": 5e-6, "bias": 1e-5, "head_weight": 5e-5, "head_bias": 1e-4}, rel=1e-12
+    )
 
 
 def expected_warmup_cosine(step, peak, warmup, num_steps):
@@ -116,4 +124,3 @@ def test_unknown_schedule_is_an_error():
         optim.group_learning_rates(cfg, 0, 10)
     with pytest.raises(ValueError, match="optim.schedule"):
         optim.make_optimizer(TinyModel(nnx.Rngs(0)), cfg, 10)
-

@@ -1,5 +1,6 @@
 """grain pipeline: clip sampling as the original, evaluation windows, determinism and resumption,
 per-process sharding, and global arrays on the mesh."""
+
 import jax
 import numpy as np
 import pytest
@@ -28,16 +29,18 @@ def test_window_starts_cover_every_kept_frame_once_or_more():
         starts = clips.window_starts(n, t, stride)
         covered = np.zeros(n, bool)
         for s in starts:
-            covered[s:min(s + t, n - 2)] = True
-        assert covered[2:n - 2].all() and not covered[:2].any() and not covered[n - 2:].any()
+            covered[s : min(s + t, n - 2)] = True
+        assert covered[2 : n - 2].all() and not covered[:2].any() and not covered[n - 2 :].any()
 
 
 def test_augment_flips_frames_and_flow_together():
     rng = np.random.default_rng(0)
-    clip = {"frames": rng.integers(0, 255, (2, 4, 5, 3), dtype=np.uint8),
-            "flow_fwd": rng.normal(size=(3, 4, 5, 2)).astype(np.float16),
-            "flow_bwd": rng.normal(size=(3, 4, 5, 2)).astype(np.float16)}
-    for seed in range(10):   # some seeds flip, some do not
+    clip = {
+        "frames": rng.integers(0, 255, (2, 4, 5, 3), dtype=np.uint8),
+        "flow_fwd": rng.normal(size=(3, 4, 5, 2)).astype(np.float16),
+        "flow_bwd": rng.normal(size=(3, 4, 5, 2)).astype(np.float16),
+    }
+    for seed in range(10):  # some seeds flip, some do not
         out = clips.augment(clip, np.random.default_rng(seed), hflip=True, brightness=0, contrast=0)
         if not np.array_equal(out["frames"], clip["frames"]):
             np.testing.assert_array_equal(out["frames"], clip["frames"][:, :, ::-1])
@@ -57,7 +60,7 @@ def test_training_pipeline_is_deterministic_and_resumes_from_state(smoke_config)
         for k in x:
             np.testing.assert_array_equal(x[k], y[k])
     assert a[0]["frames"].shape == (4, 8, 32, 32, 3) and a[0]["flow_fwd"].shape == (4, 9, 32, 32, 2)
-    assert (a[0]["labels"].sum(axis=1) >= 1).all()   # every clip contains an event
+    assert (a[0]["labels"].sum(axis=1) >= 1).all()  # every clip contains an event
 
     it = iter(pipeline.train_dataset(smoke_config, source))
     _batches(it, 2)
@@ -72,13 +75,16 @@ def test_training_pipeline_is_deterministic_and_resumes_from_state(smoke_config)
 
 def test_processes_read_disjoint_shards(smoke_config):
     source = pipeline.data_source(smoke_config.data, "validation")
-    ids = [[v["id"] for v in pipeline.eval_videos(smoke_config, source, process_index=i, process_count=2)]
-           for i in range(2)]
+    ids = [
+        [v["id"] for v in pipeline.eval_videos(smoke_config, source, process_index=i, process_count=2)]
+        for i in range(2)
+    ]
     assert not set(ids[0]) & set(ids[1]) and len(ids[0]) + len(ids[1]) == len(source)
 
 
 def test_global_batch_is_sharded_on_the_data_axis(smoke_config):
     from ta2net_jax import mesh as mesh_lib
+
     mesh = mesh_lib.make_mesh(smoke_config.mesh)
     batch = next(iter(pipeline.train_dataset(smoke_config, pipeline.data_source(smoke_config.data, "train"))))
     arrays = mesh_lib.to_global(batch, mesh_lib.batch_sharding(mesh))

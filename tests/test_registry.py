@@ -2,13 +2,14 @@
 dataset is registered, built, read by the training pipeline and trained on); adding a detector is one class
 (a toy detector runs through `ta2net detect`); `detect --workdir` takes a run's input from the run's own
 dataset."""
+
 import json
 import os
 
 import numpy as np
 import pytest
-
 from conftest import REPO, realdata
+
 from input_pipeline import pipeline, registry
 from ta2net_jax.cli import main as cli
 from ta2net_jax.config_utils import load_config, save_config
@@ -23,8 +24,9 @@ def toy_dataset():
 
 
 def test_known_names_and_errors():
-    assert {"synthetic_collisions", "audible623", "ucf101_audible", "kinetics_audible", "repcount",
-            "ucfrep"} <= set(registry.names())
+    assert {"synthetic_collisions", "audible623", "ucf101_audible", "kinetics_audible", "repcount", "ucfrep"} <= set(
+        registry.names()
+    )
     assert {"model", "inflection"} <= set(detectors.names())
     with pytest.raises(registry.UnknownDatasetError, match="unknown dataset 'nope'.*synthetic_collisions"):
         registry.get("nope")
@@ -34,6 +36,7 @@ def test_known_names_and_errors():
 
 def test_a_registered_toy_dataset_builds_feeds_the_pipeline_and_trains(toy_dataset, smoke_config, tmp_path):
     from ta2net_jax.train import train_and_evaluate
+
     config = smoke_config
     config.data.name, config.data.builder_config = toy_dataset, "tiny"
     config.data.data_dir = str(tmp_path / "tfds")
@@ -52,6 +55,7 @@ def test_a_registered_toy_dataset_builds_feeds_the_pipeline_and_trains(toy_datas
 @detectors.register
 class _FrameDifference(detectors.Detector):
     """Toy: mean absolute difference to the previous frame, robust z-scored; the map is that difference."""
+
     name = "toy_frame_difference"
     default_threshold = 3.0
     score_label = "frame difference (robust z)"
@@ -66,8 +70,9 @@ class _FrameDifference(detectors.Detector):
 
 def test_a_registered_toy_detector_runs_through_ta2net_detect(tmp_path):
     from input_pipeline.video import write_video
+
     frames = np.full((30, 32, 48, 3), 60, np.uint8)
-    frames[10, 8:16, 30:40] = 250     # two flashes in the right half
+    frames[10, 8:16, 30:40] = 250  # two flashes in the right half
     frames[20, 8:16, 30:40] = 250
     video = str(tmp_path / "flashes.mp4")
     write_video(video, frames, 25.0)
@@ -75,8 +80,8 @@ def test_a_registered_toy_detector_runs_through_ta2net_detect(tmp_path):
     assert cli.main(["detect", video, "--method", "toy_frame_difference", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["method"] == "toy_frame_difference" and result["threshold"] == 3.0
-    assert [e["frame"] // 10 for e in result["events"]] == [1, 2]     # at the flash or the frame after it
-    assert all(e["x"] > 24 for e in result["events"])                  # located in the right half
+    assert [e["frame"] // 10 for e in result["events"]] == [1, 2]  # at the flash or the frame after it
+    assert all(e["x"] > 24 for e in result["events"])  # located in the right half
 
 
 def test_detect_takes_size_and_flow_from_the_runs_own_dataset(tmp_path):

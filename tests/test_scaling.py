@@ -7,6 +7,7 @@ One in-process reference run (4 steps, constant learning rate, checkpoints at 2 
 comparison; the other runs are `python -m ta2net_jax.cli train` subprocesses (the same jit step, so the
 persistent compilation cache in .jax_cache is shared).
 """
+
 import json
 import os
 import random
@@ -19,9 +20,9 @@ import time
 import jax
 import numpy as np
 import pytest
+from conftest import REPO
 from flax import nnx
 
-from conftest import REPO
 from ta2net_jax import checkpoint, mesh as mesh_lib
 from ta2net_jax.config_utils import load_config
 from ta2net_jax.train import create_train_state, train_and_evaluate
@@ -44,8 +45,9 @@ LATER_RTOL = {"loss": 1e-3, "focal": 1e-3, "soft_ce": 1e-3, "fb": 1e-3, "tmp": 1
 def overrides(data_dir, **train):
     base = {"num_steps": NUM_STEPS, "checkpoint_every": 2, "max_to_keep": 3, "log_every": 1}
     base.update(train)
-    return ([f"data.data_dir={data_dir}", "data.num_frames=8", "optim.schedule=constant"]
-            + [f"train.{k}={v}" for k, v in base.items()])
+    return [f"data.data_dir={data_dir}", "data.num_frames=8", "optim.schedule=constant"] + [
+        f"train.{k}={v}" for k, v in base.items()
+    ]
 
 
 def config_for(data_dir, **train):
@@ -53,16 +55,30 @@ def config_for(data_dir, **train):
 
 
 def cli_train(data_dir, workdir, **train):
-    return [sys.executable, "-m", "ta2net_jax.cli.main", "train", "--config", CONFIG, "--workdir", workdir,
-            *[f"--config.{o}" for o in overrides(data_dir, **train)]]
+    return [
+        sys.executable,
+        "-m",
+        "ta2net_jax.cli.main",
+        "train",
+        "--config",
+        CONFIG,
+        "--workdir",
+        workdir,
+        *[f"--config.{o}" for o in overrides(data_dir, **train)],
+    ]
 
 
 def subprocess_env(devices=4, **extra):
     env = dict(os.environ)
     env.pop(checkpoint.FAULT_ENV, None)
-    env.update(JAX_PLATFORMS="cpu", JAX_NUM_CPU_DEVICES=str(devices), JAX_COMPILATION_CACHE_DIR=CACHE,
-               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="1",
-               PYTHONPATH=REPO + os.pathsep + env.get("PYTHONPATH", ""), **extra)
+    env.update(
+        JAX_PLATFORMS="cpu",
+        JAX_NUM_CPU_DEVICES=str(devices),
+        JAX_COMPILATION_CACHE_DIR=CACHE,
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="1",
+        PYTHONPATH=REPO + os.pathsep + env.get("PYTHONPATH", ""),
+        **extra,
+    )
     return env
 
 
@@ -148,8 +164,12 @@ def reference(tiny_data_dir, tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("reference"))
     config = config_for(tiny_data_dir)
     train_and_evaluate(config, workdir, progress=False)
-    return {"workdir": workdir, "config": config, "log": read_log(workdir),
-            "final": state_at(workdir, config, NUM_STEPS)}
+    return {
+        "workdir": workdir,
+        "config": config,
+        "log": read_log(workdir),
+        "final": state_at(workdir, config, NUM_STEPS),
+    }
 
 
 LOSS_TERMS = ("loss", "focal", "soft_ce", "fb", "tmp")
@@ -160,9 +180,17 @@ def test_two_processes_match_one_process(reference, tiny_data_dir, tmp_path):
     data row, parameters and Adam moments split over fsdp) against 1 process × 4 devices, data-parallel:
     the same global batch, so the same losses."""
     workdir = str(tmp_path / "mh")
-    cmd = ["bash", os.path.join(REPO, "launch", "local_multihost.sh"), "-n", "2", "-d", "2",
-           "-l", str(tmp_path / "logs"), "--"] + cli_train(tiny_data_dir, workdir, num_steps=3,
-                                                          checkpoint_every=100)[3:]
+    cmd = [
+        "bash",
+        os.path.join(REPO, "launch", "local_multihost.sh"),
+        "-n",
+        "2",
+        "-d",
+        "2",
+        "-l",
+        str(tmp_path / "logs"),
+        "--",
+    ] + cli_train(tiny_data_dir, workdir, num_steps=3, checkpoint_every=100)[3:]
     cmd += ["--config.mesh.shape=(2, 2)", "--config.mesh.axis_names=('data', 'fsdp')"]
     env = subprocess_env(PYTHON=sys.executable)
     text = run_to_end(cmd, workdir, env, "2-process run")
@@ -175,7 +203,10 @@ def test_two_processes_match_one_process(reference, tiny_data_dir, tmp_path):
     # Both processes wrote their share of the checkpoint; only process 0 wrote logs and events.
     step_dir = os.path.join(workdir, "checkpoints", "3")
     assert sorted(os.listdir(os.path.join(step_dir, "data"))) == [
-        "commit_success.txt", "process_0-of-2.json", "process_1-of-2.json"]
+        "commit_success.txt",
+        "process_0-of-2.json",
+        "process_1-of-2.json",
+    ]
     assert len(os.listdir(os.path.join(workdir, "tensorboard"))) == 1
 
 
@@ -211,13 +242,12 @@ def test_kill_while_committing_a_checkpoint_then_sigterm_then_resume(reference, 
     then saves a checkpoint at the next step (3) and exits 143; the third run finishes bit-identical."""
     workdir = str(tmp_path / "run")
     ckpt_dir = os.path.join(workdir, "checkpoints")
-    proc, output = start(cli_train(tiny_data_dir, workdir), workdir,
-                         subprocess_env(**{checkpoint.FAULT_ENV: "4"}))
+    proc, output = start(cli_train(tiny_data_dir, workdir), workdir, subprocess_env(**{checkpoint.FAULT_ENV: "4"}))
     status, text = finish(proc, output, "run killed in save")
     assert status == -signal.SIGKILL, text[-3000:]
     names = os.listdir(ckpt_dir)
     torn = [n for n in names if n.startswith("4.orbax-checkpoint-tmp")]
-    assert torn and "4" not in names, names   # step 4 was written but never committed
+    assert torn and "4" not in names, names  # step 4 was written but never committed
     assert os.path.isdir(os.path.join(ckpt_dir, torn[0], "state"))
     mngr = checkpoint.manager(workdir, with_data=False)
     assert checkpoint.complete_steps(mngr, with_data=True) == [2]
@@ -235,7 +265,7 @@ def test_kill_while_committing_a_checkpoint_then_sigterm_then_resume(reference, 
     assert status == 143, text[-3000:]
     assert "preempted (SIGTERM): checkpoint at step 3 saved" in text
     names = os.listdir(ckpt_dir)
-    assert sorted(names) == ["2", "3"], names   # the torn tmp directory was cleaned up at the start
+    assert sorted(names) == ["2", "3"], names  # the torn tmp directory was cleaned up at the start
     assert [r["step"] for r in read_log(workdir)] == [1, 2, 3]
 
     capfd.readouterr()
@@ -276,8 +306,11 @@ def test_fsdp_state_sharding_and_localize(tiny_data_dir):
     leaves = jax.tree.leaves(state)
     split = [x for x in leaves if "fsdp" in x.sharding.spec]
     assert len(split) > len(leaves) // 2
-    assert all(x.sharding.is_fully_replicated for x in leaves
-               if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) or x.ndim == 0)
+    assert all(
+        x.sharding.is_fully_replicated
+        for x in leaves
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) or x.ndim == 0
+    )
     big = max(leaves, key=lambda x: x.size)
     assert big.addressable_shards[0].data.size == big.size // 2
     assert mesh_lib.batch_sharding(mesh).spec == jax.P(("data", "fsdp"))
@@ -292,6 +325,7 @@ def test_fsdp_state_sharding_and_localize(tiny_data_dir):
 
 def test_mesh_config_errors():
     from ml_collections import ConfigDict
+
     with pytest.raises(ValueError, match="must name 'data'"):
         mesh_lib.make_mesh(ConfigDict(dict(shape=(-1,), axis_names=("model",), axis_types="auto")))
     with pytest.raises(ValueError, match="needs mesh.axis_types='auto'"):
@@ -302,13 +336,28 @@ def test_eval_on_two_processes_matches_one_process(reference, tiny_data_dir, tmp
     """`ta2net eval` on 2 processes × 2 devices (each process scores its share of the videos on its own
     devices; the per-video scores are all-gathered) reports what 1 process × 4 devices reports."""
     from ta2net_jax.evaluation.evaluate import evaluate
+
     one = evaluate(reference["config"], reference["workdir"], progress=False, report=False)
     workdir = str(tmp_path / "copy")
     shutil.copytree(reference["workdir"], workdir)
     os.remove(os.path.join(workdir, "eval.json"))
-    cmd = ["bash", os.path.join(REPO, "launch", "local_multihost.sh"), "-n", "2", "-d", "2",
-           "-l", str(tmp_path / "logs"), "--", "eval", "--config", CONFIG, "--workdir", workdir,
-           *[f"--config.{o}" for o in overrides(tiny_data_dir)]]
+    cmd = [
+        "bash",
+        os.path.join(REPO, "launch", "local_multihost.sh"),
+        "-n",
+        "2",
+        "-d",
+        "2",
+        "-l",
+        str(tmp_path / "logs"),
+        "--",
+        "eval",
+        "--config",
+        CONFIG,
+        "--workdir",
+        workdir,
+        *[f"--config.{o}" for o in overrides(tiny_data_dir)],
+    ]
     text = run_to_end(cmd, workdir, subprocess_env(PYTHON=sys.executable), "2-process eval")
     with open(os.path.join(workdir, "eval.json")) as f:
         two = json.load(f)

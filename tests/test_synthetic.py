@@ -1,4 +1,5 @@
 """Synthetic collision videos: determinism, event ground truth, physics, exact optical flow, scaling."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,8 +11,14 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from input_pipeline.synthetic import (CollisionEvent, SceneConfig, SyntheticVideo, events_from_json, events_to_json,
-                                  generate_video)
+from input_pipeline.synthetic import (
+    CollisionEvent,
+    SceneConfig,
+    SyntheticVideo,
+    events_from_json,
+    events_to_json,
+    generate_video,
+)
 from input_pipeline.synthetic.generate import generate_with_labels, physics_constants
 from input_pipeline.synthetic.physics import WALLS, Body, sample_bodies, simulate
 
@@ -104,7 +111,7 @@ def test_physics_bounces_and_room():
             e_a = bodies[c.a].restitution
             if c.b == "floor":
                 n_floor += 1
-                assert c.vel_a_before[1] > 0 > c.vel_a_after[1]           # vertical velocity reverses
+                assert c.vel_a_before[1] > 0 > c.vel_a_after[1]  # vertical velocity reverses
                 assert c.vel_a_after[1] == pytest.approx(-e_a * c.vel_a_before[1], rel=1e-9)
                 assert c.vel_a_after[0] == pytest.approx(c.vel_a_before[0])
             elif c.b in ("wall_left", "wall_right"):
@@ -113,7 +120,7 @@ def test_physics_bounces_and_room():
                 assert c.vel_a_before[1] < 0 < c.vel_a_after[1]
             else:  # body pair: normal relative velocity reverses, scaled by the product of restitutions
                 nx, ny = c.normal
-                rel = lambda va, vb: (va[0] - vb[0]) * nx + (va[1] - vb[1]) * ny  # noqa: E731
+                rel = lambda va, vb, nx=nx, ny=ny: (va[0] - vb[0]) * nx + (va[1] - vb[1]) * ny
                 before, after = rel(c.vel_a_before, c.vel_b_before), rel(c.vel_a_after, c.vel_b_after)
                 assert before < 0 < after
                 assert after == pytest.approx(-e_a * bodies[c.b].restitution * before, rel=1e-9)
@@ -177,9 +184,19 @@ def _interior_warp_stats(v, labels):
         f, b = v.flow_fwd[k], v.flow_bwd[k]
         mx, my = jj + f[..., 0], ii + f[..., 1]
         r, c = np.clip(np.rint(my), 0, h - 1).astype(int), np.clip(np.rint(mx), 0, w - 1).astype(int)
-        keep = ((mx >= 2) & (mx <= w - 3) & (my >= 2) & (my <= h - 3) & (jj >= 2) & (jj <= w - 3)
-                & (ii >= 2) & (ii <= h - 3) & (labels[k + 1][r, c] == labels[k])
-                & ~_edges(labels[k]) & ~_edges(labels[k + 1])[r, c])
+        keep = (
+            (mx >= 2)
+            & (mx <= w - 3)
+            & (my >= 2)
+            & (my <= h - 3)
+            & (jj >= 2)
+            & (jj <= w - 3)
+            & (ii >= 2)
+            & (ii <= h - 3)
+            & (labels[k + 1][r, c] == labels[k])
+            & ~_edges(labels[k])
+            & ~_edges(labels[k + 1])[r, c]
+        )
         warped = cv2.remap(v.frames[k + 1].astype(np.float32), mx, my, cv2.INTER_LINEAR)
         errs.append(np.abs(warped - v.frames[k]).max(-1)[keep])
         back = cv2.remap(b, mx, my, cv2.INTER_LINEAR)
@@ -231,8 +248,9 @@ def test_flow_conventions_background_and_objects():
                     continue
                 c, s = math.cos(ang[k + 1] - ang[k]), math.sin(ang[k + 1] - ang[k])
                 px, py = jj + 0.5 - traj[k, 0], ii + 0.5 - traj[k, 1]
-                expect = np.stack([traj[k + 1, 0] + c * px - s * py - (jj + 0.5),
-                                   traj[k + 1, 1] + s * px + c * py - (ii + 0.5)], -1)
+                expect = np.stack(
+                    [traj[k + 1, 0] + c * px - s * py - (jj + 0.5), traj[k + 1, 1] + s * px + c * py - (ii + 0.5)], -1
+                )
                 np.testing.assert_allclose(v.flow_fwd[k][ii, jj], expect, atol=5e-3)
                 seen.add(obj["kind"])
         if seen == {"box", "disc"}:
@@ -254,6 +272,7 @@ def test_scaled_config_gives_comparable_events():
 
 def test_preview_writes_png(tmp_path, videos):
     from input_pipeline.synthetic.preview import save_preview
+
     out = save_preview(videos[0], tmp_path / "sheet.png")
     data = open(out, "rb").read()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000

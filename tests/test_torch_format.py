@@ -1,5 +1,6 @@
 """torch.save files read and written with NumPy only (ta2net_jax/export/torch_format.py); the check
 against torch.load itself is in test_torch_parity.py and test_export.py."""
+
 import io
 import pickle
 import zipfile
@@ -12,15 +13,20 @@ from ta2net_jax.export import torch_format
 
 
 def test_round_trip_keeps_values_dtypes_shapes_and_nesting(tmp_path):
-    obj = {"epoch": 7, "name": "run", "state_dict": {
-        "conv.weight": np.arange(24, dtype=np.float32).reshape(2, 3, 2, 2),
-        "transposed": np.arange(12.0).reshape(3, 4).T,          # non-contiguous input
-        "steps": np.array(5, np.int64),                          # 0-d tensor
-        "half": np.linspace(-1, 1, 5).astype(np.float16),
-        "bf16": np.linspace(-1, 1, 5).astype(ml_dtypes.bfloat16),
-        "mask": np.array([True, False]),
-        "empty": np.zeros((0, 3), np.float32)},
-        "history": [np.ones(2, np.float32), (1, 2.5)]}
+    obj = {
+        "epoch": 7,
+        "name": "run",
+        "state_dict": {
+            "conv.weight": np.arange(24, dtype=np.float32).reshape(2, 3, 2, 2),
+            "transposed": np.arange(12.0).reshape(3, 4).T,  # non-contiguous input
+            "steps": np.array(5, np.int64),  # 0-d tensor
+            "half": np.linspace(-1, 1, 5).astype(np.float16),
+            "bf16": np.linspace(-1, 1, 5).astype(ml_dtypes.bfloat16),
+            "mask": np.array([True, False]),
+            "empty": np.zeros((0, 3), np.float32),
+        },
+        "history": [np.ones(2, np.float32), (1, 2.5)],
+    }
     path = str(tmp_path / "x.pt")
     torch_format.save(obj, path)
     back = torch_format.load(path)
@@ -44,7 +50,7 @@ def test_storage_records_are_64_byte_aligned(tmp_path):
 def test_refuses_foreign_objects_and_non_archives(tmp_path):
     evil = tmp_path / "evil.pt"
     buffer = io.BytesIO()
-    pickle.dump({"x": print}, buffer, protocol=2)   # a global that a state dict never holds
+    pickle.dump({"x": print}, buffer, protocol=2)  # a global that a state dict never holds
     with zipfile.ZipFile(evil, "w") as archive:
         archive.writestr("archive/data.pkl", buffer.getvalue())
     with pytest.raises(torch_format.TorchFormatError, match=r"evil\.pt: holds a pickled (__builtin__|builtins)\.print"):

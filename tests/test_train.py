@@ -1,5 +1,6 @@
 """The real train loop for 2 steps on a 4-device CPU mesh, checkpoint save/restore that resumes on the
 same batch with the same parameters, and evaluation end to end (eval.json)."""
+
 import json
 import os
 import shutil
@@ -59,11 +60,21 @@ def test_two_steps_resume_and_eval(smoke_config, tmp_path):
             a, b = jax.random.key_data(a), jax.random.key_data(b)
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
-    # Evaluation end to end: thresholds from validation, metrics on test, the training-free inflection detector alongside.
+    # Evaluation end to end: thresholds from validation, metrics on test, the training-free inflection detector
+    # alongside.
     from ta2net_jax.evaluation.evaluate import evaluate
+
     result = evaluate(smoke_config, workdir, progress=False)
-    keys = {"split", "num_videos", "event_f1_tol1", "event_f1_tol2", "event_f1_tol3", "orig_recall_tol3",
-            "orig_precision_tol3", "orig_f1_tol3"}
+    keys = {
+        "split",
+        "num_videos",
+        "event_f1_tol1",
+        "event_f1_tol2",
+        "event_f1_tol3",
+        "orig_recall_tol3",
+        "orig_precision_tol3",
+        "orig_f1_tol3",
+    }
     assert keys <= set(result) and keys - {"split"} <= set(result["inflection"]) | {"split"}
     assert result["split"] == "test" and result["num_videos"] == 3 and result["tuned_on"] == "validation"
     on_disk = json.load(open(os.path.join(workdir, "eval.json")))
@@ -73,7 +84,9 @@ def test_two_steps_resume_and_eval(smoke_config, tmp_path):
 
     # The trained run detects events in a real clip with its tuned threshold (`ta2net detect --workdir`).
     from conftest import realdata
+
     from ta2net_jax.cli import main as cli
+
     video = realdata("greatest_hits_condfoleygen", "hitting_bag.mp4")
     out = tmp_path / "events.json"
     assert cli.main(["detect", video, "--workdir", workdir, "--out", str(out), "--plot", str(tmp_path / "t.png")]) == 0

@@ -1,4 +1,5 @@
 """Tests for input_pipeline.video: round trips, resizing, every bad-input error, and the real clips."""
+
 from __future__ import annotations
 
 import os
@@ -19,7 +20,7 @@ def _frames(n=12, h=48, w=64, seed=0):
     """A smooth random texture sliding right by 1 px per frame: [n, h, w, 3] uint8."""
     rng = np.random.default_rng(seed)
     tex = cv2.GaussianBlur((rng.random((h, w + n, 3)) * 255).astype(np.uint8), (0, 0), 1.5)
-    return np.stack([tex[:, n - k:n - k + w] for k in range(n)])
+    return np.stack([tex[:, n - k : n - k + w] for k in range(n)])
 
 
 @pytest.fixture(scope="module")
@@ -192,10 +193,13 @@ def test_errors_are_silent(tmp_path, capfd):
 # ---------------------------------------------------------------------------------------------- real clips
 
 
-@pytest.mark.parametrize("rel, n, fps, size", [
-    ("greatest_hits_condfoleygen/hitting_bag.mp4", 90, 15.0, (340, 604)),
-    ("ucf101_audible623/v_BoxingPunchingBag_g05_c01.avi", 296, 25.0, (240, 320)),
-])
+@pytest.mark.parametrize(
+    "rel, n, fps, size",
+    [
+        ("greatest_hits_condfoleygen/hitting_bag.mp4", 90, 15.0, (340, 604)),
+        ("ucf101_audible623/v_BoxingPunchingBag_g05_c01.avi", 296, 25.0, (240, 320)),
+    ],
+)
 def test_real_clips(rel, n, fps, size):
     path = REALDATA / rel
     if not path.exists():

@@ -2,6 +2,7 @@
 plus one `registry.register` call). Videos of random noise with a bright flash at known frames; the flow
 is a zero field except for a burst of motion at each flash, so the examples have what every pipeline
 stage reads (frames, flow_fwd, flow_bwd, event_frames, fps, id)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,7 +16,7 @@ import tensorflow_datasets as tfds
 class ToyConfig(tfds.core.BuilderConfig):
     image_size: int = 32
     num_frames: int = 24
-    flow_method: str = "dis"     # what a model trained on it would expect at detect time
+    flow_method: str = "dis"  # what a model trained on it would expect at detect time
     videos_per_split: int = 4
 
 
@@ -25,12 +26,19 @@ class ToyFlashes(tfds.core.GeneratorBasedBuilder):
 
     def _info(self):
         s = self.builder_config.image_size
-        return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
-            "id": tfds.features.Text(), "fps": tfds.features.Scalar(np.float32),
-            "frames": tfds.features.Tensor(shape=(None, s, s, 3), dtype=np.uint8),
-            "flow_fwd": tfds.features.Tensor(shape=(None, s, s, 2), dtype=np.float16),
-            "flow_bwd": tfds.features.Tensor(shape=(None, s, s, 2), dtype=np.float16),
-            "event_frames": tfds.features.Tensor(shape=(None,), dtype=np.int32)}))
+        return tfds.core.DatasetInfo(
+            builder=self,
+            features=tfds.features.FeaturesDict(
+                {
+                    "id": tfds.features.Text(),
+                    "fps": tfds.features.Scalar(np.float32),
+                    "frames": tfds.features.Tensor(shape=(None, s, s, 3), dtype=np.uint8),
+                    "flow_fwd": tfds.features.Tensor(shape=(None, s, s, 2), dtype=np.float16),
+                    "flow_bwd": tfds.features.Tensor(shape=(None, s, s, 2), dtype=np.float16),
+                    "event_frames": tfds.features.Tensor(shape=(None,), dtype=np.int32),
+                }
+            ),
+        )
 
     def _split_generators(self, dl_manager):
         del dl_manager
@@ -47,14 +55,26 @@ class ToyFlashes(tfds.core.GeneratorBasedBuilder):
             frames[events] = 250
             flow = np.zeros((n - 1, s, s, 2), np.float16)
             flow[events] = 3.0
-            yield f"{seed}_{i}", {"id": f"toy_{seed}_{i}", "fps": np.float32(25.0), "frames": frames,
-                                  "flow_fwd": flow, "flow_bwd": -flow, "event_frames": events}
+            yield (
+                f"{seed}_{i}",
+                {
+                    "id": f"toy_{seed}_{i}",
+                    "fps": np.float32(25.0),
+                    "frames": frames,
+                    "flow_fwd": flow,
+                    "flow_bwd": -flow,
+                    "event_frames": events,
+                },
+            )
 
 
 def make_builder(data_cfg, *, workers: int = 1) -> ToyFlashes:
     del workers
-    return ToyFlashes(config=data_cfg.get("builder_config") or "tiny", data_dir=os.path.abspath(data_cfg.data_dir),
-                      file_format="array_record")
+    return ToyFlashes(
+        config=data_cfg.get("builder_config") or "tiny",
+        data_dir=os.path.abspath(data_cfg.data_dir),
+        file_format="array_record",
+    )
 
 
 def build(builder: ToyFlashes) -> ToyFlashes:

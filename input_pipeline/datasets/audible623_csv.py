@@ -28,6 +28,7 @@ The rules (also in docs/datasets.md):
 Line endings (CRLF, LF, CR), a UTF-8 BOM and quoted or unquoted label lists are accepted silently: they do
 not change any value.
 """
+
 from __future__ import annotations
 
 import csv
@@ -37,20 +38,31 @@ import os
 import re
 
 HEADER = ("video_id", "sound_label", "class")
-SENTINELS = (-1, -2)   # the original loader's "no sound" markers
-DEFAULT_MAX_FRAMES = 300   # the original's max_len
+SENTINELS = (-1, -2)  # the original loader's "no sound" markers
+DEFAULT_MAX_FRAMES = 300  # the original's max_len
 
 # Canonical class name for each raw class string, by its case-folded form. Audible623 mixes UCF101
 # action names, short YouTube class names, a truncated name and two spellings of the same class.
 CLASS_ALIASES = {
-    "hammer": "hammer", "juggling": "juggling", "pingpong": "pingpong", "tennis": "tennis",
-    "bouncing": "bouncing", "tapping": "tapping", "battlerope": "battlerope", "clapping": "clapping",
-    "cymbal": "cymbal", "triangle": "triangle",
-    "drumming": "drumming",                       # "Drumming" (UCF101) and "drumming" (YouTube)
-    "boxingpunchin": "boxing_punching_bag",       # truncated in the CSV
+    "hammer": "hammer",
+    "juggling": "juggling",
+    "pingpong": "pingpong",
+    "tennis": "tennis",
+    "bouncing": "bouncing",
+    "tapping": "tapping",
+    "battlerope": "battlerope",
+    "clapping": "clapping",
+    "cymbal": "cymbal",
+    "triangle": "triangle",
+    "drumming": "drumming",  # "Drumming" (UCF101) and "drumming" (YouTube)
+    "boxingpunchin": "boxing_punching_bag",  # truncated in the CSV
     "boxingpunchingbag": "boxing_punching_bag",
-    "cutting&slicing": "cutting_slicing", "slicing": "cutting_slicing", "cuttinginkitchen": "cutting_slicing",
-    "soccerjuggling": "soccer_juggling", "tennisswing": "tennis_swing", "golfswing": "golf_swing",
+    "cutting&slicing": "cutting_slicing",
+    "slicing": "cutting_slicing",
+    "cuttinginkitchen": "cutting_slicing",
+    "soccerjuggling": "soccer_juggling",
+    "tennisswing": "tennis_swing",
+    "golfswing": "golf_swing",
     "cricketshot": "cricket_shot",
 }
 UCF101_ID = re.compile(r"^v_(?P<action>[A-Za-z]+)_g(?P<group>\d+)_c(?P<clip>\d+)$")
@@ -60,7 +72,7 @@ UCF101_ID = re.compile(r"^v_(?P<action>[A-Za-z]+)_g(?P<group>\d+)_c(?P<clip>\d+)
 class Anomaly:
     kind: str
     file: str
-    line: int            # 1-based line of the CSV (0: not tied to a line)
+    line: int  # 1-based line of the CSV (0: not tied to a line)
     video_id: str
     detail: str
 
@@ -72,7 +84,8 @@ class Anomaly:
 @dataclasses.dataclass
 class LabelRow:
     """One cleaned row. `frames`: sorted unique 0-based frame indices at the native fps."""
-    key: str                    # unique example key within the split: video_id, or video_id#k for repeats
+
+    key: str  # unique example key within the split: video_id, or video_id#k for repeats
     video_id: str
     frames: tuple[int, ...]
     class_raw: str
@@ -80,7 +93,7 @@ class LabelRow:
     sound_label_raw: str
     file: str
     line: int
-    segment: tuple[int, int] | None = None   # (start_s, end_s) from the 2 extra fields, if present
+    segment: tuple[int, int] | None = None  # (start_s, end_s) from the 2 extra fields, if present
 
     @property
     def source(self) -> str:
@@ -97,12 +110,13 @@ def _parse_index(token: str) -> int | None:
     try:
         return int(token)
     except ValueError:
-        value = float(token)   # raises ValueError for non-numbers
+        value = float(token)  # raises ValueError for non-numbers
         return int(value) if value.is_integer() else None
 
 
-def parse_label_csv(text: str, file: str = "<string>", *, max_frames: int = DEFAULT_MAX_FRAMES
-                    ) -> tuple[list[LabelRow], list[Anomaly]]:
+def parse_label_csv(
+    text: str, file: str = "<string>", *, max_frames: int = DEFAULT_MAX_FRAMES
+) -> tuple[list[LabelRow], list[Anomaly]]:
     """Parses and cleans one Audible623-format CSV text (see the module docstring for every rule).
 
     Returns (rows in file order, anomalies). Raises ValueError naming the file if the header is not
@@ -136,8 +150,12 @@ def parse_label_csv(text: str, file: str = "<string>", *, max_frames: int = DEFA
             extra = [f.strip() for f in fields[3:]]
             if len(extra) == 2 and all(re.fullmatch(r"\d+", e) for e in extra):
                 segment = (int(extra[0]), int(extra[1]))
-                note("extra_fields", line, video_id, f"2 extra fields {extra[0]},{extra[1]} kept as the segment "
-                                                     "(start_s, end_s); first 3 fields used")
+                note(
+                    "extra_fields",
+                    line,
+                    video_id,
+                    f"2 extra fields {extra[0]},{extra[1]} kept as the segment (start_s, end_s); first 3 fields used",
+                )
             else:
                 note("extra_fields", line, video_id, f"{len(extra)} extra field(s) {extra} ignored")
         if not video_id:
@@ -164,16 +182,24 @@ def parse_label_csv(text: str, file: str = "<string>", *, max_frames: int = DEFA
             values = [v for v in values if v >= 0]
         inversions = [(a, b) for a, b in zip(values, values[1:]) if b < a]
         if inversions:
-            note("unsorted", line, video_id, "indices sorted; out of order: " +
-                 ", ".join(f"{a} before {b}" for a, b in inversions))
+            note(
+                "unsorted",
+                line,
+                video_id,
+                "indices sorted; out of order: " + ", ".join(f"{a} before {b}" for a, b in inversions),
+            )
         repeated = sorted({v for v in values if values.count(v) > 1})
         if repeated:
             note("duplicate_index", line, video_id, f"repeated indices {repeated} de-duplicated")
         frames = tuple(sorted(set(values)))
         beyond = [v for v in frames if v >= max_frames]
         if beyond:
-            note("beyond_cap", line, video_id, f"indices {beyond} ≥ {max_frames} (the original's frame cap) are "
-                                               "lost if the video is cut there")
+            note(
+                "beyond_cap",
+                line,
+                video_id,
+                f"indices {beyond} ≥ {max_frames} (the original's frame cap) are lost if the video is cut there",
+            )
         class_name = canonical_class(class_raw)
         if class_raw.casefold() not in CLASS_ALIASES:
             note("unknown_class", line, video_id, f"class {class_raw!r} not in the known list; named {class_name!r}")
@@ -181,9 +207,13 @@ def parse_label_csv(text: str, file: str = "<string>", *, max_frames: int = DEFA
         key = video_id if not previous else f"{video_id}#{len(previous) + 1}"
         if previous:
             same = any(p.frames == frames for p in previous)
-            note("duplicate_id", line, video_id,
-                 f"also on line(s) {', '.join(str(p.line) for p in previous)} with "
-                 f"{'the same' if same else 'different'} labels; kept as a separate example {key!r}")
+            note(
+                "duplicate_id",
+                line,
+                video_id,
+                f"also on line(s) {', '.join(str(p.line) for p in previous)} with "
+                f"{'the same' if same else 'different'} labels; kept as a separate example {key!r}",
+            )
         row = LabelRow(key, video_id, frames, class_raw, class_name, label_text, file, line, segment)
         previous.append(row)
         rows.append(row)
@@ -215,8 +245,9 @@ def read_label_csv(path: str, *, max_frames: int = DEFAULT_MAX_FRAMES) -> tuple[
     return parse_label_csv(text, path, max_frames=max_frames)
 
 
-def resolve_split_overlap(splits: dict[str, list[LabelRow]], keep_in: str
-                          ) -> tuple[dict[str, list[LabelRow]], list[Anomaly]]:
+def resolve_split_overlap(
+    splits: dict[str, list[LabelRow]], keep_in: str
+) -> tuple[dict[str, list[LabelRow]], list[Anomaly]]:
     """Removes from every other split the video ids that `keep_in` (the evaluation split) also has."""
     held = {r.video_id for r in splits.get(keep_in, [])}
     out, anomalies = {}, []
@@ -227,6 +258,13 @@ def resolve_split_overlap(splits: dict[str, list[LabelRow]], keep_in: str
         out[split] = [r for r in rows if r.video_id not in held]
         for r in rows:
             if r.video_id in held:
-                anomalies.append(Anomaly("split_overlap", r.file, r.line, r.video_id,
-                                         f"also in the {keep_in} split; removed from {split}"))
+                anomalies.append(
+                    Anomaly(
+                        "split_overlap",
+                        r.file,
+                        r.line,
+                        r.video_id,
+                        f"also in the {keep_in} split; removed from {split}",
+                    )
+                )
     return out, anomalies

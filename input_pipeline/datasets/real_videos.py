@@ -31,6 +31,7 @@ touches only its own 2 × 65 flow fields (input_pipeline/jpeg_frames.py).
 (`pipeline.data_source` returns `frames` [N,S,S,3] uint8 (lazy JPEG) and `flow_fwd` / `flow_bwd` as
 [N−1,S,S,2] float16 arrays.)
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -44,15 +45,46 @@ import shutil
 import numpy as np
 import tensorflow_datasets as tfds
 
-from input_pipeline.datasets.audible623_csv import Anomaly
 from input_pipeline import prepare as prepare_lib
+from input_pipeline.datasets.audible623_csv import Anomaly
 
 # Files that can share a video's stem but are not videos (sidecars, images, audio, partial downloads).
-NON_VIDEO_SUFFIXES = {".json", ".txt", ".csv", ".md", ".npz", ".npy", ".jpg", ".jpeg", ".png", ".gif", ".bmp",
-                      ".wav", ".mp3", ".flac", ".aac", ".m4a", ".ogg", ".opus", ".zip", ".tar", ".gz", ".part",
-                      ".tmp", ".ytdl", ".pkl", ".py", ".html", ".srt", ".vtt", ".xml", ".log", ".flo"}
+NON_VIDEO_SUFFIXES = {
+    ".json",
+    ".txt",
+    ".csv",
+    ".md",
+    ".npz",
+    ".npy",
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".gif",
+    ".bmp",
+    ".wav",
+    ".mp3",
+    ".flac",
+    ".aac",
+    ".m4a",
+    ".ogg",
+    ".opus",
+    ".zip",
+    ".tar",
+    ".gz",
+    ".part",
+    ".tmp",
+    ".ytdl",
+    ".pkl",
+    ".py",
+    ".html",
+    ".srt",
+    ".vtt",
+    ".xml",
+    ".log",
+    ".flo",
+}
 PREFERRED_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov")
-KINETICS_NAME = re.compile(r"^(?P<id>.+)_(?P<start>\d{6})_(?P<end>\d{6})$")   # <youtube_id>_000023_000033
+KINETICS_NAME = re.compile(r"^(?P<id>.+)_(?P<start>\d{6})_(?P<end>\d{6})$")  # <youtube_id>_000023_000033
 
 
 class VideoIndex:
@@ -82,10 +114,21 @@ class VideoIndex:
         candidates = self.by_id.get(video_id, [])
         if not candidates:
             return None, None
-        suffix_rank = lambda p: (PREFERRED_SUFFIXES.index(os.path.splitext(p)[1].lower())
-                                 if os.path.splitext(p)[1].lower() in PREFERRED_SUFFIXES else len(PREFERRED_SUFFIXES))
-        ranked = sorted(candidates, key=lambda c: (segment is not None and c[1] != segment, c[1] is not None,
-                                                    suffix_rank(c[0]), len(c[0]), c[0]))
+        suffix_rank = lambda p: (
+            PREFERRED_SUFFIXES.index(os.path.splitext(p)[1].lower())
+            if os.path.splitext(p)[1].lower() in PREFERRED_SUFFIXES
+            else len(PREFERRED_SUFFIXES)
+        )
+        ranked = sorted(
+            candidates,
+            key=lambda c: (
+                segment is not None and c[1] != segment,
+                c[1] is not None,
+                suffix_rank(c[0]),
+                len(c[0]),
+                c[0],
+            ),
+        )
         note = None
         if len(ranked) > 1:
             others = ", ".join(self.rel(p) for p, _ in ranked[1:])
@@ -99,25 +142,27 @@ class VideoIndex:
 @dataclasses.dataclass
 class Item:
     """One example to build. event_frames: native-fps frame indices (cleaned)."""
+
     key: str
     video_id: str
     event_frames: tuple[int, ...]
-    where: str                         # "file:line" of its annotation, for the report
-    extra: dict = dataclasses.field(default_factory=dict)   # builder-specific feature values
+    where: str  # "file:line" of its annotation, for the report
+    extra: dict = dataclasses.field(default_factory=dict)  # builder-specific feature values
     segment: tuple[int, int] | None = None
 
 
 @dataclasses.dataclass
 class RealVideoConfig(tfds.core.BuilderConfig):
-    image_size: int = 112          # output H = W (the original resizes to 112×112)
-    max_frames: int | None = 300   # the original's max_len
-    fps: float | None = None       # None: native frame rate (the original)
+    image_size: int = 112  # output H = W (the original resizes to 112×112)
+    max_frames: int | None = 300  # the original's max_len
+    fps: float | None = None  # None: native frame rate (the original)
     flow_method: str = "dis"
     jpeg_quality: int = 95
 
     def prepare_options(self) -> prepare_lib.PrepareOptions:
-        return prepare_lib.PrepareOptions(self.image_size, self.flow_method, self.fps, self.max_frames,
-                                          self.jpeg_quality)
+        return prepare_lib.PrepareOptions(
+            self.image_size, self.flow_method, self.fps, self.max_frames, self.jpeg_quality
+        )
 
 
 def derive_config(base: RealVideoConfig, **overrides) -> RealVideoConfig:
@@ -128,43 +173,74 @@ def derive_config(base: RealVideoConfig, **overrides) -> RealVideoConfig:
     for k in changed:
         if k not in {f.name for f in dataclasses.fields(base)}:
             raise ValueError(f"unknown builder option {k!r} for {base.name!r}")
-    suffix = "_".join(f"{k}-{'-'.join(map(str, v)) if isinstance(v, (tuple, list)) else v}"
-                      for k, v in sorted(changed.items()))
+    suffix = "_".join(
+        f"{k}-{'-'.join(map(str, v)) if isinstance(v, (tuple, list)) else v}" for k, v in sorted(changed.items())
+    )
     name = re.sub(r"[^A-Za-z0-9_.\-]+", "", f"{base.name}_{suffix}")
-    if len(name) > 80:   # long class lists: keep the folder name short but unique
+    if len(name) > 80:  # long class lists: keep the folder name short but unique
         name = f"{base.name}_{hashlib.md5(suffix.encode()).hexdigest()[:10]}"
     return dataclasses.replace(base, name=name, description=f"{base.description}; {suffix}", **changed)
 
 
-def make_builder_of(cls, builder_config: str, data_dir: str, *, manual_dir: str | None = None,
-                    annotations_dir: str | None = None, workers: int = 1, **overrides):
+def make_builder_of(
+    cls,
+    builder_config: str,
+    data_dir: str,
+    *,
+    manual_dir: str | None = None,
+    annotations_dir: str | None = None,
+    workers: int = 1,
+    **overrides,
+):
     """An instance of builder class `cls` at one of its named configs, with option overrides."""
     base = {c.name: c for c in cls.BUILDER_CONFIGS}
     if builder_config not in base:
         raise ValueError(f"unknown {cls.name} config {builder_config!r}; known: {sorted(base)}")
     config = derive_config(base[builder_config], **overrides)
-    return cls(config=config, data_dir=data_dir, file_format="array_record", manual_dir=manual_dir,
-               annotations_dir=annotations_dir, workers=workers)
+    return cls(
+        config=config,
+        data_dir=data_dir,
+        file_format="array_record",
+        manual_dir=manual_dir,
+        annotations_dir=annotations_dir,
+        workers=workers,
+    )
 
 
 # Options of the real-video builder configs that a config's `data` section may set.
-CONFIG_OPTIONS = ("image_size", "max_frames", "fps", "flow_method", "jpeg_quality", "validation_fraction", "classes",
-                  "sources", "label_files")
+CONFIG_OPTIONS = (
+    "image_size",
+    "max_frames",
+    "fps",
+    "flow_method",
+    "jpeg_quality",
+    "validation_fraction",
+    "classes",
+    "sources",
+    "label_files",
+)
 
 
 def builder_from_config(named_builder, data_cfg, *, workers: int = 1):
     """`named_builder(name, data_dir, builder_config, ...)` called with what a config's `data` section states:
     data_dir, builder_config (default "paper"), manual_dir, annotations_dir and the CONFIG_OPTIONS it sets
     (0 for fps / max_frames means "native rate" / "no cap")."""
-    overrides = {k: (v.to_dict() if hasattr(v, "to_dict") else v) for k in CONFIG_OPTIONS
-                 if (v := data_cfg.get(k)) is not None}
+    overrides = {
+        k: (v.to_dict() if hasattr(v, "to_dict") else v) for k in CONFIG_OPTIONS if (v := data_cfg.get(k)) is not None
+    }
     for k in ("fps", "max_frames"):
         if overrides.get(k) == 0:
-            overrides[k] = None if k == "fps" else 10 ** 9   # None would mean "unchanged" to derive_config
+            overrides[k] = None if k == "fps" else 10**9  # None would mean "unchanged" to derive_config
     path = lambda key: os.path.abspath(data_cfg[key]) if data_cfg.get(key) else None  # noqa: E731
-    return named_builder(data_cfg.name, os.path.abspath(data_cfg.data_dir), data_cfg.get("builder_config") or "paper",
-                         manual_dir=path("manual_dir"), annotations_dir=path("annotations_dir"), workers=workers,
-                         **overrides)
+    return named_builder(
+        data_cfg.name,
+        os.path.abspath(data_cfg.data_dir),
+        data_cfg.get("builder_config") or "paper",
+        manual_dir=path("manual_dir"),
+        annotations_dir=path("annotations_dir"),
+        workers=workers,
+        **overrides,
+    )
 
 
 def folder_key(video_id: str) -> str:
@@ -176,12 +252,21 @@ class RealVideoBuilder(tfds.core.GeneratorBasedBuilder):
     """Base class; subclasses define `_annotations()` and `_extra_features()`."""
 
     VERSION = tfds.core.Version("2.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release.",
-                     "2.0.0": "Flow moved from the records to a flat float16 side file per split (flow-<split>.f16)."}
-    EVAL_SPLIT = "test"   # a video id in this split and another is kept here only
+    RELEASE_NOTES = {
+        "1.0.0": "First release.",
+        "2.0.0": "Flow moved from the records to a flat float16 side file per split (flow-<split>.f16).",
+    }
+    EVAL_SPLIT = "test"  # a video id in this split and another is kept here only
 
-    def __init__(self, *, manual_dir: str | None = None, annotations_dir: str | None = None,
-                 prepared_dir: str | None = None, workers: int = 1, **kwargs):
+    def __init__(
+        self,
+        *,
+        manual_dir: str | None = None,
+        annotations_dir: str | None = None,
+        prepared_dir: str | None = None,
+        workers: int = 1,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self._manual = manual_dir
         self._annotations_dir = annotations_dir
@@ -204,23 +289,27 @@ class RealVideoBuilder(tfds.core.GeneratorBasedBuilder):
 
     # -- TFDS -------------------------------------------------------------------------------------
     def _info(self) -> tfds.core.DatasetInfo:
-        s = self.builder_config.image_size
         return tfds.core.DatasetInfo(
-            builder=self, description=self.__doc__,
-            features=tfds.features.FeaturesDict({
-                "id": tfds.features.Text(), "video_id": tfds.features.Text(),
-                "source_file": tfds.features.Text(),
-                "fps": tfds.features.Scalar(np.float32), "native_fps": tfds.features.Scalar(np.float32),
-                "num_frames": tfds.features.Scalar(np.int32),
-                "frames_jpeg": tfds.features.Tensor(shape=(None,), dtype=np.object_),
-                # Flow lives in a side file (module docstring): in the record it was 95 % of the bytes, and
-                # every clip read the whole video's flow to use ~1/4 of it.
-                "flow_file": tfds.features.Text(),
-                "flow_offset": tfds.features.Scalar(np.int64),
-                "size": tfds.features.Tensor(shape=(2,), dtype=np.int32),   # (H, W) of frames and flow
-                "event_frames": tfds.features.Tensor(shape=(None,), dtype=np.int32),
-                **self._extra_features(),
-            }),
+            builder=self,
+            description=self.__doc__,
+            features=tfds.features.FeaturesDict(
+                {
+                    "id": tfds.features.Text(),
+                    "video_id": tfds.features.Text(),
+                    "source_file": tfds.features.Text(),
+                    "fps": tfds.features.Scalar(np.float32),
+                    "native_fps": tfds.features.Scalar(np.float32),
+                    "num_frames": tfds.features.Scalar(np.int32),
+                    "frames_jpeg": tfds.features.Tensor(shape=(None,), dtype=np.object_),
+                    # Flow lives in a side file (module docstring): in the record it was 95 % of the bytes, and
+                    # every clip read the whole video's flow to use ~1/4 of it.
+                    "flow_file": tfds.features.Text(),
+                    "flow_offset": tfds.features.Scalar(np.int64),
+                    "size": tfds.features.Tensor(shape=(2,), dtype=np.int32),  # (H, W) of frames and flow
+                    "event_frames": tfds.features.Tensor(shape=(None,), dtype=np.int32),
+                    **self._extra_features(),
+                }
+            ),
             homepage="https://arxiv.org/abs/2506.13320",
         )
 
@@ -259,13 +348,18 @@ class RealVideoBuilder(tfds.core.GeneratorBasedBuilder):
                 videos[folder_key(item.video_id)] = path
                 found[split].append((item, path))
         self.report = {
-            "dataset": f"{self.name}/{self.builder_config.name}", "manual_dir": os.path.abspath(manual_dir),
-            "annotations_dir": os.path.abspath(annotations_dir), **extras,
+            "dataset": f"{self.name}/{self.builder_config.name}",
+            "manual_dir": os.path.abspath(manual_dir),
+            "annotations_dir": os.path.abspath(annotations_dir),
+            **extras,
             "video_files_indexed": index.num_files,
             "videos_found": {s: len(v) for s, v in found.items()},
-            "missing": missing, "corrupt": {}, "anomalies": [dataclasses.asdict(a) for a in anomalies],
-            "unused_video_files": sorted({index.rel(p) for ps in index.by_id.values() for p, _ in ps
-                                          if p not in used})[:50],
+            "missing": missing,
+            "corrupt": {},
+            "anomalies": [dataclasses.asdict(a) for a in anomalies],
+            "unused_video_files": sorted({index.rel(p) for ps in index.by_id.values() for p, _ in ps if p not in used})[
+                :50
+            ],
         }
         self._index = index
         return found, videos
@@ -277,32 +371,48 @@ class RealVideoBuilder(tfds.core.GeneratorBasedBuilder):
         found, videos = self.plan(manual_dir)
         out = self.prepared_dir
         os.makedirs(out, exist_ok=True)
-        for key, path in videos.items():   # a cached folder prepared from another file is redone
+        for key, path in videos.items():  # a cached folder prepared from another file is redone
             if prepare_lib.is_prepared(out, key):
                 with open(os.path.join(out, key, "meta.json")) as f:
                     if json.load(f)["source"] != os.path.abspath(path):
                         shutil.rmtree(os.path.join(out, key))
-        summary = prepare_lib.prepare_all(sorted(videos.items()), out, self.builder_config.prepare_options(),
-                                          workers=self._workers, desc=f"prepare {self.name}")
-        self.report["prepare"] = {"prepared": len(summary.prepared), "reused": len(summary.reused),
-                                  "failed": len(summary.failed), "seconds": round(summary.seconds, 1)}
+        summary = prepare_lib.prepare_all(
+            sorted(videos.items()),
+            out,
+            self.builder_config.prepare_options(),
+            workers=self._workers,
+            desc=f"prepare {self.name}",
+        )
+        self.report["prepare"] = {
+            "prepared": len(summary.prepared),
+            "reused": len(summary.reused),
+            "failed": len(summary.failed),
+            "seconds": round(summary.seconds, 1),
+        }
         for split, pairs in found.items():
-            self.report["corrupt"][split] = [{"id": item.key, "file": path, "error": summary.failed[folder_key(item.video_id)]}
-                                             for item, path in pairs if folder_key(item.video_id) in summary.failed]
+            self.report["corrupt"][split] = [
+                {"id": item.key, "file": path, "error": summary.failed[folder_key(item.video_id)]}
+                for item, path in pairs
+                if folder_key(item.video_id) in summary.failed
+            ]
         return found, summary
 
     def _split_generators(self, dl_manager):
-        del dl_manager   # its manual_dir asserts on a missing folder; plan() names the folder instead
+        del dl_manager  # its manual_dir asserts on a missing folder; plan() names the folder instead
         manual_dir = self.manual_dir
         found, summary = self.prepare_videos(manual_dir)
-        kept = {split: [(i, p) for i, p in pairs if folder_key(i.video_id) not in summary.failed]
-                for split, pairs in found.items()}
+        kept = {
+            split: [(i, p) for i, p in pairs if folder_key(i.video_id) not in summary.failed]
+            for split, pairs in found.items()
+        }
         # TFDS cannot write a split without examples: such a split is left out and named in the report.
         self.report["empty_splits"] = [split for split, pairs in kept.items() if not pairs]
         if not any(kept.values()):
-            raise FileNotFoundError(f"{manual_dir}: none of the {self.name} videos was found or readable "
-                                    f"({sum(len(v) for v in self.report['missing'].values())} missing, "
-                                    f"{sum(len(v) for v in self.report['corrupt'].values())} unreadable)")
+            raise FileNotFoundError(
+                f"{manual_dir}: none of the {self.name} videos was found or readable "
+                f"({sum(len(v) for v in self.report['missing'].values())} missing, "
+                f"{sum(len(v) for v in self.report['corrupt'].values())} unreadable)"
+            )
         return {split: self._generate_examples(split, pairs) for split, pairs in kept.items() if pairs}
 
     def _generate_examples(self, split: str, pairs: list[tuple[Item, str]]):
@@ -314,36 +424,67 @@ class RealVideoBuilder(tfds.core.GeneratorBasedBuilder):
             flow_offset = append_flow(flow_path, data["flow_fwd"], data["flow_bwd"])
             meta = data["meta"]
             n = meta["num_frames"]
-            events = np.unique(prepare_lib.map_frame_index(np.asarray(item.event_frames, np.int64),
-                                                           meta["native_fps"], self.builder_config.fps))
+            events = np.unique(
+                prepare_lib.map_frame_index(
+                    np.asarray(item.event_frames, np.int64), meta["native_fps"], self.builder_config.fps
+                )
+            )
             file = item.where.rsplit(":", 1)[0]
             line = int(item.where.rsplit(":", 1)[1]) if ":" in item.where else 0
             if (events >= n).any():
                 cap = self.builder_config.max_frames
-                why = (f"the {cap}-frame cap" if cap is not None and meta["native_frames_decoded"] >= cap
-                       else "the end of the video")
-                anomalies.append(dataclasses.asdict(Anomaly(
-                    "beyond_video_end", file, line, item.key,
-                    f"event frames {events[events >= n].tolist()} dropped: the stored video has {n} frames "
-                    f"(cut at {why})")))
+                why = (
+                    f"the {cap}-frame cap"
+                    if cap is not None and meta["native_frames_decoded"] >= cap
+                    else "the end of the video"
+                )
+                anomalies.append(
+                    dataclasses.asdict(
+                        Anomaly(
+                            "beyond_video_end",
+                            file,
+                            line,
+                            item.key,
+                            f"event frames {events[events >= n].tolist()} dropped: the stored video has {n} frames "
+                            f"(cut at {why})",
+                        )
+                    )
+                )
                 events = events[events < n]
             edge = events[(events < 2) | (events >= n - 2)]
             if edge.size:
-                anomalies.append(dataclasses.asdict(Anomaly(
-                    "edge_event", file, line, item.key,
-                    f"event frames {edge.tolist()} lie on the first/last 2 frames, which are never model "
-                    "inputs (inflection flow needs 2 flows each side); kept in event_frames")))
-            yield item.key, {
-                "id": item.key, "video_id": item.video_id, "source_file": self._index.rel(path),
-                "fps": np.float32(meta["fps"]), "native_fps": np.float32(meta["native_fps"]),
-                "num_frames": np.int32(n), "frames_jpeg": np.array(data["frames_jpeg"], dtype=object),
-                "flow_file": flow_file_name(split), "flow_offset": np.int64(flow_offset),
-                "size": np.asarray(data["flow_fwd"].shape[1:3], np.int32),
-                "event_frames": events.astype(np.int32), **self._extra_values(item, meta),
-            }
+                anomalies.append(
+                    dataclasses.asdict(
+                        Anomaly(
+                            "edge_event",
+                            file,
+                            line,
+                            item.key,
+                            f"event frames {edge.tolist()} lie on the first/last 2 frames, which are never model "
+                            "inputs (inflection flow needs 2 flows each side); kept in event_frames",
+                        )
+                    )
+                )
+            yield (
+                item.key,
+                {
+                    "id": item.key,
+                    "video_id": item.video_id,
+                    "source_file": self._index.rel(path),
+                    "fps": np.float32(meta["fps"]),
+                    "native_fps": np.float32(meta["native_fps"]),
+                    "num_frames": np.int32(n),
+                    "frames_jpeg": np.array(data["frames_jpeg"], dtype=object),
+                    "flow_file": flow_file_name(split),
+                    "flow_offset": np.int64(flow_offset),
+                    "size": np.asarray(data["flow_fwd"].shape[1:3], np.int32),
+                    "event_frames": events.astype(np.int32),
+                    **self._extra_values(item, meta),
+                },
+            )
 
 
-FLOW_DTYPE = np.dtype("<f2")   # the side file's element type, whatever the host's byte order
+FLOW_DTYPE = np.dtype("<f2")  # the side file's element type, whatever the host's byte order
 
 
 def flow_file_name(split: str) -> str:
@@ -370,6 +511,7 @@ def _uncompressed_array_record():
     (the reader takes the options from the file)."""
     from array_record.python import array_record_module
     from tensorflow_datasets.core import file_adapters
+
     adapter = file_adapters.ArrayRecordFileAdapter
     original = adapter.__dict__["write_examples"]
 
@@ -414,13 +556,19 @@ def report_text(report: dict) -> str:
         kinds[a["kind"]] = kinds.get(a["kind"], 0) + 1
     missing = sum(len(v) for v in report["missing"].values())
     corrupt = sum(len(v) for v in report["corrupt"].values())
-    head = [f"{report['dataset']}: " + ", ".join(f"{s} {n}" for s, n in report.get("num_examples", {}).items())
-            + f" examples; {missing} missing video(s), {corrupt} unreadable video(s) skipped, "
-            f"{len(anomalies)} annotation anomalies"
-            + (" (" + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) + ")" if kinds else "")]
+    head = [
+        f"{report['dataset']}: "
+        + ", ".join(f"{s} {n}" for s, n in report.get("num_examples", {}).items())
+        + f" examples; {missing} missing video(s), {corrupt} unreadable video(s) skipped, "
+        f"{len(anomalies)} annotation anomalies"
+        + (" (" + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) + ")" if kinds else "")
+    ]
     lines = ["\n".join(head), f"manual_dir: {report['manual_dir']}\nannotations: {report['annotations_dir']}"]
-    lines.append("anomalies (file:line id [kind] what was done):\n" + "\n".join(
-        "  " + str(Anomaly(**a)) for a in anomalies) if anomalies else "anomalies: none")
+    lines.append(
+        "anomalies (file:line id [kind] what was done):\n" + "\n".join("  " + str(Anomaly(**a)) for a in anomalies)
+        if anomalies
+        else "anomalies: none"
+    )
     for split, ids in report["missing"].items():
         if ids:
             lines.append(f"missing videos, {split} ({len(ids)}): " + " ".join(ids))

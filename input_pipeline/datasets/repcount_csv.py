@@ -18,6 +18,7 @@ Every quirk is reported as an `Anomaly` (audible623_csv.Anomaly) and handled by 
     action_alias      a type spelled several ways (squant → squat …): canonical name, raw kept
     missing_name, bad_count: row skipped
 """
+
 from __future__ import annotations
 
 import csv
@@ -29,19 +30,25 @@ import re
 from input_pipeline.datasets.audible623_csv import Anomaly
 
 # RepCount-A's `type` column spells several actions two ways.
-ACTION_ALIASES = {"squant": "squat", "frontraise": "front_raise", "benchpressing": "bench_pressing",
-                  "jumpjacks": "jump_jack", "pullups": "pull_up", "pushups": "push_up"}
+ACTION_ALIASES = {
+    "squant": "squat",
+    "frontraise": "front_raise",
+    "benchpressing": "bench_pressing",
+    "jumpjacks": "jump_jack",
+    "pullups": "pull_up",
+    "pushups": "push_up",
+}
 
 
 @dataclasses.dataclass
 class CountRow:
-    key: str                        # the video id: file stem of `name`
-    name: str                       # as in the CSV
+    key: str  # the video id: file stem of `name`
+    name: str  # as in the CSV
     action: str
     action_raw: str
     count: int
     cycles: tuple[tuple[int, int], ...]
-    fps: float | None               # the CSV's fps column (RepCount only)
+    fps: float | None  # the CSV's fps column (RepCount only)
     segment: tuple[int, int] | None  # counted segment (start, end) in frames, if the CSV has one
     file: str
     line: int
@@ -68,8 +75,10 @@ def parse_count_csv(text: str, file: str = "<string>") -> tuple[list[CountRow], 
     header = reader.fieldnames or []
     count_col = "count" if "count" in header else "counts" if "counts" in header else None
     if "name" not in header or count_col is None:
-        raise ValueError(f"{file}: header has no 'name' and 'count'/'counts' columns; not a RepCount-A or "
-                         f"UCFRep annotation file ({','.join(header[:8])}…)")
+        raise ValueError(
+            f"{file}: header has no 'name' and 'count'/'counts' columns; not a RepCount-A or "
+            f"UCFRep annotation file ({','.join(header[:8])}…)"
+        )
     l_cols = sorted((h for h in header if re.fullmatch(r"L\d+", h or "")), key=lambda h: int(h[1:]))
     rows: list[CountRow] = []
     raw_actions: dict[str, dict[str, int]] = {}
@@ -92,8 +101,12 @@ def parse_count_csv(text: str, file: str = "<string>") -> tuple[list[CountRow], 
             note("float_frame", line, key, "non-integer cycle frames rounded")
         frames = [int(round(v)) for v in values]
         if len(frames) % 2:
-            note("odd_boundaries", line, key, f"{len(frames)} boundary values; the unpaired last one "
-                                              f"({frames[-1]}) dropped")
+            note(
+                "odd_boundaries",
+                line,
+                key,
+                f"{len(frames)} boundary values; the unpaired last one ({frames[-1]}) dropped",
+            )
             frames = frames[:-1]
         cycles = []
         for start, end in zip(frames[::2], frames[1::2]):
@@ -109,7 +122,7 @@ def parse_count_csv(text: str, file: str = "<string>") -> tuple[list[CountRow], 
             note("zero_count", line, key, "count 0: kept as a video without repetitions")
         if "type" in header:
             action_raw = (record.get("type") or "").strip()
-        else:   # UCFRep: the UCF101 action folder, or the action in the file name
+        else:  # UCFRep: the UCF101 action folder, or the action in the file name
             parts = name.replace("\\", "/").split("/")
             m = re.match(r"^v_([A-Za-z]+)_g", key)
             action_raw = parts[-2] if len(parts) >= 2 else (m.group(1) if m else "")
@@ -121,8 +134,20 @@ def parse_count_csv(text: str, file: str = "<string>") -> tuple[list[CountRow], 
         else:
             seg = (_num(record.get("start_frame", "")), _num(record.get("end_frame", "")))
         segment = (int(seg[0]), int(seg[1])) if None not in seg else None
-        rows.append(CountRow(key, name, action, action_raw, int(count), tuple(cycles), _num(record.get("fps", "")),
-                             segment, file, line))
+        rows.append(
+            CountRow(
+                key,
+                name,
+                action,
+                action_raw,
+                int(count),
+                tuple(cycles),
+                _num(record.get("fps", "")),
+                segment,
+                file,
+                line,
+            )
+        )
     for action, spellings in sorted(raw_actions.items()):
         if len(spellings) > 1:
             listed = ", ".join(f"{raw!r} ×{n}" for raw, n in sorted(spellings.items()))

@@ -22,6 +22,7 @@ Example features (N frames of H×W):
     event_xy     [E, 2]         float32, contact point (x, y) in pixels
     events_json  text           every event with the objects involved and the impact speed (JSON list)
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -33,8 +34,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from tqdm import tqdm
 
-from input_pipeline import flow as flow_lib
-from input_pipeline import synthetic, video as video_lib
+from input_pipeline import flow as flow_lib, synthetic, video as video_lib
 
 
 @dataclasses.dataclass
@@ -59,8 +59,7 @@ BUILDER_CONFIGS = {
     # 112×112; 80 frames leave 76 kept frames, so every 64-frame clip fits.
     "paper": _config("paper", image_size=112),
     # For tests: seconds to build.
-    "tiny": _config("tiny", image_size=32, num_frames=24, split_sizes=(("train", 6), ("validation", 3),
-                                                                        ("test", 3))),
+    "tiny": _config("tiny", image_size=32, num_frames=24, split_sizes=(("train", 6), ("validation", 3), ("test", 3))),
 }
 SPLIT_SEED_OFFSET = {"train": 0, "validation": 1_000_000, "test": 2_000_000}
 
@@ -72,8 +71,9 @@ def config_for(name: str, flow_method: str | None = None) -> SyntheticCollisions
     base = BUILDER_CONFIGS[name]
     if flow_method is None or flow_method == base.flow_method:
         return base
-    return dataclasses.replace(base, name=f"{name}_{flow_method}", description=f"{name}, {flow_method} flow",
-                               flow_method=flow_method)
+    return dataclasses.replace(
+        base, name=f"{name}_{flow_method}", description=f"{name}, {flow_method} flow", flow_method=flow_method
+    )
 
 
 def render_split(config: SyntheticCollisionsConfig, split: str, raw_dir: str, workers: int = 1) -> list[str]:
@@ -83,12 +83,14 @@ def render_split(config: SyntheticCollisionsConfig, split: str, raw_dir: str, wo
     os.makedirs(split_dir, exist_ok=True)
     ids = [f"{split}_{i:05d}" for i in range(num_videos)]
     todo = [(i, vid) for i, vid in enumerate(ids) if not os.path.exists(os.path.join(split_dir, vid + ".json"))]
-    scene = synthetic.SceneConfig(height=config.image_size, width=config.image_size,
-                                  num_frames=config.num_frames, fps=config.fps)
+    scene = synthetic.SceneConfig(
+        height=config.image_size, width=config.image_size, num_frames=config.num_frames, fps=config.fps
+    )
     jobs = [(config.seed + SPLIT_SEED_OFFSET[split] + i, scene, os.path.join(split_dir, vid)) for i, vid in todo]
     with _pool(workers) as pool:
-        for _ in tqdm(pool.map(_render_one, jobs), total=len(jobs), desc=f"render {split}", unit="video",
-                      disable=not jobs):
+        for _ in tqdm(
+            pool.map(_render_one, jobs), total=len(jobs), desc=f"render {split}", unit="video", disable=not jobs
+        ):
             pass
     return ids
 
@@ -97,12 +99,20 @@ def _render_one(job) -> None:
     seed, scene, stem = job
     video = synthetic.generate_video(seed, scene)
     video_lib.write_video(stem + ".mp4", video.frames, video.fps)
-    np.savez_compressed(stem + ".flow.npz", flow_fwd=video.flow_fwd.astype(np.float16),
-                        flow_bwd=video.flow_bwd.astype(np.float16))
+    np.savez_compressed(
+        stem + ".flow.npz", flow_fwd=video.flow_fwd.astype(np.float16), flow_bwd=video.flow_bwd.astype(np.float16)
+    )
     # The JSON goes last: its presence marks the video as complete for resumed builds.
     with open(stem + ".json", "w") as f:
-        json.dump({"seed": seed, "fps": video.fps, "events": synthetic.events_to_json(video.events),
-                   "metadata": video.metadata}, f)
+        json.dump(
+            {
+                "seed": seed,
+                "fps": video.fps,
+                "events": synthetic.events_to_json(video.events),
+                "metadata": video.metadata,
+            },
+            f,
+        )
 
 
 def prepare_video(path: str, flow_method: str, size: int) -> dict:
@@ -112,14 +122,15 @@ def prepare_video(path: str, flow_method: str, size: int) -> dict:
         raise video_lib.VideoReadError(path, f"no events file {os.path.basename(events_path)} beside it")
     decoded = video_lib.read_video(path, size=(size, size))
     if decoded.frames.shape[0] < 5:
-        raise video_lib.VideoReadError(path, f"only {decoded.frames.shape[0]} frames; at least 5 are needed "
-                                             "(inflection flow drops 2 at each end)")
+        raise video_lib.VideoReadError(
+            path, f"only {decoded.frames.shape[0]} frames; at least 5 are needed (inflection flow drops 2 at each end)"
+        )
     try:
         with open(events_path) as f:
             events_record = json.load(f)["events"]
         events = synthetic.events_from_json(events_record)
-    except (ValueError, KeyError, TypeError) as err:   # JSONDecodeError is a ValueError
-        raise video_lib.VideoReadError(events_path, f"unreadable events file ({type(err).__name__}: {err})")
+    except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError is a ValueError
+        raise video_lib.VideoReadError(events_path, f"unreadable events file ({type(err).__name__}: {err})") from None
     fwd, bwd = flow_lib.estimate_flow(decoded.frames, flow_method)
     return {
         "id": os.path.basename(path)[: -len(".mp4")],
@@ -181,17 +192,19 @@ class SyntheticCollisions(tfds.core.GeneratorBasedBuilder):
         return tfds.core.DatasetInfo(
             builder=self,
             description=__doc__,
-            features=tfds.features.FeaturesDict({
-                "id": tfds.features.Text(),
-                "fps": tfds.features.Scalar(np.float32),
-                "frames": tfds.features.Tensor(shape=(None, s, s, 3), dtype=np.uint8, **zlib),
-                "flow_fwd": tfds.features.Tensor(shape=(None, s, s, 2), dtype=np.float16, **zlib),
-                "flow_bwd": tfds.features.Tensor(shape=(None, s, s, 2), dtype=np.float16, **zlib),
-                "event_frames": tfds.features.Tensor(shape=(None,), dtype=np.int32),
-                "event_times": tfds.features.Tensor(shape=(None,), dtype=np.float32),
-                "event_xy": tfds.features.Tensor(shape=(None, 2), dtype=np.float32),
-                "events_json": tfds.features.Text(),
-            }),
+            features=tfds.features.FeaturesDict(
+                {
+                    "id": tfds.features.Text(),
+                    "fps": tfds.features.Scalar(np.float32),
+                    "frames": tfds.features.Tensor(shape=(None, s, s, 3), dtype=np.uint8, **zlib),
+                    "flow_fwd": tfds.features.Tensor(shape=(None, s, s, 2), dtype=np.float16, **zlib),
+                    "flow_bwd": tfds.features.Tensor(shape=(None, s, s, 2), dtype=np.float16, **zlib),
+                    "event_frames": tfds.features.Tensor(shape=(None,), dtype=np.int32),
+                    "event_times": tfds.features.Tensor(shape=(None,), dtype=np.float32),
+                    "event_xy": tfds.features.Tensor(shape=(None, 2), dtype=np.float32),
+                    "events_json": tfds.features.Text(),
+                }
+            ),
             homepage="https://arxiv.org/abs/2506.13320",
         )
 
@@ -212,8 +225,12 @@ class SyntheticCollisions(tfds.core.GeneratorBasedBuilder):
             tqdm.write(f"skipped: {error}")
             skipped.append(error)
         with _pool(self._workers) as pool:
-            for path, example, error in tqdm(pool.map(_prepare_job, jobs), total=len(jobs),
-                                             desc=f"prepare {split} ({cfg.flow_method} flow)", unit="video"):
+            for _, example, error in tqdm(
+                pool.map(_prepare_job, jobs),
+                total=len(jobs),
+                desc=f"prepare {split} ({cfg.flow_method} flow)",
+                unit="video",
+            ):
                 if error:
                     tqdm.write(f"skipped: {error}")
                     skipped.append(error)
@@ -226,11 +243,14 @@ def make_builder(data_cfg, *, workers: int = 2) -> SyntheticCollisions:
     `data.flow_method`; a config that states `data.image_size` must state this variant's frame size."""
     config = config_for(data_cfg.builder_config, data_cfg.get("flow_method"))
     size = data_cfg.get("image_size")
-    if size is not None and size != config.image_size:   # configs that state the model's input size must get it
-        raise ValueError(f"data.image_size {size} does not match the {data_cfg.builder_config!r} "
-                         f"synthetic_collisions videos ({config.image_size}×{config.image_size})")
-    return SyntheticCollisions(config=config, data_dir=os.path.abspath(data_cfg.data_dir), file_format="array_record",
-                               workers=workers)
+    if size is not None and size != config.image_size:  # configs that state the model's input size must get it
+        raise ValueError(
+            f"data.image_size {size} does not match the {data_cfg.builder_config!r} "
+            f"synthetic_collisions videos ({config.image_size}×{config.image_size})"
+        )
+    return SyntheticCollisions(
+        config=config, data_dir=os.path.abspath(data_cfg.data_dir), file_format="array_record", workers=workers
+    )
 
 
 def build(builder: SyntheticCollisions) -> SyntheticCollisions:
@@ -238,23 +258,44 @@ def build(builder: SyntheticCollisions) -> SyntheticCollisions:
     if builder.is_prepared():
         return builder
     builder.download_and_prepare(file_format="array_record")
-    report = {"dataset": builder.info.full_name, "raw_dir": builder.raw_dir,
-              "num_examples": {k: v.num_examples for k, v in builder.info.splits.items()},
-              "skipped": builder.skipped}
+    report = {
+        "dataset": builder.info.full_name,
+        "raw_dir": builder.raw_dir,
+        "num_examples": {k: v.num_examples for k, v in builder.info.splits.items()},
+        "skipped": builder.skipped,
+    }
     with open(os.path.join(builder.data_dir, "build_report.json"), "w") as f:
         json.dump(report, f, indent=2)
     return builder
 
 
-def build_dataset(data_dir: str, config_name: str = "small", flow_method: str | None = None, workers: int = 2,
-                  raw_dir: str | None = None) -> SyntheticCollisions:
+def build_dataset(
+    data_dir: str,
+    config_name: str = "small",
+    flow_method: str | None = None,
+    workers: int = 2,
+    raw_dir: str | None = None,
+) -> SyntheticCollisions:
     """Builds one variant into `data_dir` (tests, benchmarks); returns the builder."""
-    return build(SyntheticCollisions(config=config_for(config_name, flow_method), data_dir=data_dir,
-                                     file_format="array_record", raw_dir=raw_dir, workers=workers))
+    return build(
+        SyntheticCollisions(
+            config=config_for(config_name, flow_method),
+            data_dir=data_dir,
+            file_format="array_record",
+            raw_dir=raw_dir,
+            workers=workers,
+        )
+    )
 
 
 def raw_events_json(data_cfg, split: str, video_id: str) -> str:
     """`<data_dir>/raw/synthetic_collisions/<variant>/<split>/<id>.json`: the generator's record of a video
     (exact events, object trajectories and sizes), kept beside the dataset."""
-    return os.path.join(os.path.abspath(data_cfg.data_dir), "raw", "synthetic_collisions",
-                        data_cfg.builder_config, split, f"{video_id}.json")
+    return os.path.join(
+        os.path.abspath(data_cfg.data_dir),
+        "raw",
+        "synthetic_collisions",
+        data_cfg.builder_config,
+        split,
+        f"{video_id}.json",
+    )

@@ -57,10 +57,18 @@ image pixels at that instant (pan applied); ``objects`` names the pair, ``("disc
 Quick look: ``from input_pipeline.synthetic.preview import save_preview;
 save_preview(generate_video(0), "clip.png")``.
 """
+
 from input_pipeline.synthetic.distractors import DISTRACTOR_KINDS
 from input_pipeline.synthetic.generate import generate_video, physics_constants
-from input_pipeline.synthetic.scene import (CollisionEvent, SceneConfig, SyntheticVideo, events_from_json,
-                                        events_to_json)
+from input_pipeline.synthetic.scene import CollisionEvent, SceneConfig, SyntheticVideo, events_from_json, events_to_json
 
-__all__ = ["SceneConfig", "CollisionEvent", "SyntheticVideo", "generate_video", "events_to_json",
-           "events_from_json", "physics_constants", "DISTRACTOR_KINDS"]
+__all__ = [
+    "SceneConfig",
+    "CollisionEvent",
+    "SyntheticVideo",
+    "generate_video",
+    "events_to_json",
+    "events_from_json",
+    "physics_constants",
+    "DISTRACTOR_KINDS",
+]

@@ -13,6 +13,7 @@ Distractor shapes are sampled like the physical objects (same sizes, colours, te
 them; they never touch anything, so nothing they do is an event. Each kind draws from its own child
 generator, so switching one kind off leaves the others (and the physics) unchanged for the same seed.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -66,9 +67,13 @@ def sample_distractors(rng: np.random.Generator, cfg, bg_lum: float) -> Distract
     w, h = cfg.width, cfg.height
     t = np.arange(n, dtype=np.float64)
     r_slide, r_orbit, r_pan, r_flicker, r_noise = rng.spawn(5)
-    present = {"slide": bool(r_slide.random() < cfg.slide_prob), "orbit": bool(r_orbit.random() < cfg.orbit_prob),
-               "pan": bool(r_pan.random() < cfg.pan_prob), "flicker": bool(r_flicker.random() < cfg.flicker_prob),
-               "noise": bool(r_noise.random() < cfg.noise_prob)}
+    present = {
+        "slide": bool(r_slide.random() < cfg.slide_prob),
+        "orbit": bool(r_orbit.random() < cfg.orbit_prob),
+        "pan": bool(r_pan.random() < cfg.pan_prob),
+        "flicker": bool(r_flicker.random() < cfg.flicker_prob),
+        "noise": bool(r_noise.random() < cfg.noise_prob),
+    }
     shapes: list[Shape] = []
     info: dict = {}
 
@@ -111,8 +116,9 @@ def sample_distractors(rng: np.random.Generator, cfg, bg_lum: float) -> Distract
         jumps = r_flicker.random(n) < cfg.flicker_jump_prob
         size = r_flicker.uniform(*cfg.flicker_jump, size=n) * r_flicker.choice([-1.0, 1.0], size=n)
         gain = gain * np.where(jumps, 1.0 + size, 1.0)
-        info["flicker"] = dict(amplitude=round(float(a), 4), period_frames=round(float(p), 3),
-                               jump_frames=np.flatnonzero(jumps).tolist())
+        info["flicker"] = dict(
+            amplitude=round(float(a), 4), period_frames=round(float(p), 3), jump_frames=np.flatnonzero(jumps).tolist()
+        )
 
     noise_std = 0.0
     if present["noise"]:

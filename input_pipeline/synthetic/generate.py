@@ -1,12 +1,19 @@
 """``generate_video``: seed -> simulated, rendered clip with exact events and exact optical flow."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from input_pipeline.synthetic.distractors import sample_distractors
 from input_pipeline.synthetic.physics import sample_bodies, simulate
-from input_pipeline.synthetic.render import (Shape, luminance, render_background, render_shapes, sample_background,
-                                         sample_look)
+from input_pipeline.synthetic.render import (
+    Shape,
+    luminance,
+    render_background,
+    render_shapes,
+    sample_background,
+    sample_look,
+)
 from input_pipeline.synthetic.scene import CollisionEvent, SceneConfig, SyntheticVideo
 
 __all__ = ["generate_video", "generate_with_labels", "physics_constants"]
@@ -17,9 +24,11 @@ _DEFAULT = SceneConfig()
 def physics_constants(cfg: SceneConfig) -> dict:
     """Room (world px), gravity (px/frame^2) and audibility threshold (px/frame) of a config."""
     u, b = cfg.unit, cfg.border * cfg.unit
-    return dict(room=(b, b, cfg.width - b, cfg.height - b),
-                gravity=2.0 * u / (cfg.fall_time * cfg.fps) ** 2,
-                audible=cfg.audible_speed * u / cfg.fps)
+    return dict(
+        room=(b, b, cfg.width - b, cfg.height - b),
+        gravity=2.0 * u / (cfg.fall_time * cfg.fps) ** 2,
+        audible=cfg.audible_speed * u / cfg.fps,
+    )
 
 
 def _r(x, nd=3):
@@ -53,14 +62,24 @@ def _generate(seed: int, cfg: SceneConfig, want_labels: bool):
 
     bg = sample_background(r_look, cfg, room)
     bg_lum = 0.5 * (luminance(bg.interior.colour) + luminance(bg.interior.colour2))
-    objects = [Shape(b.name, b.kind, b.hx, b.hy, traj.pos[:, i], traj.angle[:, i],
-                     sample_look(r_look, cfg.unit, 2 * max(b.hx, b.hy), bg_lum)) for i, b in enumerate(bodies)]
+    objects = [
+        Shape(
+            b.name,
+            b.kind,
+            b.hx,
+            b.hy,
+            traj.pos[:, i],
+            traj.angle[:, i],
+            sample_look(r_look, cfg.unit, 2 * max(b.hx, b.hy), bg_lum),
+        )
+        for i, b in enumerate(bodies)
+    ]
     dist = sample_distractors(r_dist, cfg, bg_lum)
     pan = dist.pan_at(np.arange(n))
 
     labels = np.empty((n, h, w), np.int16) if want_labels else None
     img = render_background(bg, pan, h, w, labels)
-    dpan = np.diff(pan, axis=0).astype(np.float32)              # background flow is -dpan (image = world - pan)
+    dpan = np.diff(pan, axis=0).astype(np.float32)  # background flow is -dpan (image = world - pan)
     flow_fwd = np.empty((n - 1, h, w, 2), np.float32)
     flow_fwd[:] = -dpan[:, None, None, :]
     flow_bwd = np.empty((n - 1, h, w, 2), np.float32)
@@ -86,25 +105,48 @@ def _generate(seed: int, cfg: SceneConfig, want_labels: bool):
     for c in traj.events:
         px, py = dist.pan_at(c.time).tolist()
         other = c.b if isinstance(c.b, str) else names[c.b]
-        events.append(CollisionEvent(frame=int(round(c.time)), time_frames=float(c.time), x=float(c.x - px),
-                                     y=float(c.y - py), objects=(names[c.a], other), impact_speed=float(c.speed)))
+        events.append(
+            CollisionEvent(
+                frame=int(round(c.time)),
+                time_frames=float(c.time),
+                x=float(c.x - px),
+                y=float(c.y - py),
+                objects=(names[c.a], other),
+                impact_speed=float(c.speed),
+            )
+        )
 
     def obj_meta(i, b):
         size = dict(radius_px=round(b.hx, 4)) if b.kind == "disc" else dict(half_size_px=_r((b.hx, b.hy), 4))
         look = objects[i].look
-        return dict(name=b.name, kind=b.kind, **size, colour=look.to_json()["colour"], look=look.to_json(),
-                    restitution=round(b.restitution, 4),
-                    trajectory_px=[_r(p) for p in traj.pos[:, i] - pan], angle_rad=_r(traj.angle[:, i], 4))
+        return dict(
+            name=b.name,
+            kind=b.kind,
+            **size,
+            colour=look.to_json()["colour"],
+            look=look.to_json(),
+            restitution=round(b.restitution, 4),
+            trajectory_px=[_r(p) for p in traj.pos[:, i] - pan],
+            angle_rad=_r(traj.angle[:, i], 4),
+        )
 
     def shape_meta(s):
-        return dict(name=s.name, kind=s.kind, half_size_px=_r((s.hx, s.hy), 4), colour=s.look.to_json()["colour"],
-                    look=s.look.to_json())
+        return dict(
+            name=s.name,
+            kind=s.kind,
+            half_size_px=_r((s.hx, s.hy), 4),
+            colour=s.look.to_json()["colour"],
+            look=s.look.to_json(),
+        )
 
     metadata = dict(
-        generator="input_pipeline.synthetic", seed=int(seed), config=cfg.to_dict(),
+        generator="input_pipeline.synthetic",
+        seed=int(seed),
+        config=cfg.to_dict(),
         conventions="image px, x right / y down, pixel (row i, col j) centred at (j+0.5, i+0.5); "
-                    "time in frames (frame k at t=k); flow in px per frame step",
-        room_world_px=_r(room), gravity_px_per_frame2=round(const["gravity"], 6),
+        "time in frames (frame k at t=k); flow in px per frame step",
+        room_world_px=_r(room),
+        gravity_px_per_frame2=round(const["gravity"], 6),
         audible_speed_px_per_frame=round(const["audible"], 6),
         background=dict(interior=bg.interior.to_json(), wall=bg.wall.to_json()),
         objects=[obj_meta(i, b) for i, b in enumerate(bodies)],
@@ -113,4 +155,3 @@ def _generate(seed: int, cfg: SceneConfig, want_labels: bool):
         num_events=len(events),
     )
     return SyntheticVideo(frames, flow_fwd, flow_bwd, events, float(cfg.fps), int(seed), metadata), labels
-

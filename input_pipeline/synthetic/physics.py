@@ -18,6 +18,7 @@ contacts get Coulomb friction so resting bodies stop. Disc spin is visual only: 
 translational motion. Bodies lying still on the floor are frozen ("asleep") until touched, which gives
 the same trajectory at a fraction of the cost.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,8 +35,23 @@ class Body:
     """One rigid body. ``hx, hy``: half extents in px (a disc has hx = hy = radius). Velocities px/frame,
     ``omega`` rad/frame (positive = clockwise on screen, since y points down)."""
 
-    __slots__ = ("name", "kind", "is_disc", "hx", "hy", "inv_mass", "restitution", "friction",
-                 "x", "y", "vx", "vy", "angle", "omega", "asleep")
+    __slots__ = (
+        "name",
+        "kind",
+        "is_disc",
+        "hx",
+        "hy",
+        "inv_mass",
+        "restitution",
+        "friction",
+        "x",
+        "y",
+        "vx",
+        "vy",
+        "angle",
+        "omega",
+        "asleep",
+    )
 
     def __init__(self, name, kind, hx, hy, restitution, friction, x, y, vx, vy, angle=0.0, omega=0.0):
         self.name, self.kind, self.is_disc = name, kind, kind == "disc"
@@ -87,7 +103,7 @@ def sample_bodies(rng: np.random.Generator, cfg, room: tuple[float, float, float
     room_h = y1 - y0
     n = int(rng.choice(len(cfg.object_count_probs), p=np.asarray(cfg.object_count_probs))) + 1
     bodies: list[Body] = []
-    for i in range(n):
+    for _ in range(n):
         is_box = rng.random() < cfg.box_prob
         if is_box:
             hx, hy = (rng.uniform(*cfg.box_half_size, size=2) * u).tolist()
@@ -113,8 +129,11 @@ def sample_bodies(rng: np.random.Generator, cfg, room: tuple[float, float, float
             continue
         kind = "box" if is_box else "disc"
         friction = cfg.friction if is_box else cfg.rolling_friction
-        bodies.append(Body(f"{kind}{len(bodies)}", kind, hx, hy, restitution, friction, placed[0], placed[1],
-                           vx, vy, angle, omega))
+        bodies.append(
+            Body(
+                f"{kind}{len(bodies)}", kind, hx, hy, restitution, friction, placed[0], placed[1], vx, vy, angle, omega
+            )
+        )
     return bodies
 
 
@@ -180,7 +199,7 @@ class _Sim:
     def __init__(self, bodies, room, gravity, audible, substeps, eps):
         self.bodies, self.room = bodies, room
         self.g, self.audible, self.dt, self.eps = gravity, audible, 1.0 / substeps, eps
-        self.last_touch: dict = {}     # pair key -> end time of the last substep it was touching
+        self.last_touch: dict = {}  # pair key -> end time of the last substep it was touching
         self.rearm = max(0.5, 1.5 * self.dt)
         self.events: list[Contact] = []
 
@@ -228,7 +247,7 @@ class _Sim:
         bounce = False
         if rearmed:
             tau = self._time_since_touch(a, b, nx, ny, pen, -vn)
-            approach = -vn + (self.g * ny * tau if b is None else 0.0)   # approach speed at first touch
+            approach = -vn + (self.g * ny * tau if b is None else 0.0)  # approach speed at first touch
             bounce = approach > self.audible
         if bounce:
             # Rewind to the touching instant, bounce there, then fly on for the rest of the substep: the
@@ -291,8 +310,7 @@ class _Sim:
         a = self.bodies[i]  # a (and b) are at their touching-instant positions
         x0, y0, x1, y1 = self.room
         if j is None:
-            px, py = {"wall_left": (x0, a.y), "wall_right": (x1, a.y), "ceiling": (a.x, y0),
-                      "floor": (a.x, y1)}[key[1]]
+            px, py = {"wall_left": (x0, a.y), "wall_right": (x1, a.y), "ceiling": (a.x, y0), "floor": (a.x, y1)}[key[1]]
             other, vb_after = key[1], None
         else:
             b = self.bodies[j]
@@ -355,8 +373,13 @@ class _Sim:
         for i, b in enumerate(bodies):
             if b.asleep:
                 touching.add((i, "floor"))
-            elif (abs(b.vx) < 1e-9 and abs(b.vy) < 1e-9 and (i, "floor") in touching and i not in in_pair
-                  and abs(b.y + b.hy - y1) < 1e-9):
+            elif (
+                abs(b.vx) < 1e-9
+                and abs(b.vy) < 1e-9
+                and (i, "floor") in touching
+                and i not in in_pair
+                and abs(b.y + b.hy - y1) < 1e-9
+            ):
                 b.asleep = True
                 b.vx = b.vy = b.omega = 0.0
                 b.y = y1 - b.hy
@@ -364,8 +387,9 @@ class _Sim:
             self.last_touch[key] = t_end
 
 
-def simulate(bodies: list[Body], room, num_frames: int, gravity: float, audible: float,
-             substeps: int = 20) -> Trajectory:
+def simulate(
+    bodies: list[Body], room, num_frames: int, gravity: float, audible: float, substeps: int = 20
+) -> Trajectory:
     """Run the bodies (mutated in place) from t = 0 to t = num_frames - 1.
 
     gravity: px/frame^2 (+y); audible: px/frame. Returns per-frame states and the audible contacts.

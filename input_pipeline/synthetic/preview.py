@@ -1,4 +1,5 @@
 """PNG contact sheet of a synthetic clip with its collision events marked (for docs and eyeballing)."""
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,9 @@ def pick_preview_frames(video, num: int = 8) -> list[int]:
     return sorted(chosen)[:num]
 
 
-def save_preview(video, path: str | os.PathLike, frames: list[int] | None = None, cols: int = 4,
-                 scale: float = 2.2) -> str:
+def save_preview(
+    video, path: str | os.PathLike, frames: list[int] | None = None, cols: int = 4, scale: float = 2.2
+) -> str:
     """Write a contact sheet of ``frames`` (default :func:`pick_preview_frames`) to ``path`` (PNG).
 
     Events at the shown frame are drawn as red crosses at their image position, events within 2 frames as
@@ -33,6 +35,7 @@ def save_preview(video, path: str | os.PathLike, frames: list[int] | None = None
     Image pixel (i, j) is drawn over [j, j+1] x [i, i+1], matching the event coordinates. Returns the path.
     """
     import matplotlib
+
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 

@@ -13,6 +13,7 @@ inside; disc: d < r, i.e. coverage > 1/2), in layer order background < distracto
 point with local coordinates l (in the shape's rotating frame) is at ``c + R(angle) l``, so the flow from
 frame k to k+1 is ``c[k+1] + R(angle[k+1] - angle[k]) (p - c[k]) - p`` exactly.
 """
+
 from __future__ import annotations
 
 import colorsys
@@ -21,8 +22,16 @@ import math
 
 import numpy as np
 
-__all__ = ["Look", "Shape", "Background", "sample_look", "sample_background", "render_background",
-           "render_shapes", "luminance"]
+__all__ = [
+    "Look",
+    "Shape",
+    "Background",
+    "sample_look",
+    "sample_background",
+    "render_background",
+    "render_shapes",
+    "luminance",
+]
 
 OBJECT_TEXTURES = ("solid", "stripes", "checker", "gradient")
 BACKGROUND_TEXTURES = ("gradient", "checker", "noise")
@@ -40,8 +49,12 @@ class Look:
     phase: float
 
     def to_json(self) -> dict:
-        return dict(texture=self.texture, colour=[int(round(255 * c)) for c in self.colour],
-                    colour2=[int(round(255 * c)) for c in self.colour2], period_px=round(float(self.period), 3))
+        return dict(
+            texture=self.texture,
+            colour=[int(round(255 * c)) for c in self.colour],
+            colour2=[int(round(255 * c)) for c in self.colour2],
+            period_px=round(float(self.period), 3),
+        )
 
 
 @dataclasses.dataclass
@@ -64,8 +77,8 @@ class Background:
     interior: Look
     wall: Look
     room: tuple[float, float, float, float]
-    noise: np.ndarray | None = None    # value-noise control grid [gh, gw] in [0, 1]
-    cell: float = 1.0                  # value-noise cell size, px
+    noise: np.ndarray | None = None  # value-noise control grid [gh, gw] in [0, 1]
+    cell: float = 1.0  # value-noise cell size, px
 
 
 def luminance(rgb) -> float:
@@ -99,11 +112,20 @@ def sample_background(rng: np.random.Generator, cfg, room) -> Background:
     h = rng.uniform(0, 1)
     v = rng.uniform(0.15, 0.9)
     c1 = _hsv(h, rng.uniform(0.0, 0.35), v)
-    c2 = _hsv(h + rng.uniform(-0.15, 0.15), rng.uniform(0.0, 0.35),
-              float(np.clip(v + rng.choice([-1, 1]) * rng.uniform(0.1, 0.3), 0.05, 1.0)))
+    c2 = _hsv(
+        h + rng.uniform(-0.15, 0.15),
+        rng.uniform(0.0, 0.35),
+        float(np.clip(v + rng.choice([-1, 1]) * rng.uniform(0.1, 0.3), 0.05, 1.0)),
+    )
     texture = BACKGROUND_TEXTURES[int(rng.integers(len(BACKGROUND_TEXTURES)))]
-    interior = Look(texture, c1, c2, float(rng.uniform(0.15, 0.4) * u), float(rng.uniform(0, 2 * math.pi)),
-                    float(rng.uniform(0, 2 * math.pi)))
+    interior = Look(
+        texture,
+        c1,
+        c2,
+        float(rng.uniform(0.15, 0.4) * u),
+        float(rng.uniform(0, 2 * math.pi)),
+        float(rng.uniform(0, 2 * math.pi)),
+    )
     # Walls contrast with the interior so that the room edges (where wall/floor contacts happen) are visible.
     wv = float(np.clip(v + (0.35 if v < 0.5 else -0.35), 0.05, 1.0))
     wall_c = _hsv(rng.uniform(0, 1), rng.uniform(0.1, 0.5), wv)
@@ -177,8 +199,9 @@ def _pattern_sep(look: Look, x, y, extent: float):
     raise ValueError(look.texture)
 
 
-def render_background(bg: Background, pan: np.ndarray, height: int, width: int,
-                      labels: np.ndarray | None = None) -> np.ndarray:
+def render_background(
+    bg: Background, pan: np.ndarray, height: int, width: int, labels: np.ndarray | None = None
+) -> np.ndarray:
     """Room seen through the camera: [N, H, W, 3] float32 in [0, 1]. ``pan`` [N, 2] px (world = image + pan).
 
     If given, ``labels`` [N, H, W] int is set to 0 on the wall strips and 1 in the room interior.
@@ -191,8 +214,8 @@ def render_background(bg: Background, pan: np.ndarray, height: int, width: int,
     look = bg.interior
     if look.texture == "noise":
         gh, gw = bg.noise.shape
-        wgt_x = _smooth_weights((wx[:, 0, :] + bg.cell) / bg.cell, gw)      # [n, W, gw]
-        wgt_y = _smooth_weights((wy[:, :, 0] + bg.cell) / bg.cell, gh)      # [n, H, gh]
+        wgt_x = _smooth_weights((wx[:, 0, :] + bg.cell) / bg.cell, gw)  # [n, W, gw]
+        wgt_y = _smooth_weights((wy[:, :, 0] + bg.cell) / bg.cell, gh)  # [n, H, gh]
         mi = (wgt_y @ bg.noise.astype(np.float32)) @ wgt_x.transpose(0, 2, 1)
     else:
         mi = _pattern_sep(look, wx - width / 2, wy - height / 2, 0.5 * max(height, width))
@@ -204,7 +227,7 @@ def render_background(bg: Background, pan: np.ndarray, height: int, width: int,
     ci, di = look.colour, look.colour2 - look.colour
     out = np.empty(cov.shape + (3,), np.float32)
     wall, buf = np.empty_like(cov), np.empty_like(cov)
-    for ch in range(3):   # wall + cov * (interior - wall), per channel, in place (allocation dominates)
+    for ch in range(3):  # wall + cov * (interior - wall), per channel, in place (allocation dominates)
         np.multiply(mw, dw[ch], out=wall)
         wall += cw[ch]
         np.multiply(mi, di[ch], out=buf)
@@ -218,8 +241,14 @@ def render_background(bg: Background, pan: np.ndarray, height: int, width: int,
     return np.repeat(out, n, axis=0) if static else out
 
 
-def render_shapes(img: np.ndarray, flow_fwd: np.ndarray, flow_bwd: np.ndarray, shapes: list[Shape],
-                  pan: np.ndarray, labels: np.ndarray | None = None) -> None:
+def render_shapes(
+    img: np.ndarray,
+    flow_fwd: np.ndarray,
+    flow_bwd: np.ndarray,
+    shapes: list[Shape],
+    pan: np.ndarray,
+    labels: np.ndarray | None = None,
+) -> None:
     """Composite ``shapes`` (back to front) into ``img`` [N, H, W, 3] and write their flow into
     ``flow_fwd`` / ``flow_bwd`` [N-1, H, W, 2] where they are the top-most surface. In place.
     ``labels`` [N, H, W] (optional) gets ``2 + j`` where the j-th shape is the top-most surface.
@@ -232,14 +261,14 @@ def render_shapes(img: np.ndarray, flow_fwd: np.ndarray, flow_bwd: np.ndarray, s
     # Flat views: gathers / scatters with one flat index are several times faster than 3-D fancy indexing.
     img2, ff2, fb2 = img.reshape(-1, 3), flow_fwd.reshape(-1, 2), flow_bwd.reshape(-1, 2)
     for j, sh in enumerate(shapes):
-        c = sh.centre - pan                                   # image coords [N, 2]
+        c = sh.centre - pan  # image coords [N, 2]
         sx = min(int(math.ceil(2 * sh.hx)) + 3, width)
         sy = min(int(math.ceil(2 * sh.hy)) + 3, height)
         ox = np.clip(np.floor(c[:, 0] - sh.hx - 1), 0, width - sx).astype(np.int64)
         oy = np.clip(np.floor(c[:, 1] - sh.hy - 1), 0, height - sy).astype(np.int64)
-        xx = ox[:, None, None] + np.arange(sx)[None, None, :]   # [N, 1, sx]
-        yy = oy[:, None, None] + np.arange(sy)[None, :, None]   # [N, sy, 1]
-        lin = (kk * height + yy) * width + xx                   # [N, sy, sx] flat pixel index
+        xx = ox[:, None, None] + np.arange(sx)[None, None, :]  # [N, 1, sx]
+        yy = oy[:, None, None] + np.arange(sy)[None, :, None]  # [N, sy, 1]
+        lin = (kk * height + yy) * width + xx  # [N, sy, sx] flat pixel index
         dx = (xx + 0.5 - c[:, 0, None, None]).astype(np.float32)
         dy = (yy + 0.5 - c[:, 1, None, None]).astype(np.float32)
         if sh.kind == "disc":
@@ -248,7 +277,7 @@ def render_shapes(img: np.ndarray, flow_fwd: np.ndarray, flow_bwd: np.ndarray, s
             inside = d < sh.hx
             ca = np.cos(sh.angle).astype(np.float32)[:, None, None]
             sa = np.sin(sh.angle).astype(np.float32)[:, None, None]
-            lx, ly = ca * dx + sa * dy, ca * dy - sa * dx       # R(-angle) (p - c)
+            lx, ly = ca * dx + sa * dy, ca * dy - sa * dx  # R(-angle) (p - c)
         else:
             cov = _cov1d(dx, -sh.hx, sh.hx) * _cov1d(dy, -sh.hy, sh.hy)
             inside = (np.abs(dx) < sh.hx) & (np.abs(dy) < sh.hy)

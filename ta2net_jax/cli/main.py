@@ -17,6 +17,7 @@ User errors (a bad file, a missing dataset or checkpoint, a wrong config key) ar
 is the same command. Building the parser imports nothing heavy (the dataset and detector registries are
 light); each subcommand's handler (commands.py) imports only what it needs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,13 +29,18 @@ from ta2net_jax import export
 from ta2net_jax.cli import commands
 from ta2net_jax.detection import detectors
 
-LABELS_HELP = ("ground truth: '12,31,53', a JSON list file, or a JSON file keyed by video name (Audible623 "
-               "labels.json, RepCount labels, Greatest Hits audio_onsets.json) or an Audible623 CSV")
+LABELS_HELP = (
+    "ground truth: '12,31,53', a JSON list file, or a JSON file keyed by video name (Audible623 "
+    "labels.json, RepCount labels, Greatest Hits audio_onsets.json) or an Audible623 CSV"
+)
 
 
 def _with_config(p, *, workdir: bool):
-    p.add_argument("--config", required=True, help="config file, e.g. configs/synthetic_small.py[:variant]; "
-                                                   f"datasets: {', '.join(registry.names())}")
+    p.add_argument(
+        "--config",
+        required=True,
+        help=f"config file, e.g. configs/synthetic_small.py[:variant]; datasets: {', '.join(registry.names())}",
+    )
     if workdir:
         p.add_argument("--workdir", required=True, help="run directory (checkpoints, logs, results)")
     return p
@@ -43,30 +49,49 @@ def _with_config(p, *, workdir: bool):
 def _add_distributed(p) -> None:
     """The flags of ta2net_jax.distributed.initialize (docs/scaling.md)."""
     g = p.add_argument_group("multi-process (multi-host)")
-    g.add_argument("--distributed", choices=("auto", "on", "off"), default="auto",
-                   help="call jax.distributed.initialize: auto (flags, SLURM with >1 task, Cloud TPU VM, "
-                        "JAX_COORDINATOR_ADDRESS), on, off")
+    g.add_argument(
+        "--distributed",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="call jax.distributed.initialize: auto (flags, SLURM with >1 task, Cloud TPU VM, "
+        "JAX_COORDINATOR_ADDRESS), on, off",
+    )
     g.add_argument("--coordinator", help="HOST:PORT of process 0's coordination service")
     g.add_argument("--num-processes", type=int, help="number of processes (hosts × processes per host)")
     g.add_argument("--process-id", type=int, help="this process's index, 0 … num_processes − 1")
-    g.add_argument("--local-device-ids", default="auto",
-                   help="devices this process uses: 'auto' (see ta2net_jax/distributed.py) or e.g. '0,1'")
+    g.add_argument(
+        "--local-device-ids",
+        default="auto",
+        help="devices this process uses: 'auto' (see ta2net_jax/distributed.py) or e.g. '0,1'",
+    )
 
 
 def _add_detect(p) -> None:
     p.add_argument("video", help="a video file PyAV/OpenCV can read, or a folder of them (batch mode)")
-    p.add_argument("--workdir", help="a trained run (uses its latest checkpoint, input size, flow and tuned "
-                                     "thresholds)")
-    p.add_argument("--method", choices=detectors.names(), default=None,
-                   help="detector (default: model with --workdir, else inflection, the training-free one)")
+    p.add_argument(
+        "--workdir", help="a trained run (uses its latest checkpoint, input size, flow and tuned thresholds)"
+    )
+    p.add_argument(
+        "--method",
+        choices=detectors.names(),
+        default=None,
+        help="detector (default: model with --workdir, else inflection, the training-free one)",
+    )
     p.add_argument("--out", help="events JSON to write (one video)")
     p.add_argument("--csv", help="events CSV to write: frame,time_s,score,x,y (one video)")
     p.add_argument("--plot", help="timeline PNG to write (one video)")
     p.add_argument("--overlay", help="overlay GIF or video (.mp4) with the heatmap and event flashes (one video)")
-    p.add_argument("--out-dir", help="folder for every output per video (<stem>.events.json/.events.csv/"
-                                     ".timeline.png/.overlay.gif) and summary.json; needed for a folder")
-    p.add_argument("--overlay-format", choices=("gif", "mp4", "none"), default="gif",
-                   help="overlay format in --out-dir mode (default gif)")
+    p.add_argument(
+        "--out-dir",
+        help="folder for every output per video (<stem>.events.json/.events.csv/"
+        ".timeline.png/.overlay.gif) and summary.json; needed for a folder",
+    )
+    p.add_argument(
+        "--overlay-format",
+        choices=("gif", "mp4", "none"),
+        default="gif",
+        help="overlay format in --out-dir mode (default gif)",
+    )
     p.add_argument("--threshold", type=float, help="override the tuned threshold")
     p.add_argument("--labels", help=LABELS_HELP)
 
@@ -76,9 +101,13 @@ def _add_eval_videos(p) -> None:
     p.add_argument("--labels", required=True, help=LABELS_HELP)
     p.add_argument("--out-dir", required=True, help="folder for results.json, report.md and plots")
     p.add_argument("--workdir", help="a trained run (model method)")
-    p.add_argument("--method", choices=(*detectors.names(), "all", "both"), default=None,
-                   help="detector(s) to evaluate: one name, or all ('both' is the same) (default: all with "
-                        "--workdir, else inflection)")
+    p.add_argument(
+        "--method",
+        choices=(*detectors.names(), "all", "both"),
+        default=None,
+        help="detector(s) to evaluate: one name, or all ('both' is the same) (default: all with "
+        "--workdir, else inflection)",
+    )
     p.add_argument("--name", default=None, help="title of the report (default: the labels file)")
 
 
@@ -97,52 +126,81 @@ def _add_prepare(p) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ta2net", description="TA²Net in JAX: timing audible actions from video.")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = _with_config(sub.add_parser("build", help="build the config's dataset (render, decode, flow, ArrayRecord)"),
-                     workdir=False)
+    p = _with_config(
+        sub.add_parser("build", help="build the config's dataset (render, decode, flow, ArrayRecord)"), workdir=False
+    )
     p.add_argument("--workers", type=int, default=2, help="parallel worker processes")
-    _add_distributed(_with_config(sub.add_parser("train", help="train (resumes from the workdir's latest "
-                                                               "checkpoint)"), workdir=True))
-    p = _with_config(sub.add_parser("eval", help="evaluate a checkpoint and the training-free detector"),
-                     workdir=True)
+    _add_distributed(
+        _with_config(sub.add_parser("train", help="train (resumes from the workdir's latest checkpoint)"), workdir=True)
+    )
+    p = _with_config(sub.add_parser("eval", help="evaluate a checkpoint and the training-free detector"), workdir=True)
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
     p.add_argument("--max-videos", type=int, default=None, help="evaluate only the first N videos of each split")
-    _add_distributed(p)   # several processes: each scores its share of the videos
-    _add_detect(sub.add_parser("detect", help="detect audible events in a video file or a folder (JSON, CSV, "
-                                              "timeline, overlay)"))
-    _add_eval_videos(sub.add_parser("eval-videos", help="evaluate detectors on video files with label files "
-                                                        "(temporal, counting)"))
-    _add_prepare(sub.add_parser("prepare", help="decode, resize and compute flow of videos (JPEG frames + flow; "
-                                                "parallel, resumable)"))
-    p = sub.add_parser("export", help="export a run's checkpoint: safetensors, torch (original names), stablehlo, "
-                                      "onnx (docs/export.md)")
+    _add_distributed(p)  # several processes: each scores its share of the videos
+    _add_detect(
+        sub.add_parser(
+            "detect", help="detect audible events in a video file or a folder (JSON, CSV, timeline, overlay)"
+        )
+    )
+    _add_eval_videos(
+        sub.add_parser("eval-videos", help="evaluate detectors on video files with label files (temporal, counting)")
+    )
+    _add_prepare(
+        sub.add_parser(
+            "prepare", help="decode, resize and compute flow of videos (JPEG frames + flow; parallel, resumable)"
+        )
+    )
+    p = sub.add_parser(
+        "export",
+        help="export a run's checkpoint: safetensors, torch (original names), stablehlo, onnx (docs/export.md)",
+    )
     p.add_argument("--workdir", required=True, help="a training run (or one made by import-torch)")
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
     p.add_argument("--format", required=True, choices=export.FORMATS)
     p.add_argument("--out", required=True, help="file to write")
-    p = _with_config(sub.add_parser("import-torch", help="turn a PyTorch checkpoint of the original TA²Net into a "
-                                                         "run that eval/detect/export use"), workdir=True)
+    p = _with_config(
+        sub.add_parser(
+            "import-torch",
+            help="turn a PyTorch checkpoint of the original TA²Net into a run that eval/detect/export use",
+        ),
+        workdir=True,
+    )
     p.add_argument("checkpoint", help="a .pt file: the original's {'epoch', 'state_dict'} or a bare state_dict")
     p.add_argument("--step", type=int, default=0, help="step number to give the imported checkpoint")
-    _with_config(sub.add_parser("info", help="print the model's parameter counts, FLOPs per clip and input "
-                                             "shapes as JSON (nothing allocated)"), workdir=False)
+    _with_config(
+        sub.add_parser(
+            "info",
+            help="print the model's parameter counts, FLOPs per clip and input shapes as JSON (nothing allocated)",
+        ),
+        workdir=False,
+    )
     return parser
 
 
-COMMANDS = {"build": commands.build, "train": commands.train, "eval": commands.evaluate, "detect": commands.detect,
-            "eval-videos": commands.eval_videos, "prepare": commands.prepare, "export": commands.export,
-            "import-torch": commands.import_torch, "info": commands.info}
+COMMANDS = {
+    "build": commands.build,
+    "train": commands.train,
+    "eval": commands.evaluate,
+    "detect": commands.detect,
+    "eval-videos": commands.eval_videos,
+    "prepare": commands.prepare,
+    "export": commands.export,
+    "import-torch": commands.import_torch,
+    "info": commands.info,
+}
 
 
 def _absl_flags_parsed() -> None:
     # grain's worker processes read absl flags; outside absl.app.run they must be marked parsed.
     from absl import flags
+
     if not flags.FLAGS.is_parsed():
         flags.FLAGS.mark_as_parsed()
 
 
 def run(argv: list[str]) -> int:
     args, rest = _parser().parse_known_args(argv)
-    overrides = [a[len("--config."):] for a in rest if a.startswith("--config.")]
+    overrides = [a[len("--config.") :] for a in rest if a.startswith("--config.")]
     unknown = [a for a in rest if not a.startswith("--config.")]
     if unknown:
         raise ValueError(f"unrecognised arguments: {' '.join(unknown)}")

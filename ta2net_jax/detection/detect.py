@@ -19,6 +19,7 @@ Folders (batch mode): every video file directly inside the folder (by suffix, so
 per video `<stem>.events.json`, `<stem>.events.csv`, `<stem>.timeline.png` and `<stem>.overlay.gif` (or
 .mp4) in the output folder, plus `summary.json`. A file that cannot be read is reported and skipped.
 """
+
 from __future__ import annotations
 
 import csv
@@ -34,7 +35,7 @@ from ta2net_jax.detection import detectors, events as events_lib
 
 OVERLAY_MAX_SIDE = 240
 CSV_FIELDS = ("frame", "time_s", "score", "x", "y")
-MIN_FRAMES = 5   # inflection flow needs two flows on each side of a frame
+MIN_FRAMES = 5  # inflection flow needs two flows on each side of a frame
 
 
 class VideoTooShortError(VideoReadError):
@@ -63,18 +64,33 @@ def write_events_csv(path: str, events: list[dict]) -> None:
         writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
         writer.writeheader()
         for e in events:
-            writer.writerow({"frame": e["frame"], "time_s": f"{e['time_s']:.4f}", "score": f"{e['score']:.6g}",
-                             "x": f"{e['x']:.1f}", "y": f"{e['y']:.1f}"})
+            writer.writerow(
+                {
+                    "frame": e["frame"],
+                    "time_s": f"{e['time_s']:.4f}",
+                    "score": f"{e['score']:.6g}",
+                    "x": f"{e['x']:.1f}",
+                    "y": f"{e['y']:.1f}",
+                }
+            )
 
 
 class VideoDetector:
     """Scores and events for video files with one registered detector (detectors.py); loads the run's config,
     thresholds and model once (batch mode)."""
 
-    def __init__(self, *, workdir: str | None = None, method: str = "model", threshold: float | None = None,
-                 flow_method: str | None = None, image_size: int | None = None):
+    def __init__(
+        self,
+        *,
+        workdir: str | None = None,
+        method: str = "model",
+        threshold: float | None = None,
+        flow_method: str | None = None,
+        image_size: int | None = None,
+    ):
         from input_pipeline import registry
         from ta2net_jax.config_utils import run_config
+
         detector_cls = detectors.get(method)
         run = None
         if workdir and (detector_cls.needs_run or os.path.exists(os.path.join(workdir, "config.json"))):
@@ -82,7 +98,7 @@ class VideoDetector:
         self.detector = detector_cls(run)
         self.workdir, self.method = workdir, method
         self.config = run.config if run is not None else None
-        if self.config is not None:   # the input the run was trained on, from its own dataset
+        if self.config is not None:  # the input the run was trained on, from its own dataset
             spec = registry.input_spec(self.config.data)
             image_size, flow_method = image_size or spec.image_size, flow_method or spec.flow_method
         self.image_size = image_size or 112
@@ -106,27 +122,63 @@ class VideoDetector:
         detected = []
         for frame, peak in zip(frames_idx, peaks):
             x, y = self.detector.locate(scored, int(frame))
-            detected.append({"frame": int(frame), "time_s": float(frame / decoded.fps), "score": float(peak),
-                             "x": float(x * scale_x), "y": float(y * scale_y)})
+            detected.append(
+                {
+                    "frame": int(frame),
+                    "time_s": float(frame / decoded.fps),
+                    "score": float(peak),
+                    "x": float(x * scale_x),
+                    "y": float(y * scale_y),
+                }
+            )
         return {"decoded": decoded, "scores": scored.values, "maps": scored.maps, "events": detected}
 
-    def __call__(self, video_path: str, *, out: str | None = None, csv_path: str | None = None,
-                 plot: str | None = None, overlay: str | None = None, labels=None) -> dict:
+    def __call__(
+        self,
+        video_path: str,
+        *,
+        out: str | None = None,
+        csv_path: str | None = None,
+        plot: str | None = None,
+        overlay: str | None = None,
+        labels=None,
+    ) -> dict:
         """Detects events in one video and writes the requested outputs; returns the result (JSON-ready)."""
         labels = _as_labels(labels, video_path)
         a = self.analyse(video_path)
         decoded, scores, detected = a["decoded"], a["scores"], a["events"]
-        result = {"video": os.path.abspath(video_path), "fps": decoded.fps, "num_frames": int(len(scores)),
-                  "source_size": list(decoded.source_size), "method": self.method, "threshold": self.threshold,
-                  "min_separation": self.min_separation, "flow": self.flow_method, "model_input_size": self.image_size,
-                  "workdir": self.workdir, "map_polarity": None, **self.detector.describe(),
-                  "scores": [None if not np.isfinite(s) else float(s) for s in scores], "events": detected}
+        result = {
+            "video": os.path.abspath(video_path),
+            "fps": decoded.fps,
+            "num_frames": int(len(scores)),
+            "source_size": list(decoded.source_size),
+            "method": self.method,
+            "threshold": self.threshold,
+            "min_separation": self.min_separation,
+            "flow": self.flow_method,
+            "model_input_size": self.image_size,
+            "workdir": self.workdir,
+            "map_polarity": None,
+            **self.detector.describe(),
+            "scores": [None if not np.isfinite(s) else float(s) for s in scores],
+            "events": detected,
+        }
         if labels is not None and labels.frames is not None:
             from ta2net_jax.evaluation.metrics.timing import evaluate_videos
+
             result["labels"] = {"frames": labels.frames.tolist(), "source": labels.source}
             m = evaluate_videos([([e["frame"] for e in detected], labels.frames)])
-            result["metrics"] = {k: m[k] for k in ("event_f1_tol1", "event_f1_tol2", "event_f1_tol3",
-                                                    "orig_f1_tol3", "num_labels_clustered", "num_predictions")}
+            result["metrics"] = {
+                k: m[k]
+                for k in (
+                    "event_f1_tol1",
+                    "event_f1_tol2",
+                    "event_f1_tol3",
+                    "orig_f1_tol3",
+                    "num_labels_clustered",
+                    "num_predictions",
+                )
+            }
         if out:
             os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
             with open(out, "w") as f:
@@ -135,19 +187,38 @@ class VideoDetector:
             write_events_csv(csv_path, detected)
         if plot:
             from ta2net_jax.evaluation.plots import plot_timeline
+
             name = os.path.basename(video_path)
             title = f"{name}: {self.detector.score_label}, {len(detected)} events"
             if "metrics" in result:
-                title += f"; event F1 ±3 = {result['metrics']['event_f1_tol3']:.2f} vs {os.path.basename(labels.source)}"
-            plot_timeline(plot, scores, fps=decoded.fps, events=[e["frame"] for e in detected],
-                          labels=None if labels is None else labels.frames, threshold=self.threshold, title=title)
+                title += (
+                    f"; event F1 ±3 = {result['metrics']['event_f1_tol3']:.2f} vs {os.path.basename(labels.source)}"
+                )
+            plot_timeline(
+                plot,
+                scores,
+                fps=decoded.fps,
+                events=[e["frame"] for e in detected],
+                labels=None if labels is None else labels.frames,
+                threshold=self.threshold,
+                title=title,
+            )
         if overlay:
             from ta2net_jax.detection.overlay import write_overlay
+
             h, w = decoded.source_size
             scale = min(1.0, OVERLAY_MAX_SIDE / max(h, w))
             display = read_video(video_path, size=(max(2, int(round(h * scale))), max(2, int(round(w * scale)))))
-            write_overlay(overlay, display.frames[: len(scores)], a["maps"], scores, detected, fps=decoded.fps,
-                          threshold=self.threshold, source_size=(h, w))
+            write_overlay(
+                overlay,
+                display.frames[: len(scores)],
+                a["maps"],
+                scores,
+                detected,
+                fps=decoded.fps,
+                threshold=self.threshold,
+                source_size=(h, w),
+            )
         return result
 
 
@@ -159,19 +230,39 @@ def _as_labels(labels, video_path: str) -> VideoLabels | None:
     return VideoLabels(np.asarray(labels, dtype=np.int64).reshape(-1), source="labels")
 
 
-def detect(video_path: str, *, workdir: str | None = None, method: str = "model", threshold: float | None = None,
-           out: str | None = None, plot: str | None = None, labels=None, flow_method: str | None = None,
-           image_size: int | None = None, csv_path: str | None = None, overlay: str | None = None) -> dict:
+def detect(
+    video_path: str,
+    *,
+    workdir: str | None = None,
+    method: str = "model",
+    threshold: float | None = None,
+    out: str | None = None,
+    plot: str | None = None,
+    labels=None,
+    flow_method: str | None = None,
+    image_size: int | None = None,
+    csv_path: str | None = None,
+    overlay: str | None = None,
+) -> dict:
     """Detects events in one video; writes `out` (JSON), `csv_path`, `plot` (PNG) and `overlay` (GIF/MP4)
     when given; returns the result. ``labels``: frames, a label spec (labels.py) or a VideoLabels."""
-    detector = VideoDetector(workdir=workdir, method=method, threshold=threshold, flow_method=flow_method,
-                             image_size=image_size)
+    detector = VideoDetector(
+        workdir=workdir, method=method, threshold=threshold, flow_method=flow_method, image_size=image_size
+    )
     return detector(video_path, out=out, csv_path=csv_path, plot=plot, overlay=overlay, labels=labels)
 
 
-def detect_batch(inputs: list[str], out_dir: str, *, workdir: str | None = None, method: str = "model",
-                 threshold: float | None = None, labels: str | None = None, overlay_format: str | None = "gif",
-                 progress: bool = True) -> dict:
+def detect_batch(
+    inputs: list[str],
+    out_dir: str,
+    *,
+    workdir: str | None = None,
+    method: str = "model",
+    threshold: float | None = None,
+    labels: str | None = None,
+    overlay_format: str | None = "gif",
+    progress: bool = True,
+) -> dict:
     """Runs one Detector over ``inputs`` (video files), writing per-video outputs into ``out_dir`` (module
     docstring) and ``summary.json``. Unreadable files are skipped and listed under "failed"."""
     from tqdm import tqdm
@@ -187,13 +278,18 @@ def detect_batch(inputs: list[str], out_dir: str, *, workdir: str | None = None,
         if labels:
             try:
                 video_labels = parse_labels(labels, path)
-            except NoLabelsForVideoError:       # a keyed file without this video: no ground truth for it
+            except NoLabelsForVideoError:  # a keyed file without this video: no ground truth for it
                 pass
         try:
-            result = detector(path, out=f"{stem}.events.json", csv_path=f"{stem}.events.csv",
-                              plot=f"{stem}.timeline.png", labels=video_labels,
-                              overlay=f"{stem}.overlay.{overlay_format}" if overlay_format else None)
-        except VideoReadError as err:   # unreadable, or too short: report, go on
+            result = detector(
+                path,
+                out=f"{stem}.events.json",
+                csv_path=f"{stem}.events.csv",
+                plot=f"{stem}.timeline.png",
+                labels=video_labels,
+                overlay=f"{stem}.overlay.{overlay_format}" if overlay_format else None,
+            )
+        except VideoReadError as err:  # unreadable, or too short: report, go on
             summary["failed"].append(str(err))
             tqdm.write(f"skipped: {err}")
             continue

@@ -12,6 +12,7 @@ Registered here: `model` (a trained run's P(audible) and sound-source map; needs
 tests/test_registry.py, which adds a toy detector and runs it through `ta2net detect`).
 Light at import (NumPy only): the command line lists the names without loading JAX.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,8 +23,8 @@ import numpy as np
 
 @dataclasses.dataclass
 class Scores:
-    values: np.ndarray                 # [N] per-frame score, NaN where the detector cannot score
-    maps: np.ndarray                   # [N, h, w] "where" map per frame (any resolution), higher = source
+    values: np.ndarray  # [N] per-frame score, NaN where the detector cannot score
+    maps: np.ndarray  # [N, h, w] "where" map per frame (any resolution), higher = source
     flow_fwd: np.ndarray | None = None  # kept for locate() of flow-based detectors
     flow_bwd: np.ndarray | None = None
 
@@ -32,6 +33,7 @@ class Scores:
 class Run:
     """A trained run as detection sees it: its workdir, config and the detector.json that `ta2net eval` wrote
     (tuned thresholds, map polarity; {} when absent)."""
+
     workdir: str
     config: object
     tuned: dict
@@ -43,15 +45,17 @@ class UnknownDetectorError(ValueError):
 
 class Detector:
     """Base class. `needs_run`: the detector reads a trained run (`--workdir`)."""
+
     name: ClassVar[str]
     default_threshold: ClassVar[float]
-    score_label: ClassVar[str]            # y-axis label of timelines
+    score_label: ClassVar[str]  # y-axis label of timelines
     needs_run: ClassVar[bool] = False
 
     def __init__(self, run: Run | None):
         if self.needs_run and run is None:
-            raise ValueError(f"the {self.name} detector needs --workdir (a trained run); "
-                             f"use --method inflection without one")
+            raise ValueError(
+                f"the {self.name} detector needs --workdir (a trained run); use --method inflection without one"
+            )
         self.run = run
 
     def scores(self, frames: np.ndarray, flow_fwd: np.ndarray, flow_bwd: np.ndarray, fps: float) -> Scores:
@@ -60,6 +64,7 @@ class Detector:
     def locate(self, scores: Scores, frame: int) -> tuple[float, float]:
         """(x, y) of the event at `frame`, in pixels of the model input: the centre of the map's peak cell."""
         from ta2net_jax.evaluation.metrics.spatial import map_cell_peak
+
         size = scores.flow_fwd.shape[1:3] if scores.flow_fwd is not None else scores.maps.shape[1:]
         return map_cell_peak(scores.maps[frame], tuple(size))
 
@@ -91,6 +96,7 @@ def get(name: str) -> type[Detector]:
 class ModelDetector(Detector):
     """P(audible) of a trained run from sliding windows (inference.py); the map is the CCAM sound-source map
     with the polarity `ta2net eval` chose on validation (docs/evaluation_choices.md)."""
+
     name = "model"
     default_threshold = 0.5
     score_label = "P(audible)"
@@ -104,15 +110,23 @@ class ModelDetector(Detector):
     def scores(self, frames, flow_fwd, flow_bwd, fps) -> Scores:
         from input_pipeline.clips import VideoWindows
         from ta2net_jax.inference import predict_videos
+
         config = self.run.config
         if self._predictor is None:
             from ta2net_jax import mesh as mesh_lib
             from ta2net_jax.checkpoint import load_model_for_inference
             from ta2net_jax.inference import Predictor
+
             model, _ = load_model_for_inference(config, self.run.workdir)
             self._predictor = Predictor(model, config, mesh_lib.make_mesh(config.mesh))
-        example = {"id": "video", "fps": fps, "frames": frames, "flow_fwd": flow_fwd, "flow_bwd": flow_bwd,
-                   "event_frames": np.zeros(0, np.int64)}
+        example = {
+            "id": "video",
+            "fps": fps,
+            "frames": frames,
+            "flow_fwd": flow_fwd,
+            "flow_bwd": flow_bwd,
+            "event_frames": np.zeros(0, np.int64),
+        }
         windows = VideoWindows(config.data.num_frames, config.eval.stride).map(example)
         video = next(predict_videos(self._predictor, [windows]))
         maps = 1.0 - video["maps"] if self.map_polarity == "inverted" else video["maps"]
@@ -126,15 +140,22 @@ class ModelDetector(Detector):
 class InflectionDetector(Detector):
     """Training-free: robust z-score of inflection-flow energy (inflection_energy.py); located at the pixel of
     largest inflection magnitude."""
+
     name = "inflection"
-    default_threshold = 2.0   # two robust standard deviations above the video's median
+    default_threshold = 2.0  # two robust standard deviations above the video's median
     score_label = "inflection energy (robust z)"
 
     def scores(self, frames, flow_fwd, flow_bwd, fps) -> Scores:
         from ta2net_jax.detection import inflection_energy
-        return Scores(inflection_energy.inflection_scores(flow_fwd, flow_bwd),
-                      inflection_energy.inflection_magnitude_maps(flow_fwd, flow_bwd), flow_fwd, flow_bwd)
+
+        return Scores(
+            inflection_energy.inflection_scores(flow_fwd, flow_bwd),
+            inflection_energy.inflection_magnitude_maps(flow_fwd, flow_bwd),
+            flow_fwd,
+            flow_bwd,
+        )
 
     def locate(self, scores: Scores, frame: int) -> tuple[float, float]:
         from ta2net_jax.detection import inflection_energy
+
         return inflection_energy.energy_peak_xy(scores.flow_fwd, scores.flow_bwd, int(frame))

@@ -19,6 +19,7 @@ Choices made here (logged):
   linear-interpolated quantiles of the pooled finite scores (deduplicated), so it adapts to probabilities
   and to unbounded scores. Ties go to the SMALLEST threshold.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -96,8 +97,9 @@ def peak_candidates(scores, *, min_separation: int = 2) -> tuple[np.ndarray, np.
     return frames, peaks.astype(np.float64)
 
 
-def _pooled_f1(videos: Sequence[tuple[np.ndarray, np.ndarray]], threshold: float, tol: int,
-               min_separation: int) -> float:
+def _pooled_f1(
+    videos: Sequence[tuple[np.ndarray, np.ndarray]], threshold: float, tol: int, min_separation: int
+) -> float:
     tp = fp = fn = 0
     for s, ref in videos:
         est, _ = pick_events(s, threshold, min_separation=min_separation)
@@ -106,8 +108,9 @@ def _pooled_f1(videos: Sequence[tuple[np.ndarray, np.ndarray]], threshold: float
     return prf_from_counts(tp, fp, fn)[2]
 
 
-def tune_threshold(videos: Sequence[tuple], thresholds=None, *, tol: int = 3,
-                   min_separation: int = 1) -> tuple[float, float]:
+def tune_threshold(
+    videos: Sequence[tuple], thresholds=None, *, tol: int = 3, min_separation: int = 1
+) -> tuple[float, float]:
     """Threshold maximising the pooled one-to-one event F1 at ``tol`` frames over ``videos``.
 
     ``videos``: list of ``(scores [N], label_frames)`` (validation split). ``thresholds``: candidate values;

@@ -7,6 +7,7 @@ drown it), and the curve is turned into a robust z-score per video, (e − media
 threshold works across resolutions and videos. Events are its peaks (events.pick_events), with the
 threshold tuned on the validation split like the model's.
 """
+
 from __future__ import annotations
 
 import functools
@@ -22,11 +23,12 @@ TOP_FRACTION = 0.02
 
 @functools.partial(jax.jit, static_argnames=("top_k",))
 def _energy(flow_fwd, flow_bwd, top_k: int):
-    num_kept = flow_fwd.shape[0] - 3                                     # N − 4 kept frames
-    _, inflection = motion_and_inflection(flow_fwd[None, 2:], flow_bwd[None, : num_kept + 1],
-                                          jnp.array([num_kept]), mode="raw")
-    inflection = inflection[0]                                            # [N', H, W, 4]
-    magnitude = (jnp.linalg.norm(inflection[..., :2], axis=-1) + jnp.linalg.norm(inflection[..., 2:], axis=-1))
+    num_kept = flow_fwd.shape[0] - 3  # N − 4 kept frames
+    _, inflection = motion_and_inflection(
+        flow_fwd[None, 2:], flow_bwd[None, : num_kept + 1], jnp.array([num_kept]), mode="raw"
+    )
+    inflection = inflection[0]  # [N', H, W, 4]
+    magnitude = jnp.linalg.norm(inflection[..., :2], axis=-1) + jnp.linalg.norm(inflection[..., 2:], axis=-1)
     top = jax.lax.top_k(magnitude.reshape(magnitude.shape[0], -1), top_k)[0]
     return jnp.mean(top, axis=-1)
 
@@ -38,8 +40,9 @@ def inflection_energy(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
     if n < 5:
         return scores
     top_k = max(1, int(round(TOP_FRACTION * flow_fwd.shape[1] * flow_fwd.shape[2])))
-    scores[2:n - 2] = np.asarray(_energy(jnp.asarray(flow_fwd, jnp.float32), jnp.asarray(flow_bwd, jnp.float32),
-                                         top_k))
+    scores[2 : n - 2] = np.asarray(
+        _energy(jnp.asarray(flow_fwd, jnp.float32), jnp.asarray(flow_bwd, jnp.float32), top_k)
+    )
     return scores
 
 
@@ -60,8 +63,9 @@ def inflection_scores(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
 
 def energy_peak_xy(flow_fwd: np.ndarray, flow_bwd: np.ndarray, frame: int) -> tuple[float, float]:
     """(x, y) pixel of the largest inflection magnitude at a kept frame (where the motion broke)."""
-    inflection = np.concatenate([flow_fwd[frame + 1] - flow_fwd[frame], flow_bwd[frame - 2] - flow_bwd[frame - 1]],
-                                axis=-1).astype(np.float32)
+    inflection = np.concatenate(
+        [flow_fwd[frame + 1] - flow_fwd[frame], flow_bwd[frame - 2] - flow_bwd[frame - 1]], axis=-1
+    ).astype(np.float32)
     magnitude = np.linalg.norm(inflection[..., :2], axis=-1) + np.linalg.norm(inflection[..., 2:], axis=-1)
     row, col = np.unravel_index(int(np.argmax(magnitude)), magnitude.shape)
     return col + 0.5, row + 0.5
@@ -74,7 +78,7 @@ def inflection_magnitude_maps(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.
     maps = np.zeros((n,) + flow_fwd.shape[1:3], np.float32)
     if n < 5:
         return maps
-    fwd = flow_fwd[3:n - 1].astype(np.float32) - flow_fwd[2:n - 2]       # F⁺_{t+1} − F⁺_t, t = 2 … N−3
-    bwd = flow_bwd[0:n - 4].astype(np.float32) - flow_bwd[1:n - 3]       # F⁻_{t−2} − F⁻_{t−1}
-    maps[2:n - 2] = np.linalg.norm(fwd, axis=-1) + np.linalg.norm(bwd, axis=-1)
+    fwd = flow_fwd[3 : n - 1].astype(np.float32) - flow_fwd[2 : n - 2]  # F⁺_{t+1} − F⁺_t, t = 2 … N−3
+    bwd = flow_bwd[0 : n - 4].astype(np.float32) - flow_bwd[1 : n - 3]  # F⁻_{t−2} − F⁻_{t−1}
+    maps[2 : n - 2] = np.linalg.norm(fwd, axis=-1) + np.linalg.norm(bwd, axis=-1)
     return maps

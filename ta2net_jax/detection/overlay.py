@@ -9,6 +9,7 @@ event's source point, and a score strip with a cursor along the bottom.
 * Output by suffix: ``.gif`` (Pillow, adaptive palette, looped) or any video container (``video.write_video``,
   H.264 yuv420p where available).
 """
+
 from __future__ import annotations
 
 import os
@@ -25,17 +26,20 @@ YELLOW = np.array([255, 230, 0], np.float32)
 
 def _resize(a: np.ndarray, height: int, width: int) -> np.ndarray:
     import cv2
+
     return cv2.resize(a.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def _colormap() -> np.ndarray:
     from matplotlib import colormaps
+
     return (colormaps["inferno"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.float32)
 
 
 def _strip(scores: np.ndarray, events, width: int, threshold: float | None) -> np.ndarray:
     """[STRIP_HEIGHT, width, 3] score strip: dark background, curve, threshold, event ticks."""
     from PIL import Image, ImageDraw
+
     img = Image.new("RGB", (width, STRIP_HEIGHT), (20, 20, 28))
     draw = ImageDraw.Draw(img)
     s = np.asarray(scores, np.float64)
@@ -48,6 +52,7 @@ def _strip(scores: np.ndarray, events, width: int, threshold: float | None) -> n
 
     def y(v):
         return STRIP_HEIGHT - 3 - (v - lo) / (hi - lo) * (STRIP_HEIGHT - 6)
+
     if threshold is not None and np.isfinite(threshold):
         draw.line([(0, y(threshold)), (width, y(threshold))], fill=(110, 110, 110))
     for e in events:
@@ -58,8 +63,15 @@ def _strip(scores: np.ndarray, events, width: int, threshold: float | None) -> n
     return np.asarray(img, np.float32)
 
 
-def render_overlay(frames: np.ndarray, maps: np.ndarray | None, scores: np.ndarray, events: list[dict],
-                   *, threshold: float | None = None, source_size: tuple[int, int] | None = None) -> np.ndarray:
+def render_overlay(
+    frames: np.ndarray,
+    maps: np.ndarray | None,
+    scores: np.ndarray,
+    events: list[dict],
+    *,
+    threshold: float | None = None,
+    source_size: tuple[int, int] | None = None,
+) -> np.ndarray:
     """frames [N, H, W, 3] uint8; maps [N, h, w] or None; events with frame, x, y (pixels of ``source_size``,
     default the frames' size). Returns [N, H + STRIP_HEIGHT, W, 3] uint8."""
     n, h, w, _ = frames.shape
@@ -90,29 +102,46 @@ def render_overlay(frames: np.ndarray, maps: np.ndarray | None, scores: np.ndarr
                 img[:, sl] = img[:, sl] * (1 - strength) + YELLOW * strength
             cx, cy = int(round(e["x"] * sx)), int(round(e["y"] * sy))
             arm = max(4, min(h, w) // 16)
-            img[max(cy - 1, 0):cy + 2, max(cx - arm, 0):cx + arm + 1] = YELLOW
-            img[max(cy - arm, 0):cy + arm + 1, max(cx - 1, 0):cx + 2] = YELLOW
+            img[max(cy - 1, 0) : cy + 2, max(cx - arm, 0) : cx + arm + 1] = YELLOW
+            img[max(cy - arm, 0) : cy + arm + 1, max(cx - 1, 0) : cx + 2] = YELLOW
             break
         row = strip.copy()
         cursor = int(round(i / max(n - 1, 1) * (w - 1)))
-        row[:, max(cursor - 1, 0):cursor + 1] = 255
+        row[:, max(cursor - 1, 0) : cursor + 1] = 255
         result[i, :h] = np.clip(img, 0, 255).astype(np.uint8)
         result[i, h:] = row.astype(np.uint8)
     return result
 
 
-def write_overlay(path: str, frames: np.ndarray, maps: np.ndarray | None, scores: np.ndarray, events: list[dict],
-                  *, fps: float, threshold: float | None = None, source_size: tuple[int, int] | None = None) -> None:
+def write_overlay(
+    path: str,
+    frames: np.ndarray,
+    maps: np.ndarray | None,
+    scores: np.ndarray,
+    events: list[dict],
+    *,
+    fps: float,
+    threshold: float | None = None,
+    source_size: tuple[int, int] | None = None,
+) -> None:
     """Renders the overlay (render_overlay) and writes it as a GIF (by suffix) or a video file."""
     video = render_overlay(frames, maps, scores, events, threshold=threshold, source_size=source_size)
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     if path.lower().endswith(".gif"):
         from PIL import Image
+
         images = [Image.fromarray(f).quantize(colors=64, method=Image.Quantize.FASTOCTREE) for f in video]
-        images[0].save(path, save_all=True, append_images=images[1:], duration=max(int(round(1000 / fps)), 20),
-                       loop=0, optimize=False)
+        images[0].save(
+            path,
+            save_all=True,
+            append_images=images[1:],
+            duration=max(int(round(1000 / fps)), 20),
+            loop=0,
+            optimize=False,
+        )
     else:
         from input_pipeline.video import write_video
+
         even = video[:, : video.shape[1] // 2 * 2, : video.shape[2] // 2 * 2]
         write_video(path, np.ascontiguousarray(even), fps, crf=18, pix_fmt="yuv420p")

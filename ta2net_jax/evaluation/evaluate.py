@@ -18,6 +18,7 @@ detector.json and report.md.
 Outputs in the workdir: eval.json, detector.json, eval_per_video.json, report.md, eval_plots/ (timelines
 of the first few videos), eval_report/ (PR curves, counts, cIoU success curves, map examples).
 """
+
 from __future__ import annotations
 
 import json
@@ -26,29 +27,32 @@ import os
 import jax
 import numpy as np
 
-from ta2net_jax.detection import events as events_lib, inflection_energy
-from ta2net_jax.evaluation.metrics import timing as metrics
 from ta2net_jax import mesh as mesh_lib
+from ta2net_jax.detection import events as events_lib, inflection_energy
 from ta2net_jax.evaluation import protocols
+from ta2net_jax.evaluation.metrics import timing as metrics
 from ta2net_jax.inference import Predictor, local_predictor, predict_videos
 
 
-
-def score_split(config, predictor: Predictor, split: str, *, max_videos: int | None = None,
-                progress: bool = True) -> list[dict]:
+def score_split(
+    config, predictor: Predictor, split: str, *, max_videos: int | None = None, progress: bool = True
+) -> list[dict]:
     """Per video of this process's share of `split`: scores [N], maps [N,h,w], the inflection detector's scores
     `inflection` [N], ground truth, and its inflection-magnitude map at each ground-truth event frame
     (`inflection_event_maps`)."""
     from tqdm import tqdm
+
     from input_pipeline import pipeline
 
     source = pipeline.data_source(config.data, split)
-    videos = pipeline.eval_videos(config, source, process_index=jax.process_index(),
-                                  process_count=jax.process_count(), max_videos=max_videos)
+    videos = pipeline.eval_videos(
+        config, source, process_index=jax.process_index(), process_count=jax.process_count(), max_videos=max_videos
+    )
     total = len(videos)
     results = []
-    for video in tqdm(predict_videos(predictor, iter(videos)), total=total, desc=f"eval {split}", unit="video",
-                      disable=not progress):
+    for video in tqdm(
+        predict_videos(predictor, iter(videos)), total=total, desc=f"eval {split}", unit="video", disable=not progress
+    ):
         fwd, bwd = video.pop("video_flow_fwd"), video.pop("video_flow_bwd")
         video["inflection"] = inflection_energy.inflection_scores(fwd, bwd)
         n = video["num_frames"]
@@ -60,8 +64,9 @@ def score_split(config, predictor: Predictor, split: str, *, max_videos: int | N
 
 
 def detector_metrics(videos: list[dict], key: str, threshold: float, min_separation: int) -> dict:
-    pairs = [(events_lib.pick_events(v[key], threshold, min_separation=min_separation)[0], v["event_frames"])
-             for v in videos]
+    pairs = [
+        (events_lib.pick_events(v[key], threshold, min_separation=min_separation)[0], v["event_frames"]) for v in videos
+    ]
     return metrics.evaluate_videos(pairs)
 
 
@@ -70,8 +75,16 @@ def _scored(videos: list[dict], key: str, threshold: float, min_separation: int)
     for v in videos:
         events = events_lib.pick_events(v[key], threshold, min_separation=min_separation)[0]
         count, kind = protocols.gt_count(v["event_frames"])
-        rows.append({"id": v["id"], "scores": v[key], "events": events, "gt_frames": v["event_frames"],
-                     "gt_count": count, "gt_count_kind": kind})
+        rows.append(
+            {
+                "id": v["id"],
+                "scores": v[key],
+                "events": events,
+                "gt_frames": v["event_frames"],
+                "gt_count": count,
+                "gt_count_kind": kind,
+            }
+        )
     return rows
 
 
@@ -88,11 +101,19 @@ def _all_processes(videos: list[dict]) -> list[dict]:
     if jax.process_count() == 1:
         return videos
     from ta2net_jax import distributed
+
     return sorted((v for part in distributed.allgather_objects(videos) for v in part), key=lambda v: str(v["id"]))
 
 
-def evaluate(config, workdir: str, *, step: int | None = None, max_videos: int | None = None,
-             progress: bool = True, report: bool = True) -> dict:
+def evaluate(
+    config,
+    workdir: str,
+    *,
+    step: int | None = None,
+    max_videos: int | None = None,
+    progress: bool = True,
+    report: bool = True,
+) -> dict:
     from ta2net_jax.checkpoint import load_model_for_inference
 
     model, step = load_model_for_inference(config, workdir, step)
@@ -103,13 +124,16 @@ def evaluate(config, workdir: str, *, step: int | None = None, max_videos: int |
 
     thresholds = {}
     for key in ("scores", "inflection"):
-        thresholds[key], _ = events_lib.tune_threshold([(v[key], v["event_frames"]) for v in tune],
-                                                       tol=cfg.tolerance, min_separation=cfg.min_separation)
+        thresholds[key], _ = events_lib.tune_threshold(
+            [(v[key], v["event_frames"]) for v in tune], tol=cfg.tolerance, min_separation=cfg.min_separation
+        )
     model_metrics = detector_metrics(test, "scores", thresholds["scores"], cfg.min_separation)
     inflection_metrics = detector_metrics(test, "inflection", thresholds["inflection"], cfg.min_separation)
     validation = detector_metrics(tune, "scores", thresholds["scores"], cfg.min_separation)
-    scored = {"model": _scored(test, "scores", thresholds["scores"], cfg.min_separation),
-              "inflection": _scored(test, "inflection", thresholds["inflection"], cfg.min_separation)}
+    scored = {
+        "model": _scored(test, "scores", thresholds["scores"], cfg.min_separation),
+        "inflection": _scored(test, "inflection", thresholds["inflection"], cfg.min_separation),
+    }
     temporal = {k: protocols.temporal(rows, cfg.min_separation) for k, rows in scored.items()}
     counting = {k: protocols.counting(rows) for k, rows in scored.items()}
     ap_keys = [k for k in temporal["model"][0] if k.startswith("ap_")]
@@ -128,26 +152,47 @@ def evaluate(config, workdir: str, *, step: int | None = None, max_videos: int |
         "spatial_pointing_accuracy_tuned_polarity": spatial_result["pointing_accuracy"][polarity],
         "counting": counting["model"][0],
         "spatial": spatial_result,
-        "inflection": {"method": "inflection_energy", "threshold": thresholds["inflection"], **inflection_metrics,
-                     **{k: temporal["inflection"][0][k] for k in ap_keys}, "counting": counting["inflection"][0]},
-        "inference": {"window": config.data.num_frames, "stride": cfg.stride, "overlap": "mean of softmax",
-                      "events": "runs above threshold -> one event at the run's peak",
-                      "ap_candidates": "local peaks of the score curve, NMS at min_separation",
-                      "min_separation": cfg.min_separation, "unscored_frames": "first 2 and last 2 of each video",
-                      "inflection_mode": config.inflection.mode, "processes": jax.process_count()},
+        "inflection": {
+            "method": "inflection_energy",
+            "threshold": thresholds["inflection"],
+            **inflection_metrics,
+            **{k: temporal["inflection"][0][k] for k in ap_keys},
+            "counting": counting["inflection"][0],
+        },
+        "inference": {
+            "window": config.data.num_frames,
+            "stride": cfg.stride,
+            "overlap": "mean of softmax",
+            "events": "runs above threshold -> one event at the run's peak",
+            "ap_candidates": "local peaks of the score curve, NMS at min_separation",
+            "min_separation": cfg.min_separation,
+            "unscored_frames": "first 2 and last 2 of each video",
+            "inflection_mode": config.inflection.mode,
+            "processes": jax.process_count(),
+        },
     }
     if jax.process_index() == 0:
         with open(os.path.join(workdir, "eval.json"), "w") as f:
             json.dump(result, f, indent=2)
         with open(os.path.join(workdir, "detector.json"), "w") as f:
-            json.dump({"model_threshold": thresholds["scores"], "inflection_threshold": thresholds["inflection"],
-                       "min_separation": cfg.min_separation, "checkpoint_step": int(step),
-                       "map_polarity": polarity}, f, indent=2)
+            json.dump(
+                {
+                    "model_threshold": thresholds["scores"],
+                    "inflection_threshold": thresholds["inflection"],
+                    "min_separation": cfg.min_separation,
+                    "checkpoint_step": int(step),
+                    "map_polarity": polarity,
+                },
+                f,
+                indent=2,
+            )
         per_video = {k: {"temporal": temporal[k][1], "counting": counting[k][1]} for k in scored}
         with open(os.path.join(workdir, "eval_per_video.json"), "w") as f:
             json.dump(per_video, f, indent=2, default=lambda x: x.item() if isinstance(x, np.generic) else str(x))
         if report:
             from ta2net_jax.evaluation.report import write_run_report
-            result["report"] = write_run_report(config, workdir, result, test, scored, temporal, counting, cious,
-                                                 thresholds)
+
+            result["report"] = write_run_report(
+                config, workdir, result, test, scored, temporal, counting, cious, thresholds
+            )
     return result

@@ -4,6 +4,7 @@ Headless: builds a ``matplotlib.figure.Figure`` on an Agg canvas directly (no py
 switch), so it works without a display and does not disturb a caller's own matplotlib state.
 Units: the x axis is frames (bottom) with seconds = frames / fps on a secondary top axis.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,17 @@ __all__ = ["plot_timeline", "plot_pr_curves", "plot_counts", "plot_success_curve
 _WIDTH_IN, _HEIGHT_IN, _DPI = 14.0, 4.0, 100  # 1400 x 400 px
 
 
-def plot_timeline(path, scores, *, fps: float, events=None, labels=None, threshold=None, title: str = "",
-                  extra_curves: Mapping[str, np.ndarray] | None = None) -> None:
+def plot_timeline(
+    path,
+    scores,
+    *,
+    fps: float,
+    events=None,
+    labels=None,
+    threshold=None,
+    title: str = "",
+    extra_curves: Mapping[str, np.ndarray] | None = None,
+) -> None:
     """Write a PNG timeline to ``path`` (1400x400 px).
 
     ``scores``: [N] per-frame score (NaN = unscored, drawn as a gap). ``fps``: frames per second for the
@@ -66,17 +76,43 @@ def plot_timeline(path, scores, *, fps: float, events=None, labels=None, thresho
     if labels is not None and np.asarray(labels).size:
         lab = np.asarray(labels, dtype=np.float64).reshape(-1)
         # Ticks in the bottom band (axes coordinates in y), so they never hide behind the curve.
-        ax.vlines(lab, 0.0, 0.08, transform=ax.get_xaxis_transform(), color="green", lw=2.2,
-                  label=f"ground truth ({lab.size})", zorder=4)
+        ax.vlines(
+            lab,
+            0.0,
+            0.08,
+            transform=ax.get_xaxis_transform(),
+            color="green",
+            lw=2.2,
+            label=f"ground truth ({lab.size})",
+            zorder=4,
+        )
 
     if events is not None and np.asarray(events).size:
         ev = np.asarray(events, dtype=np.float64).reshape(-1)
-        ax.vlines(ev, 0.1, 0.9, transform=ax.get_xaxis_transform(), color="tab:red", lw=1.0, ls="-",
-                  alpha=0.75, label=f"detected ({ev.size})", zorder=1)
+        ax.vlines(
+            ev,
+            0.1,
+            0.9,
+            transform=ax.get_xaxis_transform(),
+            color="tab:red",
+            lw=1.0,
+            ls="-",
+            alpha=0.75,
+            label=f"detected ({ev.size})",
+            zorder=1,
+        )
         # Alternate two text rows so the frame numbers of nearby events do not overlap.
         for j, e in enumerate(np.sort(ev)):
-            ax.text(e, 0.975 if j % 2 == 0 else 0.92, f"{int(round(e))}", transform=ax.get_xaxis_transform(),
-                    ha="center", va="top", fontsize=7, color="tab:red")
+            ax.text(
+                e,
+                0.975 if j % 2 == 0 else 0.92,
+                f"{int(round(e))}",
+                transform=ax.get_xaxis_transform(),
+                ha="center",
+                va="top",
+                fontsize=7,
+                color="tab:red",
+            )
 
     ax.set_xlabel("frame")
     ax.set_ylabel("score")
@@ -97,6 +133,7 @@ def plot_timeline(path, scores, *, fps: float, events=None, labels=None, thresho
 def _figure(width: float = 6.0, height: float = 4.0):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), dpi=_DPI)
     FigureCanvasAgg(fig)
     return fig
@@ -167,6 +204,7 @@ def plot_map_examples(path, examples: list[dict], *, title: str = "") -> None:
     """Frames with their sound-source map: each example has ``frame`` [H, W, 3] uint8, ``map`` [h, w],
     ``points`` [[x, y], ...] (ground-truth contacts, pixels), ``boxes`` [[x0, y0, x1, y1], ...], ``caption``."""
     from matplotlib.patches import Rectangle
+
     n = max(len(examples), 1)
     fig = _figure(2.2 * n, 2.6)
     for i, ex in enumerate(examples):

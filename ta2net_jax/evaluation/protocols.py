@@ -9,25 +9,38 @@ Temporal (videos with ``gt_frames``): the original ±3 metric, one-to-one F1 at 
 AP@δ over the local peaks of the score curve (metrics_ap.py). Counting (videos with ``gt_count``):
 MAE / OBO / OBZ / RMSE (metrics_counting.py) for both counting modes, "events" and "intervals".
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from input_pipeline import registry
 from ta2net_jax.detection import events as events_lib
-from ta2net_jax.evaluation.metrics import timing as metrics
+from ta2net_jax.evaluation.metrics import spatial as spatial_metrics, timing as metrics
 from ta2net_jax.evaluation.metrics.ap import ap_metrics, average_precision, precision_recall_curve
-from ta2net_jax.evaluation.metrics import spatial as spatial_metrics
 from ta2net_jax.evaluation.metrics.counting import COUNT_MODES, count_from_events, counting_metrics
 
 __all__ = ["temporal", "counting", "pr_curve", "TEMPORAL_COLUMNS", "COUNTING_COLUMNS"]
 
-TEMPORAL_COLUMNS = [("id", "video"), ("num_gt", "GT events"), ("num_pred", "detected"),
-                    ("event_f1_tol1", "F1 ±1"), ("event_f1_tol2", "F1 ±2"), ("event_f1_tol3", "F1 ±3"),
-                    ("orig_f1_tol3", "orig. F ±3"), ("ap_tol3", "AP@±3")]
-COUNTING_COLUMNS = [("id", "video"), ("gt_count", "GT count"), ("gt_kind", "GT is"), ("pred_events", "#events"),
-                    ("err_events", "norm. err (events)"), ("pred_intervals", "#events − 1"),
-                    ("err_intervals", "norm. err (intervals)")]
+TEMPORAL_COLUMNS = [
+    ("id", "video"),
+    ("num_gt", "GT events"),
+    ("num_pred", "detected"),
+    ("event_f1_tol1", "F1 ±1"),
+    ("event_f1_tol2", "F1 ±2"),
+    ("event_f1_tol3", "F1 ±3"),
+    ("orig_f1_tol3", "orig. F ±3"),
+    ("ap_tol3", "AP@±3"),
+]
+COUNTING_COLUMNS = [
+    ("id", "video"),
+    ("gt_count", "GT count"),
+    ("gt_kind", "GT is"),
+    ("pred_events", "#events"),
+    ("err_events", "norm. err (events)"),
+    ("pred_intervals", "#events − 1"),
+    ("err_intervals", "norm. err (intervals)"),
+]
 
 
 def _candidates(video: dict, min_separation: int):
@@ -36,8 +49,7 @@ def _candidates(video: dict, min_separation: int):
 
 
 def pr_curve(videos: list[dict], tol: int, min_separation: int) -> tuple[np.ndarray, np.ndarray]:
-    return precision_recall_curve([_candidates(v, min_separation) for v in videos if v["gt_frames"] is not None],
-                                  tol)
+    return precision_recall_curve([_candidates(v, min_separation) for v in videos if v["gt_frames"] is not None], tol)
 
 
 def temporal(videos: list[dict], min_separation: int) -> tuple[dict, list[dict]]:
@@ -51,9 +63,15 @@ def temporal(videos: list[dict], min_separation: int) -> tuple[dict, list[dict]]
     rows = []
     for v, cand in zip(labelled, cands):
         m = metrics.evaluate_videos([(v["events"], v["gt_frames"])])
-        rows.append({"id": v["id"], "num_gt": m["num_labels_clustered"], "num_pred": m["num_predictions"],
-                     **{k: m[k] for k in ("event_f1_tol1", "event_f1_tol2", "event_f1_tol3", "orig_f1_tol3")},
-                     "ap_tol3": average_precision([cand], 3)})
+        rows.append(
+            {
+                "id": v["id"],
+                "num_gt": m["num_labels_clustered"],
+                "num_pred": m["num_predictions"],
+                **{k: m[k] for k in ("event_f1_tol1", "event_f1_tol2", "event_f1_tol3", "orig_f1_tol3")},
+                "ap_tol3": average_precision([cand], 3),
+            }
+        )
     return pooled, rows
 
 
@@ -82,6 +100,7 @@ def gt_count(gt_frames, annotated_count=None) -> tuple[float | None, str | None]
         return None, None
     return float(metrics.cluster_runs(gt_frames).size), "events"
 
+
 # ---- Spatial: where the map points at ground-truth events ----------------------------------------------
 
 NUM_MAP_EXAMPLES = 6
@@ -100,12 +119,14 @@ def spatial(data_cfg, split: str, tune_split: str, tune: list[dict], test: list[
     cell = max(frame_size[0] / test[0]["maps"].shape[1], frame_size[1] / test[0]["maps"].shape[2]) if test else 0
     cious = {p: _ciou_samples(data_cfg, split, test, p) for p in ("peak", "inverted")}
     spatial_result = {
-        "map_polarity": polarity, "map_polarity_chosen_on": tune_split,
+        "map_polarity": polarity,
+        "map_polarity_chosen_on": tune_split,
         "validation_pointing_accuracy": pointing_tune,
         "pointing_accuracy": {p: pointing_accuracy(test, frame_size, p) for p in ("peak", "inverted")},
         "pointing_radius_px": cell,
         "ciou": {p: spatial_metrics.ciou_summary(cious[p]["model"]) for p in ("peak", "inverted")},
-        "ciou_boxes": "union of the colliding objects' boxes (synthetic raw JSON); map resized to 224, median-binarised",
+        "ciou_boxes": "union of the colliding objects' boxes (synthetic raw JSON); map resized to 224, "
+        "median-binarised",
         "chosen_cell_histogram": _chosen_cells(test, polarity).round(3).tolist(),
         "constant_cell_prior": _constant_cell_pointing(tune, test, frame_size) if test and tune else None,
         "inflection_pointing_accuracy": _inflection_pointing(test, cell),
@@ -119,7 +140,9 @@ def pointing_accuracy(videos: list[dict], image_size: tuple[int, int], polarity:
     of the centre of the sound-source map's highest (``polarity="peak"``) or lowest cell at the event frame."""
     hits = total = 0
     for v in videos:
-        h, t = spatial_metrics.pointing_hits(v["maps"], v["scores"], v["event_frames"], v["event_xy"], image_size, polarity)
+        h, t = spatial_metrics.pointing_hits(
+            v["maps"], v["scores"], v["event_frames"], v["event_xy"], image_size, polarity
+        )
         hits, total = hits + h, total + t
     return hits / total if total else None
 
@@ -151,9 +174,11 @@ def _chosen_cells(videos: list[dict], polarity: str) -> np.ndarray:
 
 def _constant_cell_pointing(tune: list[dict], test: list[dict], image_size) -> dict:
     """The prior: the one cell that points best on the tuning split, always; its accuracy on the test split."""
+
     def accuracy(videos, cell):
         const = [dict(v, maps=np.broadcast_to(cell, v["maps"].shape)) for v in videos]
         return pointing_accuracy(const, image_size, "peak")
+
     h, w = tune[0]["maps"].shape[1:]
     onehots = [np.eye(h * w)[i].reshape(h, w) for i in range(h * w)]
     best = max(range(h * w), key=lambda i: (accuracy(tune, onehots[i]) or 0, -i))
@@ -175,11 +200,22 @@ def _ciou_samples(data_cfg, split: str, videos: list[dict], polarity: str) -> di
             m = v["maps"][frame] if polarity == "peak" else 1.0 - v["maps"][frame]
             out["model"].append(spatial_metrics.ciou(spatial_metrics.binarize_heatmap(m), gt))
             if frame in event_index:
-                out["inflection"].append(spatial_metrics.ciou(spatial_metrics.binarize_heatmap(v["inflection_event_maps"][event_index[frame]]),
-                                                    gt))
-            if len(out["examples"]) < NUM_MAP_EXAMPLES and (not out["examples"] or out["examples"][-1]["id"] != v["id"]):
-                out["examples"].append({"id": v["id"], "frame_index": frame, "map": m, "boxes": boxes,
-                                        "raw": raw, "ciou": out["model"][-1]})
+                out["inflection"].append(
+                    spatial_metrics.ciou(
+                        spatial_metrics.binarize_heatmap(v["inflection_event_maps"][event_index[frame]]), gt
+                    )
+                )
+            if len(out["examples"]) < NUM_MAP_EXAMPLES and (
+                not out["examples"] or out["examples"][-1]["id"] != v["id"]
+            ):
+                out["examples"].append(
+                    {
+                        "id": v["id"],
+                        "frame_index": frame,
+                        "map": m,
+                        "boxes": boxes,
+                        "raw": raw,
+                        "ciou": out["model"][-1],
+                    }
+                )
     return out
-
-

@@ -10,6 +10,7 @@ Spatial metrics are not computed: no real clip has boxes (../shared/docs/evaluat
 
 Writes into --out-dir: results.json (pooled and per-video), report.md (tables and plots), plots/.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,15 +18,16 @@ import os
 
 import numpy as np
 
+from input_pipeline.labels import parse_labels
 from ta2net_jax.evaluation import protocols
 from ta2net_jax.evaluation.report import table, write_files_report
-from input_pipeline.labels import parse_labels
 
 __all__ = ["evaluate_files", "collect_videos"]
 
 
 def collect_videos(inputs: list[str]) -> list[str]:
     from ta2net_jax.detection.detect import list_videos
+
     videos = []
     for path in inputs:
         if os.path.isdir(path):
@@ -40,39 +42,70 @@ def collect_videos(inputs: list[str]) -> list[str]:
 def _score(detector, path: str, labels) -> dict:
     a = detector.analyse(path)
     count, kind = protocols.gt_count(labels.frames, labels.count)
-    return {"id": os.path.basename(path), "scores": a["scores"], "events": [e["frame"] for e in a["events"]],
-            "fps": a["decoded"].fps, "gt_frames": labels.frames, "gt_count": count, "gt_count_kind": kind,
-            "detected": a["events"]}
+    return {
+        "id": os.path.basename(path),
+        "scores": a["scores"],
+        "events": [e["frame"] for e in a["events"]],
+        "fps": a["decoded"].fps,
+        "gt_frames": labels.frames,
+        "gt_count": count,
+        "gt_count_kind": kind,
+        "detected": a["events"],
+    }
 
 
-def evaluate_files(inputs: list[str], labels_spec: str, out_dir: str, *, workdir: str | None = None,
-                   methods=("inflection",), name: str | None = None, progress: bool = True) -> dict:
+def evaluate_files(
+    inputs: list[str],
+    labels_spec: str,
+    out_dir: str,
+    *,
+    workdir: str | None = None,
+    methods=("inflection",),
+    name: str | None = None,
+    progress: bool = True,
+) -> dict:
     from tqdm import tqdm
+
     from ta2net_jax.detection.detect import VideoDetector
     from ta2net_jax.evaluation.plots import plot_timeline
 
     videos = collect_videos(inputs)
-    labels = {v: parse_labels(labels_spec, v) for v in videos}     # fails early, naming the file and video
+    labels = {v: parse_labels(labels_spec, v) for v in videos}  # fails early, naming the file and video
     plots = os.path.join(out_dir, "plots")
     result = {"labels": labels_spec, "videos": [os.path.abspath(v) for v in videos], "detectors": {}}
     scored = {}
     for method in methods:
         detector = VideoDetector(workdir=workdir, method=method)
-        rows = [_score(detector, v, labels[v]) for v in tqdm(videos, desc=f"eval-videos ({method})", unit="video",
-                                                             disable=not progress)]
+        rows = [
+            _score(detector, v, labels[v])
+            for v in tqdm(videos, desc=f"eval-videos ({method})", unit="video", disable=not progress)
+        ]
         scored[method] = rows
         temporal, temporal_rows = protocols.temporal(rows, detector.min_separation)
         counting, counting_rows = protocols.counting(rows)
         result["detectors"][method] = {
-            "threshold": detector.threshold, "threshold_source": "detector.json (synthetic validation)"
-            if workdir and os.path.exists(os.path.join(workdir, "detector.json")) else "default",
-            "min_separation": detector.min_separation, "num_videos": len(rows), "temporal": temporal,
-            "temporal_per_video": temporal_rows, "counting": counting, "counting_per_video": counting_rows,
-            "events": {r["id"]: r["detected"] for r in rows}}
+            "threshold": detector.threshold,
+            "threshold_source": "detector.json (synthetic validation)"
+            if workdir and os.path.exists(os.path.join(workdir, "detector.json"))
+            else "default",
+            "min_separation": detector.min_separation,
+            "num_videos": len(rows),
+            "temporal": temporal,
+            "temporal_per_video": temporal_rows,
+            "counting": counting,
+            "counting_per_video": counting_rows,
+            "events": {r["id"]: r["detected"] for r in rows},
+        }
         for r in rows:
-            plot_timeline(os.path.join(plots, f"{os.path.splitext(r['id'])[0]}.{method}.png"), r["scores"],
-                          fps=r["fps"], events=r["events"], labels=r["gt_frames"], threshold=detector.threshold,
-                          title=f"{r['id']}: {method}, {len(r['events'])} events")
+            plot_timeline(
+                os.path.join(plots, f"{os.path.splitext(r['id'])[0]}.{method}.png"),
+                r["scores"],
+                fps=r["fps"],
+                events=r["events"],
+                labels=r["gt_frames"],
+                threshold=detector.threshold,
+                title=f"{r['id']}: {method}, {len(r['events'])} events",
+            )
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump(result, f, indent=2, default=_json_default)
@@ -102,13 +135,33 @@ def summary_tables(runs: list[tuple[str, str, str]]) -> str:
             t = d["temporal"]
             if t.get("num_videos"):
                 temporal.append({"set": clip_set, "detector": name, "threshold": d["threshold"], **t})
-            for mode, c in d["counting"].items():
+            for c in d["counting"].values():
                 if c["num_videos"]:
                     counting.append({"set": clip_set, "detector": name, **c})
-    tcols = [("set", "clips"), ("detector", "detector"), ("threshold", "threshold"), ("num_videos", "videos"),
-             ("num_labels_clustered", "GT events"), ("num_predictions", "detected"), ("event_f1_tol1", "F1 ±1"),
-             ("event_f1_tol2", "F1 ±2"), ("event_f1_tol3", "F1 ±3"), ("orig_f1_tol3", "orig. F ±3"),
-             ("ap_tol1", "AP@±1"), ("ap_tol2", "AP@±2"), ("ap_tol3", "AP@±3"), ("ap_mean_tol0124", "mAP δ∈{0,1,2,4}")]
-    ccols = [("set", "clips"), ("detector", "detector"), ("count_mode", "count"), ("num_videos", "videos"),
-             ("mae", "MAE"), ("obo", "OBO"), ("obz", "OBZ"), ("rmse", "RMSE")]
-    return ("### Temporal\n\n" + table(temporal, tcols) + "\n\n### Counting\n\n" + table(counting, ccols) + "\n")
+    tcols = [
+        ("set", "clips"),
+        ("detector", "detector"),
+        ("threshold", "threshold"),
+        ("num_videos", "videos"),
+        ("num_labels_clustered", "GT events"),
+        ("num_predictions", "detected"),
+        ("event_f1_tol1", "F1 ±1"),
+        ("event_f1_tol2", "F1 ±2"),
+        ("event_f1_tol3", "F1 ±3"),
+        ("orig_f1_tol3", "orig. F ±3"),
+        ("ap_tol1", "AP@±1"),
+        ("ap_tol2", "AP@±2"),
+        ("ap_tol3", "AP@±3"),
+        ("ap_mean_tol0124", "mAP δ∈{0,1,2,4}"),
+    ]
+    ccols = [
+        ("set", "clips"),
+        ("detector", "detector"),
+        ("count_mode", "count"),
+        ("num_videos", "videos"),
+        ("mae", "MAE"),
+        ("obo", "OBO"),
+        ("obz", "OBZ"),
+        ("rmse", "RMSE"),
+    ]
+    return "### Temporal\n\n" + table(temporal, tcols) + "\n\n### Counting\n\n" + table(counting, ccols) + "\n"

@@ -21,6 +21,7 @@ the same preprocessing serves every runtime. Formats (docs/export.md):
 * onnx — via jax2onnx in its own environment (.venv-onnx, `make onnx-env`), because jax2onnx pins an
   older orbax-checkpoint than training uses; the JAX env hands it a safetensors file.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,6 @@ import tempfile
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ta2net_jax.export import FORMATS, torch_format, weights
 
@@ -41,21 +41,25 @@ ONNX_PYTHON = os.path.join(REPO, ".venv-onnx", "bin", "python")
 
 # ---- the exported function ---------------------------------------------------------------------------
 
+
 def inference_function(model):
     """(video, motion, inflection) → (logits, source_map) of the eval-mode model, weights closed over."""
     from flax import nnx
+
     model.eval()
     graphdef, state = nnx.split(model)
 
     def infer(video, motion, inflection):
         outputs = nnx.merge(graphdef, state)(video, motion, inflection)
         return outputs["logits"], outputs["source_map"]
+
     return infer
 
 
 def input_shapes(config, batch) -> list[tuple]:
     """Shapes of (video, motion, inflection) for `batch` clips (an int or a symbolic dimension)."""
     from ta2net_jax.model import model_config
+
     cfg = model_config(config)
     size = config.data.get("image_size", None)
     if size is None:
@@ -65,23 +69,30 @@ def input_shapes(config, batch) -> list[tuple]:
 
 
 def _metadata(config, step) -> dict[str, str]:
-    return {"format": "ta2net-jax", "config": config.to_json_best_effort(sort_keys=True),
-            "step": str(step), "inputs": "video [B,T,H,W,3] in [0,1]; motion, inflection [B,T,H,W,2C]",
-            "outputs": "logits [B,T,2]; source_map [B,T,H/16,W/16]"}
+    return {
+        "format": "ta2net-jax",
+        "config": config.to_json_best_effort(sort_keys=True),
+        "step": str(step),
+        "inputs": "video [B,T,H,W,3] in [0,1]; motion, inflection [B,T,H,W,2C]",
+        "outputs": "logits [B,T,2]; source_map [B,T,H/16,W/16]",
+    }
 
 
 # ---- JAX → formats -----------------------------------------------------------------------------------
 
+
 def export_safetensors(model, config, step, out: str) -> None:
     from safetensors.numpy import save_file
+
     save_file(weights.flat_state(model), out, metadata=_metadata(config, step))
 
 
 def load_safetensors(path: str):
     """(config, flat weights) from a safetensors export."""
+    import ml_collections
     from safetensors import safe_open
     from safetensors.numpy import load_file
-    import ml_collections
+
     with safe_open(path, framework="numpy") as f:
         metadata = f.metadata() or {}
     if metadata.get("format") != "ta2net-jax" or "config" not in metadata:
@@ -91,6 +102,7 @@ def load_safetensors(path: str):
 
 def export_torch(model, config, out: str) -> None:
     from ta2net_jax.model import model_config
+
     torch_format.save(weights.torch_state_dict(model, model_config(config)), out)
 
 
@@ -111,26 +123,35 @@ def export_onnx(safetensors_path: str, out: str) -> None:
     """Converts a safetensors export to ONNX in the jax2onnx environment (a subprocess)."""
     try:
         import jax2onnx  # noqa: F401  (present when this env is the ONNX one)
+
         python = sys.executable
     except ImportError:
         python = ONNX_PYTHON
         if not os.path.exists(python):
-            raise FileNotFoundError(f"{python}: the ONNX export environment is missing; create it with "
-                                    f"`make onnx-env` (jax2onnx pins an older orbax, so it lives apart)") from None
+            raise FileNotFoundError(
+                f"{python}: the ONNX export environment is missing; create it with "
+                f"`make onnx-env` (jax2onnx pins an older orbax, so it lives apart)"
+            ) from None
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""), JAX_PLATFORMS="cpu")
-    proc = subprocess.run([python, "-m", "ta2net_jax.export.onnx_convert", "convert", "--weights", safetensors_path,
-                           "--out", out], capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [python, "-m", "ta2net_jax.export.onnx_convert", "convert", "--weights", safetensors_path, "--out", out],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if proc.returncode:
         raise RuntimeError(f"ONNX conversion of {safetensors_path} failed:\n{proc.stderr[-3000:]}")
 
 
 # ---- runs ------------------------------------------------------------------------------------------
 
+
 def with_image_size(config):
     """The config with `data.image_size` set from the run's dataset (input_pipeline/registry.py), which
     synthetic configs may leave out."""
     if config.data.get("image_size") is None:
         from input_pipeline import registry
+
         config.data.image_size = registry.input_spec(config.data).image_size
     return config
 
@@ -139,8 +160,9 @@ def export(workdir: str, fmt: str, out: str, step: int | None = None) -> dict:
     """Exports the run's checkpoint (latest or `step`) to `out`; returns a summary dict."""
     if fmt not in FORMATS:
         raise ValueError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
-    from ta2net_jax.config_utils import run_config
     from ta2net_jax.checkpoint import load_model_for_inference
+    from ta2net_jax.config_utils import run_config
+
     config = with_image_size(run_config(workdir))
     model, step = load_model_for_inference(config, workdir, step)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
@@ -155,18 +177,24 @@ def export(workdir: str, fmt: str, out: str, step: int | None = None) -> dict:
             weights_path = os.path.join(tmp, "weights.safetensors")
             export_safetensors(model, config, step, weights_path)
             export_onnx(weights_path, out)
-    return {"format": fmt, "out": os.path.abspath(out), "step": step, "bytes": os.path.getsize(out),
-            "inputs": [list(s) for s in input_shapes(config, "B")]}
+    return {
+        "format": fmt,
+        "out": os.path.abspath(out),
+        "step": step,
+        "bytes": os.path.getsize(out),
+        "inputs": [list(s) for s in input_shapes(config, "B")],
+    }
 
 
 def import_torch(checkpoint_path: str, config, workdir: str, step: int = 0) -> dict:
     """Writes an orbax checkpoint of `config`'s model with the weights of a PyTorch checkpoint (the
     original's format or our torch export) into `workdir`, which `ta2net eval/detect/export` then use."""
-    from flax import nnx
-    from ta2net_jax import checkpoint
-    from ta2net_jax.config_utils import save_config
-    from ta2net_jax.checkpoint import model_and_optimizer
     import orbax.checkpoint as ocp
+    from flax import nnx
+
+    from ta2net_jax import checkpoint
+    from ta2net_jax.checkpoint import model_and_optimizer
+    from ta2net_jax.config_utils import save_config
 
     # The checkpoint holds the training state's layout: (model, optimizer), with fresh Adam moments.
     model, optimizer = model_and_optimizer(config)

@@ -7,6 +7,7 @@
 and converts the eval-mode inference function with a symbolic batch dimension `B` (opset 23).
 `run` evaluates an ONNX file with onnxruntime on the npz arrays video, motion, inflection.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,6 +17,7 @@ import numpy as np
 
 def convert(weights_path: str, out: str) -> None:
     import jax2onnx
+
     from ta2net_jax.export import exporters, weights
     from ta2net_jax.model import build_model
 
@@ -23,13 +25,21 @@ def convert(weights_path: str, out: str) -> None:
     model = build_model(config)
     weights.load_flat_state(model, flat, source=weights_path)
     fn = exporters.inference_function(model)
-    jax2onnx.to_onnx(fn, exporters.input_shapes(config, "B"), model_name="ta2net", opset=23,
-                     input_names=["video", "motion", "inflection"], output_names=["logits", "source_map"],
-                     return_mode="file", output_path=out)
+    jax2onnx.to_onnx(
+        fn,
+        exporters.input_shapes(config, "B"),
+        model_name="ta2net",
+        opset=23,
+        input_names=["video", "motion", "inflection"],
+        output_names=["logits", "source_map"],
+        return_mode="file",
+        output_path=out,
+    )
 
 
 def run(model_path: str, inputs_path: str, out: str) -> None:
     import onnxruntime
+
     session = onnxruntime.InferenceSession(model_path, providers=["CPUExecutionProvider"])
     with np.load(inputs_path) as f:
         feeds = {k: f[k].astype(np.float32) for k in ("video", "motion", "inflection")}

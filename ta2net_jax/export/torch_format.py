@@ -11,6 +11,7 @@ Only what state dicts need is understood: tensors (any strides, any of the dtype
 dicts / OrderedDicts / lists / tuples and plain Python scalars and strings. Any other pickled object is
 refused with an error naming the file and the object, never executed.
 """
+
 from __future__ import annotations
 
 import collections
@@ -23,12 +24,19 @@ import ml_dtypes
 import numpy as np
 
 _STORAGE_DTYPES = {
-    "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
-    "BFloat16Storage": ml_dtypes.bfloat16, "LongStorage": np.int64, "IntStorage": np.int32,
-    "ShortStorage": np.int16, "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
+    "FloatStorage": np.float32,
+    "DoubleStorage": np.float64,
+    "HalfStorage": np.float16,
+    "BFloat16Storage": ml_dtypes.bfloat16,
+    "LongStorage": np.int64,
+    "IntStorage": np.int32,
+    "ShortStorage": np.int16,
+    "CharStorage": np.int8,
+    "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_,
 }
 _STORAGE_NAMES = {np.dtype(v): k for k, v in _STORAGE_DTYPES.items()}
-_ALIGNMENT = 64   # torch aligns storage records to 64 bytes (needed for torch.load(mmap=True))
+_ALIGNMENT = 64  # torch aligns storage records to 64 bytes (needed for torch.load(mmap=True))
 
 
 class TorchFormatError(ValueError):
@@ -42,9 +50,10 @@ def _rebuild_tensor(storage, storage_offset, size, stride, *_):
     if not size:
         return np.array(storage[storage_offset])
     itemsize = storage.dtype.itemsize
-    view = np.lib.stride_tricks.as_strided(storage[storage_offset:], shape=tuple(size),
-                                           strides=tuple(s * itemsize for s in stride))
-    return np.array(view)   # a contiguous copy, independent of the archive buffer
+    view = np.lib.stride_tricks.as_strided(
+        storage[storage_offset:], shape=tuple(size), strides=tuple(s * itemsize for s in stride)
+    )
+    return np.array(view)  # a contiguous copy, independent of the archive buffer
 
 
 def _rebuild_parameter(data, *_):
@@ -73,8 +82,10 @@ class _Unpickler(pickle.Unpickler):
             return self._ALLOWED[(module, name)]
         if module == "torch" and name in _STORAGE_DTYPES:
             return _StorageType(name)
-        raise TorchFormatError(f"{self.path}: holds a pickled {module}.{name}, which a state dict does not need; "
-                               f"refusing to load it (save only tensors and plain containers)")
+        raise TorchFormatError(
+            f"{self.path}: holds a pickled {module}.{name}, which a state dict does not need; "
+            f"refusing to load it (save only tensors and plain containers)"
+        )
 
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and pid and pid[0] == "storage"):
@@ -94,13 +105,15 @@ def load(path: str):
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such file")
     if not zipfile.is_zipfile(path):
-        raise TorchFormatError(f"{path}: not a torch.save zip archive (files written by torch < 1.6 or with "
-                               f"_use_new_zipfile_serialization=False are not supported; re-save with torch ≥ 1.6)")
+        raise TorchFormatError(
+            f"{path}: not a torch.save zip archive (files written by torch < 1.6 or with "
+            f"_use_new_zipfile_serialization=False are not supported; re-save with torch ≥ 1.6)"
+        )
     with zipfile.ZipFile(path) as archive:
         pickles = [n for n in archive.namelist() if n.endswith("data.pkl")]
         if len(pickles) != 1:
             raise TorchFormatError(f"{path}: expected one data.pkl in the archive, found {len(pickles)}")
-        prefix = pickles[0][:-len("data.pkl")]
+        prefix = pickles[0][: -len("data.pkl")]
         byteorder = f"{prefix}byteorder"
         if byteorder in archive.namelist() and archive.read(byteorder).strip() != b"little":
             raise TorchFormatError(f"{path}: big-endian archives are not supported")
@@ -132,13 +145,13 @@ class _Pickler(pickle._Pickler):  # the pure-Python pickler: its dispatch table 
     dispatch = pickle._Pickler.dispatch.copy()
 
     def _save_global_ref(self, obj: _Global) -> None:
-        self.write(pickle.GLOBAL + f"{obj.module}\n{obj.name}\n".encode("utf-8"))
+        self.write(pickle.GLOBAL + f"{obj.module}\n{obj.name}\n".encode())
         self.memoize(obj)
 
     dispatch[_Global] = _save_global_ref
 
     def persistent_id(self, obj):
-        if isinstance(obj, _Tensor):   # the storage; the tensor itself is reduced below
+        if isinstance(obj, _Tensor):  # the storage; the tensor itself is reduced below
             return None
         if isinstance(obj, tuple) and len(obj) == 2 and obj[0] == "__storage__":
             tensor = obj[1]
@@ -174,7 +187,7 @@ def _write_aligned(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
     info.compress_type = zipfile.ZIP_STORED
     header = 30 + len(name.encode("utf-8"))
     pad = (-(archive.fp.tell() + header + 4)) % _ALIGNMENT
-    info.extra = b"FB" + pad.to_bytes(2, "little") + b"\0" * pad   # padding extra field, as torch writes
+    info.extra = b"FB" + pad.to_bytes(2, "little") + b"\0" * pad  # padding extra field, as torch writes
     archive.writestr(info, data)
 
 
@@ -190,7 +203,10 @@ def save(obj, path: str, archive_name: str = "archive") -> None:
         _write_aligned(archive, f"{archive_name}/data.pkl", buffer.getvalue())
         _write_aligned(archive, f"{archive_name}/byteorder", b"little")
         for tensor in tensors:
-            _write_aligned(archive, f"{archive_name}/data/{tensor.key}",
-                           tensor.array.astype(tensor.array.dtype.newbyteorder("<")).tobytes())
+            _write_aligned(
+                archive,
+                f"{archive_name}/data/{tensor.key}",
+                tensor.array.astype(tensor.array.dtype.newbyteorder("<")).tobytes(),
+            )
         _write_aligned(archive, f"{archive_name}/version", b"3\n")
     os.replace(tmp, path)

@@ -23,6 +23,7 @@ Entries of the original that our model does not have (documented in docs/export.
   (ours is computed), exported as the same table [T, 1, d_model].
 The DataParallel prefix `module.` of the original's checkpoints is removed on import.
 """
+
 from __future__ import annotations
 
 import re
@@ -50,8 +51,14 @@ _MODULE_RULES: list[tuple[str, str]] = [
     (r"^sim_decoder\.sim_bn$", "sim_decoder.bn2"),
     (r"^sim_decoder\.input_projection$", "sim_decoder.input_projection"),
     (r"^sim_decoder\.input_norm$", "sim_decoder.ln1"),
-    (r"^sim_decoder\.transformer\.self_attn\.out$", "sim_decoder.transEncoder.trans_encoder.layers.0.self_attn.out_proj"),
-    (r"^sim_decoder\.transformer\.(linear1|linear2|norm1|norm2)$", r"sim_decoder.transEncoder.trans_encoder.layers.0.\1"),
+    (
+        r"^sim_decoder\.transformer\.self_attn\.out$",
+        "sim_decoder.transEncoder.trans_encoder.layers.0.self_attn.out_proj",
+    ),
+    (
+        r"^sim_decoder\.transformer\.(linear1|linear2|norm1|norm2)$",
+        r"sim_decoder.transEncoder.trans_encoder.layers.0.\1",
+    ),
     (r"^sim_decoder\.final_norm$", "sim_decoder.transEncoder.trans_encoder.norm"),
     (r"^sim_decoder\.prediction\.fc1$", "sim_decoder.cls.layers.0"),
     (r"^sim_decoder\.prediction\.norm$", "sim_decoder.cls.layers.1"),
@@ -64,10 +71,12 @@ _PACKED_QKV = re.compile(r"^sim_decoder\.transformer\.self_attn\.(query|key|valu
 _PACKED_TORCH = "sim_decoder.transEncoder.trans_encoder.layers.0.self_attn"
 _LEAF_NAMES = {"kernel": "weight", "scale": "weight", "bias": "bias", "mean": "running_mean", "var": "running_var"}
 # Original entries with no counterpart here (module docstring); dropped on import.
-IGNORED_ON_IMPORT = (re.compile(r"^(video_net|flow_net|d2f_net)\.(layer4|fc)\."),
-                     re.compile(r"\.num_batches_tracked$"),
-                     re.compile(r"^sim_decoder\.sims\.linear_v\."),
-                     re.compile(r"^sim_decoder\.transEncoder\.pos_encoder\.pe$"))
+IGNORED_ON_IMPORT = (
+    re.compile(r"^(video_net|flow_net|d2f_net)\.(layer4|fc)\."),
+    re.compile(r"\.num_batches_tracked$"),
+    re.compile(r"^sim_decoder\.sims\.linear_v\."),
+    re.compile(r"^sim_decoder\.transEncoder\.pos_encoder\.pe$"),
+)
 
 
 def _torch_module(module: str) -> str:
@@ -125,17 +134,19 @@ def to_torch(flat: dict[str, np.ndarray], *, num_frames: int, d_model: int) -> d
         out["sim_decoder.sims.linear_v.weight"] = np.zeros_like(out["sim_decoder.sims.linear_q.weight"])
         out["sim_decoder.sims.linear_v.bias"] = np.zeros_like(out["sim_decoder.sims.linear_q.bias"])
         from ta2net_jax.model.temporal_head import sinusoidal_encoding
+
         out["sim_decoder.transEncoder.pos_encoder.pe"] = sinusoidal_encoding(num_frames, d_model)[:, None, :]
     return out
 
 
 def strip_data_parallel(state_dict: dict) -> dict:
     """Removes nn.DataParallel's `module.` prefix (the original saved its checkpoints wrapped)."""
-    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state_dict.items()}
+    return {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state_dict.items()}
 
 
-def from_torch(state_dict: dict[str, np.ndarray], expected: dict[str, tuple[int, ...]], *,
-               source: str = "state_dict") -> dict[str, np.ndarray]:
+def from_torch(
+    state_dict: dict[str, np.ndarray], expected: dict[str, tuple[int, ...]], *, source: str = "state_dict"
+) -> dict[str, np.ndarray]:
     """The original's state_dict → our flat state for the names (and shapes) in `expected`.
 
     Raises ValueError naming `source` and listing every missing, unexpected or mis-shaped entry.
@@ -155,7 +166,9 @@ def from_torch(state_dict: dict[str, np.ndarray], expected: dict[str, tuple[int,
             value = np.split(value, 3, axis=0)[("query", "key", "value").index(qkv.group(1))]
         value = _from_torch_layout(name, value)
         if tuple(value.shape) != tuple(shape):
-            problems.append(f"{key}: shape {tuple(np.asarray(state_dict[key]).shape)} does not fit {name} {tuple(shape)}")
+            problems.append(
+                f"{key}: shape {tuple(np.asarray(state_dict[key]).shape)} does not fit {name} {tuple(shape)}"
+            )
             continue
         out[name] = value
     unexpected = [k for k in state_dict if k not in used and not any(p.search(k) for p in IGNORED_ON_IMPORT)]

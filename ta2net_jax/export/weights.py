@@ -4,6 +4,7 @@ Flat names are NNX state paths joined by dots (`sim_decoder.conv3d.kernel`), ove
 BatchNorm statistics (`nnx.Param`, `nnx.BatchStat`): everything inference needs, nothing of the
 optimizer or the RNG state.
 """
+
 from __future__ import annotations
 
 import jax.numpy as jnp
@@ -36,12 +37,17 @@ def load_flat_state(model: nnx.Module, flat: dict[str, np.ndarray], *, source: s
     expected = {".".join(map(str, path)): var for path, var in entries}
     missing = sorted(set(expected) - set(flat))
     extra = sorted(set(flat) - set(expected))
-    wrong = [f"{k}: {tuple(np.shape(flat[k]))} vs {tuple(v.get_value().shape)}" for k, v in expected.items()
-             if k in flat and tuple(np.shape(flat[k])) != tuple(v.get_value().shape)]
+    wrong = [
+        f"{k}: {tuple(np.shape(flat[k]))} vs {tuple(v.get_value().shape)}"
+        for k, v in expected.items()
+        if k in flat and tuple(np.shape(flat[k])) != tuple(v.get_value().shape)
+    ]
     if missing or extra or wrong:
         details = [f"missing {k}" for k in missing[:6]] + [f"unexpected {k}" for k in extra[:6]] + wrong[:6]
-        raise ValueError(f"{source}: does not match this model configuration ({len(missing)} missing, "
-                         f"{len(extra)} unexpected, {len(wrong)} mis-shaped): {'; '.join(details)}")
+        raise ValueError(
+            f"{source}: does not match this model configuration ({len(missing)} missing, "
+            f"{len(extra)} unexpected, {len(wrong)} mis-shaped): {'; '.join(details)}"
+        )
     for name, var in expected.items():
         var.set_value(jnp.asarray(flat[name], dtype=var.get_value().dtype))
     nnx.update(model, nnx.from_flat_state(entries))
@@ -49,8 +55,7 @@ def load_flat_state(model: nnx.Module, flat: dict[str, np.ndarray], *, source: s
 
 def torch_state_dict(model: nnx.Module, model_cfg) -> dict[str, np.ndarray]:
     """The model's weights under the original PyTorch names and layouts (torch_names.py)."""
-    return torch_names.to_torch(flat_state(model), num_frames=model_cfg.num_frames,
-                                d_model=model_cfg.decoder.d_model)
+    return torch_names.to_torch(flat_state(model), num_frames=model_cfg.num_frames, d_model=model_cfg.decoder.d_model)
 
 
 def load_torch_checkpoint(model: nnx.Module, path: str) -> dict:

@@ -15,6 +15,7 @@ For a tolerance δ (frames):
 Ground truth is run-clustered first (metrics.cluster_runs), as for the one-to-one F1; fractional GT (audio
 onsets) is rounded to the nearest frame by the caller.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ from ta2net_jax.evaluation.metrics.timing import cluster_runs
 
 __all__ = ["AP_TOLERANCES", "average_precision", "ap_metrics", "precision_recall_curve"]
 
-AP_TOLERANCES = (0, 1, 2, 3, 4)   # frames; evaluation.md §3 lists {0, 1, 2, 4}; 3 is the ±3 of the other metrics
+AP_TOLERANCES = (0, 1, 2, 3, 4)  # frames; evaluation.md §3 lists {0, 1, 2, 4}; 3 is the ±3 of the other metrics
 
 
 def _ranked_matches(videos: Sequence[tuple], tol: float) -> tuple[np.ndarray, int]:
@@ -48,7 +49,7 @@ def _ranked_matches(videos: Sequence[tuple], tol: float) -> tuple[np.ndarray, in
             continue
         dist = np.abs(gt - f).astype(np.float64)
         dist[used[v] | (dist > tol)] = np.inf
-        j = int(np.argmin(dist))          # first minimum: the earlier GT frame on ties
+        j = int(np.argmin(dist))  # first minimum: the earlier GT frame on ties
         if np.isfinite(dist[j]):
             used[v][j] = True
             tp[i] = True
@@ -83,5 +84,5 @@ def ap_metrics(videos: Sequence[tuple], tolerances: Sequence[int] = AP_TOLERANCE
     """{"ap_tol{δ}": AP for each δ, "ap_mean_tol0124": mean over δ ∈ {0, 1, 2, 4} where all are defined}."""
     out = {f"ap_tol{int(k)}": average_precision(videos, k) for k in tolerances}
     standard = [out.get(f"ap_tol{k}") for k in (0, 1, 2, 4)]
-    out["ap_mean_tol0124"] = (float(np.mean(standard)) if all(a is not None for a in standard) else None)
+    out["ap_mean_tol0124"] = float(np.mean(standard)) if all(a is not None for a in standard) else None
     return out

@@ -14,6 +14,7 @@ Counting mode (stated in every result): ``"events"`` counts contacts, ĉ = #even
 the gaps between consecutive events, ĉ = max(#events − 1, 0), which is what a cycle count is for a clip
 that starts and ends on a contact (evaluation.md §5: 13 contacts ↔ 12 UCFRep cycles).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -52,11 +53,13 @@ def counting_metrics(pred_counts: Sequence[float], gt_counts: Sequence[float]) -
     if gt.size == 0:
         return {"num_videos": 0, "mae": None, "obo": None, "obz": None, "rmse": None}
     err = np.abs(pred - gt)
-    return {"num_videos": int(gt.size),
-            "mae": float(np.mean(err / (gt + 0.1))),
-            "obo": float(np.mean(err <= 1)),
-            "obz": float(np.mean(err == 0)),
-            "rmse": float(np.sqrt(np.mean(err ** 2)))}
+    return {
+        "num_videos": int(gt.size),
+        "mae": float(np.mean(err / (gt + 0.1))),
+        "obo": float(np.mean(err <= 1)),
+        "obz": float(np.mean(err == 0)),
+        "rmse": float(np.sqrt(np.mean(err**2))),
+    }
 
 
 def per_video_counts(num_events: Sequence[int], gt_counts: Sequence[float], mode: str = "events") -> list[dict]:
@@ -65,6 +68,13 @@ def per_video_counts(num_events: Sequence[int], gt_counts: Sequence[float], mode
     for n, c in zip(num_events, gt_counts):
         pred = count_from_events(n, mode)
         err = abs(pred - float(c))
-        rows.append({"pred_count": pred, "gt_count": float(c), "abs_error": float(err),
-                     "norm_error": float(err / (float(c) + 0.1)), "obo": bool(err <= 1)})
+        rows.append(
+            {
+                "pred_count": pred,
+                "gt_count": float(c),
+                "abs_error": float(err),
+                "norm_error": float(err / (float(c) + 0.1)),
+                "obo": bool(err <= 1),
+            }
+        )
     return rows

@@ -23,19 +23,28 @@ object(s) in contact (walls and floor are not boxes); each object's axis-aligned
 frame comes from the generator's raw JSON (disc: centre ± radius; box of half sizes (a, b) at angle θ:
 half extents (|cos θ|a + |sin θ|b, |sin θ|a + |cos θ|b)).
 """
+
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["LVS_SIZE", "AUC_THRESHOLDS", "box_mask", "binarize_heatmap", "ciou", "ciou_summary",
-           "pointing_hits", "synthetic_event_boxes", "map_cell_peak"]
+__all__ = [
+    "LVS_SIZE",
+    "AUC_THRESHOLDS",
+    "box_mask",
+    "binarize_heatmap",
+    "ciou",
+    "ciou_summary",
+    "pointing_hits",
+    "synthetic_event_boxes",
+    "map_cell_peak",
+]
 
 LVS_SIZE = 224
-AUC_THRESHOLDS = np.round(np.arange(21) * 0.05, 10)   # 0, 0.05, …, 1.0
+AUC_THRESHOLDS = np.round(np.arange(21) * 0.05, 10)  # 0, 0.05, …, 1.0
 
 
 def box_mask(boxes, image_size: tuple[int, int], size: int = LVS_SIZE, mode: str = "union") -> np.ndarray:
@@ -89,8 +98,12 @@ def ciou_summary(cious: Sequence[float]) -> dict:
     if c.size == 0:
         return {"num_samples": 0, "ciou_at_0.5": None, "auc": None, "mean_ciou": None}
     success = np.array([np.mean(c >= t) for t in AUC_THRESHOLDS])
-    return {"num_samples": int(c.size), "ciou_at_0.5": float(np.mean(c >= 0.5)),
-            "auc": float(np.trapezoid(success, AUC_THRESHOLDS)), "mean_ciou": float(c.mean())}
+    return {
+        "num_samples": int(c.size),
+        "ciou_at_0.5": float(np.mean(c >= 0.5)),
+        "auc": float(np.trapezoid(success, AUC_THRESHOLDS)),
+        "mean_ciou": float(c.mean()),
+    }
 
 
 def map_cell_peak(source_map: np.ndarray, image_size: tuple[int, int], polarity: str = "peak") -> tuple[float, float]:
@@ -105,8 +118,9 @@ def map_cell_peak(source_map: np.ndarray, image_size: tuple[int, int], polarity:
     return (col + 0.5) * image_size[1] / w, (row + 0.5) * image_size[0] / h
 
 
-def pointing_hits(maps: np.ndarray, scores: np.ndarray, event_frames, event_xy, image_size: tuple[int, int],
-                  polarity: str = "peak") -> tuple[int, int]:
+def pointing_hits(
+    maps: np.ndarray, scores: np.ndarray, event_frames, event_xy, image_size: tuple[int, int], polarity: str = "peak"
+) -> tuple[int, int]:
     """(hits, total) over one video's ground-truth events on scored frames (finite score); a hit is a
     contact point within one map cell of the chosen cell's centre (module docstring)."""
     h, w = maps.shape[1:]
@@ -137,7 +151,7 @@ def synthetic_event_boxes(raw_json: str) -> list[tuple[int, list[list[float]]]]:
         boxes = []
         for name in e["objects"]:
             o = objects.get(name)
-            if o is None:          # a wall or the floor
+            if o is None:  # a wall or the floor
                 continue
             t = min(max(frame, 0), len(o["trajectory_px"]) - 1)
             cx, cy = o["trajectory_px"][t]

@@ -25,6 +25,7 @@ Choices made here (logged, see docs/original.md §12 choices 8–9):
 * ``orig_*`` in ``evaluate_videos`` is the plain mean over ALL videos of ``original_metrics``; videos for
   which the original returns all zeros (no predictions, no labels, or nothing found) count as zeros.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -68,19 +69,24 @@ def original_metrics(pred, label, tol: int = ORIGINAL_TOL) -> dict:
         return zeros
     # dist[i, j] = |label[i] - pred[j]|; float so that fractional frames (e.g. audio onsets) also work.
     dist = np.abs(label.astype(np.float64)[:, None] - pred.astype(np.float64)[None, :])
-    nearest_pred = dist.min(axis=1)   # per label
+    nearest_pred = dist.min(axis=1)  # per label
     nearest_label = dist.min(axis=0)  # per prediction
     found = nearest_pred <= tol
-    n1 = int(found.sum())                        # labels found (not one-to-one)
-    n2 = int((nearest_label <= tol).sum())       # predictions that hit some label
+    n1 = int(found.sum())  # labels found (not one-to-one)
+    n2 = int((nearest_label <= tol).sum())  # predictions that hit some label
     if n1 == 0:
         return zeros
     tp, fn, fp = n1, label.size - n1, pred.size - n2
     recall = tp / (tp + fn)
     precision = tp / (tp + fp)  # mixes a label count (n1) with a prediction count (|pred| - n2)
     f1 = 2 * recall * precision / (recall + precision)
-    return dict(recall=float(recall), precision=float(precision), f1=float(f1),
-                num_error=float(abs(n1 - label.size)), pos_error=float(nearest_pred[found].mean()))
+    return dict(
+        recall=float(recall),
+        precision=float(precision),
+        f1=float(f1),
+        num_error=float(abs(n1 - label.size)),
+        pos_error=float(nearest_pred[found].mean()),
+    )
 
 
 def cluster_runs(frames) -> np.ndarray:
@@ -176,6 +182,10 @@ def evaluate_videos(videos: Sequence[tuple], tolerances: Sequence[int] = (1, 2, 
         out[f"event_f1_tol{k}_video_mean"] = f1_sum[k] / n if n else 0.0
     for key, s in orig_sum.items():
         out[f"orig_{key}_tol{ORIGINAL_TOL}"] = s / n if n else 0.0
-    out.update(num_labels_clustered=int(n_lab_c), num_predictions=int(n_pred_c),
-               num_labels_raw=int(n_lab_raw), num_predictions_raw=int(n_pred_raw))
+    out.update(
+        num_labels_clustered=int(n_lab_c),
+        num_predictions=int(n_pred_c),
+        num_labels_raw=int(n_lab_raw),
+        num_predictions_raw=int(n_pred_raw),
+    )
     return out
