@@ -47,7 +47,7 @@ def dataset(request, tmp_path_factory):
 
 
 def test_lag_is_the_rendered_lag(dataset):
-    fps, lag, _, _, result = dataset
+    _fps, lag, _, _, result = dataset
     assert abs(result.lag.lag_frames - lag) <= 1, result.lag
     assert result.lag.lag_frames == lag, result.lag  # stronger: the labels test below needs it exact
     assert set(result.lag.correlation_by_lag) == set(range(-3, 4))
@@ -64,7 +64,7 @@ def test_labels_are_the_exact_event_frames(dataset):
 
 
 def test_clips_without_usable_sound_are_named_with_a_reason(dataset):
-    _, _, truth, extra, result = dataset
+    _, _, _truth, extra, result = dataset
     assert set(result.rejected) == set(extra.values())
     assert "agreement" in result.rejected[extra["noise"]]
     assert "no audio onsets" in result.rejected[extra["zeros"]]
