@@ -131,3 +131,14 @@ def test_greatest_hits_onsets_match_audio_onsets_json(name):
     assert np.max(np.abs(labels.frames - expected)) <= 1
     raw = audio_labels.audio_labels_for_video(path, latency_hops=0)  # librosa's times, no latency removed
     assert raw.frames.tolist() == expected.tolist()
+
+
+def test_audio_onsets_entry_reproduces_the_shared_json(dataset):
+    with open(realdata(*ONSETS_JSON)) as f:
+        shared = json.load(f)
+    for name, expected in shared.items():
+        entry = audio_labels.audio_onsets_entry(realdata("greatest_hits_condfoleygen", name))
+        note = expected["audio_onsets"].pop("note")
+        assert note and entry == expected, name
+    _, _, _, extra, _ = dataset
+    assert audio_labels.audio_onsets_entry(extra["no_audio"])["audio_onsets"] is None
