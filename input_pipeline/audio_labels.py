@@ -18,7 +18,6 @@ import dataclasses
 import os
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 
 from input_pipeline.audio import (
@@ -104,6 +103,23 @@ class AudioLabelSet:
     labels: dict[str, AudioLabels]
     rejected: dict[str, str]
     lag: LagEstimate
+
+    def labels_json(self) -> dict:
+        """The kept clips keyed by file name, each ``{"frames": [...], ...}``: a labels file that
+        ``ta2net_jax.labels.parse_labels`` (``--labels``) reads; strengths, onset times, fps, lag, agreement
+        ride along."""
+        return {os.path.basename(path): {
+            "frames": lab.frames.tolist(), "strengths": [round(float(v), 4) for v in lab.strengths],
+            "onset_times_s": [round(float(t), 4) for t in lab.times_s], "fps": lab.fps,
+            "num_frames": lab.num_frames, "lag_frames": lab.lag_frames,
+            "agreement": None if lab.agreement is None else round(float(lab.agreement), 4)}
+            for path, lab in self.labels.items()}
+
+    def report_json(self) -> dict:
+        """The lag (with the correlation per candidate lag) and every rejected clip with its reason."""
+        return {"lag_frames": self.lag.lag_frames, "lag_num_clips": self.lag.num_clips,
+                "correlation_by_lag": {str(k): round(float(v), 4) for k, v in self.lag.correlation_by_lag.items()},
+                "num_kept": len(self.labels), "rejected": dict(self.rejected)}
 
 
 def inflection_curve(frames: np.ndarray, *, flow_method: str = "dis") -> np.ndarray:
@@ -209,12 +225,13 @@ def clip_signals(path, *, sample_rate: int = DEFAULT_SAMPLE_RATE, delta: float =
     samples, rate = read_audio(path, sample_rate, align_to_video=True)
     onsets = detect_onsets(samples, rate, delta=delta, latency_hops=latency_hops)
     if with_inflection:
-        frames = read_video(path).frames
-        height, width = frames.shape[1:3]
+        height, width = info["size"]
+        size = None
         if flow_size is not None and max(height, width) > flow_size:
+            # resized while decoding: a long HD clip is never held at full size
             scale = flow_size / max(height, width)
-            size = (max(8, round(width * scale)), max(8, round(height * scale)))
-            frames = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+            size = (max(8, round(height * scale)), max(8, round(width * scale)))
+        frames = read_video(path, size=size).frames
         num_frames = len(frames)
         inflection = inflection_curve(frames, flow_method=flow_method)
     else:

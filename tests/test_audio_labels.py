@@ -142,3 +142,14 @@ def test_audio_onsets_entry_reproduces_the_shared_json(dataset):
         assert note and entry == expected, name
     _, _, _, extra, _ = dataset
     assert audio_labels.audio_onsets_entry(extra["no_audio"])["audio_onsets"] is None
+
+
+def test_labels_json_is_a_labels_file_for_parse_labels(dataset, tmp_path):
+    from ta2net_jax.labels import parse_labels
+    _, lag, truth, extra, result = dataset
+    path = tmp_path / "audio_labels.json"
+    path.write_text(json.dumps(result.labels_json()))
+    for video, frames in truth.items():
+        assert parse_labels(str(path), video).frames.tolist() == frames
+    report = json.loads(json.dumps(result.report_json()))
+    assert report["lag_frames"] == lag and set(report["rejected"]) == set(extra.values())

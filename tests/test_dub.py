@@ -134,3 +134,12 @@ def test_drop_frame_timecode_known_values():
     assert cues.frames_to_timecode(3600 * 25, 25.0) == "01:00:00:00"
     for frame in range(0, 40000, 7):
         assert cues.timecode_to_frames(cues.frames_to_timecode(frame, ntsc), ntsc) == frame
+
+
+def test_write_cue_file_picks_the_format_by_suffix(tmp_path):
+    for suffix in cues.CUE_SUFFIXES:
+        cues.write_cue_file(tmp_path / f"e{suffix}", [5, 9], 25.0, scores=[1.0, 2.0])
+    assert [e["record_in"] for e in cues.read_edl(tmp_path / "e.edl", 25.0)] == [5, 9]
+    assert [r["frame"] for r in cues.read_cue_csv(tmp_path / "e.csv")] == [5, 9]
+    with pytest.raises(ValueError, match="unknown cue format"):
+        cues.write_cue_file(tmp_path / "e.txt", [5], 25.0)

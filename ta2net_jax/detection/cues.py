@@ -189,3 +189,15 @@ def read_edl(path, fps: float) -> list[dict]:
             elif line.startswith("* COMMENT:") and events:
                 events[-1]["comment"] = line.split(":", 1)[1].strip()
     return events
+
+
+CUE_SUFFIXES = (".srt", ".csv", ".edl")
+
+
+def write_cue_file(path, event_frames: Sequence[int], fps: float, *, scores: Sequence[float] | None = None) -> None:
+    """Writes the cue format named by the suffix of ``path`` (:data:`CUE_SUFFIXES`) with default settings."""
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    writers = {".srt": write_srt, ".csv": write_cue_csv, ".edl": write_edl}
+    if suffix not in writers:
+        raise ValueError(f"{os.fspath(path)}: unknown cue format {suffix!r}; use one of {', '.join(CUE_SUFFIXES)}")
+    writers[suffix](event_frames, fps, path, scores=scores)
