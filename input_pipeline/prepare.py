@@ -2,7 +2,7 @@
 
 One video becomes one folder `OUT/<key>/`:
     frames/000000.jpg …    N frames, H×W RGB JPEG (quality `jpeg_quality`)
-    flow.npz               flow_fwd, flow_bwd: [N−1, H, W, 2] float16 (u, v) in pixels (ta2net_jax/flow.py);
+    flow.npz               flow_fwd, flow_bwd: [N−1, H, W, 2] float16 (u, v) in pixels (input_pipeline/flow.py);
                            stored uncompressed (float16 flow barely compresses; reading it costs no CPU)
     meta.json              source file, native fps, output fps, frame counts, sizes, options, source_frames
                            (which native frames were kept), seconds spent

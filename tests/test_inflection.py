@@ -138,3 +138,25 @@ def test_computed_in_jit_on_sharded_batch_without_host_transfer():
         video["flow_fwd"].astype(np.float32), video["flow_bwd"].astype(np.float32), 4, "color"
     )
     np.testing.assert_allclose(np.asarray(infl[2, 0]), ref_infl, atol=2.02 / 255)
+
+
+def test_inflection_energy_maps_follow_the_models_alignment():
+    # The training-free cue (NumPy, input_pipeline) and the model's inflection (JAX) are the same differences.
+    from input_pipeline import inflection_energy
+
+    rng = np.random.default_rng(3)
+    n = 12
+    fwd = rng.normal(size=(n - 1, 8, 8, 2)).astype(np.float32)
+    bwd = rng.normal(size=(n - 1, 8, 8, 2)).astype(np.float32)
+    _, model_inflection = inflection.motion_and_inflection(
+        jnp.asarray(fwd[None, 2:]), jnp.asarray(bwd[None, : n - 3]), jnp.array([n - 4]), mode="raw"
+    )
+    model_inflection = np.asarray(model_inflection[0])
+    expected = np.linalg.norm(model_inflection[..., :2], axis=-1) + np.linalg.norm(model_inflection[..., 2:], axis=-1)
+    maps = inflection_energy.inflection_magnitude_maps(fwd, bwd)
+    np.testing.assert_allclose(maps[2 : n - 2], expected, rtol=1e-5, atol=1e-5)
+    assert not maps[:2].any() and not maps[n - 2 :].any()
+    energy = inflection_energy.inflection_energy(fwd, bwd)
+    assert np.isnan(energy[[0, 1, n - 2, n - 1]]).all()
+    k = max(1, round(inflection_energy.TOP_FRACTION * 64))
+    np.testing.assert_allclose(energy[5], np.sort(expected[3].ravel())[-k:].mean(), rtol=1e-6)

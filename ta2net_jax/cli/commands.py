@@ -93,6 +93,9 @@ def detect(args, overrides) -> int:
 
     method = args.method or ("model" if args.workdir else "inflection")
     single_outputs = [args.out, args.csv, args.plot, args.overlay]
+    if (args.dub or args.cues) and (os.path.isdir(args.video) or args.out_dir):
+        raise ValueError("--dub/--cues write one video's files; they do not go with a folder or --out-dir")
+    _check_dub_and_cues(args)
     if os.path.isdir(args.video) or args.out_dir:
         if any(single_outputs):
             raise ValueError(
@@ -149,7 +152,39 @@ def detect(args, overrides) -> int:
     for name, path in zip(("events", "csv", "timeline", "overlay"), single_outputs):
         if path:
             print(f"{name}: {os.path.abspath(path)}")
+    _dub_and_cues(args, result)
     return 0
+
+
+def _check_dub_and_cues(args) -> None:
+    """Refuses unknown --dub/--cues formats and a missing --sound before any work is done."""
+    from input_pipeline.audio_mux import AUDIO_CODECS
+    from ta2net_jax.detection.cues import CUE_SUFFIXES
+
+    if args.dub and os.path.splitext(args.dub)[1].lower() not in AUDIO_CODECS:
+        raise ValueError(f"{args.dub}: --dub writes {', '.join(AUDIO_CODECS)} files")
+    if args.cues and os.path.splitext(args.cues)[1].lower() not in CUE_SUFFIXES:
+        raise ValueError(f"{args.cues}: --cues writes {', '.join(CUE_SUFFIXES)} files")
+    if args.sound and not args.dub:
+        raise ValueError("--sound is the impact sound of --dub; give --dub OUT too")
+    if args.sound and not os.path.isfile(args.sound):
+        raise FileNotFoundError(f"{args.sound}: no such sound file")
+
+
+def _dub_and_cues(args, result: dict) -> None:
+    frames = [e["frame"] for e in result["events"]]
+    scores = [e["score"] for e in result["events"]]
+    if args.cues:
+        from ta2net_jax.detection.cues import write_cue_file
+
+        write_cue_file(args.cues, frames, result["fps"], scores=scores)
+        print(f"cues: {os.path.abspath(args.cues)}")
+    if args.dub:
+        from ta2net_jax.detection.dub import dub_video
+
+        dubbed = dub_video(args.video, frames, args.dub, scores=scores, sound=args.sound, mix=args.mix)
+        how = "video stream copied" if dubbed.video_remuxed else f"video re-encoded ({dubbed.note})"
+        print(f"dubbed: {os.path.abspath(dubbed.path)} ({dubbed.num_events} impacts, {args.mix} soundtrack, {how})")
 
 
 def eval_videos(args, overrides) -> int:

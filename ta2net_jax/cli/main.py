@@ -94,6 +94,24 @@ def _add_detect(p) -> None:
     )
     p.add_argument("--threshold", type=float, help="override the tuned threshold")
     p.add_argument("--labels", help=LABELS_HELP)
+    g = p.add_argument_group("dubbing and cue lists (one video; docs/audio.md)")
+    g.add_argument(
+        "--dub",
+        help="write the video with an impact sound at each event (.mp4/.mov/.mkv/.avi/.webm; "
+        "the video stream is copied, not re-encoded, where the container allows)",
+    )
+    g.add_argument("--sound", help="a sound file to use as the impact (default: a synthesised thump)")
+    g.add_argument(
+        "--mix",
+        choices=("original", "replace"),
+        default="original",
+        help="add the impacts to the video's own soundtrack (original) or replace it",
+    )
+    g.add_argument(
+        "--cues",
+        help="cue list for editors: .srt subtitles, .csv (frame, time, timecode, score) or "
+        ".edl (CMX 3600 with SMPTE timecodes)",
+    )
 
 
 def _add_eval_videos(p) -> None:

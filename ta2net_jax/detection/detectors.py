@@ -146,7 +146,7 @@ class InflectionDetector(Detector):
     score_label = "inflection energy (robust z)"
 
     def scores(self, frames, flow_fwd, flow_bwd, fps) -> Scores:
-        from ta2net_jax.detection import inflection_energy
+        from input_pipeline import inflection_energy
 
         return Scores(
             inflection_energy.inflection_scores(flow_fwd, flow_bwd),
@@ -156,6 +156,6 @@ class InflectionDetector(Detector):
         )
 
     def locate(self, scores: Scores, frame: int) -> tuple[float, float]:
-        from ta2net_jax.detection import inflection_energy
+        from input_pipeline import inflection_energy
 
         return inflection_energy.energy_peak_xy(scores.flow_fwd, scores.flow_bwd, int(frame))

@@ -2,7 +2,7 @@
 detector.json and report.md.
 
 1. Every video of the tuning split (validation) and of the reported split (test) is scored by sliding
-   windows (inference.py) and by the training-free inflection-energy detector (detection/inflection_energy.py).
+   windows (inference.py) and by the training-free inflection-energy detector (input_pipeline/inflection_energy.py).
 2. Each detector's threshold is tuned on the tuning split only (events.tune_threshold: best pooled
    one-to-one F1 at ±`eval.tolerance` frames), never on the reported split. So is the polarity of the
    sound-source map (its highest or its lowest cell; CCAM is unsupervised): the one with the higher pointing
@@ -27,8 +27,9 @@ import os
 import jax
 import numpy as np
 
+from input_pipeline import inflection_energy
 from ta2net_jax import mesh as mesh_lib
-from ta2net_jax.detection import events as events_lib, inflection_energy
+from ta2net_jax.detection import events as events_lib
 from ta2net_jax.evaluation import protocols
 from ta2net_jax.evaluation.metrics import timing as metrics
 from ta2net_jax.inference import Predictor, local_predictor, predict_videos

@@ -134,7 +134,7 @@ def export_onnx(safetensors_path: str, out: str) -> None:
             ) from None
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""), JAX_PLATFORMS="cpu")
     proc = subprocess.run(
-        [python, "-m", "ta2net_jax.export.onnx_convert", "convert", "--weights", safetensors_path, "--out", out],
+        [python, "-m", "ta2net_jax.export.onnx_convert", "convert", safetensors_path, out],
         capture_output=True,
         text=True,
         env=env,

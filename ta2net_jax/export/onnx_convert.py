@@ -1,7 +1,10 @@
 """The ONNX side of `ta2net export --format onnx` (runs in .venv-onnx: jax2onnx + onnxruntime).
 
-    python -m ta2net_jax.export.onnx_convert convert --weights W.safetensors --out model.onnx
-    python -m ta2net_jax.export.onnx_convert run --model model.onnx --inputs in.npz --out out.npz
+    python -m ta2net_jax.export.onnx_convert convert W.safetensors model.onnx
+    python -m ta2net_jax.export.onnx_convert run model.onnx in.npz out.npz
+
+A private entry point of exporters.py (which builds these command lines), so it takes positional arguments
+only; the user-facing command is `ta2net export --format onnx`.
 
 `convert` rebuilds the model from the safetensors export (weights + config metadata; no orbax needed)
 and converts the eval-mode inference function with a symbolic batch dimension `B` (opset 23).
@@ -10,7 +13,7 @@ and converts the eval-mode inference function with a symbolic batch dimension `B
 
 from __future__ import annotations
 
-import argparse
+import sys
 
 import numpy as np
 
@@ -47,22 +50,13 @@ def run(model_path: str, inputs_path: str, out: str) -> None:
     np.savez(out, logits=logits, source_map=source_map)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("convert")
-    p.add_argument("--weights", required=True)
-    p.add_argument("--out", required=True)
-    p = sub.add_parser("run")
-    p.add_argument("--model", required=True)
-    p.add_argument("--inputs", required=True)
-    p.add_argument("--out", required=True)
-    args = parser.parse_args()
-    if args.command == "convert":
-        convert(args.weights, args.out)
-    else:
-        run(args.model, args.inputs, args.out)
+def main(argv: list[str]) -> None:
+    commands = {"convert": (convert, 2), "run": (run, 3)}
+    if not argv or argv[0] not in commands or len(argv) != commands[argv[0]][1] + 1:
+        raise SystemExit(f"usage: see {__file__}'s docstring (got {argv})")
+    function, _ = commands[argv[0]]
+    function(*argv[1:])
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -1,6 +1,7 @@
-"""Training-free detector: peaks of inflection-flow energy.
+"""Inflection-flow energy of a video: the training-free cue behind the `inflection` detector
+(ta2net_jax/detection/detectors.py) and the visual curve that audio labels are aligned to (audio_labels.py).
 
-Per kept frame t the raw-(u, v) inflection flow (inflection.py, the model's own alignment) gives a
+Per kept frame t the raw-(u, v) inflection flow (the model's own alignment, ta2net_jax/inflection.py) gives a
 per-pixel magnitude |F⁺_{t+1} − F⁺_t| + |F⁻_{t−2} − F⁻_{t−1}| (pixels per frame²). The frame's energy is
 the mean of its top 2 % pixels (a small object's contact is a few pixels; the mean over the frame would
 drown it), and the curve is turned into a robust z-score per video, (e − median) / (1.4826·MAD), so one
@@ -10,39 +11,21 @@ threshold tuned on the validation split like the model's.
 
 from __future__ import annotations
 
-import functools
-
-import jax
-import jax.numpy as jnp
 import numpy as np
-
-from ta2net_jax.inflection import motion_and_inflection
 
 TOP_FRACTION = 0.02
 
 
-@functools.partial(jax.jit, static_argnames=("top_k",))
-def _energy(flow_fwd, flow_bwd, top_k: int):
-    num_kept = flow_fwd.shape[0] - 3  # N − 4 kept frames
-    _, inflection = motion_and_inflection(
-        flow_fwd[None, 2:], flow_bwd[None, : num_kept + 1], jnp.array([num_kept]), mode="raw"
-    )
-    inflection = inflection[0]  # [N', H, W, 4]
-    magnitude = jnp.linalg.norm(inflection[..., :2], axis=-1) + jnp.linalg.norm(inflection[..., 2:], axis=-1)
-    top = jax.lax.top_k(magnitude.reshape(magnitude.shape[0], -1), top_k)[0]
-    return jnp.mean(top, axis=-1)
-
-
 def inflection_energy(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
-    """flow_fwd, flow_bwd [N−1, H, W, 2] (pixels) → raw energy [N] (NaN on frames 0, 1, N−2, N−1)."""
+    """flow_fwd, flow_bwd [N−1, H, W, 2] (pixels) → raw energy [N] (NaN on frames 0, 1, N−2, N−1): the mean
+    of the top `TOP_FRACTION` of `inflection_magnitude_maps` per kept frame."""
     n = flow_fwd.shape[0] + 1
     scores = np.full(n, np.nan)
     if n < 5:
         return scores
-    top_k = max(1, int(round(TOP_FRACTION * flow_fwd.shape[1] * flow_fwd.shape[2])))
-    scores[2 : n - 2] = np.asarray(
-        _energy(jnp.asarray(flow_fwd, jnp.float32), jnp.asarray(flow_bwd, jnp.float32), top_k)
-    )
+    magnitude = inflection_magnitude_maps(flow_fwd, flow_bwd)[2 : n - 2].reshape(n - 4, -1)
+    top_k = max(1, int(round(TOP_FRACTION * magnitude.shape[1])))
+    scores[2 : n - 2] = np.partition(magnitude, magnitude.shape[1] - top_k, axis=1)[:, -top_k:].mean(axis=1)
     return scores
 
 
