@@ -136,5 +136,11 @@ register(
     from_videos=True,
 )
 register(
+    "audio_onsets",
+    "input_pipeline.datasets.audio_onsets",
+    "any folder of videos with sound, labelled by its audio onsets (docs/audio.md)",
+    from_videos=True,
+)
+register(
     "ucfrep", "input_pipeline.datasets.repcount", "UCFRep repetition counting (cycle annotations)", from_videos=True
 )

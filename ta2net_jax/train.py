@@ -144,6 +144,17 @@ def _compile_step(config, train_step, state, batch):
     return compiled
 
 
+def _initial_weights(graphdef, state, source: str):
+    """`state` with the model's weights replaced by those of `source` (export.weights.flat_weights_of), on
+    the same shardings; ValueError naming the mismatching entries when the architectures differ."""
+    from ta2net_jax.export import weights
+
+    shardings = jax.tree.map(lambda x: x.sharding, state)
+    model, optimizer = nnx.merge(graphdef, state)
+    weights.load_flat_state(model, weights.flat_weights_of(source), source=source)
+    return jax.device_put(nnx.state((model, optimizer)), shardings)
+
+
 # ---- Validation ---------------------------------------------------------------------------------------
 
 
@@ -231,20 +242,25 @@ def _note(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def train_and_evaluate(config, workdir: str, *, progress: bool = True) -> dict:
+def train_and_evaluate(config, workdir: str, *, progress: bool = True, init_from: str | None = None) -> dict:
     """Trains for `config.train.num_steps` steps (resuming from the latest complete checkpoint in
     `workdir`). Returns the last logged metrics; `preempted: True` when stopped by SIGTERM.
+
+    `init_from` (a training workdir or a safetensors export): a run with no checkpoint yet starts from its
+    parameters and BatchNorm statistics (fine-tuning; the optimizer starts fresh); a resumed run ignores it.
 
     The SIGTERM handler is installed first: a notice that arrives while the run starts (restore,
     compilation) is honoured after the first step."""
     preemption = distributed.PreemptionWatcher()
     try:
-        return _train(config, workdir, progress, preemption)
+        return _train(config, workdir, progress, preemption, init_from)
     finally:
         preemption.close()
 
 
-def _train(config, workdir: str, progress: bool, preemption: distributed.PreemptionWatcher) -> dict:
+def _train(
+    config, workdir: str, progress: bool, preemption: distributed.PreemptionWatcher, init_from: str | None = None
+) -> dict:
     from tqdm import tqdm
 
     from input_pipeline import pipeline
@@ -288,6 +304,9 @@ def _train(config, workdir: str, progress: bool, preemption: distributed.Preempt
     if restored is not None:
         state = restored
         _note(f"resumed from checkpoint step {start_step} ({checkpoint.directory(workdir)})")
+    elif init_from:
+        state = _initial_weights(graphdef, state, init_from)
+        _note(f"initialised from {init_from} (parameters and BatchNorm statistics; fresh optimizer)")
     start_step = start_step or 0
     last_checkpoint = start_step or None
 

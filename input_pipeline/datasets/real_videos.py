@@ -218,6 +218,9 @@ CONFIG_OPTIONS = (
     "classes",
     "sources",
     "label_files",
+    "test_fraction",
+    "max_lag",
+    "min_agreement",
 )
 
 

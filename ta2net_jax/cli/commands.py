@@ -56,7 +56,7 @@ def train(args, overrides) -> int:
     _initialize_distributed(args)
     from ta2net_jax.train import PREEMPTED_EXIT_STATUS, train_and_evaluate
 
-    last = train_and_evaluate(config, args.workdir)
+    last = train_and_evaluate(config, args.workdir, init_from=args.init_from)
     if last.get("preempted"):
         return PREEMPTED_EXIT_STATUS  # checkpoint saved; the same command resumes
     print(
@@ -227,6 +227,11 @@ def prepare(args, overrides) -> int:
     if args.config:
         if args.inputs or args.out:
             raise ValueError("give either --config or VIDEO/FOLDER inputs with --out, not both")
+        if args.labels:
+            raise ValueError(
+                "--labels audio labels VIDEO/FOLDER inputs; a config's dataset has its own labels "
+                "(configs/audio_onsets.py labels a folder from its soundtracks)"
+            )
         config = _config(
             args, overrides + [f"data.{k.replace('size', 'image_size')}={v}" for k, v in given.items() if v is not None]
         )
@@ -258,7 +263,28 @@ def prepare(args, overrides) -> int:
     summary = prepare_lib.prepare_all(jobs, out, options, workers=args.workers)
     print(summary.text())
     print(f"prepared videos in {out}")
+    if args.labels == "audio":
+        _audio_labels([path for _, path in jobs], out, options.flow_method)
     return 1 if summary.failed else 0
+
+
+def _audio_labels(paths: list[str], out: str, flow_method: str) -> None:
+    """`prepare --labels audio`: onsets → frames after the folder's lag; writes the labels and the report."""
+    from input_pipeline import audio_labels
+
+    labelled = audio_labels.audio_labels_for_videos(paths, flow_method=flow_method)
+    for name, content in (
+        ("audio_labels.json", labelled.labels_json()),
+        ("audio_labels_report.json", labelled.report_json()),
+    ):
+        with open(os.path.join(out, name), "w") as f:
+            json.dump(content, f, indent=2)
+    print(
+        f"audio labels: {len(labelled.labels)} videos kept, lag {labelled.lag.lag_frames} frames; "
+        f"{os.path.join(out, 'audio_labels.json')} (a --labels file)"
+    )
+    for path, reason in sorted(labelled.rejected.items()):
+        print(f"  left out: {path}: {reason}")
 
 
 def export(args, overrides) -> int:

@@ -139,6 +139,13 @@ def _add_prepare(p) -> None:
     p.add_argument("--fps", type=float, default=None, help="resample to this frame rate (default: native)")
     p.add_argument("--max-frames", type=int, default=None, help="keep at most N frames (default 300; 0: all)")
     p.add_argument("--jpeg-quality", type=int, default=None, help="JPEG quality 1-100 (default 95)")
+    p.add_argument(
+        "--labels",
+        choices=("audio",),
+        default=None,
+        help="also label the videos from their soundtracks: audio_labels.json (a --labels file) and "
+        "audio_labels_report.json (lag, rejected clips) in the output folder (docs/audio.md)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -148,9 +155,13 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_parser("build", help="build the config's dataset (render, decode, flow, ArrayRecord)"), workdir=False
     )
     p.add_argument("--workers", type=int, default=2, help="parallel worker processes")
-    _add_distributed(
-        _with_config(sub.add_parser("train", help="train (resumes from the workdir's latest checkpoint)"), workdir=True)
+    p = _with_config(sub.add_parser("train", help="train (resumes from the workdir's latest checkpoint)"), workdir=True)
+    p.add_argument(
+        "--init-from",
+        help="start a new run from the weights of a trained run (workdir) or a "
+        "safetensors export (fine-tuning; ignored when the workdir resumes)",
     )
+    _add_distributed(p)
     p = _with_config(sub.add_parser("eval", help="evaluate a checkpoint and the training-free detector"), workdir=True)
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
     p.add_argument("--max-videos", type=int, default=None, help="evaluate only the first N videos of each split")

@@ -89,15 +89,7 @@ def export_safetensors(model, config, step, out: str) -> None:
 
 def load_safetensors(path: str):
     """(config, flat weights) from a safetensors export."""
-    import ml_collections
-    from safetensors import safe_open
-    from safetensors.numpy import load_file
-
-    with safe_open(path, framework="numpy") as f:
-        metadata = f.metadata() or {}
-    if metadata.get("format") != "ta2net-jax" or "config" not in metadata:
-        raise ValueError(f"{path}: not a ta2net-jax safetensors export (no config in its metadata)")
-    return ml_collections.ConfigDict(json.loads(metadata["config"])), load_file(path)
+    return weights.read_safetensors(path)
 
 
 def export_torch(model, config, out: str) -> None:

@@ -53,6 +53,37 @@ def load_flat_state(model: nnx.Module, flat: dict[str, np.ndarray], *, source: s
     nnx.update(model, nnx.from_flat_state(entries))
 
 
+def read_safetensors(path: str):
+    """(config, flat weights) of a `ta2net export --format safetensors` file."""
+    import json
+
+    import ml_collections
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+
+    with safe_open(path, framework="numpy") as f:
+        metadata = f.metadata() or {}
+    if metadata.get("format") != "ta2net-jax" or "config" not in metadata:
+        raise ValueError(f"{path}: not a ta2net-jax safetensors export (no config in its metadata)")
+    return ml_collections.ConfigDict(json.loads(metadata["config"])), load_file(path)
+
+
+def flat_weights_of(source: str) -> dict[str, np.ndarray]:
+    """The parameters and BatchNorm statistics of a trained run (its newest checkpoint) or of a safetensors
+    export: what `ta2net train --init-from` starts from."""
+    import os
+
+    if os.path.isdir(source):
+        from ta2net_jax.checkpoint import load_model_for_inference
+        from ta2net_jax.config_utils import run_config
+
+        model, _ = load_model_for_inference(run_config(source), source)
+        return flat_state(model)
+    if not os.path.isfile(source):
+        raise FileNotFoundError(f"{source}: no such run folder or weights file (--init-from)")
+    return read_safetensors(source)[1]
+
+
 def torch_state_dict(model: nnx.Module, model_cfg) -> dict[str, np.ndarray]:
     """The model's weights under the original PyTorch names and layouts (torch_names.py)."""
     return torch_names.to_torch(flat_state(model), num_frames=model_cfg.num_frames, d_model=model_cfg.decoder.d_model)
