@@ -24,6 +24,8 @@ import av
 import av.logging
 import numpy as np
 
+from input_pipeline.video import VideoReadError
+
 av.logging.set_level(None)  # FFmpeg messages would otherwise be printed above our one-line errors
 
 __all__ = [
@@ -49,16 +51,9 @@ ONSET_LATENCY_HOPS = 0.62
 SILENCE_RMS = 1e-4  # -80 dBFS: below it a track counts as silent whatever the onset detector says
 
 
-class AudioReadError(ValueError):
-    """An audio track could not be read; ``str(err) == f"{path}: {problem}"`` (one line)."""
-
-    def __init__(self, path, problem: str):
-        self.path = os.fspath(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
-
-    def __reduce__(self):  # picklable across worker processes
-        return (type(self), (self.path, self.problem))
+class AudioReadError(VideoReadError):
+    """An audio track could not be read; ``str(err) == f"{path}: {problem}"`` (one line). A VideoReadError:
+    the file's sound is part of the video, and batch modes skip such files the same way."""
 
 
 class NoAudioStreamError(AudioReadError):

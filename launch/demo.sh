@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The demo, end to end on one machine (CPU is fine): build the synthetic dataset, train the small
-# model, evaluate it against the training-free baseline, and detect events in a real clip.
+# model, evaluate it beside the training-free inflection detector, and detect events in a real clip.
 # Run through `make demo` (which creates the environment first), or directly with `ta2net` on PATH.
 # Environment: WORKDIR (default runs/demo), CONFIG (default configs/synthetic_small.py),
 #              VIDEO (default ../shared/realdata/greatest_hits_condfoleygen/hitting_bag.mp4).

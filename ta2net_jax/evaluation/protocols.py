@@ -20,7 +20,15 @@ from ta2net_jax.evaluation.metrics import spatial as spatial_metrics, timing as 
 from ta2net_jax.evaluation.metrics.ap import ap_metrics, average_precision, precision_recall_curve
 from ta2net_jax.evaluation.metrics.counting import COUNT_MODES, count_from_events, counting_metrics
 
-__all__ = ["temporal", "counting", "pr_curve", "TEMPORAL_COLUMNS", "COUNTING_COLUMNS"]
+__all__ = [
+    "temporal",
+    "counting",
+    "spatial",
+    "pr_curve",
+    "TEMPORAL_COLUMNS",
+    "COUNTING_COLUMNS",
+    "COUNTING_SUMMARY_COLUMNS",
+]
 
 TEMPORAL_COLUMNS = [
     ("id", "video"),
@@ -31,6 +39,15 @@ TEMPORAL_COLUMNS = [
     ("event_f1_tol3", "F1 ±3"),
     ("orig_f1_tol3", "orig. F ±3"),
     ("ap_tol3", "AP@±3"),
+]
+# Columns of a pooled counting table (one row per detector and count mode), after the row's own labels.
+COUNTING_SUMMARY_COLUMNS = [
+    ("count_mode", "count"),
+    ("num_videos", "videos"),
+    ("mae", "MAE"),
+    ("obo", "OBO"),
+    ("obz", "OBZ"),
+    ("rmse", "RMSE"),
 ]
 COUNTING_COLUMNS = [
     ("id", "video"),

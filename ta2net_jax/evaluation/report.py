@@ -189,15 +189,7 @@ def write_run_report(
     ]
     rep.table(
         crow,
-        [
-            ("detector", "detector"),
-            ("count_mode", "count"),
-            ("num_videos", "videos"),
-            ("mae", "MAE"),
-            ("obo", "OBO"),
-            ("obz", "OBZ"),
-            ("rmse", "RMSE"),
-        ],
+        [("detector", "detector"), *protocols.COUNTING_SUMMARY_COLUMNS],
     )
     plot_counts(
         os.path.join(plots, "counts.png"),
@@ -358,15 +350,7 @@ def write_files_report(result: dict, scored: dict, out_dir: str, name: str) -> s
     crow = [{"detector": m, **d["counting"][mode]} for m, d in result["detectors"].items() for mode in d["counting"]]
     rep.table(
         crow,
-        [
-            ("detector", "detector"),
-            ("count_mode", "count"),
-            ("num_videos", "videos"),
-            ("mae", "MAE"),
-            ("obo", "OBO"),
-            ("obz", "OBZ"),
-            ("rmse", "RMSE"),
-        ],
+        [("detector", "detector"), *protocols.COUNTING_SUMMARY_COLUMNS],
     )
     series = {
         m: ([r["gt_count"] for r in d["counting_per_video"]], [r["pred_events"] for r in d["counting_per_video"]])

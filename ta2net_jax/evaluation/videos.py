@@ -154,14 +154,5 @@ def summary_tables(runs: list[tuple[str, str, str]]) -> str:
         ("ap_tol3", "AP@±3"),
         ("ap_mean_tol0124", "mAP δ∈{0,1,2,4}"),
     ]
-    ccols = [
-        ("set", "clips"),
-        ("detector", "detector"),
-        ("count_mode", "count"),
-        ("num_videos", "videos"),
-        ("mae", "MAE"),
-        ("obo", "OBO"),
-        ("obz", "OBZ"),
-        ("rmse", "RMSE"),
-    ]
+    ccols = [("set", "clips"), ("detector", "detector"), *protocols.COUNTING_SUMMARY_COLUMNS]
     return "### Temporal\n\n" + table(temporal, tcols) + "\n\n### Counting\n\n" + table(counting, ccols) + "\n"
