@@ -1,0 +1,329 @@
+"""TV-L1 optical flow in JAX: OpenCV's ``DualTVL1OpticalFlow`` as one jitted, batched function.
+
+``tvl1_flow(i0, i1)`` takes a batch of grey frame pairs ``[P, H, W]`` (intensities on the 0..255 scale)
+and returns ``[P, H, W, 2]`` float32 flow (u, v) in pixels along +x (right) and +y (down): the pixel
+(x, y) of ``i0`` moves to (x + u, y + v) in ``i1``. ``estimate_flow_batch(frames)`` gives forward and
+backward flow of consecutive frames with the conventions of ``ta2net_jax.flow.estimate_flow``.
+
+The algorithm is Zach-Pock-Bischof's duality-based TV-L1 (DAGM 2007) in the form of Sanchez, Meinhardt
+and Facciolo (IPOL 2013), following the structure of OpenCV's CPU implementation (opencv_contrib
+``optflow/src/tvl1flow.cpp``) so that the two give nearly the same flow:
+
+* pyramid: the frames as float (0..255), each coarser level ``cv::resize(INTER_LINEAR)`` of the previous
+  one by ``scale_step`` with no pre-smoothing, stopping before a side drops under 16 px;
+* per level: centred-difference gradient of ``i1`` (one-sided at the borders); ``warps`` times: warp
+  ``i1`` and its gradient by the current flow (``cv::remap``: bicubic, a=-0.75, positions rounded to 1/32
+  px, zeros outside the frame), then up to ``outer_iterations`` x (5x5 median of the flow, then up to
+  ``inner_iterations`` primal-dual steps: thresholding, u = v + theta div p, forward-difference gradient,
+  dual update); the dual variable is reset per level, not per warp;
+* stopping: OpenCV leaves a warp's loops once the squared change of the flow summed over the frame is
+  <= epsilon^2 H W. Here every pair carries its own "still active" flag with the same test; finished
+  pairs are frozen (masked updates) and a ``lax.while_loop`` ends when no pair in the batch is active,
+  so each pair follows OpenCV's iteration schedule regardless of the others; ``epsilon=0`` gives the
+  fixed counts;
+* between levels: bilinear ``cv::resize`` of the flow to the finer size, times 1 / scale_step.
+
+Differences from OpenCV that remain: float32 sums in another order (so a pair can stop one iteration
+earlier or later when its change sits at the threshold), and the bicubic weights applied as outer
+products in one expression rather than OpenCV's table walk (same weights, rounding differs).
+
+Everything is shape-static: pyramid sizes are Python ints, the scales are a Python loop (one traced
+copy of the solver per level), iterations are ``lax`` loops, and there is no loop over pixels or pairs.
+The batch axis is independent throughout, so a batch laid out as ``NamedSharding(mesh, P('data'))``
+runs data-parallel under one jit with no host round trip (``estimate_flow_batch`` does that).
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
+
+__all__ = ["OPENCV_DEFAULTS", "tvl1_flow", "estimate_flow_batch", "pyramid_shapes"]
+
+# cv2.optflow.DualTVL1OpticalFlow_create() defaults (gamma = 0 and useInitialFlow = False are the only
+# behaviour implemented here).
+OPENCV_DEFAULTS = dict(tau=0.25, lambda_=0.15, theta=0.3, nscales=5, warps=5, epsilon=0.01,
+                       inner_iterations=30, outer_iterations=10, scale_step=0.8, median_filtering=5)
+_MIN_SIDE = 16          # OpenCV stops the pyramid before a side gets shorter than this
+_TAB = 32               # cv::remap rounds sampling positions to 1/32 px (INTER_BITS = 5)
+_CUBIC_A = -0.75        # OpenCV's bicubic kernel parameter
+_F32_EPS = float(np.finfo(np.float32).eps)
+
+
+def pyramid_shapes(height: int, width: int, nscales: int = 5, scale_step: float = 0.8) -> list[tuple[int, int]]:
+    """(H, W) of each pyramid level, finest first, as OpenCV builds them (round(side * scale_step) of the
+    previous level; the pyramid ends before a side would be < 16 px)."""
+    shapes = [(int(height), int(width))]
+    for _ in range(1, nscales):
+        h, w = (int(np.rint(s * scale_step)) for s in shapes[-1])
+        if h < _MIN_SIDE or w < _MIN_SIDE:
+            break
+        shapes.append((h, w))
+    return shapes
+
+
+def _linear_taps(src: int, dst: int, scale: float):
+    """cv::resize INTER_LINEAR along one axis: source indices (i0, i1) and weight of i1 per output index.
+
+    ``scale`` is source px per output px; OpenCV computes the position in float32 and clamps at the
+    edges (weight 1 on the edge pixel), which is what these static tables reproduce."""
+    pos = ((np.arange(dst) + 0.5) * scale - 0.5).astype(np.float32)
+    i0 = np.floor(pos).astype(np.int64)
+    frac = (pos - i0.astype(np.float32)).astype(np.float32)
+    outside = (i0 < 0) | (i0 >= src - 1)
+    frac[outside] = 0.0
+    i0 = np.clip(i0, 0, src - 1)
+    return i0, np.minimum(i0 + 1, src - 1), frac
+
+
+def resize_linear(x: jax.Array, shape: tuple[int, int], scale: float | None = None) -> jax.Array:
+    """Bilinear resize of ``[..., H, W]`` to ``[..., *shape]`` as cv::resize(INTER_LINEAR) on float32.
+
+    ``scale``: output px per input px when OpenCV was given a factor (fx = fy = scale, size rounded from
+    it); None when it was given the output size (factor = size ratio per axis). Horizontal pass first, as
+    OpenCV."""
+    h, w = x.shape[-2:]
+    sy = 1.0 / scale if scale else 1.0 / (shape[0] / h)
+    sx = 1.0 / scale if scale else 1.0 / (shape[1] / w)
+    a, b, f = _linear_taps(w, shape[1], sx)
+    x = jnp.take(x, a, axis=-1) * (1 - f) + jnp.take(x, b, axis=-1) * f
+    a, b, f = _linear_taps(h, shape[0], sy)
+    return jnp.take(x, a, axis=-2) * (1 - f)[:, None] + jnp.take(x, b, axis=-2) * f[:, None]
+
+
+def centered_gradient(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Central differences of ``[..., H, W]`` (half of next minus previous), one-sided half-differences at
+    the borders (edge replication): (d/dx, d/dy), each ``[..., H, W]``, intensity per px."""
+    pad = [(0, 0)] * (x.ndim - 2)
+    xp = jnp.pad(x, pad + [(0, 0), (1, 1)], mode="edge")
+    yp = jnp.pad(x, pad + [(1, 1), (0, 0)], mode="edge")
+    return 0.5 * (xp[..., 2:] - xp[..., :-2]), 0.5 * (yp[..., 2:, :] - yp[..., :-2, :])
+
+
+def forward_gradient(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Forward differences of ``[..., H, W]``: (x[j+1] - x[j], x[i+1] - x[i]), zero in the last column
+    (d/dx) and the last row (d/dy), the discretisation whose negative adjoint is :func:`divergence`."""
+    pad = [(0, 0)] * (x.ndim - 2)
+    dx = jnp.pad(x[..., 1:] - x[..., :-1], pad + [(0, 0), (0, 1)])
+    dy = jnp.pad(x[..., 1:, :] - x[..., :-1, :], pad + [(0, 1), (0, 0)])
+    return dx, dy
+
+
+def divergence(px: jax.Array, py: jax.Array) -> jax.Array:
+    """Backward-difference divergence of the field (px, py), each ``[..., H, W]``, with zeros before the
+    first row and column (OpenCV's ``divergence``)."""
+    pad = [(0, 0)] * (px.ndim - 2)
+    px_prev = jnp.pad(px[..., :-1], pad + [(0, 0), (1, 0)])
+    py_prev = jnp.pad(py[..., :-1, :], pad + [(1, 0), (0, 0)])
+    return (px - px_prev) + (py - py_prev)
+
+
+def median_filter(x: jax.Array, size: int = 5) -> jax.Array:
+    """``size`` x ``size`` median of ``[..., H, W]`` with replicated borders (cv::medianBlur)."""
+    r = size // 2
+    h, w = x.shape[-2:]
+    pad = [(0, 0)] * (x.ndim - 2)
+    xp = jnp.pad(x, pad + [(r, r), (r, r)], mode="edge")
+    stack = jnp.stack([xp[..., i:i + h, j:j + w] for i in range(size) for j in range(size)], axis=-1)
+    return jnp.sort(stack, axis=-1)[..., size * size // 2]
+
+
+def _cubic_table() -> np.ndarray:
+    """[32, 4] float32 bicubic weights (a = -0.75) of the 4 taps at offsets -1..2 for position k/32."""
+    t = (np.arange(_TAB, dtype=np.float32) / np.float32(_TAB)).astype(np.float32)
+    a = np.float32(_CUBIC_A)
+    c0 = ((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a
+    c1 = ((a + 2) * t - (a + 3)) * t * t + 1
+    c2 = ((a + 2) * (1 - t) - (a + 3)) * (1 - t) * (1 - t) + 1
+    return np.stack([c0, c1, c2, 1 - c0 - c1 - c2], axis=-1).astype(np.float32)
+
+
+def warp(images: jax.Array, flow: jax.Array, interpolation: str = "cubic", border: str = "zero") -> jax.Array:
+    """Sample ``images`` [P, C, H, W] at (x + u, y + v): cv::remap of each channel by ``flow`` [P, 2, H, W] (px).
+
+    Positions are rounded to 1/32 px as cv::remap does. ``interpolation``: "cubic" (4x4 taps, a = -0.75,
+    OpenCV TV-L1's choice) or "linear" (2x2 taps). ``border``: "zero" (taps outside the frame read 0:
+    cv::BORDER_CONSTANT, what OpenCV TV-L1 uses) or "replicate" (the nearest edge pixel)."""
+    p, c, h, w = images.shape
+    gx = jnp.arange(w, dtype=jnp.float32) + flow[:, 0]
+    gy = jnp.arange(h, dtype=jnp.float32)[:, None] + flow[:, 1]
+    # cvRound (half to even) of position * 32; the integer part and the 1/32 fraction index.
+    qx = jnp.round(gx * _TAB).astype(jnp.int32)
+    qy = jnp.round(gy * _TAB).astype(jnp.int32)
+    ix, fx = qx >> 5, qx & (_TAB - 1)
+    iy, fy = qy >> 5, qy & (_TAB - 1)
+    if interpolation == "cubic":
+        table = jnp.asarray(_cubic_table())
+        offsets = (-1, 0, 1, 2)
+    elif interpolation == "linear":
+        t = np.arange(_TAB, dtype=np.float32) / np.float32(_TAB)
+        table = jnp.asarray(np.stack([1 - t, t], axis=-1))
+        offsets = (0, 1)
+    else:
+        raise ValueError(f"interpolation must be 'cubic' or 'linear', not {interpolation!r}")
+    if border not in ("zero", "replicate"):
+        raise ValueError(f"border must be 'zero' or 'replicate', not {border!r}")
+    wx, wy = table[fx], table[fy]                       # [P, H, W, taps]
+    flat = images.reshape(p, c, h * w)
+    out = jnp.zeros((p, c, h, w), jnp.float32)
+    for i, oy in enumerate(offsets):
+        yy = iy + oy
+        for j, ox in enumerate(offsets):
+            xx = ix + ox
+            idx = (jnp.clip(yy, 0, h - 1) * w + jnp.clip(xx, 0, w - 1)).reshape(p, 1, h * w)
+            vals = jnp.take_along_axis(flat, jnp.broadcast_to(idx, (p, c, h * w)), axis=2).reshape(p, c, h, w)
+            weight = wy[..., i] * wx[..., j]
+            if border == "zero":
+                weight = jnp.where((yy >= 0) & (yy < h) & (xx >= 0) & (xx < w), weight, 0.0)
+            out = out + vals * weight[:, None]
+    return out
+
+
+def primal_dual_step(u, p, i1wx, i1wy, grad, rho_c, *, l_t: float, theta: float, taut: float):
+    """One inner TV-L1 iteration on a batch (OpenCV's estimateV, divergence, estimateU, forwardGradient,
+    estimateDualVariables).
+
+    Args:
+      u: [P, 2, H, W] flow (u, v) in px. p: [P, 2, 2, H, W] dual variable (flow component, x/y).
+      i1wx, i1wy: [P, H, W] gradient of the warped second frame; grad = i1wx^2 + i1wy^2;
+      rho_c: [P, H, W] the constant part of the linearised residual, i1w - i1wx u0 - i1wy v0 - i0.
+      l_t = lambda theta, taut = tau / theta.
+    Returns:
+      (u, p, error): the new u and p, and error [P] = sum over pixels of |u_new - u|^2 (px^2).
+    """
+    rho = rho_c + (i1wx * u[:, 0] + i1wy * u[:, 1])
+    lg = l_t * grad
+    fi = -rho / jnp.where(grad > _F32_EPS, grad, 1.0)
+    coef = jnp.where(rho < -lg, l_t, jnp.where(rho > lg, -l_t, jnp.where(grad > _F32_EPS, fi, 0.0)))
+    v = u + coef[:, None] * jnp.stack([i1wx, i1wy], axis=1)
+    u_new = v + theta * divergence(p[:, :, 0], p[:, :, 1])
+    error = jnp.sum(jnp.square(u_new - u), axis=(1, 2, 3))
+    ux, uy = forward_gradient(u_new)
+    norm = 1.0 + taut * jnp.hypot(ux, uy)
+    p_new = (p + taut * jnp.stack([ux, uy], axis=2)) / norm[:, :, None]
+    return u_new, p_new, error
+
+
+def _solve_level(i0, i1, u, *, l_t, theta, taut, warps, epsilon, inner_iterations, outer_iterations,
+                 median_filtering, interpolation, border):
+    """TV-L1 at one pyramid level. i0, i1: [P, H, W]; u: [P, 2, H, W] initial flow (px). Returns u."""
+    n, h, w = i0.shape
+    i1x, i1y = centered_gradient(i1)
+    i1_stack = jnp.stack([i1, i1x, i1y], axis=1)
+    stop = np.float32(epsilon * epsilon * h * w)
+    step = functools.partial(primal_dual_step, l_t=l_t, theta=theta, taut=taut)
+
+    def one_warp(_, carry):
+        u, p = carry
+        i1w, i1wx, i1wy = jnp.unstack(warp(i1_stack, u, interpolation, border), axis=1)
+        grad = i1wx * i1wx + i1wy * i1wy
+        rho_c = i1w - i1wx * u[:, 0] - i1wy * u[:, 1] - i0
+
+        def inner(carry):
+            k, u, p, active = carry
+            u_new, p_new, error = step(u, p, i1wx, i1wy, grad, rho_c)
+            u = jnp.where(active[:, None, None, None], u_new, u)
+            p = jnp.where(active[:, None, None, None, None], p_new, p)
+            return k + 1, u, p, active & (error > stop)
+
+        def outer(carry):
+            k, u, p, active = carry
+            if median_filtering > 1:
+                u = jnp.where(active[:, None, None, None], median_filter(u, median_filtering), u)
+            _, u, p, active = jax.lax.while_loop(lambda c: (c[0] < inner_iterations) & jnp.any(c[3]), inner,
+                                                 (0, u, p, active))
+            return k + 1, u, p, active
+
+        _, u, p, _ = jax.lax.while_loop(lambda c: (c[0] < outer_iterations) & jnp.any(c[3]), outer,
+                                        (0, u, p, jnp.ones((n,), bool)))
+        return u, p
+
+    u, _ = jax.lax.fori_loop(0, warps, one_warp, (u, jnp.zeros((n, 2, 2, h, w), jnp.float32)))
+    return u
+
+
+@functools.partial(jax.jit, static_argnames=("tau", "lambda_", "theta", "nscales", "warps", "epsilon",
+                                             "inner_iterations", "outer_iterations", "scale_step",
+                                             "median_filtering", "interpolation", "border"))
+def tvl1_flow(i0: jax.Array, i1: jax.Array, *, tau: float = 0.25, lambda_: float = 0.15, theta: float = 0.3,
+              nscales: int = 5, warps: int = 5, epsilon: float = 0.01, inner_iterations: int = 30,
+              outer_iterations: int = 10, scale_step: float = 0.8, median_filtering: int = 5,
+              interpolation: str = "cubic", border: str = "zero") -> jax.Array:
+    """Dual TV-L1 optical flow from ``i0`` to ``i1`` for a batch of pairs, with OpenCV's defaults.
+
+    Args:
+      i0, i1: [P, H, W] grey frames, intensities on the 0..255 scale (uint8 or float; lambda_ assumes
+        that scale, as OpenCV, which multiplies float input by 255). H, W >= 16 px is not required, but
+        the pyramid then has one level.
+      tau, lambda_, theta: time step, data weight, coupling (OpenCV: 0.25, 0.15, 0.3).
+      nscales, scale_step: pyramid levels (at most) and size ratio between levels (5, 0.8).
+      warps, outer_iterations, inner_iterations: per level; median filter before each outer iteration.
+      epsilon: stop a pair's warp when its mean squared flow change per step is <= epsilon^2 (px^2).
+      median_filtering: median window (px, odd) applied to the flow; <= 1 disables it.
+      interpolation, border: see :func:`warp` (OpenCV: "cubic", "zero").
+    Returns:
+      [P, H, W, 2] float32 flow (u, v) in px: pixel (x, y) of i0 is at (x + u, y + v) in i1.
+    """
+    if i0.shape != i1.shape or i0.ndim != 3:
+        raise ValueError(f"i0 and i1 must both be [P, H, W], got {i0.shape} and {i1.shape}")
+    shapes = pyramid_shapes(i0.shape[1], i0.shape[2], nscales, scale_step)
+    levels0, levels1 = [i0.astype(jnp.float32)], [i1.astype(jnp.float32)]
+    for shape in shapes[1:]:
+        levels0.append(resize_linear(levels0[-1], shape, scale_step))
+        levels1.append(resize_linear(levels1[-1], shape, scale_step))
+    solve = functools.partial(_solve_level, l_t=lambda_ * theta, theta=theta, taut=tau / theta, warps=warps,
+                              epsilon=epsilon, inner_iterations=inner_iterations,
+                              outer_iterations=outer_iterations, median_filtering=median_filtering,
+                              interpolation=interpolation, border=border)
+    u = jnp.zeros((i0.shape[0], 2, *shapes[-1]), jnp.float32)
+    for level in range(len(shapes) - 1, -1, -1):
+        u = solve(levels0[level], levels1[level], u)
+        if level:
+            u = resize_linear(u, shapes[level - 1]) * (1.0 / scale_step)
+    return jnp.moveaxis(u, 1, -1)
+
+
+def _default_mesh() -> Mesh:
+    return Mesh(np.asarray(jax.local_devices()), ("data",), axis_types=(AxisType.Auto,))
+
+
+def estimate_flow_batch(frames: np.ndarray, *, mesh: Mesh | None = None, max_pairs: int = 64,
+                        **params) -> tuple[np.ndarray, np.ndarray]:
+    """Forward and backward TV-L1 flow between consecutive grey frames, computed on the accelerator.
+
+    Args:
+      frames: [N, H, W] grey frames (uint8, or float on the same 0..255 scale), N >= 2.
+      mesh: a mesh with a "data" axis; the pairs are split over it (default: this process's devices).
+      max_pairs: pairs per jitted call (rounded up to a multiple of the data-axis size); the last call
+        is padded with blank pairs, so every call has the same shape and compiles once.
+      params: overrides of :data:`OPENCV_DEFAULTS` (and ``interpolation``, ``border``), see :func:`tvl1_flow`.
+    Returns:
+      (fwd, bwd), each [N-1, H, W, 2] float32 (u, v) px: fwd[k] maps frame k to k+1 at the pixels of
+      frame k, bwd[k] maps frame k+1 to k at the pixels of frame k+1 (ta2net_jax.flow's conventions).
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 3:
+        raise ValueError(f"frames must be [N, H, W] grey, got shape {frames.shape}")
+    n, h, w = frames.shape
+    if n < 2:
+        raise ValueError(f"need at least 2 frames for optical flow, got {n}")
+    frames = frames.astype(np.float32)
+    src = np.concatenate([frames[:-1], frames[1:]])   # pairs 0..n-2 forward, then n-1.. backward
+    dst = np.concatenate([frames[1:], frames[:-1]])
+    mesh = _default_mesh() if mesh is None else mesh
+    ways = mesh.shape["data"]
+    chunk = min(-(-max_pairs // ways) * ways, -(-len(src) // ways) * ways)
+    sharding = NamedSharding(mesh, PartitionSpec("data"))
+    out = np.empty((len(src), h, w, 2), np.float32)
+    for start in range(0, len(src), chunk):
+        a, b = src[start:start + chunk], dst[start:start + chunk]
+        m = len(a)
+        if m < chunk:   # blank pairs converge after one step, so padding costs little
+            a = np.concatenate([a, np.zeros((chunk - m, h, w), np.float32)])
+            b = np.concatenate([b, np.zeros((chunk - m, h, w), np.float32)])
+        flow = tvl1_flow(jax.device_put(a, sharding), jax.device_put(b, sharding), **params)
+        out[start:start + m] = np.asarray(flow)[:m]
+    return out[:n - 1], out[n - 1:]
