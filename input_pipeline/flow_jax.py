@@ -212,20 +212,16 @@ def warp(images: jax.Array, flow: jax.Array, interpolation: str = "cubic", borde
         raise ValueError(f"border must be 'zero' or 'replicate', not {border!r}")
     wx, wy = _interp_weights(fx, interpolation), _interp_weights(fy, interpolation)
     offsets = (-1, 0, 1, 2) if interpolation == "cubic" else (0, 1)
-    flat = images.reshape(p, c, h * w)
-    out = None
-    for i, oy in enumerate(offsets):
-        yy = iy + oy
-        for j, ox in enumerate(offsets):
-            xx = ix + ox
-            idx = (jnp.clip(yy, 0, h - 1) * w + jnp.clip(xx, 0, w - 1)).reshape(p, 1, h * w)
-            vals = jnp.take_along_axis(flat, jnp.broadcast_to(idx, (p, c, h * w)), axis=2).reshape(p, c, h, w)
-            weight = wy[i] * wx[j]
-            if border == "zero":
-                weight = jnp.where((yy >= 0) & (yy < h) & (xx >= 0) & (xx < w), weight, 0.0)
-            term = vals * weight[:, None]
-            out = term if out is None else out + term
-    return out
+    yy = jnp.stack([iy + o for o in offsets for _ in offsets], axis=1)      # [P, taps, H, W]
+    xx = jnp.stack([ix + o for _ in offsets for o in offsets], axis=1)
+    weight = jnp.stack([wy[i] * wx[j] for i in range(len(offsets)) for j in range(len(offsets))], axis=1)
+    if border == "zero":
+        weight = jnp.where((yy >= 0) & (yy < h) & (xx >= 0) & (xx < w), weight, 0.0)
+    # One gather for every tap and channel (16 separate gathers took longer to compile).
+    idx = (jnp.clip(yy, 0, h - 1) * w + jnp.clip(xx, 0, w - 1)).reshape(p, 1, -1)
+    vals = jnp.take_along_axis(images.reshape(p, c, h * w), jnp.broadcast_to(idx, (p, c, idx.shape[-1])), axis=2)
+    vals = vals.reshape(p, c, len(offsets) ** 2, h, w)
+    return jnp.sum(vals * weight[:, None], axis=2)
 
 
 def primal_dual_step(u, p, i1wx, i1wy, grad, rho_c, *, l_t: float, theta: float, taut: float):
