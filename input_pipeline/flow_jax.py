@@ -12,8 +12,8 @@ and Facciolo (IPOL 2013), following the structure of OpenCV's CPU implementation
 * pyramid: the frames as float (0..255), each coarser level ``cv::resize(INTER_LINEAR)`` of the previous
   one by ``scale_step`` with no pre-smoothing, stopping before a side drops under 16 px;
 * per level: centred-difference gradient of ``i1`` (one-sided at the borders); ``warps`` times: warp
-  ``i1`` and its gradient by the current flow (``cv::remap``: bicubic, a=-0.75, positions rounded to 1/32
-  px, zeros outside the frame), then up to ``outer_iterations`` x (5x5 median of the flow, then up to
+  ``i1`` and its gradient by the current flow (``cv::remap``: bicubic, a=-0.75, zeros outside the frame;
+  OpenCV 5 samples at the exact float position, 4.x rounded it to 1/32 px), then up to ``outer_iterations`` x (5x5 median of the flow, then up to
   ``inner_iterations`` primal-dual steps: thresholding, u = v + theta div p, forward-difference gradient,
   dual update); the dual variable is reset per level, not per warp;
 * stopping: OpenCV leaves a warp's loops once the squared change of the flow summed over the frame is
@@ -48,7 +48,6 @@ __all__ = ["OPENCV_DEFAULTS", "tvl1_flow", "estimate_flow_batch", "pyramid_shape
 OPENCV_DEFAULTS = dict(tau=0.25, lambda_=0.15, theta=0.3, nscales=5, warps=5, epsilon=0.01,
                        inner_iterations=30, outer_iterations=10, scale_step=0.8, median_filtering=5)
 _MIN_SIDE = 16          # OpenCV stops the pyramid before a side gets shorter than this
-_TAB = 32               # cv::remap rounds sampling positions to 1/32 px (INTER_BITS = 5)
 _CUBIC_A = -0.75        # OpenCV's bicubic kernel parameter
 _F32_EPS = float(np.finfo(np.float32).eps)
 
@@ -178,11 +177,9 @@ def median_filter(x: jax.Array, size: int = 5) -> jax.Array:
     return v[size * size // 2]
 
 
-def _interp_weights(frac: jax.Array, interpolation: str) -> list[jax.Array]:
-    """Weights of the taps at offsets -1..2 ("cubic", a = -0.75) or 0..1 ("linear") for a sampling
-    position ``frac`` / 32 px past the integer one (``frac`` int32 in 0..31), in float32 like OpenCV's
-    remap tables (computed elementwise: a gather from a table would not keep the batch sharding)."""
-    t = frac.astype(jnp.float32) * np.float32(1.0 / _TAB)
+def _interp_weights(t: jax.Array, interpolation: str) -> list[jax.Array]:
+    """float32 weights of the taps at offsets -1..2 ("cubic", a = -0.75) or 0..1 ("linear") for a
+    sampling position ``t`` px (0 <= t < 1) past the integer one."""
     if interpolation == "linear":
         return [1 - t, t]
     if interpolation != "cubic":
@@ -197,17 +194,16 @@ def _interp_weights(frac: jax.Array, interpolation: str) -> list[jax.Array]:
 def warp(images: jax.Array, flow: jax.Array, interpolation: str = "cubic", border: str = "zero") -> jax.Array:
     """Sample ``images`` [P, C, H, W] at (x + u, y + v): cv::remap of each channel by ``flow`` [P, 2, H, W] (px).
 
-    Positions are rounded to 1/32 px as cv::remap does. ``interpolation``: "cubic" (4x4 taps, a = -0.75,
+    Sampled at the exact float positions, as cv::remap of OpenCV 5 does with float maps (4.x rounded them to
+    1/32 px). ``interpolation``: "cubic" (4x4 taps, a = -0.75,
     OpenCV TV-L1's choice) or "linear" (2x2 taps). ``border``: "zero" (taps outside the frame read 0:
     cv::BORDER_CONSTANT, what OpenCV TV-L1 uses) or "replicate" (the nearest edge pixel)."""
     p, c, h, w = images.shape
     gx = jnp.arange(w, dtype=jnp.float32) + flow[:, 0]
     gy = jnp.arange(h, dtype=jnp.float32)[:, None] + flow[:, 1]
-    # cvRound (half to even) of position * 32; the integer part and the 1/32 fraction index.
-    qx = jnp.round(gx * _TAB).astype(jnp.int32)
-    qy = jnp.round(gy * _TAB).astype(jnp.int32)
-    ix, fx = qx >> 5, qx & (_TAB - 1)
-    iy, fy = qy >> 5, qy & (_TAB - 1)
+    fx, fy = jnp.floor(gx), jnp.floor(gy)
+    ix, iy = fx.astype(jnp.int32), fy.astype(jnp.int32)
+    fx, fy = gx - fx, gy - fy
     if border not in ("zero", "replicate"):
         raise ValueError(f"border must be 'zero' or 'replicate', not {border!r}")
     wx, wy = _interp_weights(fx, interpolation), _interp_weights(fy, interpolation)
