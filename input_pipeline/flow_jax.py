@@ -41,12 +41,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
-__all__ = ["OPENCV_DEFAULTS", "tvl1_flow", "estimate_flow_batch", "pyramid_shapes"]
+__all__ = ["OPENCV_DEFAULTS", "estimate_flow_batch", "pyramid_shapes", "tvl1_flow"]
 
 # cv2.optflow.DualTVL1OpticalFlow_create() defaults (gamma = 0 and useInitialFlow = False are the only
 # behaviour implemented here).
-OPENCV_DEFAULTS = dict(tau=0.25, lambda_=0.15, theta=0.3, nscales=5, warps=5, epsilon=0.01,
-                       inner_iterations=30, outer_iterations=10, scale_step=0.8, median_filtering=5)
+OPENCV_DEFAULTS = {"tau": 0.25, "lambda_": 0.15, "theta": 0.3, "nscales": 5, "warps": 5, "epsilon": 0.01,
+                   "inner_iterations": 30, "outer_iterations": 10, "scale_step": 0.8, "median_filtering": 5}
 _MIN_SIDE = 16          # OpenCV stops the pyramid before a side gets shorter than this
 _CUBIC_A = -0.75        # OpenCV's bicubic kernel parameter
 _F32_EPS = float(np.finfo(np.float32).eps)
@@ -248,7 +248,7 @@ def primal_dual_step(u, p, i1wx, i1wy, grad, rho_c, *, l_t: float, theta: float,
 def _solve_level(i0, i1, u, *, l_t, theta, taut, warps, epsilon, inner_iterations, outer_iterations,
                  median_filtering, interpolation, border):
     """TV-L1 at one pyramid level. i0, i1: [P, H, W]; u: [P, 2, H, W] initial flow (px). Returns u."""
-    n, h, w = i0.shape
+    h, w = i0.shape[1:]
     i1x, i1y = centered_gradient(i1)
     i1_stack = jnp.stack([i1, i1x, i1y], axis=1)
     stop = np.float32(epsilon * epsilon * h * w)
@@ -336,9 +336,11 @@ def estimate_flow_batch(frames: np.ndarray, *, mesh: Mesh | None = None, max_pai
 
     Args:
       frames: [N, H, W] grey frames (uint8, or float on the same 0..255 scale), N >= 2.
-      mesh: a mesh with a "data" axis; the pairs are split over it (default: this process's devices).
+      mesh: a mesh with a "data" axis over devices of this process; the pairs are split over it
+        (default: all of this process's devices).
       max_pairs: pairs per jitted call (rounded up to a multiple of the data-axis size); the last call
-        is padded with blank pairs, so every call has the same shape and compiles once.
+        is padded with blank pairs, so every call of a video has the same shape and compiles once (the
+        blank pairs cost as much per iteration as real ones: the masked solver still computes them).
       params: overrides of :data:`OPENCV_DEFAULTS` (and ``interpolation``, ``border``), see :func:`tvl1_flow`.
     Returns:
       (fwd, bwd), each [N-1, H, W, 2] float32 (u, v) px: fwd[k] maps frame k to k+1 at the pixels of
@@ -361,7 +363,7 @@ def estimate_flow_batch(frames: np.ndarray, *, mesh: Mesh | None = None, max_pai
     for start in range(0, len(src), chunk):
         a, b = src[start:start + chunk], dst[start:start + chunk]
         m = len(a)
-        if m < chunk:   # blank pairs converge after one step, so padding costs little
+        if m < chunk:
             a = np.concatenate([a, np.zeros((chunk - m, h, w), np.float32)])
             b = np.concatenate([b, np.zeros((chunk - m, h, w), np.float32)])
         flow = tvl1_flow(jax.device_put(a, sharding), jax.device_put(b, sharding), **params)
