@@ -67,20 +67,21 @@ def jax_device() -> str:
     return f"{len(devices)} x {devices[0].device_kind}"
 
 
-def _jax_flow(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Forward and backward flow of ``frames`` [N, H, W, 3] with input_pipeline.flow_jax, on the device."""
+def _jax_flow(frames: np.ndarray, max_pairs: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Forward and backward flow of ``frames`` [N, H, W, 3] with input_pipeline.flow_jax, on the device
+    (``max_pairs`` fields per call; None: estimate_flow_batch's default)."""
     from input_pipeline.flow_jax import estimate_flow_batch
     from ta2net_jax.flow import to_gray
-    return estimate_flow_batch(to_gray(frames))
+    return estimate_flow_batch(to_gray(frames), max_pairs=max_pairs)
 
 
 def jax_batched_ms(video, batch: int) -> float:
     """ms per flow field of tvl1-jax when ``batch`` fields (fwd + bwd of the first batch / 2 pairs of
     ``video``) go through one call; compilation excluded."""
     frames = video.frames[:batch // 2 + 1]
-    _jax_flow(frames)
+    _jax_flow(frames, batch)
     t0 = time.perf_counter()
-    _jax_flow(frames)
+    _jax_flow(frames, batch)
     return 1000 * (time.perf_counter() - t0) / (2 * (len(frames) - 1))
 
 
