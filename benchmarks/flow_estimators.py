@@ -159,16 +159,16 @@ def write_section(rows: list[dict], args, device: str) -> None:
     opts = ", ".join(f"{k}={v}" for k, v in DIS_OPTIONS.items())
     lines = [
         SECTION, "",
-        f"`python benchmarks/flow_estimators.py --num-videos {args.num_videos} --size "
-        f"{' '.join(map(str, args.size))} --num-frames {args.num_frames} --tvl1-pairs {args.tvl1_pairs} "
-        f"--jax-batch {args.jax_batch}` on {device}, one OpenCV thread, JAX {jax_version()} on {jax_device()}, "
-        f"{rows[0]['date'][:10]}. Synthetic videos (ta2net_jax.synthetic, seeds 0..{args.num_videos - 1}) "
-        "scored against their exact flow. EPE: mean end-point error in pixels over all pixels (fwd, bwd) and "
-        "over moving pixels (|exact flow| > 0.5 px, fwd and bwd pooled). ms/pair: one flow field (one "
-        "direction); fwd + bwd costs twice that (on a shared machine timings vary by up to ~30 % between "
-        "runs; the EPEs are deterministic for a given version of the generator); pairs/s: flow fields per "
-        f"second. tvl1 and tvl1-jax are measured on the same {args.tvl1_pairs} pairs per size only "
-        "(tvl1-jax: fwd + bwd of a video's pairs in one call, compilation excluded).", "",
+        (f"`python benchmarks/flow_estimators.py --num-videos {args.num_videos} --size "
+         f"{' '.join(map(str, args.size))} --num-frames {args.num_frames} --tvl1-pairs {args.tvl1_pairs} "
+         f"--jax-batch {args.jax_batch}` on {device}, one OpenCV thread, JAX {jax_version()} on {jax_device()}, "
+         f"{rows[0]['date'][:10]}. Synthetic videos (ta2net_jax.synthetic, seeds 0..{args.num_videos - 1}) "
+         "scored against their exact flow. EPE: mean end-point error in pixels over all pixels (fwd, bwd) and "
+         "over moving pixels (|exact flow| > 0.5 px, fwd and bwd pooled). ms/pair: one flow field (one "
+         "direction); fwd + bwd costs twice that (on a shared machine timings vary by up to ~30 % between "
+         "runs; the EPEs are deterministic for a given version of the generator); pairs/s: flow fields per "
+         f"second. tvl1 and tvl1-jax are measured on the same {args.tvl1_pairs} pairs per size only "
+         "(tvl1-jax: fwd + bwd of a video's pairs in one call, compilation excluded)."), "",
         "| method | size | EPE fwd | EPE bwd | EPE moving | ms/pair | pairs/s | pairs |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -186,8 +186,8 @@ def write_section(rows: list[dict], args, device: str) -> None:
                            f"between the two flows {ours['diff_to_tvl1']:.3f} px; tvl1-jax with "
                            f"{ours['batch_pairs']} fields in one call: {ours['batched_ms_per_pair']:.2f} ms per "
                            f"field ({1000 / ours['batched_ms_per_pair']:.1f} pairs/s).")]
-    lines += ["", f"`dis` = the default of `estimate_flow` (DIS_OPTIONS: {opts}); `dis-<preset>` = the "
-              "plain OpenCV preset; `dis-fast-fs1` = FAST with finest_scale 1 (flow at half resolution).", ""]
+    lines += ["", (f"`dis` = the default of `estimate_flow` (DIS_OPTIONS: {opts}); `dis-<preset>` = the "
+                   "plain OpenCV preset; `dis-fast-fs1` = FAST with finest_scale 1 (flow at half resolution)."), ""]
     start = text.find(SECTION)
     if start < 0:
         text = text.rstrip("\n") + "\n\n" + "\n".join(lines)
