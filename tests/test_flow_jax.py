@@ -193,8 +193,8 @@ def _epe(est, exact, mask=None):
 
 def test_epe_on_synthetic_pairs_within_10_percent_of_opencv_tvl1():
     """Default (OpenCV) settings, 48 px, 3 consecutive pairs forward and backward of one synthetic video,
-    on the 4 test devices (6 pairs padded to 8): EPE over all and over moving pixels at most 10 % above
-    OpenCV TV-L1's on the same pairs, and the two flows close to each other pixel by pixel."""
+    on the 4 test devices (6 pairs padded to 8, one call): EPE over all and over moving pixels at most 10 % above
+    OpenCV TV-L1's on the same pairs, and the two flows equal to within float32 rounding."""
     video = generate_video(3, SceneConfig(height=48, width=48, num_frames=12))
     grey = to_gray(video.frames[4:8])
     fwd, bwd = fj.estimate_flow_batch(grey)
@@ -208,8 +208,11 @@ def test_epe_on_synthetic_pairs_within_10_percent_of_opencv_tvl1():
     assert moving.mean() > 0.05
     assert _epe(est, exact) <= 1.10 * _epe(ref, exact)
     assert _epe(est, exact, moving) <= 1.10 * _epe(ref, exact, moving)
-    assert _epe(est, ref) < 0.05                         # mean disagreement with OpenCV, px
-    assert np.mean(np.linalg.norm(est - ref, axis=-1) < 0.1) > 0.9
+    # Same algorithm, same float32 steps: measured 1.2e-5 px mean, 6.5e-4 px max on these pairs. A replicated
+    # border, no median filter or a fixed iteration count each move the mean to 0.027 px, bilinear warps to
+    # 0.065 px. The slack allows a pair to stop one iteration earlier or later (sums in another order).
+    assert _epe(est, ref) < 2e-3
+    assert np.mean(np.linalg.norm(est - ref, axis=-1) < 0.01) > 0.99
 
 
 @pytest.mark.parametrize("axis_type", [AxisType.Explicit, AxisType.Auto])
