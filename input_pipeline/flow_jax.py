@@ -20,7 +20,7 @@ and Facciolo (IPOL 2013), following the structure of OpenCV's CPU implementation
   <= epsilon^2 H W. Here every pair carries its own "still active" flag with the same test; finished
   pairs are frozen (masked updates) and a ``lax.while_loop`` ends when no pair in the batch is active,
   so each pair follows OpenCV's iteration schedule regardless of the others; ``epsilon=0`` gives the
-  fixed counts;
+  fixed counts (then as ``fori_loop``s with static trip counts);
 * between levels: bilinear ``cv::resize`` of the flow to the finer size, times 1 / scale_step.
 
 Differences from OpenCV that remain: float32 sums in another order (so a pair can stop one iteration
@@ -271,13 +271,17 @@ def _solve_level(i0, i1, u, *, l_t, theta, taut, warps, epsilon, inner_iteration
             k, u, p, active = carry
             if median_filtering > 1:
                 u = jnp.where(active[:, None, None, None], median_filter(u, median_filtering), u)
-            _, u, p, active = jax.lax.while_loop(lambda c: (c[0] < inner_iterations) & jnp.any(c[3]), inner,
-                                                 (0, u, p, active))
+            _, u, p, active = repeat(inner_iterations, inner, (0, u, p, active))
             return k + 1, u, p, active
 
-        _, u, p, _ = jax.lax.while_loop(lambda c: (c[0] < outer_iterations) & jnp.any(c[3]), outer,
-                                        (0, u, p, jnp.ones_like(i0[:, 0, 0], bool)))
+        _, u, p, _ = repeat(outer_iterations, outer, (0, u, p, jnp.ones_like(i0[:, 0, 0], bool)))
         return u, p
+
+    def repeat(n, body, carry):
+        if epsilon > 0:   # leave as soon as no pair is active
+            return jax.lax.while_loop(lambda c: (c[0] < n) & jnp.any(c[3]), body, carry)
+        # No stopping test: a static trip count (on a GPU a while loop reads its predicate every step).
+        return jax.lax.fori_loop(0, n, lambda _, c: body(c), carry)
 
     zero = jnp.zeros_like(i0)
     u, _ = jax.lax.fori_loop(0, warps, one_warp, (u, jnp.stack([jnp.stack([zero, zero], 1)] * 2, 1)))

@@ -250,3 +250,14 @@ def test_bad_arguments():
         fj.warp(jnp.zeros((1, 1, 4, 4)), jnp.zeros((1, 2, 4, 4)), "nearest")
     with pytest.raises(ValueError, match="border"):
         fj.warp(jnp.zeros((1, 1, 4, 4)), jnp.zeros((1, 2, 4, 4)), "cubic", "reflect")
+
+
+def test_fixed_iteration_counts_match_the_while_loop():
+    """epsilon = 0 runs fori_loops; a threshold that underflows to 0 in float32 runs the while loops with
+    the same test (change > 0), so the two must agree."""
+    video = generate_video(4, SceneConfig(height=32, width=32, num_frames=3))
+    grey = to_gray(video.frames).astype(np.float32)
+    fixed = np.asarray(fj.tvl1_flow(grey[:2], grey[1:], **SMALL, epsilon=0.0))
+    looped = np.asarray(fj.tvl1_flow(grey[:2], grey[1:], **SMALL, epsilon=1e-30))
+    assert np.abs(fixed).max() > 0.1
+    np.testing.assert_allclose(fixed, looped, rtol=0, atol=1e-6)
