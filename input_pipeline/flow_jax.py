@@ -13,9 +13,10 @@ and Facciolo (IPOL 2013), following the structure of OpenCV's CPU implementation
   one by ``scale_step`` with no pre-smoothing, stopping before a side drops under 16 px;
 * per level: centred-difference gradient of ``i1`` (one-sided at the borders); ``warps`` times: warp
   ``i1`` and its gradient by the current flow (``cv::remap``: bicubic, a=-0.75, zeros outside the frame;
-  OpenCV 5 samples at the exact float position, 4.x rounded it to 1/32 px), then up to ``outer_iterations`` x (5x5 median of the flow, then up to
-  ``inner_iterations`` primal-dual steps: thresholding, u = v + theta div p, forward-difference gradient,
-  dual update); the dual variable is reset per level, not per warp;
+  OpenCV 5 samples at the exact float position, 4.x rounded it to 1/32 px), then up to
+  ``outer_iterations`` x (5x5 median of the flow, then up to ``inner_iterations`` primal-dual steps:
+  thresholding, u = v + theta div p, forward-difference gradient, dual update); the dual variable is
+  reset per level, not per warp;
 * stopping: OpenCV leaves a warp's loops once the squared change of the flow summed over the frame is
   <= epsilon^2 H W. Here every pair carries its own "still active" flag with the same test; finished
   pairs are frozen (masked updates) and a ``lax.while_loop`` ends when no pair in the batch is active,
@@ -23,9 +24,9 @@ and Facciolo (IPOL 2013), following the structure of OpenCV's CPU implementation
   fixed counts (then as ``fori_loop``s with static trip counts);
 * between levels: bilinear ``cv::resize`` of the flow to the finer size, times 1 / scale_step.
 
-Differences from OpenCV that remain: float32 sums in another order (so a pair can stop one iteration
-earlier or later when its change sits at the threshold), and the bicubic weights applied as outer
-products in one expression rather than OpenCV's table walk (same weights, rounding differs).
+Differences from OpenCV that remain: float32 sums in another order (the 16 warp taps, and the change
+summed over the frame, so a pair can stop one iteration earlier or later when its change sits at the
+threshold). Measured agreement and speed: benchmarks/RESULTS.md, "TV-L1 in JAX".
 
 Everything is shape-static: pyramid sizes are Python ints, the scales are a Python loop (one traced
 copy of the solver per level), iterations are ``lax`` loops, and there is no loop over pixels or pairs.
