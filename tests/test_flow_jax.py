@@ -16,6 +16,7 @@ from ta2net_jax.synthetic import SceneConfig, generate_video
 RNG = np.random.default_rng(0)
 # A cheap configuration for the tests that check plumbing rather than accuracy (compiles in seconds).
 SMALL = {"nscales": 2, "warps": 2, "outer_iterations": 2, "inner_iterations": 10}
+ONE_LEVEL = {**SMALL, "nscales": 1}
 
 
 def _clamp(i, n):
@@ -235,7 +236,7 @@ def test_per_pair_stopping_does_not_depend_on_the_batch():
     """Each pair follows its own stopping schedule: alone or batched with other pairs, same flow."""
     video = generate_video(2, SceneConfig(height=32, width=32, num_frames=6))
     grey = to_gray(video.frames).astype(np.float32)
-    params = dict(SMALL, epsilon=0.05)
+    params = {**ONE_LEVEL, "epsilon": 0.05}
     batched = np.asarray(fj.tvl1_flow(grey[:4], grey[1:5], **params))
     alone = np.asarray(fj.tvl1_flow(grey[2:3], grey[3:4], **params))
     np.testing.assert_allclose(alone[0], batched[2], rtol=0, atol=1e-5)
@@ -257,7 +258,7 @@ def test_fixed_iteration_counts_match_the_while_loop():
     the same test (change > 0), so the two must agree."""
     video = generate_video(4, SceneConfig(height=32, width=32, num_frames=3))
     grey = to_gray(video.frames).astype(np.float32)
-    fixed = np.asarray(fj.tvl1_flow(grey[:2], grey[1:], **SMALL, epsilon=0.0))
-    looped = np.asarray(fj.tvl1_flow(grey[:2], grey[1:], **SMALL, epsilon=1e-30))
+    fixed = np.asarray(fj.tvl1_flow(grey[:2], grey[1:], **ONE_LEVEL, epsilon=0.0))
+    looped = np.asarray(fj.tvl1_flow(grey[:2], grey[1:], **ONE_LEVEL, epsilon=1e-30))
     assert np.abs(fixed).max() > 0.1
     np.testing.assert_allclose(fixed, looped, rtol=0, atol=1e-6)
