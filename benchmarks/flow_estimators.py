@@ -7,10 +7,13 @@ It appends one JSON line per (method, size) to benchmarks/results.jsonl and rewr
 
 Besides FLOW_METHODS it measures the plain DIS presets ("dis-ultrafast", "dis-fast", "dis-medium") and FAST
 at half resolution ("dis-fast-fs1"), against which the default DIS settings (input_pipeline.flow.DIS_OPTIONS,
-row "dis") were chosen.
+row "dis") were chosen, and "tvl1-jax": input_pipeline.flow_jax (TV-L1 in JAX with OpenCV's defaults) on
+the default JAX device, scored on the same pairs as "tvl1"; its time excludes compilation (one warm-up call
+per shape), and it is also timed on the first pairs of one video in a single call (``--jax-batch``).
 
     python benchmarks/flow_estimators.py --num-videos 4 --size 64 112
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,11 +23,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))   # bench_common, also when loaded by path
-from bench_common import cpu_name  # noqa: E402
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_common, also when loaded by path
 import cv2
 import numpy as np
+from bench_common import cpu_name  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -38,10 +40,15 @@ SECTION = "## Optical flow estimators (CPU)"
 def preset_options(preset: int, **overrides) -> dict:
     """Every DIS setting at the preset's own value (plus ``overrides``), so the defaults do not leak in."""
     dis = cv2.DISOpticalFlow_create(preset)
-    return {"preset": preset, "finest_scale": dis.getFinestScale(), "patch_size": dis.getPatchSize(),
-            "patch_stride": dis.getPatchStride(),
-            "gradient_descent_iterations": dis.getGradientDescentIterations(),
-            "variational_refinement_iterations": dis.getVariationalRefinementIterations(), **overrides}
+    return {
+        "preset": preset,
+        "finest_scale": dis.getFinestScale(),
+        "patch_size": dis.getPatchSize(),
+        "patch_stride": dis.getPatchStride(),
+        "gradient_descent_iterations": dis.getGradientDescentIterations(),
+        "variational_refinement_iterations": dis.getVariationalRefinementIterations(),
+        **overrides,
+    }
 
 
 DIS_VARIANTS = {
@@ -50,28 +57,96 @@ DIS_VARIANTS = {
     "dis-fast-fs1": preset_options(cv2.DISOPTICAL_FLOW_PRESET_FAST, finest_scale=1),
     "dis-medium": preset_options(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM),
 }
-ALL_METHODS = (*FLOW_METHODS[:1], *DIS_VARIANTS, *FLOW_METHODS[1:])
+ALL_METHODS = (*FLOW_METHODS[:1], *DIS_VARIANTS, *FLOW_METHODS[1:], "tvl1-jax")
+BUDGETED = ("tvl1", "tvl1-jax")  # slow methods: scored on the same --tvl1-pairs pairs
+
+
+def jax_version() -> str:
+    import jax
+
+    return jax.__version__
+
+
+def jax_device() -> str:
+    import jax
+
+    devices = jax.devices()
+    return f"{len(devices)} x {devices[0].device_kind}"
+
+
+def _jax_flow(frames: np.ndarray, max_pairs: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Forward and backward flow of ``frames`` [N, H, W, 3] with input_pipeline.flow_jax, on the device
+    (``max_pairs`` fields per call; None: estimate_flow_batch's default)."""
+    from input_pipeline.flow import to_gray
+    from input_pipeline.flow_jax import estimate_flow_batch
+
+    return estimate_flow_batch(to_gray(frames), max_pairs=max_pairs)
+
+
+def jax_batched_ms(video, batch: int) -> float:
+    """ms per flow field of tvl1-jax when ``batch`` fields (fwd + bwd of the first batch / 2 pairs of
+    ``video``) go through one call; compilation excluded."""
+    frames = video.frames[: batch // 2 + 1]
+    _jax_flow(frames, batch)
+    t0 = time.perf_counter()
+    _jax_flow(frames, batch)
+    return 1000 * (time.perf_counter() - t0) / (2 * (len(frames) - 1))
+
+
+def budgeted_pairs(videos, max_pairs: int):
+    """(video, lo, n) of the pairs a pair budget scores: consecutive pairs from the middle of each video."""
+    per_video, taken = max(1, -(-max_pairs // len(videos))), 0
+    for video in videos:
+        total = len(video.frames) - 1
+        n = min(total, per_video, max_pairs - taken)
+        if n <= 0:
+            break
+        yield video, (total - n) // 2, n
+        taken += n
+
+
+_KEPT: dict = {}  # (method, size, seed, first pair) -> (fwd, bwd) of the budgeted methods
+_WARM: set = set()  # frame shapes tvl1-jax has been compiled for
+
+
+def tvl1_disagreement(videos, max_pairs: int) -> float:
+    """Mean end-point distance (px) between the tvl1-jax and OpenCV TV-L1 flows of the budgeted pairs."""
+    total, count = 0.0, 0
+    for video, lo, _ in budgeted_pairs(videos, max_pairs):
+        key = (video.frames.shape[1], video.seed, lo)
+        for a, b in zip(_KEPT[("tvl1-jax", *key)], _KEPT[("tvl1", *key)]):
+            err = np.linalg.norm(a - b.astype(np.float32), axis=-1)
+            total, count = total + err.sum(), count + err.size
+    return float(total / count)
 
 
 def measure(method: str, videos, max_pairs: int | None) -> dict:
-    """EPE (px) and ms per flow field (one direction, one core) of ``method`` on ``videos``."""
+    """EPE (px) and ms per flow field (one direction; OpenCV on one core, JAX on its default device) of
+    ``method`` on ``videos``."""
     base, opts = ("dis", DIS_VARIANTS[method]) if method in DIS_VARIANTS else (method, None)
     errs = {"fwd": [], "bwd": [], "mov": []}  # (sum of per-pixel errors, pixel count)
     seconds, pairs = 0.0, 0
     # A pair budget (TV-L1) is spread over the videos, taking consecutive pairs from the middle of each.
-    per_video = None if max_pairs is None else max(1, -(-max_pairs // len(videos)))
-    for video in videos:
-        total = len(video.frames) - 1
-        n = total if per_video is None else min(total, per_video, max_pairs - pairs)
-        if n <= 0:
-            break
-        lo = (total - n) // 2
-        frames, exact_fwd, exact_bwd = video.frames[lo:lo + n + 1], video.flow_fwd[lo:lo + n], \
-            video.flow_bwd[lo:lo + n]
-        t0 = time.perf_counter()
-        fwd, bwd = estimate_flow(frames, base, dis_options=opts)
+    chosen = [(v, 0, len(v.frames) - 1) for v in videos] if max_pairs is None else budgeted_pairs(videos, max_pairs)
+    for video, lo, n in chosen:
+        frames, exact_fwd, exact_bwd = (
+            video.frames[lo : lo + n + 1],
+            video.flow_fwd[lo : lo + n],
+            video.flow_bwd[lo : lo + n],
+        )
+        if method == "tvl1-jax":
+            if frames.shape not in _WARM:  # compile once per shape, outside the timing
+                _jax_flow(frames)
+                _WARM.add(frames.shape)
+            t0 = time.perf_counter()
+            fwd, bwd = _jax_flow(frames)
+        else:
+            t0 = time.perf_counter()
+            fwd, bwd = estimate_flow(frames, base, dis_options=opts)
         seconds += time.perf_counter() - t0
         pairs += n
+        if method in BUDGETED:
+            _KEPT[(method, frames.shape[1], video.seed, lo)] = (fwd, bwd)
         for key, est, exact in (("fwd", fwd, exact_fwd), ("bwd", bwd, exact_bwd)):
             err = np.linalg.norm(est.astype(np.float32) - exact, axis=-1)
             errs[key].append((err.sum(), err.size))
@@ -84,8 +159,15 @@ def measure(method: str, videos, max_pairs: int | None) -> dict:
         total, count = np.sum([e[0] for e in errs[key]]), np.sum([e[1] for e in errs[key]])
         return float(total / count) if count else float("nan")
 
-    return {"epe_fwd": pooled("fwd"), "epe_bwd": pooled("bwd"), "epe_moving": pooled("mov"),
-            "ms_per_pair": 1000 * seconds / (2 * pairs), "num_pairs": pairs}
+    ms = 1000 * seconds / (2 * pairs)
+    return {
+        "epe_fwd": pooled("fwd"),
+        "epe_bwd": pooled("bwd"),
+        "epe_moving": pooled("mov"),
+        "ms_per_pair": ms,
+        "pairs_per_s": 1000 / ms,
+        "num_pairs": pairs,
+    }
 
 
 def write_section(rows: list[dict], args, device: str) -> None:
@@ -93,30 +175,59 @@ def write_section(rows: list[dict], args, device: str) -> None:
     text = path.read_text() if path.exists() else "# Benchmark results\n"
     opts = ", ".join(f"{k}={v}" for k, v in DIS_OPTIONS.items())
     lines = [
-        SECTION, "",
-        f"`python benchmarks/flow_estimators.py --num-videos {args.num_videos} --size "
-        f"{' '.join(map(str, args.size))} --num-frames {args.num_frames} --tvl1-pairs {args.tvl1_pairs}` "
-        f"on {device}, one OpenCV thread, "
-        f"{rows[0]['date'][:10]}. Synthetic videos (input_pipeline.synthetic, seeds 0..{args.num_videos - 1}) "
-        "scored against their exact flow. EPE: mean end-point error in pixels over all pixels (fwd, bwd) and "
-        "over moving pixels (|exact flow| > 0.5 px, fwd and bwd pooled). ms/pair: one flow field (one "
-        "direction); fwd + bwd costs twice that (on a shared machine timings vary by up to ~30 % between "
-        "runs; the EPEs are deterministic for a given version of the generator). TV-L1 is measured on "
-        f"{args.tvl1_pairs} pairs per size only.", "",
-        "| method | size | EPE fwd | EPE bwd | EPE moving | ms/pair | pairs |",
-        "|---|---|---|---|---|---|---|",
+        SECTION,
+        "",
+        (
+            f"`python benchmarks/flow_estimators.py --num-videos {args.num_videos} --size "
+            f"{' '.join(map(str, args.size))} --num-frames {args.num_frames} --tvl1-pairs {args.tvl1_pairs} "
+            f"--jax-batch {args.jax_batch}` on {device}, one OpenCV thread, JAX {jax_version()} on {jax_device()}, "
+            f"{rows[0]['date'][:10]}. Synthetic videos (input_pipeline.synthetic, seeds 0..{args.num_videos - 1}) "
+            "scored against their exact flow. EPE: mean end-point error in pixels over all pixels (fwd, bwd) and "
+            "over moving pixels (|exact flow| > 0.5 px, fwd and bwd pooled). ms/pair: one flow field (one "
+            "direction); fwd + bwd costs twice that (on a shared machine timings vary by up to ~30 % between "
+            "runs; the EPEs are deterministic for a given version of the generator); pairs/s: flow fields per "
+            f"second. tvl1 and tvl1-jax are measured on the same {args.tvl1_pairs} pairs per size only "
+            "(tvl1-jax: fwd + bwd of a video's pairs in one call, compilation excluded)."
+        ),
+        "",
+        "| method | size | EPE fwd | EPE bwd | EPE moving | ms/pair | pairs/s | pairs |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['method']} | {r['size']} | {r['epe_fwd']:.3f} | {r['epe_bwd']:.3f} | "
-                     f"{r['epe_moving']:.3f} | {r['ms_per_pair']:.2f} | {r['num_pairs']} |")
-    lines += ["", f"`dis` = the default of `estimate_flow` (DIS_OPTIONS: {opts}); `dis-<preset>` = the "
-              "plain OpenCV preset; `dis-fast-fs1` = FAST with finest_scale 1 (flow at half resolution).", ""]
+        lines.append(
+            f"| {r['method']} | {r['size']} | {r['epe_fwd']:.3f} | {r['epe_bwd']:.3f} | "
+            f"{r['epe_moving']:.3f} | {r['ms_per_pair']:.2f} | {r['pairs_per_s']:.1f} | "
+            f"{r['num_pairs']} |"
+        )
+    by_key = {(r["method"], r["size"]): r for r in rows}
+    for size in args.size:
+        ref, ours = by_key.get(("tvl1", size)), by_key.get(("tvl1-jax", size))
+        if ref and ours:
+            ratio = {k: ours[k] / ref[k] for k in ("epe_fwd", "epe_bwd", "epe_moving")}
+            lines += [
+                "",
+                (
+                    f"{size} px: tvl1-jax / tvl1 EPE = {ratio['epe_fwd']:.3f} (fwd), "
+                    f"{ratio['epe_bwd']:.3f} (bwd), {ratio['epe_moving']:.3f} (moving); mean distance "
+                    f"between the two flows {ours['diff_to_tvl1']:.3f} px; tvl1-jax with "
+                    f"{ours['batch_pairs']} fields in one call: {ours['batched_ms_per_pair']:.2f} ms per "
+                    f"field ({1000 / ours['batched_ms_per_pair']:.1f} pairs/s)."
+                ),
+            ]
+    lines += [
+        "",
+        (
+            f"`dis` = the default of `estimate_flow` (DIS_OPTIONS: {opts}); `dis-<preset>` = the "
+            "plain OpenCV preset; `dis-fast-fs1` = FAST with finest_scale 1 (flow at half resolution)."
+        ),
+        "",
+    ]
     start = text.find(SECTION)
     if start < 0:
         text = text.rstrip("\n") + "\n\n" + "\n".join(lines)
     else:
         end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + "\n".join(lines) + ("\n" + text[end + 1:] if end >= 0 else "")
+        text = text[:start] + "\n".join(lines) + ("\n" + text[end + 1 :] if end >= 0 else "")
     path.write_text(text)
 
 
@@ -125,9 +236,16 @@ def main(argv=None) -> None:
     parser.add_argument("--num-videos", type=int, default=4)
     parser.add_argument("--num-frames", type=int, default=32, help="frames per synthetic video")
     parser.add_argument("--size", type=int, nargs="+", default=[64, 112], help="square frame sizes (px)")
-    parser.add_argument("--methods", default=",".join(ALL_METHODS),
-                        help=f"comma-separated subset of {','.join(ALL_METHODS)}")
+    parser.add_argument(
+        "--methods", default=",".join(ALL_METHODS), help=f"comma-separated subset of {','.join(ALL_METHODS)}"
+    )
     parser.add_argument("--tvl1-pairs", type=int, default=6, help="TV-L1 takes ~1 s per 112x112 pair")
+    parser.add_argument(
+        "--jax-batch",
+        type=int,
+        default=62,
+        help="tvl1-jax is also timed on this many flow fields (fwd + bwd) in one call",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -136,20 +254,39 @@ def main(argv=None) -> None:
         parser.error(f"unknown methods {sorted(unknown)}; choose from {ALL_METHODS}")
     cv2.setNumThreads(1)  # single-core timings
     device = f"cpu: {cpu_name()}"
-    date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     rows = []
-    print(f"{'method':14s} {'size':>5s} {'EPE fwd':>8s} {'EPE bwd':>8s} {'moving':>8s} {'ms/pair':>8s} "
-          f"{'pairs':>6s}")
+    print(
+        f"{'method':14s} {'size':>5s} {'EPE fwd':>8s} {'EPE bwd':>8s} {'moving':>8s} {'ms/pair':>8s} "
+        f"{'pairs/s':>8s} {'pairs':>6s}"
+    )
     for size in args.size:
         config = SceneConfig(height=size, width=size, num_frames=args.num_frames)
         videos = [generate_video(seed, config) for seed in range(args.num_videos)]
         for method in methods:
-            result = measure(method, videos, args.tvl1_pairs if method == "tvl1" else None)
-            row = {"bench": "flow_estimators", "method": method, "size": size, **result, "device": device,
-                   "date": date}
+            result = measure(method, videos, args.tvl1_pairs if method in BUDGETED else None)
+            row = {"bench": "flow_estimators", "method": method, "size": size, **result, "device": device, "date": date}
+            if method == "tvl1-jax":
+                batch = min(args.jax_batch, 2 * (args.num_frames - 1))
+                row.update(
+                    jax_device=jax_device(),
+                    jax_version=jax_version(),
+                    batch_pairs=batch,
+                    batched_ms_per_pair=jax_batched_ms(videos[0], batch),
+                    diff_to_tvl1=(tvl1_disagreement(videos, args.tvl1_pairs) if "tvl1" in methods else float("nan")),
+                )
             rows.append(row)
-            print(f"{method:14s} {size:5d} {row['epe_fwd']:8.3f} {row['epe_bwd']:8.3f} "
-                  f"{row['epe_moving']:8.3f} {row['ms_per_pair']:8.2f} {row['num_pairs']:6d}", flush=True)
+            print(
+                f"{method:14s} {size:5d} {row['epe_fwd']:8.3f} {row['epe_bwd']:8.3f} "
+                f"{row['epe_moving']:8.3f} {row['ms_per_pair']:8.2f} {row['pairs_per_s']:8.1f} "
+                f"{row['num_pairs']:6d}"
+                + (
+                    f"  batched {row['batched_ms_per_pair']:.2f} ms/pair, vs tvl1 {row['diff_to_tvl1']:.3f} px"
+                    if method == "tvl1-jax"
+                    else ""
+                ),
+                flush=True,
+            )
     if args.no_write:
         return
     with open(ROOT / "benchmarks" / "results.jsonl", "a") as f:

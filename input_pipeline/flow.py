@@ -9,12 +9,14 @@ with ``u = flow[..., 0]`` along +x (right) and ``v = flow[..., 1]`` along +y (do
 the source frame moves to (x + u, y + v). This matches the original's forward ``k -> k+1`` and backward
 ``k+1 -> k`` files (docs/original.md §4.1), but keeps raw (u, v) instead of colour-wheel images.
 
-Estimators (OpenCV, CPU):
+Estimators (OpenCV on the CPU, and one in JAX):
 
 * ``"dis"`` (default): ``cv2.DISOpticalFlow``; settings in :data:`DIS_OPTIONS` and the note there.
 * ``"farneback"``: ``cv2.calcOpticalFlowFarneback(prev, next, None, 0.5, 3, 15, 3, 5, 1.2, 0)``.
 * ``"tvl1"``: ``cv2.optflow.DualTVL1OpticalFlow_create()`` with OpenCV's defaults (0.4-0.9 s per 112×112
   pair on one core); needs ``opencv-contrib-python-headless``.
+* ``"tvl1-jax"``: the same TV-L1 (OpenCV's algorithm and defaults) written in JAX (flow_jax.py), batches of
+  pairs sharded over the local devices; EPE within 0.1 % of OpenCV's (benchmarks/RESULTS.md).
 
 float16 storage: the rounding error is at most 2^-11 of the magnitude (0.05 %), i.e. <= 0.0005 px below
 1 px, <= 0.004 px up to 16 px and <= 0.016 px up to 64 px — far below the estimators' own errors (tenths
@@ -33,7 +35,7 @@ import numpy as np
 
 __all__ = ["FLOW_METHODS", "DIS_OPTIONS", "estimate_flow", "endpoint_error", "to_gray"]
 
-FLOW_METHODS = ("dis", "farneback", "tvl1")
+FLOW_METHODS = ("dis", "farneback", "tvl1", "tvl1-jax")
 
 # DIS settings: preset FAST, but estimated at full resolution (finest_scale 0). The presets stop at 1/4
 # (FAST, ULTRAFAST) or 1/2 (MEDIUM) resolution and upsample: at 112x112 that is a 28x28 or 56x56 flow
@@ -123,6 +125,13 @@ def estimate_flow(
       ``(fwd, bwd)``, each ``[N-1, H, W, 2]`` float16 (u, v) in pixels: ``fwd[k]`` maps frame k to k+1 at
       the pixels of frame k, ``bwd[k]`` maps frame k+1 to k at the pixels of frame k+1.
     """
+    if method == "tvl1-jax":  # the same TV-L1 on the JAX devices (flow_jax.py), a batch of pairs per call
+        from input_pipeline import flow_jax
+
+        if len(frames) < 2:
+            raise ValueError(f"need at least 2 frames for optical flow, got {len(frames)}")
+        fwd, bwd = flow_jax.estimate_flow_batch(to_gray(frames))
+        return fwd.astype(np.float16), bwd.astype(np.float16)
     make = _factory(method, dis_options)
     make()  # fail fast (unknown option, missing cv2.optflow) before any work
     gray = to_gray(frames)

@@ -15,6 +15,7 @@ pass is only lowered (traced to StableHLO) for XLA's cost analysis.
 Imports nothing from the data pipeline (no grain, TFDS, OpenCV or PyAV), so it runs where only jax, flax
 and ml_collections are installed.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,6 +39,7 @@ def image_size(config) -> int:
     if size is not None:
         return int(size)
     from input_pipeline import registry
+
     return registry.input_spec(config.data).image_size
 
 
@@ -45,8 +47,11 @@ def input_shapes(config, batch: int = 1, size: int | None = None) -> dict[str, t
     """Shapes of (video, motion, inflection) as TA2Net.__call__ takes them (all float)."""
     size = image_size(config) if size is None else size
     t, c = config.model.num_frames, flow_channels(config.inflection.mode)
-    return {"video": (batch, t, size, size, 3), "motion": (batch, t, size, size, 2 * c),
-            "inflection": (batch, t, size, size, 2 * c)}
+    return {
+        "video": (batch, t, size, size, 3),
+        "motion": (batch, t, size, size, 2 * c),
+        "inflection": (batch, t, size, size, 2 * c),
+    }
 
 
 def abstract_model(config) -> nnx.Module:
@@ -76,9 +81,10 @@ def count_per_module(model: nnx.Module, variable_type=nnx.Param) -> dict[str, in
 
 # ---- FLOPs -------------------------------------------------------------------------------------------
 
+
 def _subjaxprs(params: dict):
     for value in params.values():
-        for v in (value if isinstance(value, (tuple, list)) else (value,)):
+        for v in value if isinstance(value, (tuple, list)) else (value,):
             if isinstance(v, jex_core.ClosedJaxpr):
                 yield v.jaxpr
             elif isinstance(v, jex_core.Jaxpr):
@@ -129,8 +135,7 @@ def forward_fn(model: nnx.Module) -> tuple[Callable, Any]:
     return forward, state
 
 
-def forward_flops(config, model: nnx.Module | None = None, batch: int = 1,
-                  size: int | None = None) -> dict[str, Any]:
+def forward_flops(config, model: nnx.Module | None = None, batch: int = 1, size: int | None = None) -> dict[str, Any]:
     """{'flops', 'flops_source', 'flops_analytic'} of one forward pass at `batch` (inference mode)."""
     model = abstract_model(config) if model is None else model
     forward, state = forward_fn(model)
@@ -169,5 +174,14 @@ def model_info(config, config_spec: str | None = None) -> dict[str, Any]:
     }
 
 
-__all__ = ["abstract_model", "analytic_flops", "count", "count_per_module", "forward_flops", "image_size",
-           "input_shapes", "model_info", "xla_flops"]
+__all__ = [
+    "abstract_model",
+    "analytic_flops",
+    "count",
+    "count_per_module",
+    "forward_flops",
+    "image_size",
+    "input_shapes",
+    "model_info",
+    "xla_flops",
+]

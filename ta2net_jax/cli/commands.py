@@ -111,6 +111,7 @@ def detect(args, overrides) -> int:
             args.out_dir,
             workdir=args.workdir,
             method=method,
+            flow_method=args.flow,
             threshold=args.threshold,
             labels=args.labels,
             overlay_format=fmt,
@@ -130,6 +131,7 @@ def detect(args, overrides) -> int:
         workdir=args.workdir,
         method=method,
         threshold=args.threshold,
+        flow_method=args.flow,
         out=args.out,
         plot=args.plot,
         labels=args.labels,
@@ -197,7 +199,13 @@ def eval_videos(args, overrides) -> int:
     else:
         methods = (args.method or "inflection",)
     result = videos.evaluate_files(
-        args.videos, args.labels, args.out_dir, workdir=args.workdir, methods=methods, name=args.name
+        args.videos,
+        args.labels,
+        args.out_dir,
+        workdir=args.workdir,
+        methods=methods,
+        name=args.name,
+        flow_method=args.flow,
     )
     for method, r in result["detectors"].items():
         t = r["temporal"]

@@ -34,6 +34,11 @@ LABELS_HELP = (
     "labels.json, RepCount labels, Greatest Hits audio_onsets.json) or an Audible623 CSV"
 )
 
+FLOW_HELP = (
+    "optical-flow estimator: dis (default; a run's own by default with --workdir), farneback, tvl1 (OpenCV) "
+    "or tvl1-jax (the same TV-L1 in JAX, on the accelerator when there is one)"
+)
+
 
 def _with_config(p, *, workdir: bool):
     p.add_argument(
@@ -94,6 +99,7 @@ def _add_detect(p) -> None:
     )
     p.add_argument("--threshold", type=float, help="override the tuned threshold")
     p.add_argument("--labels", help=LABELS_HELP)
+    p.add_argument("--flow", default=None, help=FLOW_HELP)
     g = p.add_argument_group("dubbing and cue lists (one video; docs/audio.md)")
     g.add_argument(
         "--dub",
@@ -127,6 +133,7 @@ def _add_eval_videos(p) -> None:
         "--workdir, else inflection)",
     )
     p.add_argument("--name", default=None, help="title of the report (default: the labels file)")
+    p.add_argument("--flow", default=None, help=FLOW_HELP)
 
 
 def _add_prepare(p) -> None:
@@ -135,7 +142,7 @@ def _add_prepare(p) -> None:
     p.add_argument("--out", help="output folder (with VIDEO/FOLDER inputs)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel worker processes")
     p.add_argument("--size", type=int, default=None, help="output H = W in pixels (default 112)")
-    p.add_argument("--flow", default=None, help="flow estimator: dis (default), farneback or tvl1")
+    p.add_argument("--flow", default=None, help=FLOW_HELP)
     p.add_argument("--fps", type=float, default=None, help="resample to this frame rate (default: native)")
     p.add_argument("--max-frames", type=int, default=None, help="keep at most N frames (default 300; 0: all)")
     p.add_argument("--jpeg-quality", type=int, default=None, help="JPEG quality 1-100 (default 95)")

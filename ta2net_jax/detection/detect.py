@@ -262,6 +262,7 @@ def detect_batch(
     labels: str | None = None,
     overlay_format: str | None = "gif",
     progress: bool = True,
+    flow_method: str | None = None,
 ) -> dict:
     """Runs one Detector over ``inputs`` (video files), writing per-video outputs into ``out_dir`` (module
     docstring) and ``summary.json``. Unreadable files are skipped and listed under "failed"."""
@@ -269,7 +270,7 @@ def detect_batch(
 
     if overlay_format not in (None, "gif", "mp4"):
         raise ValueError(f"overlay format {overlay_format!r} is not 'gif', 'mp4' or none")
-    detector = VideoDetector(workdir=workdir, method=method, threshold=threshold)
+    detector = VideoDetector(workdir=workdir, method=method, threshold=threshold, flow_method=flow_method)
     os.makedirs(out_dir, exist_ok=True)
     summary = {"method": method, "threshold": detector.threshold, "workdir": workdir, "videos": [], "failed": []}
     for path in tqdm(inputs, desc=f"detect ({method})", unit="video", disable=not progress):

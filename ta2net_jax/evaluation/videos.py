@@ -63,6 +63,7 @@ def evaluate_files(
     methods=("inflection",),
     name: str | None = None,
     progress: bool = True,
+    flow_method: str | None = None,
 ) -> dict:
     from tqdm import tqdm
 
@@ -75,7 +76,7 @@ def evaluate_files(
     result = {"labels": labels_spec, "videos": [os.path.abspath(v) for v in videos], "detectors": {}}
     scored = {}
     for method in methods:
-        detector = VideoDetector(workdir=workdir, method=method)
+        detector = VideoDetector(workdir=workdir, method=method, flow_method=flow_method)
         rows = [
             _score(detector, v, labels[v])
             for v in tqdm(videos, desc=f"eval-videos ({method})", unit="video", disable=not progress)
