@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from input_pipeline import flow as flow_lib, inflection_energy as baseline
+from input_pipeline import flow as flow_lib, inflection_energy
 from input_pipeline.audio import (
     DEFAULT_DELTA,
     DEFAULT_SAMPLE_RATE,
@@ -142,7 +142,7 @@ def inflection_curve(frames: np.ndarray, *, flow_method: str = "dis") -> np.ndar
     NaN where fewer than 2 of the 3 frames are scored (frames 0, 1, N-2, N-1 are unscored).
     """
     flow_fwd, flow_bwd = flow_lib.estimate_flow(frames, flow_method)
-    return _centred(baseline.inflection_scores(flow_fwd, flow_bwd))
+    return _centred(inflection_energy.inflection_scores(flow_fwd, flow_bwd))
 
 
 def _centred(scores: np.ndarray) -> np.ndarray:

@@ -139,7 +139,7 @@ class VideoWindows(grain.transforms.Map):
             "event_frames": np.asarray(example["event_frames"], np.int64),
             "event_xy": np.asarray(example.get("event_xy", np.zeros((0, 2))), np.float32),
             "frame_size": tuple(example["frames"].shape[1:3]),
-            # The whole video's flow, for the training-free baseline (baseline.py).
+            # The whole video's flow, for the training-free inflection detector (inflection_energy.py).
             "video_flow_fwd": example["flow_fwd"],
             "video_flow_bwd": example["flow_bwd"],
         }

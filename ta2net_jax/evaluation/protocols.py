@@ -203,7 +203,7 @@ def _constant_cell_pointing(tune: list[dict], test: list[dict], image_size) -> d
 
 
 def _ciou_samples(data_cfg, split: str, videos: list[dict], polarity: str) -> dict:
-    """cIoU per GT event with boxes (synthetic raw JSON), for the model map and the baseline map."""
+    """cIoU per GT event with boxes (synthetic raw JSON), for the model map and the inflection detector's map."""
     out = {"model": [], "inflection": [], "examples": []}
     for v in videos:
         raw = registry.raw_events_json(data_cfg, split, v["id"])
