@@ -61,6 +61,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         proj_features=256,
         qk_features=32,
         attention_values="video",   # cross-modal attention values from the video features, as the original
+        init="torch_default",       # the original's initialisation per layer (model/layers.py)
+        faithful_bn_side_pass=True,  # the original's second decoder pass over the map: BatchNorm updates only
         decoder=dict(conv_features=512, sim_heads=4, sim_scale=8.0, sim_features=32, d_model=512, attn_heads=4,
                      ffn_features=512, sim_dropout=0.25, pe_dropout=0.1, attn_dropout=0.2, mlp_dropout=0.25),
     ))

@@ -49,6 +49,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         proj_features=32,
         qk_features=16,
         attention_values="motion",  # the original takes values from "video"; see the docstring
+        init="kaiming",             # see the docstring
+        faithful_bn_side_pass=False,  # the original's extra decoder pass only moves BatchNorm statistics
         decoder=dict(conv_features=64, sim_heads=4, sim_scale=8.0, sim_features=8, d_model=64, attn_heads=4,
                      ffn_features=64,
                      # The paper's dropouts (0.25/0.1/0.2/0.25) regularise 75 k steps; a few hundred
