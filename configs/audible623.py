@@ -5,7 +5,10 @@ with a 1×1 projection to 256, cross-modal attention with 32-d queries/keys, the
 decoder (Conv3d to 512, 4 similarity heads at the fixed scale √64, 32 similarity channels, d_model 512,
 4 attention heads, FFN 512) and the CCAM disentangler: ≈ 41.0 M parameters used. Clips of T = 64 frames
 at 112×112, batch 4, Adam at 5e-6 with the original's four lr groups (×1 / ×2 / ×10 / ×20), constant
-lr, no warm-up, no gradient clipping, 75 000 steps (600 epochs × 125 iterations).
+lr, no warm-up, no gradient clipping, 75 000 steps (600 epochs × 125 iterations). Trained as the original
+is: its per-layer initialisation (`model.init="torch_default"`) and its second decoder pass over the map,
+which moves the decoder's BatchNorm statistics in training (`model.faithful_bn_side_pass`); what still
+differs is listed in docs/design.md ("Differences from the original that change training").
 
 Data: the synthetic collision videos rendered at the paper's input size (builder config `paper`:
 112×112, 80 frames, so that every 64-frame clip fits); configs/audible623_data.py is the same model on
