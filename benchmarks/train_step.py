@@ -15,12 +15,16 @@ computed inside the step, as in training. Per (batch, dtype) it reports:
   and unknown devices). fp32 uses the TF32 tensor-core peak: on Ampere/Hopper XLA runs float32
   convolutions and matmuls in TF32 by default (jax_default_matmul_precision unset = "default").
 * peak_memory_gib: the device allocator's peak_bytes_in_use (null where memory_stats() is unavailable,
-  e.g. CPU). Each (batch, dtype) runs in a fresh process so that the peak is its own.
+  e.g. CPU). Each (batch, dtype, side pass) runs in a fresh process so that the peak is its own.
+* `--bn-side-pass on off` times the step with and without the original's second decoder pass
+  (`model.faithful_bn_side_pass`, model/ta2net.py); "config" (default) keeps the config's value.
+  flops_per_step does not count the pass (it is the model's forward basis, the same for both).
 
-Appends one JSON line per (batch, dtype) to `--out` and prints a Markdown table.
+Appends one JSON line per (batch, dtype, side pass) to `--out` and prints a Markdown table.
 
     python benchmarks/train_step.py --config configs/audible623.py --batch 4 16 --dtype bfloat16 float32
     python benchmarks/train_step.py --config configs/synthetic_small.py --batch 2 --steps 2 --warmup 1
+    python benchmarks/train_step.py --config configs/synthetic_small.py --batch 8 --bn-side-pass on off
 
 Needs jax, flax, optax, orbax and ml_collections only (no grain, TFDS, OpenCV or PyAV), for configs that
 state `data.image_size` (the paper config does); runs on jax ≥ 0.11.2 / flax ≥ 0.12.10.
@@ -85,8 +89,8 @@ def _cost_flops(stage) -> float | None:
         return None
 
 
-def measure(config_spec: str, batch: int, dtype: str, steps: int, warmup: int) -> dict:
-    """One (batch, dtype): compile, warm up, time. Returns the JSON record."""
+def measure(config_spec: str, batch: int, dtype: str, steps: int, warmup: int, side_pass: str = "config") -> dict:
+    """One (batch, dtype, side pass): compile, warm up, time. Returns the JSON record."""
     import jax
     import flax
     from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
@@ -95,7 +99,10 @@ def measure(config_spec: str, batch: int, dtype: str, steps: int, warmup: int) -
     from ta2net_jax.model_info import forward_flops, image_size
     from ta2net_jax.train import create_train_state, make_train_step
 
-    config = load_config(config_spec, [f"model.compute_dtype={dtype}", f"train.batch_size={batch}"])
+    overrides = [f"model.compute_dtype={dtype}", f"train.batch_size={batch}"]
+    if side_pass != "config":
+        overrides.append(f"model.faithful_bn_side_pass={side_pass == 'on'}")
+    config = load_config(config_spec, overrides)
     size, num_frames = image_size(config), int(config.model.num_frames)
     device = jax.devices()[0]
     mesh = jax.make_mesh((1,), ("data",), axis_types=(AxisType.Auto,), devices=[device])
@@ -131,6 +138,7 @@ def measure(config_spec: str, batch: int, dtype: str, steps: int, warmup: int) -
         "config": config_spec,
         "batch": batch,
         "dtype": dtype,
+        "faithful_bn_side_pass": bool(config.model.get("faithful_bn_side_pass", False)),
         "clips_per_s": batch / step_s,
         "step_ms": 1e3 * step_s,
         "mfu": flops / step_s / peak if peak else None,
@@ -157,28 +165,31 @@ def measure(config_spec: str, batch: int, dtype: str, steps: int, warmup: int) -
     }
 
 
-def run_isolated(args, batch: int, dtype: str) -> dict:
+def run_isolated(args, batch: int, dtype: str, side_pass: str) -> dict:
     """`measure` in a fresh Python process (its own device memory peak); errors become a record."""
     cmd = [sys.executable, __file__, "--config", args.config, "--batch", str(batch), "--dtype", dtype,
-           "--steps", str(args.steps), "--warmup", str(args.warmup), "--single"]
+           "--steps", str(args.steps), "--warmup", str(args.warmup), "--bn-side-pass", side_pass, "--single"]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode or not lines:
         return {"bench": "train_step", "config": args.config, "batch": batch, "dtype": dtype,
-                "error": f"exit status {proc.returncode} (see stderr above)"}
+                "faithful_bn_side_pass": side_pass, "error": f"exit status {proc.returncode} (see stderr above)"}
     return json.loads(lines[-1])
 
 
 def markdown_table(records: list[dict]) -> str:
     fmt = lambda v, f, unit="": "n/a" if v is None else format(v, f) + unit
-    header = ("config", "B", "dtype", "step ms (median)", "clips/s", "MFU", "peak memory GiB", "FLOPs/step (source)",
-              "device")
+    header = ("config", "B", "dtype", "side pass", "step ms (median)", "clips/s", "MFU", "peak memory GiB",
+              "FLOPs/step (source)", "device")
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in records:
         if "error" in r:
-            rows.append(f"| {r['config']} | {r['batch']} | {r['dtype']} | {r['error']} | | | | | |")
+            rows.append(f"| {r['config']} | {r['batch']} | {r['dtype']} | {r['faithful_bn_side_pass']} | {r['error']} "
+                        "| | | | | |")
             continue
-        rows.append(f"| {r['config']} | {r['batch']} | {r['dtype']} | {r['step_ms']:.1f} | {r['clips_per_s']:.2f} | "
+        side = "on" if r["faithful_bn_side_pass"] else "off"
+        rows.append(f"| {r['config']} | {r['batch']} | {r['dtype']} | {side} | {r['step_ms']:.1f} | "
+                    f"{r['clips_per_s']:.2f} | "
                     f"{fmt(None if r['mfu'] is None else 100 * r['mfu'], '.1f', ' %')} | "
                     f"{fmt(r['peak_memory_gib'], '.2f')} | {r['flops_per_step']:.3g} ({r['flops_source']}) | "
                     f"{r['device']} |")
@@ -193,6 +204,8 @@ def main(argv=None) -> int:
                         help="model compute dtypes (params, optimizer and losses stay float32)")
     parser.add_argument("--steps", type=int, default=10, help="timed steps")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps after compilation")
+    parser.add_argument("--bn-side-pass", nargs="+", default=["config"], choices=("config", "on", "off"),
+                        help="the original's second decoder pass (model.faithful_bn_side_pass): config value, on, off")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.jsonl"), help="JSONL to append to")
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)   # child process: print only
     args = parser.parse_args(argv)
@@ -200,19 +213,21 @@ def main(argv=None) -> int:
         parser.error("--steps must be ≥ 1 and --warmup ≥ 0")
 
     if args.single:
-        print(json.dumps(measure(args.config, args.batch[0], args.dtype[0], args.steps, args.warmup)), flush=True)
+        print(json.dumps(measure(args.config, args.batch[0], args.dtype[0], args.steps, args.warmup,
+                                 args.bn_side_pass[0])), flush=True)
         return 0
 
     records = []
     for dtype in args.dtype:
         for batch in args.batch:
-            record = run_isolated(args, batch, dtype)
-            print(json.dumps(record), flush=True)
-            records.append(record)
-            if args.out:
-                os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-                with open(args.out, "a") as f:
-                    f.write(json.dumps(record) + "\n")
+            for side_pass in args.bn_side_pass:
+                record = run_isolated(args, batch, dtype, side_pass)
+                print(json.dumps(record), flush=True)
+                records.append(record)
+                if args.out:
+                    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+                    with open(args.out, "a") as f:
+                        f.write(json.dumps(record) + "\n")
     print()
     print(markdown_table(records))
     return 1 if any("error" in r for r in records) else 0

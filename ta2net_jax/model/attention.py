@@ -24,13 +24,13 @@ from ta2net_jax.model.layers import conv
 class CrossModalAttention(nnx.Module):
 
     def __init__(self, video_features: int, motion_features: int, qk_features: int, *, value_source: str = "video",
-                 dtype: Any = jnp.float32, rngs: nnx.Rngs):
+                 dtype: Any = jnp.float32, init: str = "kaiming", rngs: nnx.Rngs):
         if value_source not in ("video", "motion"):
             raise ValueError(f"value_source {value_source!r} is not 'video' (original) or 'motion'")
-        self.query = conv(video_features, qk_features, 1, use_bias=True, dtype=dtype, rngs=rngs)
-        self.key = conv(motion_features, qk_features, 1, use_bias=True, dtype=dtype, rngs=rngs)
+        self.query = conv(video_features, qk_features, 1, use_bias=True, dtype=dtype, rngs=rngs, init=init)
+        self.key = conv(motion_features, qk_features, 1, use_bias=True, dtype=dtype, rngs=rngs, init=init)
         value_in = video_features if value_source == "video" else motion_features
-        self.value = conv(value_in, video_features, 1, use_bias=True, dtype=dtype, rngs=rngs)
+        self.value = conv(value_in, video_features, 1, use_bias=True, dtype=dtype, rngs=rngs, init=init)
         self.scale = float(qk_features) ** -0.5
         self.value_source = value_source
 

@@ -86,7 +86,9 @@ class ResEncoder(nnx.Module):
     def __init__(self, in_features: int, *, block: str = "bottleneck", stem_width: int = 64,
                  widths: Sequence[int] = (64, 128, 256), depths: Sequence[int] = (3, 4, 6),
                  strides: Sequence[int] = (1, 2, 2), proj_features: int = 256, dtype: Any = jnp.float32,
-                 rngs: nnx.Rngs):
+                 init: str = "kaiming", rngs: nnx.Rngs):
+        """init: the `model.init` scheme of the projection (the original's `conv_256`, outside the
+        ResNet, keeps torch's default); the trunk is He-normal fan-out under every scheme."""
         block_cls = BLOCKS[block]
         self.dtype = dtype
         self.conv1 = conv(in_features, stem_width, 7, stride=2, padding=3, dtype=dtype, rngs=rngs)
@@ -100,7 +102,7 @@ class ResEncoder(nnx.Module):
             layers.append(nnx.List(blocks))
         self.layers = nnx.List(layers)
         self.out_features = features
-        self.proj = conv(features, proj_features, 1, dtype=dtype, rngs=rngs)
+        self.proj = conv(features, proj_features, 1, dtype=dtype, rngs=rngs, init=init)
         self.proj_bn = batch_norm(proj_features, dtype=dtype, rngs=rngs)
 
     def __call__(self, frames: jax.Array) -> jax.Array:

@@ -17,8 +17,8 @@ from ta2net_jax.model.layers import batch_norm, conv
 
 class Disentangler(nnx.Module):
 
-    def __init__(self, features: int, *, dtype: Any = jnp.float32, rngs: nnx.Rngs):
-        self.activation_head = conv(features, 1, 3, padding=1, dtype=dtype, rngs=rngs)
+    def __init__(self, features: int, *, dtype: Any = jnp.float32, init: str = "kaiming", rngs: nnx.Rngs):
+        self.activation_head = conv(features, 1, 3, padding=1, dtype=dtype, rngs=rngs, init=init)
         self.bn_head = batch_norm(1, dtype=dtype, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:

@@ -22,15 +22,15 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from ta2net_jax.model.layers import batch_norm, conv, layer_norm, linear
+from ta2net_jax.model.layers import ZEROS, batch_norm, check_init, conv, layer_norm, linear, packed_qkv_xavier
 
 
 class SimilarityMatrix(nnx.Module):
     """Multi-head self-similarity of a sequence: [B, T, D] → [B, T, T, heads] (softmax rows, ReLU)."""
 
-    def __init__(self, features: int, heads: int, scale: float, *, dtype: Any, rngs: nnx.Rngs):
-        self.query = linear(features, features, dtype=dtype, rngs=rngs)
-        self.key = linear(features, features, dtype=dtype, rngs=rngs)
+    def __init__(self, features: int, heads: int, scale: float, *, dtype: Any, init: str, rngs: nnx.Rngs):
+        self.query = linear(features, features, dtype=dtype, rngs=rngs, init=init)
+        self.key = linear(features, features, dtype=dtype, rngs=rngs, init=init)
         self.heads, self.scale = heads, scale
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -42,13 +42,22 @@ class SimilarityMatrix(nnx.Module):
 
 
 class MultiHeadSelfAttention(nnx.Module):
-    """PyTorch nn.MultiheadAttention (self-attention, biases on, dropout on the weights)."""
+    """PyTorch nn.MultiheadAttention (self-attention, biases on, dropout on the weights).
 
-    def __init__(self, features: int, heads: int, dropout: float, *, dtype: Any, rngs: nnx.Rngs):
-        self.query = linear(features, features, dtype=dtype, rngs=rngs)
-        self.key = linear(features, features, dtype=dtype, rngs=rngs)
-        self.value = linear(features, features, dtype=dtype, rngs=rngs)
-        self.out = linear(features, features, dtype=dtype, rngs=rngs)
+    Under init="torch_default" its own `_reset_parameters`: q/k/v weights xavier-uniform over the packed
+    [3·E, E] matrix, q/k/v and output biases zero; the output weight keeps nn.Linear's U(±1/√E).
+    """
+
+    def __init__(self, features: int, heads: int, dropout: float, *, dtype: Any, init: str, rngs: nnx.Rngs):
+        if check_init(init) == "torch_default":
+            qkv = dict(kernel_init=packed_qkv_xavier(features), bias_init=ZEROS)
+            out = dict(bias_init=ZEROS)
+        else:
+            qkv, out = {}, {}
+        self.query = linear(features, features, dtype=dtype, rngs=rngs, init=init, **qkv)
+        self.key = linear(features, features, dtype=dtype, rngs=rngs, init=init, **qkv)
+        self.value = linear(features, features, dtype=dtype, rngs=rngs, init=init, **qkv)
+        self.out = linear(features, features, dtype=dtype, rngs=rngs, init=init, **out)
         self.dropout = nnx.Dropout(dropout, rngs=rngs)
         self.heads = heads
 
@@ -64,11 +73,11 @@ class MultiHeadSelfAttention(nnx.Module):
 class TransformerEncoderLayer(nnx.Module):
     """PyTorch nn.TransformerEncoderLayer, post-LN, ReLU: x = LN(x + MHA(x)); x = LN(x + FFN(x))."""
 
-    def __init__(self, features: int, heads: int, ffn_features: int, dropout: float, *, dtype: Any,
+    def __init__(self, features: int, heads: int, ffn_features: int, dropout: float, *, dtype: Any, init: str,
                  rngs: nnx.Rngs):
-        self.self_attn = MultiHeadSelfAttention(features, heads, dropout, dtype=dtype, rngs=rngs)
-        self.linear1 = linear(features, ffn_features, dtype=dtype, rngs=rngs)
-        self.linear2 = linear(ffn_features, features, dtype=dtype, rngs=rngs)
+        self.self_attn = MultiHeadSelfAttention(features, heads, dropout, dtype=dtype, init=init, rngs=rngs)
+        self.linear1 = linear(features, ffn_features, dtype=dtype, rngs=rngs, init=init)
+        self.linear2 = linear(ffn_features, features, dtype=dtype, rngs=rngs, init=init)
         self.norm1 = layer_norm(features, rngs=rngs)
         self.norm2 = layer_norm(features, rngs=rngs)
         self.dropout = nnx.Dropout(dropout, rngs=rngs)    # inside the FFN
@@ -94,14 +103,14 @@ def sinusoidal_encoding(length: int, features: int) -> np.ndarray:
 class Prediction(nnx.Module):
     """Linear → LN → Dropout → ReLU → Linear → ReLU → Dropout → Linear(→ 2)."""
 
-    def __init__(self, features: int, hidden: int, out_features: int, dropout: float, *, dtype: Any,
+    def __init__(self, features: int, hidden: int, out_features: int, dropout: float, *, dtype: Any, init: str,
                  rngs: nnx.Rngs):
-        self.fc1 = linear(features, hidden, dtype=dtype, rngs=rngs)
+        self.fc1 = linear(features, hidden, dtype=dtype, rngs=rngs, init=init)
         self.norm = layer_norm(hidden, rngs=rngs)
         self.dropout1 = nnx.Dropout(dropout, rngs=rngs)
-        self.fc2 = linear(hidden, hidden // 2, dtype=dtype, rngs=rngs)
+        self.fc2 = linear(hidden, hidden // 2, dtype=dtype, rngs=rngs, init=init)
         self.dropout2 = nnx.Dropout(dropout, rngs=rngs)
-        self.fc3 = linear(hidden // 2, out_features, dtype=dtype, rngs=rngs)
+        self.fc3 = linear(hidden // 2, out_features, dtype=dtype, rngs=rngs, init=init)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         x = jax.nn.relu(self.dropout1(self.norm(self.fc1(x))))
@@ -116,21 +125,21 @@ class SimilarityDecoder(nnx.Module):
                  sim_scale: float = 8.0, sim_features: int = 32, d_model: int = 512, attn_heads: int = 4,
                  ffn_features: int = 512, sim_dropout: float = 0.25, pe_dropout: float = 0.1,
                  attn_dropout: float = 0.2, mlp_dropout: float = 0.25, dtype: Any = jnp.float32,
-                 rngs: nnx.Rngs):
+                 init: str = "kaiming", rngs: nnx.Rngs):
         self.conv3d = conv(in_features, conv_features, (3, 3, 3), padding=(3, 1, 1), dilation=(3, 1, 1),
-                           use_bias=True, dtype=dtype, rngs=rngs)
+                           use_bias=True, dtype=dtype, rngs=rngs, init=init)
         self.bn3d = batch_norm(conv_features, dtype=dtype, rngs=rngs)
-        self.similarity = SimilarityMatrix(conv_features, sim_heads, sim_scale, dtype=dtype, rngs=rngs)
-        self.sim_conv = conv(sim_heads, sim_features, 3, padding=1, use_bias=True, dtype=dtype, rngs=rngs)
+        self.similarity = SimilarityMatrix(conv_features, sim_heads, sim_scale, dtype=dtype, init=init, rngs=rngs)
+        self.sim_conv = conv(sim_heads, sim_features, 3, padding=1, use_bias=True, dtype=dtype, rngs=rngs, init=init)
         self.sim_bn = batch_norm(sim_features, dtype=dtype, rngs=rngs)
         self.sim_dropout = nnx.Dropout(sim_dropout, rngs=rngs)
-        self.input_projection = linear(num_frames * sim_features, d_model, dtype=dtype, rngs=rngs)
+        self.input_projection = linear(num_frames * sim_features, d_model, dtype=dtype, rngs=rngs, init=init)
         self.input_norm = layer_norm(d_model, rngs=rngs)
         self.pe_dropout = nnx.Dropout(pe_dropout, rngs=rngs)
         self.transformer = TransformerEncoderLayer(d_model, attn_heads, ffn_features, attn_dropout, dtype=dtype,
-                                                   rngs=rngs)
+                                                   init=init, rngs=rngs)
         self.final_norm = layer_norm(d_model, rngs=rngs)
-        self.prediction = Prediction(d_model, d_model, 2, mlp_dropout, dtype=dtype, rngs=rngs)
+        self.prediction = Prediction(d_model, d_model, 2, mlp_dropout, dtype=dtype, init=init, rngs=rngs)
         self.num_frames, self.d_model, self.dtype = num_frames, d_model, dtype
 
     def __call__(self, x: jax.Array) -> jax.Array:

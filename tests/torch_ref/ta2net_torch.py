@@ -6,6 +6,11 @@ the original's format loads with `strict=True`. It is configured by the same `mo
 the JAX model (ta2net_jax/model), so the small configurations can be checked too. `with_unused=True`
 also builds what the original builds but never calls (layer4 and fc of each ResNet), to load and
 write checkpoints of exactly the original's layout.
+
+Initialisation is the original's: PyTorch's defaults everywhere, except the ResNet trunks' convolutions,
+which get models/resnet.py's normal(0, √(2 / (k·k·out_channels))) (He-normal fan-out). In training,
+`faithful_bn_side_pass` (the model config's key) adds the original's second decoder pass over the map
+(`out_mlt`), whose output is dropped (the original's loss leaves it out).
 """
 from __future__ import annotations
 
@@ -83,6 +88,10 @@ class ResEncoder(nn.Module):
                 trunk_features = features
         if with_unused:
             self.fc = nn.Linear(features, 1000)
+        for module in self.modules():   # models/resnet.py's init loop; conv_256 (below) keeps torch's default
+            if isinstance(module, nn.Conv2d):
+                fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels
+                module.weight.data.normal_(0, math.sqrt(2.0 / fan_out))
         self.conv_256 = nn.Conv2d(trunk_features, proj_features, 1, bias=False)
         self.bn_256 = nn.BatchNorm2d(proj_features)
 
@@ -220,6 +229,7 @@ class TA2Net(nn.Module):
         self.v2f = SelfAttn(p, 2 * p, cfg["qk_features"], value_source)
         self.v2df = SelfAttn(p, 2 * p, cfg["qk_features"], value_source)
         self.c = c
+        self.faithful_bn_side_pass = bool(cfg.get("faithful_bn_side_pass", False))
 
     def forward(self, video, diff, d2f):
         b, t = video.shape[:2]
@@ -229,6 +239,8 @@ class TA2Net(nn.Module):
         fused = torch.cat((x, self.v2f(x, f), self.v2df(x, df)), dim=1)          # [B·T, 3P, h, w]
         out = self.sim_decoder(fused.view(b, t, *fused.shape[1:]))
         fg, bg, m = self.disent(fused)
+        if self.training and self.faithful_bn_side_pass:   # mymodel.py: out_mlt, in no loss
+            self.sim_decoder(m.view(b, t, -1, *m.shape[2:]).repeat(1, 1, fused.shape[1], 1, 1))
         return {"logits": out, "fg": fg.view(b, t, -1), "bg": bg.view(b, t, -1), "source_map": m.view(b, t, *m.shape[2:])}
 
 
@@ -251,7 +263,7 @@ def sim_min(bg, fg):
 
 def ta2net_loss(out, labels, fb_index, cfg):
     """labels [B, T] int64; fb_index [B] (the sampled audible frame per clip). Returns dict of weighted terms."""
-    logits = out["logits"].float()
+    logits = out["logits"].to(torch.promote_types(out["logits"].dtype, torch.float32))   # float64 stays
     log_p = F.log_softmax(logits, dim=-1)
     log_p_y = log_p.gather(-1, labels[..., None])[..., 0]
     focal = torch.mean((1 - log_p_y.exp()) ** cfg["focal_gamma"] * -log_p_y)
