@@ -29,6 +29,7 @@ Appends one JSON line per (batch, dtype, side pass) to `--out` and prints a Mark
 Needs jax, flax, optax, orbax and ml_collections only (no grain, TFDS, OpenCV or PyAV), for configs that
 state `data.image_size` (the paper config does); runs on jax ≥ 0.11.2 / flax ≥ 0.12.10.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))   # bench_common, also when loaded by path
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_common, also when loaded by path
 from bench_common import cpu_name  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +59,7 @@ PEAK_FLOPS = {
 
 
 def peak_flops(device_kind: str, dtype: str) -> float | None:
-    for kind, peaks in PEAK_FLOPS.items():   # most specific first ("H100 PCIe" before "H100")
+    for kind, peaks in PEAK_FLOPS.items():  # most specific first ("H100 PCIe" before "H100")
         if kind in device_kind:
             return peaks[dtype]
     return None
@@ -66,9 +67,10 @@ def peak_flops(device_kind: str, dtype: str) -> float | None:
 
 def random_batch(batch: int, num_frames: int, size: int, seed: int = 0) -> dict:
     import numpy as np
+
     rng = np.random.default_rng(seed)
     labels = (rng.random((batch, num_frames)) < 0.05).astype(np.int32)
-    labels[np.arange(batch), rng.integers(0, num_frames, batch)] = 1   # every clip has an audible frame
+    labels[np.arange(batch), rng.integers(0, num_frames, batch)] = 1  # every clip has an audible frame
     flow = lambda: (2.0 * rng.standard_normal((batch, num_frames + 1, size, size, 2))).astype(np.float16)
     return {
         "frames": rng.integers(0, 256, (batch, num_frames, size, size, 3), dtype=np.uint8),
@@ -83,6 +85,7 @@ def random_batch(batch: int, num_frames: int, size: int, seed: int = 0) -> dict:
 def _cost_flops(stage) -> float | None:
     """'flops' of a Lowered or Compiled stage's XLA cost analysis; None where unavailable."""
     from ta2net_jax.model_info import xla_flops
+
     try:
         return xla_flops(stage.cost_analysis())
     except Exception:  # noqa: BLE001 — optional: some backends do not implement it
@@ -91,8 +94,8 @@ def _cost_flops(stage) -> float | None:
 
 def measure(config_spec: str, batch: int, dtype: str, steps: int, warmup: int, side_pass: str = "config") -> dict:
     """One (batch, dtype, side pass): compile, warm up, time. Returns the JSON record."""
-    import jax
     import flax
+    import jax
     from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
     from ta2net_jax.config_utils import load_config
@@ -142,13 +145,13 @@ def measure(config_spec: str, batch: int, dtype: str, steps: int, warmup: int, s
         "clips_per_s": batch / step_s,
         "step_ms": 1e3 * step_s,
         "mfu": flops / step_s / peak if peak else None,
-        "peak_memory_gib": peak_bytes / 2 ** 30 if peak_bytes is not None else None,
+        "peak_memory_gib": peak_bytes / 2**30 if peak_bytes is not None else None,
         "device": device.device_kind,
         "platform": device.platform,
         "host_cpu": f"{cpu_name()}, {os.cpu_count()} cores",
         "jax_version": jax.__version__,
         "flax_version": flax.__version__,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "flops_per_step": flops,
         "flops_source": source,
         "flops_per_step_compiled": flops_compiled,
@@ -167,32 +170,67 @@ def measure(config_spec: str, batch: int, dtype: str, steps: int, warmup: int, s
 
 def run_isolated(args, batch: int, dtype: str, side_pass: str) -> dict:
     """`measure` in a fresh Python process (its own device memory peak); errors become a record."""
-    cmd = [sys.executable, __file__, "--config", args.config, "--batch", str(batch), "--dtype", dtype,
-           "--steps", str(args.steps), "--warmup", str(args.warmup), "--bn-side-pass", side_pass, "--single"]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--config",
+        args.config,
+        "--batch",
+        str(batch),
+        "--dtype",
+        dtype,
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--bn-side-pass",
+        side_pass,
+        "--single",
+    ]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode or not lines:
-        return {"bench": "train_step", "config": args.config, "batch": batch, "dtype": dtype,
-                "faithful_bn_side_pass": side_pass, "error": f"exit status {proc.returncode} (see stderr above)"}
+        return {
+            "bench": "train_step",
+            "config": args.config,
+            "batch": batch,
+            "dtype": dtype,
+            "faithful_bn_side_pass": side_pass,
+            "error": f"exit status {proc.returncode} (see stderr above)",
+        }
     return json.loads(lines[-1])
 
 
 def markdown_table(records: list[dict]) -> str:
     fmt = lambda v, f, unit="": "n/a" if v is None else format(v, f) + unit
-    header = ("config", "B", "dtype", "side pass", "step ms (median)", "clips/s", "MFU", "peak memory GiB",
-              "FLOPs/step (source)", "device")
+    header = (
+        "config",
+        "B",
+        "dtype",
+        "side pass",
+        "step ms (median)",
+        "clips/s",
+        "MFU",
+        "peak memory GiB",
+        "FLOPs/step (source)",
+        "device",
+    )
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in records:
         if "error" in r:
-            rows.append(f"| {r['config']} | {r['batch']} | {r['dtype']} | {r['faithful_bn_side_pass']} | {r['error']} "
-                        "| | | | | |")
+            rows.append(
+                f"| {r['config']} | {r['batch']} | {r['dtype']} | {r['faithful_bn_side_pass']} | {r['error']} "
+                "| | | | | |"
+            )
             continue
         side = "on" if r["faithful_bn_side_pass"] else "off"
-        rows.append(f"| {r['config']} | {r['batch']} | {r['dtype']} | {side} | {r['step_ms']:.1f} | "
-                    f"{r['clips_per_s']:.2f} | "
-                    f"{fmt(None if r['mfu'] is None else 100 * r['mfu'], '.1f', ' %')} | "
-                    f"{fmt(r['peak_memory_gib'], '.2f')} | {r['flops_per_step']:.3g} ({r['flops_source']}) | "
-                    f"{r['device']} |")
+        rows.append(
+            f"| {r['config']} | {r['batch']} | {r['dtype']} | {side} | {r['step_ms']:.1f} | "
+            f"{r['clips_per_s']:.2f} | "
+            f"{fmt(None if r['mfu'] is None else 100 * r['mfu'], '.1f', ' %')} | "
+            f"{fmt(r['peak_memory_gib'], '.2f')} | {r['flops_per_step']:.3g} ({r['flops_source']}) | "
+            f"{r['device']} |"
+        )
     return "\n".join(rows)
 
 
@@ -200,21 +238,35 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="configs/audible623.py", help="config file[:variant]")
     parser.add_argument("--batch", type=int, nargs="+", default=[4, 16], help="global batch sizes (clips)")
-    parser.add_argument("--dtype", nargs="+", default=["float32", "bfloat16"], choices=("float32", "bfloat16"),
-                        help="model compute dtypes (params, optimizer and losses stay float32)")
+    parser.add_argument(
+        "--dtype",
+        nargs="+",
+        default=["float32", "bfloat16"],
+        choices=("float32", "bfloat16"),
+        help="model compute dtypes (params, optimizer and losses stay float32)",
+    )
     parser.add_argument("--steps", type=int, default=10, help="timed steps")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps after compilation")
-    parser.add_argument("--bn-side-pass", nargs="+", default=["config"], choices=("config", "on", "off"),
-                        help="the original's second decoder pass (model.faithful_bn_side_pass): config value, on, off")
+    parser.add_argument(
+        "--bn-side-pass",
+        nargs="+",
+        default=["config"],
+        choices=("config", "on", "off"),
+        help="the original's second decoder pass (model.faithful_bn_side_pass): config value, on, off",
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.jsonl"), help="JSONL to append to")
-    parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)   # child process: print only
+    parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)  # child process: print only
     args = parser.parse_args(argv)
     if args.steps < 1 or args.warmup < 0:
         parser.error("--steps must be ≥ 1 and --warmup ≥ 0")
 
     if args.single:
-        print(json.dumps(measure(args.config, args.batch[0], args.dtype[0], args.steps, args.warmup,
-                                 args.bn_side_pass[0])), flush=True)
+        print(
+            json.dumps(
+                measure(args.config, args.batch[0], args.dtype[0], args.steps, args.warmup, args.bn_side_pass[0])
+            ),
+            flush=True,
+        )
         return 0
 
     records = []

@@ -28,6 +28,7 @@ Variants (combinable, e.g. `configs/audible623.py:bf16,smoke`):
   `:smoke` — the same architecture on tiny inputs for tests: T = 8 frames at 32×32 on the `tiny`
              synthetic dataset, batch 2, 2 steps.
 """
+
 from __future__ import annotations
 
 import ml_collections
@@ -42,44 +43,67 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # One reference: `--config.data.num_frames=N` also resizes the model's temporal head and eval stride.
     num_frames = ml_collections.FieldReference(64)
 
-    c.data = ml_collections.ConfigDict(dict(
-        # The synthetic videos at 112×112; configs/audible623_data.py is this model on the real datasets.
-        name="synthetic_collisions",
-        builder_config="paper",     # 112×112, 80 frames @ 25 fps; see input_pipeline/synthetic_collisions.py
-        data_dir="data/tfds",       # relative paths are taken from the current directory
-        image_size=112,             # model input H = W (the original resizes every frame to 112×112)
-        num_frames=num_frames,      # clip length T
-        hflip=False,                # no augmentation, as the original (its only one is the clip sampling)
-        brightness=0.0,
-        contrast=0.0,
-        worker_count=0,             # grain worker processes (0: in-process)
-        prefetch_buffer=2,
-    ))
+    c.data = ml_collections.ConfigDict(
+        dict(
+            # The synthetic videos at 112×112; configs/audible623_data.py is this model on the real datasets.
+            name="synthetic_collisions",
+            builder_config="paper",  # 112×112, 80 frames @ 25 fps; see input_pipeline/synthetic_collisions.py
+            data_dir="data/tfds",  # relative paths are taken from the current directory
+            image_size=112,  # model input H = W (the original resizes every frame to 112×112)
+            num_frames=num_frames,  # clip length T
+            hflip=False,  # no augmentation, as the original (its only one is the clip sampling)
+            brightness=0.0,
+            contrast=0.0,
+            worker_count=0,  # grain worker processes (0: in-process)
+            prefetch_buffer=2,
+        )
+    )
     # The original's colour-coded inflection flow; flow_scale (pixels per unit) is used by mode="raw" only.
     c.inflection = ml_collections.ConfigDict(dict(mode="color", flow_scale=11.2))
-    c.model = ml_collections.ConfigDict(dict(
-        num_frames=num_frames,
-        compute_dtype="float32",
-        trunk=dict(block="bottleneck", stem_width=64, widths=(64, 128, 256), depths=(3, 4, 6)),
-        proj_features=256,
-        qk_features=32,
-        attention_values="video",   # cross-modal attention values from the video features, as the original
-        init="torch_default",       # the original's initialisation per layer (model/layers.py)
-        faithful_bn_side_pass=True,  # the original's second decoder pass over the map: BatchNorm updates only
-        decoder=dict(conv_features=512, sim_heads=4, sim_scale=8.0, sim_features=32, d_model=512, attn_heads=4,
-                     ffn_features=512, sim_dropout=0.25, pe_dropout=0.1, attn_dropout=0.2, mlp_dropout=0.25),
-    ))
+    c.model = ml_collections.ConfigDict(
+        dict(
+            num_frames=num_frames,
+            compute_dtype="float32",
+            trunk=dict(block="bottleneck", stem_width=64, widths=(64, 128, 256), depths=(3, 4, 6)),
+            proj_features=256,
+            qk_features=32,
+            attention_values="video",  # cross-modal attention values from the video features, as the original
+            init="torch_default",  # the original's initialisation per layer (model/layers.py)
+            faithful_bn_side_pass=True,  # the original's second decoder pass over the map: BatchNorm updates only
+            decoder=dict(
+                conv_features=512,
+                sim_heads=4,
+                sim_scale=8.0,
+                sim_features=32,
+                d_model=512,
+                attn_heads=4,
+                ffn_features=512,
+                sim_dropout=0.25,
+                pe_dropout=0.1,
+                attn_dropout=0.2,
+                mlp_dropout=0.25,
+            ),
+        )
+    )
     c.loss = common.paper_loss()
-    c.optim = ml_collections.ConfigDict(dict(
-        base_lr=5e-6, multipliers=common.paper_lr_multipliers(),
-        schedule="constant", warmup_steps=0, grad_clip_norm=0.0))   # 0: no clipping
-    c.train = ml_collections.ConfigDict(dict(
-        batch_size=4,               # global, clips per step
-        num_steps=75_000,           # 600 epochs × 125 iterations (497 videos / 4)
-        log_every=125,
-        checkpoint_every=2_500,     # the original saved every 20 epochs
-        max_to_keep=3,
-    ))
+    c.optim = ml_collections.ConfigDict(
+        dict(
+            base_lr=5e-6,
+            multipliers=common.paper_lr_multipliers(),
+            schedule="constant",
+            warmup_steps=0,
+            grad_clip_norm=0.0,
+        )
+    )  # 0: no clipping
+    c.train = ml_collections.ConfigDict(
+        dict(
+            batch_size=4,  # global, clips per step
+            num_steps=75_000,  # 600 epochs × 125 iterations (497 videos / 4)
+            log_every=125,
+            checkpoint_every=2_500,  # the original saved every 20 epochs
+            max_to_keep=3,
+        )
+    )
     c.eval = common.sliding_window_eval(num_frames, batch_size=8)
     c.mesh = common.mesh("auto")
 

@@ -20,6 +20,7 @@ extra decoder pass only moves BatchNorm statistics and costs step time (benchmar
     ta2net eval  --config configs/synthetic_small.py --workdir runs/demo
 Variants: `:smoke` (tiny data, 2 steps; used by the tests).
 """
+
 from __future__ import annotations
 
 import ml_collections
@@ -34,50 +35,72 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # One reference: `--config.data.num_frames=N` also resizes the model's temporal head and eval stride.
     num_frames = ml_collections.FieldReference(16)
 
-    c.data = ml_collections.ConfigDict(dict(
-        name="synthetic_collisions",
-        builder_config="small",     # 48×48, 80 frames @ 25 fps; see input_pipeline/synthetic_collisions.py
-        data_dir="data/tfds",       # relative paths are taken from the current directory
-        num_frames=num_frames,      # clip length T
-        hflip=True,                 # augmentation: horizontal flip (flow u negated)
-        brightness=0.1,             # ± fraction, per clip
-        contrast=0.2,
-        worker_count=0,             # grain worker processes (0: in-process)
-        prefetch_buffer=2,
-    ))
-    c.inflection = ml_collections.ConfigDict(dict(mode="raw", flow_scale=6.4))   # pixels per input unit
-    c.model = ml_collections.ConfigDict(dict(
-        num_frames=num_frames,
-        compute_dtype="float32",
-        trunk=dict(block="basic", stem_width=8, widths=(8, 16, 32), depths=(1, 1, 1)),
-        proj_features=32,
-        qk_features=16,
-        attention_values="motion",  # the original takes values from "video"; see the docstring
-        init="kaiming",             # see the docstring
-        faithful_bn_side_pass=False,  # the original's extra decoder pass only moves BatchNorm statistics
-        decoder=dict(conv_features=64, sim_heads=4, sim_scale=8.0, sim_features=8, d_model=64, attn_heads=4,
-                     ffn_features=64,
-                     # The paper's dropouts (0.25/0.1/0.2/0.25) regularise 75 k steps; a few hundred
-                     # steps on CPU learn faster without them.
-                     sim_dropout=0.0, pe_dropout=0.0, attn_dropout=0.0, mlp_dropout=0.0),
-    ))
+    c.data = ml_collections.ConfigDict(
+        dict(
+            name="synthetic_collisions",
+            builder_config="small",  # 48×48, 80 frames @ 25 fps; see input_pipeline/synthetic_collisions.py
+            data_dir="data/tfds",  # relative paths are taken from the current directory
+            num_frames=num_frames,  # clip length T
+            hflip=True,  # augmentation: horizontal flip (flow u negated)
+            brightness=0.1,  # ± fraction, per clip
+            contrast=0.2,
+            worker_count=0,  # grain worker processes (0: in-process)
+            prefetch_buffer=2,
+        )
+    )
+    c.inflection = ml_collections.ConfigDict(dict(mode="raw", flow_scale=6.4))  # pixels per input unit
+    c.model = ml_collections.ConfigDict(
+        dict(
+            num_frames=num_frames,
+            compute_dtype="float32",
+            trunk=dict(block="basic", stem_width=8, widths=(8, 16, 32), depths=(1, 1, 1)),
+            proj_features=32,
+            qk_features=16,
+            attention_values="motion",  # the original takes values from "video"; see the docstring
+            init="kaiming",  # see the docstring
+            faithful_bn_side_pass=False,  # the original's extra decoder pass only moves BatchNorm statistics
+            decoder=dict(
+                conv_features=64,
+                sim_heads=4,
+                sim_scale=8.0,
+                sim_features=8,
+                d_model=64,
+                attn_heads=4,
+                ffn_features=64,
+                # The paper's dropouts (0.25/0.1/0.2/0.25) regularise 75 k steps; a few hundred
+                # steps on CPU learn faster without them.
+                sim_dropout=0.0,
+                pe_dropout=0.0,
+                attn_dropout=0.0,
+                mlp_dropout=0.0,
+            ),
+        )
+    )
     c.loss = common.paper_loss()
-    c.optim = ml_collections.ConfigDict(dict(
-        base_lr=2e-3, multipliers=dict(weight=1.0, bias=1.0, head_weight=1.0, head_bias=1.0),
-        schedule="cosine", warmup_steps=30, grad_clip_norm=1.0))
-    c.train = ml_collections.ConfigDict(dict(
-        batch_size=16,              # global, clips per step (split over processes and the mesh's batch axes)
-        num_steps=400,
-        log_every=20,
-        checkpoint_every=100,       # asynchronous orbax checkpoints; also one at a SIGTERM (docs/scaling.md)
-        max_to_keep=2,              # newest checkpoints kept …
-        keep_best=0,                # … plus the N best by validation event F1 ±3 (needs eval_every)
-        eval_every=0,               # validation on eval.tune_split every N steps (0: never; `ta2net eval` after)
-        eval_max_videos=0,          # 0: every validation video
-        async_checkpoints=True,
-        nan_policy="stop",          # non-finite loss/gradient: "stop" naming the step, or "skip" the batch
-        tensorboard=True,           # <workdir>/tensorboard/ event files beside metrics.jsonl
-    ))
+    c.optim = ml_collections.ConfigDict(
+        dict(
+            base_lr=2e-3,
+            multipliers=dict(weight=1.0, bias=1.0, head_weight=1.0, head_bias=1.0),
+            schedule="cosine",
+            warmup_steps=30,
+            grad_clip_norm=1.0,
+        )
+    )
+    c.train = ml_collections.ConfigDict(
+        dict(
+            batch_size=16,  # global, clips per step (split over processes and the mesh's batch axes)
+            num_steps=400,
+            log_every=20,
+            checkpoint_every=100,  # asynchronous orbax checkpoints; also one at a SIGTERM (docs/scaling.md)
+            max_to_keep=2,  # newest checkpoints kept …
+            keep_best=0,  # … plus the N best by validation event F1 ±3 (needs eval_every)
+            eval_every=0,  # validation on eval.tune_split every N steps (0: never; `ta2net eval` after)
+            eval_max_videos=0,  # 0: every validation video
+            async_checkpoints=True,
+            nan_policy="stop",  # non-finite loss/gradient: "stop" naming the step, or "skip" the batch
+            tensorboard=True,  # <workdir>/tensorboard/ event files beside metrics.jsonl
+        )
+    )
     c.eval = common.sliding_window_eval(num_frames, batch_size=16)
     c.mesh = common.mesh("auto")
 

@@ -5,6 +5,7 @@ Groups by parameter path: the temporal head (`sim_decoder`) vs everything else, 
 weights). The paper config uses lr 5e-6 × {weight 1, bias 2, head_weight 10, head_bias 20}, no decay,
 no schedule; other configs may add warm-up + cosine decay and gradient clipping.
 """
+
 from __future__ import annotations
 
 import jax
@@ -39,8 +40,9 @@ def learning_rate(cfg, multiplier: float, num_steps: int) -> optax.Schedule | fl
 
 def make_optimizer(model: nnx.Module, cfg, num_steps: int) -> nnx.Optimizer:
     """nnx.Optimizer over the model's Params: clip (optional) → per-group Adam (torch's defaults)."""
-    transforms = {g: optax.adam(learning_rate(cfg, cfg.multipliers[g], num_steps), b1=0.9, b2=0.999, eps=1e-8)
-                  for g in GROUPS}
+    transforms = {
+        g: optax.adam(learning_rate(cfg, cfg.multipliers[g], num_steps), b1=0.9, b2=0.999, eps=1e-8) for g in GROUPS
+    }
     tx = optax.multi_transform(transforms, param_groups)
     if cfg.get("grad_clip_norm"):
         tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), tx)

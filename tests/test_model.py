@@ -1,16 +1,17 @@
 """TA2Net shapes and parameter names (scenic unloc style), per head and for the whole model."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
+from ta2net_jax.inflection import flow_channels
+from ta2net_jax.model import build_model
 from ta2net_jax.model.attention import CrossModalAttention
 from ta2net_jax.model.resnet import ResEncoder
 from ta2net_jax.model.spatial_head import Disentangler
 from ta2net_jax.model.temporal_head import SimilarityDecoder, sinusoidal_encoding
-from ta2net_jax.inflection import flow_channels
-from ta2net_jax.model import build_model
 
 
 def param_names(module) -> set[str]:
@@ -18,7 +19,7 @@ def param_names(module) -> set[str]:
 
 
 def test_bottleneck_trunk_is_resnet50_up_to_layer3():
-    enc = ResEncoder(3, rngs=nnx.Rngs(0))   # paper defaults
+    enc = ResEncoder(3, rngs=nnx.Rngs(0))  # paper defaults
     names = param_names(enc)
     assert "conv1.kernel" in names and "proj.kernel" in names and "proj_bn.scale" in names
     # torchvision resnet50 layer1..3 have 3, 4, 6 bottlenecks; layer4 is not built.
@@ -27,11 +28,12 @@ def test_bottleneck_trunk_is_resnet50_up_to_layer3():
         assert f"layers.{layer}.{depth}.conv1.kernel" not in names
     assert not any(n.startswith("layers.3") for n in names)
     assert nnx.state(enc, nnx.Param)["proj"]["kernel"][...].shape == (1, 1, 1024, 256)
-    assert "proj.bias" not in names   # 1×1 projection has no bias
+    assert "proj.bias" not in names  # 1×1 projection has no bias
     graphdef, state = nnx.split(enc)
-    out = jax.eval_shape(lambda st, x: nnx.merge(graphdef, st)(x), state,
-                         jax.ShapeDtypeStruct((2, 3, 112, 112, 3), jnp.float32))
-    assert out.shape == (2, 3, 7, 7, 256)   # 256×7×7 per 112² frame
+    out = jax.eval_shape(
+        lambda st, x: nnx.merge(graphdef, st)(x), state, jax.ShapeDtypeStruct((2, 3, 112, 112, 3), jnp.float32)
+    )
+    assert out.shape == (2, 3, 7, 7, 256)  # 256×7×7 per 112² frame
 
 
 def test_cross_modal_attention_shapes_and_names():
@@ -43,7 +45,7 @@ def test_cross_modal_attention_shapes_and_names():
 
 def test_motion_valued_attention_option():
     attn = CrossModalAttention(16, 32, 8, value_source="motion", rngs=nnx.Rngs(0))
-    assert attn.value.kernel[...].shape == (1, 1, 32, 16)   # values from the 2P motion features
+    assert attn.value.kernel[...].shape == (1, 1, 32, 16)  # values from the 2P motion features
     assert attn(jnp.ones((2, 3, 4, 4, 16)), jnp.ones((2, 3, 4, 4, 32))).shape == (2, 3, 4, 4, 16)
     with pytest.raises(ValueError, match="value_source"):
         CrossModalAttention(16, 32, 8, value_source="audio", rngs=nnx.Rngs(0))
@@ -60,14 +62,24 @@ def test_disentangler_maps_and_area_normalisation():
 
 
 def test_similarity_decoder_shapes_names_and_clip_length():
-    dec = SimilarityDecoder(12, num_frames=8, conv_features=16, sim_features=4, d_model=16, ffn_features=16,
-                            rngs=nnx.Rngs(0))
+    dec = SimilarityDecoder(
+        12, num_frames=8, conv_features=16, sim_features=4, d_model=16, ffn_features=16, rngs=nnx.Rngs(0)
+    )
     names = param_names(dec)
-    for expected in ("conv3d.kernel", "bn3d.scale", "similarity.query.kernel", "sim_conv.kernel",
-                     "input_projection.kernel", "input_norm.scale", "transformer.self_attn.query.kernel",
-                     "transformer.norm2.bias", "final_norm.scale", "prediction.fc3.kernel"):
+    for expected in (
+        "conv3d.kernel",
+        "bn3d.scale",
+        "similarity.query.kernel",
+        "sim_conv.kernel",
+        "input_projection.kernel",
+        "input_norm.scale",
+        "transformer.self_attn.query.kernel",
+        "transformer.norm2.bias",
+        "final_norm.scale",
+        "prediction.fc3.kernel",
+    ):
         assert expected in names
-    assert not any("value" in n for n in names if n.startswith("similarity."))   # v projection unused
+    assert not any("value" in n for n in names if n.startswith("similarity."))  # v projection unused
     assert nnx.state(dec, nnx.Param)["input_projection"]["kernel"][...].shape == (8 * 4, 16)
     assert nnx.state(dec, nnx.Param)["conv3d"]["kernel"][...].shape == (3, 3, 3, 12, 16)
     dec.eval()
@@ -86,7 +98,7 @@ def test_ta2net_outputs_and_module_names(smoke_config):
     top = {n.split(".")[0] for n in param_names(model)}
     assert top == {"video_net", "flow_net", "d2f_net", "v2f", "v2df", "sim_decoder", "disent"}
     b, t, s = 2, smoke_config.model.num_frames, 32
-    c = flow_channels(smoke_config.inflection.mode)   # channels per half: 3 (colour) or 2 (raw)
+    c = flow_channels(smoke_config.inflection.mode)  # channels per half: 3 (colour) or 2 (raw)
     out = model(jnp.zeros((b, t, s, s, 3)), jnp.zeros((b, t, s, s, 2 * c)), jnp.zeros((b, t, s, s, 2 * c)))
     p = smoke_config.model.proj_features
     assert out["logits"].shape == (b, t, 2)
@@ -114,6 +126,7 @@ def test_shared_flow_trunk_updates_batch_stats_once_per_half(smoke_config):
 def test_forward_on_sharded_batch_matches_one_device(smoke_config, axis_type):
     """The model runs on a batch sharded over 4 devices under both mesh axis types, with the same outputs."""
     from jax.sharding import NamedSharding, PartitionSpec as P
+
     model = build_model(smoke_config)
     model.eval()
     graphdef, state = nnx.split(model)

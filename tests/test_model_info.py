@@ -1,5 +1,6 @@
 """`ta2net info` / ta2net_jax.model_info: the paper model's size against docs/original.md §5.5, the
 analytic FLOP count on hand-checked cases, and the JSON the command prints (abstract shapes only: fast)."""
+
 import json
 import os
 
@@ -36,10 +37,10 @@ def test_paper_params_match_the_original(paper_model):
     for name in ("video_net", "flow_net", "d2f_net"):
         assert abs(per[name] - 8.81e6) < 0.005e6, (name, per[name])
     for name in ("v2f", "v2df"):
-        assert per[name] == (256 * 32 + 32) + (512 * 32 + 32) + (256 * 256 + 256)   # q, k, v 1×1 convs
+        assert per[name] == (256 * 32 + 32) + (512 * 32 + 32) + (256 * 256 + 256)  # q, k, v 1×1 convs
         assert abs(per[name] - 0.09e6) < 0.005e6
     assert abs(per["sim_decoder"] + UNUSED_SIMILARITY_VALUE - 14.43e6) < 0.005e6, per["sim_decoder"]
-    assert per["disent"] == 768 * 9 + 2   # 3×3 conv to 1 channel, no bias; BN scale and bias
+    assert per["disent"] == 768 * 9 + 2  # 3×3 conv to 1 channel, no bias; BN scale and bias
     # The 1 %: the sum of the rounded table entries is 41.04 M; the unused projection is 0.26 M of it.
     assert total == 3 * per["video_net"] + 2 * per["v2f"] + per["sim_decoder"] + per["disent"]
     assert count(paper_model, nnx.BatchStat) > 0
@@ -48,19 +49,32 @@ def test_paper_params_match_the_original(paper_model):
 def test_analytic_flops_hand_checked():
     a, b = jnp.zeros((2, 3)), jnp.zeros((3, 4))
     assert analytic_flops(jnp.matmul, a, b) == 2 * 2 * 4 * 3
-    x, k = jnp.zeros((1, 8, 8, 5)), jnp.zeros((3, 3, 5, 7))   # NHWC, HWIO, padding 1: out 8×8×7
-    conv = lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), ((1, 1), (1, 1)),
-                                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    assert analytic_flops(jax.jit(conv), x, k) == 2 * (8 * 8 * 7) * (3 * 3 * 5)   # through a nested jaxpr
+    x, k = jnp.zeros((1, 8, 8, 5)), jnp.zeros((3, 3, 5, 7))  # NHWC, HWIO, padding 1: out 8×8×7
+    conv = lambda x, k: jax.lax.conv_general_dilated(
+        x, k, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+    assert analytic_flops(jax.jit(conv), x, k) == 2 * (8 * 8 * 7) * (3 * 3 * 5)  # through a nested jaxpr
 
 
 def test_info_command_json(capsys):
     assert cli.main(["info", "--config", f"{PAPER}:smoke"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert {"params", "params_per_module", "batch_stats", "flops_per_clip", "flops_source", "input_shapes",
-            "config", "compute_dtype", "flops_per_clip_analytic"} <= set(info)
-    assert info["input_shapes"] == {"video": [1, 8, 32, 32, 3], "motion": [1, 8, 32, 32, 6],
-                                    "inflection": [1, 8, 32, 32, 6]}
+    assert {
+        "params",
+        "params_per_module",
+        "batch_stats",
+        "flops_per_clip",
+        "flops_source",
+        "input_shapes",
+        "config",
+        "compute_dtype",
+        "flops_per_clip_analytic",
+    } <= set(info)
+    assert info["input_shapes"] == {
+        "video": [1, 8, 32, 32, 3],
+        "motion": [1, 8, 32, 32, 6],
+        "inflection": [1, 8, 32, 32, 6],
+    }
     assert info["compute_dtype"] == "float32" and info["config"].endswith("audible623.py:smoke")
     # Same trunks as the paper model; only the temporal head's input projection (T·32 → 512) shrinks.
     assert info["params_per_module"]["video_net"] == pytest.approx(8.81e6, abs=0.005e6)
@@ -71,20 +85,22 @@ def test_info_command_json(capsys):
 
 def test_paper_config_variants():
     c = load_config(PAPER, ["data.num_frames=16"])
-    assert c.model.num_frames == 16 and c.eval.stride == 8      # one FieldReference
+    assert c.model.num_frames == 16 and c.eval.stride == 8  # one FieldReference
     assert load_config(f"{PAPER}:bf16").model.compute_dtype == "bfloat16"
     assert not load_config(PAPER).optim.grad_clip_norm
 
 
 def test_paper_config_states_its_input_size_to_the_pipeline():
-    from input_pipeline import pipeline, registry
-    config = load_config(PAPER, ["data.builder_config=small"])   # 48×48 videos under a 112×112 model
+    from input_pipeline import registry
+
+    config = load_config(PAPER, ["data.builder_config=small"])  # 48×48 videos under a 112×112 model
     with pytest.raises(ValueError, match="image_size 112"):
         registry.get_builder(config.data)
 
 
 def test_train_step_benchmark_helpers():
     import importlib.util
+
     spec = importlib.util.spec_from_file_location("train_step_bench", os.path.join(REPO, "benchmarks", "train_step.py"))
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)

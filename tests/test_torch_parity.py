@@ -2,6 +2,7 @@
 the same logits, spatial maps, fg/bg features and loss terms within 1e-4 relative error (float32, eval
 mode); and the import of checkpoints in the original's format ({'epoch', 'state_dict'}, `module.`
 prefixes, unused layer4/fc) — JAX → torch → JAX and torch → JAX → torch."""
+
 import os
 
 import jax
@@ -9,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
-
 from torch_support import REPO, randomize_weights, rel_error, run_reference, torch_python, write_json
+
 from ta2net_jax.config_utils import load_config
 from ta2net_jax.export import torch_format, torch_names, weights
 from ta2net_jax.losses import sample_audible_frames, ta2net_loss
@@ -40,23 +41,33 @@ def _inputs(config, batch=2, seed=0):
     rng = np.random.default_rng(seed)
     labels = (rng.uniform(size=(batch, t)) < 0.3).astype(np.int32)
     labels[:, t // 2] = 1
-    return {"video": rng.uniform(size=(batch, t, size, size, 3)).astype(np.float32),
-            "motion": rng.normal(size=(batch, t, size, size, 2 * c)).astype(np.float32),
-            "inflection": rng.normal(size=(batch, t, size, size, 2 * c)).astype(np.float32),
-            "labels": labels}
+    return {
+        "video": rng.uniform(size=(batch, t, size, size, 3)).astype(np.float32),
+        "motion": rng.normal(size=(batch, t, size, size, 2 * c)).astype(np.float32),
+        "inflection": rng.normal(size=(batch, t, size, size, 2 * c)).astype(np.float32),
+        "labels": labels,
+    }
 
 
 def _jax_forward(model, inputs):
-    outputs = nnx.jit(lambda m, v, mo, i: m(v, mo, i))(model, inputs["video"], inputs["motion"],
-                                                       inputs["inflection"])
+    outputs = nnx.jit(lambda m, v, mo, i: m(v, mo, i))(model, inputs["video"], inputs["motion"], inputs["inflection"])
     return {k: np.asarray(v) for k, v in outputs.items()}
 
 
 def _torch_forward(tmp_path, config, weights_path, inputs, with_loss=False, with_unused=False):
     cfg = write_json(tmp_path / "model.json", model_config(config).to_dict())
     np.savez(tmp_path / "inputs.npz", **inputs)
-    args = ["forward", "--config", cfg, "--weights", str(weights_path), "--inputs", str(tmp_path / "inputs.npz"),
-            "--out", str(tmp_path / "torch_out.npz")]
+    args = [
+        "forward",
+        "--config",
+        cfg,
+        "--weights",
+        str(weights_path),
+        "--inputs",
+        str(tmp_path / "inputs.npz"),
+        "--out",
+        str(tmp_path / "torch_out.npz"),
+    ]
     if with_unused:
         args.append("--with-unused")
     if with_loss:
@@ -77,8 +88,9 @@ def test_outputs_and_loss_match_pytorch(tmp_path, name):
     ours = _jax_forward(model, inputs)
     key = jax.random.key(7)
     inputs["fb_index"] = np.asarray(sample_audible_frames(jnp.asarray(inputs["labels"]), key))
-    _, terms = ta2net_loss({k: jnp.asarray(v) for k, v in ours.items()}, jnp.asarray(inputs["labels"]), key,
-                           config.loss)
+    _, terms = ta2net_loss(
+        {k: jnp.asarray(v) for k, v in ours.items()}, jnp.asarray(inputs["labels"]), key, config.loss
+    )
     np.savez(tmp_path / "weights.npz", **weights.torch_state_dict(model, model_config(config)))
     theirs = _torch_forward(tmp_path, config, tmp_path / "weights.npz", inputs, with_loss=True)
 
@@ -120,6 +132,7 @@ def test_original_checkpoint_imports_and_exports_losslessly(tmp_path):
     assert used and all(np.array_equal(back[k], source[k]) for k in used)
     # ... and it loads into the original architecture; only its never-called layer4/fc are missing.
     import json
+
     report = json.loads(run_reference("load", "--config", cfg, "--weights", str(exported), "--with-unused"))
     assert report["unexpected"] == []
     assert report["missing"] and all(".layer4." in k or ".fc." in k for k in report["missing"])

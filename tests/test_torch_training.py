@@ -6,6 +6,7 @@ per-layer initialisation statistics are PyTorch's for the same shapes (`model.in
 Dropout is off on both sides (p = 0) so that the step is deterministic; everything else is the training
 configuration: train-mode BatchNorm, the original's loss, Adam (0.9, 0.999, 1e-8) with its four lr groups.
 """
+
 import os
 import re
 
@@ -15,9 +16,9 @@ import ml_collections
 import numpy as np
 import pytest
 from flax import nnx
+from torch_support import REPO, randomize_weights, rel_error, run_reference, torch_python, write_json
 
 from configs import common
-from torch_support import REPO, randomize_weights, rel_error, run_reference, torch_python, write_json
 from ta2net_jax import optim
 from ta2net_jax.config_utils import load_config
 from ta2net_jax.export import torch_names, weights
@@ -29,15 +30,20 @@ CONFIGS = {
     # The paper model (ResNet-50 trunks) at T = 8, 64² (layer3 at 4×4): side pass and torch init are its defaults.
     "paper": ("configs/audible623.py:smoke", ["data.image_size=64"] + DROPOUT_OFF),
     # The demo's small model with the original's side pass and init switched on.
-    "small": ("configs/synthetic_small.py:smoke",
-              ["data.num_frames=8", "model.init=torch_default", "model.faithful_bn_side_pass=True"] + DROPOUT_OFF),
+    "small": (
+        "configs/synthetic_small.py:smoke",
+        ["data.num_frames=8", "model.init=torch_default", "model.faithful_bn_side_pass=True"] + DROPOUT_OFF,
+    ),
 }
 # Fraction of gradient tensors allowed beyond 4× PyTorch's own float32 error (test docstring); each must
 # still be within the worst float32 error PyTorch itself shows in the same step.
 TAIL_FRACTION = {"small": 0.0, "paper": 0.05}
 # The original's optimiser (docs/original_ta2net.md §7), whatever the config trains with.
-PAPER_OPTIM = ml_collections.ConfigDict(dict(base_lr=5e-6, multipliers=common.paper_lr_multipliers(),
-                                             schedule="constant", warmup_steps=0, grad_clip_norm=0.0))
+PAPER_OPTIM = ml_collections.ConfigDict(
+    dict(
+        base_lr=5e-6, multipliers=common.paper_lr_multipliers(), schedule="constant", warmup_steps=0, grad_clip_norm=0.0
+    )
+)
 GROUP_LR = {g: PAPER_OPTIM.base_lr * m for g, m in PAPER_OPTIM.multipliers.items()}
 BATCH = 2
 ZERO_GRADIENT = re.compile(r"^sim_decoder\.(conv3D|conv3x3|sims\.linear_k)\.bias$|\.key_conv\.bias$")
@@ -54,10 +60,12 @@ def _inputs(config, seed=0):
     rng = np.random.default_rng(seed)
     labels = (rng.uniform(size=(BATCH, t)) < 0.3).astype(np.int32)
     labels[:, t // 2] = 1
-    return {"video": rng.uniform(size=(BATCH, t, size, size, 3)).astype(np.float32),
-            "motion": rng.normal(size=(BATCH, t, size, size, 2 * c)).astype(np.float32),
-            "inflection": rng.normal(size=(BATCH, t, size, size, 2 * c)).astype(np.float32),
-            "labels": labels}
+    return {
+        "video": rng.uniform(size=(BATCH, t, size, size, 3)).astype(np.float32),
+        "motion": rng.normal(size=(BATCH, t, size, size, 2 * c)).astype(np.float32),
+        "inflection": rng.normal(size=(BATCH, t, size, size, 2 * c)).astype(np.float32),
+        "labels": labels,
+    }
 
 
 def _start_model(config):
@@ -77,6 +85,7 @@ def _jax_step(config, model, inputs, key):
         def loss_fn(model):
             outputs = model(batch["video"], batch["motion"], batch["inflection"])
             return ta2net_loss(outputs, batch["labels"], key, config.loss)
+
         (_, terms), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
         optimizer.update(model, grads)
         return terms, grads
@@ -92,11 +101,22 @@ def _torch_step(tmp_path, config, start_weights, inputs, float64=False):
     np.savez(tmp_path / "weights.npz", **start_weights)
     np.savez(tmp_path / "inputs.npz", **inputs)
     out = tmp_path / ("after64.npz" if float64 else "after.npz")
-    run_reference("train-step", "--config", write_json(tmp_path / "model.json", model_config(config).to_dict()),
-                  "--weights", str(tmp_path / "weights.npz"), "--inputs", str(tmp_path / "inputs.npz"),
-                  "--loss", write_json(tmp_path / "loss.json", config.loss.to_dict()),
-                  "--optim", write_json(tmp_path / "optim.json", PAPER_OPTIM.to_dict()),
-                  "--out", str(out), *(["--float64"] if float64 else []))
+    run_reference(
+        "train-step",
+        "--config",
+        write_json(tmp_path / "model.json", model_config(config).to_dict()),
+        "--weights",
+        str(tmp_path / "weights.npz"),
+        "--inputs",
+        str(tmp_path / "inputs.npz"),
+        "--loss",
+        write_json(tmp_path / "loss.json", config.loss.to_dict()),
+        "--optim",
+        write_json(tmp_path / "optim.json", PAPER_OPTIM.to_dict()),
+        "--out",
+        str(out),
+        *(["--float64"] if float64 else []),
+    )
     with np.load(out) as f:
         return {k: f[k] for k in f.files}
 
@@ -116,7 +136,7 @@ def _max_abs(x):
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_one_training_step_matches_pytorch(tmp_path, name):
-    """"Float32 tolerance" is measured, not assumed: PyTorch runs the step in float64 (the reference) and in
+    """ "Float32 tolerance" is measured, not assumed: PyTorch runs the step in float64 (the reference) and in
     float32, and each of our float32 gradients may be off the float64 one by no more than 4× PyTorch's own
     float32 error for that tensor (floor 1e-4). Train-mode BatchNorm over few elements per channel amplifies
     rounding through the depth of a ResNet-50: in this step PyTorch's own float32 gradients are up to 16 %
@@ -148,14 +168,15 @@ def test_one_training_step_matches_pytorch(tmp_path, name):
     errors = {}
     for key_ in params:
         g_ref = ref[f"grad/{key_}"]
-        if key_ in vanishing:   # rounding noise in both float32 runs
+        if key_ in vanishing:  # rounding noise in both float32 runs
             assert _max_abs(grads[key_]) <= 1e-5 * scale and _max_abs(f32[f"grad/{key_}"]) <= 1e-5 * scale, key_
             continue
         errors[key_] = rel_error(grads[key_], g_ref), rel_error(f32[f"grad/{key_}"], g_ref)
     worst_torch = max(t for _, t in errors.values())
     tail = {k: e for k, e in errors.items() if e[0] > max(4 * e[1], 1e-4)}
-    assert len(tail) <= TAIL_FRACTION[name] * len(errors), \
+    assert len(tail) <= TAIL_FRACTION[name] * len(errors), (
         f"{len(tail)} of {len(errors)} gradients beyond 4x PyTorch's float32 error: {sorted(tail.items())[:5]}"
+    )
     for key_, (ours_err, torch_err) in tail.items():
         assert ours_err <= max(worst_torch, 1e-4), f"gradient of {key_}: {ours_err:.2e} (PyTorch fp32 {torch_err:.2e})"
 
@@ -166,8 +187,9 @@ def test_one_training_step_matches_pytorch(tmp_path, name):
         moved[key_] = _max_abs(after_ref - before)
         if key_.endswith(("running_mean", "running_var")):
             ours_err, torch_err = _max_abs(after_j - after_ref), _max_abs(f32[key_] - after_ref)
-            assert ours_err <= max(4 * torch_err, 1e-5 * _max_abs(after_ref)), \
+            assert ours_err <= max(4 * torch_err, 1e-5 * _max_abs(after_ref)), (
                 f"{key_}: off by {ours_err:.2e} (PyTorch fp32 {torch_err:.2e})"
+            )
             continue
         # Adam's first step moves each element by lr·g/(|g| + ε), ε = 1e-8, whose slope is at most 1/ε:
         # gradients δ apart give updates at most lr·min(2, δ/ε) apart. Elements with |g| ≫ ε agree to
@@ -201,8 +223,9 @@ def test_side_pass_is_what_moves_the_decoder_statistics(tmp_path):
         for stat in ("running_mean", "running_var"):
             assert not np.allclose(ours[f"{bn}.{stat}"], theirs[f"{bn}.{stat}"], rtol=1e-3, atol=1e-4), (bn, stat)
     # Everything outside the decoder's BatchNorms is unaffected by the pass.
-    np.testing.assert_allclose(ours["disent.bn_head.running_mean"], theirs["disent.bn_head.running_mean"],
-                               rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        ours["disent.bn_head.running_mean"], theirs["disent.bn_head.running_mean"], rtol=2e-5, atol=1e-6
+    )
 
 
 def test_side_pass_runs_only_in_training():
@@ -233,8 +256,16 @@ def test_initialisation_statistics_match_pytorch(tmp_path, name):
     config = _config(name)
     ours = _init_stats_jax(config)
     import json
-    run_reference("init-stats", "--config", write_json(tmp_path / "model.json", model_config(config).to_dict()),
-                  "--seed", "5", "--out", str(tmp_path / "stats.json"))
+
+    run_reference(
+        "init-stats",
+        "--config",
+        write_json(tmp_path / "model.json", model_config(config).to_dict()),
+        "--seed",
+        "5",
+        "--out",
+        str(tmp_path / "stats.json"),
+    )
     with open(tmp_path / "stats.json") as f:
         theirs = {k: v for k, v in json.load(f).items() if k in ours}
     assert set(theirs) == set(ours)
@@ -249,5 +280,6 @@ def test_initialisation_statistics_match_pytorch(tmp_path, name):
         tol = 6.0 / np.sqrt(n)
         assert abs(np.std(x) / t["std"] - 1) < tol, f"{key_}: std {np.std(x):.4g} vs PyTorch {t['std']:.4g}"
         # The bound: max |w| of U(±b) is within b·(1 − ~3/n) of b; of a normal it drifts more, hence 30 %.
-        assert abs(np.max(np.abs(x)) / t["max_abs"] - 1) < max(tol, 0.3), \
+        assert abs(np.max(np.abs(x)) / t["max_abs"] - 1) < max(tol, 0.3), (
             f"{key_}: max|w| {np.max(np.abs(x)):.4g} vs PyTorch {t['max_abs']:.4g}"
+        )

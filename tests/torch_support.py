@@ -1,4 +1,5 @@
 """Running the PyTorch side of parity/export tests (tests/torch_ref) in its own env, through files."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,10 @@ REFERENCE = os.path.join(REPO, "tests", "torch_ref", "run_reference.py")
 
 def torch_python() -> str:
     if not os.path.exists(TORCH_PYTHON):
-        pytest.skip("the PyTorch env .venv-torch is absent: `make torch-env` (scripts/torch_env.sh) creates it "
-                    "(Python 3.11 + torch 2.13.0 CPU); `make test` does so when Python 3.11 exists")
+        pytest.skip(
+            "the PyTorch env .venv-torch is absent: `make torch-env` (scripts/torch_env.sh) creates it "
+            "(Python 3.11 + torch 2.13.0 CPU); `make test` does so when Python 3.11 exists"
+        )
     return TORCH_PYTHON
 
 
@@ -44,6 +47,7 @@ def randomize_weights(model, seed: int, map_head_scale: float) -> None:
     the spatial map head scaled by `map_head_scale`: with random weights it saturates the sigmoid to
     exactly 0 or 1, which any implementation matches."""
     from ta2net_jax.export import weights
+
     rng = np.random.default_rng(seed)
     flat = weights.flat_state(model)
     for name, value in flat.items():

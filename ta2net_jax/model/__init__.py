@@ -1,4 +1,5 @@
 """TA²Net in Flax NNX. `build_model(config)` is the one place a config becomes a model."""
+
 from __future__ import annotations
 
 import ml_collections

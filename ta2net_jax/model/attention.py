@@ -9,6 +9,7 @@ instead (v = 1×1 conv(motion), 2P → P): the output then carries motion conten
 re-weighting video features by where motion is, which makes the small model learn in minutes on CPU.
 Shapes and the rest of the model are unchanged.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,9 +23,17 @@ from ta2net_jax.model.layers import conv
 
 
 class CrossModalAttention(nnx.Module):
-
-    def __init__(self, video_features: int, motion_features: int, qk_features: int, *, value_source: str = "video",
-                 dtype: Any = jnp.float32, init: str = "kaiming", rngs: nnx.Rngs):
+    def __init__(
+        self,
+        video_features: int,
+        motion_features: int,
+        qk_features: int,
+        *,
+        value_source: str = "video",
+        dtype: Any = jnp.float32,
+        init: str = "kaiming",
+        rngs: nnx.Rngs,
+    ):
         if value_source not in ("video", "motion"):
             raise ValueError(f"value_source {value_source!r} is not 'video' (original) or 'motion'")
         self.query = conv(video_features, qk_features, 1, use_bias=True, dtype=dtype, rngs=rngs, init=init)

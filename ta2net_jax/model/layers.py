@@ -19,13 +19,15 @@ Initialisation schemes (`model.init`, docs/design.md "Differences from the origi
 BatchNorm and LayerNorm are scale 1, bias 0 under both. Weights are sampled on the host from the
 JAX key (see `_host_initializer`).
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-import numpy as np
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 INITS = ("torch_default", "kaiming")
@@ -38,12 +40,14 @@ def _host_initializer(jax_init, numpy_sample):
     the model); seeding NumPy from the key's bits gives the same distribution with no compilation and
     stays deterministic. Under tracing (jit, eval_shape) it falls back to the JAX initializer.
     """
+
     def init(key, shape, dtype=jnp.float32):
         if isinstance(key, jax.core.Tracer):
             return jax_init(key, shape, dtype)
         seed = np.asarray(jax.random.key_data(key)).astype(np.uint32).ravel()
         rng = np.random.default_rng(seed.tolist())
         return jnp.asarray(numpy_sample(rng, shape), dtype)
+
     return init
 
 
@@ -64,19 +68,23 @@ def _torch_linear_uniform(rng, shape):
 
 def uniform_init(bound: float):
     """U(−bound, bound) of any shape (torch's default biases, whose bound comes from the weight's fan-in)."""
+
     def jax_init(key, shape, dtype=jnp.float32):
         return jax.random.uniform(key, shape, dtype, -bound, bound)
+
     return _host_initializer(jax_init, lambda rng, shape: rng.uniform(-bound, bound, size=shape))
 
 
 # torch.nn.init.kaiming_normal_(mode="fan_out", nonlinearity="relu"), as the original's models/resnet.py.
-KAIMING_FAN_OUT = _host_initializer(nnx.initializers.variance_scaling(2.0, "fan_out", "normal"),
-                                    _kaiming_fan_out_normal)
+KAIMING_FAN_OUT = _host_initializer(
+    nnx.initializers.variance_scaling(2.0, "fan_out", "normal"), _kaiming_fan_out_normal
+)
 # torch's default weight init of nn.Conv*d and nn.Linear: kaiming_uniform(a=√5) = U(±1/√fan_in).
-TORCH_DEFAULT = _host_initializer(nnx.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"),
-                                  _torch_linear_uniform)
+TORCH_DEFAULT = _host_initializer(
+    nnx.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"), _torch_linear_uniform
+)
 ZEROS = nnx.initializers.zeros_init()
-BN_MOMENTUM = 0.9   # = torch momentum 0.1
+BN_MOMENTUM = 0.9  # = torch momentum 0.1
 BN_EPSILON = 1e-5
 LN_EPSILON = 1e-5
 
@@ -94,9 +102,19 @@ def default_inits(fan_in: int, init: str, *, kaiming_kernel=KAIMING_FAN_OUT):
     return kaiming_kernel, ZEROS
 
 
-def conv(in_features: int, out_features: int, kernel_size: int | Sequence[int], *, stride: int | Sequence[int] = 1,
-         padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1, use_bias: bool = False,
-         dtype: Any = jnp.float32, rngs: nnx.Rngs, init: str = "trunk") -> nnx.Conv:
+def conv(
+    in_features: int,
+    out_features: int,
+    kernel_size: int | Sequence[int],
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence[int] = 0,
+    dilation: int | Sequence[int] = 1,
+    use_bias: bool = False,
+    dtype: Any = jnp.float32,
+    rngs: nnx.Rngs,
+    init: str = "trunk",
+) -> nnx.Conv:
     """A channels-last convolution with explicit symmetric padding (PyTorch's `padding=p`).
 
     init: "trunk" (He-normal fan-out weight, zero bias: the original's ResNet init loop), or a
@@ -109,9 +127,20 @@ def conv(in_features: int, out_features: int, kernel_size: int | Sequence[int], 
         kernel_init, bias_init = KAIMING_FAN_OUT, ZEROS
     else:
         kernel_init, bias_init = default_inits(in_features * int(np.prod(kernel)), init)
-    return nnx.Conv(in_features, out_features, kernel, strides=stride, padding=tuple((p, p) for p in pads),
-                    kernel_dilation=dilation, use_bias=use_bias, dtype=dtype, param_dtype=jnp.float32,
-                    kernel_init=kernel_init, bias_init=bias_init, rngs=rngs)
+    return nnx.Conv(
+        in_features,
+        out_features,
+        kernel,
+        strides=stride,
+        padding=tuple((p, p) for p in pads),
+        kernel_dilation=dilation,
+        use_bias=use_bias,
+        dtype=dtype,
+        param_dtype=jnp.float32,
+        kernel_init=kernel_init,
+        bias_init=bias_init,
+        rngs=rngs,
+    )
 
 
 class BatchNorm(nnx.BatchNorm):
@@ -151,17 +180,39 @@ def batch_norm(num_features: int, *, dtype: Any = jnp.float32, rngs: nnx.Rngs) -
     cancels when |mean| ≫ std, and through the paper trunk's train-mode BatchNorms it made float32
     gradients several times further from float64 than PyTorch's (tests/test_torch_training.py).
     """
-    return BatchNorm(num_features, momentum=BN_MOMENTUM, epsilon=BN_EPSILON, dtype=dtype,
-                     param_dtype=jnp.float32, use_fast_variance=False, rngs=rngs)
+    return BatchNorm(
+        num_features,
+        momentum=BN_MOMENTUM,
+        epsilon=BN_EPSILON,
+        dtype=dtype,
+        param_dtype=jnp.float32,
+        use_fast_variance=False,
+        rngs=rngs,
+    )
 
 
-def linear(in_features: int, out_features: int, *, dtype: Any = jnp.float32, rngs: nnx.Rngs,
-           init: str = "kaiming", kernel_init=None, bias_init=None) -> nnx.Linear:
+def linear(
+    in_features: int,
+    out_features: int,
+    *,
+    dtype: Any = jnp.float32,
+    rngs: nnx.Rngs,
+    init: str = "kaiming",
+    kernel_init=None,
+    bias_init=None,
+) -> nnx.Linear:
     """nnx.Linear. Under either scheme the weight is torch's default U(±1/√fan_in) unless `kernel_init`
     is given; the bias is U(±1/√fan_in) under "torch_default" and zero under "kaiming", unless `bias_init`."""
     default_kernel, default_bias = default_inits(in_features, init, kaiming_kernel=TORCH_DEFAULT)
-    return nnx.Linear(in_features, out_features, dtype=dtype, param_dtype=jnp.float32,
-                      kernel_init=kernel_init or default_kernel, bias_init=bias_init or default_bias, rngs=rngs)
+    return nnx.Linear(
+        in_features,
+        out_features,
+        dtype=dtype,
+        param_dtype=jnp.float32,
+        kernel_init=kernel_init or default_kernel,
+        bias_init=bias_init or default_bias,
+        rngs=rngs,
+    )
 
 
 def packed_qkv_xavier(features: int):

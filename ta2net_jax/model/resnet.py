@@ -5,9 +5,11 @@ Paper configuration: ResNet-50 (bottleneck blocks [3, 4, 6], widths 64/128/256, 
 112² frame. layer4 and fc exist in the original but are never called, so they are not built here.
 The `small` configuration uses the same code with basic blocks and narrow widths.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +21,7 @@ from ta2net_jax.model.layers import batch_norm, conv
 
 class BasicBlock(nnx.Module):
     """Two 3×3 convolutions (ResNet-18/34 block). Output channels = width."""
+
     expansion = 1
 
     def __init__(self, in_features: int, width: int, stride: int, *, dtype: Any, rngs: nnx.Rngs):
@@ -37,6 +40,7 @@ class BasicBlock(nnx.Module):
 
 class Bottleneck(nnx.Module):
     """1×1 → 3×3 (stride here, torchvision's v1.5) → 1×1 ×4. Output channels = 4·width."""
+
     expansion = 4
 
     def __init__(self, in_features: int, width: int, stride: int, *, dtype: Any, rngs: nnx.Rngs):
@@ -83,10 +87,20 @@ class ResEncoder(nnx.Module):
     Maps frames [..., H, W, C] to features [..., H/16, W/16, proj_features].
     """
 
-    def __init__(self, in_features: int, *, block: str = "bottleneck", stem_width: int = 64,
-                 widths: Sequence[int] = (64, 128, 256), depths: Sequence[int] = (3, 4, 6),
-                 strides: Sequence[int] = (1, 2, 2), proj_features: int = 256, dtype: Any = jnp.float32,
-                 init: str = "kaiming", rngs: nnx.Rngs):
+    def __init__(
+        self,
+        in_features: int,
+        *,
+        block: str = "bottleneck",
+        stem_width: int = 64,
+        widths: Sequence[int] = (64, 128, 256),
+        depths: Sequence[int] = (3, 4, 6),
+        strides: Sequence[int] = (1, 2, 2),
+        proj_features: int = 256,
+        dtype: Any = jnp.float32,
+        init: str = "kaiming",
+        rngs: nnx.Rngs,
+    ):
         """init: the `model.init` scheme of the projection (the original's `conv_256`, outside the
         ResNet, keeps torch's default); the trunk is He-normal fan-out under every scheme."""
         block_cls = BLOCKS[block]

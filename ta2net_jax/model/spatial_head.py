@@ -4,6 +4,7 @@ Per frame: m = sigmoid(BN(conv3×3(x, no bias))) is an h×w map of where the sou
 fg = Σ_hw m·x / (h·w) and bg = Σ_hw (1 − m)·x / (h·w) (divided by the area, not by Σm, as the original).
 The map is learned without spatial labels, through the contrastive loss on fg/bg (losses.py).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,7 +17,6 @@ from ta2net_jax.model.layers import batch_norm, conv
 
 
 class Disentangler(nnx.Module):
-
     def __init__(self, features: int, *, dtype: Any = jnp.float32, init: str = "kaiming", rngs: nnx.Rngs):
         self.activation_head = conv(features, 1, 3, padding=1, dtype=dtype, rngs=rngs, init=init)
         self.bn_head = batch_norm(1, dtype=dtype, rngs=rngs)

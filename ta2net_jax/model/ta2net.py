@@ -20,15 +20,16 @@ than a model trained by the original (docs/design.md, "Differences from the orig
 Submodule names follow the original's (`video_net`, `flow_net`, `d2f_net`, `v2f`, `v2df`,
 `sim_decoder`, `disent`) so optimizer groups and checkpoint converters can key on them.
 """
+
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from ta2net_jax.mesh import batch_reshape
 from ta2net_jax.model.attention import CrossModalAttention
 from ta2net_jax.model.layers import check_init
-from ta2net_jax.mesh import batch_reshape
 from ta2net_jax.model.resnet import ResEncoder
 from ta2net_jax.model.spatial_head import Disentangler
 from ta2net_jax.model.temporal_head import SimilarityDecoder
@@ -37,7 +38,6 @@ DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
 class TA2Net(nnx.Module):
-
     def __init__(self, config, *, rngs: nnx.Rngs):
         """config: the `model` ConfigDict (see configs/synthetic_small.py): num_frames, flow_channels, trunk,
         proj_features, qk_features, decoder, compute_dtype, attention_values ("video" as the original, or
@@ -45,8 +45,15 @@ class TA2Net(nnx.Module):
         default "kaiming"), faithful_bn_side_pass (default False; module docstring)."""
         dtype = DTYPES[config.compute_dtype]
         init = check_init(config.get("init", "kaiming"))
-        trunk = dict(block=config.trunk.block, stem_width=config.trunk.stem_width, widths=tuple(config.trunk.widths),
-                     depths=tuple(config.trunk.depths), proj_features=config.proj_features, dtype=dtype, init=init)
+        trunk = dict(
+            block=config.trunk.block,
+            stem_width=config.trunk.stem_width,
+            widths=tuple(config.trunk.widths),
+            depths=tuple(config.trunk.depths),
+            proj_features=config.proj_features,
+            dtype=dtype,
+            init=init,
+        )
         p = config.proj_features
         self.video_net = ResEncoder(3, rngs=rngs, **trunk)
         self.flow_net = ResEncoder(config.flow_channels, rngs=rngs, **trunk)
@@ -55,8 +62,9 @@ class TA2Net(nnx.Module):
         attention = dict(value_source=value_source, dtype=dtype, init=init, rngs=rngs)
         self.v2f = CrossModalAttention(p, 2 * p, config.qk_features, **attention)
         self.v2df = CrossModalAttention(p, 2 * p, config.qk_features, **attention)
-        self.sim_decoder = SimilarityDecoder(3 * p, config.num_frames, dtype=dtype, init=init, rngs=rngs,
-                                             **config.decoder)
+        self.sim_decoder = SimilarityDecoder(
+            3 * p, config.num_frames, dtype=dtype, init=init, rngs=rngs, **config.decoder
+        )
         self.disent = Disentangler(3 * p, dtype=dtype, init=init, rngs=rngs)
         self.flow_channels = config.flow_channels
         self.faithful_bn_side_pass = bool(config.get("faithful_bn_side_pass", False))
@@ -83,9 +91,12 @@ class TA2Net(nnx.Module):
         fg, bg, source_map = self.disent(batch_reshape(fused, (-1,) + fused.shape[2:]))
         if self.faithful_bn_side_pass and not self.use_running_average:
             self._bn_side_pass(batch_reshape(source_map, (b, t) + source_map.shape[1:]), fused.shape[-1])
-        return {"logits": logits, "fg": batch_reshape(fg, (b, t, fg.shape[-1])),
-                "bg": batch_reshape(bg, (b, t, bg.shape[-1])),
-                "source_map": batch_reshape(source_map, (b, t) + source_map.shape[1:])}
+        return {
+            "logits": logits,
+            "fg": batch_reshape(fg, (b, t, fg.shape[-1])),
+            "bg": batch_reshape(bg, (b, t, bg.shape[-1])),
+            "source_map": batch_reshape(source_map, (b, t) + source_map.shape[1:]),
+        }
 
     def _bn_side_pass(self, source_map: jax.Array, channels: int) -> None:
         """The original's `out_mlt = sim_decoder(m.view(b, n, -1, 7, 7).repeat(1, 1, 768, 1, 1))`.

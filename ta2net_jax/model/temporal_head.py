@@ -13,13 +13,14 @@
 `sim_scale` is the original's fixed √64, not √head_dim. The projection's input size T·sim_features
 ties the head to the clip length T, as in the original (T = 64 there).
 """
+
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from ta2net_jax.model.layers import ZEROS, batch_norm, check_init, conv, layer_norm, linear, packed_qkv_xavier
@@ -73,16 +74,17 @@ class MultiHeadSelfAttention(nnx.Module):
 class TransformerEncoderLayer(nnx.Module):
     """PyTorch nn.TransformerEncoderLayer, post-LN, ReLU: x = LN(x + MHA(x)); x = LN(x + FFN(x))."""
 
-    def __init__(self, features: int, heads: int, ffn_features: int, dropout: float, *, dtype: Any, init: str,
-                 rngs: nnx.Rngs):
+    def __init__(
+        self, features: int, heads: int, ffn_features: int, dropout: float, *, dtype: Any, init: str, rngs: nnx.Rngs
+    ):
         self.self_attn = MultiHeadSelfAttention(features, heads, dropout, dtype=dtype, init=init, rngs=rngs)
         self.linear1 = linear(features, ffn_features, dtype=dtype, rngs=rngs, init=init)
         self.linear2 = linear(ffn_features, features, dtype=dtype, rngs=rngs, init=init)
         self.norm1 = layer_norm(features, rngs=rngs)
         self.norm2 = layer_norm(features, rngs=rngs)
-        self.dropout = nnx.Dropout(dropout, rngs=rngs)    # inside the FFN
-        self.dropout1 = nnx.Dropout(dropout, rngs=rngs)   # after attention
-        self.dropout2 = nnx.Dropout(dropout, rngs=rngs)   # after the FFN
+        self.dropout = nnx.Dropout(dropout, rngs=rngs)  # inside the FFN
+        self.dropout1 = nnx.Dropout(dropout, rngs=rngs)  # after attention
+        self.dropout2 = nnx.Dropout(dropout, rngs=rngs)  # after the FFN
 
     def __call__(self, x: jax.Array) -> jax.Array:
         x = self.norm1(x + self.dropout1(self.self_attn(x)))
@@ -103,8 +105,9 @@ def sinusoidal_encoding(length: int, features: int) -> np.ndarray:
 class Prediction(nnx.Module):
     """Linear → LN → Dropout → ReLU → Linear → ReLU → Dropout → Linear(→ 2)."""
 
-    def __init__(self, features: int, hidden: int, out_features: int, dropout: float, *, dtype: Any, init: str,
-                 rngs: nnx.Rngs):
+    def __init__(
+        self, features: int, hidden: int, out_features: int, dropout: float, *, dtype: Any, init: str, rngs: nnx.Rngs
+    ):
         self.fc1 = linear(features, hidden, dtype=dtype, rngs=rngs, init=init)
         self.norm = layer_norm(hidden, rngs=rngs)
         self.dropout1 = nnx.Dropout(dropout, rngs=rngs)
@@ -121,13 +124,37 @@ class Prediction(nnx.Module):
 class SimilarityDecoder(nnx.Module):
     """Fused per-frame features [B, T, h, w, C] → per-frame logits [B, T, 2] (see module docstring)."""
 
-    def __init__(self, in_features: int, num_frames: int, *, conv_features: int = 512, sim_heads: int = 4,
-                 sim_scale: float = 8.0, sim_features: int = 32, d_model: int = 512, attn_heads: int = 4,
-                 ffn_features: int = 512, sim_dropout: float = 0.25, pe_dropout: float = 0.1,
-                 attn_dropout: float = 0.2, mlp_dropout: float = 0.25, dtype: Any = jnp.float32,
-                 init: str = "kaiming", rngs: nnx.Rngs):
-        self.conv3d = conv(in_features, conv_features, (3, 3, 3), padding=(3, 1, 1), dilation=(3, 1, 1),
-                           use_bias=True, dtype=dtype, rngs=rngs, init=init)
+    def __init__(
+        self,
+        in_features: int,
+        num_frames: int,
+        *,
+        conv_features: int = 512,
+        sim_heads: int = 4,
+        sim_scale: float = 8.0,
+        sim_features: int = 32,
+        d_model: int = 512,
+        attn_heads: int = 4,
+        ffn_features: int = 512,
+        sim_dropout: float = 0.25,
+        pe_dropout: float = 0.1,
+        attn_dropout: float = 0.2,
+        mlp_dropout: float = 0.25,
+        dtype: Any = jnp.float32,
+        init: str = "kaiming",
+        rngs: nnx.Rngs,
+    ):
+        self.conv3d = conv(
+            in_features,
+            conv_features,
+            (3, 3, 3),
+            padding=(3, 1, 1),
+            dilation=(3, 1, 1),
+            use_bias=True,
+            dtype=dtype,
+            rngs=rngs,
+            init=init,
+        )
         self.bn3d = batch_norm(conv_features, dtype=dtype, rngs=rngs)
         self.similarity = SimilarityMatrix(conv_features, sim_heads, sim_scale, dtype=dtype, init=init, rngs=rngs)
         self.sim_conv = conv(sim_heads, sim_features, 3, padding=1, use_bias=True, dtype=dtype, rngs=rngs, init=init)
@@ -136,8 +163,9 @@ class SimilarityDecoder(nnx.Module):
         self.input_projection = linear(num_frames * sim_features, d_model, dtype=dtype, rngs=rngs, init=init)
         self.input_norm = layer_norm(d_model, rngs=rngs)
         self.pe_dropout = nnx.Dropout(pe_dropout, rngs=rngs)
-        self.transformer = TransformerEncoderLayer(d_model, attn_heads, ffn_features, attn_dropout, dtype=dtype,
-                                                   init=init, rngs=rngs)
+        self.transformer = TransformerEncoderLayer(
+            d_model, attn_heads, ffn_features, attn_dropout, dtype=dtype, init=init, rngs=rngs
+        )
         self.final_norm = layer_norm(d_model, rngs=rngs)
         self.prediction = Prediction(d_model, d_model, 2, mlp_dropout, dtype=dtype, init=init, rngs=rngs)
         self.num_frames, self.d_model, self.dtype = num_frames, d_model, dtype
@@ -146,11 +174,11 @@ class SimilarityDecoder(nnx.Module):
         if x.shape[1] != self.num_frames:
             raise ValueError(f"the temporal head was built for T={self.num_frames} frames, got {x.shape[1]}")
         x = jax.nn.relu(self.bn3d(self.conv3d(x.astype(self.dtype))))
-        x = jnp.max(x, axis=(2, 3))                                   # [B, T, conv_features]
-        sim = self.similarity(x).astype(self.dtype)                   # [B, T, T, heads]
+        x = jnp.max(x, axis=(2, 3))  # [B, T, conv_features]
+        sim = self.similarity(x).astype(self.dtype)  # [B, T, T, heads]
         sim = self.sim_dropout(jax.nn.relu(self.sim_bn(self.sim_conv(sim))))
         b, t = sim.shape[:2]
-        x = self.input_projection(sim.reshape(b, t, -1))              # rows (j, channel) flattened
+        x = self.input_projection(sim.reshape(b, t, -1))  # rows (j, channel) flattened
         x = self.input_norm(jax.nn.relu(x))
         x = self.pe_dropout(x + jnp.asarray(sinusoidal_encoding(t, self.d_model), x.dtype))
         x = self.final_norm(self.transformer(x))

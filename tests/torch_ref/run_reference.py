@@ -1,6 +1,7 @@
 """Command line of the PyTorch side of the parity and export tests (run with the PyTorch env's python).
 
-    run_reference.py forward --config model.json --weights W --inputs in.npz --out out.npz [--loss loss.json] [--with-unused]
+    run_reference.py forward --config model.json --weights W --inputs in.npz --out out.npz \
+                             [--loss loss.json] [--with-unused]
     run_reference.py init    --config model.json --seed S --out original.pt   # a checkpoint in the original's format
     run_reference.py load    --config model.json --weights W [--with-unused]  # load_state_dict(strict=True) report
     run_reference.py init-stats --config model.json --seed S --out stats.json  # per-tensor statistics at init
@@ -10,6 +11,7 @@
 W is a `.pt` file (a state_dict, or the original's {'epoch', 'state_dict'} with `module.` prefixes) or an
 `.npz` of torch-named arrays. Exchanges go through files so the JAX env never imports torch.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +32,7 @@ def _state_dict(path):
             return {k: torch.from_numpy(f[k]) for k in f.files}
     obj = torch.load(path, map_location="cpu")
     sd = obj["state_dict"] if "state_dict" in obj else obj
-    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items()}
+    return {k[len("module.") :] if k.startswith("module.") else k: v for k, v in sd.items()}
 
 
 def _model(config, weights=None, with_unused=False):
@@ -52,16 +54,18 @@ def forward(args):
     with np.load(args.inputs) as f:
         inputs = {k: f[k] for k in f.files}
     # Inputs arrive channels-last [B, T, H, W, C]; the original takes [B, T, C, H, W].
-    video, motion, inflection = (torch.from_numpy(np.ascontiguousarray(np.moveaxis(inputs[k], -1, 2)))
-                                 for k in ("video", "motion", "inflection"))
+    video, motion, inflection = (
+        torch.from_numpy(np.ascontiguousarray(np.moveaxis(inputs[k], -1, 2))) for k in ("video", "motion", "inflection")
+    )
     with torch.no_grad():
         out = model(video, motion, inflection)
         result = {k: v.numpy() for k, v in out.items()}
         if args.loss:
             with open(args.loss) as f:
                 loss_cfg = json.load(f)
-            terms = ta2net_loss(out, torch.from_numpy(inputs["labels"]).long(),
-                                torch.from_numpy(inputs["fb_index"]).long(), loss_cfg)
+            terms = ta2net_loss(
+                out, torch.from_numpy(inputs["labels"]).long(), torch.from_numpy(inputs["fb_index"]).long(), loss_cfg
+            )
             result.update({f"loss_{k}": v.numpy() for k, v in terms.items()})
     np.savez(args.out, **result)
 
@@ -72,7 +76,7 @@ def init(args):
     torch.manual_seed(args.seed)
     model = TA2Net(config, with_unused=True)
     generator = torch.Generator().manual_seed(args.seed)
-    with torch.no_grad():   # non-trivial BatchNorm statistics and affine parameters
+    with torch.no_grad():  # non-trivial BatchNorm statistics and affine parameters
         for module in model.modules():
             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                 module.running_mean.normal_(0, 0.1, generator=generator)
@@ -80,7 +84,7 @@ def init(args):
                 module.weight.uniform_(0.5, 1.5, generator=generator)
                 module.bias.normal_(0, 0.1, generator=generator)
                 module.num_batches_tracked.fill_(1234)
-    state = {f"module.{k}": v for k, v in model.state_dict().items()}   # nn.DataParallel's prefix
+    state = {f"module.{k}": v for k, v in model.state_dict().items()}  # nn.DataParallel's prefix
     torch.save({"epoch": 20, "state_dict": state}, args.out)
 
 
@@ -93,8 +97,13 @@ def init_stats(args):
     stats = {}
     for name, p in model.named_parameters():
         x = p.detach().double()
-        stats[name] = {"numel": x.numel(), "std": float(x.std(unbiased=False)), "max_abs": float(x.abs().max()),
-                       "mean": float(x.mean()), "constant": bool(torch.all(x == x.flatten()[0]))}
+        stats[name] = {
+            "numel": x.numel(),
+            "std": float(x.std(unbiased=False)),
+            "max_abs": float(x.abs().max()),
+            "mean": float(x.mean()),
+            "constant": bool(torch.all(x == x.flatten()[0])),
+        }
     with open(args.out, "w") as f:
         json.dump(stats, f)
 
@@ -127,17 +136,26 @@ def train_step(args):
     dtype = torch.float64 if args.float64 else torch.float32
     model.to(dtype).train()
     groups = _parameter_groups(model)
-    optimizer = torch.optim.Adam([{"params": groups[g], "lr": optim_cfg["base_lr"] * optim_cfg["multipliers"][g]}
-                                  for g in ("weight", "bias", "head_weight", "head_bias")],
-                                 betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    optimizer = torch.optim.Adam(
+        [
+            {"params": groups[g], "lr": optim_cfg["base_lr"] * optim_cfg["multipliers"][g]}
+            for g in ("weight", "bias", "head_weight", "head_bias")
+        ],
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0.0,
+    )
     with np.load(args.inputs) as f:
         inputs = {k: f[k] for k in f.files}
-    video, motion, inflection = (torch.from_numpy(np.ascontiguousarray(np.moveaxis(inputs[k], -1, 2))).to(dtype)
-                                 for k in ("video", "motion", "inflection"))
+    video, motion, inflection = (
+        torch.from_numpy(np.ascontiguousarray(np.moveaxis(inputs[k], -1, 2))).to(dtype)
+        for k in ("video", "motion", "inflection")
+    )
     optimizer.zero_grad()
     out = model(video, motion, inflection)
-    terms = ta2net_loss(out, torch.from_numpy(inputs["labels"]).long(), torch.from_numpy(inputs["fb_index"]).long(),
-                        loss_cfg)
+    terms = ta2net_loss(
+        out, torch.from_numpy(inputs["labels"]).long(), torch.from_numpy(inputs["fb_index"]).long(), loss_cfg
+    )
     loss = sum(terms.values())
     loss.backward()
     grads = {f"grad/{k}": p.grad.numpy().copy() for k, p in model.named_parameters() if p.grad is not None}

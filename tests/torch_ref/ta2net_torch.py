@@ -12,6 +12,7 @@ which get models/resnet.py's normal(0, √(2 / (k·k·out_channels))) (He-normal
 `faithful_bn_side_pass` (the model config's key) adds the original's second decoder pass over the map
 (`out_mlt`), whose output is dropped (the original's loss leaves it out).
 """
+
 from __future__ import annotations
 
 import math
@@ -76,7 +77,7 @@ class ResEncoder(nn.Module):
         features = stem
         widths, depths = list(trunk["widths"]), list(trunk["depths"])
         strides = [1, 2, 2]
-        if with_unused:   # the original's ResNet-50 layer4 and fc, never called
+        if with_unused:  # the original's ResNet-50 layer4 and fc, never called
             widths, depths, strides = widths + [widths[-1] * 2], depths + [3], strides + [2]
         for i, (width, depth, stride) in enumerate(zip(widths, depths, strides)):
             blocks = []
@@ -88,7 +89,7 @@ class ResEncoder(nn.Module):
                 trunk_features = features
         if with_unused:
             self.fc = nn.Linear(features, 1000)
-        for module in self.modules():   # models/resnet.py's init loop; conv_256 (below) keeps torch's default
+        for module in self.modules():  # models/resnet.py's init loop; conv_256 (below) keeps torch's default
             if isinstance(module, nn.Conv2d):
                 fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels
                 module.weight.data.normal_(0, math.sqrt(2.0 / fan_out))
@@ -135,7 +136,7 @@ class SimilarityMatrix(nn.Module):
         b, t, d = x.shape
         q = self.linear_q(x).view(b, t, self.heads, d // self.heads).transpose(1, 2)
         k = self.linear_k(x).view(b, t, self.heads, d // self.heads).transpose(1, 2)
-        return torch.softmax(torch.matmul(q, k.transpose(-2, -1)) / self.scale, dim=-1)   # [B, heads, T, T]
+        return torch.softmax(torch.matmul(q, k.transpose(-2, -1)) / self.scale, dim=-1)  # [B, heads, T, T]
 
 
 class PositionalEncoding(nn.Module):
@@ -148,7 +149,7 @@ class PositionalEncoding(nn.Module):
         pe[:, 0::2], pe[:, 1::2] = torch.sin(position * div), torch.cos(position * div)
         self.register_buffer("pe", pe.float()[:, None, :])
 
-    def forward(self, x):   # sequence-first [T, B, d]
+    def forward(self, x):  # sequence-first [T, B, d]
         return self.dropout(x + self.pe[: x.shape[0]])
 
 
@@ -166,9 +167,16 @@ class TransEncoder(nn.Module):
 class Prediction(nn.Module):
     def __init__(self, features, hidden, out, dropout):
         super().__init__()
-        self.layers = nn.Sequential(nn.Linear(features, hidden), nn.LayerNorm(hidden), nn.Dropout(dropout), nn.ReLU(),
-                                    nn.Linear(hidden, hidden // 2), nn.ReLU(), nn.Dropout(dropout),
-                                    nn.Linear(hidden // 2, out))
+        self.layers = nn.Sequential(
+            nn.Linear(features, hidden),
+            nn.LayerNorm(hidden),
+            nn.Dropout(dropout),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden // 2),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden // 2, out),
+        )
 
     def forward(self, x):
         return self.layers(x)
@@ -185,16 +193,17 @@ class SimilarityDecoder(nn.Module):
         self.dropout1 = nn.Dropout(d["sim_dropout"])
         self.input_projection = nn.Linear(num_frames * d["sim_features"], d["d_model"])
         self.ln1 = nn.LayerNorm(d["d_model"])
-        self.transEncoder = TransEncoder(d["d_model"], d["attn_heads"], d["ffn_features"], d["attn_dropout"],
-                                         num_frames, d["pe_dropout"])
+        self.transEncoder = TransEncoder(
+            d["d_model"], d["attn_heads"], d["ffn_features"], d["attn_dropout"], num_frames, d["pe_dropout"]
+        )
         self.cls = Prediction(d["d_model"], d["d_model"], 2, d["mlp_dropout"])
 
-    def forward(self, x):   # [B, T, C, h, w]
-        x = F.relu(self.bn1(self.conv3D(x.transpose(1, 2))))      # [B, C', T, h, w]
-        x = torch.amax(x, dim=(3, 4)).transpose(1, 2)             # [B, T, C']
-        x = F.relu(self.sims(x))                                  # [B, heads, T, T]
-        x = self.dropout1(F.relu(self.bn2(self.conv3x3(x))))      # [B, S, T, T]
-        x = x.permute(0, 2, 3, 1).flatten(start_dim=2)            # [B, T, T·S]
+    def forward(self, x):  # [B, T, C, h, w]
+        x = F.relu(self.bn1(self.conv3D(x.transpose(1, 2))))  # [B, C', T, h, w]
+        x = torch.amax(x, dim=(3, 4)).transpose(1, 2)  # [B, T, C']
+        x = F.relu(self.sims(x))  # [B, heads, T, T]
+        x = self.dropout1(F.relu(self.bn2(self.conv3x3(x))))  # [B, S, T, T]
+        x = x.permute(0, 2, 3, 1).flatten(start_dim=2)  # [B, T, T·S]
         x = self.ln1(F.relu(self.input_projection(x)))
         x = self.transEncoder(x.transpose(0, 1)).transpose(0, 1)
         return self.cls(x)
@@ -211,7 +220,11 @@ class Disentangler(nn.Module):
         m = torch.sigmoid(self.bn_head(self.activation_head(x)))
         flat = x.reshape(n, c, h * w).permute(0, 2, 1)
         m_ = m.reshape(n, 1, h * w)
-        return (torch.matmul(m_, flat) / (h * w)).reshape(n, -1), (torch.matmul(1 - m_, flat) / (h * w)).reshape(n, -1), m
+        return (
+            (torch.matmul(m_, flat) / (h * w)).reshape(n, -1),
+            (torch.matmul(1 - m_, flat) / (h * w)).reshape(n, -1),
+            m,
+        )
 
 
 class TA2Net(nn.Module):
@@ -234,17 +247,23 @@ class TA2Net(nn.Module):
     def forward(self, video, diff, d2f):
         b, t = video.shape[:2]
         x = self.video_net(video)
-        f = torch.cat((self.flow_net(diff[:, :, :self.c]), self.flow_net(diff[:, :, self.c:])), dim=1)
-        df = torch.cat((self.d2f_net(d2f[:, :, :self.c]), self.d2f_net(d2f[:, :, self.c:])), dim=1)
-        fused = torch.cat((x, self.v2f(x, f), self.v2df(x, df)), dim=1)          # [B·T, 3P, h, w]
+        f = torch.cat((self.flow_net(diff[:, :, : self.c]), self.flow_net(diff[:, :, self.c :])), dim=1)
+        df = torch.cat((self.d2f_net(d2f[:, :, : self.c]), self.d2f_net(d2f[:, :, self.c :])), dim=1)
+        fused = torch.cat((x, self.v2f(x, f), self.v2df(x, df)), dim=1)  # [B·T, 3P, h, w]
         out = self.sim_decoder(fused.view(b, t, *fused.shape[1:]))
         fg, bg, m = self.disent(fused)
-        if self.training and self.faithful_bn_side_pass:   # mymodel.py: out_mlt, in no loss
+        if self.training and self.faithful_bn_side_pass:  # mymodel.py: out_mlt, in no loss
             self.sim_decoder(m.view(b, t, -1, *m.shape[2:]).repeat(1, 1, fused.shape[1], 1, 1))
-        return {"logits": out, "fg": fg.view(b, t, -1), "bg": bg.view(b, t, -1), "source_map": m.view(b, t, *m.shape[2:])}
+        return {
+            "logits": out,
+            "fg": fg.view(b, t, -1),
+            "bg": bg.view(b, t, -1),
+            "source_map": m.view(b, t, *m.shape[2:]),
+        }
 
 
 # ---- the original's loss (docs/original.md §6), with the choices of ta2net_jax/losses.py -------------
+
 
 def _cos(a, b):
     return torch.clamp(F.normalize(a, dim=1) @ F.normalize(b, dim=1).T, 0.0005, 0.9995)
@@ -263,13 +282,13 @@ def sim_min(bg, fg):
 
 def ta2net_loss(out, labels, fb_index, cfg):
     """labels [B, T] int64; fb_index [B] (the sampled audible frame per clip). Returns dict of weighted terms."""
-    logits = out["logits"].to(torch.promote_types(out["logits"].dtype, torch.float32))   # float64 stays
+    logits = out["logits"].to(torch.promote_types(out["logits"].dtype, torch.float32))  # float64 stays
     log_p = F.log_softmax(logits, dim=-1)
     log_p_y = log_p.gather(-1, labels[..., None])[..., 0]
     focal = torch.mean((1 - log_p_y.exp()) ** cfg["focal_gamma"] * -log_p_y)
     r = cfg["blur_radius"]
     d = torch.arange(-r, r + 1, dtype=torch.float64)
-    kernel = torch.exp(-d ** 2 / (2 * cfg["blur_sigma"] ** 2)).float()
+    kernel = torch.exp(-(d**2) / (2 * cfg["blur_sigma"] ** 2)).float()
     g = torch.clamp(F.conv1d(labels.float()[:, None], kernel[None, None], padding=r)[:, 0], 0, 1)
     soft_ce = torch.mean(-((1 - g) * log_p[..., 0] + g * log_p[..., 1]))
     rows = torch.arange(labels.shape[0])
@@ -277,5 +296,9 @@ def ta2net_loss(out, labels, fb_index, cfg):
     fb = sim_max(fg, cfg["fb_rank_alpha"]) + sim_min(bg, fg) + sim_max(bg, cfg["fb_rank_alpha"])
     m = out["source_map"]
     tmp = cfg["tmp_inner_weight"] * torch.sum(torch.abs(m[:, 2:] + m[:, :-2] - 2 * m[:, 1:-1]))
-    return {"focal": focal, "soft_ce": cfg["soft_ce_weight"] * soft_ce, "fb": cfg["fb_weight"] * fb,
-            "tmp": cfg["tmp_weight"] * tmp}
+    return {
+        "focal": focal,
+        "soft_ce": cfg["soft_ce_weight"] * soft_ce,
+        "fb": cfg["fb_weight"] * fb,
+        "tmp": cfg["tmp_weight"] * tmp,
+    }
