@@ -32,6 +32,7 @@ import jax
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from input_pipeline import paths
 from ta2net_jax import mesh as mesh_lib, optim
 from ta2net_jax.model import build_model
 
@@ -57,7 +58,8 @@ def _kill_in_save_class(step: int):
 
 
 def directory(workdir: str) -> str:
-    return os.path.join(os.path.abspath(workdir), "checkpoints")
+    """`<workdir>/checkpoints`: an absolute local path or a `gs://` URL (orbax writes both; input_pipeline.paths)."""
+    return paths.join(paths.resolve(workdir), "checkpoints")
 
 
 def manager(
@@ -126,18 +128,18 @@ def abstract(state):
 def is_complete(step_dir: str, *, with_data: bool = False, process_count: int | None = None) -> bool:
     """Whether a step directory was committed: commit_success.txt at the top and in each item, and (with
     data) the grain state of every process."""
-    if not os.path.isfile(os.path.join(step_dir, COMMIT_FILE)):
+    if not paths.isfile(paths.join(step_dir, COMMIT_FILE)):
         return False
-    if not os.path.isfile(os.path.join(step_dir, "_CHECKPOINT_METADATA")):
+    if not paths.isfile(paths.join(step_dir, "_CHECKPOINT_METADATA")):
         return False
     items = ("state", "data") if with_data else ("state",)
     for item in items:
-        if not os.path.isfile(os.path.join(step_dir, item, COMMIT_FILE)):
+        if not paths.isfile(paths.join(step_dir, item, COMMIT_FILE)):
             return False
     if with_data:
         n = jax.process_count() if process_count is None else process_count
         for i in range(n):
-            if not os.path.isfile(os.path.join(step_dir, "data", f"process_{i}-of-{n}.json")):
+            if not paths.isfile(paths.join(step_dir, "data", f"process_{i}-of-{n}.json")):
                 return False
     return True
 
@@ -145,7 +147,7 @@ def is_complete(step_dir: str, *, with_data: bool = False, process_count: int | 
 def complete_steps(mngr: ocp.CheckpointManager, *, with_data: bool = False) -> list[int]:
     """The manager's steps that pass `is_complete`, oldest first."""
     root = str(mngr.directory)
-    return [s for s in sorted(mngr.all_steps()) if is_complete(os.path.join(root, str(s)), with_data=with_data)]
+    return [s for s in sorted(mngr.all_steps()) if is_complete(paths.join(root, str(s)), with_data=with_data)]
 
 
 def latest_complete_step(mngr: ocp.CheckpointManager, *, with_data: bool = False) -> int | None:
@@ -198,7 +200,7 @@ def load_model_for_inference(config, workdir: str, step: int | None = None):
     step = latest_complete_step(mngr) if step is None else step
     if step is None:
         raise FileNotFoundError(
-            f"{os.path.join(workdir, 'checkpoints')}: no checkpoint; train first (`ta2net train --workdir {workdir}`)"
+            f"{paths.join(workdir, 'checkpoints')}: no checkpoint; train first (`ta2net train --workdir {workdir}`)"
         )
     restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
     model, _ = nnx.merge(graphdef, restored["state"])

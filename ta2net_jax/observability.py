@@ -20,6 +20,8 @@ import math
 import os
 import time
 
+from input_pipeline import paths
+
 # ---- TensorBoard --------------------------------------------------------------------------------------------
 
 _writer_ids = itertools.count()
@@ -77,32 +79,27 @@ class MetricsLog:
     """`<workdir>/metrics.jsonl` on process 0; `truncate_after(step)` drops lines of later steps."""
 
     def __init__(self, workdir: str, enabled: bool = True):
-        self.path = os.path.join(workdir, "metrics.jsonl")
+        self.path = paths.join(workdir, "metrics.jsonl")
         self.enabled = enabled
 
     def truncate_after(self, step: int) -> None:
-        if not self.enabled or not os.path.exists(self.path):
+        if not self.enabled or not paths.exists(self.path):
             return
         kept = []
-        with open(self.path) as f:
-            for line in f:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:  # a line torn by a kill
-                    continue
-                if record.get("step", 0) <= step:
-                    kept.append(json.dumps(record) + "\n")
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            f.writelines(kept)
-        os.replace(tmp, self.path)
+        for line in paths.read_text(self.path).splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line torn by a kill
+                continue
+            if record.get("step", 0) <= step:
+                kept.append(json.dumps(record) + "\n")
+        paths.write_text(self.path, "".join(kept))  # atomic: temp file + rename, or one object upload
 
     def write(self, record: dict) -> None:
         """Appends one line; non-finite floats (a skipped batch's loss) are written as null (valid JSON)."""
         if self.enabled:
             clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
-            with open(self.path, "a") as f:
-                f.write(json.dumps(clean) + "\n")
+            paths.append_line(self.path, json.dumps(clean))
 
 
 # ---- MFU ----------------------------------------------------------------------------------------------------
