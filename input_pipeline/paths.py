@@ -21,6 +21,7 @@ Guarantees on object storage:
 from __future__ import annotations
 
 import builtins
+import contextlib
 import os
 import tempfile
 
@@ -170,3 +171,29 @@ def download_tree(src, local_dir: str) -> list[str]:
     for rel in copied:
         write_bytes(os.path.join(local_dir, *rel.split("/")), read_bytes(join(str(src), rel)))
     return copied
+
+
+@contextlib.contextmanager
+def written_locally(dst):
+    """For writers that need a local file (matplotlib, video encoders): yields a local path for `dst`; on a
+    `gs://` destination that is a temporary file, uploaded in one object write when the block ends."""
+    if not is_remote(dst):
+        yield dst
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        local = os.path.join(tmp, str(dst).rstrip("/").rsplit("/", 1)[-1])
+        yield local
+        copy_file(local, dst)
+
+
+@contextlib.contextmanager
+def read_locally(src):
+    """For readers that need a local file (video decoders): yields `src` itself, or a local temporary copy of
+    a `gs://` object."""
+    if not is_remote(src):
+        yield src
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        local = os.path.join(tmp, str(src).rstrip("/").rsplit("/", 1)[-1])
+        write_bytes(local, read_bytes(src))
+        yield local

@@ -11,6 +11,8 @@ import dataclasses
 import json
 import os
 
+from input_pipeline import paths
+
 
 def _config(args, overrides):
     from ta2net_jax.config_utils import load_config
@@ -61,7 +63,7 @@ def train(args, overrides) -> int:
         return PREEMPTED_EXIT_STATUS  # checkpoint saved; the same command resumes
     print(
         f"trained to step {last.get('step')}: loss {last.get('loss', float('nan')):.4f}; "
-        f"checkpoints in {os.path.abspath(os.path.join(args.workdir, 'checkpoints'))}"
+        f"checkpoints in {paths.join(paths.resolve(args.workdir), 'checkpoints')}"
     )
     return 0
 
@@ -81,9 +83,9 @@ def evaluate(args, overrides) -> int:
     print(
         f"inflection (training-free): event F1 ±3 = {b['event_f1_tol3']:.3f}; original ±3 F = {b['orig_f1_tol3']:.3f}"
     )
-    print(f"results: {os.path.abspath(os.path.join(args.workdir, 'eval.json'))}")
+    print(f"results: {paths.join(paths.resolve(args.workdir), 'eval.json')}")
     if result.get("report"):
-        print(f"report: {os.path.abspath(result['report'])}")
+        print(f"report: {paths.resolve(result['report'])}")
     return 0
 
 
@@ -121,7 +123,7 @@ def detect(args, overrides) -> int:
         for line in summary["failed"]:
             print(f"skipped: {line}")
         print(
-            f"outputs: {os.path.abspath(args.out_dir)} ({len(summary['videos'])} videos, "
+            f"outputs: {paths.resolve(args.out_dir)} ({len(summary['videos'])} videos, "
             f"{len(summary['failed'])} skipped)"
         )
         return 1 if summary["failed"] else 0
@@ -151,7 +153,7 @@ def detect(args, overrides) -> int:
             )
     for name, path in zip(("events", "csv", "timeline", "overlay"), single_outputs):
         if path:
-            print(f"{name}: {os.path.abspath(path)}")
+            print(f"{name}: {paths.resolve(path)}")
     _dub_and_cues(args, result)
     return 0
 
