@@ -41,9 +41,12 @@ def _initialize_distributed(args) -> None:
 def build(args, overrides) -> int:
     from input_pipeline import registry
 
-    builder = registry.get_builder(_config(args, overrides).data, build_if_missing=True, workers=args.workers)
+    data_cfg = _config(args, overrides).data
+    builder = registry.get_builder(data_cfg, build_if_missing=True, workers=args.workers)
     report_path = os.path.join(builder.data_dir, "build_report.json")
     print(f"dataset: {builder.data_dir}")
+    if paths.is_remote(data_cfg.data_dir):
+        print(f"  uploaded to {data_cfg.data_dir} (the folder above is this machine's copy)")
     for split, info in builder.info.splits.items():
         print(f"  {split}: {info.num_examples} videos")
     if os.path.exists(report_path):
