@@ -13,6 +13,7 @@ Guarantees on object storage:
 * `append_line` (metrics.jsonl): GCS objects cannot be appended to. On `gs://` the object is read, the line
   added and the whole object uploaded again (atomic as above; O(size) per call, fine for a log written every
   `log_every` steps). Locally it is an ordinary append.
+* Listings are not cached (see `fsspec.config` below), so what other processes wrote is seen at once.
 * Folders do not exist on GCS: `makedirs` is a no-op there (objects create their prefixes).
 * `local_copy` / `upload_tree`: for libraries that need a real file (video decoders, ArrayRecord's C++ reader):
   copy in, or write locally and upload each file (each upload atomic).
@@ -25,9 +26,15 @@ import contextlib
 import os
 import tempfile
 
+import fsspec
 from etils import epath
 
 REMOTE_PREFIXES = ("gs://", "s3://")
+
+# gcsfs caches folder listings per process; another process's new object (a checkpoint item another host
+# committed, a step written by the previous run) would then look absent. Listings are therefore not cached:
+# fsspec's configuration supplies this default to every gcsfs instance, etils' and orbax's included.
+fsspec.config.conf.setdefault("gs", {}).setdefault("use_listings_cache", False)
 
 
 def is_remote(path) -> bool:

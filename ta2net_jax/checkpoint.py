@@ -7,11 +7,13 @@ written in a background thread; the next save, `wait_until_finished` or `close` 
 
 Atomicity, checked with orbax-checkpoint 0.12.8 (and the same code in 0.12.4): a step is written into
 `<step>.orbax-checkpoint-tmp-<n>/`, `commit_success.txt` is written last inside it, then the directory is
-renamed to `<step>/` (on object stores without atomic rename: written in place, `commit_success.txt`
-last). Orbax's step listing skips the tmp names, and the trainer's manager removes leftover tmp
-directories when it starts (`cleanup_tmp_directories`). On top of that, `complete_steps` only accepts a
-step directory that holds `commit_success.txt` (top level and every item) and, for training checkpoints,
-the grain state file of every process; `restore` tries those newest first and falls back to the previous
+renamed to `<step>/`. On `gs://` (no atomic rename; orbax's CommitFileTemporaryPath) the step is written in
+place and `commit_success.txt`, a single object upload, is written last: a step without it is uncommitted.
+Orbax's step listing skips the tmp names (gs://: the uncommitted steps), and the trainer's manager removes
+leftover tmp directories (gs://: uncommitted steps) when it starts (`cleanup_tmp_directories`). On top of
+that, `complete_steps` only accepts a step directory that holds `commit_success.txt` (top level and every
+item) and, for training checkpoints, the grain state file of every process (checked through
+input_pipeline.paths, so on gs:// too); `restore` tries those newest first and falls back to the previous
 one when a restore fails. A save torn by a kill (SIGKILL, power, preemption without notice) is therefore
 never picked.
 
@@ -19,7 +21,8 @@ Retention: the newest `max_to_keep` steps, plus (`keep_best > 0`) the `keep_best
 validation metric (`best_metric`, saved with the step by `save(..., metrics=...)`).
 
 Fault injection for tests (`FAULT_ENV`): `TA2NET_FAULT_KILL_IN_SAVE=<step>` makes the process SIGKILL
-itself while committing that step: after every file is written, before the rename that commits it.
+itself while committing that step: after every file is written, before the rename (gs://: the commit file)
+that commits it.
 """
 
 from __future__ import annotations
@@ -43,9 +46,11 @@ FAULT_ENV = "TA2NET_FAULT_KILL_IN_SAVE"
 COMMIT_FILE = "commit_success.txt"
 
 
-def _kill_in_save_class(step: int):
-    """An AtomicRenameTemporaryPath that SIGKILLs the process instead of committing `step`."""
-    base = ocp.path.atomicity.AtomicRenameTemporaryPath
+def _kill_in_save_class(step: int, remote: bool = False):
+    """Orbax's temporary-path class for the checkpoint directory (AtomicRenameTemporaryPath locally,
+    CommitFileTemporaryPath on gs://), SIGKILLing the process instead of committing `step`."""
+    atomicity = ocp.path.atomicity
+    base = atomicity.CommitFileTemporaryPath if remote else atomicity.AtomicRenameTemporaryPath
 
     class KillInSave(base):
         async def finalize(self, *args, **kwargs):
@@ -88,7 +93,7 @@ def manager(
         kwargs.update(best_fn=metric, best_mode="max")
     fault = os.environ.get(FAULT_ENV)
     if fault and with_data:
-        kwargs["temporary_path_class"] = _kill_in_save_class(int(fault))
+        kwargs["temporary_path_class"] = _kill_in_save_class(int(fault), paths.is_remote(workdir))
     return ocp.CheckpointManager(
         directory(workdir),
         options=ocp.CheckpointManagerOptions(
