@@ -5,6 +5,11 @@
   so each step appears once.
 * `EventWriter`: the same scalars for TensorBoard, written by tensorboardX (no TensorFlow) in
   `<workdir>/tensorboard/events.out.tfevents.<time>.<host>.<pid>.<n>`. A resumed run adds a file beside the old ones.
+  On `gs://` tensorboardX's own GCS writer (google-cloud-storage) keeps the file in memory and uploads all of it
+  at every flush (about every `FLUSH_SECS`): each upload is one atomic object write, so a kill loses at most the
+  events since the last flush, as locally.
+* Local paths and `gs://` URLs both work (input_pipeline.paths); on `gs://` an appended metrics line rewrites
+  the object (GCS has no append), in one atomic upload.
 * MFU: model FLOPs per step / step time / (devices × the device's peak FLOP/s for the compute dtype).
   Model FLOPs per clip = 3 × the analytic forward count (2 × conv/matmul MACs, `model_info.analytic_flops`;
   backward ≈ 2 × forward), as in benchmarks/train_step.py. Peak FLOP/s per device kind are data-sheet dense
