@@ -84,6 +84,7 @@ def get_builder(data_cfg, *, build_if_missing: bool = False, workers: int = 2):
 
     A `gs://` `data.data_dir` (object storage, `remote_builder`) gives a builder on this machine's local copy.
     """
+    data_cfg = local_inputs(data_cfg)
     if paths.is_remote(data_cfg.data_dir):
         return remote_builder(data_cfg, build_if_missing=build_if_missing, workers=workers)
     module = module_of(data_cfg)
@@ -114,6 +115,28 @@ def local_cache_dir(data_dir: str) -> str:
 def _with_data_dir(data_cfg, data_dir: str):
     cfg = data_cfg.copy_and_resolve_references() if hasattr(data_cfg, "copy_and_resolve_references") else data_cfg
     cfg.data_dir = data_dir
+    return cfg
+
+
+INPUT_DIR_KEYS = ("manual_dir", "annotations_dir")
+DOWNLOADED_MARKER = ".ta2net_downloaded"
+
+
+def local_inputs(data_cfg):
+    """`data_cfg` with each `gs://` input folder (`manual_dir`, `annotations_dir`: source videos and label
+    files, read by decoders and parsers that need local files) replaced by its copy in the local cache,
+    downloaded once (a marker file written after the last object)."""
+    remote = [k for k in INPUT_DIR_KEYS if data_cfg.get(k) and paths.is_remote(data_cfg.get(k))]
+    if not remote:
+        return data_cfg
+    cfg = _with_data_dir(data_cfg, data_cfg.data_dir)
+    for key in remote:
+        local = local_cache_dir(data_cfg[key])
+        marker = os.path.join(local, DOWNLOADED_MARKER)
+        if not os.path.exists(marker):
+            paths.download_tree(data_cfg[key], local)
+            paths.write_text(marker, "")
+        cfg[key] = local
     return cfg
 
 
