@@ -145,16 +145,17 @@ def copy_file(src, dst) -> None:
     write_bytes(dst, read_bytes(src))
 
 
-def upload_tree(local_dir: str, dst) -> list[str]:
-    """Copies every file under `local_dir` to the same relative path under `dst`; returns the copied names."""
-    copied = []
+def upload_tree(local_dir: str, dst, last: tuple[str, ...] = ()) -> list[str]:
+    """Copies every file under `local_dir` to the same relative path under `dst`; files named in `last` (the
+    markers that say a folder is complete, e.g. meta.json, dataset_info.json) go after all others, so an
+    interrupted upload never looks complete. Returns the copied names ('/'-separated)."""
+    names = []
     for root, _, files in os.walk(local_dir):
-        for name in sorted(files):
-            src = os.path.join(root, name)
-            rel = os.path.relpath(src, local_dir)
-            copy_file(src, join(str(dst), *rel.split(os.sep)))
-            copied.append(rel)
-    return copied
+        names += [os.path.relpath(os.path.join(root, f), local_dir).replace(os.sep, "/") for f in files]
+    names.sort(key=lambda n: (n.rsplit("/", 1)[-1] in last, n))
+    for rel in names:
+        copy_file(os.path.join(local_dir, *rel.split("/")), join(str(dst), rel))
+    return names
 
 
 def walk_files(root) -> list[str]:

@@ -186,6 +186,21 @@ def test_input_folders_in_a_bucket_are_read_from_a_local_copy(emulator):
     assert open(os.path.join(local.manual_dir, "labels.csv")).read() == "clip,1\n"
 
 
+def test_prepared_videos_written_to_a_bucket(emulator, tiny_data_dir):
+    """`ta2net prepare VIDEO --out gs://…`: prepared in the local cache, uploaded with meta.json last."""
+    from ta2net_jax.cli import main as cli
+
+    video = os.path.join(tiny_data_dir, "raw", "synthetic_collisions", "tiny", "test", "test_00001.mp4")
+    out = f"gs://{BUCKET}/prepared"
+    assert cli.main(["prepare", video, "--out", out, "--size", "32", "--workers", "1"]) == 0
+    (tag,) = paths.listdir(out)
+    files = paths.walk_files(paths.join(out, tag))
+    meta = next(f for f in files if f.endswith("/meta.json"))
+    folder = meta[: -len("/meta.json")]
+    assert f"{folder}/flow.npz" in files and sum(f.startswith(f"{folder}/frames/") for f in files) == 24
+    assert json.loads(paths.read_text(paths.join(out, tag, meta)))["num_frames"] == 24
+
+
 def test_train_killed_resumed_eval_detect_export_in_a_bucket(emulator, reference, tiny_data_dir, tmp_path):
     workdir = f"gs://{BUCKET}/run"
     # Killed while committing step 4 (every file written, commit_success.txt not yet): SIGKILL after the first

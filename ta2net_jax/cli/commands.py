@@ -264,12 +264,16 @@ def prepare(args, overrides) -> int:
     jobs = prepare_lib.list_videos(args.inputs)
     if not jobs:
         raise FileNotFoundError(f"{', '.join(args.inputs)}: no video files found")
-    out = os.path.join(args.out, options.tag())
-    summary = prepare_lib.prepare_all(jobs, out, options, workers=args.workers)
+    out = paths.join(args.out, options.tag())
+    # A gs:// --out: prepared in this machine's cache (resumable there), then uploaded, meta.json files last.
+    local_out = registry.local_cache_dir(out) if paths.is_remote(out) else out
+    summary = prepare_lib.prepare_all(jobs, local_out, options, workers=args.workers)
     print(summary.text())
     print(f"prepared videos in {out}")
     if args.labels == "audio":
-        _audio_labels([path for _, path in jobs], out, options.flow_method)
+        _audio_labels([path for _, path in jobs], local_out, options.flow_method)
+    if paths.is_remote(out):
+        paths.upload_tree(local_out, out, last=("meta.json",))
     return 1 if summary.failed else 0
 
 
