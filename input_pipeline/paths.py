@@ -15,8 +15,11 @@ Guarantees on object storage:
   `log_every` steps). Locally it is an ordinary append.
 * Listings are not cached (see `fsspec.config` below), so what other processes wrote is seen at once.
 * Folders do not exist on GCS: `makedirs` is a no-op there (objects create their prefixes).
-* `local_copy` / `upload_tree`: for libraries that need a real file (video decoders, ArrayRecord's C++ reader):
-  copy in, or write locally and upload each file (each upload atomic).
+* `read_locally` / `written_locally` / `download_tree` / `upload_tree`: for libraries that need a real file
+  (video decoders and encoders, matplotlib, safetensors, ArrayRecord's C++ reader and writer): a local copy in,
+  or a local file uploaded when done (each upload atomic; `upload_tree` puts completion markers last).
+
+`s3://` URLs are treated as remote too (etils/fsspec's s3fs, when installed); only `gs://` is tested.
 """
 
 from __future__ import annotations
