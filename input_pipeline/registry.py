@@ -24,6 +24,8 @@ import importlib
 import os
 import types
 
+from input_pipeline import paths
+
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
@@ -78,7 +80,13 @@ def make_builder(data_cfg, *, workers: int = 2):
 
 
 def get_builder(data_cfg, *, build_if_missing: bool = False, workers: int = 2):
-    """The built TFDS builder (built first when asked and missing); DatasetNotBuiltError otherwise."""
+    """The built TFDS builder (built first when asked and missing); DatasetNotBuiltError otherwise.
+
+    A `gs://` `data.data_dir` (object storage, `remote_builder`) gives a builder on this machine's local copy.
+    """
+    data_cfg = local_inputs(data_cfg)
+    if paths.is_remote(data_cfg.data_dir):
+        return remote_builder(data_cfg, build_if_missing=build_if_missing, workers=workers)
     module = module_of(data_cfg)
     builder = module.make_builder(data_cfg, workers=workers)
     if build_if_missing:
@@ -89,6 +97,93 @@ def get_builder(data_cfg, *, build_if_missing: bool = False, workers: int = 2):
             f"{builder.data_dir}: dataset not built; run `ta2net build --config CONFIG`{source} first"
         )
     return builder
+
+
+# ---- Datasets in object storage ----------------------------------------------------------------------------
+
+CACHE_ENV = "TA2NET_DATA_CACHE"
+
+
+def local_cache_dir(data_dir: str) -> str:
+    """This machine's copy of a `gs://` data_dir: `$TA2NET_DATA_CACHE/<bucket>/<path>` (default
+    `~/.cache/ta2net/data`)."""
+    root = os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "ta2net", "data")
+    scheme, _, rest = str(data_dir).partition("://")
+    return os.path.join(root, scheme, *[p for p in rest.split("/") if p])
+
+
+def _with_data_dir(data_cfg, data_dir: str):
+    cfg = data_cfg.copy_and_resolve_references() if hasattr(data_cfg, "copy_and_resolve_references") else data_cfg
+    cfg.data_dir = data_dir
+    return cfg
+
+
+INPUT_DIR_KEYS = ("manual_dir", "annotations_dir")
+DOWNLOADED_MARKER = ".ta2net_downloaded"
+
+
+def local_inputs(data_cfg):
+    """`data_cfg` with each `gs://` input folder (`manual_dir`, `annotations_dir`: source videos and label
+    files, read by decoders and parsers that need local files) replaced by its copy in the local cache,
+    downloaded once (a marker file written after the last object)."""
+    remote = [k for k in INPUT_DIR_KEYS if data_cfg.get(k) and paths.is_remote(data_cfg.get(k))]
+    if not remote:
+        return data_cfg
+    cfg = _with_data_dir(data_cfg, data_cfg.data_dir)
+    for key in remote:
+        local = local_cache_dir(data_cfg[key])
+        marker = os.path.join(local, DOWNLOADED_MARKER)
+        if not os.path.exists(marker):
+            paths.download_tree(data_cfg[key], local)
+            paths.write_text(marker, "")
+        cfg[key] = local
+    return cfg
+
+
+def _info_last(names: list[str]) -> list[str]:
+    """The files of a dataset with the dataset_info.json files last: TFDS takes a folder with dataset_info.json
+    for a prepared dataset, so a copy interrupted before the end is never taken for one."""
+    return sorted(names, key=lambda n: (n.rsplit("/", 1)[-1] == "dataset_info.json", n))
+
+
+def remote_builder(data_cfg, *, build_if_missing: bool = False, workers: int = 2):
+    """A dataset whose `data_dir` is in object storage (`gs://bucket/tfds`).
+
+    TFDS reads and writes its metadata through etils.epath (so `gs://` works), but the ArrayRecord shards are
+    written and read by array_record's C++ library, which opens local files only (without TensorFlow's file
+    system it fails with "open() failed ... gs://"). So:
+
+    * build: the dataset is built into this machine's cache (`local_cache_dir`), then every file under that
+      folder (the dataset's version folder, its build report, the synthetic/prepared videos under `raw/`) is
+      uploaded to the same relative path under `data_dir`, `dataset_info.json` last;
+    * read: the dataset's version folder is downloaded into the cache once (`dataset_info.json` last, so an
+      interrupted download is redone), and the builder on the local copy is returned.
+    """
+    module = module_of(data_cfg)
+    local_dir = local_cache_dir(data_cfg.data_dir)
+    local = module.make_builder(_with_data_dir(data_cfg, local_dir), workers=workers)
+    rel = os.path.relpath(str(local.data_dir), local_dir)
+    remote_version = paths.join(data_cfg.data_dir, *rel.split(os.sep))
+    remote_ready = paths.exists(paths.join(remote_version, "dataset_info.json"))
+    if local.is_prepared() and remote_ready:
+        return local
+    if remote_ready:
+        names = _info_last(paths.walk_files(remote_version))
+        for name in names:
+            paths.copy_file(paths.join(remote_version, name), os.path.join(str(local.data_dir), *name.split("/")))
+        return module.make_builder(_with_data_dir(data_cfg, local_dir), workers=workers)
+    if not build_if_missing:
+        source = " from data.manual_dir" if get(data_cfg.name).from_videos else ""
+        raise DatasetNotBuiltError(
+            f"{remote_version}: dataset not built; run `ta2net build --config CONFIG`{source} first"
+        )
+    built = module.build(local)
+    names = []
+    for root, _, files in os.walk(local_dir):
+        names += [os.path.relpath(os.path.join(root, f), local_dir).replace(os.sep, "/") for f in files]
+    for name in _info_last(names):
+        paths.copy_file(os.path.join(local_dir, *name.split("/")), paths.join(data_cfg.data_dir, name))
+    return built
 
 
 def input_spec(data_cfg) -> InputSpec:
@@ -115,6 +210,16 @@ def raw_events_json(data_cfg, split: str, video_id: str) -> str | None:
     """A video's exact events with object geometry, when its dataset keeps them (synthetic), else None."""
     lookup = getattr(module_of(data_cfg), "raw_events_json", None)
     path = lookup(data_cfg, split, video_id) if lookup else None
+    if path and paths.is_remote(path) and paths.exists(path):
+        # In object storage: the JSON (and its video, for the map examples) copied into the local cache.
+        local_dir = local_cache_dir(data_cfg.data_dir)
+        remote_root = str(data_cfg.data_dir).rstrip("/") + "/"
+        for suffix in (".json", ".mp4"):
+            src = path[: -len(".json")] + suffix
+            dst = os.path.join(local_dir, *src[len(remote_root) :].split("/"))
+            if not os.path.exists(dst) and paths.exists(src):
+                paths.copy_file(src, dst)
+        path = os.path.join(local_dir, *path[len(remote_root) :].split("/"))
     return path if path and os.path.exists(path) else None
 
 

@@ -12,12 +12,14 @@
 #   PROJECT            gcloud project (default: gcloud's configured one)
 #   QUEUED=1           create through a queued resource (waits until it is ACTIVE), with
 #                      CAPACITY = spot | best-effort | reserved | "" [""] ; QR_NAME [$TPU_NAME-qr]
-#   BUCKET             a GCS bucket mounted with gcsfuse at /mnt/$BUCKET on every worker (setup step);
-#                      the default WORKDIR lives there, so all workers share checkpoints and logs
-#   CONFIG [configs/audible623.py]   WORKDIR [/mnt/$BUCKET/runs/$TPU_NAME]
-#   DATA_DIR           data.data_dir for every worker (default: the config's; every worker must see the
-#                      same dataset: a shared mount, or `ta2net build` run on each worker by setup)
-#   BUILD_DATA=1       setup also runs `ta2net build --config $CONFIG` on every worker
+#   BUCKET             a GCS bucket: the default WORKDIR is gs://$BUCKET/runs/$TPU_NAME, written directly
+#                      by every worker (checkpoints, logs, TensorBoard; no mount needed)
+#   MOUNT=1            setup also mounts the bucket with gcsfuse at /mnt/$BUCKET (for other tools)
+#   CONFIG [configs/audible623.py]   WORKDIR [gs://$BUCKET/runs/$TPU_NAME]  (a gs:// URL or a shared path)
+#   DATA_DIR           data.data_dir for every worker (default: the config's), e.g. gs://$BUCKET/tfds:
+#                      each worker copies the built dataset into its local cache once
+#   BUILD_DATA=1       setup also runs `ta2net build --config $CONFIG` (on worker 0 only when DATA_DIR is
+#                      a gs:// URL: it uploads the dataset there; else on every worker)
 #   REMOTE_DIR [ta2net-jax]  JAX_VERSION [0.12.0.1]
 #   DRY_RUN=1          print the gcloud commands instead of running them
 # Arguments after the step name are passed on to `ta2net train` (e.g. --config.train.batch_size=64).
@@ -36,12 +38,13 @@ QR_NAME=${QR_NAME:-$TPU_NAME-qr}
 BUCKET=${BUCKET:-}
 CONFIG=${CONFIG:-configs/audible623.py}
 if [ -n "$BUCKET" ]; then
-  WORKDIR=${WORKDIR:-/mnt/$BUCKET/runs/$TPU_NAME}
+  WORKDIR=${WORKDIR:-gs://$BUCKET/runs/$TPU_NAME}
 else
   WORKDIR=${WORKDIR:-runs/$TPU_NAME}
 fi
 DATA_DIR=${DATA_DIR:-}
 BUILD_DATA=${BUILD_DATA:-0}
+MOUNT=${MOUNT:-0}
 REMOTE_DIR=${REMOTE_DIR:-ta2net-jax}
 JAX_VERSION=${JAX_VERSION:-0.12.0.1}
 DRY_RUN=${DRY_RUN:-0}
@@ -58,8 +61,8 @@ run() {
   fi
 }
 
-on_all_workers() {   # on_all_workers "shell command"
-  run gcloud compute tpus tpu-vm ssh "$TPU_NAME" --zone "$ZONE" "${project_flags[@]}" --worker=all \
+on_all_workers() {   # on_all_workers "shell command" [worker (default: all)]
+  run gcloud compute tpus tpu-vm ssh "$TPU_NAME" --zone "$ZONE" "${project_flags[@]}" --worker="${2:-all}" \
     --command "$1"
 }
 
@@ -105,22 +108,27 @@ copy() {
 }
 
 setup() {
-  # Python 3.12 venv with the pinned requirements and jax[tpu]; gcsfuse mount of BUCKET; data if asked.
+  # Python 3.12 venv with the pinned requirements (gcsfs, google-cloud-storage: gs:// paths) and jax[tpu];
+  # gcsfuse mount of BUCKET if asked; data if asked.
   local cmd="set -e; cd $REMOTE_DIR"
   cmd+="; if ! command -v python3.12 >/dev/null; then sudo apt-get update -q"
   cmd+=" && sudo apt-get install -y -q python3.12 python3.12-venv; fi"
   cmd+="; test -x .venv/bin/python || python3.12 -m venv .venv"
   cmd+="; .venv/bin/pip install -q -r requirements.txt 'jax[tpu]==$JAX_VERSION'"
   cmd+="; .venv/bin/pip install -q --no-deps --no-build-isolation -e ."
-  if [ -n "$BUCKET" ]; then
+  if [ -n "$BUCKET" ] && [ "$MOUNT" = 1 ]; then
     cmd+="; sudo mkdir -p /mnt/$BUCKET && sudo chown \$USER /mnt/$BUCKET"
     cmd+="; mountpoint -q /mnt/$BUCKET || gcsfuse --implicit-dirs $BUCKET /mnt/$BUCKET"
   fi
-  if [ "$BUILD_DATA" = 1 ]; then
-    cmd+="; .venv/bin/ta2net build --config $CONFIG"
-    if [ -n "$DATA_DIR" ]; then cmd+=" --config.data.data_dir=$DATA_DIR"; fi
-  fi
   on_all_workers "$cmd"
+  if [ "$BUILD_DATA" = 1 ]; then
+    local build="cd $REMOTE_DIR && .venv/bin/ta2net build --config $CONFIG"
+    if [ -n "$DATA_DIR" ]; then build+=" --config.data.data_dir=$DATA_DIR"; fi
+    case "$DATA_DIR" in
+      gs://*) on_all_workers "$build" 0 ;;   # one worker builds and uploads; the others read the bucket
+      *) on_all_workers "$build" ;;
+    esac
+  fi
 }
 
 train() {

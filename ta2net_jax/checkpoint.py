@@ -7,11 +7,13 @@ written in a background thread; the next save, `wait_until_finished` or `close` 
 
 Atomicity, checked with orbax-checkpoint 0.12.8 (and the same code in 0.12.4): a step is written into
 `<step>.orbax-checkpoint-tmp-<n>/`, `commit_success.txt` is written last inside it, then the directory is
-renamed to `<step>/` (on object stores without atomic rename: written in place, `commit_success.txt`
-last). Orbax's step listing skips the tmp names, and the trainer's manager removes leftover tmp
-directories when it starts (`cleanup_tmp_directories`). On top of that, `complete_steps` only accepts a
-step directory that holds `commit_success.txt` (top level and every item) and, for training checkpoints,
-the grain state file of every process; `restore` tries those newest first and falls back to the previous
+renamed to `<step>/`. On `gs://` (no atomic rename; orbax's CommitFileTemporaryPath) the step is written in
+place and `commit_success.txt`, a single object upload, is written last: a step without it is uncommitted.
+Orbax's step listing skips the tmp names (gs://: the uncommitted steps), and the trainer's manager removes
+leftover tmp directories (gs://: uncommitted steps) when it starts (`cleanup_tmp_directories`). On top of
+that, `complete_steps` only accepts a step directory that holds `commit_success.txt` (top level and every
+item) and, for training checkpoints, the grain state file of every process (checked through
+input_pipeline.paths, so on gs:// too); `restore` tries those newest first and falls back to the previous
 one when a restore fails. A save torn by a kill (SIGKILL, power, preemption without notice) is therefore
 never picked.
 
@@ -19,7 +21,8 @@ Retention: the newest `max_to_keep` steps, plus (`keep_best > 0`) the `keep_best
 validation metric (`best_metric`, saved with the step by `save(..., metrics=...)`).
 
 Fault injection for tests (`FAULT_ENV`): `TA2NET_FAULT_KILL_IN_SAVE=<step>` makes the process SIGKILL
-itself while committing that step: after every file is written, before the rename that commits it.
+itself while committing that step: after every file is written, before the rename (gs://: the commit file)
+that commits it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import jax
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from input_pipeline import paths
 from ta2net_jax import mesh as mesh_lib, optim
 from ta2net_jax.model import build_model
 
@@ -42,9 +46,11 @@ FAULT_ENV = "TA2NET_FAULT_KILL_IN_SAVE"
 COMMIT_FILE = "commit_success.txt"
 
 
-def _kill_in_save_class(step: int):
-    """An AtomicRenameTemporaryPath that SIGKILLs the process instead of committing `step`."""
-    base = ocp.path.atomicity.AtomicRenameTemporaryPath
+def _kill_in_save_class(step: int, remote: bool = False):
+    """Orbax's temporary-path class for the checkpoint directory (AtomicRenameTemporaryPath locally,
+    CommitFileTemporaryPath on gs://), SIGKILLing the process instead of committing `step`."""
+    atomicity = ocp.path.atomicity
+    base = atomicity.CommitFileTemporaryPath if remote else atomicity.AtomicRenameTemporaryPath
 
     class KillInSave(base):
         async def finalize(self, *args, **kwargs):
@@ -57,7 +63,8 @@ def _kill_in_save_class(step: int):
 
 
 def directory(workdir: str) -> str:
-    return os.path.join(os.path.abspath(workdir), "checkpoints")
+    """`<workdir>/checkpoints`: an absolute local path or a `gs://` URL (orbax writes both; input_pipeline.paths)."""
+    return paths.join(paths.resolve(workdir), "checkpoints")
 
 
 def manager(
@@ -86,7 +93,7 @@ def manager(
         kwargs.update(best_fn=metric, best_mode="max")
     fault = os.environ.get(FAULT_ENV)
     if fault and with_data:
-        kwargs["temporary_path_class"] = _kill_in_save_class(int(fault))
+        kwargs["temporary_path_class"] = _kill_in_save_class(int(fault), paths.is_remote(workdir))
     return ocp.CheckpointManager(
         directory(workdir),
         options=ocp.CheckpointManagerOptions(
@@ -126,18 +133,18 @@ def abstract(state):
 def is_complete(step_dir: str, *, with_data: bool = False, process_count: int | None = None) -> bool:
     """Whether a step directory was committed: commit_success.txt at the top and in each item, and (with
     data) the grain state of every process."""
-    if not os.path.isfile(os.path.join(step_dir, COMMIT_FILE)):
+    if not paths.isfile(paths.join(step_dir, COMMIT_FILE)):
         return False
-    if not os.path.isfile(os.path.join(step_dir, "_CHECKPOINT_METADATA")):
+    if not paths.isfile(paths.join(step_dir, "_CHECKPOINT_METADATA")):
         return False
     items = ("state", "data") if with_data else ("state",)
     for item in items:
-        if not os.path.isfile(os.path.join(step_dir, item, COMMIT_FILE)):
+        if not paths.isfile(paths.join(step_dir, item, COMMIT_FILE)):
             return False
     if with_data:
         n = jax.process_count() if process_count is None else process_count
         for i in range(n):
-            if not os.path.isfile(os.path.join(step_dir, "data", f"process_{i}-of-{n}.json")):
+            if not paths.isfile(paths.join(step_dir, "data", f"process_{i}-of-{n}.json")):
                 return False
     return True
 
@@ -145,7 +152,7 @@ def is_complete(step_dir: str, *, with_data: bool = False, process_count: int | 
 def complete_steps(mngr: ocp.CheckpointManager, *, with_data: bool = False) -> list[int]:
     """The manager's steps that pass `is_complete`, oldest first."""
     root = str(mngr.directory)
-    return [s for s in sorted(mngr.all_steps()) if is_complete(os.path.join(root, str(s)), with_data=with_data)]
+    return [s for s in sorted(mngr.all_steps()) if is_complete(paths.join(root, str(s)), with_data=with_data)]
 
 
 def latest_complete_step(mngr: ocp.CheckpointManager, *, with_data: bool = False) -> int | None:
@@ -198,7 +205,7 @@ def load_model_for_inference(config, workdir: str, step: int | None = None):
     step = latest_complete_step(mngr) if step is None else step
     if step is None:
         raise FileNotFoundError(
-            f"{os.path.join(workdir, 'checkpoints')}: no checkpoint; train first (`ta2net train --workdir {workdir}`)"
+            f"{paths.join(workdir, 'checkpoints')}: no checkpoint; train first (`ta2net train --workdir {workdir}`)"
         )
     restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
     model, _ = nnx.merge(graphdef, restored["state"])

@@ -10,6 +10,8 @@ import sys
 
 import ml_collections
 
+from input_pipeline import paths
+
 
 def load_config(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDict:
     """Loads `configs/x.py[:arg]` and applies `key.sub=value` overrides (values parsed as Python literals).
@@ -55,19 +57,18 @@ def apply_override(config: ml_collections.ConfigDict, item: str) -> None:
 
 
 def save_config(config: ml_collections.ConfigDict, path: str) -> None:
-    with open(path, "w") as f:
-        f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+    """Writes the config as JSON, atomically (local path or `gs://`, input_pipeline.paths)."""
+    paths.write_text(path, config.to_json_best_effort(indent=2, sort_keys=True))
 
 
 def config_from_json(path: str) -> ml_collections.ConfigDict:
-    with open(path) as f:
-        return ml_collections.ConfigDict(json.load(f))
+    return ml_collections.ConfigDict(json.loads(paths.read_text(path)))
 
 
 def run_config(workdir: str) -> ml_collections.ConfigDict:
     """The config a run was trained (or imported) with: `<workdir>/config.json`."""
-    path = os.path.join(workdir, "config.json")
-    if not os.path.exists(path):
+    path = paths.join(workdir, "config.json")
+    if not paths.exists(path):
         raise FileNotFoundError(
             f"{path}: not found; is {workdir} a training workdir (`ta2net train` or `ta2net import-torch`)?"
         )

@@ -5,6 +5,11 @@
   so each step appears once.
 * `EventWriter`: the same scalars for TensorBoard, written by tensorboardX (no TensorFlow) in
   `<workdir>/tensorboard/events.out.tfevents.<time>.<host>.<pid>.<n>`. A resumed run adds a file beside the old ones.
+  On `gs://` tensorboardX's own GCS writer (google-cloud-storage) keeps the file in memory and uploads all of it
+  at every flush (about every `FLUSH_SECS`): each upload is one atomic object write, so a kill loses at most the
+  events since the last flush, as locally.
+* Local paths and `gs://` URLs both work (input_pipeline.paths); on `gs://` an appended metrics line rewrites
+  the object (GCS has no append), in one atomic upload.
 * MFU: model FLOPs per step / step time / (devices × the device's peak FLOP/s for the compute dtype).
   Model FLOPs per clip = 3 × the analytic forward count (2 × conv/matmul MACs, `model_info.analytic_flops`;
   backward ≈ 2 × forward), as in benchmarks/train_step.py. Peak FLOP/s per device kind are data-sheet dense
@@ -19,6 +24,8 @@ import json
 import math
 import os
 import time
+
+from input_pipeline import paths
 
 # ---- TensorBoard --------------------------------------------------------------------------------------------
 
@@ -77,32 +84,27 @@ class MetricsLog:
     """`<workdir>/metrics.jsonl` on process 0; `truncate_after(step)` drops lines of later steps."""
 
     def __init__(self, workdir: str, enabled: bool = True):
-        self.path = os.path.join(workdir, "metrics.jsonl")
+        self.path = paths.join(workdir, "metrics.jsonl")
         self.enabled = enabled
 
     def truncate_after(self, step: int) -> None:
-        if not self.enabled or not os.path.exists(self.path):
+        if not self.enabled or not paths.exists(self.path):
             return
         kept = []
-        with open(self.path) as f:
-            for line in f:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:  # a line torn by a kill
-                    continue
-                if record.get("step", 0) <= step:
-                    kept.append(json.dumps(record) + "\n")
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            f.writelines(kept)
-        os.replace(tmp, self.path)
+        for line in paths.read_text(self.path).splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line torn by a kill
+                continue
+            if record.get("step", 0) <= step:
+                kept.append(json.dumps(record) + "\n")
+        paths.write_text(self.path, "".join(kept))  # atomic: temp file + rename, or one object upload
 
     def write(self, record: dict) -> None:
         """Appends one line; non-finite floats (a skipped batch's loss) are written as null (valid JSON)."""
         if self.enabled:
             clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
-            with open(self.path, "a") as f:
-                f.write(json.dumps(clean) + "\n")
+            paths.append_line(self.path, json.dumps(clean))
 
 
 # ---- MFU ----------------------------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ it ends bit-identical (on CPU) to an uninterrupted run.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 
@@ -33,6 +32,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from input_pipeline import paths
 from ta2net_jax import checkpoint, distributed, mesh as mesh_lib, observability, optim
 from ta2net_jax.config_utils import save_config
 from ta2net_jax.inflection import model_inputs
@@ -267,9 +267,9 @@ def _train(
 
     options = train_options(config)
     main = jax.process_index() == 0
-    os.makedirs(workdir, exist_ok=True)
+    paths.makedirs(workdir)  # a local folder; nothing to create under gs:// (input_pipeline.paths)
     if main:
-        save_config(config, os.path.join(workdir, "config.json"))
+        save_config(config, paths.join(workdir, "config.json"))
 
     # ---- Mesh -------------------------------------------------------------------------------------
     mesh = mesh_lib.make_mesh(config.mesh)
@@ -313,7 +313,7 @@ def _train(
     # ---- Observability ----------------------------------------------------------------------------
     metrics_log = observability.MetricsLog(workdir, enabled=main)
     metrics_log.truncate_after(start_step)
-    events = observability.EventWriter(os.path.join(workdir, "tensorboard"), enabled=main and options["tensorboard"])
+    events = observability.EventWriter(paths.join(workdir, "tensorboard"), enabled=main and options["tensorboard"])
     flops_per_step = None
     if main:
         per_clip = observability.train_flops_per_clip(config)
@@ -429,12 +429,8 @@ def _write_best(workdir: str) -> None:
         ((s, m) for s, m in kept if m and checkpoint.BEST_METRIC in m),
         key=lambda sm: (-sm[1][checkpoint.BEST_METRIC], -sm[0]),
     )
-    with open(os.path.join(workdir, "best_checkpoints.json"), "w") as f:
-        json.dump(
-            {
-                "metric": checkpoint.BEST_METRIC,
-                "steps": [{"step": s, checkpoint.BEST_METRIC: m[checkpoint.BEST_METRIC]} for s, m in scored],
-            },
-            f,
-            indent=2,
-        )
+    best = {
+        "metric": checkpoint.BEST_METRIC,
+        "steps": [{"step": s, checkpoint.BEST_METRIC: m[checkpoint.BEST_METRIC]} for s, m in scored],
+    }
+    paths.write_text(paths.join(workdir, "best_checkpoints.json"), json.dumps(best, indent=2))

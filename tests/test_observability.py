@@ -252,7 +252,7 @@ def test_launch_script_dry_runs(tmp_path):
     assert out[0].startswith("gcloud alpha compute tpus queued-resources create pod-qr") and "--spot" in out[0]
     assert any("tpu-vm scp" in line and "--worker=all" in line for line in out)
     run_line = next(line for line in out if "ta2net_jax.cli" in line)
-    assert "--worker=all" in run_line and "--distributed=on" in run_line and "/mnt/bkt/runs/pod" in run_line
+    assert "--worker=all" in run_line and "--distributed=on" in run_line and "gs://bkt/runs/pod" in run_line
     assert "--config.train.batch_size=64" in run_line
     assert out[-1].startswith("gcloud alpha compute tpus queued-resources delete pod-qr")
     env = dict(os.environ, DRY_RUN="1", SLURM_SUBMIT_DIR=REPO, SLURM_JOB_NAME="exp")

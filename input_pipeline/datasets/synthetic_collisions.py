@@ -34,7 +34,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from tqdm import tqdm
 
-from input_pipeline import flow as flow_lib, synthetic, video as video_lib
+from input_pipeline import flow as flow_lib, paths, synthetic, video as video_lib
 
 
 @dataclasses.dataclass
@@ -216,9 +216,9 @@ class SyntheticCollisions(tfds.core.GeneratorBasedBuilder):
         render_split(self.builder_config, split, self.raw_dir, self._workers)
         split_dir = os.path.join(self.raw_dir, split)
         names = os.listdir(split_dir)
-        paths = sorted(os.path.join(split_dir, f) for f in names if f.endswith(".mp4"))
+        video_paths = sorted(os.path.join(split_dir, f) for f in names if f.endswith(".mp4"))
         cfg = self.builder_config
-        jobs = [(p, cfg.flow_method, cfg.image_size) for p in paths]
+        jobs = [(p, cfg.flow_method, cfg.image_size) for p in video_paths]
         skipped = self.skipped.setdefault(split, [])
         for name in sorted(f for f in names if f.endswith(".json") and f[:-5] + ".mp4" not in names):
             error = f"{os.path.join(split_dir, name[:-5] + '.mp4')}: no such file (its events file {name} is there)"
@@ -291,8 +291,8 @@ def build_dataset(
 def raw_events_json(data_cfg, split: str, video_id: str) -> str:
     """`<data_dir>/raw/synthetic_collisions/<variant>/<split>/<id>.json`: the generator's record of a video
     (exact events, object trajectories and sizes), kept beside the dataset."""
-    return os.path.join(
-        os.path.abspath(data_cfg.data_dir),
+    return paths.join(
+        paths.resolve(data_cfg.data_dir),
         "raw",
         "synthetic_collisions",
         data_cfg.builder_config,

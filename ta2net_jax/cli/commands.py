@@ -11,6 +11,8 @@ import dataclasses
 import json
 import os
 
+from input_pipeline import paths
+
 
 def _config(args, overrides):
     from ta2net_jax.config_utils import load_config
@@ -39,9 +41,12 @@ def _initialize_distributed(args) -> None:
 def build(args, overrides) -> int:
     from input_pipeline import registry
 
-    builder = registry.get_builder(_config(args, overrides).data, build_if_missing=True, workers=args.workers)
+    data_cfg = _config(args, overrides).data
+    builder = registry.get_builder(data_cfg, build_if_missing=True, workers=args.workers)
     report_path = os.path.join(builder.data_dir, "build_report.json")
     print(f"dataset: {builder.data_dir}")
+    if paths.is_remote(data_cfg.data_dir):
+        print(f"  uploaded to {data_cfg.data_dir} (the folder above is this machine's copy)")
     for split, info in builder.info.splits.items():
         print(f"  {split}: {info.num_examples} videos")
     if os.path.exists(report_path):
@@ -61,7 +66,7 @@ def train(args, overrides) -> int:
         return PREEMPTED_EXIT_STATUS  # checkpoint saved; the same command resumes
     print(
         f"trained to step {last.get('step')}: loss {last.get('loss', float('nan')):.4f}; "
-        f"checkpoints in {os.path.abspath(os.path.join(args.workdir, 'checkpoints'))}"
+        f"checkpoints in {paths.join(paths.resolve(args.workdir), 'checkpoints')}"
     )
     return 0
 
@@ -81,9 +86,9 @@ def evaluate(args, overrides) -> int:
     print(
         f"inflection (training-free): event F1 ±3 = {b['event_f1_tol3']:.3f}; original ±3 F = {b['orig_f1_tol3']:.3f}"
     )
-    print(f"results: {os.path.abspath(os.path.join(args.workdir, 'eval.json'))}")
+    print(f"results: {paths.join(paths.resolve(args.workdir), 'eval.json')}")
     if result.get("report"):
-        print(f"report: {os.path.abspath(result['report'])}")
+        print(f"report: {paths.resolve(result['report'])}")
     return 0
 
 
@@ -122,7 +127,7 @@ def detect(args, overrides) -> int:
         for line in summary["failed"]:
             print(f"skipped: {line}")
         print(
-            f"outputs: {os.path.abspath(args.out_dir)} ({len(summary['videos'])} videos, "
+            f"outputs: {paths.resolve(args.out_dir)} ({len(summary['videos'])} videos, "
             f"{len(summary['failed'])} skipped)"
         )
         return 1 if summary["failed"] else 0
@@ -153,7 +158,7 @@ def detect(args, overrides) -> int:
             )
     for name, path in zip(("events", "csv", "timeline", "overlay"), single_outputs):
         if path:
-            print(f"{name}: {os.path.abspath(path)}")
+            print(f"{name}: {paths.resolve(path)}")
     _dub_and_cues(args, result)
     return 0
 
@@ -267,12 +272,16 @@ def prepare(args, overrides) -> int:
     jobs = prepare_lib.list_videos(args.inputs)
     if not jobs:
         raise FileNotFoundError(f"{', '.join(args.inputs)}: no video files found")
-    out = os.path.join(args.out, options.tag())
-    summary = prepare_lib.prepare_all(jobs, out, options, workers=args.workers)
+    out = paths.join(args.out, options.tag())
+    # A gs:// --out: prepared in this machine's cache (resumable there), then uploaded, meta.json files last.
+    local_out = registry.local_cache_dir(out) if paths.is_remote(out) else out
+    summary = prepare_lib.prepare_all(jobs, local_out, options, workers=args.workers)
     print(summary.text())
     print(f"prepared videos in {out}")
     if args.labels == "audio":
-        _audio_labels([path for _, path in jobs], out, options.flow_method)
+        _audio_labels([path for _, path in jobs], local_out, options.flow_method)
+    if paths.is_remote(out):
+        paths.upload_tree(local_out, out, last=("meta.json",))
     return 1 if summary.failed else 0
 
 

@@ -23,12 +23,13 @@ per video `<stem>.events.json`, `<stem>.events.csv`, `<stem>.timeline.png` and `
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 
 import numpy as np
 
-from input_pipeline import flow as flow_lib, video as video_lib
+from input_pipeline import flow as flow_lib, paths, video as video_lib
 from input_pipeline.labels import NoLabelsForVideoError, VideoLabels, parse_labels
 from input_pipeline.video import VideoReadError, read_video
 from ta2net_jax.detection import detectors, events as events_lib
@@ -43,11 +44,10 @@ class VideoTooShortError(VideoReadError):
 
 
 def _detector_json(workdir: str | None) -> dict:
-    path = os.path.join(workdir, "detector.json") if workdir else None
-    if not path or not os.path.exists(path):
+    path = paths.join(workdir, "detector.json") if workdir else None
+    if not path or not paths.exists(path):
         return {}
-    with open(path) as f:
-        return json.load(f)
+    return json.loads(paths.read_text(path))
 
 
 def list_videos(folder: str) -> list[str]:
@@ -59,20 +59,21 @@ def list_videos(folder: str) -> list[str]:
 
 
 def write_events_csv(path: str, events: list[dict]) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
-        writer.writeheader()
-        for e in events:
-            writer.writerow(
-                {
-                    "frame": e["frame"],
-                    "time_s": f"{e['time_s']:.4f}",
-                    "score": f"{e['score']:.6g}",
-                    "x": f"{e['x']:.1f}",
-                    "y": f"{e['y']:.1f}",
-                }
-            )
+    """One row per event; written in one atomic write (a local path or gs://, input_pipeline.paths)."""
+    f = io.StringIO(newline="")
+    writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    for e in events:
+        writer.writerow(
+            {
+                "frame": e["frame"],
+                "time_s": f"{e['time_s']:.4f}",
+                "score": f"{e['score']:.6g}",
+                "x": f"{e['x']:.1f}",
+                "y": f"{e['y']:.1f}",
+            }
+        )
+    paths.write_text(path, f.getvalue())
 
 
 class VideoDetector:
@@ -93,7 +94,7 @@ class VideoDetector:
 
         detector_cls = detectors.get(method)
         run = None
-        if workdir and (detector_cls.needs_run or os.path.exists(os.path.join(workdir, "config.json"))):
+        if workdir and (detector_cls.needs_run or paths.exists(paths.join(workdir, "config.json"))):
             run = detectors.Run(workdir, run_config(workdir), _detector_json(workdir))
         self.detector = detector_cls(run)
         self.workdir, self.method = workdir, method
@@ -180,9 +181,7 @@ class VideoDetector:
                 )
             }
         if out:
-            os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-            with open(out, "w") as f:
-                json.dump(result, f, indent=2)
+            paths.write_text(out, json.dumps(result, indent=2))
         if csv_path:
             write_events_csv(csv_path, detected)
         if plot:
@@ -194,31 +193,33 @@ class VideoDetector:
                 title += (
                     f"; event F1 ±3 = {result['metrics']['event_f1_tol3']:.2f} vs {os.path.basename(labels.source)}"
                 )
-            plot_timeline(
-                plot,
-                scores,
-                fps=decoded.fps,
-                events=[e["frame"] for e in detected],
-                labels=None if labels is None else labels.frames,
-                threshold=self.threshold,
-                title=title,
-            )
+            with paths.written_locally(plot) as local_plot:
+                plot_timeline(
+                    local_plot,
+                    scores,
+                    fps=decoded.fps,
+                    events=[e["frame"] for e in detected],
+                    labels=None if labels is None else labels.frames,
+                    threshold=self.threshold,
+                    title=title,
+                )
         if overlay:
             from ta2net_jax.detection.overlay import write_overlay
 
             h, w = decoded.source_size
             scale = min(1.0, OVERLAY_MAX_SIDE / max(h, w))
             display = read_video(video_path, size=(max(2, int(round(h * scale))), max(2, int(round(w * scale)))))
-            write_overlay(
-                overlay,
-                display.frames[: len(scores)],
-                a["maps"],
-                scores,
-                detected,
-                fps=decoded.fps,
-                threshold=self.threshold,
-                source_size=(h, w),
-            )
+            with paths.written_locally(overlay) as local_overlay:
+                write_overlay(
+                    local_overlay,
+                    display.frames[: len(scores)],
+                    a["maps"],
+                    scores,
+                    detected,
+                    fps=decoded.fps,
+                    threshold=self.threshold,
+                    source_size=(h, w),
+                )
         return result
 
 
@@ -271,10 +272,10 @@ def detect_batch(
     if overlay_format not in (None, "gif", "mp4"):
         raise ValueError(f"overlay format {overlay_format!r} is not 'gif', 'mp4' or none")
     detector = VideoDetector(workdir=workdir, method=method, threshold=threshold, flow_method=flow_method)
-    os.makedirs(out_dir, exist_ok=True)
+    paths.makedirs(out_dir)
     summary = {"method": method, "threshold": detector.threshold, "workdir": workdir, "videos": [], "failed": []}
     for path in tqdm(inputs, desc=f"detect ({method})", unit="video", disable=not progress):
-        stem = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0])
+        stem = paths.join(out_dir, os.path.splitext(os.path.basename(path))[0])
         video_labels = None
         if labels:
             try:
@@ -298,6 +299,5 @@ def detect_batch(
         if "metrics" in result:
             row.update(result["metrics"])
         summary["videos"].append(row)
-    with open(os.path.join(out_dir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    paths.write_text(paths.join(out_dir, "summary.json"), json.dumps(summary, indent=2))
     return summary

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 
 import jax
 import numpy as np
 
-from input_pipeline import inflection_energy
+from input_pipeline import inflection_energy, paths
 from ta2net_jax import mesh as mesh_lib
 from ta2net_jax.detection import events as events_lib
 from ta2net_jax.evaluation import protocols
@@ -173,27 +174,34 @@ def evaluate(
         },
     }
     if jax.process_index() == 0:
-        with open(os.path.join(workdir, "eval.json"), "w") as f:
-            json.dump(result, f, indent=2)
-        with open(os.path.join(workdir, "detector.json"), "w") as f:
-            json.dump(
-                {
-                    "model_threshold": thresholds["scores"],
-                    "inflection_threshold": thresholds["inflection"],
-                    "min_separation": cfg.min_separation,
-                    "checkpoint_step": int(step),
-                    "map_polarity": polarity,
-                },
-                f,
-                indent=2,
-            )
+        # Local paths or gs:// URLs (input_pipeline.paths): each file is written atomically.
+        paths.write_text(paths.join(workdir, "eval.json"), json.dumps(result, indent=2))
+        detector = {
+            "model_threshold": thresholds["scores"],
+            "inflection_threshold": thresholds["inflection"],
+            "min_separation": cfg.min_separation,
+            "checkpoint_step": int(step),
+            "map_polarity": polarity,
+        }
+        paths.write_text(paths.join(workdir, "detector.json"), json.dumps(detector, indent=2))
         per_video = {k: {"temporal": temporal[k][1], "counting": counting[k][1]} for k in scored}
-        with open(os.path.join(workdir, "eval_per_video.json"), "w") as f:
-            json.dump(per_video, f, indent=2, default=lambda x: x.item() if isinstance(x, np.generic) else str(x))
+        paths.write_text(
+            paths.join(workdir, "eval_per_video.json"),
+            json.dumps(per_video, indent=2, default=lambda x: x.item() if isinstance(x, np.generic) else str(x)),
+        )
         if report:
             from ta2net_jax.evaluation.report import write_run_report
 
-            result["report"] = write_run_report(
-                config, workdir, result, test, scored, temporal, counting, cious, thresholds
-            )
+            args = (result, test, scored, temporal, counting, cious, thresholds)
+            if paths.is_remote(workdir):
+                # matplotlib and the report write local files: written into a local folder of the run's name,
+                # then uploaded beside eval.json.
+                with tempfile.TemporaryDirectory() as tmp:
+                    local = os.path.join(tmp, os.path.basename(workdir.rstrip("/")))
+                    os.makedirs(local)
+                    write_run_report(config, local, *args)
+                    paths.upload_tree(local, workdir)
+                result["report"] = paths.join(workdir, "report.md")
+            else:
+                result["report"] = write_run_report(config, workdir, *args)
     return result

@@ -33,6 +33,7 @@ import tempfile
 import jax
 import jax.numpy as jnp
 
+from input_pipeline import paths
 from ta2net_jax.export import FORMATS, torch_format, weights
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -157,23 +158,26 @@ def export(workdir: str, fmt: str, out: str, step: int | None = None) -> dict:
 
     config = with_image_size(run_config(workdir))
     model, step = load_model_for_inference(config, workdir, step)
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    if fmt == "safetensors":
-        export_safetensors(model, config, step, out)
-    elif fmt == "torch":
-        export_torch(model, config, out)
-    elif fmt == "stablehlo":
-        export_stablehlo(model, config, out)
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            weights_path = os.path.join(tmp, "weights.safetensors")
-            export_safetensors(model, config, step, weights_path)
-            export_onnx(weights_path, out)
+    if not paths.is_remote(out):
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    # The writers need a local file: a gs:// `out` is written locally, then uploaded in one object write.
+    with paths.written_locally(out) as local_out:
+        if fmt == "safetensors":
+            export_safetensors(model, config, step, local_out)
+        elif fmt == "torch":
+            export_torch(model, config, local_out)
+        elif fmt == "stablehlo":
+            export_stablehlo(model, config, local_out)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                weights_path = os.path.join(tmp, "weights.safetensors")
+                export_safetensors(model, config, step, weights_path)
+                export_onnx(weights_path, local_out)
     return {
         "format": fmt,
-        "out": os.path.abspath(out),
+        "out": paths.resolve(out),
         "step": step,
-        "bytes": os.path.getsize(out),
+        "bytes": paths.getsize(out),
         "inputs": [list(s) for s in input_shapes(config, "B")],
     }
 
@@ -191,7 +195,7 @@ def import_torch(checkpoint_path: str, config, workdir: str, step: int = 0) -> d
     # The checkpoint holds the training state's layout: (model, optimizer), with fresh Adam moments.
     model, optimizer = model_and_optimizer(config)
     meta = weights.load_torch_checkpoint(model, checkpoint_path)
-    os.makedirs(workdir, exist_ok=True)
+    paths.makedirs(workdir)
     mngr = checkpoint.manager(workdir, with_data=False)
     if step in mngr.all_steps():
         mngr.close()
@@ -199,7 +203,7 @@ def import_torch(checkpoint_path: str, config, workdir: str, step: int = 0) -> d
     mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(nnx.state((model, optimizer)))))
     mngr.wait_until_finished()
     mngr.close()
-    save_config(config, os.path.join(workdir, "config.json"))
-    with open(os.path.join(workdir, "imported_from.json"), "w") as f:
-        json.dump({"checkpoint": os.path.abspath(checkpoint_path), "step": step, **meta}, f, indent=2)
-    return {"workdir": os.path.abspath(workdir), "step": step, **meta}
+    save_config(config, paths.join(workdir, "config.json"))
+    imported = {"checkpoint": os.path.abspath(checkpoint_path), "step": step, **meta}
+    paths.write_text(paths.join(workdir, "imported_from.json"), json.dumps(imported, indent=2))
+    return {"workdir": paths.resolve(workdir), "step": step, **meta}

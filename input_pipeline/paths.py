@@ -1,0 +1,210 @@
+"""One path layer for every file the project reads or writes: local paths and `gs://` URLs alike.
+
+Everything goes through `etils.epath.Path`, as flax, orbax, grain, TFDS and big_vision do. Without TensorFlow
+installed (our case), etils resolves `gs://…` with fsspec's `gcsfs` backend; gcsfs honours
+`STORAGE_EMULATOR_HOST` (a local GCS emulator, the tests) and Google's default credentials otherwise.
+
+Guarantees on object storage:
+
+* `write_text` / `write_bytes` (atomic): locally a temporary file in the same folder, then `os.replace`;
+  on `gs://` the bytes are sent as **one object upload**. A GCS object upload (simple or resumable) is atomic:
+  readers see the old object or the complete new one, never a part (GCS objects are immutable; a new
+  generation appears only when its upload is finalised).
+* `append_line` (metrics.jsonl): GCS objects cannot be appended to. On `gs://` the object is read, the line
+  added and the whole object uploaded again (atomic as above; O(size) per call, fine for a log written every
+  `log_every` steps). Locally it is an ordinary append.
+* Listings are not cached (see `fsspec.config` below), so what other processes wrote is seen at once.
+* Folders do not exist on GCS: `makedirs` is a no-op there (objects create their prefixes).
+* `read_locally` / `written_locally` / `download_tree` / `upload_tree`: for libraries that need a real file
+  (video decoders and encoders, matplotlib, safetensors, ArrayRecord's C++ reader and writer): a local copy in,
+  or a local file uploaded when done (each upload atomic; `upload_tree` puts completion markers last).
+
+`s3://` URLs are treated as remote too (etils/fsspec's s3fs, when installed); only `gs://` is tested.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import os
+import tempfile
+
+import fsspec
+from etils import epath
+
+REMOTE_PREFIXES = ("gs://", "s3://")
+
+# gcsfs caches folder listings per process; another process's new object (a checkpoint item another host
+# committed, a step written by the previous run) would then look absent. Listings are therefore not cached:
+# fsspec's configuration supplies this default to every gcsfs instance, etils' and orbax's included.
+fsspec.config.conf.setdefault("gs", {}).setdefault("use_listings_cache", False)
+
+
+def is_remote(path) -> bool:
+    """Whether `path` is an object-store URL (`gs://`, `s3://`)."""
+    return str(path).startswith(REMOTE_PREFIXES)
+
+
+def path(p) -> epath.Path:
+    return epath.Path(p)
+
+
+def resolve(p) -> str:
+    """`p` as an absolute path (local) or unchanged (URL): the form to log and to hand to orbax."""
+    s = os.fspath(p) if not isinstance(p, str) else p
+    return s if is_remote(s) else os.path.abspath(s)
+
+
+def join(*parts) -> str:
+    """Joins path parts; keeps `gs://` URLs intact (os.path.join would too, but says so here)."""
+    first, *rest = (str(x) for x in parts)
+    if is_remote(first):
+        return "/".join([first.rstrip("/"), *(r.strip("/") for r in rest)])
+    return os.path.join(first, *rest)
+
+
+def exists(p) -> bool:
+    return path(p).exists()
+
+
+def isfile(p) -> bool:
+    return path(p).is_file()
+
+
+def isdir(p) -> bool:
+    return path(p).is_dir()
+
+
+def makedirs(p) -> None:
+    """Creates a local folder (and parents); nothing to do on object stores."""
+    if not is_remote(p):
+        os.makedirs(p, exist_ok=True)
+
+
+def listdir(p) -> list[str]:
+    return sorted(c.name for c in path(p).iterdir())
+
+
+def open(p, mode: str = "r"):  # noqa: A001 — the same signature as the builtin
+    """Opens a local file or an object for reading (or a plain, non-atomic write)."""
+    return path(p).open(mode)
+
+
+def read_text(p) -> str:
+    return path(p).read_text()
+
+
+def read_bytes(p) -> bytes:
+    return path(p).read_bytes()
+
+
+def write_bytes(p, data: bytes) -> None:
+    """Atomic write: a local temporary file + `os.replace`, or one object upload on `gs://`."""
+    if is_remote(p):
+        path(p).write_bytes(data)
+        return
+    folder = os.path.dirname(os.path.abspath(p))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(p) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_text(p, text: str) -> None:
+    """Atomic write of text (UTF-8); see `write_bytes`."""
+    write_bytes(p, text.encode("utf-8"))
+
+
+def append_line(p, line: str) -> None:
+    """Appends `line` (a newline is added); on `gs://` the object is rewritten in one upload."""
+    if not line.endswith("\n"):
+        line += "\n"
+    if is_remote(p):
+        old = read_bytes(p) if exists(p) else b""
+        write_bytes(p, old + line.encode("utf-8"))
+        return
+    with builtins.open(p, "a") as f:
+        f.write(line)
+
+
+def remove(p) -> None:
+    path(p).unlink(missing_ok=True)
+
+
+def getsize(p) -> int:
+    if is_remote(p):
+        return len(read_bytes(p))
+    return os.path.getsize(p)
+
+
+def copy_file(src, dst) -> None:
+    """Copies one file between any two places (local or object store); the write is atomic."""
+    write_bytes(dst, read_bytes(src))
+
+
+def upload_tree(local_dir: str, dst, last: tuple[str, ...] = ()) -> list[str]:
+    """Copies every file under `local_dir` to the same relative path under `dst`; files named in `last` (the
+    markers that say a folder is complete, e.g. meta.json, dataset_info.json) go after all others, so an
+    interrupted upload never looks complete. Returns the copied names ('/'-separated)."""
+    names = []
+    for root, _, files in os.walk(local_dir):
+        names += [os.path.relpath(os.path.join(root, f), local_dir).replace(os.sep, "/") for f in files]
+    names.sort(key=lambda n: (n.rsplit("/", 1)[-1] in last, n))
+    for rel in names:
+        copy_file(os.path.join(local_dir, *rel.split("/")), join(str(dst), rel))
+    return names
+
+
+def walk_files(root) -> list[str]:
+    """Every file under `root`, as paths relative to it ('/'-separated), sorted (epath's `rglob` refuses
+    `gs://`, so the listing goes one prefix at a time)."""
+    out, todo = [], [("", path(root))]
+    while todo:
+        rel, folder = todo.pop()
+        for child in folder.iterdir():
+            name = f"{rel}/{child.name}" if rel else child.name
+            if child.is_dir():
+                todo.append((name, child))
+            else:
+                out.append(name)
+    return sorted(out)
+
+
+def download_tree(src, local_dir: str) -> list[str]:
+    """Copies every object under `src` into `local_dir` (same relative paths); returns the copied names."""
+    copied = walk_files(src)
+    for rel in copied:
+        write_bytes(os.path.join(local_dir, *rel.split("/")), read_bytes(join(str(src), rel)))
+    return copied
+
+
+@contextlib.contextmanager
+def written_locally(dst):
+    """For writers that need a local file (matplotlib, video encoders): yields a local path for `dst`; on a
+    `gs://` destination that is a temporary file, uploaded in one object write when the block ends."""
+    if not is_remote(dst):
+        yield dst
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        local = os.path.join(tmp, str(dst).rstrip("/").rsplit("/", 1)[-1])
+        yield local
+        copy_file(local, dst)
+
+
+@contextlib.contextmanager
+def read_locally(src):
+    """For readers that need a local file (video decoders): yields `src` itself, or a local temporary copy of
+    a `gs://` object."""
+    if not is_remote(src):
+        yield src
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        local = os.path.join(tmp, str(src).rstrip("/").rsplit("/", 1)[-1])
+        write_bytes(local, read_bytes(src))
+        yield local
