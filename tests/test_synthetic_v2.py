@@ -7,6 +7,7 @@ import hashlib
 
 import cv2
 import numpy as np
+import pytest
 from scipy import ndimage
 
 from input_pipeline.synthetic import SceneConfig, generate_video
@@ -157,3 +158,13 @@ def test_v2_tiny_builder(tmp_path):
             assert np.all((ex["event_xy"] >= 0) & (ex["event_xy"] <= 32))
             fps.add(float(ex["fps"]))
     assert len(fps) > 1
+
+
+def test_contact_sheet(tmp_path):
+    from input_pipeline.synthetic.preview import save_contact_sheet
+
+    out = save_contact_sheet(tmp_path / "sheet.png", variant="v2_tiny", num=2, seed=0)
+    img = cv2.imread(out)
+    assert img is not None and img.shape[0] > 50 and img.shape[1] > 200
+    with pytest.raises(ValueError):
+        save_contact_sheet(tmp_path / "x.png", variant="nope")

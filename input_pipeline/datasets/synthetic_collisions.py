@@ -79,7 +79,6 @@ BUILDER_CONFIGS = {
         split_sizes=(("train", 4), ("validation", 2), ("test", 2)),
     ),
 }
-V2_PRESETS = {"default": v2_lib.V2Config(), "tiny": v2_lib.V2_TINY}
 SPLIT_SEED_OFFSET = {"train": 0, "validation": 1_000_000, "test": 2_000_000}
 
 
@@ -106,7 +105,7 @@ def render_split(config: SyntheticCollisionsConfig, split: str, raw_dir: str, wo
         height=config.image_size, width=config.image_size, num_frames=config.num_frames, fps=config.fps
     )
     if config.generator == "v2":
-        scene = V2_PRESETS[config.v2_preset]
+        scene = v2_lib.PRESETS[config.v2_preset]
     jobs = [(config.seed + SPLIT_SEED_OFFSET[split] + i, scene, os.path.join(split_dir, vid)) for i, vid in todo]
     with _pool(workers) as pool:
         for _ in tqdm(

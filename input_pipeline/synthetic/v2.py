@@ -26,7 +26,7 @@ from input_pipeline.synthetic.physics import Body
 from input_pipeline.synthetic.render import Shape, sample_look
 from input_pipeline.synthetic.scene import CollisionEvent, SceneConfig, SyntheticVideo
 
-__all__ = ["V2Config", "V2_TINY", "generate_v2", "scene_config_for"]
+__all__ = ["V2Config", "V2_TINY", "PRESETS", "generate_v2", "scene_config_for"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +79,8 @@ class V2Config:
 
 # For tests: small frames, short clips.
 V2_TINY = V2Config(sizes=((48, 64), (64, 48), (48, 48)), duration=(1.0, 1.4), min_frames=16)
+# Named presets (the dataset builder's v2_preset; the preview's variants "v2" and "v2_tiny").
+PRESETS = {"default": V2Config(), "tiny": V2_TINY}
 
 
 def scene_config_for(cfg: V2Config, height: int, width: int, num_frames: int, fps: float) -> SceneConfig:
