@@ -168,3 +168,8 @@ def test_contact_sheet(tmp_path):
     assert img is not None and img.shape[0] > 50 and img.shape[1] > 200
     with pytest.raises(ValueError):
         save_contact_sheet(tmp_path / "x.png", variant="nope")
+
+
+def test_config_keeps_contacts_in_view():
+    with pytest.raises(ValueError):
+        dataclasses.replace(V2_TINY, border=0.1, zoom_base=(0.1, 0.2))

@@ -37,7 +37,7 @@ class V2Config:
     fps: tuple[int, int] = (10, 60)  # inclusive integer range
     duration: tuple[float, float] = (3.0, 4.0)
     min_frames: int = 80
-    border: float = 0.22  # wider walls than v1: zoom and shake never push a contact out of view
+    border: float = 0.25  # wider walls than v1: >= max(W/u) * (1 - 1/max zoom), so contacts stay in view
     object_count_probs: tuple[float, ...] = (0.45, 0.35, 0.2)
     slide_prob: float = 0.5
     orbit_prob: float = 0.3
@@ -72,6 +72,15 @@ class V2Config:
     noise_std: tuple[float, float] = (1.0, 8.0)  # 0..255 levels
     codec_prob: float = 0.8
     crf: tuple[int, int] = (18, 40)  # inclusive
+
+    def __post_init__(self):
+        if not 1 <= self.fps[0] <= self.fps[1] or self.min_frames < 5 or not self.sizes:
+            raise ValueError(f"bad V2Config fps / min_frames / sizes: {self}")
+        # A wall contact at x = border lands at s * border - W (s - 1) in the worst camera: keep it in view.
+        s_max = 1.0 + self.zoom_base[1] + self.zoom_amplitude[1]
+        need = max(max(h, w) / min(h, w) for h, w in self.sizes) * (1.0 - 1.0 / s_max)
+        if self.border < need:
+            raise ValueError(f"border {self.border} < {need:.3f}: zoom and shake could push contacts out of view")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
