@@ -241,13 +241,14 @@ def add_noise(img: np.ndarray, rng: np.random.Generator, std: float) -> None:
 
 def codec_roundtrip(frames: np.ndarray, fps: float, crf: int) -> np.ndarray:
     """Encode with libx264 (4:2:0, constant rate factor ``crf``) through PyAV and decode again: the codec's
-    blocking, ringing and chroma subsampling, as on real footage."""
+    blocking, ringing and chroma subsampling, as on real footage. Encoded reproducibly (one thread, no lookahead):
+    the same frames give the same output in every process."""
     from input_pipeline import video as video_lib
 
     fd, path = tempfile.mkstemp(suffix=".mp4")
     os.close(fd)
     try:
-        video_lib.write_video(path, frames, fps, crf=int(crf), pix_fmt="yuv420p")
+        video_lib.write_video(path, frames, fps, crf=int(crf), pix_fmt="yuv420p", reproducible=True)
         decoded = video_lib.read_video(path).frames
     finally:
         os.unlink(path)
