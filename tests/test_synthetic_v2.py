@@ -11,8 +11,10 @@ import pytest
 from scipy import ndimage
 
 from input_pipeline.synthetic import SceneConfig, generate_video
+from input_pipeline.synthetic.generate import physics_constants
+from input_pipeline.synthetic.physics import Body, simulate
 from input_pipeline.synthetic.randomize import resize_flow
-from input_pipeline.synthetic.v2 import V2_TINY, V2Config, generate_v2
+from input_pipeline.synthetic.v2 import V2_TINY, V2Config, floor_speed_limit, generate_v2, scene_config_for
 
 # sha256 of generate_video(7, 32x32, 24 frames): frames, forward flow and event frames/times, measured on
 # commit 3835881 (before v2): v1 output must stay bit-identical.
@@ -121,6 +123,26 @@ def test_labelled_negatives_have_no_events():
         cam = np.array(v.metadata["v2"]["camera"]["offset_px"])
         assert np.abs(np.diff(cam, axis=0)).max() > 0.05  # the camera does move
     assert {"roll", "slide"} <= motions
+
+
+@pytest.mark.parametrize("pair", [("disc", "disc"), ("box", "disc"), ("box", "box")])
+def test_floor_bodies_at_the_speed_limit_never_touch(pair):
+    """Two floor bodies rolling / sliding toward each other at the limit stop apart (no event); at twice the
+    limit they collide audibly, so the check can fail."""
+    scene = scene_config_for(V2Config(), 120, 160, 120, 30.0)
+    const = physics_constants(scene)
+    room, g = const["room"], const["gravity"]
+    x0, _, x1, y1 = room
+    r = 0.1 * scene.unit
+    events = {}
+    for factor in (1.0, 2.0):
+        bodies, xs = [], (x0 + 0.3 * (x1 - x0), x0 + 0.7 * (x1 - x0))
+        for i, (kind, x, d) in enumerate(zip(pair, xs, (1.0, -1.0), strict=True)):
+            mu = scene.rolling_friction if kind == "disc" else scene.friction
+            v = factor * floor_speed_limit(x, r, d, [(xs[1 - i], r)], room, mu, g)
+            bodies.append(Body(f"{kind}{i}", kind, r, r, 0.7, mu, x, y1 - r, d * v, 0.0))
+        events[factor] = simulate(bodies, room, 120, g, const["audible"]).events
+    assert events[1.0] == [] and len(events[2.0]) >= 1
 
 
 def test_rods_and_floor_bodies_appear_and_rods_strike():

@@ -26,7 +26,7 @@ from input_pipeline.synthetic.physics import Body
 from input_pipeline.synthetic.render import Shape, sample_look
 from input_pipeline.synthetic.scene import CollisionEvent, SceneConfig, SyntheticVideo
 
-__all__ = ["V2Config", "V2_TINY", "PRESETS", "generate_v2", "scene_config_for"]
+__all__ = ["V2Config", "V2_TINY", "PRESETS", "generate_v2", "scene_config_for", "floor_speed_limit"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +109,19 @@ def scene_config_for(cfg: V2Config, height: int, width: int, num_frames: int, fp
     )
 
 
+def floor_speed_limit(x, hx, direction, others, room, friction, gravity) -> float:
+    """Largest speed (px/frame) at which a body on the floor at ``x`` (half width ``hx``) moving in
+    ``direction`` (+1 right, -1 left) stops, under friction deceleration ``friction * gravity``, with a 20 %
+    margin before the wall ahead and before half the gap to any other floor body ahead (``others``: (x, hx)),
+    so that floor bodies never start a contact: rolling and sliding stay labelled negatives."""
+    x0, _, x1, _ = room
+    free = (x1 - hx - x) if direction > 0 else (x - x0 - hx)
+    for ox, ohx in others:
+        if (ox - x) * direction > 0:
+            free = min(free, 0.5 * (abs(ox - x) - hx - ohx))
+    return 0.8 * math.sqrt(2.0 * friction * gravity * max(free, 0.0))
+
+
 def _free(bodies, x, y, hx, hy, gap) -> bool:
     return all(abs(x - b.x) > hx + b.hx + gap or abs(y - b.y) > hy + b.hy + gap for b in bodies)
 
@@ -137,30 +150,31 @@ class _Extras:
                     self.info["rods"].append(bodies[-1].name)
                     break
         if self.negative or rng.random() < cfg.ground_prob:
+            placed = []  # (is_disc, hx, hy, x) on the floor, apart from every body
             for _ in range(int(rng.integers(1, 3))):
                 is_disc = rng.random() < 0.5
                 if is_disc:
                     hx = hy = rng.uniform(*scene.disc_radius) * u
                 else:
                     hx, hy = (rng.uniform(*scene.box_half_size, size=2) * u).tolist()
-                friction = scene.rolling_friction if is_disc else scene.friction
-                y = y1 - hy
                 for _ in range(50):
                     x = rng.uniform(x0 + hx, x1 - hx)
-                    if _free(bodies, x, y, hx, hy, 0.03 * u):
+                    if _free(bodies, x, y1 - hy, hx, hy, 0.03 * u) and all(
+                        abs(x - px) > hx + phx + 0.03 * u for _, phx, _, px in placed
+                    ):
+                        placed.append((is_disc, hx, hy, x))
                         break
-                else:
-                    continue
+            for k, (is_disc, hx, hy, x) in enumerate(placed):
+                friction = scene.rolling_friction if is_disc else scene.friction
                 vx = 0.0
                 if rng.random() >= cfg.ground_rest_prob:
-                    direction = rng.choice([-1.0, 1.0])
-                    room_left = (x1 - hx - x) if direction > 0 else (x - x0 - hx)
-                    # Friction decelerates at friction * gravity: stop before the wall with a margin.
-                    vmax = 0.8 * math.sqrt(2.0 * friction * const["gravity"] * max(room_left, 0.0))
+                    direction = float(rng.choice([-1.0, 1.0]))
+                    others = [(ox, ohx) for m, (_, ohx, _, ox) in enumerate(placed) if m != k]
+                    vmax = floor_speed_limit(x, hx, direction, others, room, friction, const["gravity"])
                     vx = direction * rng.uniform(0.3, 1.0) * vmax
                 kind = "disc" if is_disc else "box"
                 e = rng.uniform(*scene.restitution)
-                bodies.append(Body(f"{kind}{len(bodies)}", kind, hx, hy, e, friction, x, y, vx, 0.0))
+                bodies.append(Body(f"{kind}{len(bodies)}", kind, hx, hy, e, friction, x, y1 - hy, vx, 0.0))
                 motion = "rest" if vx == 0.0 else ("roll" if is_disc else "slide")
                 self.info["floor_bodies"].append(dict(name=bodies[-1].name, motion=motion))
         return bodies
