@@ -458,7 +458,9 @@ def _encoder(pix_fmt: str, height: int, width: int, crf: int) -> tuple[str, str,
     return "mpeg4", "yuv420p", {"qscale": "1"}
 
 
-def write_video(path, frames: np.ndarray, fps: float, *, crf: int = 0, pix_fmt: str = "yuv444p") -> None:
+def write_video(
+    path, frames: np.ndarray, fps: float, *, crf: int = 0, pix_fmt: str = "yuv444p", reproducible: bool = False
+) -> None:
     """Encodes RGB frames to a video file (H.264 in MP4 unless the suffix says otherwise).
 
     Args:
@@ -470,6 +472,9 @@ def write_video(path, frames: np.ndarray, fps: float, *, crf: int = 0, pix_fmt: 
       crf: x264 constant rate factor; 0 is lossless in YUV (default: synthetic training videos).
       pix_fmt: "yuv444p" (default, near-lossless RGB) or "yuv420p" (widely playable; odd sizes fall back
         to yuv444p).
+      reproducible: lossy x264 output (crf > 0) differs from run to run with its default lookahead and
+        macroblock-tree rate control; True encodes with one thread, no lookahead and no mbtree, so the same
+        frames always give the same file.
     """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
@@ -487,6 +492,8 @@ def write_video(path, frames: np.ndarray, fps: float, *, crf: int = 0, pix_fmt: 
         with av.open(str(tmp), "w", options=container_options) as container:
             stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
             stream.width, stream.height, stream.pix_fmt = width, height, fmt
+            if reproducible and codec == "libx264":
+                options = {**options, "threads": "1", "x264-params": "mbtree=0:rc-lookahead=0"}
             stream.options = options
             for rgb in frames:
                 for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):

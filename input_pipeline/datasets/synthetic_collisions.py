@@ -35,6 +35,7 @@ import tensorflow_datasets as tfds
 from tqdm import tqdm
 
 from input_pipeline import flow as flow_lib, paths, synthetic, video as video_lib
+from input_pipeline.synthetic import v2 as v2_lib
 
 
 @dataclasses.dataclass
@@ -45,6 +46,10 @@ class SyntheticCollisionsConfig(tfds.core.BuilderConfig):
     split_sizes: tuple = (("train", 240), ("validation", 40), ("test", 40))
     flow_method: str = "dis"
     seed: int = 0
+    # "v1": the original generator at image_size x image_size; "v2": input_pipeline.synthetic.v2 with the
+    # V2Config preset `v2_preset` (native sizes and fps vary per video; frames are resized to image_size).
+    generator: str = "v1"
+    v2_preset: str = "default"
 
 
 def _config(name, **kwargs) -> SyntheticCollisionsConfig:
@@ -60,6 +65,19 @@ BUILDER_CONFIGS = {
     "paper": _config("paper", image_size=112),
     # For tests: seconds to build.
     "tiny": _config("tiny", image_size=32, num_frames=24, split_sizes=(("train", 6), ("validation", 3), ("test", 3))),
+    # Generator v2 (domain randomisation, docs/synthetic.md): native 90x160 .. 144x176 at 10-60 fps,
+    # resized to the paper's 112x112 input.
+    "v2": _config(
+        "v2", image_size=112, generator="v2", split_sizes=(("train", 2000), ("validation", 200), ("test", 200))
+    ),
+    # For tests: v2 at 48-64 px, 1-1.4 s, resized to 32x32.
+    "v2_tiny": _config(
+        "v2_tiny",
+        image_size=32,
+        generator="v2",
+        v2_preset="tiny",
+        split_sizes=(("train", 4), ("validation", 2), ("test", 2)),
+    ),
 }
 SPLIT_SEED_OFFSET = {"train": 0, "validation": 1_000_000, "test": 2_000_000}
 
@@ -86,6 +104,8 @@ def render_split(config: SyntheticCollisionsConfig, split: str, raw_dir: str, wo
     scene = synthetic.SceneConfig(
         height=config.image_size, width=config.image_size, num_frames=config.num_frames, fps=config.fps
     )
+    if config.generator == "v2":
+        scene = v2_lib.PRESETS[config.v2_preset]
     jobs = [(config.seed + SPLIT_SEED_OFFSET[split] + i, scene, os.path.join(split_dir, vid)) for i, vid in todo]
     with _pool(workers) as pool:
         for _ in tqdm(
@@ -97,7 +117,9 @@ def render_split(config: SyntheticCollisionsConfig, split: str, raw_dir: str, wo
 
 def _render_one(job) -> None:
     seed, scene, stem = job
-    video = synthetic.generate_video(seed, scene)
+    v2 = isinstance(scene, v2_lib.V2Config)
+    # v2 frames already went through their random-CRF codec round trip: stored losslessly from here on.
+    video = v2_lib.generate_v2(seed, scene) if v2 else synthetic.generate_video(seed, scene)
     video_lib.write_video(stem + ".mp4", video.frames, video.fps)
     np.savez_compressed(
         stem + ".flow.npz", flow_fwd=video.flow_fwd.astype(np.float16), flow_bwd=video.flow_bwd.astype(np.float16)
@@ -110,6 +132,7 @@ def _render_one(job) -> None:
                 "fps": video.fps,
                 "events": synthetic.events_to_json(video.events),
                 "metadata": video.metadata,
+                **({"frame_size": list(video.frames.shape[1:3])} if v2 else {}),
             },
             f,
         )
@@ -127,8 +150,11 @@ def prepare_video(path: str, flow_method: str, size: int) -> dict:
         )
     try:
         with open(events_path) as f:
-            events_record = json.load(f)["events"]
+            record = json.load(f)
+        events_record = record["events"]
         events = synthetic.events_from_json(events_record)
+        # v2 videos have their own native size; events are in its pixels and follow the frames' resize.
+        native_h, native_w = record.get("frame_size", (size, size))
     except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError is a ValueError
         raise video_lib.VideoReadError(events_path, f"unreadable events file ({type(err).__name__}: {err})") from None
     fwd, bwd = flow_lib.estimate_flow(decoded.frames, flow_method)
@@ -140,7 +166,9 @@ def prepare_video(path: str, flow_method: str, size: int) -> dict:
         "flow_bwd": bwd,
         "event_frames": np.array([e.frame for e in events], np.int32),
         "event_times": np.array([e.time_frames for e in events], np.float32),
-        "event_xy": np.array([[e.x, e.y] for e in events], np.float32).reshape(-1, 2),
+        "event_xy": np.array([[e.x * (size / native_w), e.y * (size / native_h)] for e in events], np.float32).reshape(
+            -1, 2
+        ),
         "events_json": json.dumps(events_record),
     }
 
@@ -184,7 +212,8 @@ class SyntheticCollisions(tfds.core.GeneratorBasedBuilder):
     @property
     def raw_dir(self) -> str:
         root = self._raw_root or os.path.join(self._data_dir_root, "raw", "synthetic_collisions")
-        return os.path.join(root, self.builder_config.name.split("_")[0])
+        cfg = self.builder_config  # a flow-method variant ("small_farneback") shares its base's videos
+        return os.path.join(root, cfg.name.removesuffix(f"_{cfg.flow_method}"))
 
     def _info(self) -> tfds.core.DatasetInfo:
         s = self.builder_config.image_size

@@ -56,6 +56,11 @@ image pixels at that instant (pan applied); ``objects`` names the pair, ``("disc
 ``generate.generate_with_labels`` also returns the per-pixel surface map used by the flow.
 Quick look: ``from input_pipeline.synthetic.preview import save_preview;
 save_preview(generate_video(0), "clip.png")``.
+
+Generator v2 (``input_pipeline.synthetic.v2.generate_v2``; camera, lighting, blur, noise and codec in
+``randomize``): the same physics and renderer under domain randomisation, at varied native sizes and frame
+rates, with rods, rolling/sliding/resting floor bodies, occluders and hard negatives; see docs/synthetic.md.
+Contact sheet of random samples: ``preview.save_contact_sheet("sheet.png", variant="v2")``.
 """
 
 from input_pipeline.synthetic.distractors import DISTRACTOR_KINDS

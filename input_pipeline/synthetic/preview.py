@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-__all__ = ["save_preview", "pick_preview_frames"]
+__all__ = ["save_preview", "pick_preview_frames", "save_contact_sheet", "SHEET_VARIANTS"]
 
 
 def pick_preview_frames(video, num: int = 8) -> list[int]:
@@ -68,5 +68,69 @@ def save_preview(
     tl.tick_params(labelsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return str(path)
+
+
+# Contact-sheet variants: v1 (the default 64x64 scene) and the v2 presets (input_pipeline.synthetic.v2.PRESETS).
+SHEET_VARIANTS = ("v1", "v2", "v2_tiny")
+
+
+def _sheet_sample(variant: str, seed: int, negative: bool):
+    from input_pipeline.synthetic import v2
+    from input_pipeline.synthetic.generate import generate_video
+
+    if variant == "v1":
+        return generate_video(seed)  # v1 has no hard-negative videos
+    return v2.generate_v2(seed, v2.PRESETS["tiny" if variant == "v2_tiny" else "default"], negative=negative or None)
+
+
+def save_contact_sheet(
+    path: str | os.PathLike, *, variant: str = "v2", num: int = 16, seed: int = 0, per_row: int = 4
+) -> str:
+    """PNG contact sheet of ``num`` random samples of a generator variant (``SHEET_VARIANTS``), seeds
+    ``seed .. seed + num - 1``: per sample three frames around its strongest event (k - d, k, k + d with
+    d ~ 1/15 s at the video's fps), the contact point marked (red cross on the event frame, orange circles
+    on the others), titled with the seed, fps, native size (H x W) and the event's objects. For v2 the last
+    sample is a forced hard negative (no contact, shaky camera), shown at mid-clip. Returns the path."""
+    if variant not in SHEET_VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; choose one of {SHEET_VARIANTS}")
+    if num < 1:
+        raise ValueError(f"num must be >= 1, got {num}")
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    rows = -(-num // per_row)
+    fig, axes = plt.subplots(rows, 3 * per_row, figsize=(3 * per_row * 1.25, rows * 1.25 + 0.4), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i in range(num):
+        negative = variant != "v1" and i == num - 1
+        video = _sheet_sample(variant, seed + i, negative)
+        n, h, w = video.frames.shape[:3]
+        d = max(1, int(round(video.fps / 15)))
+        event = max(video.events, key=lambda e: e.impact_speed) if video.events else None
+        centre = event.frame if event is not None else n // 2
+        shown = [min(max(centre + o, 0), n - 1) for o in (-d, 0, d)]
+        what = f"{event.objects[0]}|{event.objects[1]}" if event is not None else "no event"
+        if negative:
+            what = "hard negative (shake)"
+        for j, f in enumerate(shown):
+            ax = axes[i // per_row, 3 * (i % per_row) + j]
+            ax.imshow(video.frames[f], extent=(0, w, h, 0), interpolation="nearest")
+            if event is not None:
+                style = dict(marker="x", color="red", ms=7, mew=2) if f == event.frame else {}
+                style = style or dict(marker="o", mfc="none", mec="orange", ms=7, mew=1.2)
+                ax.plot(event.x, event.y, linestyle="none", **style)
+            ax.set_xlim(0, w)
+            ax.set_ylim(h, 0)
+            ax.axis("off")
+            title = f"f{f}" if j != 1 else f"s{video.seed} {video.fps:g}fps {h}x{w}\n{what} f{f}"
+            ax.set_title(title, fontsize=5.5)
+    fig.suptitle(f"synthetic {variant}: {num} samples from seed {seed} (red x: contact at its frame)", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return str(path)

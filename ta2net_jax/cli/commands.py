@@ -332,3 +332,12 @@ def info(args, overrides) -> int:
 
     print(json.dumps(model_info(_config(args, overrides), args.config), indent=2))
     return 0
+
+
+def preview_synthetic(args, overrides) -> int:
+    _no_overrides(overrides)
+    from input_pipeline.synthetic.preview import save_contact_sheet
+
+    path = save_contact_sheet(args.out, variant=args.variant, num=args.num, seed=args.seed)
+    print(f"contact sheet of {args.num} {args.variant} samples: {os.path.abspath(path)}")
+    return 0

@@ -203,6 +203,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("checkpoint", help="a .pt file: the original's {'epoch', 'state_dict'} or a bare state_dict")
     p.add_argument("--step", type=int, default=0, help="step number to give the imported checkpoint")
+    p = sub.add_parser(
+        "preview-synthetic",
+        help="a contact sheet (PNG) of random synthetic training videos: frames around an event with the contact "
+        "marked (docs/synthetic.md)",
+    )
+    p.add_argument(
+        "--variant", default="v2", help="generator variant: v1 (the demo's), v2 (domain-randomised), v2_tiny"
+    )
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.add_argument("--num", type=int, default=16, help="number of samples (seeds SEED … SEED+NUM−1)")
+    p.add_argument("--seed", type=int, default=0, help="first seed")
     _with_config(
         sub.add_parser(
             "info",
@@ -223,6 +234,7 @@ COMMANDS = {
     "export": commands.export,
     "import-torch": commands.import_torch,
     "info": commands.info,
+    "preview-synthetic": commands.preview_synthetic,
 }
 
 
