@@ -59,6 +59,10 @@ def train(args, overrides) -> int:
     last = train_and_evaluate(config, args.workdir)
     if last.get("preempted"):
         return PREEMPTED_EXIT_STATUS  # checkpoint saved; the same command resumes
+    if last.get("already_complete"):
+        where = os.path.abspath(os.path.join(args.workdir, "checkpoints"))
+        print(f"already trained to step {last['step']}; checkpoints in {where}")
+        return 0
     print(
         f"trained to step {last.get('step')}: loss {last.get('loss', float('nan')):.4f}; "
         f"checkpoints in {os.path.abspath(os.path.join(args.workdir, 'checkpoints'))}"

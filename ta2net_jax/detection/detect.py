@@ -18,6 +18,9 @@ docs/evaluation_choices.md) or the pixel of largest inflection magnitude (inflec
 Folders (batch mode): every video file directly inside the folder (by suffix, sorted), with a progress bar;
 per video `<stem>.events.json`, `<stem>.events.csv`, `<stem>.timeline.png` and `<stem>.overlay.gif` (or
 .mp4) in the output folder, plus `summary.json`. A file that cannot be read is reported and skipped.
+Videos sharing a stem (`a.mp4`, `a.avi`) get their file name as the stem instead (`a.mp4.events.json`),
+so no output is overwritten (`output_stems`). Every output path is checked before any work
+(`check_outputs`: writable, a file not a folder, a known plot/overlay format) and written atomically.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ import os
 import numpy as np
 
 from input_pipeline import flow as flow_lib, video as video_lib
-from input_pipeline.labels import NoLabelsForVideoError, VideoLabels, parse_labels
+from input_pipeline.labels import NoLabelsForVideoError, VideoLabels, parse_labels, within_video
 from input_pipeline.video import VideoReadError, read_video
+from ta2net_jax import io_utils
 from ta2net_jax.detection import detectors, events as events_lib
 
 OVERLAY_MAX_SIDE = 240
@@ -58,9 +62,45 @@ def list_videos(folder: str) -> list[str]:
     return paths
 
 
+OVERLAY_SUFFIXES = (".gif", ".mp4")
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg")
+
+
+def check_outputs(
+    out: str | None = None, csv_path: str | None = None, plot: str | None = None, overlay: str | None = None
+) -> None:
+    """Checks one video's output paths before any work (io_utils.check_output_file); also that no two of
+    them name the same file. Raises OutputPathError naming the path."""
+    given = {"events JSON (--out)": out, "events CSV (--csv)": csv_path}
+    given.update({"timeline plot (--plot)": plot, "overlay (--overlay)": overlay})
+    suffixes = {"timeline plot (--plot)": PLOT_SUFFIXES, "overlay (--overlay)": OVERLAY_SUFFIXES}
+    seen = {}
+    for what, path in given.items():
+        if not path:
+            continue
+        io_utils.check_output_file(path, what, suffixes.get(what))
+        real = os.path.realpath(path)
+        if real in seen:
+            raise io_utils.OutputPathError(f"{path}: given as both the {seen[real]} and the {what}")
+        seen[real] = what
+
+
+def output_stems(paths: list[str]) -> list[str]:
+    """A unique output name stem per video: its stem (`a` of `a.mp4`), its file name when another video has
+    the same stem (`a.mp4`, `a.avi`), with `-2`, `-3` … when file names repeat too (sub-folders)."""
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+    names = [s if stems.count(s) == 1 else os.path.basename(p) for s, p in zip(stems, paths)]
+    seen: dict = {}
+    unique = []
+    for name in names:
+        n = seen.get(name.lower(), 0) + 1
+        seen[name.lower()] = n
+        unique.append(name if n == 1 else f"{name}-{n}")
+    return unique
+
+
 def write_events_csv(path: str, events: list[dict]) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", newline="") as f:
+    with io_utils.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
         writer.writeheader()
         for e in events:
@@ -144,9 +184,11 @@ class VideoDetector:
         labels=None,
     ) -> dict:
         """Detects events in one video and writes the requested outputs; returns the result (JSON-ready)."""
+        check_outputs(out, csv_path, plot, overlay)
         labels = _as_labels(labels, video_path)
         a = self.analyse(video_path)
         decoded, scores, detected = a["decoded"], a["scores"], a["events"]
+        labels = within_video(labels, len(scores), video_path)
         result = {
             "video": os.path.abspath(video_path),
             "fps": decoded.fps,
@@ -180,9 +222,7 @@ class VideoDetector:
                 )
             }
         if out:
-            os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-            with open(out, "w") as f:
-                json.dump(result, f, indent=2)
+            io_utils.write_text(out, json.dumps(result, indent=2))
         if csv_path:
             write_events_csv(csv_path, detected)
         if plot:
@@ -194,31 +234,33 @@ class VideoDetector:
                 title += (
                     f"; event F1 ±3 = {result['metrics']['event_f1_tol3']:.2f} vs {os.path.basename(labels.source)}"
                 )
-            plot_timeline(
-                plot,
-                scores,
-                fps=decoded.fps,
-                events=[e["frame"] for e in detected],
-                labels=None if labels is None else labels.frames,
-                threshold=self.threshold,
-                title=title,
-            )
+            with io_utils.atomic_path(plot) as tmp:
+                plot_timeline(
+                    tmp,
+                    scores,
+                    fps=decoded.fps,
+                    events=[e["frame"] for e in detected],
+                    labels=None if labels is None else labels.frames,
+                    threshold=self.threshold,
+                    title=title,
+                )
         if overlay:
             from ta2net_jax.detection.overlay import write_overlay
 
             h, w = decoded.source_size
             scale = min(1.0, OVERLAY_MAX_SIDE / max(h, w))
             display = read_video(video_path, size=(max(2, int(round(h * scale))), max(2, int(round(w * scale)))))
-            write_overlay(
-                overlay,
-                display.frames[: len(scores)],
-                a["maps"],
-                scores,
-                detected,
-                fps=decoded.fps,
-                threshold=self.threshold,
-                source_size=(h, w),
-            )
+            with io_utils.atomic_path(overlay) as tmp:
+                write_overlay(
+                    tmp,
+                    display.frames[: len(scores)],
+                    a["maps"],
+                    scores,
+                    detected,
+                    fps=decoded.fps,
+                    threshold=self.threshold,
+                    source_size=(h, w),
+                )
         return result
 
 
@@ -246,6 +288,7 @@ def detect(
 ) -> dict:
     """Detects events in one video; writes `out` (JSON), `csv_path`, `plot` (PNG) and `overlay` (GIF/MP4)
     when given; returns the result. ``labels``: frames, a label spec (labels.py) or a VideoLabels."""
+    check_outputs(out, csv_path, plot, overlay)
     detector = VideoDetector(
         workdir=workdir, method=method, threshold=threshold, flow_method=flow_method, image_size=image_size
     )
@@ -269,11 +312,13 @@ def detect_batch(
 
     if overlay_format not in (None, "gif", "mp4"):
         raise ValueError(f"overlay format {overlay_format!r} is not 'gif', 'mp4' or none")
+    io_utils.check_output_dir(out_dir, "--out-dir")
     detector = VideoDetector(workdir=workdir, method=method, threshold=threshold)
     os.makedirs(out_dir, exist_ok=True)
     summary = {"method": method, "threshold": detector.threshold, "workdir": workdir, "videos": [], "failed": []}
+    stems = dict(zip(inputs, output_stems(inputs)))
     for path in tqdm(inputs, desc=f"detect ({method})", unit="video", disable=not progress):
-        stem = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0])
+        stem = os.path.join(out_dir, stems[path])
         video_labels = None
         if labels:
             try:
@@ -297,6 +342,5 @@ def detect_batch(
         if "metrics" in result:
             row.update(result["metrics"])
         summary["videos"].append(row)
-    with open(os.path.join(out_dir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    io_utils.write_text(os.path.join(out_dir, "summary.json"), json.dumps(summary, indent=2))
     return summary

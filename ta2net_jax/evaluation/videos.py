@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from input_pipeline.labels import parse_labels
+from input_pipeline.labels import parse_labels, within_video
 from ta2net_jax.evaluation import protocols
 from ta2net_jax.evaluation.report import table, write_files_report
 
@@ -41,6 +41,7 @@ def collect_videos(inputs: list[str]) -> list[str]:
 
 def _score(detector, path: str, labels) -> dict:
     a = detector.analyse(path)
+    labels = within_video(labels, len(a["scores"]), path)
     count, kind = protocols.gt_count(labels.frames, labels.count)
     return {
         "id": os.path.basename(path),
