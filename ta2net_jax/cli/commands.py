@@ -96,6 +96,10 @@ def detect(args, overrides) -> int:
     from ta2net_jax.detection import detect as detect_lib
 
     method = args.method or ("model" if args.workdir else "inflection")
+    if not os.path.exists(args.video):
+        from input_pipeline.video import missing_reason
+
+        raise FileNotFoundError(f"{args.video}: {missing_reason(args.video)}")
     single_outputs = [args.out, args.csv, args.plot, args.overlay]
     if os.path.isdir(args.video) or args.out_dir:
         if any(single_outputs):
@@ -217,6 +221,9 @@ def prepare(args, overrides) -> int:
     _no_overrides(overrides)
     if not args.inputs or not args.out:
         raise ValueError("give VIDEO/FOLDER inputs and --out DIR, or --config CONFIG")
+    from ta2net_jax import io_utils
+
+    io_utils.check_output_dir(args.out, "--out folder")
     options = prepare_lib.PrepareOptions(**{k: v for k, v in given.items() if v is not None})
     if args.max_frames == 0:
         options = dataclasses.replace(options, max_frames=None)

@@ -35,7 +35,9 @@ def collect_videos(inputs: list[str]) -> list[str]:
         elif os.path.exists(path):
             videos.append(path)
         else:
-            raise FileNotFoundError(f"{path}: no such file or folder")
+            from input_pipeline.video import missing_reason
+
+            raise FileNotFoundError(f"{path}: {missing_reason(path)}")
     return videos
 
 
@@ -67,9 +69,11 @@ def evaluate_files(
 ) -> dict:
     from tqdm import tqdm
 
+    from ta2net_jax import io_utils
     from ta2net_jax.detection.detect import VideoDetector
     from ta2net_jax.evaluation.plots import plot_timeline
 
+    io_utils.check_output_dir(out_dir, "--out-dir")
     videos = collect_videos(inputs)
     labels = {v: parse_labels(labels_spec, v) for v in videos}  # fails early, naming the file and video
     plots = os.path.join(out_dir, "plots")

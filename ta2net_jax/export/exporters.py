@@ -160,23 +160,25 @@ def export(workdir: str, fmt: str, out: str, step: int | None = None) -> dict:
     """Exports the run's checkpoint (latest or `step`) to `out`; returns a summary dict."""
     if fmt not in FORMATS:
         raise ValueError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+    from ta2net_jax import io_utils
     from ta2net_jax.checkpoint import load_model_for_inference
     from ta2net_jax.config_utils import run_config
 
+    io_utils.check_output_file(out, f"{fmt} export (--out)")
     config = with_image_size(run_config(workdir))
     model, step = load_model_for_inference(config, workdir, step)
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    if fmt == "safetensors":
-        export_safetensors(model, config, step, out)
-    elif fmt == "torch":
-        export_torch(model, config, out)
-    elif fmt == "stablehlo":
-        export_stablehlo(model, config, out)
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            weights_path = os.path.join(tmp, "weights.safetensors")
-            export_safetensors(model, config, step, weights_path)
-            export_onnx(weights_path, out)
+    with io_utils.atomic_path(out) as partial:  # no partial file, nothing clobbered on failure
+        if fmt == "safetensors":
+            export_safetensors(model, config, step, partial)
+        elif fmt == "torch":
+            export_torch(model, config, partial)
+        elif fmt == "stablehlo":
+            export_stablehlo(model, config, partial)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                weights_path = os.path.join(tmp, "weights.safetensors")
+                export_safetensors(model, config, step, weights_path)
+                export_onnx(weights_path, partial)
     return {
         "format": fmt,
         "out": os.path.abspath(out),
