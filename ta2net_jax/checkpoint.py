@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import time
 
 import jax
@@ -169,6 +170,25 @@ def corrupt_directory(workdir: str) -> str:
     return os.path.join(os.path.abspath(workdir), CORRUPT_DIR)
 
 
+def _ignore_closed_loop_callbacks() -> None:
+    """After a failed restore, tensorstore reads of the other arrays still finish and hand their results to
+    the asyncio loop orbax ran the restore in, which is closed by then: each prints "Exception ignored …
+    RuntimeError: Event loop is closed" through sys.unraisablehook (over 1,000 tracebacks for one corrupt
+    step). Those, and only those, are dropped; anything else still reaches the previous hook."""
+    previous = sys.unraisablehook
+    if getattr(previous, "_ta2net_closed_loop_filter", False):
+        return
+
+    def hook(unraisable):
+        exc = unraisable.exc_value
+        if isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed":
+            return
+        previous(unraisable)
+
+    hook._ta2net_closed_loop_filter = True
+    sys.unraisablehook = hook
+
+
 def _reason(err: BaseException) -> str:
     text = " ".join(str(err).split()).split(" See full TensorStore details")[0] or "no message"
     return f"{type(err).__name__}: {text[:200]}"
@@ -218,6 +238,7 @@ def restore(
         try:
             return one(step), step
         except Exception as err:  # noqa: BLE001 — reported as one typed error naming the step
+            _ignore_closed_loop_callbacks()
             raise CheckpointError(
                 f"{os.path.join(str(mngr.directory), str(step))}: checkpoint step {step} cannot be restored "
                 f"({_reason(err)})"
@@ -238,6 +259,7 @@ def restore(
             result = one(s), s
             break
         except Exception as err:  # noqa: BLE001 — a damaged step: fall back to the previous one
+            _ignore_closed_loop_callbacks()
             failed.append(s)
             if move_corrupt:
                 _move_aside(mngr, s, f"restore failed: {_reason(err)}")
@@ -288,6 +310,7 @@ def _restore_for_inference(mngr: ocp.CheckpointManager, target, step: int | None
         try:
             return one(step), step
         except Exception as err:  # noqa: BLE001 — one typed error naming the step
+            _ignore_closed_loop_callbacks()
             raise CheckpointError(
                 f"{os.path.join(root, str(step))}: checkpoint step {step} cannot be restored ({_reason(err)})"
             ) from err
@@ -299,6 +322,7 @@ def _restore_for_inference(mngr: ocp.CheckpointManager, target, step: int | None
         try:
             state = one(s)
         except Exception as err:  # noqa: BLE001 — a damaged step: the previous one
+            _ignore_closed_loop_callbacks()
             log.warning("checkpoint step %d cannot be restored (%s): skipped", s, _reason(err))
             unusable.append(s)
             continue

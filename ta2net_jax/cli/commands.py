@@ -141,7 +141,8 @@ def detect(args, overrides) -> int:
         csv_path=args.csv,
         overlay=args.overlay,
     )
-    print(f"{len(result['events'])} events ({method}, threshold {result['threshold']:.3g}) in {args.video}")
+    step = f", checkpoint step {result['checkpoint_step']}" if result.get("checkpoint_step") is not None else ""
+    print(f"{len(result['events'])} events ({method}{step}, threshold {result['threshold']:.3g}) in {args.video}")
     if "metrics" in result:
         m = result["metrics"]
         print(
