@@ -143,3 +143,15 @@ def test_every_step_corrupt_training_says_it_restarts_and_finishes(reference, ti
     assert "trained to step 4" in proc.stdout
     assert [r["step"] for r in read_log(workdir)] == list(range(1, NUM_STEPS + 1))
     assert_bit_identical(state_at(workdir, reference["config"], NUM_STEPS), reference["final"])
+
+
+def test_export_uses_the_previous_step_when_the_newest_is_corrupt(reference, tmp_path, capsys):
+    workdir = _copy(reference, tmp_path)
+    _truncate_data_files(os.path.join(workdir, "checkpoints", "4"))
+    out = str(tmp_path / "model.safetensors")
+    status = cli.main(["export", "--workdir", workdir, "--format", "safetensors", "--out", out])
+    printed = capsys.readouterr()
+    assert status == 0, printed.err
+    assert "step 2" in printed.out and os.path.exists(out)
+    assert "Traceback" not in printed.err
+    assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2", "4"]  # read-only: nothing moved
