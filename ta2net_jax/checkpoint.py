@@ -15,6 +15,13 @@ the grain state file of every process; `restore` tries those newest first and fa
 one when a restore fails. A save torn by a kill (SIGKILL, power, preemption without notice) is therefore
 never picked.
 
+Corrupt steps (a truncated data file, a missing `_METADATA` or manifest, an empty step folder): the trainer
+(`restore(..., move_corrupt=True)`) moves each step that is incomplete or fails to restore to
+`<workdir>/checkpoints_corrupt/<step>-<UTC time>/` (beside `checkpoints/`, so orbax never lists it, and
+saving that step again works), with one warning line giving the reason; inference
+(`load_model_for_inference`) only skips such steps, says which step it uses, and raises
+`NoCheckpointError` / `CheckpointError` (one line from the CLI) when none, or not the asked one, restores.
+
 Retention: the newest `max_to_keep` steps, plus (`keep_best > 0`) the `keep_best` steps with the highest
 validation metric (`best_metric`, saved with the step by `save(..., metrics=...)`).
 
