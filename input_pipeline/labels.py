@@ -18,23 +18,28 @@ A label spec is one of:
   dataset builders' parser (input_pipeline/datasets/audible623_csv.py, every quirk handled the same way;
   ``-1`` marks a clip with no sound: no events); the first row of a duplicated id wins.
 
-Every problem (missing file, bad JSON, video not in the file, an entry without frames) raises ValueError or
-FileNotFoundError naming the file and the problem.
+Every problem (missing file, bad JSON, video not in the file, an entry without frames, a value that is not
+a frame number, a negative, non-finite or huge (> ``MAX_FRAME``) frame, a malformed inline list such as
+``12,abc``) raises ValueError or FileNotFoundError naming the file or value and the problem. Frames at or
+past the end of the video are not an error: where labels meet the decoded video (``within_video``) they
+are named in one warning and dropped, so they never count as ground truth.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 
 import numpy as np
 
 from input_pipeline.datasets import audible623_csv
 
-__all__ = ["VideoLabels", "ONSET_SETTING", "parse_labels", "label_keys", "NoLabelsForVideoError"]
+__all__ = ["VideoLabels", "ONSET_SETTING", "parse_labels", "label_keys", "within_video", "NoLabelsForVideoError"]
 
 ONSET_SETTING = "delta_0.3_condfoleygen"
+log = logging.getLogger(__name__)
 
 
 class NoLabelsForVideoError(ValueError):
@@ -53,14 +58,33 @@ class VideoLabels:
     source: str = ""
 
 
+MAX_FRAME = 10**9  # a frame number above this is a mistake (a 30 fps video of a year has 1e9 frames)
+
+
 def _frames(values, where: str) -> np.ndarray:
-    try:
-        a = np.asarray([float(v) for v in values], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: expected a list of frame numbers, got {values!r:.80}") from None
-    if a.size and (not np.all(np.isfinite(a)) or a.min() < 0):
-        raise ValueError(f"{where}: frame numbers must be finite and >= 0")
-    return np.rint(a).astype(np.int64)
+    out = []
+    for v in values:
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: {v!r:.40} is not a frame number") from None
+        if not np.isfinite(f) or f < 0 or f > MAX_FRAME:
+            raise ValueError(f"{where}: frame number {v!r:.40} is out of range (0 … {MAX_FRAME})")
+        out.append(f)
+    return np.rint(np.asarray(out, dtype=np.float64)).astype(np.int64)
+
+
+def within_video(labels: VideoLabels | None, num_frames: int, video: str) -> VideoLabels | None:
+    """`labels` without the frames at or past the end of a video of `num_frames` frames; those are named in
+    one warning and dropped (never counted as ground truth). Used where labels meet a decoded video."""
+    if labels is None or labels.frames is None:
+        return labels
+    past = labels.frames >= num_frames
+    if not past.any():
+        return labels
+    shown = ", ".join(str(f) for f in labels.frames[past][:10]) + (", …" if past.sum() > 10 else "")
+    log.warning("%s: label frames %s are past the end of the video (%d frames): dropped", video, shown, num_frames)
+    return dataclasses.replace(labels, frames=labels.frames[~past])
 
 
 def _entry(entry, where: str) -> VideoLabels:
@@ -112,12 +136,28 @@ def _load(path: str):
 
 
 def _is_inline(spec: str) -> bool:
-    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    """An inline list: not an existing path, and either holds a comma or is one number."""
+    if os.path.exists(spec):
+        return False
+    if "," in spec:
+        return True
     try:
-        [float(p) for p in parts]
+        float(spec)
     except ValueError:
         return False
-    return bool(parts) and not os.path.exists(spec)
+    return True
+
+
+def _inline(spec: str) -> np.ndarray:
+    parts = [p.strip() for p in spec.strip().rstrip(",").split(",")]
+    if not all(parts):
+        raise ValueError(f"--labels {spec!r}: malformed inline label list (an empty entry)")
+    for p in parts:
+        try:
+            float(p)
+        except ValueError:
+            raise ValueError(f"--labels {spec!r}: malformed inline label list ({p!r} is not a frame number)") from None
+    return _frames(parts, f"--labels {spec!r}")
 
 
 def label_keys(video_path: str) -> list[str]:
@@ -132,7 +172,7 @@ def parse_labels(spec: str | None, video_path: str | None = None) -> VideoLabels
         return None
     spec = str(spec).strip()
     if _is_inline(spec):
-        return VideoLabels(_frames([p for p in spec.split(",") if p.strip()], f"--labels {spec!r}"), source="inline")
+        return VideoLabels(_inline(spec), source="inline")
     data = _load(spec)
     if isinstance(data, list):
         return VideoLabels(_frames(data, spec), source=spec)

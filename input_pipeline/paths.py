@@ -18,6 +18,11 @@ Guarantees on object storage:
 * `read_locally` / `written_locally` / `download_tree` / `upload_tree`: for libraries that need a real file
   (video decoders and encoders, matplotlib, safetensors, ArrayRecord's C++ reader and writer): a local copy in,
   or a local file uploaded when done (each upload atomic; `upload_tree` puts completion markers last).
+  Locally `written_locally` is `atomic_path`: a temporary name beside the target, renamed onto it only when
+  the writer succeeded, so a failure leaves neither a partial file nor a clobbered old one.
+* `check_output_file` / `check_output_dir`: every output path is checked before any work (right kind,
+  creatable, writable, known format), raising `OutputPathError` (a ValueError the command line prints as one
+  line naming the path). On `gs://` only the format is checked (a bucket's permissions show at the upload).
 
 `s3://` URLs are treated as remote too (etils/fsspec's s3fs, when installed); only `gs://` is tested.
 """
@@ -99,21 +104,12 @@ def read_bytes(p) -> bytes:
 
 
 def write_bytes(p, data: bytes) -> None:
-    """Atomic write: a local temporary file + `os.replace`, or one object upload on `gs://`."""
+    """Atomic write: a local temporary file + `os.replace` (`atomic_path`), or one object upload on `gs://`."""
     if is_remote(p):
         path(p).write_bytes(data)
         return
-    folder = os.path.dirname(os.path.abspath(p))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(p) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(p) as tmp, builtins.open(tmp, "wb") as f:
+        f.write(data)
 
 
 def write_text(p, text: str) -> None:
@@ -189,7 +185,8 @@ def written_locally(dst):
     """For writers that need a local file (matplotlib, video encoders): yields a local path for `dst`; on a
     `gs://` destination that is a temporary file, uploaded in one object write when the block ends."""
     if not is_remote(dst):
-        yield dst
+        with atomic_path(dst) as tmp:
+            yield tmp
         return
     with tempfile.TemporaryDirectory() as tmp:
         local = os.path.join(tmp, str(dst).rstrip("/").rsplit("/", 1)[-1])
@@ -208,3 +205,69 @@ def read_locally(src):
         local = os.path.join(tmp, str(src).rstrip("/").rsplit("/", 1)[-1])
         write_bytes(local, read_bytes(src))
         yield local
+
+
+# ---- Output paths: checked before any work, written atomically ------------------------------------------
+
+
+class OutputPathError(ValueError):
+    """An output path that cannot be written (named in the message)."""
+
+
+@contextlib.contextmanager
+def atomic_path(p):
+    """Yields a temporary local path beside `p` (same extension, so writers that pick a format by extension
+    still work); renames it onto `p` on success and removes it on failure."""
+    folder = os.path.dirname(os.path.abspath(p))
+    os.makedirs(folder, exist_ok=True)
+    name = os.path.basename(p)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".tmp{os.path.splitext(name)[1]}", dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def _nearest_existing(p: str) -> str:
+    """The deepest existing ancestor of `p` (`p` itself when it exists)."""
+    current = os.path.abspath(p)
+    while not os.path.exists(current):
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    return current
+
+
+def check_output_dir(p, what: str = "output folder") -> None:
+    """`p` is a folder, or can be created as one, and is writable."""
+    if is_remote(p):
+        return
+    if os.path.exists(p) and not os.path.isdir(p):
+        raise OutputPathError(f"{p}: the {what} is a file, not a folder")
+    base = _nearest_existing(p)
+    if not os.path.isdir(base):
+        raise OutputPathError(f"{p}: cannot create the {what}: {base} is a file, not a folder")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{p}: the {what} is not writable ({base}: permission denied)")
+
+
+def check_output_file(p, what: str = "output", suffixes: tuple[str, ...] | None = None) -> None:
+    """`p` names a file that can be written: not a folder, its folder exists or can be created and is writable,
+    and (with `suffixes`) it has one of those extensions."""
+    p = str(p) if p else p
+    if not p or p.endswith(("/", os.sep)):
+        raise OutputPathError(f"{p!r}: the {what} must name a file")
+    if suffixes is not None and not p.lower().endswith(tuple(s.lower() for s in suffixes)):
+        raise OutputPathError(f"{p}: unknown {what} format; use {' or '.join(suffixes)}")
+    if is_remote(p):
+        return
+    if os.path.isdir(p):
+        raise OutputPathError(f"{p}: the {what} is a folder; give a file name")
+    if os.path.exists(p) and not os.access(p, os.W_OK):
+        raise OutputPathError(f"{p}: the {what} exists and is not writable")
+    check_output_dir(os.path.dirname(os.path.abspath(p)), f"folder of the {what}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -73,9 +74,17 @@ class PrepareSummary:
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-#]*$")
 
 
+def folder_key(name: str) -> str:
+    """A safe, unique folder name for any video name or id: itself when it only has ASCII letters, digits,
+    `_` and `-`; otherwise those kept (others as `_`) plus 8 hex digits of the name's MD5, so that
+    distinct names never share a folder. The original name is kept in meta.json (`name`)."""
+    safe = re.sub(r"[^A-Za-z0-9_\-]", "_", name)
+    return safe if safe == name else f"{safe}-{hashlib.md5(name.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
+
+
 def _check_key(key: str) -> str:
     if not _SAFE_KEY.match(key) or ".partial-" in key:
-        raise ValueError(f"{key!r}: not usable as a folder name (letters, digits, _ - . # only)")
+        raise ValueError(f"{key!r}: not usable as a folder name (letters, digits, _ - . # only; see folder_key)")
     return key
 
 
@@ -135,6 +144,7 @@ def prepare_video(path: str, out_dir: str, key: str, options: PrepareOptions) ->
         np.savez(os.path.join(tmp, "flow.npz"), flow_fwd=fwd, flow_bwd=bwd)
         meta = {
             "key": key,
+            "name": os.path.basename(path),
             "source": os.path.abspath(path),
             "native_fps": decoded.fps,
             "fps": decoded.fps if options.fps is None else float(options.fps),
@@ -214,15 +224,37 @@ def prepare_all(
 
     A video that cannot be read is skipped and named in `summary.failed` (and printed); the run goes on.
     """
-    from tqdm import tqdm
 
     if options.flow_method not in flow_lib.FLOW_METHODS:
         raise ValueError(f"unknown flow method {options.flow_method!r}; choose one of {flow_lib.FLOW_METHODS}")
-    os.makedirs(out_dir, exist_ok=True)
-    _remove_dead_partials(out_dir)
     keys = [_check_key(k) for k, _ in jobs]
     if len(set(keys)) != len(keys):
         raise ValueError(f"{out_dir}: duplicate video keys in one prepare run")
+    existed = os.path.abspath(out_dir)
+    while not os.path.exists(existed):
+        existed = os.path.dirname(existed)
+    os.makedirs(out_dir, exist_ok=True)
+    try:
+        return _prepare_jobs(jobs, keys, out_dir, options, workers, desc, progress)
+    finally:  # nothing prepared (every video failed, or an error): no empty folders left behind
+        _remove_empty_up_to(out_dir, existed)
+
+
+def _remove_empty_up_to(folder: str, keep: str) -> None:
+    """Removes `folder` and its parents while they are empty, stopping at `keep` (which existed before)."""
+    folder = os.path.abspath(folder)
+    while folder != keep and folder.startswith(keep + os.sep):
+        try:
+            os.rmdir(folder)
+        except OSError:  # not empty (or gone): stop
+            return
+        folder = os.path.dirname(folder)
+
+
+def _prepare_jobs(jobs, keys, out_dir, options, workers, desc, progress) -> PrepareSummary:
+    from tqdm import tqdm
+
+    _remove_dead_partials(out_dir)
     reused = [k for k in keys if is_prepared(out_dir, k)]
     todo = [(path, out_dir, key, options) for key, path in jobs if not is_prepared(out_dir, key)]
     t0 = time.perf_counter()
@@ -254,7 +286,8 @@ def prepare_all(
 def list_videos(inputs: list[str]) -> list[tuple[str, str]]:
     """(key, path) for video files given directly or found (recursively) under given folders.
 
-    Keys are file stems; two files with the same stem are an error naming both.
+    Keys are `folder_key` of the file stems (any file name works; the original is kept in meta.json); two
+    files with the same stem are an error naming both.
     """
     found: dict[str, str] = {}
     for item in inputs:
@@ -263,9 +296,9 @@ def list_videos(inputs: list[str]) -> list[tuple[str, str]]:
         elif os.path.exists(item):
             paths = [item]
         else:
-            raise FileNotFoundError(f"{item}: no such file or folder")
+            raise FileNotFoundError(f"{item}: {video_lib.missing_reason(item)}")
         for path in sorted(paths):
-            key = os.path.splitext(os.path.basename(path))[0]
+            key = folder_key(os.path.splitext(os.path.basename(path))[0])
             if key in found and os.path.abspath(found[key]) != os.path.abspath(path):
                 raise ValueError(f"{path}: same name as {found[key]}; prepared folders are named by file stem")
             found[key] = path

@@ -20,6 +20,7 @@ file still opens and the truncation is reported with the number of frames decode
 from __future__ import annotations
 
 import dataclasses
+import errno
 import functools
 import math
 import os
@@ -79,6 +80,18 @@ def list_video_files(folder: str, *, recursive: bool = False) -> list[str]:
     )
 
 
+def missing_reason(path: str) -> str:
+    """Why `path` cannot be opened although named: a symlink loop, a broken symlink, or no such file."""
+    if os.path.islink(path):
+        try:
+            os.stat(path)
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                return "a symbolic link loop"
+        return f"a broken symbolic link (to {os.readlink(path)})"
+    return "no such file or folder"
+
+
 class VideoReadError(ValueError):
     """A video file could not be read; ``str(err) == f"{path}: {problem}"`` (one line)."""
 
@@ -109,7 +122,7 @@ class DecodedVideo:
 
 def _check_file(path: str) -> None:
     if not os.path.exists(path):
-        raise VideoReadError(path, "no such file")
+        raise VideoReadError(path, missing_reason(path))
     if os.path.isdir(path):
         raise VideoReadError(path, "is a directory, not a video file")
     if not os.path.isfile(path):

@@ -17,6 +17,13 @@ input_pipeline.paths, so on gs:// too); `restore` tries those newest first and f
 one when a restore fails. A save torn by a kill (SIGKILL, power, preemption without notice) is therefore
 never picked.
 
+Corrupt steps (a truncated data file, a missing `_METADATA` or manifest, an empty step folder): the trainer
+(`restore(..., move_corrupt=True)`) moves each step that is incomplete or fails to restore to
+`<workdir>/checkpoints_corrupt/<step>-<UTC time>/` (beside `checkpoints/`, so orbax never lists it, and
+saving that step again works), with one warning line giving the reason; inference
+(`load_model_for_inference`) only skips such steps, says which step it uses, and raises
+`NoCheckpointError` / `CheckpointError` (one line from the CLI) when none, or not the asked one, restores.
+
 Retention: the newest `max_to_keep` steps, plus (`keep_best > 0`) the `keep_best` steps with the highest
 validation metric (`best_metric`, saved with the step by `save(..., metrics=...)`).
 
@@ -30,6 +37,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
+import time
 
 import jax
 import orbax.checkpoint as ocp
@@ -44,6 +53,7 @@ log = logging.getLogger(__name__)
 BEST_METRIC = "val_event_f1_tol3"
 FAULT_ENV = "TA2NET_FAULT_KILL_IN_SAVE"
 COMMIT_FILE = "commit_success.txt"
+CORRUPT_DIR = "checkpoints_corrupt"  # <workdir>/checkpoints_corrupt/<step>-<UTC time>/: steps moved aside
 
 
 def _kill_in_save_class(step: int, remote: bool = False):
@@ -160,11 +170,74 @@ def latest_complete_step(mngr: ocp.CheckpointManager, *, with_data: bool = False
     return steps[-1] if steps else None
 
 
-def restore(mngr: ocp.CheckpointManager, state_like, data_iterator=None, step: int | None = None):
+class CheckpointError(ValueError):
+    """A checkpoint that exists but cannot be restored (named in the message)."""
+
+
+class NoCheckpointError(FileNotFoundError):
+    """A workdir without any restorable checkpoint."""
+
+
+def corrupt_directory(workdir: str) -> str:
+    """Where the trainer moves steps that cannot be restored: beside `checkpoints/`, so that orbax never
+    lists them as steps and the trainer can save that step again."""
+    return os.path.join(os.path.abspath(workdir), CORRUPT_DIR)
+
+
+def _ignore_closed_loop_callbacks() -> None:
+    """After a failed restore, tensorstore reads of the other arrays still finish and hand their results to
+    the asyncio loop orbax ran the restore in, which is closed by then: each prints "Exception ignored …
+    RuntimeError: Event loop is closed" through sys.unraisablehook (over 1,000 tracebacks for one corrupt
+    step). Those, and only those, are dropped; anything else still reaches the previous hook."""
+    previous = sys.unraisablehook
+    if getattr(previous, "_ta2net_closed_loop_filter", False):
+        return
+
+    def hook(unraisable):
+        exc = unraisable.exc_value
+        if isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed":
+            return
+        previous(unraisable)
+
+    hook._ta2net_closed_loop_filter = True
+    sys.unraisablehook = hook
+
+
+def _reason(err: BaseException) -> str:
+    text = " ".join(str(err).split()).split(" See full TensorStore details")[0] or "no message"
+    return f"{type(err).__name__}: {text[:200]}"
+
+
+def _move_aside(mngr: ocp.CheckpointManager, step: int, reason: str) -> None:
+    """Moves `<checkpoints>/<step>/` to `<workdir>/checkpoints_corrupt/<step>-<UTC time>/` (process 0;
+    the others wait) and says so in one warning line."""
+    root = str(mngr.directory)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    dest = os.path.join(os.path.dirname(root), CORRUPT_DIR, f"{step}-{stamp}")
+    if jax.process_index() == 0:
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        n = 1
+        while os.path.exists(dest):
+            n += 1
+            dest = os.path.join(os.path.dirname(root), CORRUPT_DIR, f"{step}-{stamp}-{n}")
+        os.replace(os.path.join(root, str(step)), dest)
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(f"ta2net_move_corrupt_{step}")
+    log.warning("checkpoint step %d is unusable (%s): moved to %s", step, reason, dest)
+
+
+def restore(
+    mngr: ocp.CheckpointManager, state_like, data_iterator=None, step: int | None = None, *, move_corrupt=False
+):
     """Restores `state` (and the iterator's position, in place) at `step`, or at the newest complete step,
     falling back to older complete steps when a restore fails.
 
-    Returns (state, step), or (None, None) when there is no checkpoint.
+    `move_corrupt` (the trainer): steps that are incomplete or fail to restore are moved aside
+    (`_move_aside`), so that saving that step again later works; otherwise (read-only use) they are only
+    skipped, with a warning. Returns (state, step), or (None, None) when nothing is restorable (the
+    iterator may then have been moved: make a fresh one).
     """
 
     def one(s):
@@ -176,19 +249,42 @@ def restore(mngr: ocp.CheckpointManager, state_like, data_iterator=None, step: i
         return mngr.restore(s, args=ocp.args.Composite(**args))["state"]
 
     if step is not None:
-        return one(step), step
+        try:
+            return one(step), step
+        except Exception as err:  # noqa: BLE001 — reported as one typed error naming the step
+            _ignore_closed_loop_callbacks()
+            raise CheckpointError(
+                f"{os.path.join(str(mngr.directory), str(step))}: checkpoint step {step} cannot be restored "
+                f"({_reason(err)})"
+            ) from err
     candidates = complete_steps(mngr, with_data=data_iterator is not None)
     skipped = sorted(set(mngr.all_steps()) - set(candidates))
-    if skipped:
+    moved = False
+    if skipped and move_corrupt:
+        for s in skipped:
+            _move_aside(mngr, s, "incomplete: a save was interrupted or files are missing")
+        moved = True
+    elif skipped:
         log.warning("checkpoints %s are incomplete (a save was interrupted): not restored", skipped)
+    result = (None, None)
+    failed = []
     for s in reversed(candidates):
         try:
-            return one(s), s
+            result = one(s), s
+            break
         except Exception as err:  # noqa: BLE001 — a damaged step: fall back to the previous one
-            log.warning(
-                "checkpoint %d could not be restored (%s: %s); trying the previous one", s, type(err).__name__, err
-            )
-    return None, None
+            _ignore_closed_loop_callbacks()
+            failed.append(s)
+            if move_corrupt:
+                _move_aside(mngr, s, f"restore failed: {_reason(err)}")
+                moved = True
+            else:
+                log.warning("checkpoint step %d cannot be restored (%s); trying the previous one", s, _reason(err))
+    if moved:
+        mngr.reload()
+    if failed and result[0] is not None:
+        log.warning("using checkpoint step %d (newer steps %s unusable)", result[1], sorted(failed))
+    return result
 
 
 # ---- The state's layout, and restoring a model for inference ------------------------------------------
@@ -201,17 +297,55 @@ def load_model_for_inference(config, workdir: str, step: int | None = None):
     graphdef, abstract_state = nnx.split(nnx.eval_shape(lambda: model_and_optimizer(config)))
     replicated = mesh_lib.replicated(mesh)
     target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), abstract_state)
+    root = directory(workdir)
+    if not paths.isdir(root):
+        raise NoCheckpointError(f"{root}: no checkpoint; train first (`ta2net train --workdir {workdir}`)")
     mngr = manager(workdir, with_data=False)
-    step = latest_complete_step(mngr) if step is None else step
-    if step is None:
-        raise FileNotFoundError(
-            f"{paths.join(workdir, 'checkpoints')}: no checkpoint; train first (`ta2net train --workdir {workdir}`)"
-        )
-    restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
-    model, _ = nnx.merge(graphdef, restored["state"])
+    try:
+        restored, step = _restore_for_inference(mngr, target, step)
+    finally:
+        mngr.close()
+    model, _ = nnx.merge(graphdef, restored)
     model.eval()
-    mngr.close()
     return model, step
+
+
+def _restore_for_inference(mngr: ocp.CheckpointManager, target, step: int | None):
+    """(state, step): the given step, or the newest step that restores. Read-only: damaged steps are
+    skipped with a warning, never moved."""
+
+    def one(s):
+        return mngr.restore(s, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))["state"]
+
+    root = str(mngr.directory)
+    if step is not None:
+        if step not in mngr.all_steps():
+            raise NoCheckpointError(f"{os.path.join(root, str(step))}: no checkpoint step {step}")
+        try:
+            return one(step), step
+        except Exception as err:  # noqa: BLE001 — one typed error naming the step
+            _ignore_closed_loop_callbacks()
+            raise CheckpointError(
+                f"{os.path.join(root, str(step))}: checkpoint step {step} cannot be restored ({_reason(err)})"
+            ) from err
+    candidates = complete_steps(mngr)
+    unusable = sorted(set(mngr.all_steps()) - set(candidates))
+    if unusable:
+        log.warning("checkpoints %s in %s are incomplete: skipped", unusable, root)
+    for s in reversed(candidates):
+        try:
+            state = one(s)
+        except Exception as err:  # noqa: BLE001 — a damaged step: the previous one
+            _ignore_closed_loop_callbacks()
+            log.warning("checkpoint step %d cannot be restored (%s): skipped", s, _reason(err))
+            unusable.append(s)
+            continue
+        if unusable:
+            log.warning("using checkpoint step %d (newer steps %s unusable)", s, sorted(unusable))
+        return state, s
+    if unusable:
+        raise NoCheckpointError(f"{root}: no restorable checkpoint (steps {sorted(unusable)} are damaged)")
+    raise NoCheckpointError(f"{root}: no checkpoint; train first (`ta2net train --workdir {os.path.dirname(root)}`)")
 
 
 def model_and_optimizer(config):

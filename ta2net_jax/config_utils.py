@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import math
 import os
 import sys
 
@@ -30,6 +31,7 @@ def load_config(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDi
     config = module.get_config(arg or None)
     for item in overrides:
         apply_override(config, item)
+    validate(config)
     return config
 
 
@@ -53,7 +55,62 @@ def apply_override(config: ml_collections.ConfigDict, item: str) -> None:
     current = node[leaf]
     if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    node[leaf] = value
+    if isinstance(current, str) and not isinstance(value, str):
+        value = raw  # a string field given something that parses as a literal: --config.data.data_dir=2024
+    expected = _kind(current)
+    if expected and not isinstance(value, expected[0]) or (expected and isinstance(value, bool) != expected[2]):
+        raise ValueError(f"--config.{key}={raw}: {key} must be {expected[1]}, not {raw!r}")
+    try:
+        node[leaf] = value
+    except TypeError as err:  # ml_collections' own type check
+        raise ValueError(f"--config.{key}={raw}: {key} must be of type {type(current).__name__} ({err})") from None
+
+
+def _kind(current) -> tuple | None:
+    """(accepted types, description, is bool) of a config field's current value; None: anything goes."""
+    if isinstance(current, bool):
+        return (bool,), "True or False", True
+    if isinstance(current, int):
+        return (int,), "an integer", False
+    if isinstance(current, float):
+        return (int, float), "a number", False
+    return None
+
+
+# Ranges of the options every command relies on: (key, test, what is allowed). Checked by `validate`.
+_RANGES = (
+    ("train.batch_size", lambda v: v >= 1, "an integer ≥ 1"),
+    ("train.num_steps", lambda v: v >= 1, "an integer ≥ 1"),
+    ("train.log_every", lambda v: v >= 1, "an integer ≥ 1"),
+    ("train.checkpoint_every", lambda v: v >= 1, "an integer ≥ 1"),
+    ("train.max_to_keep", lambda v: v >= 1, "an integer ≥ 1"),
+    ("train.keep_best", lambda v: v >= 0, "an integer ≥ 0"),
+    ("train.eval_every", lambda v: v >= 0, "an integer ≥ 0"),
+    ("train.eval_max_videos", lambda v: v >= 0, "an integer ≥ 0"),
+    ("optim.base_lr", lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
+    ("optim.warmup_steps", lambda v: v >= 0, "an integer ≥ 0"),
+    ("optim.grad_clip_norm", lambda v: math.isfinite(v) and v >= 0, "a finite number ≥ 0"),
+    ("data.num_frames", lambda v: v >= 2, "an integer ≥ 2"),
+    ("eval.batch_size", lambda v: v >= 1, "an integer ≥ 1"),
+)
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Checks the types and ranges of the options in `_RANGES` that the config has; raises ValueError
+    naming the key, the value and what is allowed. Called before a command writes anything."""
+    for key, ok, allowed in _RANGES:
+        node = config
+        for name in key.split("."):
+            if not isinstance(node, ml_collections.ConfigDict) or name not in node:
+                node = None
+                break
+            node = node[name]
+        if node is None:
+            continue
+        numeric = isinstance(node, (int, float)) and not isinstance(node, bool)
+        integer = "integer" in allowed
+        if not numeric or (integer and not isinstance(node, int)) or not ok(node):
+            raise ValueError(f"config {key} = {node!r}: must be {allowed}")
 
 
 def save_config(config: ml_collections.ConfigDict, path: str) -> None:

@@ -23,6 +23,7 @@ it ends bit-identical (on CPU) to an uninterrupted run.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 
@@ -267,9 +268,8 @@ def _train(
 
     options = train_options(config)
     main = jax.process_index() == 0
-    paths.makedirs(workdir)  # a local folder; nothing to create under gs:// (input_pipeline.paths)
-    if main:
-        save_config(config, paths.join(workdir, "config.json"))
+    if not paths.is_remote(workdir) and os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise NotADirectoryError(f"{workdir}: the workdir is a file, not a folder")
 
     # ---- Mesh -------------------------------------------------------------------------------------
     mesh = mesh_lib.make_mesh(config.mesh)
@@ -281,15 +281,22 @@ def _train(
             f"train.batch_size {batch_size} is not divisible by the {ways} devices the batch is "
             f"split over (mesh {dict(mesh.shape)})"
         )
+    paths.makedirs(workdir)  # a local folder; nothing to create under gs:// (input_pipeline.paths)
+    if main:
+        save_config(config, paths.join(workdir, "config.json"))
 
     # ---- Input pipeline: this process's rows of every global batch ------------------------------------
     source = pipeline.data_source(config.data, "train")
     rows = mesh_lib.process_batch_rows(batch_sharding, batch_size)
-    train_iter = iter(
-        pipeline.train_dataset(
-            config, source, process_index=jax.process_index(), process_count=jax.process_count(), rows=rows
+
+    def fresh_iterator():
+        return iter(
+            pipeline.train_dataset(
+                config, source, process_index=jax.process_index(), process_count=jax.process_count(), rows=rows
+            )
         )
-    )
+
+    train_iter = fresh_iterator()
 
     # ---- Model, optimizer, update step ----------------------------------------------------------------
     with jax.set_mesh(mesh):
@@ -300,11 +307,17 @@ def _train(
     mngr = checkpoint.manager(
         workdir, config.train.max_to_keep, keep_best=options["keep_best"], async_save=options["async_checkpoints"]
     )
-    restored, start_step = checkpoint.restore(mngr, state, train_iter)
+    # Steps that cannot be restored are moved to <workdir>/checkpoints_corrupt/ (so the run can save them
+    # again); nothing restorable although steps existed is said loudly.
+    had_steps = bool(mngr.all_steps())
+    restored, start_step = checkpoint.restore(mngr, state, train_iter, move_corrupt=True)
     if restored is not None:
         state = restored
         _note(f"resumed from checkpoint step {start_step} ({checkpoint.directory(workdir)})")
-    elif init_from:
+    elif had_steps:
+        train_iter = fresh_iterator()  # a failed restore may have moved the iterator
+        _note(f"no checkpoint in {checkpoint.directory(workdir)} could be restored: training restarts at step 0")
+    if restored is None and init_from:
         state = _initial_weights(graphdef, state, init_from)
         _note(f"initialised from {init_from} (parameters and BatchNorm statistics; fresh optimizer)")
     start_step = start_step or 0
@@ -413,6 +426,8 @@ def _train(
         mngr.close()
     if main and options["keep_best"]:
         _write_best(workdir)
+    if not last:  # nothing left to train: the run was already complete
+        last = {"step": start_step, "already_complete": True}
     return last
 
 

@@ -54,7 +54,7 @@ def test_errors_name_the_file(tmp_path):
         parse_labels(str(empty), "v.mp4")
     neg = tmp_path / "n.json"
     neg.write_text("[3, -1]")
-    with pytest.raises(ValueError, match="n.json: frame numbers must be finite and >= 0"):
+    with pytest.raises(ValueError, match="n.json: frame number -1 is out of range"):
         parse_labels(str(neg))
 
 

@@ -246,11 +246,6 @@ def builder_from_config(named_builder, data_cfg, *, workers: int = 1):
     )
 
 
-def folder_key(video_id: str) -> str:
-    safe = re.sub(r"[^A-Za-z0-9_\-]", "_", video_id)
-    return safe if safe == video_id else f"{safe}-{hashlib.md5(video_id.encode()).hexdigest()[:8]}"
-
-
 class RealVideoBuilder(tfds.core.GeneratorBasedBuilder):
     """Base class; subclasses define `_annotations()` and `_extra_features()`."""
 
@@ -348,7 +343,7 @@ class RealVideoBuilder(tfds.core.GeneratorBasedBuilder):
                 if note and path not in used:
                     anomalies.append(Anomaly("ambiguous_file", item.where.rsplit(":", 1)[0], 0, item.video_id, note))
                 used.add(path)
-                videos[folder_key(item.video_id)] = path
+                videos[prepare_lib.folder_key(item.video_id)] = path
                 found[split].append((item, path))
         self.report = {
             "dataset": f"{self.name}/{self.builder_config.name}",
@@ -394,9 +389,9 @@ class RealVideoBuilder(tfds.core.GeneratorBasedBuilder):
         }
         for split, pairs in found.items():
             self.report["corrupt"][split] = [
-                {"id": item.key, "file": path, "error": summary.failed[folder_key(item.video_id)]}
+                {"id": item.key, "file": path, "error": summary.failed[prepare_lib.folder_key(item.video_id)]}
                 for item, path in pairs
-                if folder_key(item.video_id) in summary.failed
+                if prepare_lib.folder_key(item.video_id) in summary.failed
             ]
         return found, summary
 
@@ -405,7 +400,7 @@ class RealVideoBuilder(tfds.core.GeneratorBasedBuilder):
         manual_dir = self.manual_dir
         found, summary = self.prepare_videos(manual_dir)
         kept = {
-            split: [(i, p) for i, p in pairs if folder_key(i.video_id) not in summary.failed]
+            split: [(i, p) for i, p in pairs if prepare_lib.folder_key(i.video_id) not in summary.failed]
             for split, pairs in found.items()
         }
         # TFDS cannot write a split without examples: such a split is left out and named in the report.
@@ -423,7 +418,7 @@ class RealVideoBuilder(tfds.core.GeneratorBasedBuilder):
         # self.data_dir is TFDS's temporary folder during generation: the side file moves with the records.
         flow_path = os.path.join(self.data_dir, flow_file_name(split))
         for item, path in pairs:
-            data = prepare_lib.load_prepared(self.prepared_dir, folder_key(item.video_id))
+            data = prepare_lib.load_prepared(self.prepared_dir, prepare_lib.folder_key(item.video_id))
             flow_offset = append_flow(flow_path, data["flow_fwd"], data["flow_bwd"])
             meta = data["meta"]
             n = meta["num_frames"]

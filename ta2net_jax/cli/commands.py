@@ -64,6 +64,10 @@ def train(args, overrides) -> int:
     last = train_and_evaluate(config, args.workdir, init_from=args.init_from)
     if last.get("preempted"):
         return PREEMPTED_EXIT_STATUS  # checkpoint saved; the same command resumes
+    if last.get("already_complete"):
+        where = os.path.abspath(os.path.join(args.workdir, "checkpoints"))
+        print(f"already trained to step {last['step']}; checkpoints in {where}")
+        return 0
     print(
         f"trained to step {last.get('step')}: loss {last.get('loss', float('nan')):.4f}; "
         f"checkpoints in {paths.join(paths.resolve(args.workdir), 'checkpoints')}"
@@ -97,6 +101,10 @@ def detect(args, overrides) -> int:
     from ta2net_jax.detection import detect as detect_lib
 
     method = args.method or ("model" if args.workdir else "inflection")
+    if not os.path.exists(args.video):
+        from input_pipeline.video import missing_reason
+
+        raise FileNotFoundError(f"{args.video}: {missing_reason(args.video)}")
     single_outputs = [args.out, args.csv, args.plot, args.overlay]
     if (args.dub or args.cues) and (os.path.isdir(args.video) or args.out_dir):
         raise ValueError("--dub/--cues write one video's files; they do not go with a folder or --out-dir")
@@ -143,7 +151,8 @@ def detect(args, overrides) -> int:
         csv_path=args.csv,
         overlay=args.overlay,
     )
-    print(f"{len(result['events'])} events ({method}, threshold {result['threshold']:.3g}) in {args.video}")
+    step = f", checkpoint step {result['checkpoint_step']}" if result.get("checkpoint_step") is not None else ""
+    print(f"{len(result['events'])} events ({method}{step}, threshold {result['threshold']:.3g}) in {args.video}")
     if "metrics" in result:
         m = result["metrics"]
         print(
@@ -164,14 +173,15 @@ def detect(args, overrides) -> int:
 
 
 def _check_dub_and_cues(args) -> None:
-    """Refuses unknown --dub/--cues formats and a missing --sound before any work is done."""
+    """Refuses unwritable or unknown --dub/--cues outputs and a missing --sound before any work is done."""
+    from input_pipeline import paths
     from input_pipeline.audio_mux import AUDIO_CODECS
     from ta2net_jax.detection.cues import CUE_SUFFIXES
 
-    if args.dub and os.path.splitext(args.dub)[1].lower() not in AUDIO_CODECS:
-        raise ValueError(f"{args.dub}: --dub writes {', '.join(AUDIO_CODECS)} files")
-    if args.cues and os.path.splitext(args.cues)[1].lower() not in CUE_SUFFIXES:
-        raise ValueError(f"{args.cues}: --cues writes {', '.join(CUE_SUFFIXES)} files")
+    if args.dub:
+        paths.check_output_file(args.dub, "--dub video", tuple(AUDIO_CODECS))
+    if args.cues:
+        paths.check_output_file(args.cues, "--cues list", CUE_SUFFIXES)
     if args.sound and not args.dub:
         raise ValueError("--sound is the impact sound of --dub; give --dub OUT too")
     if args.sound and not os.path.isfile(args.sound):
@@ -266,6 +276,9 @@ def prepare(args, overrides) -> int:
     _no_overrides(overrides)
     if not args.inputs or not args.out:
         raise ValueError("give VIDEO/FOLDER inputs and --out DIR, or --config CONFIG")
+    from input_pipeline import paths
+
+    paths.check_output_dir(args.out, "--out folder")
     options = prepare_lib.PrepareOptions(**{k: v for k, v in given.items() if v is not None})
     if args.max_frames == 0:
         options = dataclasses.replace(options, max_frames=None)

@@ -157,6 +157,7 @@ def _add_prepare(p) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ta2net", description="TA²Net in JAX: timing audible actions from video.")
+    parser.add_argument("--debug", action="store_true", help=f"show Python tracebacks (also: {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = _with_config(
         sub.add_parser("build", help="build the config's dataset (render, decode, flow, ArrayRecord)"), workdir=False
@@ -256,15 +257,38 @@ def run(argv: list[str]) -> int:
     return COMMANDS[args.command](args, overrides)
 
 
+DEBUG_ENV = "TA2NET_DEBUG"
+USER_ERRORS = (OSError, ValueError, KeyError, FloatingPointError)  # OSError: FileNotFoundError, FileExistsError,
+# NotADirectoryError, PermissionError …; ValueError includes video.VideoReadError, the config and labels
+# errors and the registries' unknown-name errors; FloatingPointError: a non-finite loss (train.nan_policy)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Runs one command. Errors are printed as one line (`ta2net: error: …`, exit status 1); anything
+    else that escapes is an internal error, also one line (exit status 2). `--debug` (anywhere on the line)
+    or TA2NET_DEBUG=1 re-raises instead, to show the traceback."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
     try:
-        return run(sys.argv[1:] if argv is None else argv)
-    except (FileNotFoundError, ValueError, KeyError, FloatingPointError) as err:  # ValueError includes
-        # video.VideoReadError and the registries' unknown-name errors; FloatingPointError: training hit a
-        # non-finite loss (train.nan_policy)
+        return run(argv)
+    except USER_ERRORS as err:
+        if debug:
+            raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"ta2net: error: {message}", file=sys.stderr)
+        if isinstance(err, OSError) and err.filename and str(err.filename) not in str(message):
+            message = f"{err.filename}: {err.strerror or message}"
+        print(f"ta2net: error: {' '.join(str(message).split())}", file=sys.stderr)
         return 1
+    except Exception as err:  # noqa: BLE001 — no traceback for users; --debug shows it
+        if debug:
+            raise
+        print(
+            f"ta2net: internal error: {type(err).__name__}: {' '.join(str(err).split())} "
+            f"(rerun with --debug or {DEBUG_ENV}=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

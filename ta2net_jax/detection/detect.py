@@ -18,6 +18,9 @@ docs/evaluation_choices.md) or the pixel of largest inflection magnitude (inflec
 Folders (batch mode): every video file directly inside the folder (by suffix, sorted), with a progress bar;
 per video `<stem>.events.json`, `<stem>.events.csv`, `<stem>.timeline.png` and `<stem>.overlay.gif` (or
 .mp4) in the output folder, plus `summary.json`. A file that cannot be read is reported and skipped.
+Videos sharing a stem (`a.mp4`, `a.avi`) get their file name as the stem instead (`a.mp4.events.json`),
+so no output is overwritten (`output_stems`). Every output path is checked before any work
+(`check_outputs`: writable, a file not a folder, a known plot/overlay format) and written atomically.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import os
 import numpy as np
 
 from input_pipeline import flow as flow_lib, paths, video as video_lib
-from input_pipeline.labels import NoLabelsForVideoError, VideoLabels, parse_labels
+from input_pipeline.labels import NoLabelsForVideoError, VideoLabels, parse_labels, within_video
 from input_pipeline.video import VideoReadError, read_video
 from ta2net_jax.detection import detectors, events as events_lib
 
@@ -56,6 +59,43 @@ def list_videos(folder: str) -> list[str]:
     if not paths:
         raise ValueError(f"{folder}: no video files ({', '.join(video_lib.VIDEO_SUFFIXES)}) in this folder")
     return paths
+
+
+OVERLAY_SUFFIXES = (".gif", ".mp4")
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg")
+
+
+def check_outputs(
+    out: str | None = None, csv_path: str | None = None, plot: str | None = None, overlay: str | None = None
+) -> None:
+    """Checks one video's output paths before any work (paths.check_output_file); also that no two of
+    them name the same file. Raises OutputPathError naming the path."""
+    given = {"events JSON (--out)": out, "events CSV (--csv)": csv_path}
+    given.update({"timeline plot (--plot)": plot, "overlay (--overlay)": overlay})
+    suffixes = {"timeline plot (--plot)": PLOT_SUFFIXES, "overlay (--overlay)": OVERLAY_SUFFIXES}
+    seen = {}
+    for what, path in given.items():
+        if not path:
+            continue
+        paths.check_output_file(path, what, suffixes.get(what))
+        real = os.path.realpath(path)
+        if real in seen:
+            raise paths.OutputPathError(f"{path}: given as both the {seen[real]} and the {what}")
+        seen[real] = what
+
+
+def output_stems(paths: list[str]) -> list[str]:
+    """A unique output name stem per video: its stem (`a` of `a.mp4`), its file name when another video has
+    the same stem (`a.mp4`, `a.avi`), with `-2`, `-3` … when file names repeat too (sub-folders)."""
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+    names = [s if stems.count(s) == 1 else os.path.basename(p) for s, p in zip(stems, paths)]
+    seen: dict = {}
+    unique = []
+    for name in names:
+        n = seen.get(name.lower(), 0) + 1
+        seen[name.lower()] = n
+        unique.append(name if n == 1 else f"{name}-{n}")
+    return unique
 
 
 def write_events_csv(path: str, events: list[dict]) -> None:
@@ -145,9 +185,11 @@ class VideoDetector:
         labels=None,
     ) -> dict:
         """Detects events in one video and writes the requested outputs; returns the result (JSON-ready)."""
+        check_outputs(out, csv_path, plot, overlay)
         labels = _as_labels(labels, video_path)
         a = self.analyse(video_path)
         decoded, scores, detected = a["decoded"], a["scores"], a["events"]
+        labels = within_video(labels, len(scores), video_path)
         result = {
             "video": os.path.abspath(video_path),
             "fps": decoded.fps,
@@ -247,6 +289,7 @@ def detect(
 ) -> dict:
     """Detects events in one video; writes `out` (JSON), `csv_path`, `plot` (PNG) and `overlay` (GIF/MP4)
     when given; returns the result. ``labels``: frames, a label spec (labels.py) or a VideoLabels."""
+    check_outputs(out, csv_path, plot, overlay)
     detector = VideoDetector(
         workdir=workdir, method=method, threshold=threshold, flow_method=flow_method, image_size=image_size
     )
@@ -271,11 +314,13 @@ def detect_batch(
 
     if overlay_format not in (None, "gif", "mp4"):
         raise ValueError(f"overlay format {overlay_format!r} is not 'gif', 'mp4' or none")
+    paths.check_output_dir(out_dir, "--out-dir")
     detector = VideoDetector(workdir=workdir, method=method, threshold=threshold, flow_method=flow_method)
     paths.makedirs(out_dir)
     summary = {"method": method, "threshold": detector.threshold, "workdir": workdir, "videos": [], "failed": []}
+    stems = dict(zip(inputs, output_stems(inputs)))
     for path in tqdm(inputs, desc=f"detect ({method})", unit="video", disable=not progress):
-        stem = paths.join(out_dir, os.path.splitext(os.path.basename(path))[0])
+        stem = paths.join(out_dir, stems[path])
         video_labels = None
         if labels:
             try:

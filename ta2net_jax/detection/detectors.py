@@ -106,6 +106,7 @@ class ModelDetector(Detector):
         super().__init__(run)
         self.map_polarity = run.tuned.get("map_polarity", "peak")
         self._predictor = None
+        self.step = None  # the checkpoint step used (the newest that restores), once loaded
 
     def scores(self, frames, flow_fwd, flow_bwd, fps) -> Scores:
         from input_pipeline.clips import VideoWindows
@@ -117,7 +118,7 @@ class ModelDetector(Detector):
             from ta2net_jax.checkpoint import load_model_for_inference
             from ta2net_jax.inference import Predictor
 
-            model, _ = load_model_for_inference(config, self.run.workdir)
+            model, self.step = load_model_for_inference(config, self.run.workdir)
             self._predictor = Predictor(model, config, mesh_lib.make_mesh(config.mesh))
         example = {
             "id": "video",
@@ -133,7 +134,7 @@ class ModelDetector(Detector):
         return Scores(video["scores"], maps, flow_fwd, flow_bwd)
 
     def describe(self) -> dict:
-        return {"workdir": self.run.workdir, "map_polarity": self.map_polarity}
+        return {"workdir": self.run.workdir, "map_polarity": self.map_polarity, "checkpoint_step": self.step}
 
 
 @register

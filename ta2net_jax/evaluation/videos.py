@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from input_pipeline.labels import parse_labels
+from input_pipeline.labels import parse_labels, within_video
 from ta2net_jax.evaluation import protocols
 from ta2net_jax.evaluation.report import table, write_files_report
 
@@ -35,12 +35,15 @@ def collect_videos(inputs: list[str]) -> list[str]:
         elif os.path.exists(path):
             videos.append(path)
         else:
-            raise FileNotFoundError(f"{path}: no such file or folder")
+            from input_pipeline.video import missing_reason
+
+            raise FileNotFoundError(f"{path}: {missing_reason(path)}")
     return videos
 
 
 def _score(detector, path: str, labels) -> dict:
     a = detector.analyse(path)
+    labels = within_video(labels, len(a["scores"]), path)
     count, kind = protocols.gt_count(labels.frames, labels.count)
     return {
         "id": os.path.basename(path),
@@ -67,9 +70,11 @@ def evaluate_files(
 ) -> dict:
     from tqdm import tqdm
 
+    from input_pipeline import paths
     from ta2net_jax.detection.detect import VideoDetector
     from ta2net_jax.evaluation.plots import plot_timeline
 
+    paths.check_output_dir(out_dir, "--out-dir")
     videos = collect_videos(inputs)
     labels = {v: parse_labels(labels_spec, v) for v in videos}  # fails early, naming the file and video
     plots = os.path.join(out_dir, "plots")

@@ -153,9 +153,11 @@ def export(workdir: str, fmt: str, out: str, step: int | None = None) -> dict:
     """Exports the run's checkpoint (latest or `step`) to `out`; returns a summary dict."""
     if fmt not in FORMATS:
         raise ValueError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+    from input_pipeline import paths
     from ta2net_jax.checkpoint import load_model_for_inference
     from ta2net_jax.config_utils import run_config
 
+    paths.check_output_file(out, f"{fmt} export (--out)")
     config = with_image_size(run_config(workdir))
     model, step = load_model_for_inference(config, workdir, step)
     if not paths.is_remote(out):
