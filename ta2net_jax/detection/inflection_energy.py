@@ -19,6 +19,10 @@ import numpy as np
 from ta2net_jax.inflection import motion_and_inflection
 
 TOP_FRACTION = 0.02
+# Default picking (events.Picking) when no detector.json says otherwise; docs/evaluation_choices.md.
+DEFAULT_THRESHOLD = 2.0  # robust z-units above the local (running-median) baseline
+MIN_SEPARATION_S = 0.2  # seconds between two events, whatever the fps
+PROMINENCE_WINDOW_S = 1.0  # seconds of running median subtracted before thresholding
 
 
 @functools.partial(jax.jit, static_argnames=("top_k",))
