@@ -14,4 +14,4 @@ if [ -n "${WORKDIR:-}" ]; then
   [ -f "$WORKDIR/detector.json" ] || { echo "$WORKDIR/detector.json missing: run ta2net eval first"; exit 1; }
   args+=(--workdir "$WORKDIR")
 fi
-"$PY" -m ta2net_jax.evaluation.real_benchmark "${args[@]}"
+"$PY" -m ta2net_jax.cli real-benchmark "${args[@]}"

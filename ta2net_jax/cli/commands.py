@@ -152,6 +152,14 @@ def detect(args, overrides) -> int:
     return 0
 
 
+def real_benchmark(args, overrides) -> int:
+    _no_overrides(overrides)
+    from ta2net_jax.evaluation.real_benchmark import benchmark
+
+    print(benchmark(args.realdata, args.out, workdir=args.workdir, results_md=args.results_md))
+    return 0
+
+
 def eval_videos(args, overrides) -> int:
     _no_overrides(overrides)
     from ta2net_jax.detection import detectors

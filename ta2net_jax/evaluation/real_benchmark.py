@@ -1,7 +1,7 @@
 """One benchmark on every labelled real clip of ``../shared/realdata`` (issue 12, point 4): per clip and per set
 mean F1 (±1/±2/±3), AP@±3 and counts for every detector, as one Markdown table for docs/RESULTS.md.
 
-    python -m ta2net_jax.evaluation.real_benchmark [--realdata DIR] [--workdir RUN] [--out DIR] [--results-md F]
+    ta2net real-benchmark [--realdata DIR] [--workdir RUN] [--out DIR] [--results-md F]
     (scripts/real_benchmark.sh runs it)
 
 Protocol (the same for every method):
@@ -27,14 +27,13 @@ Protocol (the same for every method):
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 
 import numpy as np
 
-__all__ = ["SETS", "COUNT_SETS", "run_benchmark", "tables", "write_into"]
+__all__ = ["SETS", "COUNT_SETS", "run_benchmark", "tables", "write_into", "benchmark"]
 
 SETS = {  # set -> (folder, label file), relative to the realdata folder
     "greatest_hits": ("greatest_hits_condfoleygen", "greatest_hits_condfoleygen/audio_onsets.json"),
@@ -204,24 +203,16 @@ def _json_default(x):
     raise TypeError(type(x))
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--realdata", default="../shared/realdata")
-    parser.add_argument("--workdir", default=None, help="a trained run: adds the `model` detector")
-    parser.add_argument("--out", default="runs/real_benchmark", help="results.json and tables.md go here")
-    parser.add_argument("--results-md", default=None, help="write the tables between the markers of this file")
-    args = parser.parse_args(argv)
-    result = run_benchmark(args.realdata, workdir=args.workdir)
+def benchmark(realdata: str, out: str, *, workdir: str | None = None, results_md: str | None = None) -> str:
+    """Runs the benchmark, writes ``out``/results.json and tables.md (and the tables into ``results_md``
+    between the markers); returns the tables (`ta2net real-benchmark`)."""
+    result = run_benchmark(realdata, workdir=workdir)
     text = tables(result)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "results.json"), "w") as f:
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(result, f, indent=2, default=_json_default)
-    with open(os.path.join(args.out, "tables.md"), "w") as f:
+    with open(os.path.join(out, "tables.md"), "w") as f:
         f.write(text)
-    if args.results_md:
-        write_into(args.results_md, text)
-    print(text)
-
-
-if __name__ == "__main__":
-    main()
+    if results_md:
+        write_into(results_md, text)
+    return text
