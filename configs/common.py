@@ -57,7 +57,8 @@ def sliding_window_eval(num_frames, batch_size: int) -> ml_collections.ConfigDic
             tune_split="validation",  # thresholds are tuned here, never on the reported split
             split="test",
             tolerance=3,  # frames, for threshold tuning
-            min_separation=2,  # frames between two events
+            min_separation=2,  # frames between two events (used when min_separation_s is None)
+            min_separation_s=None,  # seconds between two events; frames = max(1, round(s·fps)) per video
         )
     )
 

@@ -92,5 +92,7 @@ def test_two_steps_resume_and_eval(smoke_config, tmp_path):
     assert cli.main(["detect", video, "--workdir", workdir, "--out", str(out), "--plot", str(tmp_path / "t.png")]) == 0
     detected = json.load(open(out))
     assert detected["method"] == "model" and detected["num_frames"] == 90
-    assert detected["threshold"] == json.load(open(os.path.join(workdir, "detector.json")))["model_threshold"]
+    tuned = json.load(open(os.path.join(workdir, "detector.json")))
+    assert detected["threshold"] == tuned["model_threshold"]
+    assert detected["picking"] == tuned["model_picking"]  # the whole picking eval tuned with reaches detect
     assert all(0 <= e["x"] <= 604 and 0 <= e["y"] <= 340 for e in detected["events"])

@@ -204,6 +204,14 @@ def _dub_and_cues(args, result: dict) -> None:
         print(f"dubbed: {os.path.abspath(dubbed.path)} ({dubbed.num_events} impacts, {args.mix} soundtrack, {how})")
 
 
+def real_benchmark(args, overrides) -> int:
+    _no_overrides(overrides)
+    from ta2net_jax.evaluation.real_benchmark import benchmark
+
+    print(benchmark(args.realdata, args.out, workdir=args.workdir, results_md=args.results_md))
+    return 0
+
+
 def eval_videos(args, overrides) -> int:
     _no_overrides(overrides)
     from ta2net_jax.detection import detectors

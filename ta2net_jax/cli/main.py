@@ -6,6 +6,7 @@
     ta2net detect VIDEO|FOLDER [--workdir DIR] [--method NAME] [--out E.json] [--csv E.csv]
                   [--plot TIMELINE.png] [--overlay O.gif] [--labels SPEC] [--out-dir DIR]
     ta2net eval-videos VIDEO|FOLDER ... --labels FILE --out-dir DIR [--workdir DIR]   # real clips
+    ta2net real-benchmark [--realdata DIR] [--workdir DIR] [--out DIR] [--results-md FILE]  # every real clip
     ta2net info   --config CONFIG [--config.key=value ...]   # params, FLOPs per clip, input shapes (JSON)
     ta2net export --workdir DIR [--step N] --format safetensors|torch|stablehlo|onnx --out PATH
     ta2net import-torch CKPT.pt --config CONFIG --workdir DIR [--step N]
@@ -182,6 +183,14 @@ def _parser() -> argparse.ArgumentParser:
     _add_eval_videos(
         sub.add_parser("eval-videos", help="evaluate detectors on video files with label files (temporal, counting)")
     )
+    p = sub.add_parser(
+        "real-benchmark",
+        help="every labelled clip of the shared real data, every detector, leave-one-clip-out (docs/RESULTS.md §2)",
+    )
+    p.add_argument("--realdata", default="../shared/realdata", help="the shared real-clip folder")
+    p.add_argument("--workdir", default=None, help="a trained run: adds the model detector")
+    p.add_argument("--out", default="runs/real_benchmark", help="folder for results.json and tables.md")
+    p.add_argument("--results-md", default=None, help="also write the tables between the markers of this file")
     _add_prepare(
         sub.add_parser(
             "prepare", help="decode, resize and compute flow of videos (JPEG frames + flow; parallel, resumable)"
@@ -231,6 +240,7 @@ COMMANDS = {
     "eval": commands.evaluate,
     "detect": commands.detect,
     "eval-videos": commands.eval_videos,
+    "real-benchmark": commands.real_benchmark,
     "prepare": commands.prepare,
     "export": commands.export,
     "import-torch": commands.import_torch,

@@ -9,9 +9,12 @@
       → events JSON / CSV (frame, time_s, score, x, y), a timeline PNG (score curve, events and, with
         --labels, the ground truth), an overlay GIF/MP4 (heatmap, a flash on each event, score strip)
 
-Thresholds: `--threshold`, else the one `ta2net eval` tuned on validation (`<workdir>/detector.json`),
-else 0.5 for P(audible) and 2 robust z-units (two robust standard deviations above the video's median)
-for the inflection energy. Event positions (x, y) are in pixels of the original video: the centre of the
+Picking (events.Picking): `--threshold`, else the one `ta2net eval` tuned on validation
+(`<workdir>/detector.json`: `<name>_picking`, or the older `<name>_threshold`), else the detector's default:
+0.5 for P(audible), 2 robust z-units above a 1 s running median for the inflection energy, median + 1·std
+for the reference. The minimum separation between events is in seconds where the detector or the run's
+`eval.min_separation_s` says so (frames = max(1, round(s·fps)) per video), else in frames.
+Event positions (x, y) are in pixels of the original video: the centre of the
 sound-source map's chosen cell (model; the cell polarity `ta2net eval` chose on validation, see
 docs/evaluation_choices.md) or the pixel of largest inflection magnitude (inflection method).
 
@@ -51,6 +54,26 @@ def _detector_json(workdir: str | None) -> dict:
     if not path or not paths.exists(path):
         return {}
     return json.loads(paths.read_text(path))
+
+
+def picking_for(detector_cls, run, config) -> events_lib.Picking:
+    """A detector's picking: `<name>_picking` from the run's detector.json, else the detector's default with
+    `<name>_threshold` (older detector.json files) and the run's eval separation: `eval.min_separation_s`
+    (seconds) or the older `eval.min_separation` (frames). A detector with `fixed_picking` (the reference)
+    ignores the run's separation."""
+    tuned = run.tuned if run is not None else {}
+    if isinstance(tuned.get(f"{detector_cls.name}_picking"), dict):
+        return events_lib.Picking.from_dict(tuned[f"{detector_cls.name}_picking"])
+    picking = detector_cls.default_picking()
+    if tuned.get(f"{detector_cls.name}_threshold") is not None:
+        picking = picking.replace(threshold=float(tuned[f"{detector_cls.name}_threshold"]))
+    if config is not None and not detector_cls.fixed_picking:
+        seconds = config.eval.get("min_separation_s")
+        if seconds is not None:
+            picking = picking.replace(min_separation_s=float(seconds))
+        elif config.eval.get("min_separation") is not None:
+            picking = picking.replace(min_separation_s=None, min_separation_frames=int(config.eval.min_separation))
+    return picking
 
 
 def list_videos(folder: str) -> list[str]:
@@ -142,12 +165,21 @@ class VideoDetector:
         if self.config is not None:  # the input the run was trained on, from its own dataset
             spec = registry.input_spec(self.config.data)
             image_size, flow_method = image_size or spec.image_size, flow_method or spec.flow_method
-        self.image_size = image_size or 112
-        self.flow_method = flow_method or "dis"
-        if threshold is None and run is not None:
-            threshold = run.tuned.get(f"{method}_threshold")
-        self.threshold = float(detector_cls.default_threshold if threshold is None else threshold)
-        self.min_separation = int(self.config.eval.min_separation) if self.config is not None else 2
+        # A detector that fixes its input (the reference: 112 px, DIS) gets it whatever the run.
+        self.image_size = detector_cls.input_size or image_size or 112
+        self.flow_method = detector_cls.flow_method or flow_method or "dis"
+        self.picking = picking_for(detector_cls, run, self.config)
+        if threshold is not None:
+            self.picking = self.picking.replace(threshold=float(threshold))
+        self.threshold = self.picking.threshold
+
+    @property
+    def min_separation(self) -> dict:
+        """The separation rule (seconds or frames), for reports; per video it is `picking.separation(fps)`."""
+        p = self.picking
+        return (
+            {"seconds": p.min_separation_s} if p.min_separation_s is not None else {"frames": p.min_separation_frames}
+        )
 
     def analyse(self, video_path: str) -> dict:
         """Decoded video, per-frame scores [N], "where" maps [N, h, w] and events; nothing written."""
@@ -158,7 +190,7 @@ class VideoDetector:
             raise VideoTooShortError(video_path, f"only {frames.shape[0]} frames; at least {MIN_FRAMES} are needed")
         flow_fwd, flow_bwd = flow_lib.estimate_flow(frames, self.flow_method)
         scored = self.detector.scores(frames, flow_fwd, flow_bwd, decoded.fps)
-        frames_idx, peaks = events_lib.pick_events(scored.values, self.threshold, min_separation=self.min_separation)
+        frames_idx, peaks = self.picking.pick(scored.values, decoded.fps)
         scale_y, scale_x = decoded.source_size[0] / size, decoded.source_size[1] / size
         detected = []
         for frame, peak in zip(frames_idx, peaks):
@@ -172,7 +204,14 @@ class VideoDetector:
                     "y": float(y * scale_y),
                 }
             )
-        return {"decoded": decoded, "scores": scored.values, "maps": scored.maps, "events": detected}
+        return {
+            "decoded": decoded,
+            "scores": scored.values,
+            "maps": scored.maps,
+            "events": detected,
+            "min_separation_frames": self.picking.separation(decoded.fps),
+            "prominence_window_frames": self.picking.window(decoded.fps),
+        }
 
     def __call__(
         self,
@@ -197,7 +236,9 @@ class VideoDetector:
             "source_size": list(decoded.source_size),
             "method": self.method,
             "threshold": self.threshold,
-            "min_separation": self.min_separation,
+            "picking": self.picking.to_dict(),
+            "min_separation_frames": a["min_separation_frames"],
+            "prominence_window_frames": a["prominence_window_frames"],
             "flow": self.flow_method,
             "model_input_size": self.image_size,
             "workdir": self.workdir,

@@ -7,8 +7,14 @@ A detector turns a decoded video and its optical flow into a per-frame score and
         -> Scores(values [N] float, NaN on unscored frames; maps [N,h,w] float, larger = more likely the source)
     locate(scores, frame) -> (x, y)   pixels of the S×S model input
 
-Registered here: `model` (a trained run's P(audible) and sound-source map; needs a workdir) and `inflection`
-(training-free robust z-score of inflection-flow energy). Adding one = a class with `register` (see
+Registered here: `model` (a trained run's P(audible) and sound-source map; needs a workdir), `inflection`
+(training-free robust z-score of inflection-flow energy) and `reference` (the plain yardstick of issue 12:
+mean |F⁺_{t+1} − F⁺_t| of grey DIS flow at 112², smoothed, peaks above median + 1·std).
+
+Each detector has a default `picking` (events.Picking: threshold, separation in seconds or frames, prominence
+window, "runs"/"peaks"); `ta2net eval` stores tuned ones in detector.json as `<name>_picking`. A detector
+may fix its own input (`input_size`, `flow_method`): detect then decodes and estimates flow that way
+whatever the run was trained on. Adding one = a class with `register` (see
 tests/test_registry.py, which adds a toy detector and runs it through `ta2net detect`).
 Light at import (NumPy only): the command line lists the names without loading JAX.
 """
@@ -19,6 +25,8 @@ import dataclasses
 from typing import ClassVar
 
 import numpy as np
+
+from ta2net_jax.detection.events import Picking
 
 
 @dataclasses.dataclass
@@ -50,6 +58,13 @@ class Detector:
     default_threshold: ClassVar[float]
     score_label: ClassVar[str]  # y-axis label of timelines
     needs_run: ClassVar[bool] = False
+    input_size: ClassVar[int | None] = None  # None: the run's input size (112 without a run)
+    flow_method: ClassVar[str | None] = None  # None: the run's flow estimator ("dis" without a run)
+    fixed_picking: ClassVar[bool] = False  # True: a run's eval.min_separation does not apply
+
+    @classmethod
+    def default_picking(cls) -> Picking:
+        return Picking(threshold=cls.default_threshold, min_separation_frames=2)
 
     def __init__(self, run: Run | None):
         if self.needs_run and run is None:
@@ -143,8 +158,21 @@ class InflectionDetector(Detector):
     largest inflection magnitude."""
 
     name = "inflection"
-    default_threshold = 2.0  # two robust standard deviations above the video's median
+    default_threshold = 2.0  # two robust standard deviations above the local baseline
     score_label = "inflection energy (robust z)"
+
+    # Default picking when no detector.json says otherwise (docs/evaluation_choices.md): robust z-units above
+    # a 1 s running-median baseline, events at least 0.2 s apart whatever the fps.
+    MIN_SEPARATION_S = 0.2
+    PROMINENCE_WINDOW_S = 1.0
+
+    @classmethod
+    def default_picking(cls) -> Picking:
+        return Picking(
+            threshold=cls.default_threshold,
+            min_separation_s=cls.MIN_SEPARATION_S,
+            prominence_window_s=cls.PROMINENCE_WINDOW_S,
+        )
 
     def scores(self, frames, flow_fwd, flow_bwd, fps) -> Scores:
         from input_pipeline import inflection_energy
@@ -160,3 +188,33 @@ class InflectionDetector(Detector):
         from input_pipeline import inflection_energy
 
         return inflection_energy.energy_peak_xy(scores.flow_fwd, scores.flow_bwd, int(frame))
+
+
+@register
+class ReferenceDetector(Detector):
+    """The plain reference of issue 12, computed the same way whatever the run: grey DIS flow at 112×112,
+    per frame t the mean over pixels of |F⁺_{t+1} − F⁺_t| (vector norm; assigned to frame t as the model's
+    inflection flow is, frames N−2 and N−1 unscored), smoothed with [¼, ½, ¼], then the peaks above
+    median + 1·std of the smoothed curve, at least 3 frames apart (reference.py). Its score is the
+    standardised curve (s − median) / std, so the rule is `pick_events(mode="peaks")` at threshold 1 with
+    a 3-frame NMS; located at the pixel of largest |F⁺_{t+1} − F⁺_t|."""
+
+    name = "reference"
+    default_threshold = 1.0  # median + 1·std
+    score_label = "|ΔF⁺| mean, (s − median)/std"
+    input_size = 112
+    flow_method = "dis"
+    fixed_picking = True
+
+    @classmethod
+    def default_picking(cls) -> Picking:
+        return Picking(threshold=cls.default_threshold, min_separation_frames=3, mode="peaks")
+
+    def scores(self, frames, flow_fwd, flow_bwd, fps) -> Scores:
+        from ta2net_jax.detection import reference
+
+        return Scores(reference.reference_scores(flow_fwd), reference.change_maps(flow_fwd), flow_fwd, flow_bwd)
+
+    def locate(self, scores: Scores, frame: int) -> tuple[float, float]:
+        row, col = np.unravel_index(int(np.argmax(scores.maps[frame])), scores.maps.shape[1:])
+        return col + 0.5, row + 0.5

@@ -14,6 +14,14 @@ Choices made here (logged):
   greedy non-maximum suppression: keep the highest peak, drop every event within that distance of it,
   repeat (ties: the earlier frame wins). ``min_separation = 1`` merges nothing: distinct runs are always
   >= 2 frames apart.
+* Real footage (issue 12): ``separation_frames`` turns a separation in SECONDS into frames at a video's fps
+  (``max(1, round(s·fps))``), so a 60 fps video keeps events as far apart in time as a 15 fps one.
+  ``prominence_window`` (frames, 0 = off) makes picking adaptive per video: the curve minus its running
+  median over a centred window (``local_prominence``) is thresholded instead of the raw curve, so a slow
+  drift of the background motion neither hides events nor fires a run of them. ``mode="peaks"`` fires at
+  every local maximum above the threshold (>= both finite neighbours; flat tops merge) instead of one
+  event per run: the rule of scipy-style peak finders (the ``reference`` detector). ``Picking`` holds all
+  of a detector's parameters (stored in detector.json as ``<name>_picking``).
 * ``tune_threshold`` maximises the POOLED one-to-one event F1 (``metrics.match_events``, run-clustered
   labels and predictions, as in ``metrics.evaluate_videos``) on validation videos. The default grid is 200
   linear-interpolated quantiles of the pooled finite scores (deduplicated), so it adapts to probabilities
@@ -22,13 +30,23 @@ Choices made here (logged):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
 
 from ta2net_jax.evaluation.metrics.timing import cluster_runs, match_events, prf_from_counts
 
-__all__ = ["pick_events", "peak_candidates", "tune_threshold", "DEFAULT_NUM_THRESHOLDS"]
+__all__ = [
+    "pick_events",
+    "peak_candidates",
+    "tune_threshold",
+    "separation_frames",
+    "local_prominence",
+    "Picking",
+    "tune_picking",
+    "DEFAULT_NUM_THRESHOLDS",
+]
 
 DEFAULT_NUM_THRESHOLDS = 200
 
@@ -40,16 +58,52 @@ def _as_scores(scores) -> np.ndarray:
     return s
 
 
-def pick_events(scores, threshold: float, *, min_separation: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def separation_frames(seconds: float, fps: float) -> int:
+    """A minimum separation in seconds as frames at ``fps``: ``max(1, round(seconds·fps))``."""
+    if not (fps > 0):
+        raise ValueError(f"fps must be > 0, got {fps}")
+    return max(1, int(round(float(seconds) * float(fps))))
+
+
+def local_prominence(scores, window: int) -> np.ndarray:
+    """``scores`` minus their running median over a centred window of ``window`` frames (finite entries only;
+    the window is clipped at the ends). NaN stays NaN. ``window <= 1`` returns the scores unchanged."""
+    s = _as_scores(scores)
+    if window <= 1 or s.size == 0:
+        return s.copy()
+    half = int(window) // 2
+    base = np.full(s.size, np.nan)
+    for i in range(s.size):
+        w = s[max(0, i - half) : i + half + 1]
+        w = w[np.isfinite(w)]
+        if w.size:
+            base[i] = np.median(w)
+    return s - base
+
+
+def pick_events(
+    scores, threshold: float, *, min_separation: int = 1, prominence_window: int = 0, mode: str = "runs"
+) -> tuple[np.ndarray, np.ndarray]:
     """Events from a per-frame score curve ``scores`` [N] (index = frame).
 
-    Frames with ``score > threshold`` form runs; each run gives one event at its argmax. Events closer than
-    ``min_separation`` frames are merged keeping the higher peak (greedy NMS). NaN scores never fire.
+    ``mode="runs"``: frames with ``score > threshold`` form runs; each run gives one event at its argmax.
+    ``mode="peaks"``: every local maximum (``peak_candidates``) with ``score > threshold`` is an event.
+    Events closer than ``min_separation`` frames are merged keeping the higher peak (greedy NMS). NaN scores
+    never fire. ``prominence_window`` > 1: the curve is first replaced by ``local_prominence`` (score minus
+    the running median over that many frames), and the returned peak scores are prominences.
     Returns ``(frames int64 [E], peak_scores float64 [E])`` sorted by frame.
     """
     s = _as_scores(scores)
     if min_separation < 1:
         raise ValueError("min_separation must be >= 1 (frames)")
+    if mode not in ("runs", "peaks"):
+        raise ValueError(f"mode must be 'runs' or 'peaks', got {mode!r}")
+    s = local_prominence(s, prominence_window)
+    if mode == "peaks":
+        frames, peaks = peak_candidates(s, min_separation=1)
+        keep = peaks > threshold
+        frames, peaks = _nms(frames[keep], peaks[keep], min_separation)
+        return frames, peaks.astype(np.float64)
     with np.errstate(invalid="ignore"):
         fire = s > threshold  # NaN -> False
     if not fire.any():
@@ -97,6 +151,60 @@ def peak_candidates(scores, *, min_separation: int = 2) -> tuple[np.ndarray, np.
     return frames, peaks.astype(np.float64)
 
 
+@dataclasses.dataclass(frozen=True)
+class Picking:
+    """Everything that turns one detector's score curve into events, per video.
+
+    ``threshold`` (score units); the minimum separation is ``min_separation_s`` seconds at the video's fps
+    (``separation_frames``) or, when that is None, ``min_separation_frames`` frames whatever the fps;
+    ``prominence_window_s`` seconds of running median subtracted first (0 = off); ``mode`` "runs" or "peaks".
+    """
+
+    threshold: float
+    min_separation_s: float | None = None
+    min_separation_frames: int = 1
+    prominence_window_s: float = 0.0
+    mode: str = "runs"
+
+    def separation(self, fps: float) -> int:
+        if self.min_separation_s is None:
+            return max(1, int(self.min_separation_frames))
+        return separation_frames(self.min_separation_s, fps)
+
+    def window(self, fps: float) -> int:
+        """The prominence window in frames at ``fps`` (0 = off; odd, so it is centred)."""
+        if not self.prominence_window_s:
+            return 0
+        return 2 * (int(round(self.prominence_window_s * fps)) // 2) + 1
+
+    def pick(self, scores, fps: float) -> tuple[np.ndarray, np.ndarray]:
+        return pick_events(
+            scores,
+            self.threshold,
+            min_separation=self.separation(fps),
+            prominence_window=self.window(fps),
+            mode=self.mode,
+        )
+
+    def curve(self, scores, fps: float) -> np.ndarray:
+        """The curve that is thresholded (the prominence when a window is set): AP candidates come from it."""
+        return local_prominence(scores, self.window(fps))
+
+    def replace(self, **changes) -> Picking:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Picking:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - fields
+        if unknown:
+            raise ValueError(f"unknown picking parameters {sorted(unknown)}; known: {sorted(fields)}")
+        return cls(**d)
+
+
 def _pooled_f1(
     videos: Sequence[tuple[np.ndarray, np.ndarray]], threshold: float, tol: int, min_separation: int
 ) -> float:
@@ -133,3 +241,32 @@ def tune_threshold(
         if f > best_f:
             best_t, best_f = float(t), f
     return best_t, float(best_f)
+
+
+def tune_picking(videos: Sequence[tuple], picking: Picking, *, tol: int = 3, thresholds=None) -> tuple[Picking, float]:
+    """``picking`` with the threshold maximising the pooled one-to-one event F1 at ``tol`` frames.
+
+    ``videos``: list of ``(scores [N], label_frames, fps)``; everything but the threshold (separation in
+    seconds → frames per video, prominence window, mode) is kept. Default grid: ``DEFAULT_NUM_THRESHOLDS``
+    quantiles of the pooled finite thresholded curves (``Picking.curve``). Ties → the smallest threshold.
+    """
+    prepared = [(_as_scores(s), cluster_runs(lab), float(fps)) for s, lab, fps in videos]
+    if thresholds is None:
+        curves = [picking.curve(s, fps) for s, _, fps in prepared]
+        finite = np.concatenate([c[np.isfinite(c)] for c in curves]) if curves else np.zeros(0)
+        if finite.size == 0:
+            raise ValueError("tune_picking: no finite scores to build a threshold grid from")
+        thresholds = np.quantile(finite, np.linspace(0.0, 1.0, DEFAULT_NUM_THRESHOLDS))
+    cand = np.unique(np.asarray(thresholds, dtype=np.float64).reshape(-1))
+    cand = cand[np.isfinite(cand)]
+    best, best_f = picking, -1.0
+    for t in cand:
+        p = picking.replace(threshold=float(t))
+        tp = fp = fn = 0
+        for s, ref, fps in prepared:
+            a, b, c = match_events(ref, cluster_runs(p.pick(s, fps)[0]), tol)
+            tp, fp, fn = tp + a, fp + b, fn + c
+        f = prf_from_counts(tp, fp, fn)[2]
+        if f > best_f:
+            best, best_f = p, f
+    return best, float(best_f)

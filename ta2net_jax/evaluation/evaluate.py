@@ -180,6 +180,13 @@ def evaluate(
             "model_threshold": thresholds["scores"],
             "inflection_threshold": thresholds["inflection"],
             "min_separation": cfg.min_separation,
+            # The full picking each threshold was tuned with (detect uses these; events.Picking).
+            **{
+                f"{name}_picking": events_lib.Picking(
+                    threshold=thresholds[key], min_separation_frames=int(cfg.min_separation)
+                ).to_dict()
+                for name, key in (("model", "scores"), ("inflection", "inflection"))
+            },
             "checkpoint_step": int(step),
             "map_polarity": polarity,
         }

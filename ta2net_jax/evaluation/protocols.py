@@ -61,7 +61,11 @@ COUNTING_COLUMNS = [
 
 
 def _candidates(video: dict, min_separation: int):
-    frames, scores = events_lib.peak_candidates(video["scores"], min_separation=min_separation)
+    """AP candidates: local peaks of the curve the detector thresholds (``candidate_scores``, e.g. the local
+    prominence, else ``scores``), NMS at the video's own separation (``min_separation`` in the dict) if any."""
+    curve = video.get("candidate_scores")
+    curve = video["scores"] if curve is None else curve
+    frames, scores = events_lib.peak_candidates(curve, min_separation=video.get("min_separation", min_separation))
     return frames, scores, video["gt_frames"]
 
 

@@ -337,7 +337,7 @@ def write_files_report(result: dict, scored: dict, out_dir: str, name: str) -> s
         [("detector", "detector"), ("threshold", "threshold"), ("videos", "videos")]
         + [(k, k.replace("event_", "").replace("_tol", " ±")) for k in keys],
     )
-    curves = {m: protocols.pr_curve(scored[m], 3, d["min_separation"]) for m, d in result["detectors"].items()}
+    curves = {m: protocols.pr_curve(scored[m], 3, 1) for m, d in result["detectors"].items()}
     if any(len(p) for p, _ in curves.values()):
         plot_pr_curves(os.path.join(plots, "pr_tol3.png"), curves, title=f"{name}: PR over thresholds, ±3 frames")
         rep.image(os.path.join(plots, "pr_tol3.png"), "precision-recall at ±3 frames")

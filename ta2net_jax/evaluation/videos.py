@@ -54,6 +54,8 @@ def _score(detector, path: str, labels) -> dict:
         "gt_count": count,
         "gt_count_kind": kind,
         "detected": a["events"],
+        "min_separation": a["min_separation_frames"],
+        "candidate_scores": detector.picking.curve(a["scores"], a["decoded"].fps),
     }
 
 
@@ -87,7 +89,7 @@ def evaluate_files(
             for v in tqdm(videos, desc=f"eval-videos ({method})", unit="video", disable=not progress)
         ]
         scored[method] = rows
-        temporal, temporal_rows = protocols.temporal(rows, detector.min_separation)
+        temporal, temporal_rows = protocols.temporal(rows, 1)  # each row carries its own separation
         counting, counting_rows = protocols.counting(rows)
         result["detectors"][method] = {
             "threshold": detector.threshold,
@@ -95,6 +97,7 @@ def evaluate_files(
             if workdir and os.path.exists(os.path.join(workdir, "detector.json"))
             else "default",
             "min_separation": detector.min_separation,
+            "picking": detector.picking.to_dict(),
             "num_videos": len(rows),
             "temporal": temporal,
             "temporal_per_video": temporal_rows,

@@ -1,0 +1,218 @@
+"""One benchmark on every labelled real clip of ``../shared/realdata`` (issue 12, point 4): per clip and per set
+mean F1 (±1/±2/±3), AP@±3 and counts for every detector, as one Markdown table for docs/RESULTS.md.
+
+    ta2net real-benchmark [--realdata DIR] [--workdir RUN] [--out DIR] [--results-md F]
+    (scripts/real_benchmark.sh runs it)
+
+Protocol (the same for every method):
+
+* Clips: the sets of ``SETS`` (the two Greatest Hits clips, GT = librosa audio onsets with ``delta=0.3``; the
+  two UCF101 clips with Audible623 human labels). The two RepCount clips have no audible events: they only
+  get a counting table (#events vs the annotated count).
+* Every clip is decoded and scored as ``ta2net detect`` does (detect.VideoDetector.analyse): ``inflection``
+  and ``reference`` without a run (112 px, DIS), ``model`` with ``--workdir`` (the run's input, its
+  detector.json picking).
+* Two pickings per method. ``default``: the detector's own picking, nothing fitted on real clips (the
+  reference's median + 1·std rule; the inflection defaults; the model's synthetic-validation threshold).
+  ``LOO``: the threshold re-tuned leave-one-clip-out: for each clip, ``events.tune_picking`` (pooled F1 ±3)
+  on the OTHER labelled clips of every set, then applied to the held-out clip; separation, prominence
+  window and mode are never tuned on real clips.
+* Audio-onset lag: one fixed shift, the same for every method, fitted on nothing: audio-onset GT frames
+  (Greatest Hits) are moved ``LABEL_LAG_FRAMES`` = 1 frame earlier, the middle of the 0.5–2 frames by which
+  onsets lag the visible contact (../shared/realdata/README.md), rounded; Audible623 labels are human frame
+  indices of the contact and are not moved. The rest of the lag is left to the matching tolerance.
+* Metrics: one-to-one F1 on run-clustered labels and detections (metrics.timing), AP@±3 over the local peaks
+  of the thresholded curve (the prominence where the picking has a window), NMS at the clip's separation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import numpy as np
+
+__all__ = ["SETS", "COUNT_SETS", "run_benchmark", "tables", "write_into", "benchmark"]
+
+SETS = {  # set -> (folder, label file), relative to the realdata folder
+    "greatest_hits": ("greatest_hits_condfoleygen", "greatest_hits_condfoleygen/audio_onsets.json"),
+    "audible623_ucf101": ("ucf101_audible623", "ucf101_audible623/labels.json"),
+}
+# Frames the labels lag the visible contact (module doc): audio onsets 1 (the middle of the documented
+# 0.5–2 frames, rounded), Audible623 human frame indices 0. GT frames are moved this much earlier.
+LABEL_LAG_FRAMES = {"greatest_hits": 1, "audible623_ucf101": 0}
+COUNT_SETS = {"repcount": ("repcount_ucfrep", "repcount_ucfrep/repcount_samples_labels.json")}
+BEGIN, END = "<!-- real_benchmark:begin -->", "<!-- real_benchmark:end -->"
+
+
+def _clips(realdata: str, sets: dict) -> list[dict]:
+    from input_pipeline.labels import parse_labels
+    from ta2net_jax.detection.detect import list_videos
+
+    clips = []
+    for name, (folder, label_file) in sets.items():
+        for video in list_videos(os.path.join(realdata, folder)):
+            labels = parse_labels(os.path.join(realdata, label_file), video)
+            lag = LABEL_LAG_FRAMES.get(name, 0)
+            gt = None if labels.frames is None else np.maximum(labels.frames - lag, 0)
+            clips.append({"set": name, "id": os.path.basename(video), "path": video, "labels": labels, "gt": gt})
+    return clips
+
+
+def _clip_metrics(scores, fps: float, picking, gt) -> dict:
+    from ta2net_jax.detection import events as events_lib
+    from ta2net_jax.evaluation.metrics.ap import average_precision
+    from ta2net_jax.evaluation.metrics.timing import evaluate_videos
+
+    frames, _ = picking.pick(scores, fps)
+    m = evaluate_videos([(frames, gt)])
+    cand = events_lib.peak_candidates(picking.curve(scores, fps), min_separation=picking.separation(fps))
+    return {
+        "events": frames.tolist(),
+        "num_gt": m["num_labels_clustered"],
+        "num_pred": m["num_predictions"],
+        **{f"f1_tol{k}": m[f"event_f1_tol{k}"] for k in (1, 2, 3)},
+        "ap_tol3": average_precision([(cand[0], cand[1], gt)], 3),
+    }
+
+
+def run_benchmark(realdata: str, *, workdir: str | None = None, methods=("inflection", "reference")) -> dict:
+    """Scores every clip once per method, then the default and leave-one-clip-out pickings (module doc)."""
+    from ta2net_jax.detection import events as events_lib
+    from ta2net_jax.detection.detect import VideoDetector
+
+    methods = tuple(methods) + (("model",) if workdir and "model" not in methods else ())
+    clips = _clips(realdata, SETS)
+    count_clips = _clips(realdata, COUNT_SETS)
+    result = {
+        "realdata": os.path.abspath(realdata),
+        "workdir": workdir,
+        "label_lag_frames": LABEL_LAG_FRAMES,
+        "methods": {},
+    }
+    for method in methods:
+        detector = VideoDetector(workdir=workdir if method == "model" else None, method=method)
+        scored = []
+        for clip in clips + count_clips:
+            a = detector.analyse(clip["path"])
+            scored.append({**clip, "scores": a["scores"], "fps": a["decoded"].fps})
+        labelled = [c for c in scored if c["gt"] is not None and c["set"] in SETS]
+        rows = []
+        for i, clip in enumerate(labelled):
+            gt = clip["gt"]
+            others = [(c["scores"], c["gt"], c["fps"]) for j, c in enumerate(labelled) if j != i]
+            loo, _ = events_lib.tune_picking(others, detector.picking, tol=3)
+            for variant, picking in (("default", detector.picking), ("LOO", loo)):
+                rows.append(
+                    {
+                        "set": clip["set"],
+                        "id": clip["id"],
+                        "variant": variant,
+                        "threshold": picking.threshold,
+                        **_clip_metrics(clip["scores"], clip["fps"], picking, gt),
+                    }
+                )
+        counts = [
+            {
+                "set": c["set"],
+                "id": c["id"],
+                "gt_count": c["labels"].count,
+                "num_events": int(detector.picking.pick(c["scores"], c["fps"])[0].size),
+            }
+            for c in scored
+            if c["set"] in COUNT_SETS
+        ]
+        result["methods"][method] = {
+            "picking": detector.picking.to_dict(),
+            "input": {"image_size": detector.image_size, "flow": detector.flow_method},
+            "rows": rows,
+            "counting": counts,
+        }
+    return result
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return "–"
+    return f"{x:.3f}" if isinstance(x, float) else str(x)
+
+
+def tables(result: dict) -> str:
+    """Markdown: one temporal table (per clip, then the per-set mean of per-clip values) and a counting table."""
+    cols = ("f1_tol1", "f1_tol2", "f1_tol3", "ap_tol3")
+    lines = [
+        "| set | clip | method | picking | threshold | GT | detected | F1 ±1 | F1 ±2 | F1 ±3 | AP@±3 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    means = []
+    for method, d in result["methods"].items():
+        for r in d["rows"]:
+            lines.append(
+                f"| {r['set']} | {r['id']} | {method} | {r['variant']} | {_fmt(r['threshold'])} | {r['num_gt']} | "
+                f"{r['num_pred']} | " + " | ".join(_fmt(r[c]) for c in cols) + " |"
+            )
+        for s in dict.fromkeys(r["set"] for r in d["rows"]):
+            for variant in ("default", "LOO"):
+                rs = [r for r in d["rows"] if r["set"] == s and r["variant"] == variant]
+                mean = {c: float(np.mean([r[c] for r in rs if r[c] is not None])) for c in cols}
+                gt, pred = sum(r["num_gt"] for r in rs), sum(r["num_pred"] for r in rs)
+                means.append(
+                    f"| {s} | {method} | {variant} | {len(rs)} | {gt} | {pred} | "
+                    + " | ".join(_fmt(mean[c]) for c in cols)
+                    + " |"
+                )
+    head = [
+        "| set | method | picking | clips | GT | detected | mean F1 ±1 | mean F1 ±2 | mean F1 ±3 | mean AP@±3 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    count = ["| clip | GT count | " + " | ".join(f"#events {m}" for m in result["methods"]) + " |"]
+    count.append("|---|---|" + "---|" * len(result["methods"]))
+    first = next(iter(result["methods"].values()), {"counting": []})
+    for k, c in enumerate(first["counting"]):
+        counts = " | ".join(str(d["counting"][k]["num_events"]) for d in result["methods"].values())
+        count.append(f"| {c['id']} | {_fmt(c['gt_count'])} | {counts} |")
+    return (
+        "#### Per set (mean over clips)\n\n"
+        + "\n".join(head + means)
+        + "\n\n#### Per clip\n\n"
+        + "\n".join(lines)
+        + "\n\n#### Counting (RepCount, default picking)\n\n"
+        + "\n".join(count)
+        + "\n"
+    )
+
+
+def write_into(path: str, text: str) -> None:
+    """Replaces the text between the benchmark markers of ``path`` (which must hold both markers)."""
+    with open(path) as f:
+        doc = f.read()
+    if BEGIN not in doc or END not in doc:
+        raise ValueError(f"{path}: no {BEGIN} … {END} markers")
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+    doc = pattern.sub(lambda _: f"{BEGIN}\n{text}{END}", doc)
+    with open(path, "w") as f:
+        f.write(doc)
+
+
+def _json_default(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(type(x))
+
+
+def benchmark(realdata: str, out: str, *, workdir: str | None = None, results_md: str | None = None) -> str:
+    """Runs the benchmark, writes ``out``/results.json and tables.md (and the tables into ``results_md``
+    between the markers); returns the tables (`ta2net real-benchmark`)."""
+    result = run_benchmark(realdata, workdir=workdir)
+    text = tables(result)
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(result, f, indent=2, default=_json_default)
+    with open(os.path.join(out, "tables.md"), "w") as f:
+        f.write(text)
+    if results_md:
+        write_into(results_md, text)
+    return text
