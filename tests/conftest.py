@@ -11,8 +11,10 @@ _CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 jax.config.update("jax_compilation_cache_dir", _CACHE)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
-import pytest  # noqa: E402
-from absl import flags  # noqa: E402
+import numpy as np
+import pytest
+from absl import flags
+from flax import nnx
 
 if not flags.FLAGS.is_parsed():
     flags.FLAGS.mark_as_parsed()
@@ -48,3 +50,13 @@ def smoke_config(tiny_data_dir):
         os.path.join(REPO, "configs", "synthetic_small.py:smoke"),
         [f"data.data_dir={tiny_data_dir}", "data.num_frames=8"],
     )
+
+
+def assert_bit_identical(a, b):
+    """Every leaf of two NNX states (parameters, BatchNorm statistics, optimizer, RNG keys) equal bit for bit."""
+    leaves_a, leaves_b = jax.tree.leaves(nnx.state(a)), jax.tree.leaves(nnx.state(b))
+    assert len(leaves_a) == len(leaves_b)
+    for x, y in zip(leaves_a, leaves_b):
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x, y = jax.random.key_data(x), jax.random.key_data(y)
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))

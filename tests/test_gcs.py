@@ -26,16 +26,14 @@ import sys
 import time
 import urllib.request
 
-import jax
-import numpy as np
 import pytest
-from conftest import REPO
-from flax import nnx
+from conftest import REPO, assert_bit_identical
+from test_scaling import state_at
 
 from input_pipeline import paths, registry
-from ta2net_jax import checkpoint, mesh as mesh_lib
+from ta2net_jax import checkpoint
 from ta2net_jax.config_utils import load_config
-from ta2net_jax.train import create_train_state, train_and_evaluate
+from ta2net_jax.train import train_and_evaluate
 
 CONFIG = os.path.join(REPO, "configs", "synthetic_small.py:smoke")
 CACHE = os.path.join(REPO, ".jax_cache")
@@ -130,27 +128,6 @@ def read_log(workdir):
     return [json.loads(line) for line in paths.read_text(paths.join(workdir, "metrics.jsonl")).splitlines()]
 
 
-def state_at(workdir, config, step):
-    mesh = mesh_lib.make_mesh(config.mesh)
-    with jax.set_mesh(mesh):
-        _, target = create_train_state(config, mesh)
-    mngr = checkpoint.manager(workdir, with_data=False)
-    try:
-        restored, _ = checkpoint.restore(mngr, target, step=step)
-    finally:
-        mngr.close()
-    return restored
-
-
-def assert_same_state(a, b):
-    leaves_a, leaves_b = jax.tree.leaves(nnx.state(a)), jax.tree.leaves(nnx.state(b))
-    assert len(leaves_a) == len(leaves_b)
-    for x, y in zip(leaves_a, leaves_b):
-        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-            x, y = jax.random.key_data(x), jax.random.key_data(y)
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-
-
 @pytest.fixture(scope="module")
 def reference(tiny_data_dir, tmp_path_factory):
     """The uninterrupted run on local disk: its log and final state."""
@@ -217,7 +194,7 @@ def test_train_killed_resumed_eval_detect_export_in_a_bucket(emulator, reference
     status, text = cli_train(tiny_data_dir, workdir, subprocess_env(emulator), tmp_path, "resumed")
     assert status == 0, text[-3000:]
     assert f"resumed from checkpoint step 2 ({workdir}/checkpoints)" in text
-    assert_same_state(state_at(workdir, reference["config"], NUM_STEPS), reference["final"])
+    assert_bit_identical(state_at(workdir, reference["config"], NUM_STEPS), reference["final"])
     log = read_log(workdir)
     assert [r["step"] for r in log] == [1, 2, 3, 4]
     for mine, ref in zip(log, reference["log"]):

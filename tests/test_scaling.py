@@ -20,8 +20,7 @@ import time
 import jax
 import numpy as np
 import pytest
-from conftest import REPO
-from flax import nnx
+from conftest import REPO, assert_bit_identical
 
 from ta2net_jax import checkpoint, mesh as mesh_lib
 from ta2net_jax.config_utils import load_config
@@ -147,15 +146,6 @@ def state_at(workdir, config, step):
     finally:
         mngr.close()
     return restored
-
-
-def assert_bit_identical(a, b):
-    leaves_a, leaves_b = jax.tree.leaves(nnx.state(a)), jax.tree.leaves(nnx.state(b))
-    assert len(leaves_a) == len(leaves_b)
-    for x, y in zip(leaves_a, leaves_b):
-        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-            x, y = jax.random.key_data(x), jax.random.key_data(y)
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
 @pytest.fixture(scope="module")

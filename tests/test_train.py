@@ -7,7 +7,7 @@ import shutil
 
 import jax
 import numpy as np
-from flax import nnx
+from conftest import assert_bit_identical
 
 from input_pipeline import pipeline
 from ta2net_jax import checkpoint, mesh as mesh_lib
@@ -55,10 +55,7 @@ def test_two_steps_resume_and_eval(smoke_config, tmp_path):
     shutil.rmtree(os.path.join(workdir, "checkpoints", "2"))
     train_and_evaluate(smoke_config, workdir, progress=False)
     again = params_of(workdir, smoke_config, 2)
-    for a, b in zip(jax.tree.leaves(nnx.state(final)), jax.tree.leaves(nnx.state(again))):
-        if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
-            a, b = jax.random.key_data(a), jax.random.key_data(b)
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert_bit_identical(final, again)
 
     # Evaluation end to end: thresholds from validation, metrics on test, the training-free inflection detector
     # alongside.

@@ -33,6 +33,8 @@ import re
 
 import numpy as np
 
+from ta2net_jax.evaluation.videos import json_default
+
 __all__ = ["SETS", "COUNT_SETS", "run_benchmark", "tables", "write_into", "benchmark"]
 
 SETS = {  # set -> (folder, label file), relative to the realdata folder
@@ -195,14 +197,6 @@ def write_into(path: str, text: str) -> None:
         f.write(doc)
 
 
-def _json_default(x):
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    raise TypeError(type(x))
-
-
 def benchmark(realdata: str, out: str, *, workdir: str | None = None, results_md: str | None = None) -> str:
     """Runs the benchmark, writes ``out``/results.json and tables.md (and the tables into ``results_md``
     between the markers); returns the tables (`ta2net real-benchmark`)."""
@@ -210,7 +204,7 @@ def benchmark(realdata: str, out: str, *, workdir: str | None = None, results_md
     text = tables(result)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump(result, f, indent=2, default=_json_default)
+        json.dump(result, f, indent=2, default=json_default)
     with open(os.path.join(out, "tables.md"), "w") as f:
         f.write(text)
     if results_md:

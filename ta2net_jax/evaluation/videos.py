@@ -117,12 +117,13 @@ def evaluate_files(
             )
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "results.json"), "w") as f:
-        json.dump(result, f, indent=2, default=_json_default)
+        json.dump(result, f, indent=2, default=json_default)
     write_files_report(result, scored, out_dir, name or labels_spec)
     return result
 
 
-def _json_default(x):
+def json_default(x):
+    """`json.dump` default for NumPy scalars and arrays in result dicts."""
     if isinstance(x, np.generic):
         return x.item()
     if isinstance(x, np.ndarray):
