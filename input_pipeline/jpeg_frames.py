@@ -1,5 +1,6 @@
 """Lazy frames and flow: the real-video datasets store one JPEG per frame in the records and the flow in a
-flat float16 side file per split (input_pipeline/real_videos.py); a clip reads and decodes only its own.
+flat float16 side file per split (written by `append_flow` below while the builders of
+input_pipeline/datasets/real_videos.py write the records); a clip reads and decodes only its own.
 
 `DecodedSource(source)` wraps a TFDS data source whose examples have `frames_jpeg` ([N] bytes), `flow_file`
 and `flow_offset`, and gives examples with
@@ -23,7 +24,23 @@ import threading
 import cv2
 import numpy as np
 
-FLOW_DTYPE = np.dtype("<f2")  # as written by real_videos.append_flow
+FLOW_DTYPE = np.dtype("<f2")  # the side file's element type, whatever the host's byte order
+
+
+def flow_file_name(split: str) -> str:
+    return f"flow-{split}.f16"
+
+
+def append_flow(path: str, flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> int:
+    """Appends one video's forward then backward flow ([N−1,S,S,2] each) to the side file `path` as
+    little-endian float16; returns the byte offset where they start."""
+    if flow_fwd.shape != flow_bwd.shape:
+        raise ValueError(f"forward flow {flow_fwd.shape} and backward flow {flow_bwd.shape} differ")
+    with open(path, "ab") as f:
+        offset = f.seek(0, os.SEEK_END)
+        for flow in (flow_fwd, flow_bwd):
+            f.write(np.ascontiguousarray(flow, FLOW_DTYPE).data)
+    return offset
 
 
 def decode_jpeg(data) -> np.ndarray:

@@ -47,96 +47,8 @@ import tensorflow_datasets as tfds
 
 from input_pipeline import prepare as prepare_lib
 from input_pipeline.datasets.audible623_csv import Anomaly
-
-# Files that can share a video's stem but are not videos (sidecars, images, audio, partial downloads).
-NON_VIDEO_SUFFIXES = {
-    ".json",
-    ".txt",
-    ".csv",
-    ".md",
-    ".npz",
-    ".npy",
-    ".jpg",
-    ".jpeg",
-    ".png",
-    ".gif",
-    ".bmp",
-    ".wav",
-    ".mp3",
-    ".flac",
-    ".aac",
-    ".m4a",
-    ".ogg",
-    ".opus",
-    ".zip",
-    ".tar",
-    ".gz",
-    ".part",
-    ".tmp",
-    ".ytdl",
-    ".pkl",
-    ".py",
-    ".html",
-    ".srt",
-    ".vtt",
-    ".xml",
-    ".log",
-    ".flo",
-}
-PREFERRED_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov")
-KINETICS_NAME = re.compile(r"^(?P<id>.+)_(?P<start>\d{6})_(?P<end>\d{6})$")  # <youtube_id>_000023_000033
-
-
-class VideoIndex:
-    """All candidate video files under a root, by id: `<id>.<any>` or Kinetics' `<id>_<start>_<end>.<any>`."""
-
-    def __init__(self, root: str):
-        self.root = root
-        self.by_id: dict[str, list[tuple[str, tuple[int, int] | None]]] = {}
-        self.num_files = 0
-        for folder, dirs, names in os.walk(root, followlinks=True):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(names):
-                stem, suffix = os.path.splitext(name)
-                if name.startswith(".") or suffix.lower() in NON_VIDEO_SUFFIXES:
-                    continue
-                path = os.path.join(folder, name)
-                self.num_files += 1
-                self.by_id.setdefault(stem, []).append((path, None))
-                m = KINETICS_NAME.match(stem)
-                if m:
-                    segment = (int(m.group("start")), int(m.group("end")))
-                    self.by_id.setdefault(m.group("id"), []).append((path, segment))
-
-    def find(self, video_id: str, segment: tuple[int, int] | None = None) -> tuple[str | None, str | None]:
-        """(path or None, note about ambiguity or None). Preference: the annotated segment, an exact stem,
-        a common container (mp4, avi, mkv, webm, mov), then the shortest path."""
-        candidates = self.by_id.get(video_id, [])
-        if not candidates:
-            return None, None
-        suffix_rank = lambda p: (
-            PREFERRED_SUFFIXES.index(os.path.splitext(p)[1].lower())
-            if os.path.splitext(p)[1].lower() in PREFERRED_SUFFIXES
-            else len(PREFERRED_SUFFIXES)
-        )
-        ranked = sorted(
-            candidates,
-            key=lambda c: (
-                segment is not None and c[1] != segment,
-                c[1] is not None,
-                suffix_rank(c[0]),
-                len(c[0]),
-                c[0],
-            ),
-        )
-        note = None
-        if len(ranked) > 1:
-            others = ", ".join(self.rel(p) for p, _ in ranked[1:])
-            note = f"{len(ranked)} files match; using {self.rel(ranked[0][0])}, not {others}"
-        return ranked[0][0], note
-
-    def rel(self, path: str) -> str:
-        return os.path.relpath(path, self.root)
+from input_pipeline.datasets.video_index import VideoIndex
+from input_pipeline.jpeg_frames import append_flow, flow_file_name
 
 
 @dataclasses.dataclass
@@ -480,25 +392,6 @@ class RealVideoBuilder(tfds.core.GeneratorBasedBuilder):
                     **self._extra_values(item, meta),
                 },
             )
-
-
-FLOW_DTYPE = np.dtype("<f2")  # the side file's element type, whatever the host's byte order
-
-
-def flow_file_name(split: str) -> str:
-    return f"flow-{split}.f16"
-
-
-def append_flow(path: str, flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> int:
-    """Appends one video's forward then backward flow ([N−1,S,S,2] each) to the side file `path` as
-    little-endian float16; returns the byte offset where they start."""
-    if flow_fwd.shape != flow_bwd.shape:
-        raise ValueError(f"forward flow {flow_fwd.shape} and backward flow {flow_bwd.shape} differ")
-    with open(path, "ab") as f:
-        offset = f.seek(0, os.SEEK_END)
-        for flow in (flow_fwd, flow_bwd):
-            f.write(np.ascontiguousarray(flow, FLOW_DTYPE).data)
-    return offset
 
 
 @contextlib.contextmanager
