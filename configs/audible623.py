@@ -70,6 +70,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
             attention_values="video",  # cross-modal attention values from the video features, as the original
             init="torch_default",  # the original's initialisation per layer (model/layers.py)
             faithful_bn_side_pass=True,  # the original's second decoder pass over the map: BatchNorm updates only
+            bn_variance="two_pass",  # torch's E[(x − E[x])²] (model/layers.py `batch_norm`)
             decoder=dict(
                 conv_features=512,
                 sim_heads=4,

@@ -59,6 +59,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
             attention_values="motion",  # the original takes values from "video"; see the docstring
             init="kaiming",  # see the docstring
             faithful_bn_side_pass=False,  # the original's extra decoder pass only moves BatchNorm statistics
+            # flax's one-pass batch variance: with torch's two-pass form a 2-process fsdp run drifted 1 % from
+            # 1 process by step 3 (model/layers.py `batch_norm`); the paper config keeps torch's.
+            bn_variance="one_pass",
             decoder=dict(
                 conv_features=64,
                 sim_heads=4,

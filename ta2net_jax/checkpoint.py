@@ -184,23 +184,31 @@ def corrupt_directory(workdir: str) -> str:
     return os.path.join(os.path.abspath(workdir), CORRUPT_DIR)
 
 
+def _closed_loop(exc) -> bool:
+    return isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed"
+
+
 def _ignore_closed_loop_callbacks() -> None:
     """After a failed restore, tensorstore reads of the other arrays still finish and hand their results to
-    the asyncio loop orbax ran the restore in, which is closed by then: each prints "Exception ignored …
-    RuntimeError: Event loop is closed" through sys.unraisablehook (over 1,000 tracebacks for one corrupt
-    step). Those, and only those, are dropped; anything else still reaches the previous hook."""
-    previous = sys.unraisablehook
-    if getattr(previous, "_ta2net_closed_loop_filter", False):
+    the asyncio loop orbax ran the restore in, which is closed by then: each prints "RuntimeError: Event loop
+    is closed" with a traceback (over 1,000 for one corrupt step), through sys.unraisablehook or, from
+    tensorstore's callback threads, sys.excepthook. Those, and only those, are dropped; anything else still
+    reaches the previous hooks. Installed before the first restore attempt: the loop closes, and the first
+    callbacks can arrive, before the failure reaches our code."""
+    if getattr(sys.unraisablehook, "_ta2net_closed_loop_filter", False):
         return
+    previous_unraisable, previous_except = sys.unraisablehook, sys.excepthook
 
-    def hook(unraisable):
-        exc = unraisable.exc_value
-        if isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed":
-            return
-        previous(unraisable)
+    def unraisable_hook(unraisable):
+        if not _closed_loop(unraisable.exc_value):
+            previous_unraisable(unraisable)
 
-    hook._ta2net_closed_loop_filter = True
-    sys.unraisablehook = hook
+    def except_hook(exc_type, exc, tb):
+        if not _closed_loop(exc):
+            previous_except(exc_type, exc, tb)
+
+    unraisable_hook._ta2net_closed_loop_filter = True
+    sys.unraisablehook, sys.excepthook = unraisable_hook, except_hook
 
 
 def _reason(err: BaseException) -> str:
@@ -240,6 +248,8 @@ def restore(
     iterator may then have been moved: make a fresh one).
     """
 
+    _ignore_closed_loop_callbacks()
+
     def one(s):
         args = {"state": ocp.args.StandardRestore(abstract(state_like))}
         if data_iterator is not None:
@@ -252,7 +262,6 @@ def restore(
         try:
             return one(step), step
         except Exception as err:  # noqa: BLE001 — reported as one typed error naming the step
-            _ignore_closed_loop_callbacks()
             raise CheckpointError(
                 f"{os.path.join(str(mngr.directory), str(step))}: checkpoint step {step} cannot be restored "
                 f"({_reason(err)})"
@@ -273,7 +282,6 @@ def restore(
             result = one(s), s
             break
         except Exception as err:  # noqa: BLE001 — a damaged step: fall back to the previous one
-            _ignore_closed_loop_callbacks()
             failed.append(s)
             if move_corrupt:
                 _move_aside(mngr, s, f"restore failed: {_reason(err)}")
@@ -314,6 +322,8 @@ def _restore_for_inference(mngr: ocp.CheckpointManager, target, step: int | None
     """(state, step): the given step, or the newest step that restores. Read-only: damaged steps are
     skipped with a warning, never moved."""
 
+    _ignore_closed_loop_callbacks()
+
     def one(s):
         return mngr.restore(s, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))["state"]
 
@@ -324,7 +334,6 @@ def _restore_for_inference(mngr: ocp.CheckpointManager, target, step: int | None
         try:
             return one(step), step
         except Exception as err:  # noqa: BLE001 — one typed error naming the step
-            _ignore_closed_loop_callbacks()
             raise CheckpointError(
                 f"{os.path.join(root, str(step))}: checkpoint step {step} cannot be restored ({_reason(err)})"
             ) from err
@@ -336,7 +345,6 @@ def _restore_for_inference(mngr: ocp.CheckpointManager, target, step: int | None
         try:
             state = one(s)
         except Exception as err:  # noqa: BLE001 — a damaged step: the previous one
-            _ignore_closed_loop_callbacks()
             log.warning("checkpoint step %d cannot be restored (%s): skipped", s, _reason(err))
             unusable.append(s)
             continue

@@ -29,10 +29,12 @@ DROPOUT_OFF = [f"model.decoder.{k}=0.0" for k in ("sim_dropout", "pe_dropout", "
 CONFIGS = {
     # The paper model (ResNet-50 trunks) at T = 8, 64² (layer3 at 4×4): side pass and torch init are its defaults.
     "paper": ("configs/audible623.py:smoke", ["data.image_size=64"] + DROPOUT_OFF),
-    # The demo's small model with the original's side pass and init switched on.
+    # The demo's small model with the original's side pass, init and batch variance switched on.
     "small": (
         "configs/synthetic_small.py:smoke",
-        ["data.num_frames=8", "model.init=torch_default", "model.faithful_bn_side_pass=True"] + DROPOUT_OFF,
+        ["data.num_frames=8", "model.init=torch_default", "model.faithful_bn_side_pass=True"]
+        + ["model.bn_variance=two_pass"]  # torch's batch variance (the demo keeps flax's one-pass)
+        + DROPOUT_OFF,
     ),
 }
 # Fraction of gradient tensors allowed beyond 4× PyTorch's own float32 error (test docstring); each must

@@ -22,6 +22,8 @@ JAX key (see `_host_initializer`).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from collections.abc import Sequence
 from typing import Any
 
@@ -173,12 +175,32 @@ class BatchNorm(nnx.BatchNorm):
         return y
 
 
+BN_VARIANCES = ("two_pass", "one_pass")
+_BN_VARIANCE = contextvars.ContextVar("ta2net_bn_variance", default="two_pass")
+
+
+@contextlib.contextmanager
+def batch_norm_variance(mode: str):
+    """The batch-variance formula of the BatchNorms built inside the block (`model.bn_variance`):
+    "two_pass", E[(x − E[x])²], as torch; "one_pass", E[x²] − E[x]², flax's default."""
+    if mode not in BN_VARIANCES:
+        raise ValueError(f"model.bn_variance {mode!r} is not one of {BN_VARIANCES}")
+    token = _BN_VARIANCE.set(mode)
+    try:
+        yield
+    finally:
+        _BN_VARIANCE.reset(token)
+
+
 def batch_norm(num_features: int, *, dtype: Any = jnp.float32, rngs: nnx.Rngs) -> BatchNorm:
     """BatchNorm with torch defaults (momentum 0.1, eps 1e-5, unbiased running variance); float32 statistics.
 
-    The batch variance is two-pass, E[(x − E[x])²], as torch's: flax's default one-pass E[x²] − E[x]²
-    cancels when |mean| ≫ std, and through the paper trunk's train-mode BatchNorms it made float32
-    gradients several times further from float64 than PyTorch's (tests/test_torch_training.py).
+    The batch variance is two-pass, E[(x − E[x])²], as torch's, unless built under
+    `batch_norm_variance("one_pass")`: flax's one-pass E[x²] − E[x]² cancels when |mean| ≫ std, and through
+    the paper trunk's train-mode BatchNorms it made float32 gradients several times further from float64 than
+    PyTorch's (tests/test_torch_training.py); the two-pass form, on the other hand, made a 2-process × 2-device
+    fsdp run of the small model drift from 1 × 4 by 1 % in loss by step 3 (one-pass: 1e-4; tests/test_scaling.py),
+    so the demo config keeps flax's.
     """
     return BatchNorm(
         num_features,
@@ -186,7 +208,7 @@ def batch_norm(num_features: int, *, dtype: Any = jnp.float32, rngs: nnx.Rngs) -
         epsilon=BN_EPSILON,
         dtype=dtype,
         param_dtype=jnp.float32,
-        use_fast_variance=False,
+        use_fast_variance=_BN_VARIANCE.get() == "one_pass",
         rngs=rngs,
     )
 

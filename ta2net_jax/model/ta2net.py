@@ -29,7 +29,7 @@ from flax import nnx
 
 from ta2net_jax.mesh import batch_reshape
 from ta2net_jax.model.attention import CrossModalAttention
-from ta2net_jax.model.layers import check_init
+from ta2net_jax.model.layers import batch_norm_variance, check_init
 from ta2net_jax.model.resnet import ResEncoder
 from ta2net_jax.model.spatial_head import Disentangler
 from ta2net_jax.model.temporal_head import SimilarityDecoder
@@ -42,7 +42,8 @@ class TA2Net(nnx.Module):
         """config: the `model` ConfigDict (see configs/synthetic_small.py): num_frames, flow_channels, trunk,
         proj_features, qk_features, decoder, compute_dtype, attention_values ("video" as the original, or
         "motion": model/attention.py), init ("torch_default" as the original, or "kaiming": model/layers.py;
-        default "kaiming"), faithful_bn_side_pass (default False; module docstring)."""
+        default "kaiming"), faithful_bn_side_pass (default False; module docstring), bn_variance ("two_pass" as
+        torch, or "one_pass": model/layers.py `batch_norm`; default "two_pass")."""
         dtype = DTYPES[config.compute_dtype]
         init = check_init(config.get("init", "kaiming"))
         trunk = dict(
@@ -54,18 +55,19 @@ class TA2Net(nnx.Module):
             dtype=dtype,
             init=init,
         )
-        p = config.proj_features
-        self.video_net = ResEncoder(3, rngs=rngs, **trunk)
-        self.flow_net = ResEncoder(config.flow_channels, rngs=rngs, **trunk)
-        self.d2f_net = ResEncoder(config.flow_channels, rngs=rngs, **trunk)
-        value_source = config.get("attention_values", "video")
-        attention = dict(value_source=value_source, dtype=dtype, init=init, rngs=rngs)
-        self.v2f = CrossModalAttention(p, 2 * p, config.qk_features, **attention)
-        self.v2df = CrossModalAttention(p, 2 * p, config.qk_features, **attention)
-        self.sim_decoder = SimilarityDecoder(
-            3 * p, config.num_frames, dtype=dtype, init=init, rngs=rngs, **config.decoder
-        )
-        self.disent = Disentangler(3 * p, dtype=dtype, init=init, rngs=rngs)
+        with batch_norm_variance(config.get("bn_variance", "two_pass")):
+            p = config.proj_features
+            self.video_net = ResEncoder(3, rngs=rngs, **trunk)
+            self.flow_net = ResEncoder(config.flow_channels, rngs=rngs, **trunk)
+            self.d2f_net = ResEncoder(config.flow_channels, rngs=rngs, **trunk)
+            value_source = config.get("attention_values", "video")
+            attention = dict(value_source=value_source, dtype=dtype, init=init, rngs=rngs)
+            self.v2f = CrossModalAttention(p, 2 * p, config.qk_features, **attention)
+            self.v2df = CrossModalAttention(p, 2 * p, config.qk_features, **attention)
+            self.sim_decoder = SimilarityDecoder(
+                3 * p, config.num_frames, dtype=dtype, init=init, rngs=rngs, **config.decoder
+            )
+            self.disent = Disentangler(3 * p, dtype=dtype, init=init, rngs=rngs)
         self.flow_channels = config.flow_channels
         self.faithful_bn_side_pass = bool(config.get("faithful_bn_side_pass", False))
         # Set with the BatchNorms' by `train()` / `eval()` (nnx.Module.set_attributes): the side pass runs
