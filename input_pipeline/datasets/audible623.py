@@ -195,10 +195,6 @@ def named_builder(
     name: str,
     data_dir: str,
     builder_config: str = "paper",
-    *,
-    manual_dir: str | None = None,
-    annotations_dir: str | None = None,
-    workers: int = 1,
     **overrides,
 ) -> _AudibleBase:
     """A builder of one of BUILDERS with config overrides (image_size, fps, flow_method, classes, ...)."""
@@ -206,15 +202,8 @@ def named_builder(
         overrides["classes"] = tuple(overrides["classes"])
     if overrides.get("label_files") is not None:
         overrides["label_files"] = tuple(tuple(p) for p in dict(overrides["label_files"]).items())
-    return make_builder_of(
-        BUILDERS[name],
-        builder_config,
-        data_dir,
-        manual_dir=manual_dir,
-        annotations_dir=annotations_dir,
-        workers=workers,
-        **overrides,
-    )
+    # manual_dir, annotations_dir and workers go through to make_builder_of with the config overrides.
+    return make_builder_of(BUILDERS[name], builder_config, data_dir, **overrides)
 
 
 def build_dataset(name: str, data_dir: str, builder_config: str = "paper", **kwargs) -> _AudibleBase:

@@ -191,25 +191,14 @@ def named_builder(
     name: str,
     data_dir: str,
     builder_config: str = "paper",
-    *,
-    manual_dir: str | None = None,
-    annotations_dir: str | None = None,
-    workers: int = 1,
     **overrides,
 ) -> _CountBase:
     if overrides.get("label_files") is not None:
         overrides["label_files"] = tuple(
             (s, (n,) if isinstance(n, str) else tuple(n)) for s, n in dict(overrides["label_files"]).items()
         )
-    return make_builder_of(
-        BUILDERS[name],
-        builder_config,
-        data_dir,
-        manual_dir=manual_dir,
-        annotations_dir=annotations_dir,
-        workers=workers,
-        **overrides,
-    )
+    # manual_dir, annotations_dir and workers go through to make_builder_of with the config overrides.
+    return make_builder_of(BUILDERS[name], builder_config, data_dir, **overrides)
 
 
 def build_dataset(name: str, data_dir: str, builder_config: str = "paper", **kwargs) -> _CountBase:
