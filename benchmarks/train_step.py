@@ -2,8 +2,8 @@
 
 The step is `ta2net_jax.train.make_train_step`, the same jit step the trainer runs, on a 1-device mesh,
 fed random inputs shaped like a pipeline batch (frames uint8 [B,T,H,W,3], flow_fwd/flow_bwd float16
-[B,T+1,H,W,2], labels int32 [B,T] with ≥ 1 audible frame per clip, num_valid = T). Inflection flow is
-computed inside the step, as in training. Per (batch, dtype) it reports:
+[B,T+1,H,W,2], labels int32 [B,T] with ≥ 1 audible frame per clip, num_valid = T, contact_xy [B,T,2]).
+Inflection flow is computed inside the step, as in training. Per (batch, dtype) it reports:
 
 * step_ms: median over `--steps` timed steps (each ended by block_until_ready) after `--warmup` steps;
   clips_per_s = batch / step time.
@@ -79,6 +79,8 @@ def random_batch(batch: int, num_frames: int, size: int, seed: int = 0) -> dict:
         "labels": labels,
         "num_valid": np.full((batch,), num_frames, np.int32),
         "start": np.full((batch,), 2, np.int32),
+        # A contact point at every audible frame (read only when loss.contact_weight > 0).
+        "contact_xy": np.where(labels[..., None] > 0, rng.random((batch, num_frames, 2)), -1.0).astype(np.float32),
     }
 
 

@@ -39,6 +39,9 @@ def paper_loss() -> ml_collections.ConfigDict:
             fb_gather="gspmd",  # columns of L_fb: XLA gathers the global arrays; or "shard_map" (all_gather)
             tmp_weight=0.002,
             tmp_inner_weight=0.1,  # L_tmp = 0.1·Σ|m_{k+1} + m_{k−1} − 2 m_k|, within clips
+            # Not in the original: weak supervision of the source map by exact contact points (losses.py
+            # contact_loss; synthetic datasets only). Off here; on in configs/default_detector.py.
+            contact_weight=0.0,
         )
     )
 

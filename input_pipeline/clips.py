@@ -7,6 +7,7 @@ inputs ("kept frames", N' = N − 4 of them), exactly as the original drops `[2:
 A clip starting at video frame s with `num_valid` real positions carries (T = clip length):
     frames[j]   = frame   s + min(j, num_valid − 1)          j < T   (end padding repeats the last)
     labels[j]   = label   s + min(j, num_valid − 1)
+    contact_xy[j] = contact point of frame s + min(j, num_valid − 1)   (datasets with `event_xy` only)
     flow_fwd[j] = F⁺      s + min(j, num_valid)              j ≤ T
     flow_bwd[j] = F⁻      s − 2 + min(j, num_valid)          j ≤ T
 The flow arrays are padded in the same way; inflection.py re-pads its outputs from `num_valid`.
@@ -30,6 +31,17 @@ def frame_labels(num_frames: int, event_frames: np.ndarray) -> np.ndarray:
     return labels
 
 
+def frame_contacts(num_frames: int, event_frames, event_xy, frame_size: tuple[int, int]) -> np.ndarray:
+    """[N, 2] float32 contact point (x / W, y / H) of each frame's event, −1 where a frame has none (of
+    several events in one frame, the first). event_xy [E, 2] in pixels of a frame of `frame_size` (H, W)."""
+    contacts = np.full((num_frames, 2), -1.0, np.float32)
+    xy = np.asarray(event_xy, np.float32).reshape(-1, 2)
+    for frame, (x, y) in reversed(list(zip(np.asarray(event_frames, np.int64).reshape(-1), xy))):
+        if 0 <= frame < num_frames:
+            contacts[frame] = (np.clip(x / frame_size[1], 0.0, 1.0), np.clip(y / frame_size[0], 0.0, 1.0))
+    return contacts
+
+
 def num_kept_frames(num_frames: int) -> int:
     return max(num_frames - 2 * FIRST_KEPT, 0)
 
@@ -38,7 +50,8 @@ def make_clip(example: dict, start: int, clip_len: int) -> dict:
     """The clip of `clip_len` kept frames starting at video frame `start` (≥ 2), end-padded.
 
     Returns frames [T,H,W,3] uint8, flow_fwd/flow_bwd [T+1,H,W,2] float16, labels [T] int32,
-    num_valid () int32, start () int32.
+    num_valid () int32, start () int32, and contact_xy [T, 2] float32 (frame_contacts) when the example
+    has `event_xy` (the synthetic datasets: exact contact points).
     """
     n = example["frames"].shape[0]
     last_kept = n - 1 - FIRST_KEPT
@@ -49,7 +62,7 @@ def make_clip(example: dict, start: int, clip_len: int) -> dict:
     frame_index = start + np.minimum(j, num_valid - 1)
     flow_index = np.minimum(np.arange(clip_len + 1), num_valid)
     labels = frame_labels(n, example["event_frames"])
-    return {
+    clip = {
         "frames": example["frames"][frame_index],
         "flow_fwd": example["flow_fwd"][start + flow_index],
         "flow_bwd": example["flow_bwd"][start - 2 + flow_index],
@@ -57,6 +70,10 @@ def make_clip(example: dict, start: int, clip_len: int) -> dict:
         "num_valid": np.int32(num_valid),
         "start": np.int32(start),
     }
+    if "event_xy" in example:
+        contacts = frame_contacts(n, example["event_frames"], example["event_xy"], example["frames"].shape[1:3])
+        clip["contact_xy"] = contacts[frame_index]
+    return clip
 
 
 def training_clip_start(num_frames: int, event_frames: np.ndarray, clip_len: int, rng: np.random.Generator) -> int:
@@ -94,6 +111,9 @@ def augment(clip: dict, rng: np.random.Generator, *, hflip: bool, brightness: fl
             flipped = clip[key][:, :, ::-1].copy()
             flipped[..., 0] = -flipped[..., 0]
             clip[key] = flipped
+        if "contact_xy" in clip:
+            x = clip["contact_xy"][:, 0]
+            clip["contact_xy"] = np.stack([np.where(x >= 0, 1.0 - x, x), clip["contact_xy"][:, 1]], -1)
     if brightness or contrast:
         frames = clip["frames"].astype(np.float32)
         mean = frames.mean()

@@ -44,12 +44,16 @@ def inflection_scores(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
     return robust_zscore(inflection_energy(flow_fwd, flow_bwd))
 
 
+def inflection_magnitude(flow_fwd: np.ndarray, flow_bwd: np.ndarray, frame: int) -> np.ndarray:
+    """[H, W] per-pixel inflection magnitude |F⁺_{t+1} − F⁺_t| + |F⁻_{t−2} − F⁻_{t−1}| at a kept frame t."""
+    fwd = flow_fwd[frame + 1].astype(np.float32) - flow_fwd[frame]
+    bwd = flow_bwd[frame - 2].astype(np.float32) - flow_bwd[frame - 1]
+    return np.linalg.norm(fwd, axis=-1) + np.linalg.norm(bwd, axis=-1)
+
+
 def energy_peak_xy(flow_fwd: np.ndarray, flow_bwd: np.ndarray, frame: int) -> tuple[float, float]:
     """(x, y) pixel of the largest inflection magnitude at a kept frame (where the motion broke)."""
-    inflection = np.concatenate(
-        [flow_fwd[frame + 1] - flow_fwd[frame], flow_bwd[frame - 2] - flow_bwd[frame - 1]], axis=-1
-    ).astype(np.float32)
-    magnitude = np.linalg.norm(inflection[..., :2], axis=-1) + np.linalg.norm(inflection[..., 2:], axis=-1)
+    magnitude = inflection_magnitude(flow_fwd, flow_bwd, frame)
     row, col = np.unravel_index(int(np.argmax(magnitude)), magnitude.shape)
     return col + 0.5, row + 0.5
 

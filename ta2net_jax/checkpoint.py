@@ -299,7 +299,12 @@ def restore(
 
 
 def load_model_for_inference(config, workdir: str, step: int | None = None):
-    """(model in eval mode, step) from the latest complete (or given) checkpoint of a training workdir."""
+    """(model in eval mode, step) from the latest complete (or given) checkpoint of a training workdir, or
+    from a model bundle folder (export/bundle.py: `ta2net export --format bundle`; `step` does not apply)."""
+    from ta2net_jax.export import bundle
+
+    if bundle.is_bundle(workdir):
+        return bundle.load_model(config, workdir)
     mesh = mesh_lib.make_mesh(config.mesh)
     # Outside `set_mesh`: flax's eval_shape cannot attach an abstract mesh to unannotated variables.
     graphdef, abstract_state = nnx.split(nnx.eval_shape(lambda: model_and_optimizer(config)))

@@ -167,7 +167,30 @@ def map_smoothness_loss(source_map: jax.Array) -> jax.Array:
     return jnp.sum(jnp.abs(m[:, 2:] + m[:, :-2] - 2.0 * m[:, 1:-1]))
 
 
-def ta2net_loss(outputs: dict, labels: jax.Array, rng: jax.Array, cfg) -> tuple[jax.Array, dict]:
+def contact_loss(source_map: jax.Array, contact_xy: jax.Array) -> jax.Array:
+    """Weak supervision of the source map by exact contact points, at the frames that have one.
+
+    source_map [B, T, h, w] in (0, 1); contact_xy [B, T, 2] (x / W, y / H) of the frame's contact, negative
+    where it has none. Per such frame, a class-balanced binary cross-entropy: half −log m of the cell that
+    holds the contact, half the mean −log(1 − m) of the other cells; averaged over those frames (0 if none).
+    High m means "sounds here", so the map's polarity is fixed by construction.
+    """
+    h, w = source_map.shape[-2:]
+    m = jnp.clip(source_map.astype(jnp.float32), 1e-6, 1.0 - 1e-6)
+    x, y = contact_xy[..., 0], contact_xy[..., 1]
+    has_contact = (x >= 0).astype(jnp.float32)
+    row = jnp.clip(jnp.floor(y * h), 0, h - 1).astype(jnp.int32)
+    col = jnp.clip(jnp.floor(x * w), 0, w - 1).astype(jnp.int32)
+    target = (jnp.arange(h)[:, None] == row[..., None, None]) & (jnp.arange(w)[None, :] == col[..., None, None])
+    positive = -jnp.sum(jnp.where(target, jnp.log(m), 0.0), axis=(-2, -1))
+    negative = -jnp.sum(jnp.where(target, 0.0, jnp.log(1.0 - m)), axis=(-2, -1)) / max(h * w - 1, 1)
+    per_frame = 0.5 * (positive + negative)
+    return jnp.sum(per_frame * has_contact) / jnp.maximum(jnp.sum(has_contact), 1.0)
+
+
+def ta2net_loss(
+    outputs: dict, labels: jax.Array, rng: jax.Array, cfg, contact_xy: jax.Array | None = None
+) -> tuple[jax.Array, dict]:
     """Total loss and its weighted terms.
 
     Args:
@@ -175,8 +198,10 @@ def ta2net_loss(outputs: dict, labels: jax.Array, rng: jax.Array, cfg) -> tuple[
       labels: [B, T] int in {0, 1}.
       rng: key for the contrastive frame sampling.
       cfg: the `loss` config (configs/common.py:paper_loss).
+      contact_xy: [B, T, 2] contact points (contact_loss); needed when cfg.contact_weight > 0.
     Returns:
-      (loss, terms) with terms = {focal, soft_ce, fb, tmp} as they enter the sum (weights applied).
+      (loss, terms) with terms = {focal, soft_ce, fb, tmp} as they enter the sum (weights applied), and
+      `contact` when cfg.contact_weight > 0 (off in the paper's loss: the original has no such term).
     """
     logits = outputs["logits"]
     focal = focal_loss(logits, labels, cfg.focal_gamma)
@@ -201,4 +226,12 @@ def ta2net_loss(outputs: dict, labels: jax.Array, rng: jax.Array, cfg) -> tuple[
         "fb": cfg.fb_weight * fb,
         "tmp": cfg.tmp_weight * tmp,
     }
+    contact_weight = cfg.get("contact_weight", 0.0)
+    if contact_weight:
+        if contact_xy is None:
+            raise ValueError(
+                "loss.contact_weight > 0 needs contact points (batch 'contact_xy'); this dataset has none "
+                "(only the synthetic datasets keep exact contact points): set --config.loss.contact_weight=0"
+            )
+        terms["contact"] = contact_weight * contact_loss(outputs["source_map"], contact_xy)
     return sum(terms.values()), terms

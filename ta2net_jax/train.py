@@ -95,7 +95,7 @@ def make_train_step(config, graphdef, mesh, state_sharding=None):
         def loss_fn(model):
             video, motion, inflection = model_inputs(batch, config.inflection.mode, config.inflection.flow_scale)
             outputs = model(video, motion, inflection)
-            return ta2net_loss(outputs, batch["labels"], rng, config.loss)
+            return ta2net_loss(outputs, batch["labels"], rng, config.loss, batch.get("contact_xy"))
 
         (loss, terms), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
         optimizer.update(model, grads)

@@ -46,7 +46,11 @@ def test_detect_bad_input_one_line_and_nonzero_exit(tmp_path, capsys):
         assert not os.path.exists(tmp_path / "e.json")
 
 
-def test_detect_without_checkpoint_needs_inflection_method(tmp_path, capsys):
+def test_detect_without_checkpoint_needs_inflection_method(tmp_path, capsys, monkeypatch):
+    """With no --workdir and no packaged default model, the model method asks for a run."""
+    from ta2net_jax.export import bundle
+
+    monkeypatch.setattr(bundle, "PACKAGED_MODEL_DIR", str(tmp_path / "no_model"))
     status = cli.main(
         [
             "detect",
@@ -64,7 +68,21 @@ def test_detect_inflection_on_real_clip(tmp_path, capsys):
     video = realdata("greatest_hits_condfoleygen", "hitting_bag.mp4")
     out, plot = tmp_path / "events.json", tmp_path / "timeline.png"
     assert (
-        cli.main(["detect", video, "--out", str(out), "--plot", str(plot), "--labels", "2,14,25,37,48,60,72,83"]) == 0
+        cli.main(
+            [
+                "detect",
+                video,
+                "--method",
+                "inflection",
+                "--out",
+                str(out),
+                "--plot",
+                str(plot),
+                "--labels",
+                "2,14,25,37,48,60,72,83",
+            ]
+        )
+        == 0
     )
     result = json.load(open(out))
     assert result["num_frames"] == 90 and result["fps"] == pytest.approx(15.0)

@@ -130,7 +130,7 @@ def test_audible623_labels_on_the_timeline(tmp_path, monkeypatch):
         plots, "plot_timeline", lambda path, scores, **kw: (drawn.update(kw), real_plot(path, scores, **kw))
     )
     plot = tmp_path / "t.png"
-    assert cli.main(["detect", video, "--plot", str(plot), "--labels", labels]) == 0
+    assert cli.main(["detect", video, "--method", "inflection", "--plot", str(plot), "--labels", labels]) == 0
     assert list(drawn["labels"]) == [40, 58, 104, 121, 135, 150, 181, 191, 206, 216, 233, 268]
     assert open(plot, "rb").read(4) == b"\x89PNG"
 

@@ -70,6 +70,12 @@ BUILDER_CONFIGS = {
     "v2": _config(
         "v2", image_size=112, generator="v2", split_sizes=(("train", 2000), ("validation", 200), ("test", 200))
     ),
+    # The shipped default detector's training set (configs/default_detector.py): generator v2 resized to
+    # 64x64, 880 videos, so that it builds in ~20 min and the model trains in under 2 h on 2 CPU cores
+    # (the measured reason for 64 rather than 112 px is in that config's docstring).
+    "v2_64": _config(
+        "v2_64", image_size=64, generator="v2", split_sizes=(("train", 720), ("validation", 80), ("test", 80))
+    ),
     # For tests: v2 at 48-64 px, 1-1.4 s, resized to 32x32.
     "v2_tiny": _config(
         "v2_tiny",

@@ -20,6 +20,16 @@ def _config(args, overrides):
     return load_config(args.config, overrides)
 
 
+def _model_source(workdir: str | None) -> str | None:
+    """The run or bundle that the `model` detector reads: --workdir, else the default model shipped inside the
+    package (export/bundle.py; None if this install has none)."""
+    if workdir:
+        return workdir
+    from ta2net_jax.export import bundle
+
+    return bundle.packaged_model_dir()
+
+
 def _no_overrides(overrides) -> None:
     if overrides:
         raise ValueError(f"--config.* overrides need --config: {' '.join(overrides)}")
@@ -100,7 +110,9 @@ def detect(args, overrides) -> int:
     _no_overrides(overrides)
     from ta2net_jax.detection import detect as detect_lib
 
-    method = args.method or ("model" if args.workdir else "inflection")
+    model_source = _model_source(args.workdir)
+    method = args.method or ("model" if model_source else "inflection")
+    workdir = model_source if method == "model" else args.workdir
     if not os.path.exists(args.video):
         from input_pipeline.video import missing_reason
 
@@ -122,7 +134,7 @@ def detect(args, overrides) -> int:
         summary = detect_lib.detect_batch(
             videos,
             args.out_dir,
-            workdir=args.workdir,
+            workdir=workdir,
             method=method,
             flow_method=args.flow,
             threshold=args.threshold,
@@ -141,7 +153,7 @@ def detect(args, overrides) -> int:
         return 1 if summary["failed"] else 0
     result = detect_lib.detect(
         args.video,
-        workdir=args.workdir,
+        workdir=workdir,
         method=method,
         threshold=args.threshold,
         flow_method=args.flow,
@@ -208,7 +220,7 @@ def real_benchmark(args, overrides) -> int:
     _no_overrides(overrides)
     from ta2net_jax.evaluation.real_benchmark import benchmark
 
-    print(benchmark(args.realdata, args.out, workdir=args.workdir, results_md=args.results_md))
+    print(benchmark(args.realdata, args.out, workdir=_model_source(args.workdir), results_md=args.results_md))
     return 0
 
 
@@ -217,15 +229,16 @@ def eval_videos(args, overrides) -> int:
     from ta2net_jax.detection import detectors
     from ta2net_jax.evaluation import videos
 
-    if args.method in ("all", "both") or (args.method is None and args.workdir):
-        methods = tuple(n for n in detectors.names() if args.workdir or not detectors.get(n).needs_run)
+    workdir = _model_source(args.workdir)
+    if args.method in ("all", "both") or (args.method is None and workdir):
+        methods = tuple(n for n in detectors.names() if workdir or not detectors.get(n).needs_run)
     else:
         methods = (args.method or "inflection",)
     result = videos.evaluate_files(
         args.videos,
         args.labels,
         args.out_dir,
-        workdir=args.workdir,
+        workdir=workdir,
         methods=methods,
         name=args.name,
         flow_method=args.flow,

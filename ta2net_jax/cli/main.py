@@ -8,7 +8,7 @@
     ta2net eval-videos VIDEO|FOLDER ... --labels FILE --out-dir DIR [--workdir DIR]   # real clips
     ta2net real-benchmark [--realdata DIR] [--workdir DIR] [--out DIR] [--results-md FILE]  # every real clip
     ta2net info   --config CONFIG [--config.key=value ...]   # params, FLOPs per clip, input shapes (JSON)
-    ta2net export --workdir DIR [--step N] --format safetensors|torch|stablehlo|onnx --out PATH
+    ta2net export --workdir DIR [--step N] --format safetensors|torch|stablehlo|onnx|bundle --out PATH
     ta2net import-torch CKPT.pt --config CONFIG --workdir DIR [--step N]
     ta2net prepare --config CONFIG | VIDEO|FOLDER ... --out DIR  [--workers N --size S --flow M --fps F]
 
@@ -75,13 +75,15 @@ def _add_distributed(p) -> None:
 def _add_detect(p) -> None:
     p.add_argument("video", help="a video file PyAV/OpenCV can read, or a folder of them (batch mode)")
     p.add_argument(
-        "--workdir", help="a trained run (uses its latest checkpoint, input size, flow and tuned thresholds)"
+        "--workdir",
+        help="a trained run or model bundle (its latest checkpoint, input size, flow and tuned thresholds; "
+        "default: the default model shipped with the package)",
     )
     p.add_argument(
         "--method",
         choices=detectors.names(),
         default=None,
-        help="detector (default: model with --workdir, else inflection, the training-free one)",
+        help="detector (default: model, the shipped default model or --workdir's; inflection is the training-free one)",
     )
     p.add_argument("--out", help="events JSON to write (one video)")
     p.add_argument("--csv", help="events CSV to write: frame,time_s,score,x,y (one video)")
@@ -125,13 +127,12 @@ def _add_eval_videos(p) -> None:
     p.add_argument("videos", nargs="+", help="video files and/or folders of them")
     p.add_argument("--labels", required=True, help=LABELS_HELP)
     p.add_argument("--out-dir", required=True, help="folder for results.json, report.md and plots")
-    p.add_argument("--workdir", help="a trained run (model method)")
+    p.add_argument("--workdir", help="a trained run or model bundle (model method; default: the shipped model)")
     p.add_argument(
         "--method",
         choices=(*detectors.names(), "all", "both"),
         default=None,
-        help="detector(s) to evaluate: one name, or all ('both' is the same) (default: all with "
-        "--workdir, else inflection)",
+        help="detector(s) to evaluate: one name, or all ('both' is the same) (default: all)",
     )
     p.add_argument("--name", default=None, help="title of the report (default: the labels file)")
     p.add_argument("--flow", default=None, help=FLOW_HELP)
@@ -188,7 +189,9 @@ def _parser() -> argparse.ArgumentParser:
         help="every labelled clip of the shared real data, every detector, leave-one-clip-out (docs/RESULTS.md §2)",
     )
     p.add_argument("--realdata", default="../shared/realdata", help="the shared real-clip folder")
-    p.add_argument("--workdir", default=None, help="a trained run: adds the model detector")
+    p.add_argument(
+        "--workdir", default=None, help="a trained run or bundle for the model detector (default: the shipped model)"
+    )
     p.add_argument("--out", default="runs/real_benchmark", help="folder for results.json and tables.md")
     p.add_argument("--results-md", default=None, help="also write the tables between the markers of this file")
     _add_prepare(
@@ -198,7 +201,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p = sub.add_parser(
         "export",
-        help="export a run's checkpoint: safetensors, torch (original names), stablehlo, onnx (docs/export.md)",
+        help="export a run's checkpoint: safetensors, torch (original names), stablehlo, onnx, bundle (docs/export.md)",
     )
     p.add_argument("--workdir", required=True, help="a training run (or one made by import-torch)")
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")

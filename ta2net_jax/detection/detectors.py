@@ -110,7 +110,8 @@ def get(name: str) -> type[Detector]:
 @register
 class ModelDetector(Detector):
     """P(audible) of a trained run from sliding windows (inference.py); the map is the CCAM sound-source map
-    with the polarity `ta2net eval` chose on validation (docs/evaluation_choices.md)."""
+    with the polarity `ta2net eval` chose on validation (docs/evaluation_choices.md); an event is located at
+    the largest inflection magnitude weighted by that map (`locate`)."""
 
     name = "model"
     default_threshold = 0.5
@@ -147,6 +148,18 @@ class ModelDetector(Detector):
         video = next(predict_videos(self._predictor, [windows]))
         maps = 1.0 - video["maps"] if self.map_polarity == "inverted" else video["maps"]
         return Scores(video["scores"], maps, flow_fwd, flow_bwd)
+
+    def locate(self, scores: Scores, frame: int) -> tuple[float, float]:
+        """The largest inflection magnitude inside the region the source map points at (metrics.spatial
+        `attended_peak_xy`; evaluation/localisation.py measures it against the map's cell centre)."""
+        from input_pipeline import inflection_energy
+        from ta2net_jax.evaluation.metrics.spatial import attended_peak_xy
+
+        n = scores.flow_fwd.shape[0] + 1
+        t = min(max(int(frame), 2), n - 3)
+        return attended_peak_xy(
+            scores.maps[frame], inflection_energy.inflection_magnitude(scores.flow_fwd, scores.flow_bwd, t)
+        )
 
     def describe(self) -> dict:
         return {"workdir": self.run.workdir, "map_polarity": self.map_polarity, "checkpoint_step": self.step}

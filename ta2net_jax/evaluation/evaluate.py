@@ -41,7 +41,7 @@ def score_split(
 ) -> list[dict]:
     """Per video of this process's share of `split`: scores [N], maps [N,h,w], the inflection detector's scores
     `inflection` [N], ground truth, and its inflection-magnitude map at each ground-truth event frame
-    (`inflection_event_maps`)."""
+    (`inflection_event_maps` [E,H,W]; `inflection_event_maps_pm1` [E,2,H,W] at one frame before and after)."""
     from tqdm import tqdm
 
     from input_pipeline import pipeline
@@ -61,6 +61,9 @@ def score_split(
         frames = np.clip(np.asarray(video["event_frames"], np.int64), 2, max(n - 3, 2))
         maps = inflection_energy.inflection_magnitude_maps(fwd, bwd) if len(frames) else None
         video["inflection_event_maps"] = maps[frames] if maps is not None else np.zeros((0,) + fwd.shape[1:3])
+        # The frames one before and one after each event (localisation.py: a detection one frame off).
+        around = np.stack([np.clip(frames - 1, 0, n - 1), np.clip(frames + 1, 0, n - 1)], axis=1)
+        video["inflection_event_maps_pm1"] = maps[around] if maps is not None else np.zeros((0, 2) + fwd.shape[1:3])
         results.append(video)
     return results
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from input_pipeline import registry
 from ta2net_jax.detection import events as events_lib
+from ta2net_jax.evaluation import localisation
 from ta2net_jax.evaluation.metrics import spatial as spatial_metrics, timing as metrics
 from ta2net_jax.evaluation.metrics.ap import ap_metrics, average_precision, precision_recall_curve
 from ta2net_jax.evaluation.metrics.counting import COUNT_MODES, count_from_events, counting_metrics
@@ -153,6 +154,10 @@ def spatial(data_cfg, split: str, tune_split: str, tune: list[dict], test: list[
         "inflection_pointing_accuracy": _inflection_pointing(test, cell),
         "inflection_ciou": spatial_metrics.ciou_summary(cious["peak"]["inflection"]),
     }
+    prior = spatial_result["constant_cell_prior"]
+    spatial_result["localisation"] = localisation.localisation(
+        test, polarity, tuple(prior["cell_row_col"]) if prior else None
+    )
     return spatial_result, cious
 
 

@@ -1,6 +1,6 @@
 """`ta2net export` and `ta2net import-torch`: a trained run's weights to other frameworks and back.
 
-    ta2net export --workdir DIR [--step N] --format safetensors|torch|stablehlo|onnx --out PATH
+    ta2net export --workdir DIR [--step N] --format safetensors|torch|stablehlo|onnx|bundle --out PATH
     ta2net import-torch CKPT.pt --config CONFIG --workdir DIR [--step N]
 
 The exported function (stablehlo, onnx) is the eval-mode model on one clip's model inputs:
@@ -20,6 +20,8 @@ the same preprocessing serves every runtime. Formats (docs/export.md):
 * stablehlo — `jax.export` serialisation (`jax.export.deserialize(bytes).call(video, motion, inflection)`).
 * onnx — via jax2onnx in its own environment (.venv-onnx, `make onnx-env`), because jax2onnx pins an
   older orbax-checkpoint than training uses; the JAX env hands it a safetensors file.
+* bundle — a folder of model.safetensors, config.json and detector.json (bundle.py) that detect, eval-videos,
+  export and `train --init-from` take as `--workdir`; the packaged default detector is one.
 """
 
 from __future__ import annotations
@@ -157,9 +159,25 @@ def export(workdir: str, fmt: str, out: str, step: int | None = None) -> dict:
     from ta2net_jax.checkpoint import load_model_for_inference
     from ta2net_jax.config_utils import run_config
 
-    paths.check_output_file(out, f"{fmt} export (--out)")
+    if fmt == "bundle":
+        paths.check_output_dir(out, "bundle folder (--out)")
+    else:
+        paths.check_output_file(out, f"{fmt} export (--out)")
     config = with_image_size(run_config(workdir))
     model, step = load_model_for_inference(config, workdir, step)
+    if fmt == "bundle":
+        from ta2net_jax.export import bundle
+
+        written = bundle.write_bundle(model, config, step, workdir, out)
+        size = sum(paths.getsize(paths.join(out, f)) for f in written["files"])
+        return {
+            "format": fmt,
+            "out": paths.resolve(out),
+            "step": step,
+            "bytes": size,
+            "inputs": [list(s) for s in input_shapes(config, "B")],
+            **written,
+        }
     if not paths.is_remote(out):
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     # The writers need a local file: a gs:// `out` is written locally, then uploaded in one object write.

@@ -41,6 +41,8 @@ __all__ = [
     "pointing_hits",
     "synthetic_event_boxes",
     "map_cell_peak",
+    "upsample_map",
+    "attended_peak_xy",
 ]
 
 LVS_SIZE = 224
@@ -116,6 +118,33 @@ def map_cell_peak(source_map: np.ndarray, image_size: tuple[int, int], polarity:
     index = int(np.argmax(m)) if polarity == "peak" else int(np.argmin(m))
     row, col = np.unravel_index(index, m.shape)
     return (col + 0.5) * image_size[1] / w, (row + 0.5) * image_size[0] / h
+
+
+def upsample_map(source_map: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """[h, w] map → [H, W] by bilinear interpolation between cell centres (edges held), as
+    `jax.image.resize(..., "linear")` without antialiasing."""
+    m = np.asarray(source_map, np.float32)
+    (h, w), (big_h, big_w) = m.shape, image_size
+    rows = np.clip((np.arange(big_h) + 0.5) * h / big_h - 0.5, 0, h - 1)
+    cols = np.clip((np.arange(big_w) + 0.5) * w / big_w - 0.5, 0, w - 1)
+    r0, c0 = np.floor(rows).astype(int), np.floor(cols).astype(int)
+    r1, c1 = np.minimum(r0 + 1, h - 1), np.minimum(c0 + 1, w - 1)
+    fr, fc = (rows - r0)[:, None], (cols - c0)[None, :]
+    top = m[r0][:, c0] * (1 - fc) + m[r0][:, c1] * fc
+    bottom = m[r1][:, c0] * (1 - fc) + m[r1][:, c1] * fc
+    return top * (1 - fr) + bottom * fr
+
+
+def attended_peak_xy(source_map: np.ndarray, magnitude: np.ndarray) -> tuple[float, float]:
+    """(x, y) pixel centre of the largest inflection magnitude [H, W] weighted by the source map [h, w]
+    upsampled to H×W: where the motion broke, inside the region the model says sounds. Falls back to the
+    map's own upsampled peak where the magnitude is zero everywhere."""
+    weight = upsample_map(source_map, magnitude.shape)
+    score = weight * np.asarray(magnitude, np.float32)
+    if not np.any(score > 0):
+        score = weight
+    row, col = np.unravel_index(int(np.argmax(score)), score.shape)
+    return col + 0.5, row + 0.5
 
 
 def pointing_hits(

@@ -1,0 +1,66 @@
+"""Model bundles: a trained model as three small files that `detect`, `eval-videos`, `export` and
+`train --init-from` take wherever they take a training workdir.
+
+    <folder>/model.safetensors   parameters and BatchNorm statistics (the safetensors export, config in its
+                                 metadata)
+    <folder>/config.json         the run's config (as in a workdir)
+    <folder>/detector.json       what `ta2net eval` tuned on validation (picking per detector, map polarity)
+
+`ta2net export --workdir RUN --format bundle --out FOLDER` writes one. The default detector that ships inside
+the package (`ta2net detect VIDEO` without `--workdir`) is the bundle in `ta2net_jax/detection/default_model/`
+(docs/default_model.md says how it was trained and what it scores).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from input_pipeline import paths
+
+WEIGHTS_FILE = "model.safetensors"
+PACKAGED_MODEL_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "detection", "default_model"
+)
+
+
+def is_bundle(folder: str | None) -> bool:
+    """True when `folder` holds a bundle's weights (and so is not a training workdir's checkpoints)."""
+    return bool(folder) and paths.exists(paths.join(folder, WEIGHTS_FILE))
+
+
+def packaged_model_dir() -> str | None:
+    """The shipped default model's folder, or None when this install has none."""
+    return PACKAGED_MODEL_DIR if is_bundle(PACKAGED_MODEL_DIR) else None
+
+
+def write_bundle(model, config, step: int, workdir: str, out_dir: str) -> dict:
+    """Writes `model` (eval mode) with `config` and the workdir's detector.json into the folder `out_dir`."""
+    from ta2net_jax.export.exporters import export_safetensors
+
+    paths.makedirs(out_dir)
+    with paths.written_locally(paths.join(out_dir, WEIGHTS_FILE)) as local:
+        export_safetensors(model, config, step, local)
+    paths.write_text(paths.join(out_dir, "config.json"), config.to_json_best_effort(sort_keys=True, indent=2))
+    tuned_path = paths.join(workdir, "detector.json")
+    tuned = json.loads(paths.read_text(tuned_path)) if paths.exists(tuned_path) else {}
+    paths.write_text(paths.join(out_dir, "detector.json"), json.dumps(tuned, indent=2, sort_keys=True))
+    return {"files": [WEIGHTS_FILE, "config.json", "detector.json"], "tuned": sorted(tuned)}
+
+
+def load_model(config, folder: str):
+    """(model in eval mode, step) from a bundle; the weights must match `config`'s model (names, shapes)."""
+    from safetensors import safe_open
+
+    from ta2net_jax.export import weights
+    from ta2net_jax.model import build_model
+
+    path = paths.join(folder, WEIGHTS_FILE)
+    with paths.read_locally(path) as local:
+        _, flat = weights.read_safetensors(local)
+        with safe_open(local, framework="numpy") as f:
+            step = (f.metadata() or {}).get("step")
+    model = build_model(config)
+    weights.load_flat_state(model, flat, source=path)
+    model.eval()
+    return model, int(step) if step and step.isdigit() else None
