@@ -46,6 +46,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from input_pipeline import prepare as prepare_lib
+from input_pipeline.datasets import writing
 from input_pipeline.datasets.audible623_csv import Anomaly
 from input_pipeline.datasets.video_index import VideoIndex
 from input_pipeline.jpeg_frames import append_flow, flow_file_name
@@ -423,7 +424,7 @@ def build(builder: RealVideoBuilder) -> RealVideoBuilder:
     """Builds (if not yet built) and writes build_report.json / build_report.txt beside the dataset."""
     if builder.is_prepared():
         return builder
-    with _uncompressed_array_record():
+    with _uncompressed_array_record(), writing.shuffle_in_memory(builder.data_dir):
         builder.download_and_prepare(file_format="array_record")
     report = builder.report
     report["num_examples"] = {k: v.num_examples for k, v in builder.info.splits.items()}

@@ -35,6 +35,7 @@ import tensorflow_datasets as tfds
 from tqdm import tqdm
 
 from input_pipeline import flow as flow_lib, paths, synthetic, video as video_lib
+from input_pipeline.datasets import writing
 from input_pipeline.synthetic import v2 as v2_lib
 
 
@@ -292,7 +293,8 @@ def build(builder: SyntheticCollisions) -> SyntheticCollisions:
     """Renders and prepares the dataset (idempotent), writes build_report.json, returns the builder."""
     if builder.is_prepared():
         return builder
-    builder.download_and_prepare(file_format="array_record")
+    with writing.shuffle_in_memory(builder.data_dir):
+        builder.download_and_prepare(file_format="array_record")
     report = {
         "dataset": builder.info.full_name,
         "raw_dir": builder.raw_dir,

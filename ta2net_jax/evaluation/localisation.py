@@ -42,7 +42,9 @@ def _map(video: dict, frame: int, polarity: str) -> np.ndarray:
 def _locations(video, i, frame, offset, polarity, constant_xy, size, rng) -> dict[str, list[tuple[float, float]]]:
     """Each locator's (x, y) candidates for event i, using the maps of `frame + offset`."""
     t = frame + offset
-    magnitude = video["inflection_event_maps"][i] if offset == 0 else video["inflection_event_maps_pm1"][i][int(offset > 0)]
+    magnitude = (
+        video["inflection_event_maps"][i] if offset == 0 else video["inflection_event_maps_pm1"][i][int(offset > 0)]
+    )
     m = _map(video, t, polarity)
     row, col = np.unravel_index(int(np.argmax(magnitude)), magnitude.shape)
     return {

@@ -35,7 +35,7 @@ import numpy as np
 
 from ta2net_jax.evaluation.videos import json_default
 
-__all__ = ["SETS", "COUNT_SETS", "run_benchmark", "tables", "write_into", "benchmark"]
+__all__ = ["SETS", "COUNT_SETS", "run_benchmark", "tables", "write_into", "benchmark", "save_locations_sheet"]
 
 SETS = {  # set -> (folder, label file), relative to the realdata folder
     "greatest_hits": ("greatest_hits_condfoleygen", "greatest_hits_condfoleygen/audio_onsets.json"),
@@ -98,7 +98,7 @@ def run_benchmark(realdata: str, *, workdir: str | None = None, methods=("inflec
         scored = []
         for clip in clips + count_clips:
             a = detector.analyse(clip["path"])
-            scored.append({**clip, "scores": a["scores"], "fps": a["decoded"].fps})
+            scored.append({**clip, "scores": a["scores"], "fps": a["decoded"].fps, "detected": a["events"]})
         labelled = [c for c in scored if c["gt"] is not None and c["set"] in SETS]
         rows = []
         for i, clip in enumerate(labelled):
@@ -130,6 +130,9 @@ def run_benchmark(realdata: str, *, workdir: str | None = None, methods=("inflec
             "input": {"image_size": detector.image_size, "flow": detector.flow_method},
             "rows": rows,
             "counting": counts,
+            # Default-picking events with their (x, y) in source pixels, for the event sheet.
+            "detected": {c["path"]: c["detected"] for c in labelled},
+            "gt": {c["path"]: c["gt"] for c in labelled},
         }
     return result
 
@@ -197,6 +200,22 @@ def write_into(path: str, text: str) -> None:
         f.write(doc)
 
 
+def save_locations_sheet(result: dict, path: str) -> dict | None:
+    """The event sheet (event_sheet.py) of the model method, else inflection: up to 4 detected events per
+    labelled clip, true hits first, each frame marked at the reported (x, y)."""
+    from ta2net_jax.evaluation.event_sheet import event_panels, save_event_sheet
+
+    method = "model" if "model" in result["methods"] else next(iter(result["methods"]), None)
+    if method is None:
+        return None
+    d = result["methods"][method]
+    panels = [p for video, events in d["detected"].items() for p in event_panels(video, events, d["gt"][video])]
+    if not panels:
+        return None
+    save_event_sheet(path, panels, title=f"{method}: detected events, red mark = reported (x, y)")
+    return {"method": method, "path": path}
+
+
 def benchmark(realdata: str, out: str, *, workdir: str | None = None, results_md: str | None = None) -> str:
     """Runs the benchmark, writes ``out``/results.json and tables.md (and the tables into ``results_md``
     between the markers); returns the tables (`ta2net real-benchmark`)."""
@@ -207,6 +226,9 @@ def benchmark(realdata: str, out: str, *, workdir: str | None = None, results_md
         json.dump(result, f, indent=2, default=json_default)
     with open(os.path.join(out, "tables.md"), "w") as f:
         f.write(text)
+    sheet = save_locations_sheet(result, os.path.join(out, "event_locations.png"))
+    if sheet:
+        text += f"\nEvent locations ({sheet['method']}): {sheet['path']}\n"
     if results_md:
         write_into(results_md, text)
     return text

@@ -1,0 +1,232 @@
+"""The default detector: contact supervision of the source map, model bundles, the packaged model that
+`ta2net detect VIDEO` uses without --workdir, and the localisation table of `ta2net eval`."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import REPO, realdata
+
+from input_pipeline import clips
+from ta2net_jax import losses
+from ta2net_jax.config_utils import load_config
+from ta2net_jax.evaluation import localisation
+from ta2net_jax.evaluation.metrics import spatial
+
+
+def contact_loss_f64(source_map, contact_xy):
+    m = np.clip(np.asarray(source_map, np.float64), 1e-6, 1 - 1e-6)
+    b, t, h, w = m.shape
+    total, count = 0.0, 0
+    for i in range(b):
+        for j in range(t):
+            x, y = contact_xy[i, j]
+            if x < 0:
+                continue
+            row, col = min(int(np.floor(y * h)), h - 1), min(int(np.floor(x * w)), w - 1)
+            target = np.zeros((h, w), bool)
+            target[row, col] = True
+            positive = -np.log(m[i, j][target]).sum()
+            negative = -np.log(1 - m[i, j][~target]).sum() / (h * w - 1)
+            total, count = total + 0.5 * (positive + negative), count + 1
+    return total / max(count, 1)
+
+
+def test_contact_loss_matches_float64_reference_and_fixes_polarity():
+    rng = np.random.default_rng(0)
+    source_map = rng.uniform(0.01, 0.99, (2, 5, 4, 4)).astype(np.float32)
+    contact_xy = np.full((2, 5, 2), -1.0, np.float32)
+    contact_xy[0, 1] = (0.1, 0.9)
+    contact_xy[1, 3] = (0.99, 0.0)
+    contact_xy[1, 4] = (0.5, 0.5)
+    got = float(losses.contact_loss(jnp.asarray(source_map), jnp.asarray(contact_xy)))
+    assert got == pytest.approx(contact_loss_f64(source_map, contact_xy), rel=1e-5)
+    # A map that is high at the contact cell scores far better than its inversion: m, not 1 − m, is the source.
+    onehot = np.full((1, 1, 4, 4), 0.05, np.float32)
+    onehot[0, 0, 3, 0] = 0.95
+    xy = np.array([[[0.1, 0.9]]], np.float32)
+    right = float(losses.contact_loss(jnp.asarray(onehot), jnp.asarray(xy)))
+    inverted = float(losses.contact_loss(jnp.asarray(1 - onehot), jnp.asarray(xy)))
+    assert right < 0.1 < 2.0 < inverted
+    # Frames without a contact contribute nothing; none at all gives 0.
+    assert float(losses.contact_loss(jnp.asarray(source_map), jnp.full((2, 5, 2), -1.0))) == 0.0
+
+
+def _outputs(rng, b=4, t=6, d=8, h=2):
+    return {
+        "logits": jnp.asarray(rng.standard_normal((b, t, 2)), jnp.float32),
+        "fg": jnp.asarray(rng.standard_normal((b, t, d)), jnp.float32),
+        "bg": jnp.asarray(rng.standard_normal((b, t, d)), jnp.float32),
+        "source_map": jnp.asarray(rng.uniform(0.1, 0.9, (b, t, h, h)), jnp.float32),
+    }
+
+
+def test_paper_config_has_no_contact_term_and_default_detector_has_one():
+    rng = np.random.default_rng(1)
+    outputs = _outputs(rng)
+    labels = jnp.asarray(np.eye(6, dtype=np.int32)[[0, 2, 3, 5]])
+    contact_xy = jnp.asarray(np.where(np.asarray(labels)[..., None] > 0, 0.3, -1.0), jnp.float32)
+    paper = load_config(os.path.join(REPO, "configs", "audible623.py"))
+    assert paper.loss.contact_weight == 0.0
+    total, terms = losses.ta2net_loss(outputs, labels, jax.random.key(0), paper.loss, contact_xy)
+    assert set(terms) == {"focal", "soft_ce", "fb", "tmp"}  # the original's four terms, nothing else
+    same, _ = losses.ta2net_loss(outputs, labels, jax.random.key(0), paper.loss)
+    assert float(total) == float(same)
+    default = load_config(os.path.join(REPO, "configs", "default_detector.py"))
+    assert default.loss.contact_weight > 0 and default.data.builder_config == "v2_64"
+    total, terms = losses.ta2net_loss(outputs, labels, jax.random.key(0), default.loss, contact_xy)
+    assert set(terms) == {"focal", "soft_ce", "fb", "tmp", "contact"} and float(terms["contact"]) > 0
+    with pytest.raises(ValueError, match="contact_weight"):
+        losses.ta2net_loss(outputs, labels, jax.random.key(0), default.loss)
+
+
+def test_contact_points_follow_clips_and_flips():
+    n, size = 12, (32, 64)
+    example = {
+        "frames": np.zeros((n,) + size + (3,), np.uint8),
+        "flow_fwd": np.zeros((n - 1,) + size + (2,), np.float16),
+        "flow_bwd": np.zeros((n - 1,) + size + (2,), np.float16),
+        "event_frames": np.array([4, 7, 7]),
+        "event_xy": np.array([[16.0, 8.0], [48.0, 24.0], [1.0, 1.0]], np.float32),
+    }
+    contacts = clips.frame_contacts(n, example["event_frames"], example["event_xy"], size)
+    np.testing.assert_allclose(contacts[4], [0.25, 0.25])
+    np.testing.assert_allclose(contacts[7], [0.75, 0.75])  # of two events in one frame, the first
+    assert (contacts[[0, 5, 11]] == -1).all()
+    clip = clips.make_clip(example, 3, 6)
+    np.testing.assert_allclose(clip["contact_xy"][1], [0.25, 0.25])  # frame 4
+    flipped = clips.augment(clip, _AlwaysFlip(), hflip=True, brightness=0, contrast=0)
+    np.testing.assert_allclose(flipped["contact_xy"][1], [0.75, 0.25])
+    assert (flipped["contact_xy"][0] == -1).all()
+
+
+class _AlwaysFlip:
+    def random(self):
+        return 0.0
+
+
+def test_upsample_and_attended_peak():
+    np.testing.assert_allclose(spatial.upsample_map(np.full((3, 3), 0.4), (12, 12)), 0.4)
+    big = spatial.upsample_map(np.array([[0.0, 1.0]]), (1, 8))
+    assert big[0, 0] == 0.0 and big[0, -1] == 1.0 and np.all(np.diff(big[0]) >= 0)
+    magnitude = np.zeros((16, 16), np.float32)
+    magnitude[2, 2] = 10.0  # a strong motion break where the map says nothing sounds …
+    magnitude[13, 12] = 3.0  # … and a weaker one inside the attended region
+    source_map = np.array([[0.0, 0.0], [0.0, 1.0]])
+    assert spatial.attended_peak_xy(source_map, magnitude) == (12.5, 13.5)
+    # No motion break: the upsampled map's own peak (its plateau starts at the cell centre, pixel 12).
+    assert spatial.attended_peak_xy(source_map, np.zeros((16, 16))) == (12.5, 12.5)
+
+
+def test_localisation_table_ranks_a_map_that_points():
+    rng = np.random.default_rng(2)
+    videos = []
+    for k in range(6):
+        n, xy = 10, (rng.uniform(4, 60), rng.uniform(4, 60))
+        maps = np.full((n, 4, 4), 0.1)
+        row, col = int(xy[1] // 16), int(xy[0] // 16)
+        maps[:, row, col] = 0.9
+        magnitude = np.zeros((64, 64), np.float32)
+        magnitude[int(xy[1]), int(xy[0])] = 1.0
+        videos.append(
+            {
+                "id": f"v{k}",
+                "scores": np.r_[np.nan, np.nan, np.zeros(n - 4), np.nan, np.nan],
+                "maps": maps,
+                "event_frames": np.array([5]),
+                "event_xy": np.array([xy], np.float32),
+                "frame_size": (64, 64),
+                "inflection_event_maps": magnitude[None],
+                "inflection_event_maps_pm1": np.stack([magnitude, magnitude])[None],
+            }
+        )
+    table = localisation.localisation(videos, "peak", (3, 1))
+    loc = table["locators"]
+    assert table["num_events"] == 6 and table["pointing_radius_px"] == 16
+    assert loc["map_cell"]["pointing_accuracy"] == 1.0 and loc["attended_peak"]["median_distance_px"] < 1.0
+    assert loc["attended_peak"]["pointing_accuracy_pm1"] == 1.0
+    assert loc["uniform_random"]["pointing_accuracy"] < 0.5
+    inverted = localisation.localisation(videos, "inverted", (3, 1))["locators"]
+    assert inverted["map_cell"]["pointing_accuracy"] < 1.0
+
+
+@pytest.fixture(scope="module")
+def v2_tiny_run(tmp_path_factory):
+    """configs/default_detector.py:smoke (v2_tiny, contact loss on) trained 2 steps and evaluated."""
+    from input_pipeline.datasets import synthetic_collisions
+    from ta2net_jax.evaluation.evaluate import evaluate
+    from ta2net_jax.train import train_and_evaluate
+
+    root = tmp_path_factory.mktemp("default_detector")
+    data_dir = str(root / "tfds")
+    synthetic_collisions.build_dataset(data_dir, "v2_tiny", workers=1)
+    config = load_config(
+        os.path.join(REPO, "configs", "default_detector.py:smoke"), [f"data.data_dir={data_dir}", "data.num_frames=8"]
+    )
+    workdir = str(root / "run")
+    last = train_and_evaluate(config, workdir, progress=False)
+    evaluate(config, workdir, progress=False)
+    return config, workdir, last
+
+
+def test_default_detector_trains_evaluates_and_bundles(v2_tiny_run, tmp_path):
+    from ta2net_jax.cli import main as cli
+
+    config, workdir, last = v2_tiny_run
+    assert "contact" in last and np.isfinite(last["contact"])
+    result = json.load(open(os.path.join(workdir, "eval.json")))
+    assert set(result["spatial"]["localisation"]["locators"]) == set(localisation.LOCATORS)
+    bundle_dir = tmp_path / "bundle"
+    assert cli.main(["export", "--workdir", workdir, "--format", "bundle", "--out", str(bundle_dir)]) == 0
+    assert sorted(os.listdir(bundle_dir)) == ["config.json", "detector.json", "model.safetensors"]
+    video = realdata("greatest_hits_condfoleygen", "hitting_bag.mp4")
+    from_run, from_bundle = tmp_path / "run.json", tmp_path / "bundle.json"
+    assert cli.main(["detect", video, "--workdir", workdir, "--out", str(from_run)]) == 0
+    assert cli.main(["detect", video, "--workdir", str(bundle_dir), "--out", str(from_bundle)]) == 0
+    a, b = json.load(open(from_run)), json.load(open(from_bundle))
+    assert a["method"] == b["method"] == "model"
+    np.testing.assert_array_equal(np.array(a["scores"], float), np.array(b["scores"], float))
+    assert a["events"] == b["events"]
+
+
+def test_packaged_default_model_is_what_detect_uses(tmp_path):
+    """The shipped bundle exists, is small, and `ta2net detect VIDEO` with no flag runs it."""
+    from ta2net_jax.cli import main as cli
+    from ta2net_jax.export import bundle
+
+    folder = bundle.packaged_model_dir()
+    assert folder is not None, f"no packaged default model in {bundle.PACKAGED_MODEL_DIR}"
+    size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
+    assert size <= 20 * 2**20
+    tuned = json.load(open(os.path.join(folder, "detector.json")))
+    assert "model_picking" in tuned and tuned.get("map_polarity") == "peak"
+    out = tmp_path / "e.json"
+    assert cli.main(["detect", realdata("greatest_hits_condfoleygen", "hitting_metal.mp4"), "--out", str(out)]) == 0
+    result = json.load(open(out))
+    assert result["method"] == "model" and result["workdir"] == folder
+    assert result["picking"] == tuned["model_picking"]
+
+
+def test_event_sheet_marks_true_hits_first(tmp_path):
+    from input_pipeline.video import write_video
+    from ta2net_jax.evaluation.event_sheet import event_panels, save_event_sheet
+
+    frames = np.zeros((20, 24, 32, 3), np.uint8)
+    video = str(tmp_path / "clip.mp4")
+    write_video(video, frames, 10.0)
+    events = [
+        {"frame": 3, "x": 5.0, "y": 6.0, "score": 0.9},  # no GT near
+        {"frame": 10, "x": 20.0, "y": 12.0, "score": 0.6},  # GT at 11
+        {"frame": 16, "x": 1.0, "y": 1.0, "score": 0.7},  # GT at 18
+    ]
+    panels = event_panels(video, events, [11, 18], per_clip=2)
+    assert [p["title"].split()[1] for p in panels] == ["f10", "f16"]  # both true hits, in frame order
+    assert panels[0]["xy"] == (20.0, 12.0) and panels[0]["image"].shape == (24, 32, 3)
+    assert event_panels(video, [], [11]) == []
+    path = save_event_sheet(str(tmp_path / "sheet.png"), panels)
+    assert open(path, "rb").read(4) == b"\x89PNG"
+    with pytest.raises(ValueError, match="no events"):
+        save_event_sheet(str(tmp_path / "empty.png"), [])
