@@ -366,3 +366,17 @@ def model_and_optimizer(config):
     model = build_model(config)
     model.train()
     return model, optim.make_optimizer(model, config.optim, config.train.num_steps)
+
+
+def flat_weights_of(source: str) -> dict:
+    """The parameters and BatchNorm statistics of a trained run (its newest checkpoint), a model bundle or a
+    safetensors export: what `ta2net train --init-from` starts from."""
+    from ta2net_jax.config_utils import run_config
+    from ta2net_jax.export import weights
+
+    if os.path.isdir(source):
+        model, _ = load_model_for_inference(run_config(source), source)
+        return weights.flat_state(model)
+    if not os.path.isfile(source):
+        raise FileNotFoundError(f"{source}: no such run folder or weights file (--init-from)")
+    return weights.read_safetensors(source)[1]

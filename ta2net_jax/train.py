@@ -146,13 +146,13 @@ def _compile_step(config, train_step, state, batch):
 
 
 def _initial_weights(graphdef, state, source: str):
-    """`state` with the model's weights replaced by those of `source` (export.weights.flat_weights_of), on
+    """`state` with the model's weights replaced by those of `source` (checkpoint.flat_weights_of), on
     the same shardings; ValueError naming the mismatching entries when the architectures differ."""
     from ta2net_jax.export import weights
 
     shardings = jax.tree.map(lambda x: x.sharding, state)
     model, optimizer = nnx.merge(graphdef, state)
-    weights.load_flat_state(model, weights.flat_weights_of(source), source=source)
+    weights.load_flat_state(model, checkpoint.flat_weights_of(source), source=source)
     return jax.device_put(nnx.state((model, optimizer)), shardings)
 
 

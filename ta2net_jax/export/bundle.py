@@ -36,11 +36,11 @@ def packaged_model_dir() -> str | None:
 
 def write_bundle(model, config, step: int, workdir: str, out_dir: str) -> dict:
     """Writes `model` (eval mode) with `config` and the workdir's detector.json into the folder `out_dir`."""
-    from ta2net_jax.export.exporters import export_safetensors
+    from ta2net_jax.export import weights
 
     paths.makedirs(out_dir)
     with paths.written_locally(paths.join(out_dir, WEIGHTS_FILE)) as local:
-        export_safetensors(model, config, step, local)
+        weights.write_safetensors(model, config, step, local)
     paths.write_text(paths.join(out_dir, "config.json"), config.to_json_best_effort(sort_keys=True, indent=2))
     tuned_path = paths.join(workdir, "detector.json")
     tuned = json.loads(paths.read_text(tuned_path)) if paths.exists(tuned_path) else {}

@@ -71,23 +71,7 @@ def input_shapes(config, batch) -> list[tuple]:
     return [(batch, t, size, size, 3), (batch, t, size, size, 2 * c), (batch, t, size, size, 2 * c)]
 
 
-def _metadata(config, step) -> dict[str, str]:
-    return {
-        "format": "ta2net-jax",
-        "config": config.to_json_best_effort(sort_keys=True),
-        "step": str(step),
-        "inputs": "video [B,T,H,W,3] in [0,1]; motion, inflection [B,T,H,W,2C]",
-        "outputs": "logits [B,T,2]; source_map [B,T,H/16,W/16]",
-    }
-
-
 # ---- JAX → formats -----------------------------------------------------------------------------------
-
-
-def export_safetensors(model, config, step, out: str) -> None:
-    from safetensors.numpy import save_file
-
-    save_file(weights.flat_state(model), out, metadata=_metadata(config, step))
 
 
 def load_safetensors(path: str):
@@ -183,7 +167,7 @@ def export(workdir: str, fmt: str, out: str, step: int | None = None) -> dict:
     # The writers need a local file: a gs:// `out` is written locally, then uploaded in one object write.
     with paths.written_locally(out) as local_out:
         if fmt == "safetensors":
-            export_safetensors(model, config, step, local_out)
+            weights.write_safetensors(model, config, step, local_out)
         elif fmt == "torch":
             export_torch(model, config, local_out)
         elif fmt == "stablehlo":
@@ -191,7 +175,7 @@ def export(workdir: str, fmt: str, out: str, step: int | None = None) -> dict:
         else:
             with tempfile.TemporaryDirectory() as tmp:
                 weights_path = os.path.join(tmp, "weights.safetensors")
-                export_safetensors(model, config, step, weights_path)
+                weights.write_safetensors(model, config, step, weights_path)
                 export_onnx(weights_path, local_out)
     return {
         "format": fmt,

@@ -68,22 +68,6 @@ def read_safetensors(path: str):
     return ml_collections.ConfigDict(json.loads(metadata["config"])), load_file(path)
 
 
-def flat_weights_of(source: str) -> dict[str, np.ndarray]:
-    """The parameters and BatchNorm statistics of a trained run (its newest checkpoint) or of a safetensors
-    export: what `ta2net train --init-from` starts from."""
-    import os
-
-    if os.path.isdir(source):
-        from ta2net_jax.checkpoint import load_model_for_inference
-        from ta2net_jax.config_utils import run_config
-
-        model, _ = load_model_for_inference(run_config(source), source)
-        return flat_state(model)
-    if not os.path.isfile(source):
-        raise FileNotFoundError(f"{source}: no such run folder or weights file (--init-from)")
-    return read_safetensors(source)[1]
-
-
 def torch_state_dict(model: nnx.Module, model_cfg) -> dict[str, np.ndarray]:
     """The model's weights under the original PyTorch names and layouts (torch_names.py)."""
     return torch_names.to_torch(flat_state(model), num_frames=model_cfg.num_frames, d_model=model_cfg.decoder.d_model)
@@ -104,3 +88,19 @@ def load_torch_checkpoint(model: nnx.Module, path: str) -> dict:
     flat = torch_names.from_torch(state_dict, shapes(model), source=path)
     load_flat_state(model, flat, source=path)
     return {k: v for k, v in obj.items() if k != "state_dict" and isinstance(v, (int, float, str))}
+
+
+def safetensors_metadata(config, step) -> dict[str, str]:
+    return {
+        "format": "ta2net-jax",
+        "config": config.to_json_best_effort(sort_keys=True),
+        "step": str(step),
+        "inputs": "video [B,T,H,W,3] in [0,1]; motion, inflection [B,T,H,W,2C]",
+        "outputs": "logits [B,T,2]; source_map [B,T,H/16,W/16]",
+    }
+
+
+def write_safetensors(model, config, step, out: str) -> None:
+    from safetensors.numpy import save_file
+
+    save_file(flat_state(model), out, metadata=safetensors_metadata(config, step))
