@@ -2,7 +2,8 @@
 
     video file (any fps, any size; PyAV/OpenCV)
       → frames resized to the model's input size (aspect not kept, as the original)
-      → forward/backward optical flow (the flow estimator the model was trained with)
+      → forward/backward optical flow (the flow estimator the model was trained with; with "tvl1-jax" the
+        model detector computes it inside its jitted program, per batch of windows: detection/fused.py)
       → per-frame score: P(audible) from sliding windows (--workdir), or the robust z-score of
         inflection-flow energy (--method inflection, no checkpoint needed)
       → events: runs above the threshold, one event per run at its peak
