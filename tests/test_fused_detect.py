@@ -40,7 +40,7 @@ def test_batch_indices_lay_out_windows_as_make_clip(num_frames):
     length = fused.span_length(num_frames, batch, t, stride)
     for i in range(0, len(starts), batch):
         s = starts[i : i + batch]
-        nv = [min(t, num_frames - 3 - x) for x in s]
+        nv = [min(t, num_frames - 2 - x) for x in s]  # last kept frame N − 3
         base = min(s[0] - 2, num_frames - length)
         idx = fused.batch_indices(s, nv, base, length, t)
         span_frames = video["frames"][base : base + length]
