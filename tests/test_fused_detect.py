@@ -54,8 +54,8 @@ def test_batch_indices_lay_out_windows_as_make_clip(num_frames):
             assert idx["num_valid"][k] == clip["num_valid"]
 
 
-def _mesh(num_devices: int) -> Mesh:
-    return Mesh(np.asarray(jax.devices()[:num_devices]), ("data",), axis_types=(AxisType.Auto,))
+def _mesh(num_devices: int, axis_type=AxisType.Auto) -> Mesh:
+    return Mesh(np.asarray(jax.devices()[:num_devices]), ("data",), axis_types=(axis_type,))
 
 
 def _unfused(model, config, mesh, frames):
@@ -77,16 +77,19 @@ def _unfused(model, config, mesh, frames):
     return video, example
 
 
-@pytest.mark.parametrize("num_devices, lengths", [(1, (24,)), (4, (24, 10))])
-def test_fused_equals_unfused(smoke_config, num_devices, lengths):
+@pytest.mark.parametrize(
+    "num_devices, lengths, axis_type",
+    [(1, (24,), AxisType.Auto), (4, (24, 10), AxisType.Auto), (4, (24,), AxisType.Explicit)],
+)
+def test_fused_equals_unfused(smoke_config, num_devices, lengths, axis_type):
     """A randomly initialised smoke model (raw inflection, 8-frame windows every 4, 4 per batch) on a 24-frame
     32×32 synthetic video (5 windows: two batches, the second padded) and a 10-frame one (one end-padded
     window; 4 devices only, to save a compilation): flows, P(audible) and maps of the fused program equal the
-    unfused path's."""
+    unfused path's, on Auto and on Explicit mesh axes (`mesh.axis_types`)."""
     from ta2net_jax.model import build_model
 
     model = build_model(smoke_config, seed=0)
-    mesh = _mesh(num_devices)
+    mesh = _mesh(num_devices, axis_type)
     predictor = fused.FusedPredictor(model, smoke_config, mesh, flow_params=SMALL)
     for num_frames in lengths:
         frames = generate_video(1, SceneConfig(height=32, width=32, num_frames=num_frames)).frames
