@@ -16,7 +16,9 @@ Estimators (OpenCV on the CPU, and one in JAX):
 * ``"tvl1"``: ``cv2.optflow.DualTVL1OpticalFlow_create()`` with OpenCV's defaults (0.4-0.9 s per 112×112
   pair on one core); needs ``opencv-contrib-python-headless``.
 * ``"tvl1-jax"``: the same TV-L1 (OpenCV's algorithm and defaults) written in JAX (flow_jax.py), batches of
-  pairs sharded over the local devices; EPE within 0.1 % of OpenCV's (benchmarks/RESULTS.md).
+  pairs sharded over the local devices; EPE within 0.1 % of OpenCV's (benchmarks/RESULTS.md). `ta2net detect
+  --flow tvl1-jax` with a model does not call this: it computes the flow inside the model's jitted program
+  (ta2net_jax/detection/fused.py).
 
 float16 storage: the rounding error is at most 2^-11 of the magnitude (0.05 %), i.e. <= 0.0005 px below
 1 px, <= 0.004 px up to 16 px and <= 0.016 px up to 64 px — far below the estimators' own errors (tenths

@@ -2,7 +2,8 @@
 
     video file (any fps, any size; PyAV/OpenCV)
       → frames resized to the model's input size (aspect not kept, as the original)
-      → forward/backward optical flow (the flow estimator the model was trained with)
+      → forward/backward optical flow (the flow estimator the model was trained with; with "tvl1-jax" the
+        model detector computes it inside its jitted program, per batch of windows: detection/fused.py)
       → per-frame score: P(audible) from sliding windows (--workdir), or the robust z-score of
         inflection-flow energy (--method inflection, no checkpoint needed)
       → events: runs above the threshold, one event per run at its peak
@@ -151,7 +152,10 @@ class VideoDetector:
         threshold: float | None = None,
         flow_method: str | None = None,
         image_size: int | None = None,
+        fused: bool = True,
     ):
+        """`fused`: with flow "tvl1-jax" and a detector that has `fused_scores` (the model), compute the
+        flow inside the model's jitted program (fused.py) rather than for the whole video first."""
         from input_pipeline import registry
         from ta2net_jax.config_utils import run_config
 
@@ -172,6 +176,7 @@ class VideoDetector:
         if threshold is not None:
             self.picking = self.picking.replace(threshold=float(threshold))
         self.threshold = self.picking.threshold
+        self.fused = fused and self.flow_method == "tvl1-jax" and hasattr(self.detector, "fused_scores")
 
     @property
     def min_separation(self) -> dict:
@@ -188,8 +193,11 @@ class VideoDetector:
         frames = decoded.frames
         if frames.shape[0] < MIN_FRAMES:
             raise VideoTooShortError(video_path, f"only {frames.shape[0]} frames; at least {MIN_FRAMES} are needed")
-        flow_fwd, flow_bwd = flow_lib.estimate_flow(frames, self.flow_method)
-        scored = self.detector.scores(frames, flow_fwd, flow_bwd, decoded.fps)
+        if self.fused:  # frames → flow → model on the devices, one program per batch of windows
+            scored = self.detector.fused_scores(frames, decoded.fps)
+        else:
+            flow_fwd, flow_bwd = flow_lib.estimate_flow(frames, self.flow_method)
+            scored = self.detector.scores(frames, flow_fwd, flow_bwd, decoded.fps)
         frames_idx, peaks = self.picking.pick(scored.values, decoded.fps)
         scale_y, scale_x = decoded.source_size[0] / size, decoded.source_size[1] / size
         detected = []
@@ -240,6 +248,7 @@ class VideoDetector:
             "min_separation_frames": a["min_separation_frames"],
             "prominence_window_frames": a["prominence_window_frames"],
             "flow": self.flow_method,
+            "fused": self.fused,  # flow computed inside the model's jitted program (detection/fused.py)
             "model_input_size": self.image_size,
             "workdir": self.workdir,
             "map_polarity": None,

@@ -121,8 +121,18 @@ class ModelDetector(Detector):
     def __init__(self, run: Run | None):
         super().__init__(run)
         self.map_polarity = run.tuned.get("map_polarity", "peak")
-        self._predictor = None
+        self._predictor = self._fused = self._model_and_mesh = None
         self.step = None  # the checkpoint step used (the newest that restores), once loaded
+
+    def _model(self):
+        """The run's model (the newest checkpoint that restores) and mesh, loaded once."""
+        if self._model_and_mesh is None:
+            from ta2net_jax import mesh as mesh_lib
+            from ta2net_jax.checkpoint import load_model_for_inference
+
+            model, self.step = load_model_for_inference(self.run.config, self.run.workdir)
+            self._model_and_mesh = model, mesh_lib.make_mesh(self.run.config.mesh)
+        return self._model_and_mesh
 
     def scores(self, frames, flow_fwd, flow_bwd, fps) -> Scores:
         from input_pipeline.clips import VideoWindows
@@ -130,12 +140,10 @@ class ModelDetector(Detector):
 
         config = self.run.config
         if self._predictor is None:
-            from ta2net_jax import mesh as mesh_lib
-            from ta2net_jax.checkpoint import load_model_for_inference
             from ta2net_jax.inference import Predictor
 
-            model, self.step = load_model_for_inference(config, self.run.workdir)
-            self._predictor = Predictor(model, config, mesh_lib.make_mesh(config.mesh))
+            model, mesh = self._model()
+            self._predictor = Predictor(model, config, mesh)
         example = {
             "id": "video",
             "fps": fps,
@@ -148,6 +156,18 @@ class ModelDetector(Detector):
         video = next(predict_videos(self._predictor, [windows]))
         maps = 1.0 - video["maps"] if self.map_polarity == "inverted" else video["maps"]
         return Scores(video["scores"], maps, flow_fwd, flow_bwd)
+
+    def fused_scores(self, frames, fps) -> Scores:
+        """`scores` with TV-L1 flow ("tvl1-jax") computed inside the model's jitted program (fused.py): the
+        same Scores, flows included, with no host round trip between the flow and the model."""
+        if self._fused is None:
+            from ta2net_jax.detection.fused import FusedPredictor
+
+            model, mesh = self._model()
+            self._fused = FusedPredictor(model, self.run.config, mesh)
+        video = self._fused.predict_video(frames)
+        maps = 1.0 - video["maps"] if self.map_polarity == "inverted" else video["maps"]
+        return Scores(video["scores"], maps, video["flow_fwd"], video["flow_bwd"])
 
     def locate(self, scores: Scores, frame: int) -> tuple[float, float]:
         """The largest inflection magnitude inside the region the source map points at (metrics.spatial

@@ -1,0 +1,138 @@
+"""`detect --flow tvl1-jax` as one jitted program per batch of windows (ta2net_jax/detection/fused.py): device
+grey == cv2's, the span indices == make_clip's layout, fused == unfused (flows, scores, maps) on 1 and 4
+devices, and the command line reporting that it ran fused with the unfused path's events."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import numpy as np
+import pytest
+from jax.sharding import AxisType, Mesh
+
+from input_pipeline import clips, flow_jax
+from input_pipeline.flow import to_gray
+from input_pipeline.synthetic import SceneConfig, generate_video
+from ta2net_jax.detection import fused
+
+# Cheap TV-L1 settings for the equality tests (both paths get the same ones; compiles in seconds).
+SMALL = {"nscales": 2, "warps": 2, "outer_iterations": 2, "inner_iterations": 10}
+
+
+def test_device_grey_is_opencv_grey():
+    frames = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(np.asarray(jax.jit(fused.to_gray)(frames)), to_gray(frames).astype(np.float32))
+
+
+@pytest.mark.parametrize("num_frames", [10, 24, 31])
+def test_batch_indices_lay_out_windows_as_make_clip(num_frames):
+    """Every window cut from a batch's span (frames and the span's forward/backward flow rows) is the clip
+    make_clip cuts from the whole video, end padding included (10 frames: one window of 6 real positions)."""
+    t, stride, batch = 8, 4, 3
+    video = {
+        "frames": np.arange(num_frames)[:, None, None, None] * np.ones((1, 1, 1, 3), np.int64),
+        "flow_fwd": np.arange(num_frames - 1)[:, None, None, None] * np.ones((1, 1, 1, 2)),
+        "flow_bwd": -1000.0 - np.arange(num_frames - 1)[:, None, None, None] * np.ones((1, 1, 1, 2)),
+        "event_frames": np.zeros(0, np.int64),
+    }
+    starts = clips.window_starts(num_frames, t, stride)
+    length = fused.span_length(num_frames, batch, t, stride)
+    for i in range(0, len(starts), batch):
+        s = starts[i : i + batch]
+        nv = [min(t, num_frames - 2 - x) for x in s]  # last kept frame N − 3
+        base = min(s[0] - 2, num_frames - length)
+        idx = fused.batch_indices(s, nv, base, length, t)
+        span_frames = video["frames"][base : base + length]
+        pairs = slice(base, base + length - 1)
+        rows = np.concatenate([video["flow_fwd"][pairs], video["flow_bwd"][pairs]])
+        for k, start in enumerate(s):
+            clip = clips.make_clip(video, start, t)
+            np.testing.assert_array_equal(span_frames[idx["frame_idx"][k]], clip["frames"])
+            np.testing.assert_array_equal(rows[idx["fwd_idx"][k]], clip["flow_fwd"])
+            np.testing.assert_array_equal(rows[idx["bwd_idx"][k]], clip["flow_bwd"])
+            assert idx["num_valid"][k] == clip["num_valid"]
+
+
+def _mesh(num_devices: int, axis_type=AxisType.Auto) -> Mesh:
+    return Mesh(np.asarray(jax.devices()[:num_devices]), ("data",), axis_types=(axis_type,))
+
+
+def _unfused(model, config, mesh, frames):
+    """The unfused `tvl1-jax` path: the whole video's flow (float16, as flow.estimate_flow stores it), windows
+    on the host, then Predictor."""
+    from ta2net_jax.inference import Predictor, predict_videos
+
+    fwd, bwd = flow_jax.estimate_flow_batch(to_gray(frames), mesh=mesh, **SMALL)
+    example = {
+        "id": "video",
+        "fps": 25.0,
+        "frames": frames,
+        "flow_fwd": fwd.astype(np.float16),
+        "flow_bwd": bwd.astype(np.float16),
+        "event_frames": np.zeros(0, np.int64),
+    }
+    windows = clips.VideoWindows(config.data.num_frames, config.eval.stride).map(example)
+    video = next(predict_videos(Predictor(model, config, mesh), [windows]))
+    return video, example
+
+
+@pytest.mark.parametrize(
+    "num_devices, lengths, axis_type",
+    [(1, (24,), AxisType.Auto), (4, (24, 10), AxisType.Auto), (4, (24,), AxisType.Explicit)],
+)
+def test_fused_equals_unfused(smoke_config, num_devices, lengths, axis_type):
+    """A randomly initialised smoke model (raw inflection, 8-frame windows every 4, 4 per batch) on a 24-frame
+    32×32 synthetic video (5 windows: two batches, the second padded) and a 10-frame one (one end-padded
+    window; 4 devices only, to save a compilation): flows, P(audible) and maps of the fused program equal the
+    unfused path's, on Auto and on Explicit mesh axes (`mesh.axis_types`)."""
+    from ta2net_jax.model import build_model
+
+    model = build_model(smoke_config, seed=0)
+    mesh = _mesh(num_devices, axis_type)
+    predictor = fused.FusedPredictor(model, smoke_config, mesh, flow_params=SMALL)
+    for num_frames in lengths:
+        frames = generate_video(1, SceneConfig(height=32, width=32, num_frames=num_frames)).frames
+        got = predictor.predict_video(frames)
+        want, example = _unfused(model, smoke_config, mesh, frames)
+        for key in ("flow_fwd", "flow_bwd"):
+            assert got[key].dtype == np.float16 and got[key].shape == example[key].shape
+            # Per-pair TV-L1 whatever the batch: equal up to float32 evaluation order, then float16 rounding.
+            np.testing.assert_allclose(got[key].astype(np.float32), example[key].astype(np.float32), atol=2e-3)
+            assert np.abs(example[key]).max() > 0.5  # the video moves: the comparison is not of zeros
+        np.testing.assert_array_equal(np.isnan(got["scores"]), np.isnan(want["scores"]))
+        assert np.isnan(got["scores"]).sum() == 4
+        np.testing.assert_allclose(got["scores"], want["scores"], atol=1e-5)
+        np.testing.assert_allclose(got["maps"], want["maps"], atol=1e-5)
+
+
+def test_cli_detect_runs_fused(smoke_config, tmp_path):
+    """`ta2net detect VIDEO --workdir BUNDLE --flow tvl1-jax` (OpenCV's TV-L1 defaults) says it ran fused, and
+    its scores and events are those of the unfused path (VideoDetector(fused=False))."""
+    from input_pipeline.video import write_video
+    from ta2net_jax.cli import main as cli
+    from ta2net_jax.detection.detect import VideoDetector
+    from ta2net_jax.export.bundle import write_bundle
+    from ta2net_jax.model import build_model
+
+    bundle = str(tmp_path / "bundle")
+    write_bundle(build_model(smoke_config, seed=0), smoke_config, 0, str(tmp_path), bundle)
+    clip = generate_video(2, SceneConfig(height=32, width=32, num_frames=20))
+    video = str(tmp_path / "clip.mp4")
+    write_video(video, clip.frames, clip.fps)
+    out = tmp_path / "fused.json"
+    # Threshold at the median score: a random model's P(audible) sits near 0.5, so fix events to compare.
+    args = ["detect", video, "--workdir", bundle, "--flow", "tvl1-jax", "--out", str(out)]
+    unfused = VideoDetector(workdir=bundle, flow_method="tvl1-jax", fused=False)
+    want = unfused.analyse(video)
+    threshold = float(np.nanmedian(want["scores"]))
+    unfused.picking = unfused.picking.replace(threshold=threshold)
+    want = unfused.analyse(video)
+    assert cli.main([*args, "--threshold", repr(threshold)]) == 0
+    got = json.loads(out.read_text())
+    assert got["fused"] is True and got["flow"] == "tvl1-jax"
+    scores = np.array([np.nan if s is None else s for s in got["scores"]])
+    np.testing.assert_allclose(scores, want["scores"], atol=1e-5)
+    assert want["events"] and [e["frame"] for e in got["events"]] == [e["frame"] for e in want["events"]]
+    for e, w in zip(got["events"], want["events"]):
+        assert e["x"] == pytest.approx(w["x"], abs=1e-3) and e["y"] == pytest.approx(w["y"], abs=1e-3)
