@@ -1,6 +1,6 @@
 """The `ta2net` command line: the parser and the dispatch. The only module that knows argparse.
 
-    ta2net build  --config CONFIG [--workers N | --runner beam [--beam-pipeline-options "..."]] [--config.k=v ...]
+    ta2net build  --config CONFIG [--workers N | --runner beam [--beam-pipeline-options="..."]] [--config.k=v ...]
     ta2net train  --config CONFIG --workdir DIR [--config.key=value ...] [multi-process flags]
     ta2net eval   --config CONFIG --workdir DIR [--step N] [--config.key=value ...] [multi-process flags]
     ta2net detect VIDEO|FOLDER [--workdir DIR] [--method NAME] [--out E.json] [--csv E.csv]
@@ -11,7 +11,7 @@
     ta2net export --workdir DIR [--step N] --format safetensors|torch|stablehlo|onnx|bundle --out PATH
     ta2net import-torch CKPT.pt --config CONFIG --workdir DIR [--step N]
     ta2net prepare --config CONFIG | VIDEO|FOLDER ... --out DIR  [--workers N --size S --flow M --fps F]
-                   [--runner beam [--beam-pipeline-options "..."]]   # Apache Beam (make beam-env)
+                   [--runner beam [--beam-pipeline-options="..."]]   # Apache Beam (make beam-env)
 
 CONFIG is a Python config file, optionally with a variant: `configs/synthetic_small.py:smoke`.
 User errors (a bad file, a missing dataset or checkpoint, a wrong config key) are typed exceptions that
@@ -151,8 +151,9 @@ def _add_runner(p) -> None:
         "--beam-pipeline-options",
         "--beam_pipeline_options",
         default=None,
-        help='Beam pipeline flags in one string, e.g. "--runner=DirectRunner --direct_num_workers=2 '
-        "--direct_running_mode=multi_processing\" (default: Beam's DirectRunner)",
+        help='Beam pipeline flags in one string, given after "=" (they start with --), e.g. '
+        '="--runner=DirectRunner --direct_num_workers=2 --direct_running_mode=multi_processing" '
+        "(default: Beam's DirectRunner)",
     )
 
 
