@@ -3,7 +3,7 @@ PYTHON := $(shell scripts/find_python.sh)
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test clean-demo torch-env onnx-env
+.PHONY: venv demo test clean-demo torch-env onnx-env beam-env
 
 $(STAMP): requirements.txt setup.py
 	@test -n "$(PYTHON)" || { echo "no Python >= 3.12 found (see scripts/find_python.sh)"; exit 1; }
@@ -19,11 +19,12 @@ venv: $(STAMP)
 demo: $(STAMP)
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH bash launch/demo.sh
 
-# The PyTorch (parity, torch export) and ONNX environments are made first when possible; their tests
-# skip with a reason when they are absent (e.g. no Python 3.11 for the CPU torch wheel).
+# The PyTorch (parity, torch export), ONNX and Apache Beam environments are made first when possible; their
+# tests skip with a reason when they are absent (e.g. no Python 3.11 for the CPU torch wheel).
 test: $(STAMP)
 	-@bash scripts/torch_env.sh >/dev/null
 	-@bash scripts/onnx_env.sh >/dev/null
+	-@bash scripts/beam_env.sh >/dev/null
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH bash scripts/run_tests.sh
 
 # Python 3.11 + CPU torch 2.13.0 for the PyTorch side of the parity and export tests (tests/torch_ref).
@@ -33,6 +34,10 @@ torch-env:
 # jax2onnx + onnxruntime for `ta2net export --format onnx` (jax2onnx pins an older orbax: its own venv).
 onnx-env:
 	bash scripts/onnx_env.sh
+
+# apache-beam + the video libraries for `ta2net prepare|build --runner beam` (Beam pins numpy<2.5: its own venv).
+beam-env:
+	bash scripts/beam_env.sh
 
 clean-demo:
 	rm -rf runs/demo

@@ -27,11 +27,13 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import time
+import zipfile
 
 import numpy as np
 
-from input_pipeline import flow as flow_lib, video as video_lib
+from input_pipeline import beam_runner, flow as flow_lib, paths, video as video_lib
 
 MIN_FRAMES = 5  # inflection flow drops 2 frames at each end
 
@@ -51,6 +53,19 @@ class PrepareOptions:
         fps = "native" if self.fps is None else f"{self.fps:g}fps"
         cap = "all" if self.max_frames is None else f"max{self.max_frames}"
         return f"{self.size}px-{self.flow_method}-{fps}-{cap}-q{self.jpeg_quality}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Runner:
+    """How `prepare_all` runs the per-video work: "local", a process pool of `workers`, or "beam", an Apache
+    Beam pipeline with `beam_options` (pipeline flags; input_pipeline/beam_runner.py). Same outputs."""
+
+    name: str = "local"
+    beam_options: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.name not in beam_runner.RUNNERS:
+            raise ValueError(f"unknown runner {self.name!r}; choose one of {beam_runner.RUNNERS}")
 
 
 @dataclasses.dataclass
@@ -106,7 +121,19 @@ def resample_indices(num_native: int, native_fps: float, fps: float | None) -> n
 
 
 def is_prepared(out_dir: str, key: str) -> bool:
-    return os.path.exists(os.path.join(out_dir, key, "meta.json"))
+    return paths.exists(paths.join(out_dir, key, "meta.json"))
+
+
+def save_npz(path: str, *, compress: bool = False, **arrays: np.ndarray) -> None:
+    """`np.savez` (or `np.savez_compressed`; loadable by np.load) with a fixed member timestamp: numpy stamps
+    each member with the current time, so two preparations of the same video differed in those bytes; fixed,
+    the file depends on the arrays only (the local and Beam runners' outputs compare byte for byte)."""
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(path, "w", method, allowZip64=True) as z:
+        for name, array in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with z.open(info, "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(array), allow_pickle=False)
 
 
 def prepare_video(path: str, out_dir: str, key: str, options: PrepareOptions) -> dict:
@@ -141,7 +168,7 @@ def prepare_video(path: str, out_dir: str, key: str, options: PrepareOptions) ->
                 raise RuntimeError(f"{path}: JPEG encoding of frame {i} failed")
             with open(os.path.join(tmp, "frames", f"{i:06d}.jpg"), "wb") as f:
                 f.write(buf.tobytes())
-        np.savez(os.path.join(tmp, "flow.npz"), flow_fwd=fwd, flow_bwd=bwd)
+        save_npz(os.path.join(tmp, "flow.npz"), flow_fwd=fwd, flow_bwd=bwd)
         meta = {
             "key": key,
             "name": os.path.basename(path),
@@ -211,6 +238,25 @@ def _job(args):
         return key, 0, str(err)
 
 
+def beam_job(job: list) -> list:
+    """One video for the Beam runner: [path, out_dir, key, PrepareOptions as a dict] → [key, frames, error or
+    None], as `_job`. A video already prepared (a rerun, a bundle Beam retries) is not redone. A `gs://`
+    out_dir (distributed runners: workers share no disk): prepared into a local temporary folder, then
+    uploaded with meta.json last, so the object store never holds a folder that looks complete but is not."""
+    path, out_dir, key, options = job
+    _worker_init()
+    if is_prepared(out_dir, key):
+        return [key, json.loads(paths.read_text(paths.join(out_dir, key, "meta.json")))["num_frames"], None]
+    options = PrepareOptions(**options)
+    if not paths.is_remote(out_dir):
+        return list(_job((path, out_dir, key, options)))
+    with tempfile.TemporaryDirectory(prefix="ta2net-prepare-") as tmp:
+        key, frames, error = _job((path, tmp, key, options))
+        if error is None:
+            paths.upload_tree(os.path.join(tmp, key), paths.join(out_dir, key), last=("meta.json",))
+    return [key, frames, error]
+
+
 def prepare_all(
     jobs: list[tuple[str, str]],
     out_dir: str,
@@ -219,23 +265,31 @@ def prepare_all(
     workers: int = 1,
     desc: str = "prepare",
     progress: bool = True,
+    runner: Runner | None = None,
 ) -> PrepareSummary:
-    """Prepares every (key, video path) not yet done, in `workers` processes, with a tqdm bar and ETA.
+    """Prepares every (key, video path) not yet done, in `workers` processes (or a Beam pipeline, `runner`),
+    with a tqdm bar and ETA.
 
     A video that cannot be read is skipped and named in `summary.failed` (and printed); the run goes on.
+    `out_dir` may be a `gs://` URL with the Beam runner (its workers upload each video).
     """
+    runner = runner or Runner()
 
     if options.flow_method not in flow_lib.FLOW_METHODS:
         raise ValueError(f"unknown flow method {options.flow_method!r}; choose one of {flow_lib.FLOW_METHODS}")
     keys = [_check_key(k) for k, _ in jobs]
     if len(set(keys)) != len(keys):
         raise ValueError(f"{out_dir}: duplicate video keys in one prepare run")
+    if paths.is_remote(out_dir):
+        if runner.name != "beam":
+            raise ValueError(f"{out_dir}: the local runner prepares into a local folder (the CLI uploads it)")
+        return _prepare_jobs(jobs, keys, out_dir, options, workers, desc, progress, runner)
     existed = os.path.abspath(out_dir)
     while not os.path.exists(existed):
         existed = os.path.dirname(existed)
     os.makedirs(out_dir, exist_ok=True)
     try:
-        return _prepare_jobs(jobs, keys, out_dir, options, workers, desc, progress)
+        return _prepare_jobs(jobs, keys, out_dir, options, workers, desc, progress, runner)
     finally:  # nothing prepared (every video failed, or an error): no empty folders left behind
         _remove_empty_up_to(out_dir, existed)
 
@@ -251,10 +305,11 @@ def _remove_empty_up_to(folder: str, keep: str) -> None:
         folder = os.path.dirname(folder)
 
 
-def _prepare_jobs(jobs, keys, out_dir, options, workers, desc, progress) -> PrepareSummary:
+def _prepare_jobs(jobs, keys, out_dir, options, workers, desc, progress, runner) -> PrepareSummary:
     from tqdm import tqdm
 
-    _remove_dead_partials(out_dir)
+    if not paths.is_remote(out_dir):
+        _remove_dead_partials(out_dir)
     reused = [k for k in keys if is_prepared(out_dir, k)]
     todo = [(path, out_dir, key, options) for key, path in jobs if not is_prepared(out_dir, key)]
     t0 = time.perf_counter()
@@ -265,9 +320,16 @@ def _prepare_jobs(jobs, keys, out_dir, options, workers, desc, progress) -> Prep
         unit="video",
         disable=not (progress and todo),
     )
-    pool = concurrent.futures.ProcessPoolExecutor(workers, initializer=_worker_init) if workers > 1 else None
+    beam = runner.name == "beam"
+    pool = (
+        concurrent.futures.ProcessPoolExecutor(workers, initializer=_worker_init) if workers > 1 and not beam else None
+    )
     try:
-        results = pool.map(_job, todo) if pool else map(_job, todo)
+        if beam:  # the whole pipeline runs first; the bar then counts its results
+            beam_jobs = [[path, out, key, dataclasses.asdict(opts)] for path, out, key, opts in todo]
+            results = beam_runner.run("input_pipeline.prepare:beam_job", beam_jobs, runner.beam_options)
+        else:
+            results = pool.map(_job, todo) if pool else map(_job, todo)
         for key, n, error in results:
             if error:
                 failed[key] = error

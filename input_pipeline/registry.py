@@ -74,21 +74,28 @@ def module_of(data_cfg) -> types.ModuleType:
     return importlib.import_module(get(data_cfg.name).module)
 
 
-def make_builder(data_cfg, *, workers: int = 2):
-    """The TFDS builder a config's `data` section names, built or not."""
-    return module_of(data_cfg).make_builder(data_cfg, workers=workers)
+def _runner_kwargs(runner) -> dict:
+    """`runner=` for the dataset's make_builder only when it is not the default local pool, so datasets that
+    know no runner (a registered toy) keep working; asking one of those for Beam is a TypeError naming it."""
+    return {} if runner is None or runner.name == "local" else {"runner": runner}
 
 
-def get_builder(data_cfg, *, build_if_missing: bool = False, workers: int = 2):
+def make_builder(data_cfg, *, workers: int = 2, runner=None):
+    """The TFDS builder a config's `data` section names, built or not; `runner`: prepare.Runner of the
+    per-video work (default: the local process pool)."""
+    return module_of(data_cfg).make_builder(data_cfg, workers=workers, **_runner_kwargs(runner))
+
+
+def get_builder(data_cfg, *, build_if_missing: bool = False, workers: int = 2, runner=None):
     """The built TFDS builder (built first when asked and missing); DatasetNotBuiltError otherwise.
 
     A `gs://` `data.data_dir` (object storage, `remote_builder`) gives a builder on this machine's local copy.
     """
     data_cfg = local_inputs(data_cfg)
     if paths.is_remote(data_cfg.data_dir):
-        return remote_builder(data_cfg, build_if_missing=build_if_missing, workers=workers)
+        return remote_builder(data_cfg, build_if_missing=build_if_missing, workers=workers, runner=runner)
     module = module_of(data_cfg)
-    builder = module.make_builder(data_cfg, workers=workers)
+    builder = module.make_builder(data_cfg, workers=workers, **_runner_kwargs(runner))
     if build_if_missing:
         return module.build(builder)
     if not builder.is_prepared():
@@ -146,7 +153,7 @@ def _info_last(names: list[str]) -> list[str]:
     return sorted(names, key=lambda n: (n.rsplit("/", 1)[-1] == "dataset_info.json", n))
 
 
-def remote_builder(data_cfg, *, build_if_missing: bool = False, workers: int = 2):
+def remote_builder(data_cfg, *, build_if_missing: bool = False, workers: int = 2, runner=None):
     """A dataset whose `data_dir` is in object storage (`gs://bucket/tfds`).
 
     TFDS reads and writes its metadata through etils.epath (so `gs://` works), but the ArrayRecord shards are
@@ -161,7 +168,7 @@ def remote_builder(data_cfg, *, build_if_missing: bool = False, workers: int = 2
     """
     module = module_of(data_cfg)
     local_dir = local_cache_dir(data_cfg.data_dir)
-    local = module.make_builder(_with_data_dir(data_cfg, local_dir), workers=workers)
+    local = module.make_builder(_with_data_dir(data_cfg, local_dir), workers=workers, **_runner_kwargs(runner))
     rel = os.path.relpath(str(local.data_dir), local_dir)
     remote_version = paths.join(data_cfg.data_dir, *rel.split(os.sep))
     remote_ready = paths.exists(paths.join(remote_version, "dataset_info.json"))

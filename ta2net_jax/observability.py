@@ -73,8 +73,26 @@ class EventWriter:
     def close(self) -> None:
         """Writes the queued events and closes the file; later calls do nothing."""
         if self._writer is not None:
+            gcs_files = _gcs_record_writers(self._writer)
             self._writer.close()
+            for record_writer in gcs_files:
+                # tensorboardX's GCSRecordWriter uploads the whole file again in `__del__`, closed or not: at
+                # interpreter exit, when the bucket may be unreachable (a test's emulator already stopped), that
+                # upload retried for 2 minutes and ended in a RetryError. The file is complete after close.
+                record_writer.close = lambda: None
             self._writer = None
+
+
+def _gcs_record_writers(summary_writer) -> list:
+    """The `gs://` event-file objects (tensorboardX GCSRecordWriter) behind a SummaryWriter (private attributes of
+    tensorboardX 2.6.5, looked up defensively: none found means nothing is disarmed)."""
+    found = []
+    for file_writer in (getattr(summary_writer, "all_writers", None) or {}).values():
+        events = getattr(getattr(file_writer, "event_writer", None), "_ev_writer", None)
+        record = getattr(getattr(events, "_py_recordio_writer", None), "_writer", None)
+        if type(record).__name__ == "GCSRecordWriter":
+            found.append(record)
+    return found
 
 
 # ---- JSONL --------------------------------------------------------------------------------------------------

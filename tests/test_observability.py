@@ -267,3 +267,32 @@ def test_launch_script_dry_runs(tmp_path):
     assert f"--workdir {REPO}/runs/exp" in line and line.strip().endswith("--config.train.num_steps=9")
     head = open(os.path.join(REPO, "launch", "slurm_gpu.sh")).read()
     assert "#SBATCH --signal=TERM@120" in head and "#SBATCH --gpus-per-node=8" in head
+
+
+_GCS_CLOSE_SCRIPT = """
+import sys
+from tensorboardX import record_writer
+record_writer.GCSRecordWriter.flush = lambda self: print("upload", flush=True)  # no bucket: count the uploads
+from ta2net_jax import observability
+if sys.argv[1] == "undisarmed":
+    observability._gcs_record_writers = lambda writer: []
+w = observability.EventWriter("gs://bucket/run/tensorboard")
+w.scalars(1, {"loss": 1.0})
+w.close()
+print("closed", flush=True)
+"""
+
+
+@pytest.mark.parametrize("mode", ["disarmed", "undisarmed"])
+def test_a_closed_gcs_event_file_is_not_uploaded_again_at_exit(mode):
+    """tensorboardX's GCS event file uploads itself again in `__del__` (at interpreter exit, when a test's
+    emulator is gone: a 2-minute RetryError after pytest's summary); EventWriter.close disarms that. The
+    undisarmed run is the control: it shows the upload after close that the fix removes."""
+    env = dict(os.environ, STORAGE_EMULATOR_HOST="http://127.0.0.1:9", PYTHONPATH=REPO)
+    out = subprocess.run(
+        [sys.executable, "-c", _GCS_CLOSE_SCRIPT, mode], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.split()
+    assert "upload" in lines[: lines.index("closed")]
+    assert lines[lines.index("closed") + 1 :] == ([] if mode == "disarmed" else ["upload"])

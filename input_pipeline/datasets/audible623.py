@@ -210,6 +210,6 @@ def build_dataset(name: str, data_dir: str, builder_config: str = "paper", **kwa
     return build(named_builder(name, data_dir, builder_config, **kwargs))
 
 
-def make_builder(data_cfg, *, workers: int = 1) -> _AudibleBase:
+def make_builder(data_cfg, *, workers: int = 1, runner=None) -> _AudibleBase:
     """The registry's entry point (input_pipeline/registry.py): the builder a config's `data` section names."""
-    return builder_from_config(named_builder, data_cfg, workers=workers)
+    return builder_from_config(named_builder, data_cfg, workers=workers, runner=runner)

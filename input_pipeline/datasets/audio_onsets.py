@@ -105,9 +105,9 @@ def named_builder(name: str, data_dir: str, builder_config: str = "paper", **kwa
     return make_builder_of(AudioOnsets, builder_config, data_dir, **kwargs)
 
 
-def make_builder(data_cfg, *, workers: int = 1) -> AudioOnsets:
+def make_builder(data_cfg, *, workers: int = 1, runner=None) -> AudioOnsets:
     """The registry's entry point (input_pipeline/registry.py)."""
-    return builder_from_config(named_builder, data_cfg, workers=workers)
+    return builder_from_config(named_builder, data_cfg, workers=workers, runner=runner)
 
 
 __all__ = ["AudioOnsets", "AudioOnsetsConfig", "build", "make_builder", "split_of"]

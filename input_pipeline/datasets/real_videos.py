@@ -103,6 +103,7 @@ def make_builder_of(
     manual_dir: str | None = None,
     annotations_dir: str | None = None,
     workers: int = 1,
+    runner: prepare_lib.Runner | None = None,
     **overrides,
 ):
     """An instance of builder class `cls` at one of its named configs, with option overrides."""
@@ -117,6 +118,7 @@ def make_builder_of(
         manual_dir=manual_dir,
         annotations_dir=annotations_dir,
         workers=workers,
+        runner=runner,
     )
 
 
@@ -137,7 +139,7 @@ CONFIG_OPTIONS = (
 )
 
 
-def builder_from_config(named_builder, data_cfg, *, workers: int = 1):
+def builder_from_config(named_builder, data_cfg, *, workers: int = 1, runner: prepare_lib.Runner | None = None):
     """`named_builder(name, data_dir, builder_config, ...)` called with what a config's `data` section states:
     data_dir, builder_config (default "paper"), manual_dir, annotations_dir and the CONFIG_OPTIONS it sets
     (0 for fps / max_frames means "native rate" / "no cap")."""
@@ -155,6 +157,7 @@ def builder_from_config(named_builder, data_cfg, *, workers: int = 1):
         manual_dir=path("manual_dir"),
         annotations_dir=path("annotations_dir"),
         workers=workers,
+        runner=runner,
         **overrides,
     )
 
@@ -176,6 +179,7 @@ class RealVideoBuilder(tfds.core.GeneratorBasedBuilder):
         annotations_dir: str | None = None,
         prepared_dir: str | None = None,
         workers: int = 1,
+        runner: prepare_lib.Runner | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -183,6 +187,7 @@ class RealVideoBuilder(tfds.core.GeneratorBasedBuilder):
         self._annotations_dir = annotations_dir
         self._prepared = prepared_dir
         self._workers = workers
+        self._runner = runner  # None: the local process pool (prepare_lib.Runner)
         self.report: dict = {}
 
     # -- subclass hooks ---------------------------------------------------------------------------
@@ -293,6 +298,7 @@ class RealVideoBuilder(tfds.core.GeneratorBasedBuilder):
             self.builder_config.prepare_options(),
             workers=self._workers,
             desc=f"prepare {self.name}",
+            runner=self._runner,
         )
         self.report["prepare"] = {
             "prepared": len(summary.prepared),

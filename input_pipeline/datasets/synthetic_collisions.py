@@ -29,14 +29,15 @@ import concurrent.futures
 import dataclasses
 import json
 import os
+import shutil
 
 import numpy as np
 import tensorflow_datasets as tfds
 from tqdm import tqdm
 
-from input_pipeline import flow as flow_lib, paths, synthetic, video as video_lib
-from input_pipeline.datasets import writing
-from input_pipeline.synthetic import v2 as v2_lib
+from input_pipeline import beam_runner, paths, prepare as prepare_lib
+from input_pipeline.datasets import synthetic_work, writing
+from input_pipeline.datasets.synthetic_work import SPLIT_SEED_OFFSET, scene_for
 
 
 @dataclasses.dataclass
@@ -86,7 +87,6 @@ BUILDER_CONFIGS = {
         split_sizes=(("train", 4), ("validation", 2), ("test", 2)),
     ),
 }
-SPLIT_SEED_OFFSET = {"train": 0, "validation": 1_000_000, "test": 2_000_000}
 
 
 def config_for(name: str, flow_method: str | None = None) -> SyntheticCollisionsConfig:
@@ -108,84 +108,18 @@ def render_split(config: SyntheticCollisionsConfig, split: str, raw_dir: str, wo
     os.makedirs(split_dir, exist_ok=True)
     ids = [f"{split}_{i:05d}" for i in range(num_videos)]
     todo = [(i, vid) for i, vid in enumerate(ids) if not os.path.exists(os.path.join(split_dir, vid + ".json"))]
-    scene = synthetic.SceneConfig(
-        height=config.image_size, width=config.image_size, num_frames=config.num_frames, fps=config.fps
-    )
-    if config.generator == "v2":
-        scene = v2_lib.PRESETS[config.v2_preset]
+    scene = scene_for(config.generator, config.v2_preset, config.image_size, config.num_frames, config.fps)
     jobs = [(config.seed + SPLIT_SEED_OFFSET[split] + i, scene, os.path.join(split_dir, vid)) for i, vid in todo]
     with _pool(workers) as pool:
         for _ in tqdm(
-            pool.map(_render_one, jobs), total=len(jobs), desc=f"render {split}", unit="video", disable=not jobs
+            pool.map(synthetic_work.render_one, jobs),
+            total=len(jobs),
+            desc=f"render {split}",
+            unit="video",
+            disable=not jobs,
         ):
             pass
     return ids
-
-
-def _render_one(job) -> None:
-    seed, scene, stem = job
-    v2 = isinstance(scene, v2_lib.V2Config)
-    # v2 frames already went through their random-CRF codec round trip: stored losslessly from here on.
-    video = v2_lib.generate_v2(seed, scene) if v2 else synthetic.generate_video(seed, scene)
-    video_lib.write_video(stem + ".mp4", video.frames, video.fps)
-    np.savez_compressed(
-        stem + ".flow.npz", flow_fwd=video.flow_fwd.astype(np.float16), flow_bwd=video.flow_bwd.astype(np.float16)
-    )
-    # The JSON goes last: its presence marks the video as complete for resumed builds.
-    with open(stem + ".json", "w") as f:
-        json.dump(
-            {
-                "seed": seed,
-                "fps": video.fps,
-                "events": synthetic.events_to_json(video.events),
-                "metadata": video.metadata,
-                **({"frame_size": list(video.frames.shape[1:3])} if v2 else {}),
-            },
-            f,
-        )
-
-
-def prepare_video(path: str, flow_method: str, size: int) -> dict:
-    """Stage 2 for one file: decode, check, estimate flow. Raises video.VideoReadError naming the file."""
-    events_path = path[: -len(".mp4")] + ".json"
-    if not os.path.exists(events_path):
-        raise video_lib.VideoReadError(path, f"no events file {os.path.basename(events_path)} beside it")
-    decoded = video_lib.read_video(path, size=(size, size))
-    if decoded.frames.shape[0] < 5:
-        raise video_lib.VideoReadError(
-            path, f"only {decoded.frames.shape[0]} frames; at least 5 are needed (inflection flow drops 2 at each end)"
-        )
-    try:
-        with open(events_path) as f:
-            record = json.load(f)
-        events_record = record["events"]
-        events = synthetic.events_from_json(events_record)
-        # v2 videos have their own native size; events are in its pixels and follow the frames' resize.
-        native_h, native_w = record.get("frame_size", (size, size))
-    except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError is a ValueError
-        raise video_lib.VideoReadError(events_path, f"unreadable events file ({type(err).__name__}: {err})") from None
-    fwd, bwd = flow_lib.estimate_flow(decoded.frames, flow_method)
-    return {
-        "id": os.path.basename(path)[: -len(".mp4")],
-        "fps": np.float32(decoded.fps),
-        "frames": decoded.frames,
-        "flow_fwd": fwd,
-        "flow_bwd": bwd,
-        "event_frames": np.array([e.frame for e in events], np.int32),
-        "event_times": np.array([e.time_frames for e in events], np.float32),
-        "event_xy": np.array([[e.x * (size / native_w), e.y * (size / native_h)] for e in events], np.float32).reshape(
-            -1, 2
-        ),
-        "events_json": json.dumps(events_record),
-    }
-
-
-def _prepare_job(job):
-    path, method, size = job
-    try:
-        return path, prepare_video(path, method, size), None
-    except video_lib.VideoReadError as err:
-        return path, None, str(err)
 
 
 class _SerialPool:
@@ -210,10 +144,13 @@ class SyntheticCollisions(tfds.core.GeneratorBasedBuilder):
     RELEASE_NOTES = {"1.0.0": "First release."}
     BUILDER_CONFIGS = list(BUILDER_CONFIGS.values())
 
-    def __init__(self, *, raw_dir: str | None = None, workers: int = 1, **kwargs):
+    def __init__(
+        self, *, raw_dir: str | None = None, workers: int = 1, runner: prepare_lib.Runner | None = None, **kwargs
+    ):
         super().__init__(**kwargs)
         self._raw_root = raw_dir
         self._workers = workers
+        self._runner = runner or prepare_lib.Runner()
         self.skipped: dict[str, list[str]] = {}
 
     @property
@@ -246,23 +183,30 @@ class SyntheticCollisions(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         del dl_manager  # nothing to download: the data is rendered here
-        return {split: self._generate_examples(split) for split, _ in self.builder_config.split_sizes}
+        splits = [split for split, _ in self.builder_config.split_sizes]
+        if self._runner.name == "beam":
+            return self._beam_split_generators(splits)
+        return {split: self._generate_examples(split) for split in splits}
 
-    def _generate_examples(self, split: str):
-        render_split(self.builder_config, split, self.raw_dir, self._workers)
+    def _video_paths(self, split: str) -> list[str]:
+        """The split's rendered videos (sorted); events files without a video are named in `skipped`."""
         split_dir = os.path.join(self.raw_dir, split)
         names = os.listdir(split_dir)
-        video_paths = sorted(os.path.join(split_dir, f) for f in names if f.endswith(".mp4"))
-        cfg = self.builder_config
-        jobs = [(p, cfg.flow_method, cfg.image_size) for p in video_paths]
         skipped = self.skipped.setdefault(split, [])
         for name in sorted(f for f in names if f.endswith(".json") and f[:-5] + ".mp4" not in names):
             error = f"{os.path.join(split_dir, name[:-5] + '.mp4')}: no such file (its events file {name} is there)"
             tqdm.write(f"skipped: {error}")
             skipped.append(error)
+        return sorted(os.path.join(split_dir, f) for f in names if f.endswith(".mp4"))
+
+    def _generate_examples(self, split: str):
+        render_split(self.builder_config, split, self.raw_dir, self._workers)
+        cfg = self.builder_config
+        jobs = [(p, cfg.flow_method, cfg.image_size) for p in self._video_paths(split)]
+        skipped = self.skipped[split]
         with _pool(self._workers) as pool:
             for _, example, error in tqdm(
-                pool.map(_prepare_job, jobs),
+                pool.map(synthetic_work.prepare_job, jobs),
                 total=len(jobs),
                 desc=f"prepare {split} ({cfg.flow_method} flow)",
                 unit="video",
@@ -273,8 +217,51 @@ class SyntheticCollisions(tfds.core.GeneratorBasedBuilder):
                     continue
                 yield example["id"], example
 
+    # -- the Beam runner: the same per-video functions, two pipelines for all splits ---------------------
+    def _beam_split_generators(self, splits: list[str]) -> dict:
+        """Renders every split's missing videos in one Beam pipeline, then decodes and estimates the flow of
+        every video in a second one; each example goes to `<raw>/<split>/.examples-<flow>-<size>/<id>.npz`
+        and TFDS writes them as the local runner's examples (identical values, so identical records)."""
+        cfg = self.builder_config
+        render_jobs = []
+        for split in splits:
+            os.makedirs(os.path.join(self.raw_dir, split), exist_ok=True)
+            for i in range(dict(cfg.split_sizes)[split]):
+                stem = os.path.join(self.raw_dir, split, f"{split}_{i:05d}")
+                if not os.path.exists(stem + ".json"):
+                    seed = cfg.seed + SPLIT_SEED_OFFSET[split] + i
+                    fields = ("generator", "v2_preset", "image_size", "num_frames", "fps")
+                    render_jobs.append({"seed": seed, "stem": stem, **{k: getattr(cfg, k) for k in fields}})
+        options = self._runner.beam_options
+        beam_runner.run("input_pipeline.datasets.synthetic_work:beam_render_job", render_jobs, options)
+        prepare_jobs, where = [], []
+        for split in splits:
+            examples = os.path.join(self.raw_dir, split, f".examples-{cfg.flow_method}-{cfg.image_size}")
+            os.makedirs(examples, exist_ok=True)
+            for path in self._video_paths(split):
+                stem = os.path.basename(path)[: -len(".mp4")]
+                prepare_jobs.append([path, cfg.flow_method, cfg.image_size, os.path.join(examples, stem + ".npz")])
+                where.append(split)
+        errors = beam_runner.run("input_pipeline.datasets.synthetic_work:beam_prepare_job", prepare_jobs, options)
+        per_split: dict[str, list] = {split: [] for split in splits}
+        for split, job, error in zip(where, prepare_jobs, errors):
+            per_split[split].append((job[3], error))
+        return {split: self._beam_examples(split, per_split[split]) for split in splits}
 
-def make_builder(data_cfg, *, workers: int = 2) -> SyntheticCollisions:
+    def _beam_examples(self, split: str, results: list):
+        skipped = self.skipped[split]
+        for example_path, error in results:
+            if error:
+                tqdm.write(f"skipped: {error}")
+                skipped.append(error)
+                continue
+            example = synthetic_work.load_example(example_path)
+            yield example["id"], example
+        if results:  # the examples are in the records now: their staging folder goes
+            shutil.rmtree(os.path.dirname(results[0][0]), ignore_errors=True)
+
+
+def make_builder(data_cfg, *, workers: int = 2, runner: prepare_lib.Runner | None = None) -> SyntheticCollisions:
     """The registry's entry point (input_pipeline/registry.py): the builder of `data.builder_config` with
     `data.flow_method`; a config that states `data.image_size` must state this variant's frame size."""
     config = config_for(data_cfg.builder_config, data_cfg.get("flow_method"))
@@ -285,7 +272,11 @@ def make_builder(data_cfg, *, workers: int = 2) -> SyntheticCollisions:
             f"synthetic_collisions videos ({config.image_size}×{config.image_size})"
         )
     return SyntheticCollisions(
-        config=config, data_dir=os.path.abspath(data_cfg.data_dir), file_format="array_record", workers=workers
+        config=config,
+        data_dir=os.path.abspath(data_cfg.data_dir),
+        file_format="array_record",
+        workers=workers,
+        runner=runner,
     )
 
 
@@ -312,6 +303,7 @@ def build_dataset(
     flow_method: str | None = None,
     workers: int = 2,
     raw_dir: str | None = None,
+    runner: prepare_lib.Runner | None = None,
 ) -> SyntheticCollisions:
     """Builds one variant into `data_dir` (tests, benchmarks); returns the builder."""
     return build(
@@ -321,6 +313,7 @@ def build_dataset(
             file_format="array_record",
             raw_dir=raw_dir,
             workers=workers,
+            runner=runner,
         )
     )
 

@@ -48,11 +48,20 @@ def _initialize_distributed(args) -> None:
     )
 
 
+def _runner(args):
+    """`--runner local|beam` and `--beam-pipeline-options` as an input_pipeline.prepare.Runner."""
+    from input_pipeline import beam_runner, prepare as prepare_lib
+
+    if args.beam_pipeline_options and args.runner != "beam":
+        raise ValueError("--beam-pipeline-options goes with --runner beam")
+    return prepare_lib.Runner(args.runner, tuple(beam_runner.split_options(args.beam_pipeline_options)))
+
+
 def build(args, overrides) -> int:
     from input_pipeline import registry
 
     data_cfg = _config(args, overrides).data
-    builder = registry.get_builder(data_cfg, build_if_missing=True, workers=args.workers)
+    builder = registry.get_builder(data_cfg, build_if_missing=True, workers=args.workers, runner=_runner(args))
     report_path = os.path.join(builder.data_dir, "build_report.json")
     print(f"dataset: {builder.data_dir}")
     if paths.is_remote(data_cfg.data_dir):
@@ -261,6 +270,7 @@ def prepare(args, overrides) -> int:
     folders into --out; prints the summary; exit status 1 if any video failed."""
     from input_pipeline import prepare as prepare_lib, registry
 
+    runner = _runner(args)
     given = {
         "size": args.size,
         "flow_method": args.flow,
@@ -284,7 +294,7 @@ def prepare(args, overrides) -> int:
                 f"{config.data.name} is not made from video files (`ta2net build` makes it); "
                 "`prepare --config` is for " + ", ".join(n for n in registry.names() if registry.get(n).from_videos)
             )
-        builder = registry.make_builder(config.data, workers=args.workers)
+        builder = registry.make_builder(config.data, workers=args.workers, runner=runner)
         found, summary = builder.prepare_videos()
         missing = sum(len(v) for v in builder.report["missing"].values())
         print(summary.text())
@@ -307,14 +317,18 @@ def prepare(args, overrides) -> int:
     if not jobs:
         raise FileNotFoundError(f"{', '.join(args.inputs)}: no video files found")
     out = paths.join(args.out, options.tag())
-    # A gs:// --out: prepared in this machine's cache (resumable there), then uploaded, meta.json files last.
-    local_out = registry.local_cache_dir(out) if paths.is_remote(out) else out
-    summary = prepare_lib.prepare_all(jobs, local_out, options, workers=args.workers)
+    # A gs:// --out: the local runner prepares in this machine's cache (resumable there) and uploads it,
+    # meta.json files last; Beam's workers upload each video themselves (they share no disk with us).
+    direct = runner.name == "beam" and paths.is_remote(out)
+    if direct and args.labels:
+        raise ValueError("--labels writes its files beside the local folder; with --runner beam give a local --out")
+    local_out = registry.local_cache_dir(out) if paths.is_remote(out) and not direct else out
+    summary = prepare_lib.prepare_all(jobs, local_out, options, workers=args.workers, runner=runner)
     print(summary.text())
     print(f"prepared videos in {out}")
     if args.labels == "audio":
         _audio_labels([path for _, path in jobs], local_out, options.flow_method)
-    if paths.is_remote(out):
+    if paths.is_remote(out) and not direct:
         paths.upload_tree(local_out, out, last=("meta.json",))
     return 1 if summary.failed else 0
 

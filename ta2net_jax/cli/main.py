@@ -1,6 +1,6 @@
 """The `ta2net` command line: the parser and the dispatch. The only module that knows argparse.
 
-    ta2net build  --config CONFIG [--workers N] [--config.key=value ...]
+    ta2net build  --config CONFIG [--workers N | --runner beam [--beam-pipeline-options="..."]] [--config.k=v ...]
     ta2net train  --config CONFIG --workdir DIR [--config.key=value ...] [multi-process flags]
     ta2net eval   --config CONFIG --workdir DIR [--step N] [--config.key=value ...] [multi-process flags]
     ta2net detect VIDEO|FOLDER [--workdir DIR] [--method NAME] [--out E.json] [--csv E.csv]
@@ -11,6 +11,7 @@
     ta2net export --workdir DIR [--step N] --format safetensors|torch|stablehlo|onnx|bundle --out PATH
     ta2net import-torch CKPT.pt --config CONFIG --workdir DIR [--step N]
     ta2net prepare --config CONFIG | VIDEO|FOLDER ... --out DIR  [--workers N --size S --flow M --fps F]
+                   [--runner beam [--beam-pipeline-options="..."]]   # Apache Beam (make beam-env)
 
 CONFIG is a Python config file, optionally with a variant: `configs/synthetic_small.py:smoke`.
 User errors (a bad file, a missing dataset or checkpoint, a wrong config key) are typed exceptions that
@@ -138,6 +139,24 @@ def _add_eval_videos(p) -> None:
     p.add_argument("--flow", default=None, help=FLOW_HELP)
 
 
+def _add_runner(p) -> None:
+    p.add_argument(
+        "--runner",
+        choices=("local", "beam"),
+        default="local",
+        help="run the per-video work (decode, resize, flow, write) in a local process pool (--workers) or as an "
+        "Apache Beam pipeline (own environment: make beam-env; docs/scaling.md §6); same outputs",
+    )
+    p.add_argument(
+        "--beam-pipeline-options",
+        "--beam_pipeline_options",
+        default=None,
+        help='Beam pipeline flags in one string, given after "=" (they start with --), e.g. '
+        '="--runner=DirectRunner --direct_num_workers=2 --direct_running_mode=multi_processing" '
+        "(default: Beam's DirectRunner)",
+    )
+
+
 def _add_prepare(p) -> None:
     p.add_argument("inputs", nargs="*", help="video files or folders (searched recursively); or use --config")
     p.add_argument("--config", help="prepare the videos of this config's real dataset (data.manual_dir)")
@@ -155,6 +174,7 @@ def _add_prepare(p) -> None:
         help="also label the videos from their soundtracks: audio_labels.json (a --labels file) and "
         "audio_labels_report.json (lag, rejected clips) in the output folder (docs/audio.md)",
     )
+    _add_runner(p)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -165,6 +185,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_parser("build", help="build the config's dataset (render, decode, flow, ArrayRecord)"), workdir=False
     )
     p.add_argument("--workers", type=int, default=2, help="parallel worker processes")
+    _add_runner(p)
     p = _with_config(sub.add_parser("train", help="train (resumes from the workdir's latest checkpoint)"), workdir=True)
     p.add_argument(
         "--init-from",
