@@ -35,5 +35,7 @@ setup(
             "tqdm",
         ],
     },
+    # The default model that `ta2net detect VIDEO` runs (docs/default_model.md).
+    package_data={"ta2net_jax": ["detection/default_model/*"]},
     entry_points={"console_scripts": ["ta2net=ta2net_jax.cli.main:main"]},
 )
