@@ -6,14 +6,6 @@
 # not installed in it: the runner puts the repo on PYTHONPATH (the per-video code needs no TFDS or JAX).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=.venv-beam
-STAMP=$VENV/.installed
-if [ -f "$STAMP" ] && [ "$STAMP" -nt requirements-beam.txt ]; then
-  echo "$VENV/bin/python"; exit 0
-fi
-py=$(scripts/find_python.sh)
-rm -rf "$VENV"
-"$py" -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q -r requirements-beam.txt >&2
-touch "$STAMP"
-echo "$VENV/bin/python"
+source scripts/env_lib.sh
+env_ready .venv-beam requirements-beam.txt
+env_create .venv-beam requirements-beam.txt "$(scripts/find_python.sh)"

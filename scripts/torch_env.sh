@@ -4,11 +4,8 @@
 # Python 3.11 is searched as $TORCH_PYTHON, python3.11, then pyenv's 3.11.x.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=.venv-torch
-STAMP=$VENV/.installed
-if [ -f "$STAMP" ] && [ "$STAMP" -nt requirements-torch.txt ]; then
-  echo "$VENV/bin/python"; exit 0
-fi
+source scripts/env_lib.sh
+env_ready .venv-torch requirements-torch.txt
 py=""
 for cand in "${TORCH_PYTHON:-}" python3.11; do
   [ -n "$cand" ] && command -v "$cand" >/dev/null 2>&1 && { py=$(command -v "$cand"); break; }
@@ -22,8 +19,4 @@ if [ -z "$py" ]; then
   echo "torch_env: no Python 3.11 found (set TORCH_PYTHON); the PyTorch parity/export tests will be skipped" >&2
   exit 1
 fi
-rm -rf "$VENV"
-"$py" -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q -r requirements-torch.txt >&2
-touch "$STAMP"
-echo "$VENV/bin/python"
+env_create .venv-torch requirements-torch.txt "$py"
