@@ -209,6 +209,23 @@ def _ignore_closed_loop_callbacks() -> None:
 
     unraisable_hook._ta2net_closed_loop_filter = True
     sys.unraisablehook, sys.excepthook = unraisable_hook, except_hook
+    logging.getLogger("asyncio").addFilter(_drop_orphaned_restore_reads)
+
+
+def _drop_orphaned_restore_reads(record: logging.LogRecord) -> bool:
+    """asyncio's "Task exception was never retrieved" for an orbax read task of the failed restore: when one
+    array of a damaged step fails, orbax stops waiting, and the sibling reads that fail too are garbage
+    collected with their exception, which asyncio logs with a traceback (at a random later time, so the
+    filter stays installed). The restore failure itself is already reported in one warning line; a record
+    whose traceback does not pass through orbax's checkpoint code is kept."""
+    if not record.getMessage().startswith("Task exception was never retrieved") or not record.exc_info:
+        return True
+    tb = record.exc_info[2]
+    while tb is not None:
+        if "orbax/checkpoint" in tb.tb_frame.f_code.co_filename.replace(os.sep, "/"):
+            return False
+        tb = tb.tb_next
+    return True
 
 
 def _reason(err: BaseException) -> str:
