@@ -176,7 +176,7 @@ class _Validator:
 def validate(validator: _Validator, graphdef, state) -> dict:
     """{'val_event_f1_tol3', 'val_threshold', 'val_<metric>' …} of the state on `eval.tune_split`."""
     from ta2net_jax.detection import events as events_lib
-    from ta2net_jax.evaluation.evaluate import detector_metrics, score_split
+    from ta2net_jax.evaluation.evaluate import detector_metrics, eval_picking, score_split
     from ta2net_jax.inference import local_predictor
 
     config, cfg = validator.config, validator.config.eval
@@ -188,13 +188,13 @@ def validate(validator: _Validator, graphdef, state) -> dict:
     max_videos = validator.options["eval_max_videos"] or None
     videos = score_split(config, validator.predictor, cfg.tune_split, max_videos=max_videos, progress=False)
     validator.predictor.state = None  # the arrays may alias the train state, which the next step donates
-    mine = [{"id": str(v["id"]), "scores": v["scores"], "event_frames": v["event_frames"]} for v in videos]
+    mine = [{k: v[k] for k in ("scores", "event_frames", "fps")} | {"id": str(v["id"])} for v in videos]
     everyone = sorted((v for part in distributed.allgather_objects(mine) for v in part), key=lambda v: v["id"])
-    threshold, _ = events_lib.tune_threshold(
-        [(v["scores"], v["event_frames"]) for v in everyone], tol=cfg.tolerance, min_separation=cfg.min_separation
+    picking, _ = events_lib.tune_picking(
+        [(v["scores"], v["event_frames"], v["fps"]) for v in everyone], eval_picking(cfg), tol=cfg.tolerance
     )
-    result = detector_metrics(everyone, "scores", threshold, cfg.min_separation)
-    out = {"val_threshold": float(threshold)}
+    result = detector_metrics(everyone, "scores", picking)
+    out = {"val_threshold": float(picking.threshold)}
     out.update(
         {
             f"val_{k}": float(v)

@@ -3,10 +3,12 @@ detector.json and report.md.
 
 1. Every video of the tuning split (validation) and of the reported split (test) is scored by sliding
    windows (inference.py) and by the training-free inflection-energy detector (input_pipeline/inflection_energy.py).
-2. Each detector's threshold is tuned on the tuning split only (events.tune_threshold: best pooled
-   one-to-one F1 at ±`eval.tolerance` frames), never on the reported split. So is the polarity of the
-   sound-source map (its highest or its lowest cell; CCAM is unsupervised): the one with the higher pointing
-   accuracy on the tuning split (ties: "peak"), recorded in detector.json for `ta2net detect`.
+2. Each detector's threshold is tuned on the tuning split only (events.tune_picking: best pooled
+   one-to-one F1 at ±`eval.tolerance` frames), never on the reported split; the minimum separation is
+   `eval.min_separation_s` seconds at each video's fps when set, else `eval.min_separation` frames
+   (`eval_picking`); the tuned picking, seconds included, is what detector.json stores for detect. So is the
+   polarity of the sound-source map (its highest or its lowest cell; CCAM is unsupervised): the one with the
+   higher pointing accuracy on the tuning split (ties: "peak"), recorded in detector.json for `ta2net detect`.
 3. On the reported split (protocols.py, metrics_spatial.py):
    * temporal: the original ±3 metric (mean over videos), one-to-one F1 at ±1/2/3 (pooled; video means),
      AP@δ over score thresholds (local peaks of the score curve ranked by score);
@@ -68,23 +70,33 @@ def score_split(
     return results
 
 
-def detector_metrics(videos: list[dict], key: str, threshold: float, min_separation: int) -> dict:
-    pairs = [
-        (events_lib.pick_events(v[key], threshold, min_separation=min_separation)[0], v["event_frames"]) for v in videos
-    ]
+def eval_picking(cfg) -> events_lib.Picking:
+    """The picking `eval` tunes the threshold of (`cfg`: config.eval): separation `min_separation_s` seconds
+    at each video's fps when set, else `min_separation` frames; runs above the threshold, no prominence."""
+    seconds = cfg.get("min_separation_s")
+    return events_lib.Picking(
+        threshold=0.5,
+        min_separation_s=None if seconds is None else float(seconds),
+        min_separation_frames=int(cfg.min_separation),
+    )
+
+
+def detector_metrics(videos: list[dict], key: str, picking: events_lib.Picking) -> dict:
+    pairs = [(picking.pick(v[key], v["fps"])[0], v["event_frames"]) for v in videos]
     return metrics.evaluate_videos(pairs)
 
 
-def _scored(videos: list[dict], key: str, threshold: float, min_separation: int) -> list[dict]:
+def _scored(videos: list[dict], key: str, picking: events_lib.Picking) -> list[dict]:
     rows = []
     for v in videos:
-        events = events_lib.pick_events(v[key], threshold, min_separation=min_separation)[0]
+        events = picking.pick(v[key], v["fps"])[0]
         count, kind = protocols.gt_count(v["event_frames"])
         rows.append(
             {
                 "id": v["id"],
                 "scores": v[key],
                 "events": events,
+                "min_separation": picking.separation(v["fps"]),  # AP candidates: NMS at the same separation
                 "gt_frames": v["event_frames"],
                 "gt_count": count,
                 "gt_count_kind": kind,
@@ -127,17 +139,18 @@ def evaluate(
     tune = _all_processes(score_split(config, predictor, cfg.tune_split, max_videos=max_videos, progress=progress))
     test = _all_processes(score_split(config, predictor, cfg.split, max_videos=max_videos, progress=progress))
 
-    thresholds = {}
+    pickings = {}
     for key in ("scores", "inflection"):
-        thresholds[key], _ = events_lib.tune_threshold(
-            [(v[key], v["event_frames"]) for v in tune], tol=cfg.tolerance, min_separation=cfg.min_separation
+        pickings[key], _ = events_lib.tune_picking(
+            [(v[key], v["event_frames"], v["fps"]) for v in tune], eval_picking(cfg), tol=cfg.tolerance
         )
-    model_metrics = detector_metrics(test, "scores", thresholds["scores"], cfg.min_separation)
-    inflection_metrics = detector_metrics(test, "inflection", thresholds["inflection"], cfg.min_separation)
-    validation = detector_metrics(tune, "scores", thresholds["scores"], cfg.min_separation)
+    thresholds = {key: p.threshold for key, p in pickings.items()}
+    model_metrics = detector_metrics(test, "scores", pickings["scores"])
+    inflection_metrics = detector_metrics(test, "inflection", pickings["inflection"])
+    validation = detector_metrics(tune, "scores", pickings["scores"])
     scored = {
-        "model": _scored(test, "scores", thresholds["scores"], cfg.min_separation),
-        "inflection": _scored(test, "inflection", thresholds["inflection"], cfg.min_separation),
+        "model": _scored(test, "scores", pickings["scores"]),
+        "inflection": _scored(test, "inflection", pickings["inflection"]),
     }
     temporal = {k: protocols.temporal(rows, cfg.min_separation) for k, rows in scored.items()}
     counting = {k: protocols.counting(rows) for k, rows in scored.items()}
@@ -171,6 +184,7 @@ def evaluate(
             "events": "runs above threshold -> one event at the run's peak",
             "ap_candidates": "local peaks of the score curve, NMS at min_separation",
             "min_separation": cfg.min_separation,
+            "min_separation_s": pickings["scores"].min_separation_s,
             "unscored_frames": "first 2 and last 2 of each video",
             "inflection_mode": config.inflection.mode,
             "processes": jax.process_count(),
@@ -185,9 +199,7 @@ def evaluate(
             "min_separation": cfg.min_separation,
             # The full picking each threshold was tuned with (detect uses these; events.Picking).
             **{
-                f"{name}_picking": events_lib.Picking(
-                    threshold=thresholds[key], min_separation_frames=int(cfg.min_separation)
-                ).to_dict()
+                f"{name}_picking": pickings[key].to_dict()
                 for name, key in (("model", "scores"), ("inflection", "inflection"))
             },
             "checkpoint_step": int(step),
@@ -202,7 +214,7 @@ def evaluate(
         if report:
             from ta2net_jax.evaluation.report import write_run_report
 
-            args = (result, test, scored, temporal, counting, cious, thresholds)
+            args = (result, test, scored, temporal, counting, cious, pickings)
             if paths.is_remote(workdir):
                 # matplotlib and the report write local files: written into a local folder of the run's name,
                 # then uploaded beside eval.json.

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from input_pipeline.video import read_video
-from ta2net_jax.detection import events as events_lib
 from ta2net_jax.evaluation import protocols
 from ta2net_jax.evaluation.metrics import spatial
 from ta2net_jax.evaluation.plots import (
@@ -132,8 +131,16 @@ def write_run_report(
     temporal: dict,
     counting: dict,
     cious: dict,
-    thresholds: dict,
+    pickings: dict,
 ) -> str:
+    """`pickings`: the tuned events.Picking of "scores" (the model) and "inflection"."""
+    thresholds = {key: p.threshold for key, p in pickings.items()}
+    separation = pickings["scores"]
+    separation = (
+        f"{separation.min_separation_s} s at each video's fps"
+        if separation.min_separation_s is not None
+        else f"{separation.min_separation_frames} frames"
+    )
 
     cfg = config.eval
     plots = os.path.join(workdir, "eval_report")  # PR, counts, cIoU, map examples
@@ -148,7 +155,7 @@ def write_run_report(
         f"Dataset `{config.data.name}/{config.data.get('builder_config', '')}`, reported split "
         f"`{cfg.split}` ({result['num_videos']} videos); thresholds and map polarity tuned on `{cfg.tune_split}`. "
         f"Frames at the native rate; window {config.data.num_frames}, stride {cfg.stride}, events: runs above "
-        f"the threshold → one event at the peak, NMS {cfg.min_separation} frames. Definitions: "
+        f"the threshold → one event at the peak, NMS {separation}. Definitions: "
         "docs/evaluation_choices.md."
     )
 
@@ -269,7 +276,7 @@ def write_run_report(
 
     rep.heading("Timelines")
     for v in test[:NUM_TIMELINES]:
-        detected = events_lib.pick_events(v["scores"], thresholds["scores"], min_separation=cfg.min_separation)[0]
+        detected = pickings["scores"].pick(v["scores"], v["fps"])[0]
         path = os.path.join(timelines, f"{v['id']}.png")
         plot_timeline(
             path,
