@@ -62,6 +62,8 @@ def sliding_window_eval(num_frames, batch_size: int) -> ml_collections.ConfigDic
             tolerance=3,  # frames, for threshold tuning
             min_separation=2,  # frames between two events (used when min_separation_s is None)
             min_separation_s=None,  # seconds between two events; frames = max(1, round(s·fps)) per video
+            # Running-median windows (s) subtracted before thresholding, each tried on the tuning split (0: none).
+            prominence_windows_s=(0.0,),
         )
     )
 

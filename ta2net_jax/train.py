@@ -175,8 +175,7 @@ class _Validator:
 
 def validate(validator: _Validator, graphdef, state) -> dict:
     """{'val_event_f1_tol3', 'val_threshold', 'val_<metric>' …} of the state on `eval.tune_split`."""
-    from ta2net_jax.detection import events as events_lib
-    from ta2net_jax.evaluation.evaluate import detector_metrics, eval_picking, score_split
+    from ta2net_jax.evaluation.evaluate import detector_metrics, score_split, tune_eval_picking
     from ta2net_jax.inference import local_predictor
 
     config, cfg = validator.config, validator.config.eval
@@ -190,9 +189,7 @@ def validate(validator: _Validator, graphdef, state) -> dict:
     validator.predictor.state = None  # the arrays may alias the train state, which the next step donates
     mine = [{k: v[k] for k in ("scores", "event_frames", "fps")} | {"id": str(v["id"])} for v in videos]
     everyone = sorted((v for part in distributed.allgather_objects(mine) for v in part), key=lambda v: v["id"])
-    picking, _ = events_lib.tune_picking(
-        [(v["scores"], v["event_frames"], v["fps"]) for v in everyone], eval_picking(cfg), tol=cfg.tolerance
-    )
+    picking, _ = tune_eval_picking([(v["scores"], v["event_frames"], v["fps"]) for v in everyone], cfg)
     result = detector_metrics(everyone, "scores", picking)
     out = {"val_threshold": float(picking.threshold)}
     out.update(

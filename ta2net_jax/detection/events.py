@@ -31,6 +31,7 @@ Choices made here (logged):
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -72,12 +73,12 @@ def local_prominence(scores, window: int) -> np.ndarray:
     if window <= 1 or s.size == 0:
         return s.copy()
     half = int(window) // 2
-    base = np.full(s.size, np.nan)
-    for i in range(s.size):
-        w = s[max(0, i - half) : i + half + 1]
-        w = w[np.isfinite(w)]
-        if w.size:
-            base[i] = np.median(w)
+    # NaN padding = the window clipped at the ends (nanmedian ignores it, as it ignores non-finite scores).
+    padded = np.concatenate([np.full(half, np.nan), np.where(np.isfinite(s), s, np.nan), np.full(half, np.nan)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN window: its baseline is NaN
+        base = np.nanmedian(windows, axis=1)
     return s - base
 
 
@@ -250,10 +251,12 @@ def tune_picking(videos: Sequence[tuple], picking: Picking, *, tol: int = 3, thr
     seconds → frames per video, prominence window, mode) is kept. Default grid: ``DEFAULT_NUM_THRESHOLDS``
     quantiles of the pooled finite thresholded curves (``Picking.curve``). Ties → the smallest threshold.
     """
-    prepared = [(_as_scores(s), cluster_runs(lab), float(fps)) for s, lab, fps in videos]
+    # The thresholded curve does not depend on the threshold: computed once per video, then picked as is.
+    curves = [
+        (picking.curve(_as_scores(s), fps), cluster_runs(lab), picking.separation(float(fps))) for s, lab, fps in videos
+    ]
     if thresholds is None:
-        curves = [picking.curve(s, fps) for s, _, fps in prepared]
-        finite = np.concatenate([c[np.isfinite(c)] for c in curves]) if curves else np.zeros(0)
+        finite = np.concatenate([c[np.isfinite(c)] for c, _, _ in curves]) if curves else np.zeros(0)
         if finite.size == 0:
             raise ValueError("tune_picking: no finite scores to build a threshold grid from")
         thresholds = np.quantile(finite, np.linspace(0.0, 1.0, DEFAULT_NUM_THRESHOLDS))
@@ -263,8 +266,9 @@ def tune_picking(videos: Sequence[tuple], picking: Picking, *, tol: int = 3, thr
     for t in cand:
         p = picking.replace(threshold=float(t))
         tp = fp = fn = 0
-        for s, ref, fps in prepared:
-            a, b, c = match_events(ref, cluster_runs(p.pick(s, fps)[0]), tol)
+        for curve, ref, separation in curves:
+            events = pick_events(curve, p.threshold, min_separation=separation, mode=p.mode)[0]
+            a, b, c = match_events(ref, cluster_runs(events), tol)
             tp, fp, fn = tp + a, fp + b, fn + c
         f = prf_from_counts(tp, fp, fn)[2]
         if f > best_f:

@@ -3,12 +3,14 @@ detector.json and report.md.
 
 1. Every video of the tuning split (validation) and of the reported split (test) is scored by sliding
    windows (inference.py) and by the training-free inflection-energy detector (input_pipeline/inflection_energy.py).
-2. Each detector's threshold is tuned on the tuning split only (events.tune_picking: best pooled
-   one-to-one F1 at ±`eval.tolerance` frames), never on the reported split; the minimum separation is
-   `eval.min_separation_s` seconds at each video's fps when set, else `eval.min_separation` frames
-   (`eval_picking`); the tuned picking, seconds included, is what detector.json stores for detect. So is the
-   polarity of the sound-source map (its highest or its lowest cell; CCAM is unsupervised): the one with the
-   higher pointing accuracy on the tuning split (ties: "peak"), recorded in detector.json for `ta2net detect`.
+2. Each detector's picking is tuned on the tuning split only, never on the reported split
+   (`tune_eval_picking`): the threshold with the best pooled one-to-one F1 at ±`eval.tolerance` frames
+   (events.tune_picking), for each running-median prominence window of `eval.prominence_windows_s` (the best
+   window is kept); the minimum separation is `eval.min_separation_s` seconds at each video's fps when set,
+   else `eval.min_separation` frames (`eval_picking`). The tuned picking, seconds and window included, is
+   what detector.json stores for detect. So is the polarity of the sound-source map (its highest or its lowest
+   cell; CCAM is unsupervised): the one with the higher pointing accuracy on the tuning split (ties: "peak"),
+   recorded in detector.json for `ta2net detect`.
 3. On the reported split (protocols.py, metrics_spatial.py):
    * temporal: the original ±3 metric (mean over videos), one-to-one F1 at ±1/2/3 (pooled; video means),
      AP@δ over score thresholds (local peaks of the score curve ranked by score);
@@ -81,6 +83,20 @@ def eval_picking(cfg) -> events_lib.Picking:
     )
 
 
+def tune_eval_picking(videos: list[tuple], cfg) -> tuple[events_lib.Picking, float]:
+    """The best picking on the tuning split: `eval_picking(cfg)` with each prominence window of
+    `cfg.prominence_windows_s` (seconds of running median subtracted first; default (0,): none), the
+    threshold tuned for each (events.tune_picking); the highest pooled F1 at ±`cfg.tolerance` wins (ties:
+    the earlier window). `videos`: (scores [N], event frames, fps) of the tuning split."""
+    best, best_f1 = None, -1.0
+    for window_s in cfg.get("prominence_windows_s", (0.0,)):
+        base = eval_picking(cfg).replace(prominence_window_s=float(window_s))
+        picking, f1 = events_lib.tune_picking(videos, base, tol=cfg.tolerance)
+        if f1 > best_f1:
+            best, best_f1 = picking, f1
+    return best, best_f1
+
+
 def detector_metrics(videos: list[dict], key: str, picking: events_lib.Picking) -> dict:
     pairs = [(picking.pick(v[key], v["fps"])[0], v["event_frames"]) for v in videos]
     return metrics.evaluate_videos(pairs)
@@ -141,9 +157,7 @@ def evaluate(
 
     pickings = {}
     for key in ("scores", "inflection"):
-        pickings[key], _ = events_lib.tune_picking(
-            [(v[key], v["event_frames"], v["fps"]) for v in tune], eval_picking(cfg), tol=cfg.tolerance
-        )
+        pickings[key], _ = tune_eval_picking([(v[key], v["event_frames"], v["fps"]) for v in tune], cfg)
     thresholds = {key: p.threshold for key, p in pickings.items()}
     model_metrics = detector_metrics(test, "scores", pickings["scores"])
     inflection_metrics = detector_metrics(test, "inflection", pickings["inflection"])
