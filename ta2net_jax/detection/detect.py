@@ -70,8 +70,8 @@ def picking_for(detector_cls, run, config) -> events_lib.Picking:
         picking = picking.replace(threshold=float(tuned[f"{detector_cls.name}_threshold"]))
     if config is not None and not detector_cls.fixed_picking:
         seconds = config.eval.get("min_separation_s")
-        if seconds is not None:
-            picking = picking.replace(min_separation_s=float(seconds))
+        if seconds is not None:  # candidates for `eval` to choose from: the first one until it has chosen
+            picking = picking.replace(min_separation_s=float(np.atleast_1d(seconds)[0]))
         elif config.eval.get("min_separation") is not None:
             picking = picking.replace(min_separation_s=None, min_separation_frames=int(config.eval.min_separation))
     return picking

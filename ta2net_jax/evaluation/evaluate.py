@@ -5,12 +5,12 @@ detector.json and report.md.
    windows (inference.py) and by the training-free inflection-energy detector (input_pipeline/inflection_energy.py).
 2. Each detector's picking is tuned on the tuning split only, never on the reported split
    (`tune_eval_picking`): the threshold with the best pooled one-to-one F1 at ±`eval.tolerance` frames
-   (events.tune_picking), for each running-median prominence window of `eval.prominence_windows_s` (the best
-   window is kept); the minimum separation is `eval.min_separation_s` seconds at each video's fps when set,
-   else `eval.min_separation` frames (`eval_picking`). The tuned picking, seconds and window included, is
-   what detector.json stores for detect. So is the polarity of the sound-source map (its highest or its lowest
-   cell; CCAM is unsupervised): the one with the higher pointing accuracy on the tuning split (ties: "peak"),
-   recorded in detector.json for `ta2net detect`.
+   (events.tune_picking), for each candidate minimum separation (`eval.min_separation_s` seconds at each
+   video's fps, one value or a tuple; else `eval.min_separation` frames) and running-median prominence
+   window (`eval.prominence_windows_s`); the best candidate is kept (`eval_pickings`). The tuned picking,
+   seconds and window included, is what detector.json stores for detect. So is the polarity of the
+   sound-source map (its highest or its lowest cell; CCAM is unsupervised): the one with the higher pointing
+   accuracy on the tuning split (ties: "peak"), recorded in detector.json for `ta2net detect`.
 3. On the reported split (protocols.py, metrics_spatial.py):
    * temporal: the original ±3 metric (mean over videos), one-to-one F1 at ±1/2/3 (pooled; video means),
      AP@δ over score thresholds (local peaks of the score curve ranked by score);
@@ -72,25 +72,31 @@ def score_split(
     return results
 
 
-def eval_picking(cfg) -> events_lib.Picking:
-    """The picking `eval` tunes the threshold of (`cfg`: config.eval): separation `min_separation_s` seconds
-    at each video's fps when set, else `min_separation` frames; runs above the threshold, no prominence."""
+def eval_pickings(cfg) -> list[events_lib.Picking]:
+    """The pickings `eval` tunes a threshold for (`cfg`: config.eval), runs above the threshold: separation
+    `min_separation_s` seconds at each video's fps (a number, or a tuple of candidates) when set, else
+    `min_separation` frames; times each running-median prominence window of `prominence_windows_s` (seconds;
+    default (0,): none)."""
     seconds = cfg.get("min_separation_s")
-    return events_lib.Picking(
-        threshold=0.5,
-        min_separation_s=None if seconds is None else float(seconds),
-        min_separation_frames=int(cfg.min_separation),
-    )
+    candidates = [None] if seconds is None else [float(x) for x in np.atleast_1d(seconds)]
+    return [
+        events_lib.Picking(
+            threshold=0.5,
+            min_separation_s=sep,
+            min_separation_frames=int(cfg.min_separation),
+            prominence_window_s=float(window),
+        )
+        for sep in candidates
+        for window in cfg.get("prominence_windows_s", (0.0,))
+    ]
 
 
 def tune_eval_picking(videos: list[tuple], cfg) -> tuple[events_lib.Picking, float]:
-    """The best picking on the tuning split: `eval_picking(cfg)` with each prominence window of
-    `cfg.prominence_windows_s` (seconds of running median subtracted first; default (0,): none), the
-    threshold tuned for each (events.tune_picking); the highest pooled F1 at ±`cfg.tolerance` wins (ties:
-    the earlier window). `videos`: (scores [N], event frames, fps) of the tuning split."""
+    """The best of `eval_pickings(cfg)` on the tuning split, each with its threshold tuned
+    (events.tune_picking): the highest pooled F1 at ±`cfg.tolerance` wins (ties: the earlier candidate).
+    `videos`: (scores [N], event frames, fps) of the tuning split."""
     best, best_f1 = None, -1.0
-    for window_s in cfg.get("prominence_windows_s", (0.0,)):
-        base = eval_picking(cfg).replace(prominence_window_s=float(window_s))
+    for base in eval_pickings(cfg):
         picking, f1 = events_lib.tune_picking(videos, base, tol=cfg.tolerance)
         if f1 > best_f1:
             best, best_f1 = picking, f1
