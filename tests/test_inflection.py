@@ -160,3 +160,30 @@ def test_inflection_energy_maps_follow_the_models_alignment():
     assert np.isnan(energy[[0, 1, n - 2, n - 1]]).all()
     k = max(1, round(inflection_energy.TOP_FRACTION * 64))
     np.testing.assert_allclose(energy[5], np.sort(expected[3].ravel())[-k:].mean(), rtol=1e-6)
+
+
+def test_location_magnitude_sums_the_neighbouring_kept_frames():
+    """An event is located by the magnitude summed over frame ± LOCATION_HALF_WINDOW (clipped to the kept
+    frames): per frame equal to the windowed maps eval measures, and a contact whose change lands on the next
+    frame beats a distractor that moves only at the event frame."""
+    from input_pipeline import inflection_energy
+
+    rng = np.random.default_rng(5)
+    n, half = 12, inflection_energy.LOCATION_HALF_WINDOW
+    fwd = rng.normal(size=(n - 1, 8, 8, 2)).astype(np.float32)
+    bwd = rng.normal(size=(n - 1, 8, 8, 2)).astype(np.float32)
+    per_frame = inflection_energy.inflection_magnitude_maps(fwd, bwd)
+    windowed = inflection_energy.windowed_maps(per_frame)
+    for t in range(n):
+        expected = sum(per_frame[u] for u in range(max(t - half, 0), min(t + half, n - 1) + 1))
+        np.testing.assert_allclose(windowed[t], expected, rtol=1e-5, atol=1e-5)
+        if 2 <= t <= n - 3:
+            np.testing.assert_allclose(inflection_energy.location_magnitude(fwd, bwd, t), windowed[t], rtol=1e-5)
+    # Still flow, a distractor jump at (1, 1) on frame 5 only, a contact at (6, 6) changing over frames 5–6.
+    fwd, bwd = np.zeros_like(fwd), np.zeros_like(bwd)
+    fwd[6:, 1, 1] = 3.0  # |F⁺_6 − F⁺_5| = 3 at frame 5, nothing after
+    fwd[6:, 6, 6] = 2.0
+    fwd[7:, 6, 6] = 4.0  # 2 at frame 5 and 2 at frame 6
+    assert inflection_energy.energy_peak_xy(fwd, bwd, 5) == (6.5, 6.5)
+    one_frame = inflection_energy.inflection_magnitude(fwd, bwd, 5)
+    assert np.unravel_index(int(np.argmax(one_frame)), one_frame.shape) == (1, 1)

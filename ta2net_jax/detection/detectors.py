@@ -181,7 +181,7 @@ class ModelDetector(Detector):
         n = scores.flow_fwd.shape[0] + 1
         t = min(max(int(frame), 2), n - 3)
         return attended_peak_xy(
-            scores.maps[frame], inflection_energy.inflection_magnitude(scores.flow_fwd, scores.flow_bwd, t)
+            scores.maps[frame], inflection_energy.location_magnitude(scores.flow_fwd, scores.flow_bwd, t)
         )
 
     def describe(self) -> dict:
@@ -191,7 +191,7 @@ class ModelDetector(Detector):
 @register
 class InflectionDetector(Detector):
     """Training-free: robust z-score of inflection-flow energy (inflection_energy.py); located at the pixel of
-    largest inflection magnitude."""
+    largest inflection magnitude summed over the event frame and its neighbours (`location_magnitude`)."""
 
     name = "inflection"
     # Robust z above the 1 s running-median baseline, chosen on the labelled real clips of ../shared/realdata:

@@ -44,8 +44,9 @@ def score_split(
     config, predictor: Predictor, split: str, *, max_videos: int | None = None, progress: bool = True
 ) -> list[dict]:
     """Per video of this process's share of `split`: scores [N], maps [N,h,w], the inflection detector's scores
-    `inflection` [N], ground truth, and its inflection-magnitude map at each ground-truth event frame
-    (`inflection_event_maps` [E,H,W]; `inflection_event_maps_pm1` [E,2,H,W] at one frame before and after)."""
+    `inflection` [N], ground truth, and its inflection-magnitude map at each ground-truth event frame, summed
+    over the frame's neighbours as detect locates events (`inflection_event_maps` [E,H,W];
+    `inflection_event_maps_pm1` [E,2,H,W] at one frame before and after)."""
     from tqdm import tqdm
 
     from input_pipeline import pipeline
@@ -63,7 +64,12 @@ def score_split(
         video["inflection"] = inflection_energy.inflection_scores(fwd, bwd)
         n = video["num_frames"]
         frames = np.clip(np.asarray(video["event_frames"], np.int64), 2, max(n - 3, 2))
-        maps = inflection_energy.inflection_magnitude_maps(fwd, bwd) if len(frames) else None
+        # Summed over each frame's neighbours, as detect locates an event (inflection_energy.location_magnitude).
+        maps = (
+            inflection_energy.windowed_maps(inflection_energy.inflection_magnitude_maps(fwd, bwd))
+            if len(frames)
+            else None
+        )
         video["inflection_event_maps"] = maps[frames] if maps is not None else np.zeros((0,) + fwd.shape[1:3])
         # The frames one before and one after each event (localisation.py: a detection one frame off).
         around = np.stack([np.clip(frames - 1, 0, n - 1), np.clip(frames + 1, 0, n - 1)], axis=1)

@@ -6,6 +6,8 @@ Locators (pixels of the model input, H×W):
   attended_peak     largest inflection magnitude weighted by the upsampled map (metrics.spatial
                     `attended_peak_xy`): what `ta2net detect` reports for the model method
   inflection_peak   largest inflection magnitude anywhere (the training-free method's location)
+The inflection magnitude is summed over the frame and its neighbours (inflection_energy.location_magnitude,
+`LOCATION_HALF_WINDOW`), as detect does.
   constant_cell     the centre of the one cell that points best on the tuning split, always (a prior)
   uniform_random    a uniformly random pixel (a prior; 64 draws per event, fixed seed)
 
