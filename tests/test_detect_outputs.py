@@ -159,6 +159,12 @@ def test_eval_videos_report(video_folder, tmp_path, capsys):
     assert "report:" in capsys.readouterr().out
     result = json.load(open(out_dir / "results.json"))
     d = result["detectors"]["inflection"]
+    # Without --workdir the training-free method keeps its own default picking (as `ta2net detect` does), not
+    # the packaged model's detector.json.
+    from ta2net_jax.detection import detectors
+
+    assert d["threshold_source"] == "default"
+    assert d["picking"] == detectors.get("inflection").default_picking().to_dict()
     labels = json.load(open(video_folder / "labels.json"))
     for row in d["counting_per_video"]:
         stem = row["id"].removesuffix(".mp4")

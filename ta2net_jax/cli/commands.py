@@ -238,16 +238,17 @@ def eval_videos(args, overrides) -> int:
     from ta2net_jax.detection import detectors
     from ta2net_jax.evaluation import videos
 
-    workdir = _model_source(args.workdir)
-    if args.method in ("all", "both") or (args.method is None and workdir):
-        methods = tuple(n for n in detectors.names() if workdir or not detectors.get(n).needs_run)
+    has_model = _model_source(args.workdir) is not None
+    if args.method in ("all", "both") or (args.method is None and has_model):
+        methods = tuple(n for n in detectors.names() if has_model or not detectors.get(n).needs_run)
     else:
         methods = (args.method or "inflection",)
+    # Without --workdir only the model method reads the packaged model; the others keep their own defaults.
     result = videos.evaluate_files(
         args.videos,
         args.labels,
         args.out_dir,
-        workdir=workdir,
+        workdir=args.workdir,
         methods=methods,
         name=args.name,
         flow_method=args.flow,

@@ -13,8 +13,9 @@
 Picking (events.Picking): `--threshold`, else the one `ta2net eval` tuned on validation
 (`<workdir>/detector.json`: `<name>_picking`, or the older `<name>_threshold`), else the detector's default:
 0.5 for P(audible), 0.47 robust z-units above a 1 s running median for the inflection energy (chosen on the
-labelled real clips, detectors.py), median + 1·std for the reference. The minimum separation between events is in seconds where the detector or the run's
-`eval.min_separation_s` says so (frames = max(1, round(s·fps)) per video), else in frames.
+labelled real clips, detectors.py), median + 1·std for the reference. The minimum separation between events
+is in seconds where the detector or the run's `eval.min_separation_s` says so (frames = max(1, round(s·fps))
+per video), else in frames.
 Event positions (x, y) are in pixels of the original video: the pixel of largest inflection magnitude summed
 over the event frame and its neighbours (inflection_energy.location_magnitude), weighted by the upsampled
 sound-source map for the model (its polarity `ta2net eval` chose on validation, docs/evaluation_choices.md).

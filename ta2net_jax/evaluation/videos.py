@@ -73,8 +73,10 @@ def evaluate_files(
     from tqdm import tqdm
 
     from input_pipeline import paths
+    from ta2net_jax.detection import detectors
     from ta2net_jax.detection.detect import VideoDetector
     from ta2net_jax.evaluation.plots import plot_timeline
+    from ta2net_jax.export import bundle
 
     paths.check_output_dir(out_dir, "--out-dir")
     videos = collect_videos(inputs)
@@ -83,7 +85,10 @@ def evaluate_files(
     result = {"labels": labels_spec, "videos": [os.path.abspath(v) for v in videos], "detectors": {}}
     scored = {}
     for method in methods:
-        detector = VideoDetector(workdir=workdir, method=method, flow_method=flow_method)
+        source = workdir
+        if source is None and detectors.get(method).needs_run:
+            source = bundle.packaged_model_dir()  # the model method's default, as in `ta2net detect`
+        detector = VideoDetector(workdir=source, method=method, flow_method=flow_method)
         rows = [
             _score(detector, v, labels[v])
             for v in tqdm(videos, desc=f"eval-videos ({method})", unit="video", disable=not progress)
@@ -94,7 +99,7 @@ def evaluate_files(
         result["detectors"][method] = {
             "threshold": detector.threshold,
             "threshold_source": "detector.json (synthetic validation)"
-            if workdir and os.path.exists(os.path.join(workdir, "detector.json"))
+            if source and os.path.exists(os.path.join(source, "detector.json"))
             else "default",
             "min_separation": detector.min_separation,
             "picking": detector.picking.to_dict(),
