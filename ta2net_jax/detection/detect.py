@@ -102,7 +102,7 @@ def check_outputs(
         if not path:
             continue
         paths.check_output_file(path, what, suffixes.get(what))
-        real = os.path.realpath(path)
+        real = path if paths.is_remote(path) else os.path.realpath(path)
         if real in seen:
             raise paths.OutputPathError(f"{path}: given as both the {seen[real]} and the {what}")
         seen[real] = what
@@ -238,7 +238,7 @@ class VideoDetector:
         decoded, scores, detected = a["decoded"], a["scores"], a["events"]
         labels = within_video(labels, len(scores), video_path)
         result = {
-            "video": os.path.abspath(video_path),
+            "video": paths.resolve(video_path),
             "fps": decoded.fps,
             "num_frames": int(len(scores)),
             "source_size": list(decoded.source_size),
@@ -369,14 +369,15 @@ def detect_batch(
     paths.makedirs(out_dir)
     summary = {"method": method, "threshold": detector.threshold, "workdir": workdir, "videos": [], "failed": []}
     stems = dict(zip(inputs, output_stems(inputs)))
+    ground_truth = {}  # read before any video: a bad labels file fails at once, naming it
+    for path in inputs if labels else ():
+        try:
+            ground_truth[path] = parse_labels(labels, path)
+        except NoLabelsForVideoError:  # a keyed file without this video: no ground truth for it
+            pass
     for path in tqdm(inputs, desc=f"detect ({method})", unit="video", disable=not progress):
         stem = paths.join(out_dir, stems[path])
-        video_labels = None
-        if labels:
-            try:
-                video_labels = parse_labels(labels, path)
-            except NoLabelsForVideoError:  # a keyed file without this video: no ground truth for it
-                pass
+        video_labels = ground_truth.get(path)
         try:
             result = detector(
                 path,
