@@ -329,17 +329,18 @@ def prepare(args, overrides) -> int:
     print(summary.text())
     print(f"prepared videos in {out}")
     if args.labels == "audio":
-        _audio_labels([path for _, path in jobs], local_out, options.flow_method)
+        _audio_labels([path for _, path in jobs], local_out, options.flow_method, shown=out)
     if paths.is_remote(out) and not direct:
         paths.upload_tree(local_out, out, last=("meta.json",))
     return 1 if summary.failed else 0
 
 
-def _audio_labels(paths: list[str], out: str, flow_method: str) -> None:
-    """`prepare --labels audio`: onsets → frames after the folder's lag; writes the labels and the report."""
+def _audio_labels(videos: list[str], out: str, flow_method: str, shown: str) -> None:
+    """`prepare --labels audio`: onsets → frames after the folder's lag; writes the labels and the report into
+    `out` (where the videos were prepared); `shown`: the folder named to the user (a gs:// --out: the upload's)."""
     from input_pipeline import audio_labels
 
-    labelled = audio_labels.audio_labels_for_videos(paths, flow_method=flow_method)
+    labelled = audio_labels.audio_labels_for_videos(videos, flow_method=flow_method)
     for name, content in (
         ("audio_labels.json", labelled.labels_json()),
         ("audio_labels_report.json", labelled.report_json()),
@@ -348,7 +349,7 @@ def _audio_labels(paths: list[str], out: str, flow_method: str) -> None:
             json.dump(content, f, indent=2)
     print(
         f"audio labels: {len(labelled.labels)} videos kept, lag {labelled.lag.lag_frames} frames; "
-        f"{os.path.join(out, 'audio_labels.json')} (a --labels file)"
+        f"{paths.join(paths.resolve(shown), 'audio_labels.json')} (a --labels file)"
     )
     for path, reason in sorted(labelled.rejected.items()):
         print(f"  left out: {path}: {reason}")
