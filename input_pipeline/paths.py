@@ -15,8 +15,16 @@ Guarantees on object storage:
   `log_every` steps). Locally it is an ordinary append.
 * Listings are not cached (see `fsspec.config` below), so what other processes wrote is seen at once.
 * Folders do not exist on GCS: `makedirs` is a no-op there (objects create their prefixes).
+* `local_copy`: input files given as `gs://` URLs (videos, audio, for decoders that open local files only):
+  the object's copy in this machine's cache, `cache_dir(url)` = `$TA2NET_DATA_CACHE/gs/<bucket>/<path>`
+  (default `~/.cache/ta2net/data`, the layout `registry` uses for datasets), downloaded once and again only
+  when the object's generation or size changes (recorded under `<cache>/.sources/`); each download goes to a
+  temporary name renamed onto the copy, so a killed one is never used. A missing object is a one-line
+  FileNotFoundError naming the URL. Callers name the URL, never the copy, in what they print or write
+  (video.from_local_copy re-raises decoding errors with the URL).
+* `list_files`: the files of a folder or `gs://` prefix (one listing request), for folders of videos.
 * `read_locally` / `written_locally` / `download_tree` / `upload_tree`: for libraries that need a real file
-  (video decoders and encoders, matplotlib, safetensors, ArrayRecord's C++ reader and writer): a local copy in,
+  (video encoders, matplotlib, safetensors, ArrayRecord's C++ reader and writer): a temporary local copy in,
   or a local file uploaded when done (each upload atomic; `upload_tree` puts completion markers last).
   Locally `written_locally` is `atomic_path`: a temporary name beside the target, renamed onto it only when
   the writer succeeded, so a failure leaves neither a partial file nor a clobbered old one.

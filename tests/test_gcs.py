@@ -16,6 +16,9 @@ documented setting:
 The runs: a tiny training with `--workdir gs://bucket/run`, killed while committing its second checkpoint
 (the commit marker never written) and resumed to the same parameters as an uninterrupted local run; eval,
 detect and export from the bucket; the tiny synthetic dataset built into `gs://bucket/tfds` and trained from.
+Input videos in the bucket (two real Greatest Hits clips and their audio-onset labels): `detect`, `eval-videos`
+and `prepare` (local pool, and Beam when .venv-beam exists) on the gs:// files, compared with the same
+commands on the local files; missing and broken gs:// videos named in one line.
 """
 
 import json

@@ -1,6 +1,6 @@
 """`ta2net detect`: audible events in a video file or a folder of them, with a trained model or training-free.
 
-    video file (any fps, any size; PyAV/OpenCV)
+    video file (any fps, any size; PyAV/OpenCV; a gs:// URL is decoded from its cached local copy)
       → frames resized to the model's input size (aspect not kept, as the original)
       → forward/backward optical flow (the flow estimator the model was trained with; with "tvl1-jax" the
         model detector computes it inside its jitted program, per batch of windows: detection/fused.py)

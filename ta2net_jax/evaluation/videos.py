@@ -8,7 +8,9 @@ decoded and scored exactly as `ta2net detect` does (detect.Detector). Ground tru
 count (an annotated repetition count, else the number of run-clustered GT events) feeds counting.
 Spatial metrics are not computed: no real clip has boxes (../shared/docs/evaluation.md §7).
 
-Writes into --out-dir: results.json (pooled and per-video), report.md (tables and plots), plots/.
+Writes into --out-dir: results.json (pooled and per-video), report.md (tables and plots), plots/. Videos,
+folders and the label file may be `gs://` URLs (decoded from this machine's cached copy, video.py); a `gs://`
+--out-dir is made in a temporary folder and uploaded, results.json and report.md last.
 """
 
 from __future__ import annotations
