@@ -24,7 +24,8 @@ import av
 import av.logging
 import numpy as np
 
-from input_pipeline.video import VideoReadError
+from input_pipeline import paths
+from input_pipeline.video import VideoReadError, from_local_copy
 
 av.logging.set_level(None)  # FFmpeg messages would otherwise be printed above our one-line errors
 
@@ -87,7 +88,7 @@ def read_audio(
     """Decodes the first audio stream of a file (video or audio-only) to mono float32.
 
     Args:
-      path: any file FFmpeg reads (mp4, avi, mkv, wav, ...).
+      path: any file FFmpeg reads (mp4, avi, mkv, wav, ...), or a `gs://` URL of one.
       sample_rate: output rate in Hz (soxr_hq resampling); None keeps the stream's own rate.
       align_to_video: make sample 0 the first video frame's presentation time (zeros prepended, or samples
         dropped, by the two streams' start-time difference); no effect on files without video.
@@ -100,6 +101,8 @@ def read_audio(
       AudioReadError: missing/empty/unreadable file, undecodable audio; NoAudioStreamError: no audio stream.
     """
     path = os.fspath(path)
+    if paths.is_remote(path):  # from this machine's cached copy; errors name the URL
+        return from_local_copy(read_audio, path, sample_rate=sample_rate, align_to_video=align_to_video)
     if not os.path.isfile(path):
         raise AudioReadError(path, "no such file" if not os.path.exists(path) else "not a regular file")
     if os.path.getsize(path) == 0:

@@ -19,6 +19,8 @@ import av
 import av.logging
 import numpy as np
 
+from input_pipeline import paths
+
 av.logging.set_level(None)
 
 __all__ = ["AUDIO_CODECS", "REENCODE_CODECS", "MuxError", "MuxResult", "audio_codec_for", "mux_audio"]
@@ -162,21 +164,32 @@ def mux_audio(
     """Writes ``out_path``: the video of ``video_path`` plus ``samples`` as its only audio track.
 
     Args:
-      video_path: source video (its own audio, if any, is dropped).
+      video_path: source video (its own audio, if any, is dropped); a file or a `gs://` URL.
       samples: [S] float mono in [-1, 1] at ``sample_rate`` Hz; sample 0 plays with the first video frame.
-      out_path: output file; the container follows the suffix (.mp4, .mov, .mkv, .avi, .webm, ...).
+      out_path: output file or `gs://` URL; the container follows the suffix (.mp4, .mov, .mkv, .avi, .webm, ...).
       audio_codec: overrides :func:`audio_codec_for`.
       force_reencode: re-encode the video even when it could be remuxed.
 
     Raises:
       MuxError: the source has no video stream, or neither remuxing nor re-encoding works.
     """
+    if paths.is_remote(out_path):  # written here, uploaded in one object write when complete
+        dst = os.fspath(out_path)
+        with paths.written_locally(dst) as local:
+            try:
+                result = mux_audio(
+                    video_path, samples, sample_rate, local, audio_codec=audio_codec, force_reencode=force_reencode
+                )
+            except MuxError as err:
+                raise MuxError(dst if err.path == local else err.path, err.problem) from None
+        return dataclasses.replace(result, path=dst)
     src, out_path = os.fspath(video_path), Path(out_path)
+    local_src = paths.local_copy(src)  # PyAV reads files: a gs:// source from this machine's cached copy
     samples = np.asarray(samples, np.float32).reshape(-1)
     codec = audio_codec or audio_codec_for(out_path)
     if codec == "libopus" and sample_rate not in _OPUS_RATES:
         raise MuxError(out_path, f"Opus needs a sample rate in {_OPUS_RATES}, got {sample_rate}")
-    with av.open(src) as probe:
+    with av.open(local_src) as probe:
         if not probe.streams.video:
             raise MuxError(src, "no video stream to put the sound on")
     tmp = str(out_path.with_name(f".{out_path.stem}.partial-{os.getpid()}{out_path.suffix}"))
@@ -184,7 +197,7 @@ def mux_audio(
     try:
         if not force_reencode:
             try:
-                name, n = _write(src, tmp, samples, sample_rate, codec, None)
+                name, n = _write(local_src, tmp, samples, sample_rate, codec, None)
                 os.replace(tmp, out_path)
                 return MuxResult(str(out_path), True, name, codec, sample_rate, n)
             except (ValueError, av.error.FFmpegError) as err:
@@ -196,7 +209,7 @@ def mux_audio(
             note = "video re-encoded on request"
         reencode = REENCODE_CODECS.get(out_path.suffix.lower(), _DEFAULT_REENCODE)
         try:
-            name, n = _write(src, tmp, samples, sample_rate, codec, reencode)
+            name, n = _write(local_src, tmp, samples, sample_rate, codec, reencode)
         except (ValueError, av.error.FFmpegError) as err:
             raise MuxError(
                 out_path, f"cannot write {reencode[0]} video with {codec} audio here ({' '.join(str(err).split())})"

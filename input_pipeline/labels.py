@@ -3,7 +3,7 @@
 A label spec is one of:
 
 * an inline list of frames, ``"12,31,53"`` (0-based frame indices at the video's native rate);
-* a JSON file holding a list of frames;
+* a JSON file holding a list of frames (every file may be a `gs://` URL);
 * a JSON file keyed by video, looked up by the video's file name, then by its stem (name without the
   extension). An entry may be
   - an Audible623 clip entry (``../shared/realdata/ucf101_audible623/labels.json``):
@@ -34,6 +34,7 @@ import os
 
 import numpy as np
 
+from input_pipeline import paths
 from input_pipeline.datasets import audible623_csv
 
 __all__ = ["VideoLabels", "ONSET_SETTING", "parse_labels", "label_keys", "within_video", "NoLabelsForVideoError"]
@@ -122,13 +123,12 @@ def _read_csv(path: str) -> dict:
 
 
 def _load(path: str):
-    if not os.path.exists(path):
+    if not paths.isfile(path):
         raise FileNotFoundError(f"{path}: labels file not found")
     if path.lower().endswith(".csv"):
         return _read_csv(path)
     try:
-        with open(path) as f:
-            return json.load(f)
+        return json.loads(paths.read_text(path))
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
     except UnicodeDecodeError:
@@ -136,8 +136,8 @@ def _load(path: str):
 
 
 def _is_inline(spec: str) -> bool:
-    """An inline list: not an existing path, and either holds a comma or is one number."""
-    if os.path.exists(spec):
+    """An inline list: not an existing path (nor a URL), and either holds a comma or is one number."""
+    if paths.is_remote(spec) or os.path.exists(spec):
         return False
     if "," in spec:
         return True

@@ -15,8 +15,16 @@ Guarantees on object storage:
   `log_every` steps). Locally it is an ordinary append.
 * Listings are not cached (see `fsspec.config` below), so what other processes wrote is seen at once.
 * Folders do not exist on GCS: `makedirs` is a no-op there (objects create their prefixes).
+* `local_copy`: input files given as `gs://` URLs (videos, audio, for decoders that open local files only):
+  the object's copy in this machine's cache, `cache_dir(url)` = `$TA2NET_DATA_CACHE/gs/<bucket>/<path>`
+  (default `~/.cache/ta2net/data`, the layout `registry` uses for datasets), downloaded once and again only
+  when the object's generation or size changes (recorded under `<cache>/.sources/`); each download goes to a
+  temporary name renamed onto the copy, so a killed one is never used. A missing object is a one-line
+  FileNotFoundError naming the URL. Callers name the URL, never the copy, in what they print or write
+  (video.from_local_copy re-raises decoding errors with the URL).
+* `list_files`: the files of a folder or `gs://` prefix (one listing request), for folders of videos.
 * `read_locally` / `written_locally` / `download_tree` / `upload_tree`: for libraries that need a real file
-  (video decoders and encoders, matplotlib, safetensors, ArrayRecord's C++ reader and writer): a local copy in,
+  (video encoders, matplotlib, safetensors, ArrayRecord's C++ reader and writer): a temporary local copy in,
   or a local file uploaded when done (each upload atomic; `upload_tree` puts completion markers last).
   Locally `written_locally` is `atomic_path`: a temporary name beside the target, renamed onto it only when
   the writer succeeded, so a failure leaves neither a partial file nor a clobbered old one.
@@ -31,10 +39,12 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import json
 import os
 import tempfile
 
 import fsspec
+import fsspec.core
 from etils import epath
 
 REMOTE_PREFIXES = ("gs://", "s3://")
@@ -135,7 +145,8 @@ def remove(p) -> None:
 
 def getsize(p) -> int:
     if is_remote(p):
-        return len(read_bytes(p))
+        fs, key = _fs(p)
+        return int(fs.info(key)["size"])
     return os.path.getsize(p)
 
 
@@ -192,6 +203,86 @@ def written_locally(dst):
         local = os.path.join(tmp, str(dst).rstrip("/").rsplit("/", 1)[-1])
         yield local
         copy_file(local, dst)
+
+
+def _fs(url):
+    """(fsspec filesystem, path inside it) of an object-store URL."""
+    return fsspec.core.url_to_fs(str(url))
+
+
+def list_files(folder, *, recursive: bool = False) -> list[str]:
+    """The files directly in `folder` (or anywhere below it), as paths or URLs under `folder`, sorted; on object
+    storage one listing (a prefix listing; "folder" placeholder objects, names ending in "/", are left out)."""
+    folder = str(folder)
+    if not is_remote(folder):
+        if recursive:
+            found = [os.path.join(d, f) for d, _, names in os.walk(folder) for f in names]
+        else:
+            found = [os.path.join(folder, f) for f in os.listdir(folder)]
+        return sorted(p for p in found if os.path.isfile(p))
+    fs, key = _fs(folder)
+    key = key.rstrip("/")
+    if recursive:
+        names = fs.find(key)
+    else:
+        names = [e["name"] for e in fs.ls(key, detail=True) if e["type"] == "file"]
+    return sorted(fs.unstrip_protocol(n) for n in names if not n.endswith("/") and n.rstrip("/") != key)
+
+
+# ---- Local copies of remote inputs (decoders need files) -------------------------------------------------
+
+CACHE_ENV = "TA2NET_DATA_CACHE"
+
+
+def cache_dir(url=None) -> str:
+    """Where this machine keeps copies of remote data: `$TA2NET_DATA_CACHE` (default `~/.cache/ta2net/data`),
+    and for `url` its place under it, `<root>/<scheme>/<bucket>/<path>` (one copy per object or folder)."""
+    root = os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "ta2net", "data")
+    if url is None:
+        return root
+    scheme, _, rest = str(url).partition("://")
+    return os.path.join(root, scheme, *[p for p in rest.split("/") if p])
+
+
+def _stamp(info: dict) -> dict:
+    """What identifies an object's content: its size and GCS generation (a new number at every upload; S3:
+    the ETag), or its modification time where neither is given."""
+    version = info.get("generation") or info.get("ETag") or info.get("updated") or info.get("LastModified")
+    return {"size": int(info["size"]), "version": str(version)}
+
+
+def local_copy(src) -> str:
+    """A local file with the bytes of `src`: `src` itself when it is local; for an object-store URL its copy at
+    `cache_dir(src)`, downloaded only when missing or when the object's size or generation differ from the copy's
+    (recorded in `<root>/.sources/…`, outside the copy tree, so copied folders hold only the objects).
+
+    The download goes to a temporary name and is renamed onto the copy, so an interrupted one is never used.
+    Raises FileNotFoundError (no such object) or IsADirectoryError (a folder), each one line naming `src`.
+    """
+    if not is_remote(src):
+        return src
+    src = str(src)
+    fs, key = _fs(src)
+    try:
+        info = fs.info(key)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{src}: no such file or folder") from None
+    if info.get("type") == "directory":
+        raise IsADirectoryError(f"{src}: is a folder, not a file")
+    local = cache_dir(src)
+    record = os.path.join(cache_dir(), ".sources", os.path.relpath(local, cache_dir()) + ".json")
+    stamp = _stamp(info)
+    with contextlib.suppress(OSError, ValueError):
+        if os.path.getsize(local) == stamp["size"] and json.loads(read_text(record)) == stamp:
+            return local
+    # The record names the generation listed before the download: were the object replaced meanwhile, the
+    # copy holds newer bytes than recorded, and the next call's comparison downloads it again.
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(record)
+    with atomic_path(local) as tmp:
+        fs.get_file(key, tmp)
+    write_text(record, json.dumps(stamp))
+    return local
 
 
 @contextlib.contextmanager

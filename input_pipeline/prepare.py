@@ -139,7 +139,8 @@ def save_npz(path: str, *, compress: bool = False, **arrays: np.ndarray) -> None
 def prepare_video(path: str, out_dir: str, key: str, options: PrepareOptions) -> dict:
     """Prepares one video into `out_dir/key/` (atomically); returns its meta dict.
 
-    Raises video.VideoReadError ("path: problem") for unreadable, corrupt or too-short videos.
+    `path`: a video file or a `gs://` URL. Raises video.VideoReadError ("path: problem", naming `path`) for
+    unreadable, corrupt or too-short videos.
     """
     import cv2
 
@@ -172,7 +173,7 @@ def prepare_video(path: str, out_dir: str, key: str, options: PrepareOptions) ->
         meta = {
             "key": key,
             "name": os.path.basename(path),
-            "source": os.path.abspath(path),
+            "source": paths.resolve(path),
             "native_fps": decoded.fps,
             "fps": decoded.fps if options.fps is None else float(options.fps),
             "num_frames": int(len(frames)),
@@ -346,22 +347,23 @@ def _prepare_jobs(jobs, keys, out_dir, options, workers, desc, progress, runner)
 
 
 def list_videos(inputs: list[str]) -> list[tuple[str, str]]:
-    """(key, path) for video files given directly or found (recursively) under given folders.
+    """(key, path) for video files given directly or found (recursively) under given folders; `gs://` files
+    and folders too (decoded from this machine's cached copy, video.from_local_copy, by whichever runner).
 
     Keys are `folder_key` of the file stems (any file name works; the original is kept in meta.json); two
     files with the same stem are an error naming both.
     """
     found: dict[str, str] = {}
     for item in inputs:
-        if os.path.isdir(item):
-            paths = video_lib.list_video_files(item, recursive=True)
-        elif os.path.exists(item):
-            paths = [item]
+        if paths.isdir(item):
+            videos = video_lib.list_video_files(item, recursive=True)
+        elif paths.exists(item):
+            videos = [item]
         else:
             raise FileNotFoundError(f"{item}: {video_lib.missing_reason(item)}")
-        for path in sorted(paths):
+        for path in sorted(videos):
             key = folder_key(os.path.splitext(os.path.basename(path))[0])
-            if key in found and os.path.abspath(found[key]) != os.path.abspath(path):
+            if key in found and paths.resolve(found[key]) != paths.resolve(path):
                 raise ValueError(f"{path}: same name as {found[key]}; prepared folders are named by file stem")
             found[key] = path
     return sorted(found.items())

@@ -108,15 +108,13 @@ def get_builder(data_cfg, *, build_if_missing: bool = False, workers: int = 2, r
 
 # ---- Datasets in object storage ----------------------------------------------------------------------------
 
-CACHE_ENV = "TA2NET_DATA_CACHE"
+CACHE_ENV = paths.CACHE_ENV
 
 
 def local_cache_dir(data_dir: str) -> str:
-    """This machine's copy of a `gs://` data_dir: `$TA2NET_DATA_CACHE/<bucket>/<path>` (default
-    `~/.cache/ta2net/data`)."""
-    root = os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "ta2net", "data")
-    scheme, _, rest = str(data_dir).partition("://")
-    return os.path.join(root, scheme, *[p for p in rest.split("/") if p])
+    """This machine's copy of a `gs://` data_dir: `$TA2NET_DATA_CACHE/gs/<bucket>/<path>` (default
+    `~/.cache/ta2net/data`; paths.cache_dir, where single remote input files are copied too)."""
+    return paths.cache_dir(data_dir)
 
 
 def _with_data_dir(data_cfg, data_dir: str):

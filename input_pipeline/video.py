@@ -32,6 +32,8 @@ import av.logging
 import cv2
 import numpy as np
 
+from input_pipeline import paths
+
 # FFmpeg inside PyAV must not write to stderr (messages like "moov atom not found" would otherwise be
 # printed above our one-line error); OpenCV's bundled FFmpeg reads this variable on first use.
 av.logging.set_level(None)
@@ -45,39 +47,16 @@ _FASTSTART_SUFFIXES = {".mp4", ".mov", ".m4v", ".3gp"}
 
 
 # File name suffixes taken for videos when a folder is searched (detect, eval-videos, prepare).
-VIDEO_SUFFIXES = (
-    ".mp4",
-    ".avi",
-    ".mov",
-    ".mkv",
-    ".webm",
-    ".m4v",
-    ".mpg",
-    ".mpeg",
-    ".wmv",
-    ".flv",
-    ".ogv",
-    ".3gp",
-    ".ts",
-)
+VIDEO_SUFFIXES = tuple(".mp4 .avi .mov .mkv .webm .m4v .mpg .mpeg .wmv .flv .ogv .3gp .ts".split())
 
 
 def list_video_files(folder: str, *, recursive: bool = False) -> list[str]:
-    """Video files (by suffix, hidden files skipped) in `folder`, or anywhere below it, sorted by path.
-    FileNotFoundError when `folder` is not a folder; an empty list when it holds no video."""
-    if not os.path.isdir(folder):
+    """Video files (by suffix, hidden files skipped) in `folder`, or anywhere below it, sorted by path; a
+    `gs://` folder gives `gs://` URLs. FileNotFoundError when `folder` is not a folder; [] when it holds no video."""
+    if not paths.isdir(folder):
         raise FileNotFoundError(f"{folder}: no such folder")
-    if recursive:
-        found = [os.path.join(d, f) for d, _, names in os.walk(folder) for f in names]
-    else:
-        found = [os.path.join(folder, f) for f in os.listdir(folder)]
-    return sorted(
-        p
-        for p in found
-        if os.path.basename(p).lower().endswith(VIDEO_SUFFIXES)
-        and not os.path.basename(p).startswith(".")
-        and os.path.isfile(p)
-    )
+    names = {p: os.path.basename(p) for p in paths.list_files(folder, recursive=recursive)}
+    return [p for p, name in names.items() if name.lower().endswith(VIDEO_SUFFIXES) and not name.startswith(".")]
 
 
 def missing_reason(path: str) -> str:
@@ -344,6 +323,22 @@ def _read_cv2(path: str, size, max_frames) -> DecodedVideo | None:
     return DecodedVideo(np.stack(frames), fps, tuple(int(s) for s in source_size), path)
 
 
+def from_local_copy(reader, path, **kwargs):
+    """`reader(local file, **kwargs)` on this machine's copy of a `gs://` video (decoders need a file;
+    paths.local_copy, cached); every VideoReadError (AudioReadError too) and `DecodedVideo.path` name `path`."""
+    try:
+        local = paths.local_copy(path)
+    except IsADirectoryError:
+        raise VideoReadError(path, "is a directory, not a video file") from None
+    except FileNotFoundError:
+        raise VideoReadError(path, missing_reason(path)) from None
+    try:
+        result = reader(local, **kwargs)
+    except VideoReadError as err:
+        raise type(err)(path, err.problem) from None
+    return dataclasses.replace(result, path=path) if isinstance(result, DecodedVideo) else result
+
+
 def _open_checked(path: str):
     """``(container, stream, fps)``, or ``(None, problem, None)`` if only OpenCV may still read the file."""
     _check_file(path)
@@ -358,7 +353,8 @@ def read_video(path, *, size: tuple[int, int] | None = None, max_frames: int | N
     """Decodes every frame of a video file at its native frame rate.
 
     Args:
-      path: video file (any container/codec FFmpeg reads: mp4, avi, mkv, webm, ...).
+      path: video file (any container/codec FFmpeg reads: mp4, avi, mkv, webm, ...), or a `gs://` URL (read
+        from this machine's cached copy: `from_local_copy`).
       size: optional ``(height, width)``; each frame is resized straight to it with ``cv2.INTER_AREA``
         (aspect ratio not kept).
       max_frames: stop after this many frames (the rest of the file is then not checked).
@@ -377,6 +373,8 @@ def read_video(path, *, size: tuple[int, int] | None = None, max_frames: int | N
         raise ValueError(f"max_frames must be >= 1, got {max_frames!r}")
     size = None if size is None else (int(size[0]), int(size[1]))
     path = os.fspath(path)
+    if paths.is_remote(path):
+        return from_local_copy(read_video, path, size=size, max_frames=max_frames)
     container, stream, fps = _open_checked(path)
     if container is None:  # PyAV could not parse a file that looks like a video container
         return _read_cv2(path, size, max_frames) or _raise(path, stream)  # `stream` holds the problem
@@ -418,6 +416,8 @@ def video_info(path, *, decode: bool = False) -> dict:
       VideoReadError: the same errors as :func:`read_video` (a truncation is found from packets alone).
     """
     path = os.fspath(path)
+    if paths.is_remote(path):
+        return from_local_copy(video_info, path, decode=decode)
     container, stream, fps = _open_checked(path)
     if container is None:
         video = _read_cv2(path, None, None) or _raise(path, stream)

@@ -37,6 +37,8 @@ import io
 import os
 import re
 
+from input_pipeline import paths
+
 HEADER = ("video_id", "sound_label", "class")
 SENTINELS = (-1, -2)  # the original loader's "no sound" markers
 DEFAULT_MAX_FRAMES = 300  # the original's max_len
@@ -234,14 +236,13 @@ def _note_class_aliases(rows: list[LabelRow], file: str, anomalies: list[Anomaly
 
 
 def read_label_csv(path: str, *, max_frames: int = DEFAULT_MAX_FRAMES) -> tuple[list[LabelRow], list[Anomaly]]:
-    """`parse_label_csv` on a file (UTF-8, BOM allowed). Raises FileNotFoundError/ValueError naming it."""
-    if not os.path.isfile(path):
+    """`parse_label_csv` on a file or `gs://` URL (UTF-8, BOM allowed). Raises FileNotFoundError/ValueError naming it."""
+    if not paths.isfile(path):
         raise FileNotFoundError(f"{path}: no such label file")
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        try:
-            text = f.read()
-        except UnicodeDecodeError as err:
-            raise ValueError(f"{path}: not UTF-8 text ({err})") from None
+    try:  # bytes decoded as they are: no newline translation, as the csv module wants
+        text = paths.read_bytes(path).decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text ({err})") from None
     return parse_label_csv(text, path, max_frames=max_frames)
 
 

@@ -122,15 +122,17 @@ def detect(args, overrides) -> int:
     model_source = _model_source(args.workdir)
     method = args.method or ("model" if model_source else "inflection")
     workdir = model_source if method == "model" else args.workdir
-    if not os.path.exists(args.video):
+    # A gs:// video or folder is read where it is (decoded from this machine's cached copy, video.py).
+    if not paths.exists(args.video):
         from input_pipeline.video import missing_reason
 
         raise FileNotFoundError(f"{args.video}: {missing_reason(args.video)}")
+    folder = paths.isdir(args.video)
     single_outputs = [args.out, args.csv, args.plot, args.overlay]
-    if (args.dub or args.cues) and (os.path.isdir(args.video) or args.out_dir):
+    if (args.dub or args.cues) and (folder or args.out_dir):
         raise ValueError("--dub/--cues write one video's files; they do not go with a folder or --out-dir")
     _check_dub_and_cues(args)
-    if os.path.isdir(args.video) or args.out_dir:
+    if folder or args.out_dir:
         if any(single_outputs):
             raise ValueError(
                 "--out/--csv/--plot/--overlay name one video's files; with a folder or --out-dir "
@@ -138,7 +140,7 @@ def detect(args, overrides) -> int:
             )
         if not args.out_dir:
             raise ValueError(f"{args.video}: is a folder; give --out-dir for the per-video outputs")
-        videos = detect_lib.list_videos(args.video) if os.path.isdir(args.video) else [args.video]
+        videos = detect_lib.list_videos(args.video) if folder else [args.video]
         fmt = None if args.overlay_format == "none" else args.overlay_format
         summary = detect_lib.detect_batch(
             videos,
@@ -205,7 +207,7 @@ def _check_dub_and_cues(args) -> None:
         paths.check_output_file(args.cues, "--cues list", CUE_SUFFIXES)
     if args.sound and not args.dub:
         raise ValueError("--sound is the impact sound of --dub; give --dub OUT too")
-    if args.sound and not os.path.isfile(args.sound):
+    if args.sound and not paths.isfile(args.sound):
         raise FileNotFoundError(f"{args.sound}: no such sound file")
 
 
@@ -216,13 +218,13 @@ def _dub_and_cues(args, result: dict) -> None:
         from ta2net_jax.detection.cues import write_cue_file
 
         write_cue_file(args.cues, frames, result["fps"], scores=scores)
-        print(f"cues: {os.path.abspath(args.cues)}")
+        print(f"cues: {paths.resolve(args.cues)}")
     if args.dub:
         from ta2net_jax.detection.dub import dub_video
 
         dubbed = dub_video(args.video, frames, args.dub, scores=scores, sound=args.sound, mix=args.mix)
         how = "video stream copied" if dubbed.video_remuxed else f"video re-encoded ({dubbed.note})"
-        print(f"dubbed: {os.path.abspath(dubbed.path)} ({dubbed.num_events} impacts, {args.mix} soundtrack, {how})")
+        print(f"dubbed: {paths.resolve(dubbed.path)} ({dubbed.num_events} impacts, {args.mix} soundtrack, {how})")
 
 
 def real_benchmark(args, overrides) -> int:
@@ -262,7 +264,7 @@ def eval_videos(args, overrides) -> int:
         if c["num_videos"]:
             line += f"; counting MAE = {c['mae']:.3f}, OBO = {c['obo']:.3f}"
         print(line)
-    print(f"report: {os.path.abspath(os.path.join(args.out_dir, 'report.md'))}")
+    print(f"report: {paths.join(paths.resolve(args.out_dir), 'report.md')}")
     return 0
 
 
@@ -328,17 +330,18 @@ def prepare(args, overrides) -> int:
     print(summary.text())
     print(f"prepared videos in {out}")
     if args.labels == "audio":
-        _audio_labels([path for _, path in jobs], local_out, options.flow_method)
+        _audio_labels([path for _, path in jobs], local_out, options.flow_method, shown=out)
     if paths.is_remote(out) and not direct:
         paths.upload_tree(local_out, out, last=("meta.json",))
     return 1 if summary.failed else 0
 
 
-def _audio_labels(paths: list[str], out: str, flow_method: str) -> None:
-    """`prepare --labels audio`: onsets → frames after the folder's lag; writes the labels and the report."""
+def _audio_labels(videos: list[str], out: str, flow_method: str, shown: str) -> None:
+    """`prepare --labels audio`: onsets → frames after the folder's lag; writes the labels and the report into
+    `out` (where the videos were prepared); `shown`: the folder named to the user (a gs:// --out: the upload's)."""
     from input_pipeline import audio_labels
 
-    labelled = audio_labels.audio_labels_for_videos(paths, flow_method=flow_method)
+    labelled = audio_labels.audio_labels_for_videos(videos, flow_method=flow_method)
     for name, content in (
         ("audio_labels.json", labelled.labels_json()),
         ("audio_labels_report.json", labelled.report_json()),
@@ -347,7 +350,7 @@ def _audio_labels(paths: list[str], out: str, flow_method: str) -> None:
             json.dump(content, f, indent=2)
     print(
         f"audio labels: {len(labelled.labels)} videos kept, lag {labelled.lag.lag_frames} frames; "
-        f"{os.path.join(out, 'audio_labels.json')} (a --labels file)"
+        f"{paths.join(paths.resolve(shown), 'audio_labels.json')} (a --labels file)"
     )
     for path, reason in sorted(labelled.rejected.items()):
         print(f"  left out: {path}: {reason}")

@@ -74,7 +74,7 @@ def _add_distributed(p) -> None:
 
 
 def _add_detect(p) -> None:
-    p.add_argument("video", help="a video file PyAV/OpenCV can read, or a folder of them (batch mode)")
+    p.add_argument("video", help="a video file PyAV/OpenCV can read, or a folder of them (batch mode); local or gs://")
     p.add_argument(
         "--workdir",
         help="a trained run or model bundle (its latest checkpoint, input size, flow and tuned thresholds; "
@@ -125,7 +125,7 @@ def _add_detect(p) -> None:
 
 
 def _add_eval_videos(p) -> None:
-    p.add_argument("videos", nargs="+", help="video files and/or folders of them")
+    p.add_argument("videos", nargs="+", help="video files and/or folders of them (local or gs://)")
     p.add_argument("--labels", required=True, help=LABELS_HELP)
     p.add_argument("--out-dir", required=True, help="folder for results.json, report.md and plots")
     p.add_argument("--workdir", help="a trained run or model bundle (model method; default: the shipped model)")
@@ -158,7 +158,9 @@ def _add_runner(p) -> None:
 
 
 def _add_prepare(p) -> None:
-    p.add_argument("inputs", nargs="*", help="video files or folders (searched recursively); or use --config")
+    p.add_argument(
+        "inputs", nargs="*", help="video files or folders, local or gs:// (searched recursively); or use --config"
+    )
     p.add_argument("--config", help="prepare the videos of this config's real dataset (data.manual_dir)")
     p.add_argument("--out", help="output folder (with VIDEO/FOLDER inputs)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel worker processes")

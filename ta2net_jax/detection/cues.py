@@ -21,10 +21,11 @@ import csv
 import io
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 
 import numpy as np
+
+from input_pipeline import paths
 
 __all__ = [
     "frames_to_timecode",
@@ -42,17 +43,8 @@ _TIMECODE = re.compile(r"^(\d\d):(\d\d):(\d\d)([:;])(\d\d)$")
 
 
 def _atomic_write(path, text: str) -> None:
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".partial", dir=folder)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """One atomic write of `text` (UTF-8, newlines as given) to a file or a `gs://` URL (input_pipeline.paths)."""
+    paths.write_text(os.fspath(path), text)
 
 
 def _drop_frame(fps: float) -> int:

@@ -1,6 +1,6 @@
 """`ta2net detect`: audible events in a video file or a folder of them, with a trained model or training-free.
 
-    video file (any fps, any size; PyAV/OpenCV)
+    video file (any fps, any size; PyAV/OpenCV; a gs:// URL is decoded from its cached local copy)
       → frames resized to the model's input size (aspect not kept, as the original)
       → forward/backward optical flow (the flow estimator the model was trained with; with "tvl1-jax" the
         model detector computes it inside its jitted program, per batch of windows: detection/fused.py)
@@ -103,7 +103,7 @@ def check_outputs(
         if not path:
             continue
         paths.check_output_file(path, what, suffixes.get(what))
-        real = os.path.realpath(path)
+        real = path if paths.is_remote(path) else os.path.realpath(path)
         if real in seen:
             raise paths.OutputPathError(f"{path}: given as both the {seen[real]} and the {what}")
         seen[real] = what
@@ -239,7 +239,7 @@ class VideoDetector:
         decoded, scores, detected = a["decoded"], a["scores"], a["events"]
         labels = within_video(labels, len(scores), video_path)
         result = {
-            "video": os.path.abspath(video_path),
+            "video": paths.resolve(video_path),
             "fps": decoded.fps,
             "num_frames": int(len(scores)),
             "source_size": list(decoded.source_size),
@@ -370,14 +370,15 @@ def detect_batch(
     paths.makedirs(out_dir)
     summary = {"method": method, "threshold": detector.threshold, "workdir": workdir, "videos": [], "failed": []}
     stems = dict(zip(inputs, output_stems(inputs)))
+    ground_truth = {}  # read before any video: a bad labels file fails at once, naming it
+    for path in inputs if labels else ():
+        try:
+            ground_truth[path] = parse_labels(labels, path)
+        except NoLabelsForVideoError:  # a keyed file without this video: no ground truth for it
+            pass
     for path in tqdm(inputs, desc=f"detect ({method})", unit="video", disable=not progress):
         stem = paths.join(out_dir, stems[path])
-        video_labels = None
-        if labels:
-            try:
-                video_labels = parse_labels(labels, path)
-            except NoLabelsForVideoError:  # a keyed file without this video: no ground truth for it
-                pass
+        video_labels = ground_truth.get(path)
         try:
             result = detector(
                 path,

@@ -8,16 +8,20 @@ decoded and scored exactly as `ta2net detect` does (detect.Detector). Ground tru
 count (an annotated repetition count, else the number of run-clustered GT events) feeds counting.
 Spatial metrics are not computed: no real clip has boxes (../shared/docs/evaluation.md §7).
 
-Writes into --out-dir: results.json (pooled and per-video), report.md (tables and plots), plots/.
+Writes into --out-dir: results.json (pooled and per-video), report.md (tables and plots), plots/. Videos,
+folders and the label file may be `gs://` URLs (decoded from this machine's cached copy, video.py); a `gs://`
+--out-dir is made in a temporary folder and uploaded, results.json and report.md last.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 
 import numpy as np
 
+from input_pipeline import paths
 from input_pipeline.labels import parse_labels, within_video
 from ta2net_jax.evaluation import protocols
 from ta2net_jax.evaluation.report import table, write_files_report
@@ -30,9 +34,9 @@ def collect_videos(inputs: list[str]) -> list[str]:
 
     videos = []
     for path in inputs:
-        if os.path.isdir(path):
+        if paths.isdir(path):
             videos.extend(list_videos(path))
-        elif os.path.exists(path):
+        elif paths.exists(path):
             videos.append(path)
         else:
             from input_pipeline.video import missing_reason
@@ -72,17 +76,30 @@ def evaluate_files(
 ) -> dict:
     from tqdm import tqdm
 
-    from input_pipeline import paths
     from ta2net_jax.detection import detectors
     from ta2net_jax.detection.detect import VideoDetector
     from ta2net_jax.evaluation.plots import plot_timeline
     from ta2net_jax.export import bundle
 
     paths.check_output_dir(out_dir, "--out-dir")
+    if paths.is_remote(out_dir):  # matplotlib writes files: everything is made here, then uploaded
+        with tempfile.TemporaryDirectory(prefix="ta2net-eval-videos-") as local:
+            result = evaluate_files(
+                inputs,
+                labels_spec,
+                local,
+                workdir=workdir,
+                methods=methods,
+                name=name,
+                progress=progress,
+                flow_method=flow_method,
+            )
+            paths.upload_tree(local, out_dir, last=("results.json", "report.md"))
+        return result
     videos = collect_videos(inputs)
     labels = {v: parse_labels(labels_spec, v) for v in videos}  # fails early, naming the file and video
     plots = os.path.join(out_dir, "plots")
-    result = {"labels": labels_spec, "videos": [os.path.abspath(v) for v in videos], "detectors": {}}
+    result = {"labels": labels_spec, "videos": [paths.resolve(v) for v in videos], "detectors": {}}
     scored = {}
     for method in methods:
         source = workdir
@@ -99,7 +116,7 @@ def evaluate_files(
         result["detectors"][method] = {
             "threshold": detector.threshold,
             "threshold_source": "detector.json (synthetic validation)"
-            if source and os.path.exists(os.path.join(source, "detector.json"))
+            if source and paths.exists(paths.join(source, "detector.json"))
             else "default",
             "min_separation": detector.min_separation,
             "picking": detector.picking.to_dict(),
