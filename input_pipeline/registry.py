@@ -86,6 +86,17 @@ def make_builder(data_cfg, *, workers: int = 2, runner=None):
     return module_of(data_cfg).make_builder(data_cfg, workers=workers, **_runner_kwargs(runner))
 
 
+def preparing_builder(data_cfg, *, workers: int = 2, runner=None):
+    """The builder `ta2net prepare --config` prepares the source videos with: `gs://` input folders copied to
+    this machine first (`local_inputs`), and for a `gs://` data_dir this machine's cache as the data_dir: the
+    `ta2net build` that follows on this machine finds the prepared videos there and uploads them with the
+    dataset (`remote_builder`)."""
+    data_cfg = local_inputs(data_cfg)
+    if paths.is_remote(data_cfg.data_dir):
+        data_cfg = _with_data_dir(data_cfg, local_cache_dir(data_cfg.data_dir))
+    return make_builder(data_cfg, workers=workers, runner=runner)
+
+
 def get_builder(data_cfg, *, build_if_missing: bool = False, workers: int = 2, runner=None):
     """The built TFDS builder (built first when asked and missing); DatasetNotBuiltError otherwise.
 

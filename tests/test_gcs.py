@@ -434,3 +434,30 @@ def test_missing_or_broken_objects_are_one_line_errors(emulator, clips_in_bucket
         assert cli.main(argv) == 1
         err = capsys.readouterr().err
         assert err.startswith(f"ta2net: error: {line}") and err.count("\n") == 1, err
+
+
+def test_prepare_and_build_a_config_whose_folders_are_in_a_bucket(emulator, clips_in_bucket, tmp_path, capsys):
+    """`ta2net prepare --config` then `ta2net build --config` with data.manual_dir and data.data_dir in the
+    bucket (audio-onset labels from the clips' soundtracks): the source videos are read from a local copy,
+    prepared in this machine's cache, and the built dataset lands in the bucket with its prepared videos,
+    the same files as the same commands on the local folder give."""
+    from ta2net_jax.cli import main as cli
+
+    local, remote = clips_in_bucket
+
+    def prepare_and_build(manual_dir, data_dir):
+        config = ["--config", os.path.join(REPO, "configs", "audio_onsets.py:smoke")]
+        config += [f"--config.data.manual_dir={manual_dir}", f"--config.data.data_dir={data_dir}"]
+        config += ["--config.data.max_frames=40"]
+        assert cli.main(["prepare", *config, "--workers", "1"]) == 0
+        assert cli.main(["build", *config, "--workers", "1"]) == 0
+        return capsys.readouterr().out
+
+    remote_out = prepare_and_build(remote, f"gs://{BUCKET}/tfds_onsets")
+    local_out = prepare_and_build(local, str(tmp_path / "tfds"))
+    uploaded = sorted(paths.walk_files(f"gs://{BUCKET}/tfds_onsets"))
+    made = sorted(str(p.relative_to(tmp_path / "tfds")) for p in (tmp_path / "tfds").rglob("*") if p.is_file())
+    assert any(name.endswith("dataset_info.json") for name in uploaded)
+    prepared = [n for n in made if n.endswith("meta.json")]
+    assert prepared and prepared == [n for n in uploaded if n.endswith("meta.json")], (remote_out, local_out)
+    assert "uploaded to gs://" in remote_out and "0 missing video(s)" in remote_out

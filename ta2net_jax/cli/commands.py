@@ -297,7 +297,7 @@ def prepare(args, overrides) -> int:
                 f"{config.data.name} is not made from video files (`ta2net build` makes it); "
                 "`prepare --config` is for " + ", ".join(n for n in registry.names() if registry.get(n).from_videos)
             )
-        builder = registry.make_builder(config.data, workers=args.workers, runner=runner)
+        builder = registry.preparing_builder(config.data, workers=args.workers, runner=runner)
         found, summary = builder.prepare_videos()
         missing = sum(len(v) for v in builder.report["missing"].values())
         print(summary.text())
