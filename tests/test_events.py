@@ -4,7 +4,7 @@ ta2net_jax.evaluation.plots."""
 import numpy as np
 import pytest
 
-from ta2net_jax.detection.events import pick_events, tune_threshold
+from ta2net_jax.detection.events import Picking, pick_events, tune_picking
 from ta2net_jax.evaluation.plots import plot_timeline
 
 NAN = np.nan
@@ -67,6 +67,13 @@ def _planted_video(n, labels, pos=0.8, neg=0.3, rng=None):
     return s, labels
 
 
+def tune_threshold(videos, thresholds=None):
+    """The threshold and pooled F1 that events.tune_picking chooses for the plain picking (runs above the
+    threshold, no separation, no prominence) over (scores, labels) at 25 fps."""
+    picking, f1 = tune_picking([(s, lab, 25.0) for s, lab in videos], Picking(threshold=0.0), thresholds=thresholds)
+    return picking.threshold, f1
+
+
 def test_tune_threshold_separates_planted_positives():
     rng = np.random.default_rng(0)
     videos = [_planted_video(100, [10, 40, 70], rng=rng), _planted_video(80, [20, 50], rng=rng)]
@@ -95,8 +102,10 @@ def test_tune_threshold_ties_to_smallest_and_unbounded_scores():
     # All-tied candidates: the smallest wins.
     t, f = tune_threshold([(s, [5, 15])], thresholds=[3.0, -5.0, 0.0])
     assert (t, f) == (-5.0, 1.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no finite scores"):
         tune_threshold([(np.full(5, NAN), [1])])
+    with pytest.raises(ValueError, match="no finite candidate"):
+        tune_threshold([(s, [5, 15])], thresholds=[NAN])
 
 
 def _check_png(path, min_bytes=5000):

@@ -22,10 +22,11 @@ Choices made here (logged):
   every local maximum above the threshold (>= both finite neighbours; flat tops merge) instead of one
   event per run: the rule of scipy-style peak finders (the ``reference`` detector). ``Picking`` holds all
   of a detector's parameters (stored in detector.json as ``<name>_picking``).
-* ``tune_threshold`` maximises the POOLED one-to-one event F1 (``metrics.match_events``, run-clustered
-  labels and predictions, as in ``metrics.evaluate_videos``) on validation videos. The default grid is 200
-  linear-interpolated quantiles of the pooled finite scores (deduplicated), so it adapts to probabilities
-  and to unbounded scores. Ties go to the SMALLEST threshold.
+* ``tune_picking`` chooses a picking's threshold: the one maximising the POOLED one-to-one event F1
+  (``metrics.match_events``, run-clustered labels and predictions, as in ``metrics.evaluate_videos``) on
+  validation videos. The default grid is 200 linear-interpolated quantiles of the pooled finite thresholded
+  curves (deduplicated), so it adapts to probabilities and to unbounded scores. Ties go to the SMALLEST
+  threshold.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from ta2net_jax.evaluation.metrics.timing import cluster_runs, match_events, prf
 __all__ = [
     "pick_events",
     "peak_candidates",
-    "tune_threshold",
     "separation_frames",
     "local_prominence",
     "Picking",
@@ -206,44 +206,6 @@ class Picking:
         return cls(**d)
 
 
-def _pooled_f1(
-    videos: Sequence[tuple[np.ndarray, np.ndarray]], threshold: float, tol: int, min_separation: int
-) -> float:
-    tp = fp = fn = 0
-    for s, ref in videos:
-        est, _ = pick_events(s, threshold, min_separation=min_separation)
-        a, b, c = match_events(ref, cluster_runs(est), tol)
-        tp, fp, fn = tp + a, fp + b, fn + c
-    return prf_from_counts(tp, fp, fn)[2]
-
-
-def tune_threshold(
-    videos: Sequence[tuple], thresholds=None, *, tol: int = 3, min_separation: int = 1
-) -> tuple[float, float]:
-    """Threshold maximising the pooled one-to-one event F1 at ``tol`` frames over ``videos``.
-
-    ``videos``: list of ``(scores [N], label_frames)`` (validation split). ``thresholds``: candidate values;
-    default: ``DEFAULT_NUM_THRESHOLDS`` quantiles of the pooled finite scores. Returns
-    ``(best_threshold, best_f1)``; deterministic, ties -> the smallest threshold.
-    """
-    prepared = [(_as_scores(s), cluster_runs(lab)) for s, lab in videos]
-    if thresholds is None:
-        finite = np.concatenate([s[np.isfinite(s)] for s, _ in prepared]) if prepared else np.zeros(0)
-        if finite.size == 0:
-            raise ValueError("tune_threshold: no finite scores to build a threshold grid from")
-        thresholds = np.quantile(finite, np.linspace(0.0, 1.0, DEFAULT_NUM_THRESHOLDS))
-    cand = np.unique(np.asarray(thresholds, dtype=np.float64).reshape(-1))  # sorted ascending
-    cand = cand[np.isfinite(cand)]
-    if cand.size == 0:
-        raise ValueError("tune_threshold: no finite candidate thresholds")
-    best_t, best_f = float(cand[0]), -1.0
-    for t in cand:  # ascending + strict '>' below => ties keep the smallest threshold
-        f = _pooled_f1(prepared, float(t), tol, min_separation)
-        if f > best_f:
-            best_t, best_f = float(t), f
-    return best_t, float(best_f)
-
-
 def tune_picking(videos: Sequence[tuple], picking: Picking, *, tol: int = 3, thresholds=None) -> tuple[Picking, float]:
     """``picking`` with the threshold maximising the pooled one-to-one event F1 at ``tol`` frames.
 
@@ -260,10 +222,12 @@ def tune_picking(videos: Sequence[tuple], picking: Picking, *, tol: int = 3, thr
         if finite.size == 0:
             raise ValueError("tune_picking: no finite scores to build a threshold grid from")
         thresholds = np.quantile(finite, np.linspace(0.0, 1.0, DEFAULT_NUM_THRESHOLDS))
-    cand = np.unique(np.asarray(thresholds, dtype=np.float64).reshape(-1))
+    cand = np.unique(np.asarray(thresholds, dtype=np.float64).reshape(-1))  # sorted ascending
     cand = cand[np.isfinite(cand)]
+    if cand.size == 0:
+        raise ValueError("tune_picking: no finite candidate thresholds")
     best, best_f = picking, -1.0
-    for t in cand:
+    for t in cand:  # ascending + strict '>' below => ties keep the smallest threshold
         p = picking.replace(threshold=float(t))
         tp = fp = fn = 0
         for curve, ref, separation in curves:
