@@ -53,7 +53,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         dict(
             num_frames=num_frames,
             compute_dtype="float32",
-            trunk=dict(block="basic", stem_width=8, widths=(8, 16, 32), depths=(1, 1, 1)),
+            trunk=dict(block="basic", stem_width=8, widths=(8, 16, 32), depths=(1, 1, 1), strides=(1, 2, 2)),
             proj_features=32,
             qk_features=16,
             attention_values="motion",  # the original takes values from "video"; see the docstring

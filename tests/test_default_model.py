@@ -121,6 +121,27 @@ def test_upsample_and_attended_peak():
     assert spatial.attended_peak_xy(source_map, np.zeros((16, 16))) == (12.5, 12.5)
 
 
+def test_attended_centroid_sits_between_the_attended_breaks():
+    magnitude = np.zeros((16, 16), np.float32)
+    magnitude[2, 2] = 10.0  # outside the attended region: ignored
+    magnitude[12, 12] = 2.0  # two breaks of equal strength where the upsampled map is 1 …
+    magnitude[12, 14] = 2.0
+    magnitude[9, 9] = 0.1  # … and one below the floor, which does not pull the centroid
+    source_map = np.array([[0.0, 0.0], [0.0, 1.0]])
+    x, y = spatial.attended_centroid_xy(source_map, magnitude, floor=0.3, power=1, map_power=1)
+    assert (x, y) == pytest.approx((13.5, 12.5))
+    # Weighted by score**power: a break twice as strong pulls the centroid towards itself.
+    magnitude[12, 14] = 4.0
+    x, _ = spatial.attended_centroid_xy(source_map, magnitude, floor=0.3, power=2, map_power=1)
+    assert x == pytest.approx((12.5 * 0.25 + 14.5 * 1.0) / 1.25)
+    # floor = 1 keeps the attended peak only.
+    assert spatial.attended_centroid_xy(source_map, magnitude, floor=1.0, map_power=1) == spatial.attended_peak_xy(
+        source_map, magnitude
+    )
+    # No motion break: the upsampled map's own peak, as attended_peak_xy.
+    assert spatial.attended_centroid_xy(source_map, np.zeros((16, 16))) == (12.5, 12.5)
+
+
 def test_localisation_table_ranks_a_map_that_points():
     rng = np.random.default_rng(2)
     videos = []
@@ -148,9 +169,41 @@ def test_localisation_table_ranks_a_map_that_points():
     assert table["num_events"] == 6 and table["pointing_radius_px"] == 16
     assert loc["map_cell"]["pointing_accuracy"] == 1.0 and loc["attended_peak"]["median_distance_px"] < 1.0
     assert loc["attended_peak"]["pointing_accuracy_pm1"] == 1.0
+    assert loc["attended_centroid"]["median_distance_px"] < 1.0
     assert loc["uniform_random"]["pointing_accuracy"] < 0.5
     inverted = localisation.localisation(videos, "inverted", (3, 1))["locators"]
     assert inverted["map_cell"]["pointing_accuracy"] < 1.0
+
+
+def test_tune_centroid_sharpens_the_map_when_a_stronger_break_lies_outside_the_contact():
+    """At every event the contact (pixel 7, 7; map cell 0.9) breaks less than an object far away (pixel 56, 56;
+    map cell 0.6): map × magnitude peaks on the far object and averages across both; map² × magnitude above
+    85 % of its peak keeps the contact alone. The first such setting of the grid is chosen."""
+    videos = []
+    for k in range(3):
+        n = 10
+        maps = np.full((n, 4, 4), 0.1)
+        maps[:, 0, 0], maps[:, 3, 3] = 0.9, 0.6
+        magnitude = np.zeros((64, 64), np.float32)
+        magnitude[7, 7], magnitude[56, 56] = 1.0, 1.6
+        videos.append(
+            {
+                "scores": np.r_[np.nan, np.nan, np.zeros(n - 4), np.nan, np.nan],
+                "maps": maps,
+                "event_frames": np.array([5]),
+                "event_xy": np.array([(7.5, 7.5)], np.float32),
+                "frame_size": (64, 64),
+                "inflection_event_maps": magnitude[None],
+                "inflection_event_maps_pm1": np.stack([magnitude, magnitude])[None],
+            }
+        )
+    chosen = localisation.tune_centroid(videos, "peak")
+    assert chosen == {"map_power": 2, "floor": 0.85, "power": 1}
+    loc = localisation.localisation(videos, "peak", None, chosen)["locators"]
+    assert loc["attended_centroid"]["pointing_accuracy"] == 1.0
+    default = localisation.localisation(videos, "peak", None, {"map_power": 1, "floor": 0.3, "power": 2})
+    assert default["locators"]["attended_centroid"]["pointing_accuracy"] == 0.0
+    assert localisation.tune_centroid([], "peak") is None
 
 
 @pytest.fixture(scope="module")

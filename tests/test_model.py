@@ -106,6 +106,21 @@ def test_ta2net_outputs_and_module_names(smoke_config):
     assert out["source_map"].shape == (b, t, s // 16, s // 16)
 
 
+def test_trunk_strides_set_the_map_resolution_not_the_parameters(smoke_config):
+    """model.trunk.strides (1, 2, 1) stops the trunks at H/8: a map twice as fine, with every parameter of
+    the /16 model's shape, so a /16 run initialises a /8 one (configs/default_detector.py's two stages)."""
+    fine = smoke_config.copy_and_resolve_references()
+    fine.model.trunk.strides = (1, 2, 1)
+    coarse_model, fine_model = build_model(smoke_config), build_model(fine)
+    shapes = lambda m: jax.tree.map(lambda x: x.shape, nnx.state(m, nnx.Param))  # noqa: E731
+    assert shapes(coarse_model) == shapes(fine_model)
+    b, t, s = 1, smoke_config.model.num_frames, 32
+    c = flow_channels(smoke_config.inflection.mode)
+    out = fine_model(jnp.zeros((b, t, s, s, 3)), jnp.zeros((b, t, s, s, 2 * c)), jnp.zeros((b, t, s, s, 2 * c)))
+    assert out["source_map"].shape == (b, t, s // 8, s // 8)
+    assert out["logits"].shape == (b, t, 2)
+
+
 def test_shared_flow_trunk_updates_batch_stats_once_per_half(smoke_config):
     """The flow trunk runs twice per step (forward and backward half), each call with its own batch
     statistics, so its running mean moves twice: m ← 0.9·m + 0.1·μ_fwd, then m ← 0.9·m + 0.1·μ_bwd."""

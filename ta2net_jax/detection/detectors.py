@@ -114,7 +114,8 @@ def get(name: str) -> type[Detector]:
 class ModelDetector(Detector):
     """P(audible) of a trained run from sliding windows (inference.py); the map is the CCAM sound-source map
     with the polarity `ta2net eval` chose on validation (docs/evaluation_choices.md); an event is located at
-    the largest inflection magnitude weighted by that map (`locate`)."""
+    the centroid of the inflection magnitude weighted by that map (`locate`), with the settings `ta2net eval`
+    chose on validation."""
 
     name = "model"
     default_threshold = 0.5
@@ -122,8 +123,12 @@ class ModelDetector(Detector):
     needs_run = True
 
     def __init__(self, run: Run | None):
+        from ta2net_jax.evaluation.metrics.spatial import DEFAULT_CENTROID
+
         super().__init__(run)
         self.map_polarity = run.tuned.get("map_polarity", "peak")
+        # How `locate` weighs the map against the inflection magnitude, chosen on validation by `ta2net eval`.
+        self.centroid = dict(run.tuned.get("attended_centroid") or DEFAULT_CENTROID)
         self._predictor = self._fused = self._model_and_mesh = None
         self.step = None  # the checkpoint step used (the newest that restores), once loaded
 
@@ -173,19 +178,26 @@ class ModelDetector(Detector):
         return Scores(video["scores"], maps, video["flow_fwd"], video["flow_bwd"])
 
     def locate(self, scores: Scores, frame: int) -> tuple[float, float]:
-        """The largest inflection magnitude inside the region the source map points at (metrics.spatial
-        `attended_peak_xy`; evaluation/localisation.py measures it against the map's cell centre)."""
+        """The centroid of the inflection magnitude inside the region the source map points at (metrics.spatial
+        `attended_centroid_xy`; evaluation/localisation.py measures it beside the map's cell centre)."""
         from input_pipeline import inflection_energy
-        from ta2net_jax.evaluation.metrics.spatial import attended_peak_xy
+        from ta2net_jax.evaluation.metrics.spatial import attended_centroid_xy
 
         n = scores.flow_fwd.shape[0] + 1
         t = min(max(int(frame), 2), n - 3)
-        return attended_peak_xy(
-            scores.maps[frame], inflection_energy.location_magnitude(scores.flow_fwd, scores.flow_bwd, t)
+        return attended_centroid_xy(
+            scores.maps[frame],
+            inflection_energy.location_magnitude(scores.flow_fwd, scores.flow_bwd, t),
+            **self.centroid,
         )
 
     def describe(self) -> dict:
-        return {"workdir": self.run.workdir, "map_polarity": self.map_polarity, "checkpoint_step": self.step}
+        return {
+            "workdir": self.run.workdir,
+            "map_polarity": self.map_polarity,
+            "attended_centroid": self.centroid,
+            "checkpoint_step": self.step,
+        }
 
 
 @register

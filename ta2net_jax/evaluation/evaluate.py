@@ -230,6 +230,8 @@ def evaluate(
             },
             "checkpoint_step": int(step),
             "map_polarity": polarity,
+            # How detect locates the model's events (metrics.spatial.attended_centroid_xy), chosen on validation.
+            "attended_centroid": spatial_result["attended_centroid"],
         }
         paths.write_text(paths.join(workdir, "detector.json"), json.dumps(detector, indent=2))
         per_video = {k: {"temporal": temporal[k][1], "counting": counting[k][1]} for k in scored}

@@ -131,9 +131,10 @@ NUM_MAP_EXAMPLES = 6
 def spatial(data_cfg, split: str, tune_split: str, tune: list[dict], test: list[dict]) -> tuple[dict, dict]:
     """The spatial protocol of `ta2net eval` on scored videos (evaluate.score_split): the map polarity chosen
     on `tune` (CCAM is unsupervised: its highest or its lowest cell, the one pointing better), then on `test`
-    pointing accuracy of both polarities, cIoU / AUC against the colliding objects' boxes (when the dataset
-    keeps them, input_pipeline.registry.raw_events_json), the chosen-cell histogram, the best constant cell
-    and the inflection detector's peak pixel. Returns (eval.json's `spatial`, the cIoU samples per polarity).
+    pointing accuracy of both polarities, the attended centroid's settings chosen on `tune` (localisation.py),
+    cIoU / AUC against the colliding objects' boxes (when the dataset keeps them,
+    input_pipeline.registry.raw_events_json), the chosen-cell histogram, the best constant cell and the
+    inflection detector's peak pixel. Returns (eval.json's `spatial`, the cIoU samples per polarity).
     """
     frame_size = tuple(test[0]["frame_size"]) if test else (0, 0)
     pointing_tune = {p: pointing_accuracy(tune, frame_size, p) for p in ("peak", "inverted")}
@@ -155,8 +156,11 @@ def spatial(data_cfg, split: str, tune_split: str, tune: list[dict], test: list[
         "inflection_ciou": spatial_metrics.ciou_summary(cious["peak"]["inflection"]),
     }
     prior = spatial_result["constant_cell_prior"]
+    # The attended centroid's settings are chosen on `tune` like the polarity; detect reads them from
+    # detector.json (evaluate.py).
+    spatial_result["attended_centroid"] = localisation.tune_centroid(tune, polarity)
     spatial_result["localisation"] = localisation.localisation(
-        test, polarity, tuple(prior["cell_row_col"]) if prior else None
+        test, polarity, tuple(prior["cell_row_col"]) if prior else None, spatial_result["attended_centroid"]
     )
     return spatial_result, cious
 

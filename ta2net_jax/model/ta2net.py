@@ -51,6 +51,9 @@ class TA2Net(nnx.Module):
             stem_width=config.trunk.stem_width,
             widths=tuple(config.trunk.widths),
             depths=tuple(config.trunk.depths),
+            # The stages' strides (after the stem's /4): (1, 2, 2) is ResNet's /16 and the paper's 7×7 map at
+            # 112²; (1, 2, 1) keeps /8, a map twice as fine for the same widths.
+            strides=tuple(config.trunk.get("strides", (1, 2, 2))),
             proj_features=config.proj_features,
             dtype=dtype,
             init=init,
@@ -82,7 +85,7 @@ class TA2Net(nnx.Module):
         """video [B,T,H,W,3] in [0,1]; motion, inflection [B,T,H,W,2C] (inflection.py).
 
         Returns a dict: logits [B,T,2] float32 (background, audible); fg, bg [B,T,3P] float32;
-        source_map [B,T,h,w] float32 in (0, 1) with h, w = H/16, W/16.
+        source_map [B,T,h,w] float32 in (0, 1) with h, w = H/16, W/16 (H/8, W/8 with trunk.strides (1, 2, 1)).
         """
         b, t = video.shape[:2]
         x_video = self.video_net(video)

@@ -43,6 +43,7 @@ __all__ = [
     "map_cell_peak",
     "upsample_map",
     "attended_peak_xy",
+    "attended_centroid_xy",
 ]
 
 LVS_SIZE = 224
@@ -145,6 +146,38 @@ def attended_peak_xy(source_map: np.ndarray, magnitude: np.ndarray) -> tuple[flo
         score = weight
     row, col = np.unravel_index(int(np.argmax(score)), score.shape)
     return col + 0.5, row + 0.5
+
+
+# The attended centroid (`attended_centroid_xy`): the attended score is the inflection magnitude times the
+# upsampled map to the power `map_power`; the pixels where it is at least `floor` × its maximum are averaged,
+# each weighted by (score / max)**`power`. The best settings depend on the map's resolution, so `ta2net eval`
+# chooses them per model on the validation split from CENTROID_GRID (evaluation/localisation.py
+# `tune_centroid`) and stores them in detector.json; DEFAULT_CENTROID is the shipped model's choice, used for
+# a run whose detector.json has none.
+CENTROID_GRID = {"map_power": (1, 2, 3), "floor": (0.3, 0.5, 0.7, 0.85), "power": (1, 2)}
+DEFAULT_CENTROID = {"map_power": 1, "floor": 0.3, "power": 2}
+
+
+def attended_centroid_xy(
+    source_map: np.ndarray,
+    magnitude: np.ndarray,
+    floor: float = DEFAULT_CENTROID["floor"],
+    power: float = DEFAULT_CENTROID["power"],
+    map_power: float = DEFAULT_CENTROID["map_power"],
+) -> tuple[float, float]:
+    """(x, y) in pixels: the centroid of the attended score, inflection magnitude [H, W] × (source map [h, w]
+    upsampled to H×W)**map_power, over the pixels where it is at least `floor` × its maximum, each weighted by
+    (score / max)**power. One pixel's argmax (`attended_peak_xy`) jumps between the parts of a moving object
+    whose motion broke; their centroid sits on the object, between them. Falls back to `attended_peak_xy`
+    where the magnitude is zero everywhere."""
+    score = upsample_map(source_map, magnitude.shape) ** map_power * np.asarray(magnitude, np.float32)
+    top = float(score.max())
+    if not top > 0:
+        return attended_peak_xy(source_map, magnitude)
+    mass = np.where(score >= floor * top, (score / top) ** power, 0.0)
+    rows, cols = np.indices(score.shape)
+    total = mass.sum()
+    return float((mass * (cols + 0.5)).sum() / total), float((mass * (rows + 0.5)).sum() / total)
 
 
 def pointing_hits(
