@@ -180,7 +180,7 @@ def test_tune_centroid_sharpens_the_map_when_a_stronger_break_lies_outside_the_c
     map cell 0.6): map × magnitude peaks on the far object and averages across both; map² × magnitude above
     85 % of its peak keeps the contact alone. The first such setting of the grid is chosen."""
     videos = []
-    for k in range(3):
+    for _ in range(3):
         n = 10
         maps = np.full((n, 4, 4), 0.1)
         maps[:, 0, 0], maps[:, 3, 3] = 0.9, 0.6
