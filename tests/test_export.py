@@ -132,6 +132,14 @@ def test_torch_export_runs_in_pytorch(run_dir, config, reference, tmp_path):
         _assert_close({k: f[k] for k in ("logits", "source_map")}, reference)
 
 
+def test_torch_export_refuses_trunks_the_original_cannot_run(config, tmp_path):
+    fine = config.copy_and_resolve_references()
+    fine.model.trunk.strides = (1, 2, 1)
+    with pytest.raises(ValueError, match=r"strides is \(1, 2, 1\)"):
+        exporters.export_torch(build_model(fine), fine, str(tmp_path / "model.pt"))
+    assert not (tmp_path / "model.pt").exists()
+
+
 def test_torch_to_jax_to_torch_is_lossless(run_dir, tmp_path):
     out = tmp_path / "back.pt"
     _export(run_dir, "torch", out)

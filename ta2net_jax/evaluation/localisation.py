@@ -22,6 +22,8 @@ contact, with the median also as a fraction of the frame side max(H, W).
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from ta2net_jax.evaluation.metrics import spatial as spatial_metrics
@@ -68,8 +70,6 @@ def _locations(
 def tune_centroid(tune: list[dict], polarity: str) -> dict | None:
     """The `attended_centroid_xy` settings of metrics.spatial.CENTROID_GRID that point best on the tuning
     split's events (ties: the smaller median distance, then the earlier in the grid); None without events."""
-    import itertools
-
     events = [
         (_map(v, frame, polarity), v["inflection_event_maps"][i], xy)
         for v in tune

@@ -7,6 +7,7 @@ The exported function (stablehlo, onnx) is the eval-mode model on one clip's mod
 
     video [B, T, H, W, 3] float32 in [0, 1], motion and inflection [B, T, H, W, 2C] float32
       → logits [B, T, 2] (background, audible), source_map [B, T, H/16, W/16] in (0, 1)
+        (H/8, W/8 with model.trunk.strides (1, 2, 1))
 
 with a symbolic batch size B. motion/inflection are what `ta2net_jax.inflection.motion_and_inflection`
 makes from raw flow (the run's `inflection.mode` and `flow_scale` are stored beside the weights), so
@@ -79,9 +80,20 @@ def load_safetensors(path: str):
     return weights.read_safetensors(path)
 
 
+PAPER_TRUNK_STRIDES = (1, 2, 2)
+
+
 def export_torch(model, config, out: str) -> None:
     from ta2net_jax.model import model_config
 
+    strides = tuple(config.model.trunk.get("strides", PAPER_TRUNK_STRIDES))
+    if strides != PAPER_TRUNK_STRIDES:
+        # The names carry no strides: the original's ResEncoder would load these weights and run them at /16.
+        raise ValueError(
+            f"--format torch: model.trunk.strides is {strides}, and the original's ResNet layers run at "
+            f"{PAPER_TRUNK_STRIDES} (features at H/16), so PyTorch would compute another model; export "
+            "safetensors, stablehlo or onnx instead"
+        )
     torch_format.save(weights.torch_state_dict(model, model_config(config)), out)
 
 

@@ -96,7 +96,7 @@ def safetensors_metadata(config, step) -> dict[str, str]:
         "config": config.to_json_best_effort(sort_keys=True),
         "step": str(step),
         "inputs": "video [B,T,H,W,3] in [0,1]; motion, inflection [B,T,H,W,2C]",
-        "outputs": "logits [B,T,2]; source_map [B,T,H/16,W/16]",
+        "outputs": "logits [B,T,2]; source_map [B,T,H/s,W/s], s = 16 (8 with model.trunk.strides (1, 2, 1))",
     }
 
 

@@ -84,7 +84,7 @@ BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 class ResEncoder(nnx.Module):
     """Per-frame ResNet trunk (conv1 … layer3) and 1×1 projection.
 
-    Maps frames [..., H, W, C] to features [..., H/16, W/16, proj_features].
+    Maps frames [..., H, W, C] to features [..., H/16, W/16, proj_features] (H/8 with strides (1, 2, 1)).
     """
 
     def __init__(
