@@ -35,7 +35,7 @@ TRUNK_STRIDES = {16: (1, 2, 2), 8: (1, 2, 1)}  # the stages' strides after the s
 
 
 def get_config(arg: str | None = None):
-    variant = common.parse_arg(arg, smoke=False, size=64, stride=16)
+    variant = common.parse_arg(arg, smoke=False, size=64, stride=16, mix_small=0.0)
     if variant.size not in BUILDER_OF_SIZE:
         raise ValueError(f"default_detector size={variant.size}: the v2 datasets are {sorted(BUILDER_OF_SIZE)} px")
     if variant.stride not in TRUNK_STRIDES:
@@ -47,12 +47,20 @@ def get_config(arg: str | None = None):
     c.data.brightness = 0.2
     c.data.contrast = 0.3
     c.model.trunk.strides = TRUNK_STRIDES[variant.stride]
+    if variant.mix_small:
+        # Generator v1's clean renders (the demo's `small`, 48 px, resized to the input size) as that fraction
+        # of the training clips: v2's randomisation around v1's look rather than instead of it.
+        c.data.mixture = (("tiny" if smoke else "small", variant.mix_small),)
     if not smoke:
         c.train.checkpoint_every = 250
         c.train.log_every = 50
-        if variant.stride == 16:  # what ships, from scratch
+        if variant.stride == 16 and not variant.mix_small:  # the v2-only model, from scratch
             c.train.num_steps = 2000
             c.optim.warmup_steps = 100
+        elif variant.stride == 16:  # the mixture stage, `--init-from` the v2-only model (module docstring)
+            c.train.num_steps = 1000
+            c.optim.base_lr = 5e-4
+            c.optim.warmup_steps = 50
         else:  # the /8 stage, `--init-from` the /16 run (module docstring)
             c.train.num_steps = 600
             c.optim.base_lr = 5e-4

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import cv2
 import grain
 import numpy as np
 
@@ -124,18 +125,41 @@ def augment(clip: dict, rng: np.random.Generator, *, hflip: bool, brightness: fl
     return clip
 
 
+def resize_clip(clip: dict, size: int) -> dict:
+    """A clip's frames and flows resized to size×size, as `input_pipeline.video.read_video` resizes decoded
+    frames (cv2.INTER_AREA), the flow's u and v scaled by the width and height ratios (pixels of the new
+    size). contact_xy is a fraction of the frame and stays. A clip already at that size is returned as is."""
+    height, width = clip["frames"].shape[1:3]
+    if (height, width) == (size, size):
+        return clip
+
+    def resize(images):  # [K, h, w, C] → [K, size, size, C]
+        return np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images])
+
+    clip = dict(clip)
+    clip["frames"] = resize(clip["frames"])
+    scale = np.array([size / width, size / height], np.float32)
+    for key in ("flow_fwd", "flow_bwd"):
+        clip[key] = (resize(clip[key].astype(np.float32)) * scale).astype(clip[key].dtype)
+    return clip
+
+
 @dataclasses.dataclass
 class SampleTrainingClip(grain.transforms.RandomMap):
-    """Whole video → one augmented training clip that contains an event (picklable for grain workers)."""
+    """Whole video → one augmented training clip that contains an event (picklable for grain workers),
+    resized to image_size×image_size when given and the video is another size (`data.mixture`)."""
 
     clip_len: int
     hflip: bool = False
     brightness: float = 0.0
     contrast: float = 0.0
+    image_size: int | None = None
 
     def random_map(self, example: dict, rng: np.random.Generator) -> dict:
         start = training_clip_start(example["frames"].shape[0], example["event_frames"], self.clip_len, rng)
         clip = make_clip(example, start, self.clip_len)
+        if self.image_size is not None:
+            clip = resize_clip(clip, self.image_size)
         return augment(clip, rng, hflip=self.hflip, brightness=self.brightness, contrast=self.contrast)
 
 

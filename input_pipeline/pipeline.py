@@ -5,6 +5,9 @@ Training (deterministic, checkpointable: the iterator's state goes into every ch
     process p takes rows p·b … p·b + b − 1 of each global batch (b = global_batch / process_count)
     → batch(b) → iterator → `mesh.to_global` (in the trainer) on the data axis. The global batches do
     not depend on the number of processes.
+Mixtures (`data.mixture`, training only): ((builder_config, fraction), ...) draws that fraction of the
+training clips from another builder config of the same dataset (each component shuffled and repeated on
+its own, then `grain.MapDataset.mix`), resized to `data.image_size`; the main builder gives the rest.
 Evaluation: each process reads its share of whole videos and cuts every video into sliding windows
 (input_pipeline/clips.py); ta2net_jax/inference.py batches the windows.
 """
@@ -32,6 +35,28 @@ def data_source(data_cfg, split: str):
     return source
 
 
+def mixture_configs(data_cfg) -> list[tuple[object, float]]:
+    """The `data.mixture` components as (data config naming the component's builder, fraction)."""
+    components = [(str(name), float(fraction)) for name, fraction in data_cfg.get("mixture", ())]
+    if any(not 0.0 < f < 1.0 for _, f in components) or sum(f for _, f in components) >= 1.0:
+        raise ValueError(
+            f"data.mixture {components}: each fraction must lie in (0, 1) and together below 1 "
+            f"(the main builder {data_cfg.builder_config!r} gives the rest)"
+        )
+    configs = []
+    for name, fraction in components:
+        component = data_cfg.copy_and_resolve_references()
+        component.builder_config = name
+        component.mixture = ()
+        configs.append((component, fraction))
+    return configs
+
+
+def mixture_sources(data_cfg) -> list[tuple[object, float]]:
+    """(training source, fraction) of each `data.mixture` component."""
+    return [(data_source(component, "train"), fraction) for component, fraction in mixture_configs(data_cfg)]
+
+
 class GlobalBatchRows(grain.transforms.Map):
     """Local element k of a process → element j of the global stream: the process reads rows
     `rows` (sorted global row indices) of every global batch of size B, j = (k // b)·B + rows[k % b]
@@ -45,14 +70,17 @@ class GlobalBatchRows(grain.transforms.Map):
         return self.elements[step * self.big_b + self.rows[i]]
 
 
-def train_dataset(config, source, *, process_index: int = 0, process_count: int = 1, rows=None) -> grain.IterDataset:
+def train_dataset(
+    config, source, *, process_index: int = 0, process_count: int = 1, rows=None, mixture=()
+) -> grain.IterDataset:
     """Infinite, shuffled, augmented training batches of this process ([B_local, ...] NumPy dicts).
 
     One global element stream (seeded shuffle of the whole source, repeated; clip sampling and
     augmentation seeded by the element's global position) is cut into global batches of
     `train.batch_size`. A process reads only its rows of each: `rows` (the global rows its devices hold,
     `mesh.process_batch_rows`), by default p·b … p·b + b − 1 (b = B / process_count). The global batches,
-    and so training, are the same for any number of processes.
+    and so training, are the same for any number of processes. `mixture`: (source, fraction) pairs
+    (`mixture_sources`) mixed into the stream, their clips resized to `data.image_size`.
     """
     batch_size = config.train.batch_size
     if batch_size % process_count:
@@ -64,12 +92,23 @@ def train_dataset(config, source, *, process_index: int = 0, process_count: int 
     rows = sorted(int(r) for r in rows)
     if len(rows) != local_batch or not all(0 <= r < batch_size for r in rows):
         raise ValueError(f"process {process_index}: batch rows {rows} are not {local_batch} rows of {batch_size}")
-    elements = (
-        grain.MapDataset.source(source)
-        .seed(config.seed)
-        .shuffle()
-        .repeat()
-        .random_map(clips.SampleTrainingClip(data.num_frames, data.hflip, data.brightness, data.contrast))
+    streams = [
+        grain.MapDataset.source(src).seed(config.seed + i).shuffle().repeat()
+        for i, (src, _) in enumerate([(source, None), *mixture])
+    ]
+    videos = streams[0]
+    if mixture:
+        fractions = [f for _, f in mixture]
+        videos = grain.MapDataset.mix(streams, [1.0 - sum(fractions), *fractions])
+    elements = videos.random_map(
+        clips.SampleTrainingClip(
+            data.num_frames,
+            data.hflip,
+            data.brightness,
+            data.contrast,
+            # Only mixtures resize: a run without one trains on its builder's own size, as it always did.
+            image_size=data.image_size if mixture else None,
+        )
     )
     num_local = (len(elements) // batch_size) * local_batch
     ds = (

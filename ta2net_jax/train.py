@@ -284,12 +284,18 @@ def _train(
 
     # ---- Input pipeline: this process's rows of every global batch ------------------------------------
     source = pipeline.data_source(config.data, "train")
+    mixture = pipeline.mixture_sources(config.data)
     rows = mesh_lib.process_batch_rows(batch_sharding, batch_size)
 
     def fresh_iterator():
         return iter(
             pipeline.train_dataset(
-                config, source, process_index=jax.process_index(), process_count=jax.process_count(), rows=rows
+                config,
+                source,
+                process_index=jax.process_index(),
+                process_count=jax.process_count(),
+                rows=rows,
+                mixture=mixture,
             )
         )
 

@@ -81,6 +81,10 @@ def test_paper_config_has_no_contact_term_and_default_detector_has_one():
     assert set(terms) == {"focal", "soft_ce", "fb", "tmp", "contact"} and float(terms["contact"]) > 0
     with pytest.raises(ValueError, match="contact_weight"):
         losses.ta2net_loss(outputs, labels, jax.random.key(0), default.loss)
+    assert tuple(default.data.get("mixture", ())) == ()
+    mixed = load_config(os.path.join(REPO, "configs", "default_detector.py:mix_small=0.25"))
+    assert tuple(map(tuple, mixed.data.mixture)) == (("small", 0.25),) and mixed.data.builder_config == "v2_64"
+    assert mixed.train.num_steps == 1000 and mixed.optim.base_lr < default.optim.base_lr
 
 
 def test_contact_points_follow_clips_and_flips():
@@ -208,16 +212,19 @@ def test_tune_centroid_sharpens_the_map_when_a_stronger_break_lies_outside_the_c
 
 @pytest.fixture(scope="module")
 def v2_tiny_run(tmp_path_factory):
-    """configs/default_detector.py:smoke (v2_tiny, contact loss on) trained 2 steps and evaluated."""
+    """configs/default_detector.py:smoke,mix_small=0.5 (v2_tiny with v1's `tiny` mixed in, contact loss on)
+    trained 2 steps and evaluated."""
     from input_pipeline.datasets import synthetic_collisions
     from ta2net_jax.evaluation.evaluate import evaluate
     from ta2net_jax.train import train_and_evaluate
 
     root = tmp_path_factory.mktemp("default_detector")
     data_dir = str(root / "tfds")
-    synthetic_collisions.build_dataset(data_dir, "v2_tiny", workers=1)
+    for name in ("v2_tiny", "tiny"):
+        synthetic_collisions.build_dataset(data_dir, name, workers=1)
     config = load_config(
-        os.path.join(REPO, "configs", "default_detector.py:smoke"), [f"data.data_dir={data_dir}", "data.num_frames=8"]
+        os.path.join(REPO, "configs", "default_detector.py:smoke,mix_small=0.5"),
+        [f"data.data_dir={data_dir}", "data.num_frames=8"],
     )
     workdir = str(root / "run")
     last = train_and_evaluate(config, workdir, progress=False)
@@ -230,6 +237,7 @@ def test_default_detector_trains_evaluates_and_bundles(v2_tiny_run, tmp_path):
 
     config, workdir, last = v2_tiny_run
     assert "contact" in last and np.isfinite(last["contact"])
+    assert tuple(map(tuple, config.data.mixture)) == (("tiny", 0.5),)
     result = json.load(open(os.path.join(workdir, "eval.json")))
     assert set(result["spatial"]["localisation"]["locators"]) == set(localisation.LOCATORS)
     # The config's separation in seconds is what the thresholds were tuned with and what detect gets.

@@ -97,3 +97,63 @@ def test_batch_not_divisible_by_processes_is_an_error(smoke_config):
     smoke_config.train.batch_size = 3
     with pytest.raises(ValueError, match="not divisible"):
         pipeline.train_dataset(smoke_config, [], process_count=2)
+
+
+def test_resize_clip_scales_flow_to_the_new_pixels():
+    clip = {
+        "frames": np.full((2, 16, 8, 3), 77, np.uint8),
+        "flow_fwd": np.broadcast_to(np.array([1.0, 2.0], np.float16), (3, 16, 8, 2)).copy(),
+        "flow_bwd": np.broadcast_to(np.array([-1.0, 0.5], np.float16), (3, 16, 8, 2)).copy(),
+        "contact_xy": np.array([[0.25, 0.75], [-1.0, -1.0]], np.float32),
+    }
+    out = clips.resize_clip(clip, 32)
+    assert out["frames"].shape == (2, 32, 32, 3) and (out["frames"] == 77).all()
+    assert out["flow_fwd"].dtype == np.float16 and out["flow_fwd"].shape == (3, 32, 32, 2)
+    np.testing.assert_array_equal(out["flow_fwd"][0, 5, 7], [4.0, 4.0])  # u × 32/8, v × 32/16
+    np.testing.assert_array_equal(out["flow_bwd"][2, 31, 0], [-4.0, 1.0])
+    np.testing.assert_array_equal(out["contact_xy"], clip["contact_xy"])  # fractions of the frame
+    same = {k: v[:, :8] if k != "contact_xy" else v for k, v in clip.items()}
+    assert clips.resize_clip(same, 8) is same
+
+
+def _white_videos(n=3, frames=24, size=16):
+    return [
+        {
+            "frames": np.full((frames, size, size, 3), 255, np.uint8),
+            "flow_fwd": np.zeros((frames - 1, size, size, 2), np.float16),
+            "flow_bwd": np.zeros((frames - 1, size, size, 2), np.float16),
+            "event_frames": np.array([10]),
+            "event_xy": np.array([[8.0, 12.0]], np.float32),
+        }
+        for _ in range(n)
+    ]
+
+
+def test_mixture_draws_its_fraction_resized_and_resumes(smoke_config):
+    smoke_config.data.brightness = smoke_config.data.contrast = 0.0
+    smoke_config.data.image_size = 32  # the tiny set's size; the white 16 px videos are resized to it
+    source = pipeline.data_source(smoke_config.data, "train")
+    mixture = [(_white_videos(), 0.25)]
+    it = iter(pipeline.train_dataset(smoke_config, source, mixture=mixture))
+    batches = _batches(it, 10)
+    assert all(b["frames"].shape == (4, 8, 32, 32, 3) for b in batches)
+    white = np.concatenate([(b["frames"] == 255).all(axis=(1, 2, 3, 4)) for b in batches])
+    assert 0.1 < white.mean() < 0.45  # 40 clips at 1/4 (the renders are never all white)
+    state = it.get_state()
+    expected = _batches(it, 2)
+    resumed = iter(pipeline.train_dataset(smoke_config, source, mixture=mixture))
+    resumed.set_state(state)
+    for x, y in zip(expected, _batches(resumed, 2)):
+        for k in x:
+            np.testing.assert_array_equal(x[k], y[k])
+
+
+def test_mixture_fractions_are_checked_and_components_named(smoke_config):
+    smoke_config.data.mixture = (("small", 0.3),)
+    ((component, fraction),) = pipeline.mixture_configs(smoke_config.data)
+    assert component.builder_config == "small" and fraction == 0.3 and tuple(component.mixture) == ()
+    assert smoke_config.data.builder_config == "tiny"
+    for bad in [(("small", 0.0),), (("small", 0.6), ("paper", 0.5))]:
+        smoke_config.data.mixture = bad
+        with pytest.raises(ValueError, match="data.mixture"):
+            pipeline.mixture_configs(smoke_config.data)

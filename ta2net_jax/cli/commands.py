@@ -58,9 +58,12 @@ def _runner(args):
 
 
 def build(args, overrides) -> int:
-    from input_pipeline import registry
+    from input_pipeline import pipeline, registry
 
     data_cfg = _config(args, overrides).data
+    for component, fraction in pipeline.mixture_configs(data_cfg):  # data.mixture: built first, reported briefly
+        mixed = registry.get_builder(component, build_if_missing=True, workers=args.workers, runner=_runner(args))
+        print(f"mixture component ({fraction:.0%} of training clips): {mixed.data_dir}")
     builder = registry.get_builder(data_cfg, build_if_missing=True, workers=args.workers, runner=_runner(args))
     report_path = os.path.join(builder.data_dir, "build_report.json")
     print(f"dataset: {builder.data_dir}")

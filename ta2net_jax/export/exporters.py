@@ -80,18 +80,16 @@ def load_safetensors(path: str):
     return weights.read_safetensors(path)
 
 
-PAPER_TRUNK_STRIDES = (1, 2, 2)
-
-
 def export_torch(model, config, out: str) -> None:
     from ta2net_jax.model import model_config
+    from ta2net_jax.model.resnet import PAPER_STRIDES
 
-    strides = tuple(config.model.trunk.get("strides", PAPER_TRUNK_STRIDES))
-    if strides != PAPER_TRUNK_STRIDES:
+    strides = tuple(config.model.trunk.get("strides", PAPER_STRIDES))
+    if strides != PAPER_STRIDES:
         # The names carry no strides: the original's ResEncoder would load these weights and run them at /16.
         raise ValueError(
             f"--format torch: model.trunk.strides is {strides}, and the original's ResNet layers run at "
-            f"{PAPER_TRUNK_STRIDES} (features at H/16), so PyTorch would compute another model; export "
+            f"{PAPER_STRIDES} (features at H/16), so PyTorch would compute another model; export "
             "safetensors, stablehlo or onnx instead"
         )
     torch_format.save(weights.torch_state_dict(model, model_config(config)), out)

@@ -81,6 +81,10 @@ def _downsample(in_features, out_features, stride, *, dtype, rngs):
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
+# The stages' strides after the stem's /4: ResNet's /16, the paper's 7×7 map at 112². (1, 2, 1) keeps /8.
+PAPER_STRIDES = (1, 2, 2)
+
+
 class ResEncoder(nnx.Module):
     """Per-frame ResNet trunk (conv1 … layer3) and 1×1 projection.
 
@@ -95,7 +99,7 @@ class ResEncoder(nnx.Module):
         stem_width: int = 64,
         widths: Sequence[int] = (64, 128, 256),
         depths: Sequence[int] = (3, 4, 6),
-        strides: Sequence[int] = (1, 2, 2),
+        strides: Sequence[int] = PAPER_STRIDES,
         proj_features: int = 256,
         dtype: Any = jnp.float32,
         init: str = "kaiming",

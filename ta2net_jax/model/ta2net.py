@@ -30,7 +30,7 @@ from flax import nnx
 from ta2net_jax.mesh import batch_reshape
 from ta2net_jax.model.attention import CrossModalAttention
 from ta2net_jax.model.layers import batch_norm_variance, check_init
-from ta2net_jax.model.resnet import ResEncoder
+from ta2net_jax.model.resnet import PAPER_STRIDES, ResEncoder
 from ta2net_jax.model.spatial_head import Disentangler
 from ta2net_jax.model.temporal_head import SimilarityDecoder
 
@@ -53,7 +53,7 @@ class TA2Net(nnx.Module):
             depths=tuple(config.trunk.depths),
             # The stages' strides (after the stem's /4): (1, 2, 2) is ResNet's /16 and the paper's 7×7 map at
             # 112²; (1, 2, 1) keeps /8, a map twice as fine for the same widths.
-            strides=tuple(config.trunk.get("strides", (1, 2, 2))),
+            strides=tuple(config.trunk.get("strides", PAPER_STRIDES)),
             proj_features=config.proj_features,
             dtype=dtype,
             init=init,
