@@ -15,6 +15,7 @@ Evaluation: each process reads its share of whole videos and cuts every video in
 from __future__ import annotations
 
 import grain
+import ml_collections
 
 from input_pipeline import clips, registry
 
@@ -43,13 +44,11 @@ def mixture_configs(data_cfg) -> list[tuple[object, float]]:
             f"data.mixture {components}: each fraction must lie in (0, 1) and together below 1 "
             f"(the main builder {data_cfg.builder_config!r} gives the rest)"
         )
-    configs = []
-    for name, fraction in components:
-        component = data_cfg.copy_and_resolve_references()
-        component.builder_config = name
-        component.mixture = ()
-        configs.append((component, fraction))
-    return configs
+    base = data_cfg.copy_and_resolve_references().to_dict()
+    # A component keeps its own frame size (its clips are resized to the run's) and mixes nothing in.
+    base.pop("image_size", None)
+    base.pop("mixture", None)
+    return [(ml_collections.ConfigDict({**base, "builder_config": name}), fraction) for name, fraction in components]
 
 
 def mixture_sources(data_cfg) -> list[tuple[object, float]]:

@@ -259,6 +259,37 @@ def test_default_detector_trains_evaluates_and_bundles(v2_tiny_run, tmp_path):
     assert a["events"] == b["events"]
 
 
+def test_bundle_locator_gives_the_maps_and_keeps_the_timing(v2_tiny_run, tmp_path):
+    from ta2net_jax.cli import main as cli
+    from ta2net_jax.detection.detect import VideoDetector
+
+    _, workdir, _ = v2_tiny_run
+    plain, located = tmp_path / "plain", tmp_path / "located"
+    assert cli.main(["export", "--workdir", workdir, "--format", "bundle", "--out", str(plain)]) == 0
+    args = ["export", "--workdir", workdir, "--format", "bundle", "--out", str(located), "--locator", workdir]
+    assert cli.main(args) == 0
+    # The locator is told its map runs the other way round: the maps (and so the locations) must come from it.
+    tuned_path = located / "locator" / "detector.json"
+    tuned = json.load(open(tuned_path))
+    json.dump({**tuned, "map_polarity": "inverted"}, open(tuned_path, "w"))
+    video = realdata("greatest_hits_condfoleygen", "hitting_bag.mp4")
+    a, b = VideoDetector(workdir=str(plain)).analyse(video), VideoDetector(workdir=str(located)).analyse(video)
+    np.testing.assert_array_equal(a["scores"], b["scores"])
+    assert [e["frame"] for e in a["events"]] == [e["frame"] for e in b["events"]]
+    np.testing.assert_allclose(b["maps"], 1.0 - a["maps"], atol=1e-6)
+    assert VideoDetector(workdir=str(located)).detector.describe()["locator"]["map_polarity"] == "inverted"
+    config_path = located / "locator" / "config.json"
+    config = json.load(open(config_path))
+    config["data"]["flow_method"] = "farneback"
+    json.dump(config, open(config_path, "w"))
+    with pytest.raises(ValueError, match="the locator takes .*farneback"):
+        VideoDetector(workdir=str(located))
+    with pytest.raises(ValueError, match="--locator goes with --format bundle"):
+        from ta2net_jax.export.exporters import export
+
+        export(workdir, "safetensors", str(tmp_path / "m.safetensors"), locator=workdir)
+
+
 def test_packaged_default_model_is_what_detect_uses(tmp_path):
     """The shipped bundle exists, is small, and `ta2net detect VIDEO` with no flag runs it."""
     from ta2net_jax.cli import main as cli

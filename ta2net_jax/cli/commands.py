@@ -363,7 +363,7 @@ def export(args, overrides) -> int:
     _no_overrides(overrides)
     from ta2net_jax.export.exporters import export as run_export
 
-    summary = run_export(args.workdir, args.format, args.out, step=args.step)
+    summary = run_export(args.workdir, args.format, args.out, step=args.step, locator=args.locator)
     print(
         f"{summary['format']}: {summary['out']} ({summary['bytes'] / 1e6:.1f} MB, step {summary['step']}); "
         f"inputs video/motion/inflection {summary['inputs']}"

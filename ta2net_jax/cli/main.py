@@ -9,6 +9,7 @@
     ta2net real-benchmark [--realdata DIR] [--workdir DIR] [--out DIR] [--results-md FILE]  # every real clip
     ta2net info   --config CONFIG [--config.key=value ...]   # params, FLOPs per clip, input shapes (JSON)
     ta2net export --workdir DIR [--step N] --format safetensors|torch|stablehlo|onnx|bundle --out PATH
+                  [--locator RUN]
     ta2net import-torch CKPT.pt --config CONFIG --workdir DIR [--step N]
     ta2net prepare --config CONFIG | VIDEO|FOLDER ... --out DIR  [--workers N --size S --flow M --fps F]
                    [--runner beam [--beam-pipeline-options="..."]]   # Apache Beam (make beam-env)
@@ -230,6 +231,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
     p.add_argument("--format", required=True, choices=export.FORMATS)
     p.add_argument("--out", required=True, help="file to write")
+    p.add_argument(
+        "--locator",
+        default=None,
+        help="bundle only: a second run or bundle whose (finer) source map gives the events' (x, y); the timing "
+        "stays the exported run's",
+    )
     p = _with_config(
         sub.add_parser(
             "import-torch",

@@ -115,7 +115,8 @@ class ModelDetector(Detector):
     """P(audible) of a trained run from sliding windows (inference.py); the map is the CCAM sound-source map
     with the polarity `ta2net eval` chose on validation (docs/evaluation_choices.md); an event is located at
     the centroid of the inflection magnitude weighted by that map (`locate`), with the settings `ta2net eval`
-    chose on validation."""
+    chose on validation. A bundle with a locator (export/bundle.py `locator/`) takes the maps, and with them
+    the locations, from the locator's model (same input size and flow) and the timing from its own."""
 
     name = "model"
     default_threshold = 0.5
@@ -131,6 +132,9 @@ class ModelDetector(Detector):
         self.centroid = dict(run.tuned.get("attended_centroid") or DEFAULT_CENTROID)
         self._predictor = self._fused = self._model_and_mesh = None
         self.step = None  # the checkpoint step used (the newest that restores), once loaded
+        self.locator = _locator(run)
+        if self.locator is not None:
+            self.centroid = self.locator.centroid
 
     def _model(self):
         """The run's model (the newest checkpoint that restores) and mesh, loaded once."""
@@ -163,7 +167,14 @@ class ModelDetector(Detector):
         windows = VideoWindows(config.data.num_frames, config.eval.stride).map(example)
         video = next(predict_videos(self._predictor, [windows]))
         maps = 1.0 - video["maps"] if self.map_polarity == "inverted" else video["maps"]
-        return Scores(video["scores"], maps, flow_fwd, flow_bwd)
+        return self._located(Scores(video["scores"], maps, flow_fwd, flow_bwd), frames, fps)
+
+    def _located(self, scores: Scores, frames, fps) -> Scores:
+        """`scores` with the locator's maps in place of this model's (when the bundle has a locator)."""
+        if self.locator is None:
+            return scores
+        where = self.locator.scores(frames, scores.flow_fwd, scores.flow_bwd, fps)
+        return dataclasses.replace(scores, maps=where.maps)
 
     def fused_scores(self, frames, fps) -> Scores:
         """`scores` with TV-L1 flow ("tvl1-jax") computed inside the model's jitted program (fused.py): the
@@ -175,7 +186,7 @@ class ModelDetector(Detector):
             self._fused = FusedPredictor(model, self.run.config, mesh)
         video = self._fused.predict_video(frames)
         maps = 1.0 - video["maps"] if self.map_polarity == "inverted" else video["maps"]
-        return Scores(video["scores"], maps, video["flow_fwd"], video["flow_bwd"])
+        return self._located(Scores(video["scores"], maps, video["flow_fwd"], video["flow_bwd"]), frames, fps)
 
     def locate(self, scores: Scores, frame: int) -> tuple[float, float]:
         """The centroid of the inflection magnitude inside the region the source map points at (metrics.spatial
@@ -197,7 +208,29 @@ class ModelDetector(Detector):
             "map_polarity": self.map_polarity,
             "attended_centroid": self.centroid,
             "checkpoint_step": self.step,
+            **({"locator": self.locator.describe()} if self.locator is not None else {}),
         }
+
+
+def _locator(run: Run) -> ModelDetector | None:
+    """The `model` detector of the run's locator bundle (export/bundle.py), None without one; its input must be
+    the run's (frames are decoded and flow estimated once, at the run's size)."""
+    import json
+
+    from input_pipeline import paths, registry
+    from ta2net_jax.config_utils import run_config
+    from ta2net_jax.export import bundle
+
+    folder = bundle.locator_dir(run.workdir)
+    if folder is None:
+        return None
+    config = run_config(folder)
+    ours, theirs = registry.input_spec(run.config.data), registry.input_spec(config.data)
+    if ours != theirs:
+        raise ValueError(f"{folder}: the locator takes {theirs}, the model it belongs to {ours}; they must agree")
+    tuned_path = paths.join(folder, "detector.json")
+    tuned = json.loads(paths.read_text(tuned_path)) if paths.exists(tuned_path) else {}
+    return ModelDetector(Run(folder, config, tuned))
 
 
 @register

@@ -6,9 +6,13 @@
     <folder>/config.json         the run's config (as in a workdir)
     <folder>/detector.json       what `ta2net eval` tuned on validation (picking per detector, map polarity)
 
-`ta2net export --workdir RUN --format bundle --out FOLDER` writes one. The default detector that ships inside
-the package (`ta2net detect VIDEO` without `--workdir`) is the bundle in `ta2net_jax/detection/default_model/`
-(docs/default_model.md says how it was trained and what it scores).
+    <folder>/locator/            optional: a second bundle whose model only says where (`export --locator
+                                 RUN`): its source map and centroid settings replace the main model's for
+                                 the (x, y) of events and the maps; the timing stays the main model's
+
+`ta2net export --workdir RUN --format bundle --out FOLDER [--locator RUN2]` writes one. The default detector
+that ships inside the package (`ta2net detect VIDEO` without `--workdir`) is the bundle in
+`ta2net_jax/detection/default_model/` (docs/default_model.md says how it was trained and what it scores).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import os
 from input_pipeline import paths
 
 WEIGHTS_FILE = "model.safetensors"
+LOCATOR_DIR = "locator"
 PACKAGED_MODEL_DIR = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "detection", "default_model"
 )
@@ -27,6 +32,12 @@ PACKAGED_MODEL_DIR = os.path.join(
 def is_bundle(folder: str | None) -> bool:
     """True when `folder` holds a bundle's weights (and so is not a training workdir's checkpoints)."""
     return bool(folder) and paths.exists(paths.join(folder, WEIGHTS_FILE))
+
+
+def locator_dir(folder: str | None) -> str | None:
+    """The bundle's locator folder (a bundle itself), or None when it has none."""
+    path = paths.join(folder, LOCATOR_DIR) if folder else None
+    return path if path and is_bundle(path) else None
 
 
 def packaged_model_dir() -> str | None:

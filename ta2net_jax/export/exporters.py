@@ -145,10 +145,29 @@ def with_image_size(config):
     return config
 
 
-def export(workdir: str, fmt: str, out: str, step: int | None = None) -> dict:
-    """Exports the run's checkpoint (latest or `step`) to `out`; returns a summary dict."""
+def _export_locator(config, locator: str, out: str) -> dict:
+    """Writes the locator run's bundle into `out`, after checking it takes the main model's input."""
+    from input_pipeline import paths, registry
+    from ta2net_jax.checkpoint import load_model_for_inference
+    from ta2net_jax.config_utils import run_config
+    from ta2net_jax.export import bundle
+
+    locator_config = with_image_size(run_config(locator))
+    ours, theirs = registry.input_spec(config.data), registry.input_spec(locator_config.data)
+    if ours != theirs:
+        raise ValueError(f"--locator {locator}: it takes {theirs}, the exported model {ours}; they must agree")
+    paths.makedirs(out)
+    model, step = load_model_for_inference(locator_config, locator)
+    return {"step": step, **bundle.write_bundle(model, locator_config, step, locator, out)}
+
+
+def export(workdir: str, fmt: str, out: str, step: int | None = None, locator: str | None = None) -> dict:
+    """Exports the run's checkpoint (latest or `step`) to `out`; returns a summary dict. `locator` (bundle
+    only): a second run or bundle whose model gives the maps and locations (export/bundle.py)."""
     if fmt not in FORMATS:
         raise ValueError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+    if locator is not None and fmt != "bundle":
+        raise ValueError(f"--locator goes with --format bundle, not {fmt}")
     from input_pipeline import paths
     from ta2net_jax.checkpoint import load_model_for_inference
     from ta2net_jax.config_utils import run_config
@@ -163,6 +182,9 @@ def export(workdir: str, fmt: str, out: str, step: int | None = None) -> dict:
         from ta2net_jax.export import bundle
 
         written = bundle.write_bundle(model, config, step, workdir, out)
+        if locator is not None:
+            written["locator"] = _export_locator(config, locator, paths.join(out, bundle.LOCATOR_DIR))
+            written["files"] += [paths.join(bundle.LOCATOR_DIR, f) for f in written["locator"]["files"]]
         size = sum(paths.getsize(paths.join(out, f)) for f in written["files"])
         return {
             "format": fmt,
