@@ -36,6 +36,6 @@ setup(
         ],
     },
     # The default model that `ta2net detect VIDEO` runs (docs/default_model.md).
-    package_data={"ta2net_jax": ["detection/default_model/*"]},
+    package_data={"ta2net_jax": ["detection/default_model/*", "detection/default_model/locator/*"]},
     entry_points={"console_scripts": ["ta2net=ta2net_jax.cli.main:main"]},
 )

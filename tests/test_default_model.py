@@ -297,15 +297,20 @@ def test_packaged_default_model_is_what_detect_uses(tmp_path):
 
     folder = bundle.packaged_model_dir()
     assert folder is not None, f"no packaged default model in {bundle.PACKAGED_MODEL_DIR}"
-    size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(folder) for f in files)
     assert size <= 20 * 2**20
     tuned = json.load(open(os.path.join(folder, "detector.json")))
     assert "model_picking" in tuned and tuned.get("map_polarity") == "peak"
+    # The locator (the /8 stage) gives the maps: same input, a finer map, its own centroid settings.
+    locator = bundle.locator_dir(folder)
+    assert locator is not None and "attended_centroid" in json.load(open(os.path.join(locator, "detector.json")))
+    assert tuple(json.load(open(os.path.join(locator, "config.json")))["model"]["trunk"]["strides"]) == (1, 2, 1)
     out = tmp_path / "e.json"
     assert cli.main(["detect", realdata("greatest_hits_condfoleygen", "hitting_metal.mp4"), "--out", str(out)]) == 0
     result = json.load(open(out))
     assert result["method"] == "model" and result["workdir"] == folder
     assert result["picking"] == tuned["model_picking"]
+    assert result["locator"]["workdir"] == locator
 
 
 def test_event_sheet_marks_true_hits_first(tmp_path):
