@@ -10,23 +10,25 @@ Why 64×64 and not the paper's 112×112: measured on the 2-core CPU this project
 buys ≈ 3× fewer updates; the paper size is one override away for a GPU run
 (`--config.data.builder_config=v2` builds the 112² set).
 
-Three stages, each `--init-from` the one before (no parameter changes shape between them):
+Three stages; 2 and 3 each start (`--init-from`) from stage 1 (no parameter changes shape between them):
 1. v2 only, 2,000 steps from scratch (the trunks stop at the paper's H/16: a 4×4 source map at 64 px);
 2. `:mix_small=0.25`: 1,000 steps with a quarter of the clips from generator v1's clean `small` renders
    (`data.mixture`, resized from 48 px): v2's randomisation around v1's look rather than instead of it.
    This is the timing model that ships (docs/default_model.md says what it gained);
-3. `:stride=8,mix_small=0.25`: 600 steps with the trunks' last stage at stride 1 (`model.trunk.strides`
-   (1, 2, 1): an 8×8 map). It points at the contact better and times real clips worse, so it ships as the
-   bundle's *locator* only: its map gives the events' (x, y), the stage-2 model their frames.
+3. `:stride=8`: 600 steps with the trunks' last stage at stride 1 (`model.trunk.strides` (1, 2, 1): an
+   8×8 map). It points at the contact better and times real clips worse, so it ships as the bundle's
+   *locator* only: its map gives the events' (x, y), the stage-2 model their frames. (An /8 stage of stage 2,
+   `:stride=8,mix_small=0.25`, pointed worse on validation.)
 
     ta2net build --config configs/default_detector.py:mix_small=0.25      # v2_64 and small: ≈ 20 min on 2 cores
     ta2net train --config configs/default_detector.py --workdir runs/default                  # 50 min
     ta2net train --config configs/default_detector.py:mix_small=0.25 --workdir runs/mix \
       --init-from runs/default                                                                # 21 min
-    ta2net train --config configs/default_detector.py:stride=8,mix_small=0.25 --workdir runs/mix_s8 \
-      --init-from runs/mix                                                                    # 25 min
-    ta2net eval  --config configs/default_detector.py:mix_small=0.25 --workdir runs/mix       # and runs/mix_s8
-    ta2net export --workdir runs/mix --locator runs/mix_s8 --format bundle --out ta2net_jax/detection/default_model
+    ta2net train --config configs/default_detector.py:stride=8 --workdir runs/default_s8 \
+      --init-from runs/default                                                                # 26 min
+    ta2net eval  --config configs/default_detector.py:mix_small=0.25 --workdir runs/mix
+    ta2net eval  --config configs/default_detector.py:stride=8 --workdir runs/default_s8
+    ta2net export --workdir runs/mix --locator runs/default_s8 --format bundle --out ta2net_jax/detection/default_model
 
 Variants: `:smoke` (v2_tiny, 2 steps; used by the tests), `:size=112` (the paper's input size, builder `v2`),
 `:mix_small=F` (stage 2: that fraction of v1 `small` clips), `:stride=8` (stage 3's trunks).
