@@ -51,13 +51,6 @@ class VideoTooShortError(VideoReadError):
     """Fewer frames than any detector can score."""
 
 
-def _detector_json(workdir: str | None) -> dict:
-    path = paths.join(workdir, "detector.json") if workdir else None
-    if not path or not paths.exists(path):
-        return {}
-    return json.loads(paths.read_text(path))
-
-
 def picking_for(detector_cls, run, config) -> events_lib.Picking:
     """A detector's picking: `<name>_picking` from the run's detector.json, else the detector's default with
     `<name>_threshold` (older detector.json files) and the run's eval separation: `eval.min_separation_s`
@@ -159,11 +152,12 @@ class VideoDetector:
         flow inside the model's jitted program (fused.py) rather than for the whole video first."""
         from input_pipeline import registry
         from ta2net_jax.config_utils import run_config
+        from ta2net_jax.export import bundle
 
         detector_cls = detectors.get(method)
         run = None
         if workdir and (detector_cls.needs_run or paths.exists(paths.join(workdir, "config.json"))):
-            run = detectors.Run(workdir, run_config(workdir), _detector_json(workdir))
+            run = detectors.Run(workdir, run_config(workdir), bundle.read_tuned(workdir))
         self.detector = detector_cls(run)
         self.workdir, self.method = workdir, method
         self.config = run.config if run is not None else None

@@ -215,9 +215,6 @@ class ModelDetector(Detector):
 def _locator(run: Run) -> ModelDetector | None:
     """The `model` detector of the run's locator bundle (export/bundle.py), None without one; its input must be
     the run's (frames are decoded and flow estimated once, at the run's size)."""
-    import json
-
-    from input_pipeline import paths, registry
     from ta2net_jax.config_utils import run_config
     from ta2net_jax.export import bundle
 
@@ -225,12 +222,8 @@ def _locator(run: Run) -> ModelDetector | None:
     if folder is None:
         return None
     config = run_config(folder)
-    ours, theirs = registry.input_spec(run.config.data), registry.input_spec(config.data)
-    if ours != theirs:
-        raise ValueError(f"{folder}: the locator takes {theirs}, the model it belongs to {ours}; they must agree")
-    tuned_path = paths.join(folder, "detector.json")
-    tuned = json.loads(paths.read_text(tuned_path)) if paths.exists(tuned_path) else {}
-    return ModelDetector(Run(folder, config, tuned))
+    bundle.check_locator_input(run.config, config, folder)
+    return ModelDetector(Run(folder, config, bundle.read_tuned(folder)))
 
 
 @register

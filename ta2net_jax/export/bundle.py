@@ -34,10 +34,25 @@ def is_bundle(folder: str | None) -> bool:
     return bool(folder) and paths.exists(paths.join(folder, WEIGHTS_FILE))
 
 
+def read_tuned(folder: str | None) -> dict:
+    """A run's or bundle's detector.json (what `ta2net eval` tuned), {} when it has none."""
+    path = paths.join(folder, "detector.json") if folder else None
+    return json.loads(paths.read_text(path)) if path and paths.exists(path) else {}
+
+
 def locator_dir(folder: str | None) -> str | None:
     """The bundle's locator folder (a bundle itself), or None when it has none."""
     path = paths.join(folder, LOCATOR_DIR) if folder else None
     return path if path and is_bundle(path) else None
+
+
+def check_locator_input(model_config, locator_config, where: str) -> None:
+    """A locator must take the input of the model it belongs to (frames and flow are made once, for both)."""
+    from input_pipeline import registry
+
+    ours, theirs = registry.input_spec(model_config.data), registry.input_spec(locator_config.data)
+    if ours != theirs:
+        raise ValueError(f"{where}: the locator takes {theirs}, the model it belongs to {ours}; they must agree")
 
 
 def packaged_model_dir() -> str | None:
@@ -53,8 +68,7 @@ def write_bundle(model, config, step: int, workdir: str, out_dir: str) -> dict:
     with paths.written_locally(paths.join(out_dir, WEIGHTS_FILE)) as local:
         weights.write_safetensors(model, config, step, local)
     paths.write_text(paths.join(out_dir, "config.json"), config.to_json_best_effort(sort_keys=True, indent=2))
-    tuned_path = paths.join(workdir, "detector.json")
-    tuned = json.loads(paths.read_text(tuned_path)) if paths.exists(tuned_path) else {}
+    tuned = read_tuned(workdir)
     paths.write_text(paths.join(out_dir, "detector.json"), json.dumps(tuned, indent=2, sort_keys=True))
     return {"files": [WEIGHTS_FILE, "config.json", "detector.json"], "tuned": sorted(tuned)}
 
