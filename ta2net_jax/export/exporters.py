@@ -147,14 +147,12 @@ def with_image_size(config):
 
 def _export_locator(config, locator: str, out: str) -> dict:
     """Writes the locator run's bundle into `out`, after checking it takes the main model's input."""
-    from input_pipeline import paths
     from ta2net_jax.checkpoint import load_model_for_inference
     from ta2net_jax.config_utils import run_config
     from ta2net_jax.export import bundle
 
     locator_config = with_image_size(run_config(locator))
     bundle.check_locator_input(config, locator_config, f"--locator {locator}")
-    paths.makedirs(out)
     model, step = load_model_for_inference(locator_config, locator)
     return {"step": step, **bundle.write_bundle(model, locator_config, step, locator, out)}
 
