@@ -106,3 +106,56 @@ def test_synthetic_event_boxes(tmp_path):
     path.write_text("{}")
     with pytest.raises(ValueError, match="not a synthetic_collisions record"):
         sp.synthetic_event_boxes(str(path))
+
+
+def test_synthetic_event_boxes_v2_camera_and_resize(tmp_path):
+    # v2 records world px + a camera: image = zoom·(world − centre − offset) + centre. Native 20×40 (H×W),
+    # centre (20, 10); at frame 1 zoom 2, offset (1, 0): disc r = 2 at world (10, 10) → image centre
+    # (2·(10 − 20 − 1) + 20, 10) = (−2, 10), half extent 4 → [−6, 6, 2, 14]; in a 10×20 frame: halved.
+    record = {
+        "frame_size": [20, 40],
+        "events": [{"frame": 1, "objects": ["disc0", "floor"]}],
+        "metadata": {
+            "objects": [
+                {
+                    "name": "disc0",
+                    "kind": "disc",
+                    "radius_px": 2.0,
+                    "trajectory_px": [[0, 0], [10, 10]],
+                    "angle_rad": [0, 0],
+                }
+            ],
+            "v2": {"camera": {"zoom": [1.0, 2.0], "offset_px": [[0, 0], [1, 0]]}},
+        },
+    }
+    path = tmp_path / "v.json"
+    path.write_text(json.dumps(record))
+    np.testing.assert_allclose(sp.synthetic_event_boxes(str(path))[0][1], [[-6, 6, 2, 14]])
+    np.testing.assert_allclose(sp.synthetic_event_boxes(str(path), (10, 20))[0][1], [[-3, 3, 1, 7]])
+
+
+def test_synthetic_event_boxes_hold_the_v2_generators_contacts(tmp_path):
+    # The generator's own contact points (camera applied by the generator) lie on the boxes of the objects in
+    # contact, at the prepared frame size, for every event of a few v2 videos (margin: the object's motion
+    # between the event frame and the exact contact instant, plus a pixel).
+    from input_pipeline.datasets.synthetic_work import render_one
+    from input_pipeline.synthetic import v2
+
+    checked = 0
+    for seed in range(3):
+        stem = str(tmp_path / f"v{seed}")
+        render_one((seed, v2.PRESETS["tiny"], stem))
+        record = json.loads(open(stem + ".json").read())
+        native_h, native_w = record["frame_size"]
+        size = (32, 32)
+        names = {o["name"] for o in record["metadata"]["objects"]}
+        with_boxes = [e for e in record["events"] if names & set(e["objects"])]  # walls and floor have none
+        out = sp.synthetic_event_boxes(stem + ".json", size)
+        assert [f for f, _ in out] == [e["frame"] for e in with_boxes]
+        for e, (_, boxes) in zip(with_boxes, out):
+            x, y = e["x"] * size[1] / native_w, e["y"] * size[0] / native_h
+            margin = (e["impact_speed"] + 1.0) * max(size[1] / native_w, size[0] / native_h)
+            near = [x0 - margin <= x <= x1 + margin and y0 - margin <= y <= y1 + margin for x0, y0, x1, y1 in boxes]
+            assert any(near), (seed, e, boxes)
+            checked += 1
+    assert checked >= 3

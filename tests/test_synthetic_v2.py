@@ -182,6 +182,17 @@ def test_v2_tiny_builder(tmp_path):
     assert len(fps) > 1
 
 
+def test_v2_sizes_share_their_renders():
+    # v2 renders at its own native size and is resized when prepared: v2_64, v2_112 and v2 (a longer prefix of
+    # the same seeds) read one raw folder; v1 renders at the config's size, so each config has its own.
+    from input_pipeline.datasets.synthetic_collisions import config_for, renders_name
+
+    assert {renders_name(config_for(n)) for n in ("v2", "v2_64", "v2_112")} == {"v2"}
+    assert renders_name(config_for("v2_tiny")) == "v2_tiny"
+    assert renders_name(config_for("small")) == renders_name(config_for("small", "farneback")) == "small"
+    assert renders_name(config_for("paper")) == "paper"
+
+
 def test_contact_sheet(tmp_path):
     from input_pipeline.synthetic.preview import save_contact_sheet
 

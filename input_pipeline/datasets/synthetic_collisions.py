@@ -3,9 +3,12 @@
 The build has two stages, so that the synthetic data goes through the same path as real videos:
 
 1. *Render* (input_pipeline.synthetic): for each split, deterministic videos from consecutive seeds are
-   written as MP4 files into `<data_dir>/raw/synthetic_collisions/<config>/<split>/`, each with a
+   written as MP4 files into `<data_dir>/raw/synthetic_collisions/<renders>/<split>/`, each with a
    `<id>.json` of its exact collision events and a `<id>.flow.npz` of its exact optical flow (float16).
-   Existing files are kept, so an interrupted build resumes.
+   Existing files are kept, so an interrupted build resumes. `<renders>` (`renders_name`) names what the
+   renders depend on: a v1 config's own name; for generator v2, whose videos have their own native size and
+   are resized only when prepared, the preset (and seed), so `v2_64`, `v2_112` and `v2` share one folder
+   and a second input size costs only the prepare stage.
 2. *Prepare* (this builder): every video file in those folders is decoded (input_pipeline.video), its
    forward/backward flow estimated (input_pipeline.flow, DIS by default) and written to ArrayRecord.
    A file that cannot be read (missing events, empty, truncated, not a video) is skipped and listed
@@ -78,6 +81,11 @@ BUILDER_CONFIGS = {
     "v2_64": _config(
         "v2_64", image_size=64, generator="v2", split_sizes=(("train", 720), ("validation", 80), ("test", 80))
     ),
+    # The same 880 videos at the paper's 112x112 input (prepared from v2_64's renders): the 7x7 source map
+    # of the paper's /16 trunks, measured on the 2-core CPU (configs/default_detector.py `:size=112`).
+    "v2_112": _config(
+        "v2_112", image_size=112, generator="v2", split_sizes=(("train", 720), ("validation", 80), ("test", 80))
+    ),
     # For tests: v2 at 48-64 px, 1-1.4 s, resized to 32x32.
     "v2_tiny": _config(
         "v2_tiny",
@@ -99,6 +107,16 @@ def config_for(name: str, flow_method: str | None = None) -> SyntheticCollisions
     return dataclasses.replace(
         base, name=f"{name}_{flow_method}", description=f"{name}, {flow_method} flow", flow_method=flow_method
     )
+
+
+def renders_name(config: SyntheticCollisionsConfig) -> str:
+    """The raw folder of a config's rendered videos. v1 renders at the config's own size, frame count and fps:
+    its name (a flow-method variant, "small_farneback", shares its base's). v2 renders depend only on the
+    preset and the seed (consecutive seeds per split: a config with fewer videos reads a prefix of another's)."""
+    if config.generator == "v2":
+        preset = "" if config.v2_preset == "default" else f"_{config.v2_preset}"
+        return f"v2{preset}" + (f"_seed{config.seed}" if config.seed else "")
+    return config.name.removesuffix(f"_{config.flow_method}")
 
 
 def render_split(config: SyntheticCollisionsConfig, split: str, raw_dir: str, workers: int = 1) -> list[str]:
@@ -156,8 +174,7 @@ class SyntheticCollisions(tfds.core.GeneratorBasedBuilder):
     @property
     def raw_dir(self) -> str:
         root = self._raw_root or os.path.join(self._data_dir_root, "raw", "synthetic_collisions")
-        cfg = self.builder_config  # a flow-method variant ("small_farneback") shares its base's videos
-        return os.path.join(root, cfg.name.removesuffix(f"_{cfg.flow_method}"))
+        return os.path.join(root, renders_name(self.builder_config))
 
     def _info(self) -> tfds.core.DatasetInfo:
         s = self.builder_config.image_size
@@ -319,13 +336,13 @@ def build_dataset(
 
 
 def raw_events_json(data_cfg, split: str, video_id: str) -> str:
-    """`<data_dir>/raw/synthetic_collisions/<variant>/<split>/<id>.json`: the generator's record of a video
-    (exact events, object trajectories and sizes), kept beside the dataset."""
+    """`<data_dir>/raw/synthetic_collisions/<renders>/<split>/<id>.json`: the generator's record of a video
+    (exact events, object trajectories and sizes, native pixels), kept beside the dataset."""
     return paths.join(
         paths.resolve(data_cfg.data_dir),
         "raw",
         "synthetic_collisions",
-        data_cfg.builder_config,
+        renders_name(config_for(data_cfg.builder_config)),
         split,
         f"{video_id}.json",
     )

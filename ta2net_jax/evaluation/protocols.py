@@ -223,7 +223,7 @@ def _ciou_samples(data_cfg, split: str, videos: list[dict], polarity: str) -> di
         if raw is None:
             continue
         event_index = {int(f): i for i, f in reversed(list(enumerate(v["event_frames"])))}
-        for frame, boxes in spatial_metrics.synthetic_event_boxes(raw):
+        for frame, boxes in spatial_metrics.synthetic_event_boxes(raw, tuple(v["frame_size"])):
             if not (0 <= frame < len(v["scores"]) and np.isfinite(v["scores"][frame])):
                 continue
             gt = spatial_metrics.box_mask(boxes, v["frame_size"])

@@ -21,7 +21,7 @@ whether m or 1 − m is the sound source (see docs/evaluation_choices.md for the
 Synthetic boxes (``synthetic_event_boxes``): the sound source of a synthetic collision is the moving
 object(s) in contact (walls and floor are not boxes); each object's axis-aligned bounding box at the event
 frame comes from the generator's raw JSON (disc: centre ± radius; box of half sizes (a, b) at angle θ:
-half extents (|cos θ|a + |sin θ|b, |sin θ|a + |cos θ|b)).
+half extents (|cos θ|a + |sin θ|b, |sin θ|a + |cos θ|b)); generator v2's through its camera at that frame.
 """
 
 from __future__ import annotations
@@ -197,16 +197,26 @@ def pointing_hits(
     return hits, total
 
 
-def synthetic_event_boxes(raw_json: str) -> list[tuple[int, list[list[float]]]]:
+def synthetic_event_boxes(
+    raw_json: str, frame_size: tuple[int, int] | None = None
+) -> list[tuple[int, list[list[float]]]]:
     """[(event frame, [[x0, y0, x1, y1], ...] boxes of the moving objects in contact)] from a synthetic
-    video's raw JSON (``<data_dir>/raw/synthetic_collisions/<config>/<split>/<id>.json``), image pixels."""
+    video's raw JSON (``<data_dir>/raw/synthetic_collisions/<renders>/<split>/<id>.json``).
+
+    Boxes are in the pixels of a frame of ``frame_size`` (H, W) (the prepared dataset's frames); None keeps the
+    rendered video's own pixels. Generator v2 records its objects in world pixels and the camera (zoom, offset
+    per frame, ``metadata.v2.camera``) separately, and renders at its own native size (``frame_size`` of the
+    record): its boxes go through the camera at the event frame, then are scaled to ``frame_size``."""
     with open(raw_json) as f:
         record = json.load(f)
     try:
         objects = {o["name"]: o for o in record["metadata"]["objects"]}
         events = record["events"]
+        camera = record["metadata"].get("v2", {}).get("camera")
     except KeyError as err:
         raise ValueError(f"{raw_json}: not a synthetic_collisions record (missing {err})") from None
+    native_h, native_w = record.get("frame_size", frame_size or (0, 0))
+    scale_x, scale_y = (frame_size[1] / native_w, frame_size[0] / native_h) if frame_size else (1.0, 1.0)
     out = []
     for e in events:
         frame = int(e["frame"])
@@ -224,7 +234,12 @@ def synthetic_event_boxes(raw_json: str) -> list[tuple[int, list[list[float]]]]:
                 theta = float(o["angle_rad"][t])
                 c, s = abs(np.cos(theta)), abs(np.sin(theta))
                 ex, ey = c * a + s * b, s * a + c * b
-            boxes.append([cx - ex, cy - ey, cx + ex, cy + ey])
+            if camera is not None:  # image = zoom·(world − centre − offset) + centre: a box stays a box
+                zoom, (dx, dy) = float(camera["zoom"][t]), camera["offset_px"][t]
+                cx = zoom * (cx - native_w / 2 - dx) + native_w / 2
+                cy = zoom * (cy - native_h / 2 - dy) + native_h / 2
+                ex, ey = zoom * ex, zoom * ey
+            boxes.append([(cx - ex) * scale_x, (cy - ey) * scale_y, (cx + ex) * scale_x, (cy + ey) * scale_y])
         if boxes:
             out.append((frame, boxes))
     return out
