@@ -85,6 +85,11 @@ def test_paper_config_has_no_contact_term_and_default_detector_has_one():
     mixed = load_config(os.path.join(REPO, "configs", "default_detector.py:mix_small=0.25"))
     assert tuple(map(tuple, mixed.data.mixture)) == (("small", 0.25),) and mixed.data.builder_config == "v2_64"
     assert mixed.train.num_steps == 1000 and mixed.optim.base_lr < default.optim.base_lr
+    # The paper's input size: the same videos at 112² (a 7×7 map at /16), a stage from a 64 px model.
+    paper_size = load_config(os.path.join(REPO, "configs", "default_detector.py:size=112"))
+    assert (paper_size.data.builder_config, paper_size.data.image_size) == ("v2_112", 112)
+    assert tuple(paper_size.model.trunk.strides) == tuple(default.model.trunk.strides)
+    assert paper_size.train.num_steps < default.train.num_steps and paper_size.loss.contact_weight > 0
 
 
 def test_contact_points_follow_clips_and_flips():
