@@ -39,7 +39,8 @@ The paper's input size and map (issue "Where it sounds": the 7×7 map at 112²),
 
 The parameters do not depend on the input size, so the 112² stage starts from the 64 px model (a 112² step
 costs ≈ 3× a 64² one on this CPU: 600 steps instead of 2,000 from scratch). On a GPU, train it from scratch
-on the full 2,400-video set: `--config.data.builder_config=v2 --config.train.num_steps=2000` and no init.
+on the full 2,400-video set with stage 1's schedule and no init: `--config.data.builder_config=v2
+--config.train.num_steps=2000 --config.optim.base_lr=2e-3 --config.optim.warmup_steps=100`.
 
 Variants: `:smoke` (v2_tiny, 2 steps; used by the tests), `:size=112` (the paper's input size, builder `v2_112`),
 `:mix_small=F` (stage 2: that fraction of v1 `small` clips), `:stride=8` (stage 3's trunks).

@@ -2,7 +2,9 @@
 (x, y) at every ground-truth event, beside two priors.
 
 Locators (pixels of the model input, H×W):
-  map_cell          centre of the source map's chosen cell (the polarity chosen on validation)
+  map_cell          centre of the source map's chosen cell (the polarity chosen on validation); also the peak
+                    of the map upsampled bilinearly (metrics.spatial `upsample_map`): a bilinear surface
+                    peaks at a node, i.e. a cell centre
   attended_centroid centroid of the inflection magnitude weighted by the upsampled map, over its top part
                     (metrics.spatial `attended_centroid_xy`, settings chosen on the tuning split by
                     `tune_centroid`): what `ta2net detect` reports for the model
