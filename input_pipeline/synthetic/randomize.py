@@ -66,6 +66,13 @@ class Camera:
     def info(self) -> dict:
         return dict(zoom=np.round(self.zoom, 5).tolist(), offset_px=np.round(self.offset, 4).tolist())
 
+    @classmethod
+    def from_info(cls, info: dict, height: int, width: int) -> Camera:
+        """The camera that `info()` recorded for a height×width video (its values rounded as recorded)."""
+        return cls(
+            np.asarray(info["zoom"], np.float64), np.asarray(info["offset_px"], np.float64), (width / 2, height / 2)
+        )
+
 
 def sample_camera(rng: np.random.Generator, cfg, n: int, height: int, width: int, fps: float, shaky: bool) -> Camera:
     """Random camera over n frames from the ranges of ``cfg`` (a :class:`~input_pipeline.synthetic.v2.V2Config`).

@@ -216,6 +216,10 @@ def synthetic_event_boxes(
     except KeyError as err:
         raise ValueError(f"{raw_json}: not a synthetic_collisions record (missing {err})") from None
     native_h, native_w = record.get("frame_size", frame_size or (0, 0))
+    if camera is not None:
+        from input_pipeline.synthetic.randomize import Camera
+
+        camera = Camera.from_info(camera, native_h, native_w)
     scale_x, scale_y = (frame_size[1] / native_w, frame_size[0] / native_h) if frame_size else (1.0, 1.0)
     out = []
     for e in events:
@@ -234,11 +238,9 @@ def synthetic_event_boxes(
                 theta = float(o["angle_rad"][t])
                 c, s = abs(np.cos(theta)), abs(np.sin(theta))
                 ex, ey = c * a + s * b, s * a + c * b
-            if camera is not None:  # image = zoom·(world − centre − offset) + centre: a box stays a box
-                zoom, (dx, dy) = float(camera["zoom"][t]), camera["offset_px"][t]
-                cx = zoom * (cx - native_w / 2 - dx) + native_w / 2
-                cy = zoom * (cy - native_h / 2 - dy) + native_h / 2
-                ex, ey = zoom * ex, zoom * ey
+            if camera is not None:  # a zoom and a shift: a box stays a box, its extents scaled by the zoom
+                cx, cy = camera.to_image(cx, cy, t)
+                ex, ey = camera.zoom[t] * ex, camera.zoom[t] * ey
             boxes.append([(cx - ex) * scale_x, (cy - ey) * scale_y, (cx + ex) * scale_x, (cy + ey) * scale_y])
         if boxes:
             out.append((frame, boxes))
