@@ -32,7 +32,7 @@ Three stages; 2 and 3 each start (`--init-from`) from stage 1 (no parameter chan
 
 The paper's input size and map (issue "Where it sounds": the 7×7 map at 112²), measured, not shipped:
 
-    ta2net build --config configs/default_detector.py:size=112      # v2_112: v2_64's 880 videos at 112² (≈ 25 min)
+    ta2net build --config configs/default_detector.py:size=112      # v2_64's videos at 112² (23 min after v2_64)
     ta2net train --config configs/default_detector.py:size=112 --workdir runs/s112 \
       --init-from ta2net_jax/detection/default_model                                       # 600 steps
     ta2net eval  --config configs/default_detector.py:size=112 --workdir runs/s112
