@@ -78,6 +78,16 @@ def test_two_steps_resume_and_eval(smoke_config, tmp_path):
     assert on_disk["event_f1_tol3"] == result["event_f1_tol3"]
     assert os.path.exists(os.path.join(workdir, "detector.json"))
     assert len(os.listdir(os.path.join(workdir, "eval_plots"))) == 3
+    # Which exact contacts each detector finds (evaluation/contacts.py): every raw GT event is in one kind and
+    # one speed bin, for both detectors.
+    found = on_disk["found_by_contact"]
+    assert set(found) == {"model", "inflection"}
+    total = found["model"]["all"]["events"]
+    assert total == found["inflection"]["all"]["events"] > 0
+    for detector in found.values():
+        assert sum(g["events"] for g in detector["by_kind"].values()) == total
+        assert sum(g["events"] for g in detector["by_speed_px"].values()) == total
+    assert "Which contacts are found" in open(os.path.join(workdir, "report.md")).read()
 
     # The trained run detects events in a real clip with its tuned threshold (`ta2net detect --workdir`).
     from conftest import realdata

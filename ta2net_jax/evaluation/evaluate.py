@@ -17,7 +17,8 @@ detector.json and report.md.
    * counting: GT = number of run-clustered events per video, predicted = #events (and #events − 1),
      normalised MAE, OBO, OBZ, RMSE;
    * spatial: pointing accuracy of the map's chosen cell against the exact contact points, and cIoU / AUC
-     (LVS protocol) against the boxes of the colliding objects (from the synthetic raw JSON, when present).
+     (LVS protocol) against the boxes of the colliding objects (from the synthetic raw JSON, when present);
+   * which contacts each detector finds, by contact kind and impact speed (contacts.py; synthetic only).
 
 Outputs in the workdir: eval.json, detector.json, eval_per_video.json, report.md, eval_plots/ (timelines
 of the first few videos), eval_report/ (PR curves, counts, cIoU success curves, map examples).
@@ -35,7 +36,7 @@ import numpy as np
 from input_pipeline import inflection_energy, paths
 from ta2net_jax import mesh as mesh_lib
 from ta2net_jax.detection import events as events_lib
-from ta2net_jax.evaluation import protocols
+from ta2net_jax.evaluation import contacts, protocols
 from ta2net_jax.evaluation.metrics import timing as metrics
 from ta2net_jax.inference import Predictor, local_predictor, predict_videos
 
@@ -133,6 +134,21 @@ def _scored(videos: list[dict], key: str, picking: events_lib.Picking) -> list[d
     return rows
 
 
+def _found_by_contact(data_cfg, split: str, test: list[dict], scored: dict) -> dict | None:
+    """Per detector, which exact synthetic contacts its events find (evaluation/contacts.py); None when the
+    dataset keeps no raw event records (real clips)."""
+    from input_pipeline import registry
+
+    raws = [registry.raw_events_json(data_cfg, split, v["id"]) for v in test]
+    if not test or any(r is None for r in raws):
+        return None
+    records = [contacts.contact_records(raw, tuple(v["frame_size"])) for raw, v in zip(raws, test)]
+    return {
+        name: contacts.found_by_contact([(r, row["events"]) for r, row in zip(records, rows)])
+        for name, rows in scored.items()
+    }
+
+
 def _predictor(model, config) -> Predictor:
     """One process: the config's mesh. Several: each process scores its own videos on its own devices
     (a local mesh, so the processes need not run the same number of windows), as the trainer's validation."""
@@ -184,6 +200,7 @@ def evaluate(
 
     spatial_result, cious = protocols.spatial(config.data, cfg.split, cfg.tune_split, tune, test)
     polarity = spatial_result["map_polarity"]
+    found = _found_by_contact(config.data, cfg.split, test, scored)
     result = {
         "split": cfg.split,
         "checkpoint_step": int(step),
@@ -196,6 +213,7 @@ def evaluate(
         "spatial_pointing_accuracy_tuned_polarity": spatial_result["pointing_accuracy"][polarity],
         "counting": counting["model"][0],
         "spatial": spatial_result,
+        **({"found_by_contact": found} if found else {}),
         "inflection": {
             "method": "inflection_energy",
             "threshold": thresholds["inflection"],

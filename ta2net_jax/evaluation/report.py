@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from input_pipeline.video import read_video
-from ta2net_jax.evaluation import protocols
+from ta2net_jax.evaluation import contacts, protocols
 from ta2net_jax.evaluation.metrics import spatial
 from ta2net_jax.evaluation.plots import (
     plot_counts,
@@ -207,6 +207,15 @@ def write_run_report(
         title=f"{cfg.split}: #events vs GT count",
     )
     rep.image(os.path.join(plots, "counts.png"), "predicted vs ground-truth counts")
+
+    if result.get("found_by_contact"):
+        rep.heading("Which contacts are found")
+        rep.text(
+            "Exact events of the split (before run clustering) with a detected event within ±3 frames, by contact "
+            "kind and by impact speed in pixels per frame of the model input (evaluation/contacts.py)."
+        )
+        found = result["found_by_contact"]
+        rep.table(contacts.table_rows(found), [("group", "contacts"), *((name, name) for name in found)])
 
     rep.heading("Spatial (sound source)")
     s = result["spatial"]
