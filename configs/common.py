@@ -64,6 +64,9 @@ def sliding_window_eval(num_frames, batch_size: int) -> ml_collections.ConfigDic
             min_separation_s=None,  # seconds between two events; frames = max(1, round(s·fps)) per video
             # Running-median windows (s) subtracted before thresholding, each tried on the tuning split (0: none).
             prominence_windows_s=(0.0,),
+            # `ta2net eval --locator RUN2`: weights w of the locator's P(audible) in the timing curve
+            # (1 − w)·P_model + w·P_locator, each tried on the tuning split with the picking (detector.json).
+            locator_timing_weights=(0.0, 0.25, 0.5, 0.75, 1.0),
         )
     )
 

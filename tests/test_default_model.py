@@ -295,6 +295,97 @@ def test_bundle_locator_gives_the_maps_and_keeps_the_timing(v2_tiny_run, tmp_pat
         export(workdir, "safetensors", str(tmp_path / "m.safetensors"), locator=workdir)
 
 
+def _perturbed_copy(bundle_dir):
+    """A bundle whose kernels are scaled by 1.3: another model with the same names and input."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    path = os.path.join(bundle_dir, "model.safetensors")
+    with safe_open(path, framework="numpy") as f:
+        metadata = f.metadata()
+    tensors = {k: (v * 1.3 if k.endswith("kernel") else v) for k, v in load_file(path).items()}
+    save_file(tensors, path, metadata=metadata)
+
+
+def test_timing_blended_with_a_locator(v2_tiny_run, tmp_path):
+    """`ta2net eval --locator` tunes the picking on (1 − w)·P_model + w·P_locator; detect (run or bundle)
+    blends the same way; export insists on the locator the picking was tuned with."""
+    import shutil
+
+    from ta2net_jax.cli import main as cli
+    from ta2net_jax.detection.detect import VideoDetector
+    from ta2net_jax.evaluation.evaluate import evaluate
+    from ta2net_jax.export.exporters import export
+
+    config, original, _ = v2_tiny_run
+    workdir, locator = str(tmp_path / "run"), str(tmp_path / "loc")
+    shutil.copytree(original, workdir)  # the module's run keeps its own detector.json
+    assert cli.main(["export", "--workdir", original, "--format", "bundle", "--out", locator]) == 0
+    _perturbed_copy(locator)
+    blended_config = load_config(
+        os.path.join(REPO, "configs", "default_detector.py:smoke,mix_small=0.5"),
+        [f"data.data_dir={config.data.data_dir}", "data.num_frames=8", "eval.locator_timing_weights=(0.5,)"],
+    )
+    result = evaluate(blended_config, workdir, progress=False, report=False, locator=locator)
+    tuned = json.load(open(os.path.join(workdir, "detector.json")))
+    assert tuned["locator_timing"] == result["locator_timing"]
+    assert tuned["locator_timing"]["weight"] == 0.5 and tuned["locator_timing"]["locator"] == locator
+    assert list(tuned["locator_timing"]["validation_f1_by_weight"]) == ["0.5"]
+
+    video = realdata("greatest_hits_condfoleygen", "hitting_bag.mp4")
+    alone = VideoDetector(workdir=original).analyse(video)["scores"]
+    loc_alone = VideoDetector(workdir=locator).analyse(video)["scores"]
+    assert np.nanmax(np.abs(alone - loc_alone)) > 1e-3  # the two models differ
+    blended = VideoDetector(workdir=workdir).analyse(video)["scores"]
+    np.testing.assert_allclose(blended, 0.5 * alone + 0.5 * loc_alone, rtol=1e-6, atol=1e-6)
+
+    with pytest.raises(ValueError, match="tuned on the timing blended with the locator"):
+        export(workdir, "bundle", str(tmp_path / "b0"))
+    with pytest.raises(ValueError, match=f"not {original}"):
+        export(workdir, "bundle", str(tmp_path / "b1"), locator=original)
+    export(workdir, "bundle", str(tmp_path / "b2"), locator=locator)
+    # The bundle's blend names its own locator/, not the run it was tuned with.
+    assert json.load(open(tmp_path / "b2" / "detector.json"))["locator_timing"]["locator"] == "locator"
+    from_bundle = VideoDetector(workdir=str(tmp_path / "b2")).analyse(video)["scores"]
+    np.testing.assert_allclose(from_bundle, blended, rtol=1e-6, atol=1e-6)
+
+    shutil.move(locator, str(tmp_path / "moved"))
+    with pytest.raises(FileNotFoundError, match="which is not there"):
+        VideoDetector(workdir=workdir)
+
+
+def test_locator_weight_is_chosen_on_the_tuning_split():
+    from ml_collections import ConfigDict
+
+    from ta2net_jax.evaluation.evaluate import _tune_locator_weight
+
+    cfg = ConfigDict(
+        dict(
+            tolerance=3,
+            min_separation=2,
+            min_separation_s=None,
+            prominence_windows_s=(0.0,),
+            locator_timing_weights=(0.0, 0.5, 1.0),
+        )
+    )
+    rng = np.random.default_rng(0)
+    gt = [np.array([10, 30, 50]), np.array([20, 40])]
+    perfect = []
+    for events in gt:
+        s = np.full(64, 0.1)
+        s[events] = 0.9
+        perfect.append(s)
+    noise = [rng.uniform(0, 1, 64) for _ in gt]
+    for n in noise:  # spikes away from the events that outweigh them even at half weight
+        n[[3, 25, 60]] = 2.0
+    tune = [{"scores": n, "event_frames": e, "fps": 30.0} for n, e in zip(noise, gt)]
+    weight, by_weight = _tune_locator_weight(tune, perfect, cfg)
+    assert weight == 1.0 and by_weight[1.0] == 1.0 and by_weight[0.0] < 1.0
+    # A locator that adds nothing: every weight ties, the smallest wins (the model alone).
+    tune = [{"scores": p, "event_frames": e, "fps": 30.0} for p, e in zip(perfect, gt)]
+    assert _tune_locator_weight(tune, perfect, cfg)[0] == 0.0
+
+
 def test_packaged_default_model_is_what_detect_uses(tmp_path):
     """The shipped bundle exists, is small, and `ta2net detect VIDEO` with no flag runs it."""
     from ta2net_jax.cli import main as cli

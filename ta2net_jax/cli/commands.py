@@ -102,7 +102,7 @@ def evaluate(args, overrides) -> int:
     _initialize_distributed(args)
     from ta2net_jax.evaluation.evaluate import evaluate as run_evaluation
 
-    result = run_evaluation(config, args.workdir, step=args.step, max_videos=args.max_videos)
+    result = run_evaluation(config, args.workdir, step=args.step, max_videos=args.max_videos, locator=args.locator)
     print(
         f"{result['split']} ({result['num_videos']} videos, step {result['checkpoint_step']}): "
         f"event F1 ±1/±2/±3 = {result['event_f1_tol1']:.3f}/{result['event_f1_tol2']:.3f}/"
@@ -112,6 +112,9 @@ def evaluate(args, overrides) -> int:
     print(
         f"inflection (training-free): event F1 ±3 = {b['event_f1_tol3']:.3f}; original ±3 F = {b['orig_f1_tol3']:.3f}"
     )
+    if result.get("locator_timing"):
+        t = result["locator_timing"]
+        print(f"timing = (1 − w)·model + w·locator, w = {t['weight']} chosen on validation (--locator {args.locator})")
     print(f"results: {paths.join(paths.resolve(args.workdir), 'eval.json')}")
     if result.get("report"):
         print(f"report: {paths.resolve(result['report'])}")

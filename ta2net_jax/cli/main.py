@@ -2,7 +2,8 @@
 
     ta2net build  --config CONFIG [--workers N | --runner beam [--beam-pipeline-options="..."]] [--config.k=v ...]
     ta2net train  --config CONFIG --workdir DIR [--config.key=value ...] [multi-process flags]
-    ta2net eval   --config CONFIG --workdir DIR [--step N] [--config.key=value ...] [multi-process flags]
+    ta2net eval   --config CONFIG --workdir DIR [--step N] [--locator RUN] [--config.key=value ...]
+                  [multi-process flags]
     ta2net detect VIDEO|FOLDER [--workdir DIR] [--method NAME] [--out E.json] [--csv E.csv]
                   [--plot TIMELINE.png] [--overlay O.gif] [--labels SPEC] [--out-dir DIR]
     ta2net eval-videos VIDEO|FOLDER ... --labels FILE --out-dir DIR [--workdir DIR]   # real clips
@@ -199,6 +200,12 @@ def _parser() -> argparse.ArgumentParser:
     p = _with_config(sub.add_parser("eval", help="evaluate a checkpoint and the training-free detector"), workdir=True)
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
     p.add_argument("--max-videos", type=int, default=None, help="evaluate only the first N videos of each split")
+    p.add_argument(
+        "--locator",
+        default=None,
+        help="a second run with the same input (as export --locator): its P(audible) is blended into the timing, "
+        "the weight chosen on validation",
+    )
     _add_distributed(p)  # several processes: each scores its share of the videos
     _add_detect(
         sub.add_parser(

@@ -22,6 +22,7 @@ Light at import (NumPy only): the command line lists the names without loading J
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import ClassVar
 
 import numpy as np
@@ -116,7 +117,8 @@ class ModelDetector(Detector):
     with the polarity `ta2net eval` chose on validation (docs/evaluation_choices.md); an event is located at
     the centroid of the inflection magnitude weighted by that map (`locate`), with the settings `ta2net eval`
     chose on validation. A bundle with a locator (export/bundle.py `locator/`) takes the maps, and with them
-    the locations, from the locator's model (same input size and flow) and the timing from its own."""
+    the locations, from the locator's model (same input size and flow) and the timing from its own, blended
+    with the locator's P(audible) when detector.json says so (`locator_timing`, from `ta2net eval --locator`)."""
 
     name = "model"
     default_threshold = 0.5
@@ -132,7 +134,9 @@ class ModelDetector(Detector):
         self.centroid = dict(run.tuned.get("attended_centroid") or DEFAULT_CENTROID)
         self._predictor = self._fused = self._model_and_mesh = None
         self.step = None  # the checkpoint step used (the newest that restores), once loaded
-        self.locator = _locator(run)
+        # `ta2net eval --locator` tuned the picking on (1 − w)·P_model + w·P_locator: detect blends the same way.
+        self.locator_timing = dict(run.tuned.get("locator_timing") or {})
+        self.locator = _locator(run, self.locator_timing)
         if self.locator is not None:
             self.centroid = self.locator.centroid
 
@@ -170,11 +174,18 @@ class ModelDetector(Detector):
         return self._located(Scores(video["scores"], maps, flow_fwd, flow_bwd), frames, fps)
 
     def _located(self, scores: Scores, frames, fps) -> Scores:
-        """`scores` with the locator's maps in place of this model's (when the bundle has a locator)."""
+        """`scores` with the locator's maps in place of this model's (when the bundle has a locator), and its
+        P(audible) blended into the timing with the weight `ta2net eval --locator` chose (0 without one)."""
         if self.locator is None:
             return scores
         where = self.locator.scores(frames, scores.flow_fwd, scores.flow_bwd, fps)
-        return dataclasses.replace(scores, maps=where.maps)
+        weight = float(self.locator_timing.get("weight", 0.0))
+        values = scores.values
+        if weight > 0:
+            from ta2net_jax.evaluation.evaluate import blend_timing
+
+            values = blend_timing(scores.values, where.values, weight)
+        return dataclasses.replace(scores, values=values, maps=where.maps)
 
     def fused_scores(self, frames, fps) -> Scores:
         """`scores` with TV-L1 flow ("tvl1-jax") computed inside the model's jitted program (fused.py): the
@@ -209,16 +220,29 @@ class ModelDetector(Detector):
             "attended_centroid": self.centroid,
             "checkpoint_step": self.step,
             **({"locator": self.locator.describe()} if self.locator is not None else {}),
+            **({"locator_timing_weight": self.locator_timing["weight"]} if self.locator_timing else {}),
         }
 
 
-def _locator(run: Run) -> ModelDetector | None:
-    """The `model` detector of the run's locator bundle (export/bundle.py), None without one; its input must be
-    the run's (frames are decoded and flow estimated once, at the run's size)."""
+def _locator(run: Run, locator_timing: dict) -> ModelDetector | None:
+    """The `model` detector of the run's locator: a bundle's `locator/` folder (export/bundle.py), else the run
+    that `ta2net eval --locator` blended into the timing (detector.json `locator_timing`), else None. Its input
+    must be the run's (frames are decoded and flow estimated once, at the run's size)."""
+    from input_pipeline import paths
     from ta2net_jax.config_utils import run_config
     from ta2net_jax.export import bundle
 
     folder = bundle.locator_dir(run.workdir)
+    if folder is None and locator_timing.get("weight", 0) > 0:
+        folder = locator_timing.get("locator")
+        if folder and not (os.path.isabs(folder) or paths.is_remote(folder)):
+            folder = paths.join(run.workdir, folder)  # a bundle names its own locator/ relatively
+        if not folder or not paths.exists(paths.join(folder, "config.json")):
+            raise FileNotFoundError(
+                f"{run.workdir}/detector.json: its picking was tuned on the timing blended with the locator "
+                f"{folder!r}, which is not there; re-run `ta2net eval` without --locator, or with the locator's "
+                "new place"
+            )
     if folder is None:
         return None
     config = run_config(folder)

@@ -10,7 +10,10 @@ detector.json and report.md.
    window (`eval.prominence_windows_s`); the best candidate is kept (`eval_pickings`). The tuned picking,
    seconds and window included, is what detector.json stores for detect. So is the polarity of the
    sound-source map (its highest or its lowest cell; CCAM is unsupervised): the one with the higher pointing
-   accuracy on the tuning split (ties: "peak"), recorded in detector.json for `ta2net detect`.
+   accuracy on the tuning split (ties: "peak"), recorded in detector.json for `ta2net detect`. With
+   `--locator RUN2` (the run `export --locator` will pair with this one), the locator's P(audible) is blended
+   into the timing curve, (1 − w)·P_model + w·P_locator, w from `eval.locator_timing_weights` chosen on the
+   tuning split with the picking (`locator_timing` in detector.json; detect blends the same way).
 3. On the reported split (protocols.py, metrics_spatial.py):
    * temporal: the original ±3 metric (mean over videos), one-to-one F1 at ±1/2/3 (pooled; video means),
      AP@δ over score thresholds (local peaks of the score curve ranked by score);
@@ -166,6 +169,40 @@ def _all_processes(videos: list[dict]) -> list[dict]:
     return sorted((v for part in distributed.allgather_objects(videos) for v in part), key=lambda v: str(v["id"]))
 
 
+def _locator_scores(config, locator: str, split_videos: dict, max_videos, progress) -> tuple[dict, int | None]:
+    """The locator run's P(audible) [N] per video of each split (same videos, same order), and its step."""
+    from ta2net_jax.checkpoint import load_model_for_inference
+    from ta2net_jax.config_utils import run_config
+    from ta2net_jax.export import bundle
+
+    bundle.check_locator_input(config, run_config(locator), f"--locator {locator}")
+    model, step = load_model_for_inference(run_config(locator), locator)
+    predictor = _predictor(model, config)  # the main config's windows and data; the locator's network
+    out = {}
+    for split, videos in split_videos.items():
+        scored = _all_processes(score_split(config, predictor, split, max_videos=max_videos, progress=progress))
+        if [v["id"] for v in scored] != [v["id"] for v in videos]:
+            raise RuntimeError(f"--locator {locator}: scored other videos of {split} than the model")
+        out[split] = [v["scores"] for v in scored]
+    return out, step
+
+
+def blend_timing(scores, locator_scores, weight: float) -> np.ndarray:
+    """The timing curve of a model with a locator: (1 − weight)·P_model + weight·P_locator, per frame [N]."""
+    return (1.0 - weight) * np.asarray(scores) + weight * np.asarray(locator_scores)
+
+
+def _tune_locator_weight(tune: list[dict], locator_tune: list, cfg) -> tuple[float, dict]:
+    """The weight of `cfg.locator_timing_weights` whose tuned picking scores best on the tuning split (ties:
+    the smaller weight), and the validation F1 of each."""
+    by_weight = {}
+    for w in cfg.get("locator_timing_weights", (0.0, 0.25, 0.5, 0.75, 1.0)):
+        videos = [(blend_timing(v["scores"], s, w), v["event_frames"], v["fps"]) for v, s in zip(tune, locator_tune)]
+        by_weight[float(w)] = tune_eval_picking(videos, cfg)[1]
+    best = max(by_weight, key=lambda w: (by_weight[w], -w))
+    return best, by_weight
+
+
 def evaluate(
     config,
     workdir: str,
@@ -174,7 +211,11 @@ def evaluate(
     max_videos: int | None = None,
     progress: bool = True,
     report: bool = True,
+    locator: str | None = None,
 ) -> dict:
+    """`locator`: a second run (or bundle) taking the same input, as `export --locator` pairs them: its
+    P(audible) is blended into the model's timing curve with the weight chosen on the tuning split
+    (`eval.locator_timing_weights`), and detector.json records it (`locator_timing`) for detect."""
     from ta2net_jax.checkpoint import load_model_for_inference
 
     model, step = load_model_for_inference(config, workdir, step)
@@ -182,6 +223,19 @@ def evaluate(
     cfg = config.eval
     tune = _all_processes(score_split(config, predictor, cfg.tune_split, max_videos=max_videos, progress=progress))
     test = _all_processes(score_split(config, predictor, cfg.split, max_videos=max_videos, progress=progress))
+    locator_timing = None
+    if locator is not None:
+        loc, loc_step = _locator_scores(config, locator, {cfg.tune_split: tune, cfg.split: test}, max_videos, progress)
+        weight, by_weight = _tune_locator_weight(tune, loc[cfg.tune_split], cfg)
+        for videos, split in ((tune, cfg.tune_split), (test, cfg.split)):
+            for v, s in zip(videos, loc[split]):
+                v["scores"] = blend_timing(v["scores"], s, weight)
+        locator_timing = {
+            "weight": weight,
+            "locator": os.path.abspath(locator) if not paths.is_remote(locator) else locator,
+            "locator_step": loc_step,
+            f"{cfg.tune_split}_f1_by_weight": {str(w): f1 for w, f1 in by_weight.items()},
+        }
 
     pickings = {}
     for key in ("scores", "inflection"):
@@ -212,6 +266,7 @@ def evaluate(
         "spatial_pointing_accuracy": spatial_result["pointing_accuracy"]["peak"],
         "spatial_pointing_accuracy_tuned_polarity": spatial_result["pointing_accuracy"][polarity],
         "counting": counting["model"][0],
+        **({"locator_timing": locator_timing} if locator_timing else {}),
         "spatial": spatial_result,
         **({"found_by_contact": found} if found else {}),
         "inflection": {
@@ -250,6 +305,8 @@ def evaluate(
             "map_polarity": polarity,
             # How detect locates the model's events (metrics.spatial.attended_centroid_xy), chosen on validation.
             "attended_centroid": spatial_result["attended_centroid"],
+            # The model's P(audible) was blended with a locator's before the picking was tuned (detect does the same).
+            **({"locator_timing": locator_timing} if locator_timing else {}),
         }
         paths.write_text(paths.join(workdir, "detector.json"), json.dumps(detector, indent=2))
         per_video = {k: {"temporal": temporal[k][1], "counting": counting[k][1]} for k in scored}

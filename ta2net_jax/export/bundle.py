@@ -6,9 +6,11 @@
     <folder>/config.json         the run's config (as in a workdir)
     <folder>/detector.json       what `ta2net eval` tuned on validation (picking per detector, map polarity)
 
-    <folder>/locator/            optional: a second bundle whose model only says where (`export --locator
-                                 RUN`): its source map and centroid settings replace the main model's for
-                                 the (x, y) of events and the maps; the timing stays the main model's
+    <folder>/locator/            optional: a second bundle (`export --locator RUN`) whose source map and
+                                 centroid settings replace the main model's for the (x, y) of events and
+                                 the maps; the timing stays the main model's unless the main detector.json
+                                 has `locator_timing` (`ta2net eval --locator RUN`): then it is
+                                 (1 − w)·P_model + w·P_locator, the picking tuned on that blend
 
 `ta2net export --workdir RUN --format bundle --out FOLDER [--locator RUN2]` writes one. The default detector
 that ships inside the package (`ta2net detect VIDEO` without `--workdir`) is the bundle in
@@ -44,6 +46,15 @@ def locator_dir(folder: str | None) -> str | None:
     """The bundle's locator folder (a bundle itself), or None when it has none."""
     path = paths.join(folder, LOCATOR_DIR) if folder else None
     return path if path and is_bundle(path) else None
+
+
+def point_timing_at_own_locator(folder: str) -> None:
+    """In a bundle's detector.json, the timing blend (`locator_timing`) names the bundle's own `locator/`
+    (relative to the bundle) instead of the run it was tuned with, whose path means nothing elsewhere."""
+    tuned = read_tuned(folder)
+    if tuned.get("locator_timing"):
+        tuned["locator_timing"]["locator"] = LOCATOR_DIR
+        paths.write_text(paths.join(folder, "detector.json"), json.dumps(tuned, indent=2, sort_keys=True))
 
 
 def check_locator_input(model_config, locator_config, where: str) -> None:

@@ -157,6 +157,26 @@ def _export_locator(config, locator: str, out: str) -> dict:
     return {"step": step, **bundle.write_bundle(model, locator_config, step, locator, out)}
 
 
+def _check_timing_locator(workdir: str, locator: str | None) -> None:
+    """A run whose picking was tuned on a timing blended with a locator (`ta2net eval --locator`) is bundled
+    with that locator, or its detector.json would not hold for the bundle."""
+    from input_pipeline import paths
+    from ta2net_jax.export import bundle
+
+    timing = bundle.read_tuned(workdir).get("locator_timing") or {}
+    if timing.get("weight", 0) <= 0:
+        return
+    tuned_with = timing.get("locator")
+    given = None if locator is None else (locator if paths.is_remote(locator) else os.path.abspath(locator))
+    if given != tuned_with:
+        raise ValueError(
+            f"{paths.join(workdir, 'detector.json')}: the picking was tuned on the timing blended with the locator "
+            f"{tuned_with} (ta2net eval --locator); export with --locator {tuned_with}"
+            + ("" if locator is None else f", not {locator}")
+            + ", or re-run ta2net eval with this locator"
+        )
+
+
 def export(workdir: str, fmt: str, out: str, step: int | None = None, locator: str | None = None) -> dict:
     """Exports the run's checkpoint (latest or `step`) to `out`; returns a summary dict. `locator` (bundle
     only): a second run or bundle whose model gives the maps and locations (export/bundle.py)."""
@@ -169,6 +189,7 @@ def export(workdir: str, fmt: str, out: str, step: int | None = None, locator: s
     from ta2net_jax.config_utils import run_config
 
     if fmt == "bundle":
+        _check_timing_locator(workdir, locator)
         paths.check_output_dir(out, "bundle folder (--out)")
     else:
         paths.check_output_file(out, f"{fmt} export (--out)")
@@ -181,6 +202,7 @@ def export(workdir: str, fmt: str, out: str, step: int | None = None, locator: s
         if locator is not None:
             written["locator"] = _export_locator(config, locator, paths.join(out, bundle.LOCATOR_DIR))
             written["files"] += [paths.join(bundle.LOCATOR_DIR, f) for f in written["locator"]["files"]]
+            bundle.point_timing_at_own_locator(out)
         size = sum(paths.getsize(paths.join(out, f)) for f in written["files"])
         return {
             "format": fmt,
