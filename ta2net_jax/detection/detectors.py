@@ -182,8 +182,6 @@ class ModelDetector(Detector):
         weight = float(self.locator_timing.get("weight", 0.0))
         values = scores.values
         if weight > 0:
-            from ta2net_jax.evaluation.evaluate import blend_timing
-
             values = blend_timing(scores.values, where.values, weight)
         return dataclasses.replace(scores, values=values, maps=where.maps)
 
@@ -222,6 +220,12 @@ class ModelDetector(Detector):
             **({"locator": self.locator.describe()} if self.locator is not None else {}),
             **({"locator_timing_weight": self.locator_timing["weight"]} if self.locator_timing else {}),
         }
+
+
+def blend_timing(scores, locator_scores, weight: float) -> np.ndarray:
+    """The timing curve of a model with a locator: (1 − weight)·P_model + weight·P_locator, per frame [N]
+    (NaN where either is unscored)."""
+    return (1.0 - weight) * np.asarray(scores) + weight * np.asarray(locator_scores)
 
 
 def _locator(run: Run, locator_timing: dict) -> ModelDetector | None:

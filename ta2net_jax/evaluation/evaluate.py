@@ -39,18 +39,25 @@ import numpy as np
 from input_pipeline import inflection_energy, paths
 from ta2net_jax import mesh as mesh_lib
 from ta2net_jax.detection import events as events_lib
+from ta2net_jax.detection.detectors import blend_timing
 from ta2net_jax.evaluation import contacts, protocols
 from ta2net_jax.evaluation.metrics import timing as metrics
 from ta2net_jax.inference import Predictor, local_predictor, predict_videos
 
 
 def score_split(
-    config, predictor: Predictor, split: str, *, max_videos: int | None = None, progress: bool = True
+    config,
+    predictor: Predictor,
+    split: str,
+    *,
+    max_videos: int | None = None,
+    progress: bool = True,
+    with_inflection: bool = True,
 ) -> list[dict]:
-    """Per video of this process's share of `split`: scores [N], maps [N,h,w], the inflection detector's scores
-    `inflection` [N], ground truth, and its inflection-magnitude map at each ground-truth event frame, summed
-    over the frame's neighbours as detect locates events (`inflection_event_maps` [E,H,W];
-    `inflection_event_maps_pm1` [E,2,H,W] at one frame before and after)."""
+    """Per video of this process's share of `split`: scores [N], maps [N,h,w], ground truth, and (unless
+    `with_inflection` is False) the inflection detector's scores `inflection` [N] and its inflection-magnitude
+    map at each ground-truth event frame, summed over the frame's neighbours as detect locates events
+    (`inflection_event_maps` [E,H,W]; `inflection_event_maps_pm1` [E,2,H,W] at one frame before and after)."""
     from tqdm import tqdm
 
     from input_pipeline import pipeline
@@ -65,6 +72,9 @@ def score_split(
         predict_videos(predictor, iter(videos)), total=total, desc=f"eval {split}", unit="video", disable=not progress
     ):
         fwd, bwd = video.pop("video_flow_fwd"), video.pop("video_flow_bwd")
+        if not with_inflection:
+            results.append(video)
+            continue
         video["inflection"] = inflection_energy.inflection_scores(fwd, bwd)
         n = video["num_frames"]
         frames = np.clip(np.asarray(video["event_frames"], np.int64), 2, max(n - 3, 2))
@@ -175,28 +185,26 @@ def _locator_scores(config, locator: str, split_videos: dict, max_videos, progre
     from ta2net_jax.config_utils import run_config
     from ta2net_jax.export import bundle
 
-    bundle.check_locator_input(config, run_config(locator), f"--locator {locator}")
-    model, step = load_model_for_inference(run_config(locator), locator)
+    locator_config = run_config(locator)
+    bundle.check_locator_input(config, locator_config, f"--locator {locator}")
+    model, step = load_model_for_inference(locator_config, locator)
     predictor = _predictor(model, config)  # the main config's windows and data; the locator's network
     out = {}
     for split, videos in split_videos.items():
-        scored = _all_processes(score_split(config, predictor, split, max_videos=max_videos, progress=progress))
+        # Only its P(audible): the inflection detector was scored with the model's pass.
+        scored = score_split(config, predictor, split, max_videos=max_videos, progress=progress, with_inflection=False)
+        scored = _all_processes(scored)
         if [v["id"] for v in scored] != [v["id"] for v in videos]:
             raise RuntimeError(f"--locator {locator}: scored other videos of {split} than the model")
         out[split] = [v["scores"] for v in scored]
     return out, step
 
 
-def blend_timing(scores, locator_scores, weight: float) -> np.ndarray:
-    """The timing curve of a model with a locator: (1 − weight)·P_model + weight·P_locator, per frame [N]."""
-    return (1.0 - weight) * np.asarray(scores) + weight * np.asarray(locator_scores)
-
-
 def _tune_locator_weight(tune: list[dict], locator_tune: list, cfg) -> tuple[float, dict]:
     """The weight of `cfg.locator_timing_weights` whose tuned picking scores best on the tuning split (ties:
     the smaller weight), and the validation F1 of each."""
     by_weight = {}
-    for w in cfg.get("locator_timing_weights", (0.0, 0.25, 0.5, 0.75, 1.0)):
+    for w in cfg.locator_timing_weights:
         videos = [(blend_timing(v["scores"], s, w), v["event_frames"], v["fps"]) for v, s in zip(tune, locator_tune)]
         by_weight[float(w)] = tune_eval_picking(videos, cfg)[1]
     best = max(by_weight, key=lambda w: (by_weight[w], -w))
