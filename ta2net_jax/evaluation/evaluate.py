@@ -240,7 +240,7 @@ def evaluate(
                 v["scores"] = blend_timing(v["scores"], s, weight)
         locator_timing = {
             "weight": weight,
-            "locator": os.path.abspath(locator) if not paths.is_remote(locator) else locator,
+            "locator": paths.resolve(locator),
             "locator_step": loc_step,
             f"{cfg.tune_split}_f1_by_weight": {str(w): f1 for w, f1 in by_weight.items()},
         }

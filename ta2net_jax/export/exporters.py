@@ -167,7 +167,7 @@ def _check_timing_locator(workdir: str, locator: str | None) -> None:
     if timing.get("weight", 0) <= 0:
         return
     tuned_with = timing.get("locator")
-    given = None if locator is None else (locator if paths.is_remote(locator) else os.path.abspath(locator))
+    given = None if locator is None else paths.resolve(locator)
     if given != tuned_with:
         raise ValueError(
             f"{paths.join(workdir, 'detector.json')}: the picking was tuned on the timing blended with the locator "
