@@ -212,20 +212,35 @@ def _ignore_closed_loop_callbacks() -> None:
     logging.getLogger("asyncio").addFilter(_drop_orphaned_restore_reads)
 
 
+# Step folders whose restore failed in this process: late read errors that name them are already reported.
+_unusable_step_dirs: set[str] = set()
+
+
+def _remember_unusable(mngr: ocp.CheckpointManager, step: int) -> None:
+    _unusable_step_dirs.add(os.path.join(str(mngr.directory), str(step)).replace(os.sep, "/"))
+
+
 def _drop_orphaned_restore_reads(record: logging.LogRecord) -> bool:
-    """asyncio's "Task exception was never retrieved" for an orbax read task of the failed restore: when one
+    """asyncio's "Task (or Future) exception was never retrieved" for a read of the failed restore: when one
     array of a damaged step fails, orbax stops waiting, and the sibling reads that fail too are garbage
-    collected with their exception, which asyncio logs with a traceback (at a random later time, so the
-    filter stays installed). The restore failure itself is already reported in one warning line; a record
-    whose traceback does not pass through orbax's checkpoint code is kept."""
-    if not record.getMessage().startswith("Task exception was never retrieved") or not record.exc_info:
+    collected with their exception, which asyncio logs (at a random later time, so the filter stays
+    installed). Two shapes reach the log: orbax's read tasks, whose traceback passes through orbax's checkpoint
+    code, and tensorstore's own futures, which carry no Python traceback but whose error names the file it
+    could not read, inside a step folder whose restore already failed (`_unusable_step_dirs`). The restore
+    failure itself is reported in one warning line; any other record is kept."""
+    message = record.getMessage()
+    if not record.exc_info or not (
+        message.startswith("Task exception was never retrieved")
+        or message.startswith("Future exception was never retrieved")
+    ):
         return True
-    tb = record.exc_info[2]
+    exc, tb = record.exc_info[1], record.exc_info[2]
     while tb is not None:
         if "orbax/checkpoint" in tb.tb_frame.f_code.co_filename.replace(os.sep, "/"):
             return False
         tb = tb.tb_next
-    return True
+    text = str(exc).replace(os.sep, "/")
+    return not any(f"{step_dir}/" in text for step_dir in _unusable_step_dirs)
 
 
 def _reason(err: BaseException) -> str:
@@ -279,6 +294,7 @@ def restore(
         try:
             return one(step), step
         except Exception as err:  # noqa: BLE001 — reported as one typed error naming the step
+            _remember_unusable(mngr, step)
             raise CheckpointError(
                 f"{os.path.join(str(mngr.directory), str(step))}: checkpoint step {step} cannot be restored "
                 f"({_reason(err)})"
@@ -299,6 +315,7 @@ def restore(
             result = one(s), s
             break
         except Exception as err:  # noqa: BLE001 — a damaged step: fall back to the previous one
+            _remember_unusable(mngr, s)
             failed.append(s)
             if move_corrupt:
                 _move_aside(mngr, s, f"restore failed: {_reason(err)}")
@@ -356,6 +373,7 @@ def _restore_for_inference(mngr: ocp.CheckpointManager, target, step: int | None
         try:
             return one(step), step
         except Exception as err:  # noqa: BLE001 — one typed error naming the step
+            _remember_unusable(mngr, step)
             raise CheckpointError(
                 f"{os.path.join(root, str(step))}: checkpoint step {step} cannot be restored ({_reason(err)})"
             ) from err
@@ -367,6 +385,7 @@ def _restore_for_inference(mngr: ocp.CheckpointManager, target, step: int | None
         try:
             state = one(s)
         except Exception as err:  # noqa: BLE001 — a damaged step: the previous one
+            _remember_unusable(mngr, s)
             log.warning("checkpoint step %d cannot be restored (%s): skipped", s, _reason(err))
             unusable.append(s)
             continue
