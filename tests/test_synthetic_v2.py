@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 
 import cv2
 import numpy as np
@@ -191,6 +192,25 @@ def test_v2_sizes_share_their_renders():
     assert renders_name(config_for("v2_tiny")) == "v2_tiny"
     assert renders_name(config_for("small")) == renders_name(config_for("small", "farneback")) == "small"
     assert renders_name(config_for("paper")) == "paper"
+    assert renders_name(config_for("v2_64_240", "tvl1-jax")) == "v2"
+
+
+def test_a_config_reads_only_its_prefix_of_shared_renders(tmp_path):
+    # v2_64_240 shares v2_64's renders: it prepares train_00000..00239 only, however many the folder holds.
+    from input_pipeline.datasets import synthetic_collisions
+
+    builder = synthetic_collisions.SyntheticCollisions(
+        config=synthetic_collisions.config_for("v2_64_240"), data_dir=str(tmp_path / "tfds"), raw_dir=str(tmp_path)
+    )
+    split_dir = tmp_path / "v2" / "train"
+    split_dir.mkdir(parents=True)
+    for i in (0, 1, 239, 240, 719):
+        (split_dir / f"train_{i:05d}.mp4").write_bytes(b"")
+        (split_dir / f"train_{i:05d}.json").write_text("{}")
+    (split_dir / "train_00002.json").write_text("{}")  # its video is missing: named, not prepared
+    paths = builder._video_paths("train")
+    assert [os.path.basename(p) for p in paths] == ["train_00000.mp4", "train_00001.mp4", "train_00239.mp4"]
+    assert len(builder.skipped["train"]) == 1 and "train_00002.mp4: no such file" in builder.skipped["train"][0]
 
 
 def test_contact_sheet(tmp_path):
