@@ -55,7 +55,7 @@ TRUNK_STRIDES = {16: (1, 2, 2), 8: (1, 2, 1)}  # the stages' strides after the s
 
 
 def get_config(arg: str | None = None):
-    variant = common.parse_arg(arg, smoke=False, size=64, stride=16, mix_small=0.0)
+    variant = common.parse_arg(arg, smoke=False, size=64, stride=16, mix_small=0.0, flow_mix=0.0)
     if variant.size not in BUILDER_OF_SIZE:
         raise ValueError(f"default_detector size={variant.size}: the v2 datasets are {sorted(BUILDER_OF_SIZE)} px")
     if variant.stride not in TRUNK_STRIDES:
@@ -71,11 +71,20 @@ def get_config(arg: str | None = None):
         # Generator v1's clean renders (the demo's `small`, 48 px, resized to the input size) as that fraction
         # of the training clips: v2's randomisation around v1's look rather than instead of it.
         c.data.mixture = (("tiny" if smoke else "small", variant.mix_small),)
+    if variant.flow_mix:
+        # That fraction of the clips with TV-L1 flow (`--flow tvl1-jax`) instead of DIS: a third of v2_64's
+        # videos (`v2_64_240`), so the model is not tied to one estimator's errors.
+        component = ("v2_tiny" if smoke else "v2_64_240", variant.flow_mix, "tvl1-jax")
+        c.data.mixture = (*c.data.get("mixture", ()), component)
     if not smoke:
         c.train.checkpoint_every = 250
         c.train.log_every = 50
         if variant.size == 112:  # the paper's input and 7×7 map, `--init-from` a 64 px model (module docstring)
             c.train.num_steps = 600
+            c.optim.base_lr = 5e-4
+            c.optim.warmup_steps = 50
+        elif variant.flow_mix:  # the flow-mixture stage, `--init-from` the mixture stage (module docstring)
+            c.train.num_steps = 500
             c.optim.base_lr = 5e-4
             c.optim.warmup_steps = 50
         elif variant.stride == 16 and not variant.mix_small:  # the v2-only model, from scratch

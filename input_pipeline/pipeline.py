@@ -5,9 +5,10 @@ Training (deterministic, checkpointable: the iterator's state goes into every ch
     process p takes rows p·b … p·b + b − 1 of each global batch (b = global_batch / process_count)
     → batch(b) → iterator → `mesh.to_global` (in the trainer) on the data axis. The global batches do
     not depend on the number of processes.
-Mixtures (`data.mixture`, training only): ((builder_config, fraction), ...) draws that fraction of the
-training clips from another builder config of the same dataset (each component shuffled and repeated on
-its own, then `grain.MapDataset.mix`), resized to `data.image_size`; the main builder gives the rest.
+Mixtures (`data.mixture`, training only): ((builder_config, fraction[, flow_method]), ...) draws that
+fraction of the training clips from another builder config of the same dataset, optionally with another
+flow estimator's flow (each component shuffled and repeated on its own, then `grain.MapDataset.mix`),
+resized to `data.image_size`; the main builder gives the rest.
 Evaluation: each process reads its share of whole videos and cuts every video into sliding windows
 (input_pipeline/clips.py); ta2net_jax/inference.py batches the windows.
 """
@@ -37,18 +38,29 @@ def data_source(data_cfg, split: str):
 
 
 def mixture_configs(data_cfg) -> list[tuple[object, float]]:
-    """The `data.mixture` components as (data config naming the component's builder, fraction)."""
-    components = [(str(name), float(fraction)) for name, fraction in data_cfg.get("mixture", ())]
-    if any(not 0.0 < f < 1.0 for _, f in components) or sum(f for _, f in components) >= 1.0:
+    """The `data.mixture` components as (data config naming the component's builder, fraction). An entry is
+    (builder_config, fraction) or (builder_config, fraction, flow_method): a component may carry another flow
+    estimator's flow than the run's `data.flow_method` (flow-estimator randomisation)."""
+    entries = [tuple(entry) for entry in data_cfg.get("mixture", ())]
+    if any(len(entry) not in (2, 3) for entry in entries):
+        raise ValueError(f"data.mixture {entries}: each entry is (builder_config, fraction[, flow_method])")
+    components = [(str(entry[0]), float(entry[1]), entry[2] if len(entry) == 3 else None) for entry in entries]
+    if any(not 0.0 < f < 1.0 for _, f, _ in components) or sum(f for _, f, _ in components) >= 1.0:
         raise ValueError(
-            f"data.mixture {components}: each fraction must lie in (0, 1) and together below 1 "
+            f"data.mixture {entries}: each fraction must lie in (0, 1) and together below 1 "
             f"(the main builder {data_cfg.builder_config!r} gives the rest)"
         )
     base = data_cfg.copy_and_resolve_references().to_dict()
     # A component keeps its own frame size (its clips are resized to the run's) and mixes nothing in.
     base.pop("image_size", None)
     base.pop("mixture", None)
-    return [(ml_collections.ConfigDict({**base, "builder_config": name}), fraction) for name, fraction in components]
+    configs = []
+    for name, fraction, flow_method in components:
+        component = {**base, "builder_config": name}
+        if flow_method is not None:
+            component["flow_method"] = str(flow_method)
+        configs.append((ml_collections.ConfigDict(component), fraction))
+    return configs
 
 
 def mixture_sources(data_cfg) -> list[tuple[object, float]]:

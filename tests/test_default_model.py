@@ -85,6 +85,10 @@ def test_paper_config_has_no_contact_term_and_default_detector_has_one():
     mixed = load_config(os.path.join(REPO, "configs", "default_detector.py:mix_small=0.25"))
     assert tuple(map(tuple, mixed.data.mixture)) == (("small", 0.25),) and mixed.data.builder_config == "v2_64"
     assert mixed.train.num_steps == 1000 and mixed.optim.base_lr < default.optim.base_lr
+    # Flow-estimator mixture: a quarter of the clips with TV-L1 flow, the run's own flow stays DIS.
+    flow_mixed = load_config(os.path.join(REPO, "configs", "default_detector.py:mix_small=0.25,flow_mix=0.25"))
+    assert tuple(map(tuple, flow_mixed.data.mixture)) == (("small", 0.25), ("v2_64_240", 0.25, "tvl1-jax"))
+    assert flow_mixed.data.flow_method == "dis" and flow_mixed.train.num_steps < mixed.train.num_steps
     # The paper's input size: the same videos at 112² (a 7×7 map at /16), a stage from a 64 px model.
     paper_size = load_config(os.path.join(REPO, "configs", "default_detector.py:size=112"))
     assert (paper_size.data.builder_config, paper_size.data.image_size) == ("v2_112", 112)

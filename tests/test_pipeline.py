@@ -154,7 +154,12 @@ def test_mixture_fractions_are_checked_and_components_named(smoke_config):
     ((component, fraction),) = pipeline.mixture_configs(smoke_config.data)
     assert component.builder_config == "small" and fraction == 0.3 and "mixture" not in component
     assert smoke_config.data.builder_config == "tiny" and "image_size" not in component
-    for bad in [(("small", 0.0),), (("small", 0.6), ("paper", 0.5))]:
+    assert component.flow_method == smoke_config.data.flow_method == "dis"
+    smoke_config.data.mixture = (("small", 0.3), ("v2_64_240", 0.2, "tvl1-jax"))
+    (small, _), (other_flow, fraction) = pipeline.mixture_configs(smoke_config.data)
+    assert small.flow_method == "dis" and other_flow.flow_method == "tvl1-jax" and fraction == 0.2
+    assert other_flow.builder_config == "v2_64_240" and smoke_config.data.flow_method == "dis"
+    for bad in [(("small", 0.0),), (("small", 0.6), ("paper", 0.5)), (("small", 0.3, "dis", 1),)]:
         smoke_config.data.mixture = bad
         with pytest.raises(ValueError, match="data.mixture"):
             pipeline.mixture_configs(smoke_config.data)
