@@ -43,7 +43,9 @@ on the full 2,400-video set with stage 1's schedule and no init: `--config.data.
 --config.train.num_steps=2000 --config.optim.base_lr=2e-3 --config.optim.warmup_steps=100`.
 
 Variants: `:smoke` (v2_tiny, 2 steps; used by the tests), `:size=112` (the paper's input size, builder `v2_112`),
-`:mix_small=F` (stage 2: that fraction of v1 `small` clips), `:stride=8` (stage 3's trunks).
+`:mix_small=F` (stage 2: that fraction of v1 `small` clips), `:stride=8` (stage 3's trunks), `:flow_mix=F`
+(that fraction of the clips with TV-L1 flow from `v2_64_240_tvl1-jax`, 500 steps `--init-from` a trained stage;
+measured, not shipped: docs/RESULTS.md §3 "Training on both flows").
 """
 
 from __future__ import annotations

@@ -37,7 +37,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 import time
 
 import jax
@@ -45,7 +44,7 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from input_pipeline import paths
-from ta2net_jax import mesh as mesh_lib, optim
+from ta2net_jax import mesh as mesh_lib, optim, restore_noise
 from ta2net_jax.model import build_model
 
 log = logging.getLogger(__name__)
@@ -184,65 +183,6 @@ def corrupt_directory(workdir: str) -> str:
     return os.path.join(os.path.abspath(workdir), CORRUPT_DIR)
 
 
-def _closed_loop(exc) -> bool:
-    return isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed"
-
-
-def _ignore_closed_loop_callbacks() -> None:
-    """After a failed restore, tensorstore reads of the other arrays still finish and hand their results to
-    the asyncio loop orbax ran the restore in, which is closed by then: each prints "RuntimeError: Event loop
-    is closed" with a traceback (over 1,000 for one corrupt step), through sys.unraisablehook or, from
-    tensorstore's callback threads, sys.excepthook. Those, and only those, are dropped; anything else still
-    reaches the previous hooks. Installed before the first restore attempt: the loop closes, and the first
-    callbacks can arrive, before the failure reaches our code."""
-    if getattr(sys.unraisablehook, "_ta2net_closed_loop_filter", False):
-        return
-    previous_unraisable, previous_except = sys.unraisablehook, sys.excepthook
-
-    def unraisable_hook(unraisable):
-        if not _closed_loop(unraisable.exc_value):
-            previous_unraisable(unraisable)
-
-    def except_hook(exc_type, exc, tb):
-        if not _closed_loop(exc):
-            previous_except(exc_type, exc, tb)
-
-    unraisable_hook._ta2net_closed_loop_filter = True
-    sys.unraisablehook, sys.excepthook = unraisable_hook, except_hook
-    logging.getLogger("asyncio").addFilter(_drop_orphaned_restore_reads)
-
-
-# Step folders whose restore failed in this process: late read errors that name them are already reported.
-_unusable_step_dirs: set[str] = set()
-
-
-def _remember_unusable(mngr: ocp.CheckpointManager, step: int) -> None:
-    _unusable_step_dirs.add(os.path.join(str(mngr.directory), str(step)).replace(os.sep, "/"))
-
-
-def _drop_orphaned_restore_reads(record: logging.LogRecord) -> bool:
-    """asyncio's "Task (or Future) exception was never retrieved" for a read of the failed restore: when one
-    array of a damaged step fails, orbax stops waiting, and the sibling reads that fail too are garbage
-    collected with their exception, which asyncio logs (at a random later time, so the filter stays
-    installed). Two shapes reach the log: orbax's read tasks, whose traceback passes through orbax's checkpoint
-    code, and tensorstore's own futures, which carry no Python traceback but whose error names the file it
-    could not read, inside a step folder whose restore already failed (`_unusable_step_dirs`). The restore
-    failure itself is reported in one warning line; any other record is kept."""
-    message = record.getMessage()
-    if not record.exc_info or not (
-        message.startswith("Task exception was never retrieved")
-        or message.startswith("Future exception was never retrieved")
-    ):
-        return True
-    exc, tb = record.exc_info[1], record.exc_info[2]
-    while tb is not None:
-        if "orbax/checkpoint" in tb.tb_frame.f_code.co_filename.replace(os.sep, "/"):
-            return False
-        tb = tb.tb_next
-    text = str(exc).replace(os.sep, "/")
-    return not any(f"{step_dir}/" in text for step_dir in _unusable_step_dirs)
-
-
 def _reason(err: BaseException) -> str:
     text = " ".join(str(err).split()).split(" See full TensorStore details")[0] or "no message"
     return f"{type(err).__name__}: {text[:200]}"
@@ -280,7 +220,7 @@ def restore(
     iterator may then have been moved: make a fresh one).
     """
 
-    _ignore_closed_loop_callbacks()
+    restore_noise.quiet_failed_restores()
 
     def one(s):
         args = {"state": ocp.args.StandardRestore(abstract(state_like))}
@@ -294,7 +234,7 @@ def restore(
         try:
             return one(step), step
         except Exception as err:  # noqa: BLE001 — reported as one typed error naming the step
-            _remember_unusable(mngr, step)
+            restore_noise.remember_unusable(os.path.join(str(mngr.directory), str(step)))
             raise CheckpointError(
                 f"{os.path.join(str(mngr.directory), str(step))}: checkpoint step {step} cannot be restored "
                 f"({_reason(err)})"
@@ -315,7 +255,7 @@ def restore(
             result = one(s), s
             break
         except Exception as err:  # noqa: BLE001 — a damaged step: fall back to the previous one
-            _remember_unusable(mngr, s)
+            restore_noise.remember_unusable(os.path.join(str(mngr.directory), str(s)))
             failed.append(s)
             if move_corrupt:
                 _move_aside(mngr, s, f"restore failed: {_reason(err)}")
@@ -361,7 +301,7 @@ def _restore_for_inference(mngr: ocp.CheckpointManager, target, step: int | None
     """(state, step): the given step, or the newest step that restores. Read-only: damaged steps are
     skipped with a warning, never moved."""
 
-    _ignore_closed_loop_callbacks()
+    restore_noise.quiet_failed_restores()
 
     def one(s):
         return mngr.restore(s, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))["state"]
@@ -373,7 +313,7 @@ def _restore_for_inference(mngr: ocp.CheckpointManager, target, step: int | None
         try:
             return one(step), step
         except Exception as err:  # noqa: BLE001 — one typed error naming the step
-            _remember_unusable(mngr, step)
+            restore_noise.remember_unusable(os.path.join(str(mngr.directory), str(step)))
             raise CheckpointError(
                 f"{os.path.join(root, str(step))}: checkpoint step {step} cannot be restored ({_reason(err)})"
             ) from err
@@ -385,7 +325,7 @@ def _restore_for_inference(mngr: ocp.CheckpointManager, target, step: int | None
         try:
             state = one(s)
         except Exception as err:  # noqa: BLE001 — a damaged step: the previous one
-            _remember_unusable(mngr, s)
+            restore_noise.remember_unusable(os.path.join(str(mngr.directory), str(s)))
             log.warning("checkpoint step %d cannot be restored (%s): skipped", s, _reason(err))
             unusable.append(s)
             continue

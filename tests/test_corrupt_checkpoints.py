@@ -11,7 +11,6 @@ import logging
 import os
 import shutil
 import subprocess
-import types
 
 import pytest
 from test_scaling import (
@@ -24,7 +23,7 @@ from test_scaling import (
     subprocess_env,
 )
 
-from ta2net_jax import checkpoint
+from ta2net_jax import checkpoint, restore_noise
 from ta2net_jax.cli import main as cli
 from ta2net_jax.train import train_and_evaluate
 
@@ -179,7 +178,7 @@ def _orphaned_failing_task(filename):
 def test_orphaned_orbax_read_failures_are_not_logged_but_other_task_failures_are(caplog):
     """The flaky-traceback case of the corrupt-step restore: orbax's sibling read tasks fail after the restore
     gave up; their "never retrieved" log (with a traceback) is dropped. A task of any other code still logs."""
-    checkpoint._ignore_closed_loop_callbacks()
+    restore_noise.quiet_failed_restores()
     with caplog.at_level(logging.ERROR, logger="asyncio"):
         _orphaned_failing_task("/site-packages/orbax/checkpoint/_src/serialization/serialization.py")
         assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
@@ -203,8 +202,8 @@ def _orphaned_failing_future(message):
 def test_orphaned_reads_of_a_failed_step_are_not_logged_but_other_futures_are(caplog):
     """tensorstore's late read futures of a step whose restore failed name a file in that step: dropped. The
     same error in another step (4 vs 40) or outside checkpoints still logs."""
-    checkpoint._ignore_closed_loop_callbacks()
-    checkpoint._remember_unusable(types.SimpleNamespace(directory="/data/run/checkpoints"), 4)
+    restore_noise.quiet_failed_restores()
+    restore_noise.remember_unusable("/data/run/checkpoints/4")
     read_error = 'OUT_OF_RANGE: Error reading "w/.zarray" in OCDBT database at local file "{}/state/d/ab12"'
 
     def logged():

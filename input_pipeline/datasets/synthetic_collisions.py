@@ -87,8 +87,8 @@ BUILDER_CONFIGS = {
         "v2_112", image_size=112, generator="v2", split_sizes=(("train", 720), ("validation", 80), ("test", 80))
     ),
     # The first 240 training and 40 validation videos of v2_64 (same renders): a second flow estimator's
-    # version of them costs a third of the full prepare (`_tvl1-jax`: ≈ 40 min on 2 cores instead of ≈ 2.6 h),
-    # enough for a mixture component (configs/default_detector.py `:flow_mix`).
+    # version of them costs a third of the full prepare (`_tvl1-jax`: 27 min on 2 cores, measured), enough for
+    # a mixture component (configs/default_detector.py `:flow_mix`).
     "v2_64_240": _config("v2_64_240", image_size=64, generator="v2", split_sizes=(("train", 240), ("validation", 40))),
     # For tests: v2 at 48-64 px, 1-1.4 s, resized to 32x32.
     "v2_tiny": _config(
