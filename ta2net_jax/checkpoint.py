@@ -183,6 +183,11 @@ def corrupt_directory(workdir: str) -> str:
     return os.path.join(os.path.abspath(workdir), CORRUPT_DIR)
 
 
+def _step_dir(mngr: ocp.CheckpointManager, step: int) -> str:
+    """`<checkpoints>/<step>`: the folder orbax keeps a step in."""
+    return os.path.join(str(mngr.directory), str(step))
+
+
 def _reason(err: BaseException) -> str:
     text = " ".join(str(err).split()).split(" See full TensorStore details")[0] or "no message"
     return f"{type(err).__name__}: {text[:200]}"
@@ -200,7 +205,7 @@ def _move_aside(mngr: ocp.CheckpointManager, step: int, reason: str) -> None:
         while os.path.exists(dest):
             n += 1
             dest = os.path.join(os.path.dirname(root), CORRUPT_DIR, f"{step}-{stamp}-{n}")
-        os.replace(os.path.join(root, str(step)), dest)
+        os.replace(_step_dir(mngr, step), dest)
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
 
@@ -234,10 +239,9 @@ def restore(
         try:
             return one(step), step
         except Exception as err:  # noqa: BLE001 — reported as one typed error naming the step
-            restore_noise.remember_unusable(os.path.join(str(mngr.directory), str(step)))
+            restore_noise.remember_unusable(_step_dir(mngr, step))
             raise CheckpointError(
-                f"{os.path.join(str(mngr.directory), str(step))}: checkpoint step {step} cannot be restored "
-                f"({_reason(err)})"
+                f"{_step_dir(mngr, step)}: checkpoint step {step} cannot be restored ({_reason(err)})"
             ) from err
     candidates = complete_steps(mngr, with_data=data_iterator is not None)
     skipped = sorted(set(mngr.all_steps()) - set(candidates))
@@ -255,7 +259,7 @@ def restore(
             result = one(s), s
             break
         except Exception as err:  # noqa: BLE001 — a damaged step: fall back to the previous one
-            restore_noise.remember_unusable(os.path.join(str(mngr.directory), str(s)))
+            restore_noise.remember_unusable(_step_dir(mngr, s))
             failed.append(s)
             if move_corrupt:
                 _move_aside(mngr, s, f"restore failed: {_reason(err)}")
@@ -309,13 +313,13 @@ def _restore_for_inference(mngr: ocp.CheckpointManager, target, step: int | None
     root = str(mngr.directory)
     if step is not None:
         if step not in mngr.all_steps():
-            raise NoCheckpointError(f"{os.path.join(root, str(step))}: no checkpoint step {step}")
+            raise NoCheckpointError(f"{_step_dir(mngr, step)}: no checkpoint step {step}")
         try:
             return one(step), step
         except Exception as err:  # noqa: BLE001 — one typed error naming the step
-            restore_noise.remember_unusable(os.path.join(str(mngr.directory), str(step)))
+            restore_noise.remember_unusable(_step_dir(mngr, step))
             raise CheckpointError(
-                f"{os.path.join(root, str(step))}: checkpoint step {step} cannot be restored ({_reason(err)})"
+                f"{_step_dir(mngr, step)}: checkpoint step {step} cannot be restored ({_reason(err)})"
             ) from err
     candidates = complete_steps(mngr)
     unusable = sorted(set(mngr.all_steps()) - set(candidates))
@@ -325,7 +329,7 @@ def _restore_for_inference(mngr: ocp.CheckpointManager, target, step: int | None
         try:
             state = one(s)
         except Exception as err:  # noqa: BLE001 — a damaged step: the previous one
-            restore_noise.remember_unusable(os.path.join(str(mngr.directory), str(s)))
+            restore_noise.remember_unusable(_step_dir(mngr, s))
             log.warning("checkpoint step %d cannot be restored (%s): skipped", s, _reason(err))
             unusable.append(s)
             continue
