@@ -196,7 +196,8 @@ def test_v2_sizes_share_their_renders():
 
 
 def test_a_config_reads_only_its_prefix_of_shared_renders(tmp_path):
-    # v2_64_240 shares v2_64's renders: it prepares train_00000..00239 only, however many the folder holds.
+    # v2_64_240 shares v2_64's renders: of the generator's renders it prepares train_00000..00239 only, however
+    # many the folder holds; any other file in the folder is still prepared (or reported when it is bad).
     from input_pipeline.datasets import synthetic_collisions
 
     builder = synthetic_collisions.SyntheticCollisions(
@@ -204,12 +205,14 @@ def test_a_config_reads_only_its_prefix_of_shared_renders(tmp_path):
     )
     split_dir = tmp_path / "v2" / "train"
     split_dir.mkdir(parents=True)
-    for i in (0, 1, 239, 240, 719):
-        (split_dir / f"train_{i:05d}.mp4").write_bytes(b"")
-        (split_dir / f"train_{i:05d}.json").write_text("{}")
+    for stem in ("train_00000", "train_00001", "train_00239", "train_00240", "train_00719", "my_clip"):
+        (split_dir / f"{stem}.mp4").write_bytes(b"")
+        (split_dir / f"{stem}.json").write_text("{}")
     (split_dir / "train_00002.json").write_text("{}")  # its video is missing: named, not prepared
+    (split_dir / "train_00500.json").write_text("{}")  # a larger config's render in progress: not ours
     paths = builder._video_paths("train")
-    assert [os.path.basename(p) for p in paths] == ["train_00000.mp4", "train_00001.mp4", "train_00239.mp4"]
+    expected = ["my_clip.mp4", "train_00000.mp4", "train_00001.mp4", "train_00239.mp4"]
+    assert [os.path.basename(p) for p in paths] == expected
     assert len(builder.skipped["train"]) == 1 and "train_00002.mp4: no such file" in builder.skipped["train"][0]
 
 

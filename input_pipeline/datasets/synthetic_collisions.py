@@ -9,7 +9,8 @@ The build has two stages, so that the synthetic data goes through the same path 
    renders depend on: a v1 config's own name; for generator v2, whose videos have their own native size and
    are resized only when prepared, the preset (and seed), so `v2_64`, `v2_112` and `v2` share one folder
    and a second input size costs only the prepare stage.
-2. *Prepare* (this builder): every video file in those folders is decoded (input_pipeline.video), its
+2. *Prepare* (this builder): every video file in those folders (of the generator's numbered renders, only
+   this config's prefix) is decoded (input_pipeline.video), its
    forward/backward flow estimated (input_pipeline.flow, DIS by default) and written to ArrayRecord.
    A file that cannot be read (missing events, empty, truncated, not a video) is skipped and listed
    in `build_report.json` beside the dataset, and in one line per file on the console.
@@ -210,18 +211,23 @@ class SyntheticCollisions(tfds.core.GeneratorBasedBuilder):
         return {split: self._generate_examples(split) for split in splits}
 
     def _video_paths(self, split: str) -> list[str]:
-        """The split's rendered videos of this config (its first `split_sizes` ids: configs that share a renders
-        folder read a prefix of it); events files without a video are named in `skipped`."""
+        """The split's video files (sorted): every file in the folder except the generator's renders numbered
+        beyond this config's split size (they belong to a larger config sharing the folder: a config reads
+        its prefix of the seeds). Events files without a video are named in `skipped`."""
         split_dir = os.path.join(self.raw_dir, split)
-        names = set(os.listdir(split_dir))
-        ids = [f"{split}_{i:05d}" for i in range(dict(self.builder_config.split_sizes)[split])]
+        num_videos = dict(self.builder_config.split_sizes)[split]
+
+        def ours(stem: str) -> bool:
+            index = stem.removeprefix(f"{split}_")
+            return not (index != stem and index.isdigit() and int(index) >= num_videos)
+
+        names = [f for f in os.listdir(split_dir) if ours(os.path.splitext(f.removesuffix(".flow.npz"))[0])]
         skipped = self.skipped.setdefault(split, [])
-        for vid in ids:
-            if vid + ".json" in names and vid + ".mp4" not in names:
-                error = f"{os.path.join(split_dir, vid + '.mp4')}: no such file (its events file {vid}.json is there)"
-                tqdm.write(f"skipped: {error}")
-                skipped.append(error)
-        return [os.path.join(split_dir, vid + ".mp4") for vid in ids if vid + ".mp4" in names]
+        for name in sorted(f for f in names if f.endswith(".json") and f[:-5] + ".mp4" not in names):
+            error = f"{os.path.join(split_dir, name[:-5] + '.mp4')}: no such file (its events file {name} is there)"
+            tqdm.write(f"skipped: {error}")
+            skipped.append(error)
+        return sorted(os.path.join(split_dir, f) for f in names if f.endswith(".mp4"))
 
     def _generate_examples(self, split: str):
         render_split(self.builder_config, split, self.raw_dir, self._workers)
