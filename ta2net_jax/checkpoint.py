@@ -188,6 +188,16 @@ def _step_dir(mngr: ocp.CheckpointManager, step: int) -> str:
     return os.path.join(str(mngr.directory), str(step))
 
 
+def _restore_step(mngr: ocp.CheckpointManager, step: int, args):
+    """`mngr.restore` of one step; a step that fails is named to restore_noise, so that the late read errors
+    of its abandoned reads are dropped (the failure itself is reported by the caller)."""
+    try:
+        return mngr.restore(step, args=args)
+    except Exception:
+        restore_noise.remember_unusable(_step_dir(mngr, step))
+        raise
+
+
 def _reason(err: BaseException) -> str:
     text = " ".join(str(err).split()).split(" See full TensorStore details")[0] or "no message"
     return f"{type(err).__name__}: {text[:200]}"
@@ -233,13 +243,12 @@ def restore(
             import grain
 
             args["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
-        return mngr.restore(s, args=ocp.args.Composite(**args))["state"]
+        return _restore_step(mngr, s, ocp.args.Composite(**args))["state"]
 
     if step is not None:
         try:
             return one(step), step
         except Exception as err:  # noqa: BLE001 — reported as one typed error naming the step
-            restore_noise.remember_unusable(_step_dir(mngr, step))
             raise CheckpointError(
                 f"{_step_dir(mngr, step)}: checkpoint step {step} cannot be restored ({_reason(err)})"
             ) from err
@@ -259,7 +268,6 @@ def restore(
             result = one(s), s
             break
         except Exception as err:  # noqa: BLE001 — a damaged step: fall back to the previous one
-            restore_noise.remember_unusable(_step_dir(mngr, s))
             failed.append(s)
             if move_corrupt:
                 _move_aside(mngr, s, f"restore failed: {_reason(err)}")
@@ -308,7 +316,7 @@ def _restore_for_inference(mngr: ocp.CheckpointManager, target, step: int | None
     restore_noise.quiet_failed_restores()
 
     def one(s):
-        return mngr.restore(s, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))["state"]
+        return _restore_step(mngr, s, ocp.args.Composite(state=ocp.args.StandardRestore(target)))["state"]
 
     root = str(mngr.directory)
     if step is not None:
@@ -317,7 +325,6 @@ def _restore_for_inference(mngr: ocp.CheckpointManager, target, step: int | None
         try:
             return one(step), step
         except Exception as err:  # noqa: BLE001 — one typed error naming the step
-            restore_noise.remember_unusable(_step_dir(mngr, step))
             raise CheckpointError(
                 f"{_step_dir(mngr, step)}: checkpoint step {step} cannot be restored ({_reason(err)})"
             ) from err
@@ -329,7 +336,6 @@ def _restore_for_inference(mngr: ocp.CheckpointManager, target, step: int | None
         try:
             state = one(s)
         except Exception as err:  # noqa: BLE001 — a damaged step: the previous one
-            restore_noise.remember_unusable(_step_dir(mngr, s))
             log.warning("checkpoint step %d cannot be restored (%s): skipped", s, _reason(err))
             unusable.append(s)
             continue

@@ -219,7 +219,8 @@ class SyntheticCollisions(tfds.core.GeneratorBasedBuilder):
 
         def ours(stem: str) -> bool:
             index = stem.removeprefix(f"{split}_")
-            return not (index != stem and index.isdigit() and int(index) >= num_videos)
+            numbered_render = index != stem and index.isdigit()
+            return not numbered_render or int(index) < num_videos
 
         names = [f for f in os.listdir(split_dir) if ours(os.path.splitext(f.removesuffix(".flow.npz"))[0])]
         skipped = self.skipped.setdefault(split, [])
