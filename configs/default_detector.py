@@ -57,7 +57,7 @@ TRUNK_STRIDES = {16: (1, 2, 2), 8: (1, 2, 1)}  # the stages' strides after the s
 
 
 def get_config(arg: str | None = None):
-    variant = common.parse_arg(arg, smoke=False, size=64, stride=16, mix_small=0.0, flow_mix=0.0)
+    variant = common.parse_arg(arg, smoke=False, size=64, stride=16, mix_small=0.0, flow_mix=0.0, thud_mix=0.0)
     if variant.size not in BUILDER_OF_SIZE:
         raise ValueError(f"default_detector size={variant.size}: the v2 datasets are {sorted(BUILDER_OF_SIZE)} px")
     if variant.stride not in TRUNK_STRIDES:
@@ -78,6 +78,10 @@ def get_config(arg: str | None = None):
         # videos (`v2_64_240`), so the model is not tied to one estimator's errors.
         component = ("v2_tiny" if smoke else "v2_64_240", variant.flow_mix, "tvl1-jax")
         c.data.mixture = (*c.data.get("mixture", ()), component)
+    if variant.thud_mix:
+        # That fraction of the clips from generator v2's "thud" preset (`v2_64_thud`: half the bodies of a dead
+        # material), so an impact that stops a body counts as well as one that bounces it back.
+        c.data.mixture = (*c.data.get("mixture", ()), ("v2_tiny" if smoke else "v2_64_thud", variant.thud_mix))
     if not smoke:
         c.train.checkpoint_every = 250
         c.train.log_every = 50
@@ -85,7 +89,9 @@ def get_config(arg: str | None = None):
             c.train.num_steps = 600
             c.optim.base_lr = 5e-4
             c.optim.warmup_steps = 50
-        elif variant.flow_mix:  # the flow-mixture stage, `--init-from` the mixture stage (module docstring)
+        elif (
+            variant.flow_mix or variant.thud_mix
+        ):  # the flow- or thud-mixture stage, `--init-from` the mixture stage (module docstring)
             c.train.num_steps = 500
             c.optim.base_lr = 5e-4
             c.optim.warmup_steps = 50

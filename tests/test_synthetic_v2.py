@@ -193,6 +193,8 @@ def test_v2_sizes_share_their_renders():
     assert renders_name(config_for("small")) == renders_name(config_for("small", "farneback")) == "small"
     assert renders_name(config_for("paper")) == "paper"
     assert renders_name(config_for("v2_64_240", "tvl1-jax")) == "v2"
+    # Another preset renders into its own folder; its own seeds name it too.
+    assert renders_name(config_for("v2_64_thud")) == "v2_thud_seed50000"
 
 
 def test_a_config_reads_only_its_prefix_of_shared_renders(tmp_path):
@@ -222,6 +224,7 @@ def test_contact_sheet(tmp_path):
     out = save_contact_sheet(tmp_path / "sheet.png", variant="v2_tiny", num=2, seed=0)
     img = cv2.imread(out)
     assert img is not None and img.shape[0] > 50 and img.shape[1] > 200
+    assert cv2.imread(save_contact_sheet(tmp_path / "thud.png", variant="v2_thud", num=1, seed=3)) is not None
     with pytest.raises(ValueError):
         save_contact_sheet(tmp_path / "x.png", variant="nope")
 
@@ -250,3 +253,43 @@ def test_ta2net_preview_synthetic(tmp_path, capsys):
         out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "contact sheet of 2 v2_tiny samples" in capsys.readouterr().out
     )
     assert cli.main(["preview-synthetic", "--variant", "nope", "--out", str(tmp_path / "x.png")]) == 1
+
+
+# sha256 of generate_v2(6, V2_TINY, clean=True) (frames, forward flow, events), measured on commit 1daa9b3
+# (before the thud preset): presets without thuds must render exactly as before.
+V2_TINY_HASH = "9c625556d566188900be6bf7c5c1b56232fe8df003a004931aa9e0093a77ace2"
+
+
+def test_v2_without_thuds_unchanged():
+    v = generate_v2(6, V2_TINY, clean=True)
+    h = hashlib.sha256(v.frames.tobytes())
+    h.update(v.flow_fwd.tobytes())
+    h.update(repr([(e.frame, round(e.time_frames, 6), e.objects) for e in v.events]).encode())
+    assert h.hexdigest() == V2_TINY_HASH
+    assert "thuds" not in v.metadata["v2"]
+
+
+def test_thuds_are_labelled_impacts_that_stop_the_body():
+    """A body of dead material hits the floor at the same instant as its bouncing twin (same seed), the impact
+    is an event, and it leaves the floor at most `thud_restitution`'s top times its approach speed, where the
+    default material (restitution ≥ 0.55) bounces back."""
+    thud = dataclasses.replace(V2_TINY, thud_prob=1.0)
+    checked = 0
+    for s in range(10):
+        v0, _, t0 = generate_v2(s, V2_TINY, clean=True, negative=False, with_record=True)
+        v1, _, t1 = generate_v2(s, thud, clean=True, negative=False, with_record=True)
+        names = [o["name"] for o in v1.metadata["objects"]]
+        assert sorted(v1.metadata["v2"]["thuds"]) == sorted(names)
+        if not t1.events or v1.events[0].objects[1] != "floor":
+            continue
+        first, twin = t1.events[0], t0.events[0]
+        assert (first.a, first.time) == (twin.a, twin.time) and v1.events[0].frame == round(first.time)
+        k0 = int(np.floor(first.time))
+        if k0 + 1 >= len(t1.vel) or any(abs(d.time - first.time) < 1.5 for d in t1.events[1:]):
+            continue
+        approach = t1.vel[k0, first.a, 1]  # down (+y) before the contact, the same for both materials
+        assert approach > 0 and t0.vel[k0, first.a, 1] == approach
+        assert -t1.vel[k0 + 1, first.a, 1] <= thud.thud_restitution[1] * approach + 1e-6, s
+        assert -t0.vel[k0 + 1, first.a, 1] >= 0.3 * approach, s  # the twin bounces back up
+        checked += 1
+    assert checked >= 3

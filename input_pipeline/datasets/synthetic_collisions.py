@@ -91,6 +91,17 @@ BUILDER_CONFIGS = {
     # version of them costs a third of the full prepare (`_tvl1-jax`: 27 min on 2 cores, measured), enough for
     # a mixture component (configs/default_detector.py `:flow_mix`).
     "v2_64_240": _config("v2_64_240", image_size=64, generator="v2", split_sizes=(("train", 240), ("validation", 40))),
+    # Generator v2 with half of the bodies of a dead material (preset "thud": impacts that stop a body instead
+    # of bouncing it; docs/synthetic.md), at 64 px, from seeds of its own (50,000 on: no scene repeats
+    # v2_64's): a mixture component (configs/default_detector.py `:thud_mix`).
+    "v2_64_thud": _config(
+        "v2_64_thud",
+        image_size=64,
+        generator="v2",
+        v2_preset="thud",
+        seed=50_000,
+        split_sizes=(("train", 360), ("validation", 40)),
+    ),
     # For tests: v2 at 48-64 px, 1-1.4 s, resized to 32x32.
     "v2_tiny": _config(
         "v2_tiny",

@@ -73,7 +73,7 @@ def save_preview(
 
 
 # Contact-sheet variants: v1 (the default 64x64 scene) and the v2 presets (input_pipeline.synthetic.v2.PRESETS).
-SHEET_VARIANTS = ("v1", "v2", "v2_tiny")
+SHEET_VARIANTS = ("v1", "v2", "v2_tiny", "v2_thud")
 
 
 def _sheet_sample(variant: str, seed: int, negative: bool):
@@ -82,7 +82,8 @@ def _sheet_sample(variant: str, seed: int, negative: bool):
 
     if variant == "v1":
         return generate_video(seed)  # v1 has no hard-negative videos
-    return v2.generate_v2(seed, v2.PRESETS["tiny" if variant == "v2_tiny" else "default"], negative=negative or None)
+    preset = variant.removeprefix("v2_") if variant != "v2" else "default"
+    return v2.generate_v2(seed, v2.PRESETS[preset], negative=negative or None)
 
 
 def save_contact_sheet(

@@ -26,7 +26,7 @@ from input_pipeline.synthetic.physics import Body
 from input_pipeline.synthetic.render import Shape, sample_look
 from input_pipeline.synthetic.scene import CollisionEvent, SceneConfig, SyntheticVideo
 
-__all__ = ["V2Config", "V2_TINY", "PRESETS", "generate_v2", "scene_config_for", "floor_speed_limit"]
+__all__ = ["V2Config", "V2_TINY", "V2_THUD", "PRESETS", "generate_v2", "scene_config_for", "floor_speed_limit"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +47,11 @@ class V2Config:
     rod_half_length: tuple[float, float] = (0.1, 0.18)
     rod_speed: tuple[float, float] = (0.6, 1.2)  # u/s, downward
     ground_prob: float = 0.5  # floor bodies (1-2) that roll, slide or rest
+    # "Thuds": each body is, with this probability, of a dead material (restitution drawn from
+    # thud_restitution): an audible impact that stops it instead of bouncing it back, as a punch into a bag,
+    # a stick into a cushion or a box dropped on the floor do. 0 in the default preset (its renders unchanged).
+    thud_prob: float = 0.0
+    thud_restitution: tuple[float, float] = (0.0, 0.15)
     ground_rest_prob: float = 0.3
     occluder_prob: float = 0.3  # 1-2 static foreground bars or blocks
     zoom_base: tuple[float, float] = (0.03, 0.1)  # s = 1 + base (+ sinusoidal zoom)
@@ -88,8 +93,10 @@ class V2Config:
 
 # For tests: small frames, short clips.
 V2_TINY = V2Config(sizes=((48, 64), (64, 48), (48, 48)), duration=(1.0, 1.4), min_frames=16)
-# Named presets (the dataset builder's v2_preset; the preview's variants "v2" and "v2_tiny").
-PRESETS = {"default": V2Config(), "tiny": V2_TINY}
+# Half of the bodies thud (dead impacts, `thud_prob`): builder config v2_64_thud.
+V2_THUD = V2Config(thud_prob=0.5)
+# Named presets (the dataset builder's v2_preset; the preview's variants "v2", "v2_tiny" and "v2_thud").
+PRESETS = {"default": V2Config(), "tiny": V2_TINY, "thud": V2_THUD}
 
 
 def scene_config_for(cfg: V2Config, height: int, width: int, num_frames: int, fps: float) -> SceneConfig:
@@ -177,6 +184,12 @@ class _Extras:
                 bodies.append(Body(f"{kind}{len(bodies)}", kind, hx, hy, e, friction, x, y1 - hy, vx, 0.0))
                 motion = "rest" if vx == 0.0 else ("roll" if is_disc else "slide")
                 self.info["floor_bodies"].append(dict(name=bodies[-1].name, motion=motion))
+        if cfg.thud_prob > 0:  # drawn only then, so presets without thuds render exactly as before
+            self.info["thuds"] = []
+            for body in bodies:
+                if rng.random() < cfg.thud_prob:
+                    body.restitution = float(rng.uniform(*cfg.thud_restitution))
+                    self.info["thuds"].append(body.name)
         return bodies
 
     def overlays(self, scene: SceneConfig, bg_lum: float) -> list[Shape]:

@@ -259,7 +259,9 @@ def _parser() -> argparse.ArgumentParser:
         "marked (docs/synthetic.md)",
     )
     p.add_argument(
-        "--variant", default="v2", help="generator variant: v1 (the demo's), v2 (domain-randomised), v2_tiny"
+        "--variant",
+        default="v2",
+        help="generator variant: v1 (the demo's), v2 (domain-randomised), v2_tiny, v2_thud (half the bodies thud)",
     )
     p.add_argument("--out", required=True, help="PNG file to write")
     p.add_argument("--num", type=int, default=16, help="number of samples (seeds SEED … SEED+NUM−1)")
