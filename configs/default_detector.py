@@ -45,7 +45,9 @@ on the full 2,400-video set with stage 1's schedule and no init: `--config.data.
 Variants: `:smoke` (v2_tiny, 2 steps; used by the tests), `:size=112` (the paper's input size, builder `v2_112`),
 `:mix_small=F` (stage 2: that fraction of v1 `small` clips), `:stride=8` (stage 3's trunks), `:flow_mix=F`
 (that fraction of the clips with TV-L1 flow from `v2_64_240_tvl1-jax`, 500 steps `--init-from` a trained stage;
-measured, not shipped: docs/RESULTS.md §3 "Training on both flows").
+measured, not shipped: docs/RESULTS.md §3 "Training on both flows"), `:thud_mix=F` (that fraction of the clips
+from `v2_64_thud`, generator v2's preset whose bodies may stop dead on impact, 500 steps `--init-from` a trained
+stage; docs/RESULTS.md §4 "Thuds").
 """
 
 from __future__ import annotations
