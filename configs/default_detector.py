@@ -47,7 +47,8 @@ Variants: `:smoke` (v2_tiny, 2 steps; used by the tests), `:size=112` (the paper
 (that fraction of the clips with TV-L1 flow from `v2_64_240_tvl1-jax`, 500 steps `--init-from` a trained stage;
 measured, not shipped: docs/RESULTS.md §3 "Training on both flows"), `:thud_mix=F` (that fraction of the clips
 from `v2_64_thud`, generator v2's preset whose bodies may stop dead on impact, 500 steps `--init-from` a trained
-stage; docs/RESULTS.md §4 "Thuds").
+stage; docs/RESULTS.md §4 "Thuds"), `:jab_mix=F` (that fraction from `v2_64_jabs`, the preset with shapes that
+turn abruptly in the air without touching anything, 500 steps `--init-from` a trained stage; §4 "Jabs").
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ TRUNK_STRIDES = {16: (1, 2, 2), 8: (1, 2, 1)}  # the stages' strides after the s
 
 
 def get_config(arg: str | None = None):
-    variant = common.parse_arg(arg, smoke=False, size=64, stride=16, mix_small=0.0, flow_mix=0.0, thud_mix=0.0)
+    variant = common.parse_arg(
+        arg, smoke=False, size=64, stride=16, mix_small=0.0, flow_mix=0.0, thud_mix=0.0, jab_mix=0.0
+    )
     if variant.size not in BUILDER_OF_SIZE:
         raise ValueError(f"default_detector size={variant.size}: the v2 datasets are {sorted(BUILDER_OF_SIZE)} px")
     if variant.stride not in TRUNK_STRIDES:
@@ -84,6 +87,10 @@ def get_config(arg: str | None = None):
         # That fraction of the clips from generator v2's "thud" preset (`v2_64_thud`: half the bodies of a dead
         # material), so an impact that stops a body counts as well as one that bounces it back.
         c.data.mixture = (*c.data.get("mixture", ()), ("v2_tiny" if smoke else "v2_64_thud", variant.thud_mix))
+    if variant.jab_mix:
+        # That fraction of the clips from the "jabs" preset (`v2_64_jabs`: shapes that turn abruptly in the air
+        # and touch nothing), so a reversal alone is not taken for a contact.
+        c.data.mixture = (*c.data.get("mixture", ()), ("v2_tiny" if smoke else "v2_64_jabs", variant.jab_mix))
     if not smoke:
         c.train.checkpoint_every = 250
         c.train.log_every = 50
@@ -91,9 +98,7 @@ def get_config(arg: str | None = None):
             c.train.num_steps = 600
             c.optim.base_lr = 5e-4
             c.optim.warmup_steps = 50
-        elif (
-            variant.flow_mix or variant.thud_mix
-        ):  # the flow- or thud-mixture stage, `--init-from` the mixture stage (module docstring)
+        elif variant.flow_mix or variant.thud_mix or variant.jab_mix:  # a stage `--init-from` a trained one
             c.train.num_steps = 500
             c.optim.base_lr = 5e-4
             c.optim.warmup_steps = 50

@@ -195,6 +195,7 @@ def test_v2_sizes_share_their_renders():
     assert renders_name(config_for("v2_64_240", "tvl1-jax")) == "v2"
     # Another preset renders into its own folder; its own seeds name it too.
     assert renders_name(config_for("v2_64_thud")) == "v2_thud_seed50000"
+    assert renders_name(config_for("v2_64_jabs")) == "v2_jabs_seed60000"
 
 
 def test_a_config_reads_only_its_prefix_of_shared_renders(tmp_path):
@@ -293,3 +294,31 @@ def test_thuds_are_labelled_impacts_that_stop_the_body():
         assert -t0.vel[k0 + 1, first.a, 1] >= 0.3 * approach, s  # the twin bounces back up
         checked += 1
     assert checked >= 3
+
+
+def test_jabs_turn_abruptly_in_the_air_and_are_never_events():
+    """A jab sweeps at constant speed and turns within one frame at each end of its line; it changes the frames
+    and the flow, and the events (the physics) are those of the same seed without jabs."""
+    from input_pipeline.synthetic.v2 import _Extras
+
+    jabs = dataclasses.replace(V2_TINY, jab_prob=1.0)
+    scene = scene_config_for(jabs, 64, 64, 60, 30.0)
+    shapes = [
+        s for s in _Extras(np.random.default_rng(0), jabs, False).overlays(scene, 0.5) if s.name.startswith("jab")
+    ]
+    assert shapes
+    for shape in shapes:
+        step = np.diff(shape.centre, axis=0)
+        speed = np.linalg.norm(step, axis=1)
+        turns = np.flatnonzero(np.einsum("ij,ij->i", step[1:], step[:-1]) < 0)
+        assert turns.size >= 1  # 60 frames at 1 u/s over ≤ 0.3 u: several turns
+        steady = np.setdiff1d(np.arange(len(speed)), np.concatenate([turns, turns + 1]))
+        assert np.allclose(speed[steady], speed[steady].max(), rtol=1e-6)  # constant speed between turns
+    seen = 0
+    for s in range(6):
+        v0, v1 = generate_v2(s, V2_TINY, clean=True), generate_v2(s, jabs, clean=True)
+        assert v1.events == v0.events and not any(o.startswith("jab") for e in v1.events for o in e.objects)
+        if v1.metadata["v2"]["jabs"]:
+            seen += 1
+            assert not np.array_equal(v1.frames, v0.frames) and not np.array_equal(v1.flow_fwd, v0.flow_fwd)
+    assert seen >= 4

@@ -102,6 +102,16 @@ BUILDER_CONFIGS = {
         seed=50_000,
         split_sizes=(("train", 360), ("validation", 40)),
     ),
+    # Generator v2 with jabs in most videos (preset "jabs": shapes that turn abruptly in the air, never events;
+    # docs/synthetic.md), at 64 px, seeds from 60,000: a mixture component (configs/default_detector.py `:jab_mix`).
+    "v2_64_jabs": _config(
+        "v2_64_jabs",
+        image_size=64,
+        generator="v2",
+        v2_preset="jabs",
+        seed=60_000,
+        split_sizes=(("train", 360), ("validation", 40)),
+    ),
     # For tests: v2 at 48-64 px, 1-1.4 s, resized to 32x32.
     "v2_tiny": _config(
         "v2_tiny",

@@ -73,7 +73,7 @@ def save_preview(
 
 
 # Contact-sheet variants: v1 (the default 64x64 scene) and the v2 presets (input_pipeline.synthetic.v2.PRESETS).
-SHEET_VARIANTS = ("v1", "v2", "v2_tiny", "v2_thud")
+SHEET_VARIANTS = ("v1", "v2", "v2_tiny", "v2_thud", "v2_jabs")
 
 
 def _sheet_sample(variant: str, seed: int, negative: bool):

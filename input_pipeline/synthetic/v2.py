@@ -26,7 +26,16 @@ from input_pipeline.synthetic.physics import Body
 from input_pipeline.synthetic.render import Shape, sample_look
 from input_pipeline.synthetic.scene import CollisionEvent, SceneConfig, SyntheticVideo
 
-__all__ = ["V2Config", "V2_TINY", "V2_THUD", "PRESETS", "generate_v2", "scene_config_for", "floor_speed_limit"]
+__all__ = [
+    "V2Config",
+    "V2_TINY",
+    "V2_THUD",
+    "V2_JABS",
+    "PRESETS",
+    "generate_v2",
+    "scene_config_for",
+    "floor_speed_limit",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +61,12 @@ class V2Config:
     # a stick into a cushion or a box dropped on the floor do. 0 in the default preset (its renders unchanged).
     thud_prob: float = 0.0
     thud_restitution: tuple[float, float] = (0.0, 0.15)
+    # "Jabs": with this probability, 1-2 shapes in front of the scene that move back and forth along a line and
+    # turn abruptly at both ends (a fist punching air, a hand waving) without touching anything: abrupt
+    # reversals that are not events. 0 in the default preset (its renders unchanged).
+    jab_prob: float = 0.0
+    jab_amplitude: tuple[float, float] = (0.1, 0.3)  # u, end to end
+    jab_speed: tuple[float, float] = (0.6, 1.5)  # u/s, the audible impacts' range
     ground_rest_prob: float = 0.3
     occluder_prob: float = 0.3  # 1-2 static foreground bars or blocks
     zoom_base: tuple[float, float] = (0.03, 0.1)  # s = 1 + base (+ sinusoidal zoom)
@@ -95,8 +110,10 @@ class V2Config:
 V2_TINY = V2Config(sizes=((48, 64), (64, 48), (48, 48)), duration=(1.0, 1.4), min_frames=16)
 # Half of the bodies thud (dead impacts, `thud_prob`): builder config v2_64_thud.
 V2_THUD = V2Config(thud_prob=0.5)
-# Named presets (the dataset builder's v2_preset; the preview's variants "v2", "v2_tiny" and "v2_thud").
-PRESETS = {"default": V2Config(), "tiny": V2_TINY, "thud": V2_THUD}
+# Jabs in most videos (abrupt reversals in the air, never events): builder config v2_64_jabs.
+V2_JABS = V2Config(jab_prob=0.7)
+# Named presets (the dataset builder's v2_preset; the preview's variants "v2" and "v2_<preset>").
+PRESETS = {"default": V2Config(), "tiny": V2_TINY, "thud": V2_THUD, "jabs": V2_JABS}
 
 
 def scene_config_for(cfg: V2Config, height: int, width: int, num_frames: int, fps: float) -> SceneConfig:
@@ -208,7 +225,32 @@ class _Extras:
                 look = sample_look(rng, u, 2 * min(hx, hy), bg_lum)
                 shapes.append(Shape(f"occluder{i}", "box", float(hx), float(hy), centre, np.zeros(n), look))
                 self.info["occluders"].append(dict(name=f"occluder{i}", half_size_px=[round(hx, 3), round(hy, 3)]))
+        if cfg.jab_prob > 0:  # drawn only then, so presets without jabs render exactly as before
+            self.info["jabs"] = []
+            if rng.random() < cfg.jab_prob:
+                for i in range(int(rng.integers(1, 3))):
+                    shapes.append(self._jab(f"jab{i}", scene, bg_lum))
         return shapes
+
+    def _jab(self, name: str, scene: SceneConfig, bg_lum: float) -> Shape:
+        """A disc or box sweeping back and forth along a line (a triangle wave in time: constant speed, an
+        abrupt turn at each end), in front of everything, touching nothing."""
+        rng, cfg, u = self.rng, self.cfg, scene.unit
+        n, h, w, fps = scene.num_frames, scene.height, scene.width, scene.fps
+        length, speed = rng.uniform(*cfg.jab_amplitude) * u, rng.uniform(*cfg.jab_speed) * u / fps
+        angle = rng.uniform(0, 2 * math.pi)
+        direction = np.array([math.cos(angle), math.sin(angle)])
+        start = rng.uniform(0.2, 0.8, size=2) * (w, h) - 0.5 * length * direction
+        # Distance travelled folded into [0, length]: the triangle wave of period 2 * length / speed.
+        travelled = (speed * np.arange(n) + rng.uniform(0, 2 * length)) % (2 * length)
+        along = np.where(travelled <= length, travelled, 2 * length - travelled)
+        centre = start + along[:, None] * direction
+        radius = rng.uniform(*scene.disc_radius) * u
+        look = sample_look(rng, u, 2 * radius, bg_lum)
+        self.info["jabs"].append(
+            dict(name=name, length_px=round(float(length), 3), speed_px_per_frame=round(float(speed), 4))
+        )
+        return Shape(name, "disc", float(radius), float(radius), centre, np.zeros(n), look)
 
 
 _V2_DEFAULT = V2Config()

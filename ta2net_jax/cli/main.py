@@ -261,7 +261,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--variant",
         default="v2",
-        help="generator variant: v1 (the demo's), v2 (domain-randomised), v2_tiny, v2_thud (half the bodies thud)",
+        help="generator variant: v1 (the demo's), v2 (domain-randomised), v2_tiny, v2_thud (bodies that may stop "
+        "dead on impact), v2_jabs (shapes that turn abruptly in the air)",
     )
     p.add_argument("--out", required=True, help="PNG file to write")
     p.add_argument("--num", type=int, default=16, help="number of samples (seeds SEED … SEED+NUM−1)")
