@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 
+from input_pipeline.synthetic.v2 import PRESETS, generate_v2
+
 __all__ = ["save_preview", "pick_preview_frames", "save_contact_sheet", "SHEET_VARIANTS"]
 
 
@@ -72,18 +74,17 @@ def save_preview(
     return str(path)
 
 
-# Contact-sheet variants: v1 (the default 64x64 scene) and the v2 presets (input_pipeline.synthetic.v2.PRESETS).
-SHEET_VARIANTS = ("v1", "v2", "v2_tiny", "v2_thud", "v2_jabs")
+# Contact-sheet variants: v1 (the default 64x64 scene), v2 (its default preset) and v2_<preset> for the others.
+SHEET_VARIANTS = ("v1", "v2", *(f"v2_{name}" for name in PRESETS if name != "default"))
 
 
 def _sheet_sample(variant: str, seed: int, negative: bool):
-    from input_pipeline.synthetic import v2
     from input_pipeline.synthetic.generate import generate_video
 
     if variant == "v1":
         return generate_video(seed)  # v1 has no hard-negative videos
     preset = variant.removeprefix("v2_") if variant != "v2" else "default"
-    return v2.generate_v2(seed, v2.PRESETS[preset], negative=negative or None)
+    return generate_v2(seed, PRESETS[preset], negative=negative or None)
 
 
 def save_contact_sheet(
