@@ -158,10 +158,14 @@ def is_complete(step_dir: str, *, with_data: bool = False, process_count: int | 
     return True
 
 
+def _step_dir(mngr: ocp.CheckpointManager, step: int) -> str:
+    """`<checkpoints>/<step>`: the folder orbax keeps a step in (local or gs://)."""
+    return paths.join(str(mngr.directory), str(step))
+
+
 def complete_steps(mngr: ocp.CheckpointManager, *, with_data: bool = False) -> list[int]:
     """The manager's steps that pass `is_complete`, oldest first."""
-    root = str(mngr.directory)
-    return [s for s in sorted(mngr.all_steps()) if is_complete(paths.join(root, str(s)), with_data=with_data)]
+    return [s for s in sorted(mngr.all_steps()) if is_complete(_step_dir(mngr, s), with_data=with_data)]
 
 
 def latest_complete_step(mngr: ocp.CheckpointManager, *, with_data: bool = False) -> int | None:
@@ -181,11 +185,6 @@ def corrupt_directory(workdir: str) -> str:
     """Where the trainer moves steps that cannot be restored: beside `checkpoints/`, so that orbax never
     lists them as steps and the trainer can save that step again."""
     return os.path.join(os.path.abspath(workdir), CORRUPT_DIR)
-
-
-def _step_dir(mngr: ocp.CheckpointManager, step: int) -> str:
-    """`<checkpoints>/<step>`: the folder orbax keeps a step in."""
-    return os.path.join(str(mngr.directory), str(step))
 
 
 def _restore_step(mngr: ocp.CheckpointManager, step: int, args):
