@@ -57,6 +57,10 @@ from configs import common, synthetic_small
 
 BUILDER_OF_SIZE = {64: "v2_64", 112: "v2_112"}
 TRUNK_STRIDES = {16: (1, 2, 2), 8: (1, 2, 1)}  # the stages' strides after the stem's /4
+# Variant argument -> generator v2 preset component (docs/synthetic.md): "thud" (half the bodies of a dead
+# material: an impact that stops a body is an event as well as one that bounces it back), "jabs" (shapes that
+# turn abruptly in the air and touch nothing: a reversal alone is not a contact).
+PRESET_MIXES = {"thud_mix": "v2_64_thud", "jab_mix": "v2_64_jabs"}
 
 
 def get_config(arg: str | None = None):
@@ -83,14 +87,9 @@ def get_config(arg: str | None = None):
         # videos (`v2_64_240`), so the model is not tied to one estimator's errors.
         component = ("v2_tiny" if smoke else "v2_64_240", variant.flow_mix, "tvl1-jax")
         c.data.mixture = (*c.data.get("mixture", ()), component)
-    if variant.thud_mix:
-        # That fraction of the clips from generator v2's "thud" preset (`v2_64_thud`: half the bodies of a dead
-        # material), so an impact that stops a body counts as well as one that bounces it back.
-        c.data.mixture = (*c.data.get("mixture", ()), ("v2_tiny" if smoke else "v2_64_thud", variant.thud_mix))
-    if variant.jab_mix:
-        # That fraction of the clips from the "jabs" preset (`v2_64_jabs`: shapes that turn abruptly in the air
-        # and touch nothing), so a reversal alone is not taken for a contact.
-        c.data.mixture = (*c.data.get("mixture", ()), ("v2_tiny" if smoke else "v2_64_jabs", variant.jab_mix))
+    for arg, builder in PRESET_MIXES.items():
+        if variant[arg]:  # that fraction of the clips from one of generator v2's cue presets
+            c.data.mixture = (*c.data.get("mixture", ()), ("v2_tiny" if smoke else builder, variant[arg]))
     if not smoke:
         c.train.checkpoint_every = 250
         c.train.log_every = 50
@@ -98,7 +97,7 @@ def get_config(arg: str | None = None):
             c.train.num_steps = 600
             c.optim.base_lr = 5e-4
             c.optim.warmup_steps = 50
-        elif variant.flow_mix or variant.thud_mix or variant.jab_mix:  # a stage `--init-from` a trained one
+        elif variant.flow_mix or any(variant[arg] for arg in PRESET_MIXES):  # a stage `--init-from` a trained one
             c.train.num_steps = 500
             c.optim.base_lr = 5e-4
             c.optim.warmup_steps = 50
