@@ -233,7 +233,7 @@ class _Extras:
         return shapes
 
     def _jab(self, name: str, scene: SceneConfig, bg_lum: float) -> Shape:
-        """A disc or box sweeping back and forth along a line (a triangle wave in time: constant speed, an
+        """A disc sweeping back and forth along a line (a triangle wave in time: constant speed, an
         abrupt turn at each end), in front of everything, touching nothing."""
         rng, cfg, u = self.rng, self.cfg, scene.unit
         n, h, w, fps = scene.num_frames, scene.height, scene.width, scene.fps
