@@ -67,6 +67,9 @@ def sliding_window_eval(num_frames, batch_size: int) -> ml_collections.ConfigDic
             # `ta2net eval --locator RUN2`: weights w of the locator's P(audible) in the timing curve
             # (1 − w)·P_model + w·P_locator, each tried on the tuning split with the picking (detector.json).
             locator_timing_weights=(0.0, 0.25, 0.5, 0.75, 1.0),
+            # Bounds (fps) at which a higher-rate video is scored as interleaved phases, each tried on the
+            # tuning split against the native rate (detection/analysis_rate.py); () = native rate only.
+            analysis_max_fps=(),
         )
     )
 

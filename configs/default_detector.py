@@ -121,4 +121,6 @@ def get_config(arg: str | None = None):
     # under-fires on).
     c.eval.min_separation_s = (0.05, 0.1, 0.2)
     c.eval.prominence_windows_s = (0.0, 0.5, 1.0, 2.0)
+    # A 45–60 fps video scored as two 30 fps (or three 20 fps) phases, if validation prefers it.
+    c.eval.analysis_max_fps = (20.0, 30.0)
     return c

@@ -262,6 +262,12 @@ def test_default_detector_trains_evaluates_and_bundles(v2_tiny_run, tmp_path):
         assert tuned[f"{name}_picking"]["min_separation_s"] in config.eval.min_separation_s
         assert tuned[f"{name}_picking"]["prominence_window_s"] in config.eval.prominence_windows_s
     assert result["inference"]["min_separation_s"] == tuned["model_picking"]["min_separation_s"]
+    # The analysis rate was chosen on validation among the config's bounds and the native rate (rate_tuning.py).
+    rate = tuned["analysis_rate"]
+    f1_by_bound = rate["validation_f1_by_max_fps"]
+    assert set(f1_by_bound) == {"native", "20", "30"} and rate["max_fps"] in (None, 20.0, 30.0)
+    chosen = "native" if rate["max_fps"] is None else f"{rate['max_fps']:g}"
+    assert f1_by_bound[chosen] == max(f1_by_bound.values()) and result["analysis_rate"] == rate
     bundle_dir = tmp_path / "bundle"
     assert cli.main(["export", "--workdir", workdir, "--format", "bundle", "--out", str(bundle_dir)]) == 0
     assert sorted(os.listdir(bundle_dir)) == ["config.json", "detector.json", "model.safetensors"]

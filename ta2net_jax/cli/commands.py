@@ -115,6 +115,13 @@ def evaluate(args, overrides) -> int:
     if result.get("locator_timing"):
         t = result["locator_timing"]
         print(f"timing = (1 − w)·model + w·locator, w = {t['weight']} chosen on validation (--locator {args.locator})")
+    rate = result.get("analysis_rate")
+    if rate:
+        f1 = ", ".join(f"{k} {v:.3f}" for k, v in rate[f"{result['tuned_on']}_f1_by_max_fps"].items())
+        chosen = "the native rate"
+        if rate["max_fps"] is not None:
+            chosen = f"≤ {rate['max_fps']:g} fps in phases, threshold {rate['threshold']:.3f}"
+        print(f"analysis rate: {chosen} (validation F1 ±3: {f1})")
     print(f"results: {paths.join(paths.resolve(args.workdir), 'eval.json')}")
     if result.get("report"):
         print(f"report: {paths.resolve(result['report'])}")

@@ -171,7 +171,10 @@ class VideoDetector:
         if threshold is not None:
             self.picking = self.picking.replace(threshold=float(threshold))
         self.threshold = self.picking.threshold
+        self.threshold_given = threshold is not None  # then it applies to phase-scored videos too
         self.fused = fused and self.flow_method == "tvl1-jax" and hasattr(self.detector, "fused_scores")
+        if hasattr(self.detector, "phase_flow_method"):  # a high-fps video's phases get the flow detect uses
+            self.detector.phase_flow_method = self.flow_method
 
     @property
     def min_separation(self) -> dict:
@@ -193,7 +196,12 @@ class VideoDetector:
         else:
             flow_fwd, flow_bwd = flow_lib.estimate_flow(frames, self.flow_method)
             scored = self.detector.scores(frames, flow_fwd, flow_bwd, decoded.fps)
-        frames_idx, peaks = self.picking.pick(scored.values, decoded.fps)
+        stride = getattr(self.detector, "stride", lambda n, fps: 1)(len(frames), decoded.fps)
+        picking = self.picking
+        phase_threshold = getattr(self.detector, "phase_threshold", None)
+        if stride > 1 and phase_threshold is not None and not self.threshold_given:
+            picking = picking.replace(threshold=float(phase_threshold))  # tuned on phase-scored videos
+        frames_idx, peaks = picking.pick(scored.values, decoded.fps)
         scale_y, scale_x = decoded.source_size[0] / size, decoded.source_size[1] / size
         detected = []
         for frame, peak in zip(frames_idx, peaks):
@@ -212,8 +220,11 @@ class VideoDetector:
             "scores": scored.values,
             "maps": scored.maps,
             "events": detected,
-            "min_separation_frames": self.picking.separation(decoded.fps),
-            "prominence_window_frames": self.picking.window(decoded.fps),
+            "min_separation_frames": picking.separation(decoded.fps),
+            "prominence_window_frames": picking.window(decoded.fps),
+            "picking": picking,
+            # > 1: scored as that many interleaved phases at fps / stride (analysis_rate.py)
+            "analysis_stride": stride,
         }
 
     def __call__(
@@ -238,10 +249,11 @@ class VideoDetector:
             "num_frames": int(len(scores)),
             "source_size": list(decoded.source_size),
             "method": self.method,
-            "threshold": self.threshold,
-            "picking": self.picking.to_dict(),
+            "threshold": a["picking"].threshold,
+            "picking": a["picking"].to_dict(),
             "min_separation_frames": a["min_separation_frames"],
             "prominence_window_frames": a["prominence_window_frames"],
+            "analysis_stride": a["analysis_stride"],
             "flow": self.flow_method,
             "fused": self.fused,  # flow computed inside the model's jitted program (detection/fused.py)
             "model_input_size": self.image_size,
@@ -287,7 +299,7 @@ class VideoDetector:
                     fps=decoded.fps,
                     events=[e["frame"] for e in detected],
                     labels=None if labels is None else labels.frames,
-                    threshold=self.threshold,
+                    threshold=a["picking"].threshold,
                     title=title,
                 )
         if overlay:
@@ -304,7 +316,7 @@ class VideoDetector:
                     scores,
                     detected,
                     fps=decoded.fps,
-                    threshold=self.threshold,
+                    threshold=a["picking"].threshold,
                     source_size=(h, w),
                 )
         return result

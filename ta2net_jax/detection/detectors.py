@@ -27,6 +27,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ta2net_jax.detection import analysis_rate
 from ta2net_jax.detection.events import Picking
 
 
@@ -126,6 +127,7 @@ class ModelDetector(Detector):
     needs_run = True
 
     def __init__(self, run: Run | None):
+        from input_pipeline import registry
         from ta2net_jax.evaluation.metrics.spatial import DEFAULT_CENTROID
 
         super().__init__(run)
@@ -139,6 +141,11 @@ class ModelDetector(Detector):
         self.locator = _locator(run, self.locator_timing)
         if self.locator is not None:
             self.centroid = self.locator.centroid
+        # A high-fps video is scored as interleaved phases at no more than max_fps (analysis_rate.py), chosen
+        # on validation by `ta2net eval`; their flow comes from the estimator detect uses (VideoDetector sets it).
+        rate = run.tuned.get("analysis_rate") or {}
+        self.max_fps, self.phase_threshold = rate.get("max_fps"), rate.get("threshold")
+        self.phase_flow_method = registry.input_spec(run.config.data).flow_method
 
     def _model(self):
         """The run's model (the newest checkpoint that restores) and mesh, loaded once."""
@@ -151,6 +158,23 @@ class ModelDetector(Detector):
         return self._model_and_mesh
 
     def scores(self, frames, flow_fwd, flow_bwd, fps) -> Scores:
+        """Per-frame P(audible) and maps; a video above the analysis rate is scored as phases (analysis_rate.py)
+        whose flow is estimated here, and `flow_fwd`/`flow_bwd` (native rate) are kept for `locate`."""
+        stride = self.stride(frames.shape[0], fps)
+        if stride == 1:
+            return self._native_scores(frames, flow_fwd, flow_bwd, fps)
+        values, maps = analysis_rate.score_phases(self._phase_scores, frames, fps, stride, self.phase_flow_method)
+        return Scores(values, maps, flow_fwd, flow_bwd)
+
+    def stride(self, num_frames: int, fps: float) -> int:
+        """The phase stride detect uses for a video of `num_frames` at `fps` (1 = native rate)."""
+        return analysis_rate.stride_for(fps, self.max_fps, num_frames, self.run.config.data.num_frames)
+
+    def _phase_scores(self, frames, flow_fwd, flow_bwd, fps) -> tuple[np.ndarray, np.ndarray]:
+        scored = self._native_scores(frames, flow_fwd, flow_bwd, fps)
+        return scored.values, scored.maps
+
+    def _native_scores(self, frames, flow_fwd, flow_bwd, fps) -> Scores:
         from input_pipeline.clips import VideoWindows
         from ta2net_jax.inference import predict_videos
 
@@ -187,7 +211,21 @@ class ModelDetector(Detector):
 
     def fused_scores(self, frames, fps) -> Scores:
         """`scores` with TV-L1 flow ("tvl1-jax") computed inside the model's jitted program (fused.py): the
-        same Scores, flows included, with no host round trip between the flow and the model."""
+        same Scores, flows included, with no host round trip between the flow and the model. A video above
+        the analysis rate is scored phase by phase the same way; its native-rate flow (for `locate`) is then
+        estimated on its own."""
+        stride = self.stride(frames.shape[0], fps)
+        if stride == 1:
+            return self._fused_phase(frames, fps)
+        from input_pipeline import flow as flow_lib
+
+        parts = [self._fused_phase(frames[p::stride], fps / stride) for p in range(stride)]
+        n = frames.shape[0]
+        values = analysis_rate.interleave([s.values for s in parts], n)
+        maps = analysis_rate.interleave([s.maps for s in parts], n)
+        return Scores(values, maps, *flow_lib.estimate_flow(frames, "tvl1-jax"))
+
+    def _fused_phase(self, frames, fps) -> Scores:
         if self._fused is None:
             from ta2net_jax.detection.fused import FusedPredictor
 
@@ -219,6 +257,7 @@ class ModelDetector(Detector):
             "checkpoint_step": self.step,
             **({"locator": self.locator.describe()} if self.locator is not None else {}),
             **({"locator_timing_weight": self.locator_timing["weight"]} if self.locator_timing else {}),
+            **({"analysis_max_fps": self.max_fps} if self.max_fps else {}),
         }
 
 

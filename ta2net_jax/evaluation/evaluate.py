@@ -40,7 +40,7 @@ from input_pipeline import inflection_energy, paths
 from ta2net_jax import mesh as mesh_lib
 from ta2net_jax.detection import events as events_lib
 from ta2net_jax.detection.detectors import blend_timing
-from ta2net_jax.evaluation import contacts, protocols
+from ta2net_jax.evaluation import contacts, protocols, rate_tuning
 from ta2net_jax.evaluation.metrics import timing as metrics
 from ta2net_jax.inference import Predictor, local_predictor, predict_videos
 
@@ -123,15 +123,20 @@ def tune_eval_picking(videos: list[tuple], cfg) -> tuple[events_lib.Picking, flo
     return best, best_f1
 
 
+def _video_picking(v: dict, key: str, picking: events_lib.Picking) -> events_lib.Picking:
+    """The model's picking of a video scored in phases has their threshold (rate_tuning.py)."""
+    return rate_tuning.picking_for(v, picking) if key == "scores" else picking
+
+
 def detector_metrics(videos: list[dict], key: str, picking: events_lib.Picking) -> dict:
-    pairs = [(picking.pick(v[key], v["fps"])[0], v["event_frames"]) for v in videos]
+    pairs = [(_video_picking(v, key, picking).pick(v[key], v["fps"])[0], v["event_frames"]) for v in videos]
     return metrics.evaluate_videos(pairs)
 
 
 def _scored(videos: list[dict], key: str, picking: events_lib.Picking) -> list[dict]:
     rows = []
     for v in videos:
-        events = picking.pick(v[key], v["fps"])[0]
+        events = _video_picking(v, key, picking).pick(v[key], v["fps"])[0]
         count, kind = protocols.gt_count(v["event_frames"])
         rows.append(
             {
@@ -179,8 +184,10 @@ def _all_processes(videos: list[dict]) -> list[dict]:
     return sorted((v for part in distributed.allgather_objects(videos) for v in part), key=lambda v: str(v["id"]))
 
 
-def _locator_scores(config, locator: str, split_videos: dict, max_videos, progress) -> tuple[dict, int | None]:
-    """The locator run's P(audible) [N] per video of each split (same videos, same order), and its step."""
+def _locator_scores(
+    config, locator: str, split_videos: dict, max_videos, progress
+) -> tuple[dict, int | None, Predictor]:
+    """The locator run's P(audible) [N] per video of each split (same videos, same order), its step and predictor."""
     from ta2net_jax.checkpoint import load_model_for_inference
     from ta2net_jax.config_utils import run_config
     from ta2net_jax.export import bundle
@@ -197,7 +204,7 @@ def _locator_scores(config, locator: str, split_videos: dict, max_videos, progre
         if [v["id"] for v in scored] != [v["id"] for v in videos]:
             raise RuntimeError(f"--locator {locator}: scored other videos of {split} than the model")
         out[split] = [v["scores"] for v in scored]
-    return out, step
+    return out, step, predictor
 
 
 def _tune_locator_weight(tune: list[dict], locator_tune: list, cfg) -> tuple[float, dict]:
@@ -231,9 +238,11 @@ def evaluate(
     cfg = config.eval
     tune = _all_processes(score_split(config, predictor, cfg.tune_split, max_videos=max_videos, progress=progress))
     test = _all_processes(score_split(config, predictor, cfg.split, max_videos=max_videos, progress=progress))
-    locator_timing = None
+    locator_timing, locator_predictor, weight = None, None, 0.0
     if locator is not None:
-        loc, loc_step = _locator_scores(config, locator, {cfg.tune_split: tune, cfg.split: test}, max_videos, progress)
+        loc, loc_step, locator_predictor = _locator_scores(
+            config, locator, {cfg.tune_split: tune, cfg.split: test}, max_videos, progress
+        )
         weight, by_weight = _tune_locator_weight(tune, loc[cfg.tune_split], cfg)
         for videos, split in ((tune, cfg.tune_split), (test, cfg.split)):
             for v, s in zip(videos, loc[split]):
@@ -248,6 +257,18 @@ def evaluate(
     pickings = {}
     for key in ("scores", "inflection"):
         pickings[key], _ = tune_eval_picking([(v[key], v["event_frames"], v["fps"]) for v in tune], cfg)
+    # High-fps videos scored as interleaved phases at a bounded rate, with their own threshold, when validation
+    # says so (rate_tuning.py); every other video keeps the picking just tuned.
+    rate = rate_tuning.choose_analysis_rate(
+        config,
+        predictor,
+        locator_predictor,
+        weight,
+        {cfg.tune_split: tune, cfg.split: test},
+        cfg.tune_split,
+        pickings["scores"],
+        progress,
+    )
     thresholds = {key: p.threshold for key, p in pickings.items()}
     model_metrics = detector_metrics(test, "scores", pickings["scores"])
     inflection_metrics = detector_metrics(test, "inflection", pickings["inflection"])
@@ -275,6 +296,7 @@ def evaluate(
         "spatial_pointing_accuracy_tuned_polarity": spatial_result["pointing_accuracy"][polarity],
         "counting": counting["model"][0],
         **({"locator_timing": locator_timing} if locator_timing else {}),
+        **({"analysis_rate": rate} if rate else {}),
         "spatial": spatial_result,
         **({"found_by_contact": found} if found else {}),
         "inflection": {
@@ -315,6 +337,8 @@ def evaluate(
             "attended_centroid": spatial_result["attended_centroid"],
             # The model's P(audible) was blended with a locator's before the picking was tuned (detect does the same).
             **({"locator_timing": locator_timing} if locator_timing else {}),
+            # High-fps videos are scored as phases at no more than max_fps (detection/analysis_rate.py).
+            **({"analysis_rate": rate} if rate else {}),
         }
         paths.write_text(paths.join(workdir, "detector.json"), json.dumps(detector, indent=2))
         per_video = {k: {"temporal": temporal[k][1], "counting": counting[k][1]} for k in scored}

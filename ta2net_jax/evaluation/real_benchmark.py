@@ -65,6 +65,13 @@ def _clips(realdata: str, sets: dict) -> list[dict]:
     return clips
 
 
+def _pooled_f1(clips) -> float:
+    """Pooled one-to-one F1 ±3 of (scores, GT frames, fps, picking) per clip, each with its own picking."""
+    from ta2net_jax.evaluation.metrics.timing import evaluate_videos
+
+    return evaluate_videos([(picking.pick(s, fps)[0], gt) for s, gt, fps, picking in clips])["event_f1_tol3"]
+
+
 def _clip_metrics(scores, fps: float, picking, gt) -> dict:
     from ta2net_jax.detection import events as events_lib
     from ta2net_jax.evaluation.metrics.ap import average_precision
@@ -101,20 +108,22 @@ def run_benchmark(realdata: str, *, workdir: str | None = None, methods=("inflec
         scored = []
         for clip in clips + count_clips:
             a = detector.analyse(clip["path"])
-            scored.append({**clip, "scores": a["scores"], "fps": a["decoded"].fps, "detected": a["events"]})
+            # a["picking"]: the detector's, with the phase threshold for a clip scored in phases (analysis_rate.py)
+            fps, picking = a["decoded"].fps, a["picking"]
+            scored.append({**clip, "scores": a["scores"], "fps": fps, "detected": a["events"], "picking": picking})
         labelled = [c for c in scored if c["gt"] is not None and c["set"] in SETS]
         fitted_here = type(detector.detector).default_fitted_on_real_clips and (
             detector.picking == type(detector.detector).default_picking()
         )
         pooled = [(c["scores"], c["gt"], c["fps"]) for c in labelled]
         all_clips, all_clips_f1 = events_lib.tune_picking(pooled, detector.picking, tol=3)
-        _, default_f1 = events_lib.tune_picking(pooled, detector.picking, thresholds=[detector.picking.threshold])
+        default_f1 = _pooled_f1([(c["scores"], c["gt"], c["fps"], c["picking"]) for c in labelled])
         rows = []
         for i, clip in enumerate(labelled):
             gt = clip["gt"]
             others = [(c["scores"], c["gt"], c["fps"]) for j, c in enumerate(labelled) if j != i]
             loo, _ = events_lib.tune_picking(others, detector.picking, tol=3)
-            for variant, picking in (("default*" if fitted_here else "default", detector.picking), ("LOO", loo)):
+            for variant, picking in (("default*" if fitted_here else "default", clip["picking"]), ("LOO", loo)):
                 rows.append(
                     {
                         "set": clip["set"],
@@ -129,7 +138,7 @@ def run_benchmark(realdata: str, *, workdir: str | None = None, methods=("inflec
                 "set": c["set"],
                 "id": c["id"],
                 "gt_count": c["labels"].count,
-                "num_events": int(detector.picking.pick(c["scores"], c["fps"])[0].size),
+                "num_events": int(c["picking"].pick(c["scores"], c["fps"])[0].size),
             }
             for c in scored
             if c["set"] in COUNT_SETS

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from input_pipeline.video import read_video
-from ta2net_jax.evaluation import contacts, protocols
+from ta2net_jax.evaluation import contacts, protocols, rate_tuning
 from ta2net_jax.evaluation.metrics import spatial
 from ta2net_jax.evaluation.plots import (
     plot_counts,
@@ -285,7 +285,8 @@ def write_run_report(
 
     rep.heading("Timelines")
     for v in test[:NUM_TIMELINES]:
-        detected = pickings["scores"].pick(v["scores"], v["fps"])[0]
+        picking = rate_tuning.picking_for(v, pickings["scores"])  # a phase-scored video has its own threshold
+        detected = picking.pick(v["scores"], v["fps"])[0]
         path = os.path.join(timelines, f"{v['id']}.png")
         plot_timeline(
             path,
@@ -293,7 +294,7 @@ def write_run_report(
             fps=v["fps"],
             events=detected,
             labels=v["event_frames"],
-            threshold=thresholds["scores"],
+            threshold=picking.threshold,
             title=f"{v['id']}: P(audible), step {result['checkpoint_step']}",
             extra_curves={"inflection energy (z / max)": _unit(v["inflection"])},
         )

@@ -60,6 +60,7 @@ def _score(detector, path: str, labels) -> dict:
         "detected": a["events"],
         "min_separation": a["min_separation_frames"],
         "candidate_scores": detector.picking.curve(a["scores"], a["decoded"].fps),
+        "threshold": a["picking"].threshold,  # the phase threshold for a video scored in phases (analysis_rate.py)
     }
 
 
@@ -134,7 +135,7 @@ def evaluate_files(
                 fps=r["fps"],
                 events=r["events"],
                 labels=r["gt_frames"],
-                threshold=detector.threshold,
+                threshold=r["threshold"],
                 title=f"{r['id']}: {method}, {len(r['events'])} events",
             )
     os.makedirs(out_dir, exist_ok=True)
