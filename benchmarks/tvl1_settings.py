@@ -1,0 +1,123 @@
+"""Why TV-L1 (and so ``--flow tvl1-jax``) trails DIS on the synthetic videos: error by region and by speed.
+
+For OpenCV DIS (our settings, input_pipeline.flow.DIS_OPTIONS) and TV-L1 in JAX (input_pipeline.flow_jax)
+at OpenCV's defaults and at each override in ``SETTINGS``, on forward and backward flow of frames 12..16 of
+the v1 synthetic videos (seeds 0..``--num-videos``−1, ``--size`` px, 25 fps), it prints:
+
+* mean end-point error (px) over all pixels and over moving pixels (|exact flow| > 0.5 px);
+* on moving pixels, split into the objects' interiors (the moving mask eroded by 2 px) and their rims (the
+  rest of the mask), and on the 2 px ring just outside them (background the flow bleeds into);
+* in the interiors, per exact-speed bin (px/frame), the mean ratio |estimated| / |exact| (1 = no shrinkage)
+  and the EPE.
+
+Nothing is written; the figures are quoted in docs/RESULTS.md §3. About 2 minutes on 2 CPU cores.
+
+    python benchmarks/tvl1_settings.py --num-videos 6 --size 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from input_pipeline.flow import estimate_flow, to_gray  # noqa: E402
+from input_pipeline.flow_jax import estimate_flow_batch  # noqa: E402
+from input_pipeline.synthetic import SceneConfig, generate_video  # noqa: E402
+
+# Overrides of flow_jax.OPENCV_DEFAULTS tried: the data weight, the coupling, warps, the pyramid, iterations.
+SETTINGS = (
+    {},
+    {"lambda_": 0.3},
+    {"lambda_": 0.6},
+    {"theta": 0.1},
+    {"lambda_": 0.3, "theta": 0.1},
+    {"warps": 15},
+    {"nscales": 8, "scale_step": 0.9},
+    {"inner_iterations": 60, "outer_iterations": 20, "epsilon": 0.002},
+    {"median_filtering": 1},
+)
+SPEED_EDGES = (1.0, 2.0, 3.0, 4.0)  # px/frame
+FIRST_FRAME, NUM_PAIRS = 12, 4
+
+
+def flow_pairs(videos, settings: dict | None):
+    """(estimated, exact) flow fields [H, W, 2] of every scored pair, both directions; DIS when settings is None."""
+    for v in videos:
+        frames = v.frames[FIRST_FRAME : FIRST_FRAME + NUM_PAIRS + 1]
+        if settings is None:
+            fwd, bwd = estimate_flow(frames, "dis")
+        else:
+            fwd, bwd = estimate_flow_batch(to_gray(frames), **settings)
+        for est, exact in ((fwd, v.flow_fwd), (bwd, v.flow_bwd)):
+            for k in range(NUM_PAIRS):
+                yield np.asarray(est[k], np.float32), exact[FIRST_FRAME + k]
+
+
+def measure(videos, settings: dict | None) -> dict:
+    sums: dict[str, list[float]] = {}
+
+    def add(key, values):
+        s = sums.setdefault(key, [0.0, 0.0])
+        s[0] += float(np.sum(values))
+        s[1] += values.size
+
+    for est, exact in flow_pairs(videos, settings):
+        err = np.linalg.norm(est - exact, axis=-1)
+        speed, est_speed = np.linalg.norm(exact, axis=-1), np.linalg.norm(est, axis=-1)
+        moving = speed > 0.5
+        interior = ndimage.binary_erosion(moving, iterations=2)
+        ring = ndimage.binary_dilation(moving, iterations=2) & ~moving
+        add("all", err)
+        add("moving", err[moving])
+        add("interior", err[interior])
+        add("rim", err[moving & ~interior])
+        add("ring", err[ring])
+        bins = np.digitize(speed[interior], SPEED_EDGES)
+        for b in range(len(SPEED_EDGES) + 1):
+            sel = bins == b
+            add(f"ratio{b}", est_speed[interior][sel] / speed[interior][sel])
+            add(f"epe{b}", err[interior][sel])
+    return {k: s / max(n, 1) for k, (s, n) in sums.items()}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--num-videos", type=int, default=6)
+    parser.add_argument("--size", type=int, default=64, help="square frame size (px)")
+    args = parser.parse_args(argv)
+    cfg = SceneConfig(height=args.size, width=args.size, num_frames=32, fps=25.0)
+    videos = [generate_video(seed, cfg) for seed in range(args.num_videos)]
+    edges = ("0",) + tuple(f"{e:g}" for e in SPEED_EDGES)
+    bins = [f"{lo}–{hi}" for lo, hi in zip(edges, edges[1:])] + [f"≥{edges[-1]}"]
+    last = FIRST_FRAME + NUM_PAIRS
+    print(f"{args.num_videos} v1 videos at {args.size} px, frames {FIRST_FRAME}..{last}, both directions")
+    print(
+        "| flow | EPE all | moving | interior | rim | ring outside | interior |est|/|exact| by px/frame "
+        f"({', '.join(bins)}) | interior EPE by px/frame |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for settings in (None, *SETTINGS):
+        name = (
+            "DIS (ours)"
+            if settings is None
+            else "tvl1-jax " + (", ".join(f"{k.rstrip('_')}={v}" for k, v in settings.items()) or "OpenCV defaults")
+        )
+        m = measure(videos, settings)
+        ratios = " / ".join(f"{m[f'ratio{b}']:.2f}" for b in range(len(bins)))
+        epes = " / ".join(f"{m[f'epe{b}']:.2f}" for b in range(len(bins)))
+        print(
+            f"| {name} | {m['all']:.3f} | {m['moving']:.3f} | {m['interior']:.3f} | {m['rim']:.3f} | "
+            f"{m['ring']:.3f} | {ratios} | {epes} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
