@@ -1,10 +1,10 @@
 """Scoring a high-frame-rate video at a bounded rate: `stride` interleaved phases, each scored on its own.
 
-Why: on generator v2 (10–60 fps) the shipped model finds fewer contacts in 45–60 fps videos than in 10–30
+Why: on generator v2 (10–60 fps) the shipped model finds fewer contacts in 30–60 fps videos than in 10–29
 fps ones; between two frames of a 60 fps video a contact changes the motion by half as much as at 30 fps,
 while the flow's error per field does not shrink. Scoring such a video as two 30 fps videos (frames 0, 2,
-4, … and 1, 3, 5, …) and putting the scores back in place raised v2 F1 ±3 on those videos (docs/RESULTS.md
-§4, "Analysis rate"). ``ta2net eval`` chooses the rate on the validation split (``eval.analysis_max_fps``
+4, … and 1, 3, 5, …) and putting the scores back in place raised v2 F1 ±3 (docs/RESULTS.md §4, "Analysis
+rate"). ``ta2net eval`` chooses the rate on the validation split (``eval.analysis_max_fps``
 candidates) and records it in detector.json (``analysis_rate``); ``ta2net detect`` scores the same way.
 
 Rule (units: frames at the video's native rate unless named ``_fps``):
@@ -49,23 +49,19 @@ def interleave(parts: Sequence[np.ndarray], num_frames: int) -> np.ndarray:
 
 
 def score_phases(
-    score_phase: Callable[[np.ndarray, np.ndarray, np.ndarray, float], tuple[np.ndarray, np.ndarray]],
+    score_phase: Callable[[np.ndarray, float], tuple[np.ndarray, np.ndarray]],
     frames: np.ndarray,
     fps: float,
     stride: int,
-    flow_method: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame scores [N] and maps [N, h, w] of ``frames`` [N, H, W, 3] scored as ``stride`` phases.
 
-    ``score_phase(frames, flow_fwd, flow_bwd, fps)`` scores one phase (flow from ``flow_method`` between the
-    phase's own frames, ``fps / stride``) and returns its (scores [N_p], maps [N_p, h, w])."""
-    from input_pipeline import flow as flow_lib
-
+    ``score_phase(frames, fps)`` scores one phase as a video of its own (its frames [N_p, H, W, 3] at
+    ``fps / stride``, flow between them estimated by the caller's estimator) and returns its (scores [N_p],
+    maps [N_p, h, w])."""
     values, maps = [], []
     for phase in range(stride):
-        part = frames[phase::stride]
-        flow_fwd, flow_bwd = flow_lib.estimate_flow(part, flow_method)
-        v, m = score_phase(part, flow_fwd, flow_bwd, fps / stride)
+        v, m = score_phase(frames[phase::stride], fps / stride)
         values.append(np.asarray(v, np.float32))
         maps.append(np.asarray(m, np.float32))
     n = frames.shape[0]

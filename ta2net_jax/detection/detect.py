@@ -173,8 +173,7 @@ class VideoDetector:
         self.threshold = self.picking.threshold
         self.threshold_given = threshold is not None  # then it applies to phase-scored videos too
         self.fused = fused and self.flow_method == "tvl1-jax" and hasattr(self.detector, "fused_scores")
-        if hasattr(self.detector, "phase_flow_method"):  # a high-fps video's phases get the flow detect uses
-            self.detector.phase_flow_method = self.flow_method
+        self.detector.phase_flow_method = self.flow_method  # a fast video's phases get the flow detect uses
 
     @property
     def min_separation(self) -> dict:
@@ -196,11 +195,10 @@ class VideoDetector:
         else:
             flow_fwd, flow_bwd = flow_lib.estimate_flow(frames, self.flow_method)
             scored = self.detector.scores(frames, flow_fwd, flow_bwd, decoded.fps)
-        stride = getattr(self.detector, "stride", lambda n, fps: 1)(len(frames), decoded.fps)
+        stride = self.detector.stride(len(frames), decoded.fps)
         picking = self.picking
-        phase_threshold = getattr(self.detector, "phase_threshold", None)
-        if stride > 1 and phase_threshold is not None and not self.threshold_given:
-            picking = picking.replace(threshold=float(phase_threshold))  # tuned on phase-scored videos
+        if stride > 1 and self.detector.phase_threshold is not None and not self.threshold_given:
+            picking = picking.replace(threshold=float(self.detector.phase_threshold))  # tuned on phase-scored videos
         frames_idx, peaks = picking.pick(scored.values, decoded.fps)
         scale_y, scale_x = decoded.source_size[0] / size, decoded.source_size[1] / size
         detected = []

@@ -81,6 +81,14 @@ class Detector:
     def scores(self, frames: np.ndarray, flow_fwd: np.ndarray, flow_bwd: np.ndarray, fps: float) -> Scores:
         raise NotImplementedError
 
+    # Scoring a fast video as interleaved phases (analysis_rate.py): the model detector's, from detector.json.
+    phase_threshold: float | None = None  # the picking threshold of a phase-scored video (None: the picking's)
+    phase_flow_method: str | None = None  # the flow estimator of the phases (detect sets the one it uses)
+
+    def stride(self, num_frames: int, fps: float) -> int:
+        """Phases a video of `num_frames` at `fps` is scored as (1: the native rate)."""
+        return 1
+
     def locate(self, scores: Scores, frame: int) -> tuple[float, float]:
         """(x, y) of the event at `frame`, in pixels of the model input: the centre of the map's peak cell."""
         from ta2net_jax.evaluation.metrics.spatial import map_cell_peak
@@ -163,15 +171,17 @@ class ModelDetector(Detector):
         stride = self.stride(frames.shape[0], fps)
         if stride == 1:
             return self._native_scores(frames, flow_fwd, flow_bwd, fps)
-        values, maps = analysis_rate.score_phases(self._phase_scores, frames, fps, stride, self.phase_flow_method)
+        values, maps = analysis_rate.score_phases(self._phase_scores, frames, fps, stride)
         return Scores(values, maps, flow_fwd, flow_bwd)
 
     def stride(self, num_frames: int, fps: float) -> int:
         """The phase stride detect uses for a video of `num_frames` at `fps` (1 = native rate)."""
         return analysis_rate.stride_for(fps, self.max_fps, num_frames, self.run.config.data.num_frames)
 
-    def _phase_scores(self, frames, flow_fwd, flow_bwd, fps) -> tuple[np.ndarray, np.ndarray]:
-        scored = self._native_scores(frames, flow_fwd, flow_bwd, fps)
+    def _phase_scores(self, frames, fps) -> tuple[np.ndarray, np.ndarray]:
+        from input_pipeline import flow as flow_lib
+
+        scored = self._native_scores(frames, *flow_lib.estimate_flow(frames, self.phase_flow_method), fps)
         return scored.values, scored.maps
 
     def _native_scores(self, frames, flow_fwd, flow_bwd, fps) -> Scores:
@@ -219,10 +229,11 @@ class ModelDetector(Detector):
             return self._fused_phase(frames, fps)
         from input_pipeline import flow as flow_lib
 
-        parts = [self._fused_phase(frames[p::stride], fps / stride) for p in range(stride)]
-        n = frames.shape[0]
-        values = analysis_rate.interleave([s.values for s in parts], n)
-        maps = analysis_rate.interleave([s.maps for s in parts], n)
+        def score_phase(part, phase_fps):
+            scored = self._fused_phase(part, phase_fps)
+            return scored.values, scored.maps
+
+        values, maps = analysis_rate.score_phases(score_phase, frames, fps, stride)
         return Scores(values, maps, *flow_lib.estimate_flow(frames, "tvl1-jax"))
 
     def _fused_phase(self, frames, fps) -> Scores:

@@ -7,7 +7,7 @@ weight already chosen at the native rate; the phases' flow is estimated from the
 dataset's estimator. The model's picking stays the one tuned at the native rate on every video (so a video
 below the bound, e.g. every real clip of ``../shared/realdata`` at 15–30 fps, is picked exactly as without
 this step); the re-scored videos get their own threshold, tuned on them alone (interleaved phase curves have
-more high isolated peaks than a native curve: on generator v2 0.66 against 0.51). The candidate with the
+more high isolated peaks than a native curve: on generator v2 0.64 against 0.51). The candidate with the
 best pooled F1 over the whole tuning split wins (ties: the native rate, then the higher bound); its scores,
 maps and threshold replace the native ones for the re-scored videos in everything eval reports.
 detector.json records the bound, the phase threshold (``analysis_rate``) and the validation F1 of each
@@ -47,8 +47,10 @@ def _stored_frames(config, split: str, ids: set[str]) -> dict[str, np.ndarray]:
     return found
 
 
-def _phase_scorer(config, predictor: Predictor, locator: Predictor | None, weight: float):
-    """score_phase for analysis_rate.score_phases: the model's (blended) P(audible) and its maps."""
+def _phase_scorer(config, predictor: Predictor, locator: Predictor | None, weight: float, flow_method: str):
+    """score_phase for analysis_rate.score_phases: the model's (blended) P(audible) and its maps, the phase's
+    flow estimated from its frames with `flow_method` (the dataset's estimator)."""
+    from input_pipeline import flow as flow_lib
     from input_pipeline.clips import VideoWindows
 
     windows = VideoWindows(config.data.num_frames, config.eval.stride)
@@ -64,7 +66,8 @@ def _phase_scorer(config, predictor: Predictor, locator: Predictor | None, weigh
         }
         return next(predict_videos(p, [windows.map(example)]))
 
-    def score_phase(frames, flow_fwd, flow_bwd, fps):
+    def score_phase(frames, fps):
+        flow_fwd, flow_bwd = flow_lib.estimate_flow(frames, flow_method)
         video = predict(predictor, frames, flow_fwd, flow_bwd, fps)
         values = video["scores"]
         if locator is not None and weight > 0:
@@ -86,11 +89,10 @@ def _strided(config, score_phase, split: str, videos: list[dict], max_fps: float
     if not todo:
         return {}
     frames = _stored_frames(config, split, {videos[i]["id"] for i in todo})
-    flow_method = registry.input_spec(config.data).flow_method
     out = {}
     for i in tqdm(todo, desc=f"{split} at ≤ {max_fps:g} fps", unit="video", disable=not progress):
         v = videos[i]
-        out[i] = analysis_rate.score_phases(score_phase, frames[v["id"]], v["fps"], strides[i], flow_method)
+        out[i] = analysis_rate.score_phases(score_phase, frames[v["id"]], v["fps"], strides[i])
     return out
 
 
@@ -127,7 +129,7 @@ def choose_analysis_rate(
     if not bounds:
         return None
     tol = config.eval.tolerance
-    score_phase = _phase_scorer(config, predictor, locator, weight)
+    score_phase = _phase_scorer(config, predictor, locator, weight, registry.input_spec(config.data).flow_method)
     tune = splits[tune_split]
     native = picking.threshold
     f1_by_bound = {"native": _pooled_f1(tune, [v["scores"] for v in tune], [native] * len(tune), picking, tol)}
