@@ -135,7 +135,6 @@ class ModelDetector(Detector):
     needs_run = True
 
     def __init__(self, run: Run | None):
-        from input_pipeline import registry
         from ta2net_jax.evaluation.metrics.spatial import DEFAULT_CENTROID
 
         super().__init__(run)
@@ -150,10 +149,10 @@ class ModelDetector(Detector):
         if self.locator is not None:
             self.centroid = self.locator.centroid
         # A high-fps video is scored as interleaved phases at no more than max_fps (analysis_rate.py), chosen
-        # on validation by `ta2net eval`; their flow comes from the estimator detect uses (VideoDetector sets it).
+        # on validation by `ta2net eval`; their flow comes from the estimator detect uses (VideoDetector sets
+        # phase_flow_method; else the run's own, looked up when a phase is first scored).
         rate = run.tuned.get("analysis_rate") or {}
         self.max_fps, self.phase_threshold = rate.get("max_fps"), rate.get("threshold")
-        self.phase_flow_method = registry.input_spec(run.config.data).flow_method
 
     def _model(self):
         """The run's model (the newest checkpoint that restores) and mesh, loaded once."""
@@ -179,8 +178,10 @@ class ModelDetector(Detector):
         return analysis_rate.stride_for(fps, self.max_fps, num_frames, self.run.config.data.num_frames)
 
     def _phase_scores(self, frames, fps) -> tuple[np.ndarray, np.ndarray]:
-        from input_pipeline import flow as flow_lib
+        from input_pipeline import flow as flow_lib, registry
 
+        if self.phase_flow_method is None:
+            self.phase_flow_method = registry.input_spec(self.run.config.data).flow_method
         scored = self._native_scores(frames, *flow_lib.estimate_flow(frames, self.phase_flow_method), fps)
         return scored.values, scored.maps
 

@@ -24,7 +24,7 @@ import numpy as np
 from input_pipeline import pipeline, registry
 from ta2net_jax.detection import analysis_rate, events as events_lib
 from ta2net_jax.detection.detectors import blend_timing
-from ta2net_jax.evaluation.metrics.timing import cluster_runs, match_events
+from ta2net_jax.evaluation.metrics import timing as metrics
 from ta2net_jax.inference import Predictor, predict_videos
 
 __all__ = ["choose_analysis_rate", "picking_for"]
@@ -103,12 +103,12 @@ def picking_for(video: dict, picking: events_lib.Picking) -> events_lib.Picking:
 
 
 def _pooled_f1(videos: list[dict], scores: list, thresholds: list, picking: events_lib.Picking, tol: int) -> float:
-    tp = fp = fn = 0
-    for v, s, t in zip(videos, scores, thresholds):
-        events = picking.replace(threshold=t).pick(s, v["fps"])[0]
-        a, b, c = match_events(cluster_runs(v["event_frames"]), cluster_runs(np.asarray(events)), tol)
-        tp, fp, fn = tp + a, fp + b, fn + c
-    return 2 * tp / max(2 * tp + fp + fn, 1)
+    """Pooled one-to-one F1 ±`tol` of `picking` with a threshold per video."""
+    pairs = [
+        (picking.replace(threshold=t).pick(s, v["fps"])[0], v["event_frames"])
+        for v, s, t in zip(videos, scores, thresholds)
+    ]
+    return metrics.evaluate_videos(pairs, tolerances=(tol,))[f"event_f1_tol{tol}"]
 
 
 def choose_analysis_rate(
