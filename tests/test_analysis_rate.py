@@ -170,29 +170,32 @@ def test_detect_scores_a_video_above_the_bound_as_its_phases(tmp_path, flow):
     json.dump({**tuned, "analysis_rate": {"max_fps": 10.0, "threshold": 0.3}}, open(tuned_path, "w"))
     video = realdata("greatest_hits_condfoleygen", "hitting_bag.mp4")
     strided = VideoDetector(workdir=folder, flow_method=flow)
-    result = strided(video)
-    assert result["analysis_stride"] == 2 and result["analysis_max_fps"] == 10.0 and result["fps"] == 15.0
-    assert len(result["scores"]) == 90 and result["events"]
+    analysed = strided.analyse(video)
+    assert analysed["analysis_stride"] == 2 and analysed["decoded"].fps == 15.0
+    assert len(analysed["scores"]) == 90 and analysed["events"]
     # Picked with the phase threshold, the rest of the bundle's picking unchanged.
-    assert result["picking"] == {**tuned["model_picking"], "threshold": 0.3} and result["threshold"] == 0.3
+    phase_picking = Picking(**{**tuned["model_picking"], "threshold": 0.3})
+    assert analysed["picking"] == phase_picking
 
-    plain = VideoDetector(workdir=bundle.packaged_model_dir(), flow_method=flow)
-    frames = read_video(video, size=(plain.image_size,) * 2).frames
+    # Each phase scored as a video of its own (7.5 fps is below the bound: native scoring).
+    frames = read_video(video, size=(strided.image_size,) * 2).frames
     values, maps = [], []
     for phase in range(2):
         part = frames[phase::2]
-        if plain.fused:
-            scored = plain.detector.fused_scores(part, 7.5)
+        if strided.fused:
+            scored = strided.detector.fused_scores(part, 7.5)
         else:
-            scored = plain.detector.scores(part, *estimate_flow(part, flow), 7.5)
-        assert plain.detector.stride(len(part), 7.5) == 1
+            scored = strided.detector.scores(part, *estimate_flow(part, flow), 7.5)
+        assert strided.detector.stride(len(part), 7.5) == 1
         values.append(scored.values)
         maps.append(scored.maps)
-    expected = analysis_rate.interleave(values, 90)
-    got = np.array([np.nan if s is None else s for s in result["scores"]], np.float32)
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
-    phase_picking = Picking(**{**tuned["model_picking"], "threshold": 0.3})
-    assert [e["frame"] for e in result["events"]] == list(phase_picking.pick(got, 15.0)[0])
-    if flow == "dis":  # a threshold given on the command line applies to phase-scored videos too
-        assert VideoDetector(workdir=folder, flow_method=flow, threshold=0.45)(video)["threshold"] == 0.45
-    np.testing.assert_allclose(strided.analyse(video)["maps"], analysis_rate.interleave(maps, 90), atol=1e-6)
+    np.testing.assert_allclose(analysed["scores"], analysis_rate.interleave(values, 90), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(analysed["maps"], analysis_rate.interleave(maps, 90), atol=1e-6)
+    assert [e["frame"] for e in analysed["events"]] == list(phase_picking.pick(analysed["scores"], 15.0)[0])
+
+    if flow == "dis":  # the command's JSON; a threshold given on the command line applies to phases too
+        result = VideoDetector(workdir=folder, flow_method=flow, threshold=0.45)(video)
+        assert result["analysis_stride"] == 2 and result["analysis_max_fps"] == 10.0 and result["fps"] == 15.0
+        assert result["threshold"] == 0.45 and result["picking"] == {**tuned["model_picking"], "threshold": 0.45}
+        got = np.array([np.nan if s is None else s for s in result["scores"]], np.float32)
+        np.testing.assert_allclose(got, analysed["scores"], rtol=1e-6, atol=1e-7)
