@@ -1,4 +1,4 @@
-"""Decode and encode video files, with one-line errors that name the file and the problem.
+"""Decode video files, with one-line errors that name the file and the problem.
 
 Frames are ``uint8`` RGB arrays of shape ``[N, H, W, 3]``, decoded at the **native frame rate** (every
 frame, no temporal resampling), as the original TA²Net does. Decoding uses PyAV; OpenCV
@@ -9,23 +9,15 @@ Frames are never silently lost: a decoding error part way, a corrupt packet, few
 container declares, or (where no frame count is declared) packets that stop before the declared
 duration all raise "truncated or corrupt".
 
-Writing (:func:`write_video`) uses H.264 (libx264) at CRF 0 with 4:4:4 chroma by default: lossless in
-YUV, so a round trip changes RGB values by at most ~2 levels (colour-conversion rounding). 4:2:0 halves
-the chroma resolution and changes sharp coloured edges of synthetic frames by up to ~140 levels (measured
-on 64×64 frames), so it is opt-in (``pix_fmt="yuv420p"``, playable everywhere) and needs even sizes; odd
-sizes fall back to 4:4:4. MP4/MOV files are written with ``+faststart`` (index first), so a truncated
-file still opens and the truncation is reported with the number of frames decoded.
+The file diagnosis (suffixes, the error type, what the first bytes say) is in `video_files.py`; writing
+(:func:`write_video`) in `video_writer.py`. Both are re-exported here, so callers import from one place.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import errno
-import functools
 import math
 import os
-from fractions import Fraction
-from pathlib import Path
 
 import av
 import av.logging
@@ -33,54 +25,35 @@ import cv2
 import numpy as np
 
 from input_pipeline import paths
+from input_pipeline.video_files import (
+    VIDEO_SUFFIXES,
+    VideoReadError,
+    check_file,
+    damage,
+    list_video_files,
+    missing_reason,
+    sniff,
+)
+from input_pipeline.video_writer import write_video
 
 # FFmpeg inside PyAV must not write to stderr (messages like "moov atom not found" would otherwise be
 # printed above our one-line error); OpenCV's bundled FFmpeg reads this variable on first use.
 av.logging.set_level(None)
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-__all__ = ["VideoReadError", "DecodedVideo", "read_video", "write_video", "video_info"]
+__all__ = [
+    "VIDEO_SUFFIXES",
+    "DecodedVideo",
+    "VideoReadError",
+    "list_video_files",
+    "missing_reason",
+    "read_video",
+    "video_info",
+    "write_video",
+]
 
 # Demuxers that FFmpeg will happily open but that are not videos (still images, text rendered as ANSI art).
 _NOT_VIDEO_FORMATS = {"image2", "tty", "bin", "xbin", "adf", "idf", "lavfi"}
-_FASTSTART_SUFFIXES = {".mp4", ".mov", ".m4v", ".3gp"}
-
-
-# File name suffixes taken for videos when a folder is searched (detect, eval-videos, prepare).
-VIDEO_SUFFIXES = tuple(".mp4 .avi .mov .mkv .webm .m4v .mpg .mpeg .wmv .flv .ogv .3gp .ts".split())
-
-
-def list_video_files(folder: str, *, recursive: bool = False) -> list[str]:
-    """Video files (by suffix, hidden files skipped) in `folder`, or anywhere below it, sorted by path; a
-    `gs://` folder gives `gs://` URLs. FileNotFoundError when `folder` is not a folder; [] when it holds no video."""
-    if not paths.isdir(folder):
-        raise FileNotFoundError(f"{folder}: no such folder")
-    names = {p: os.path.basename(p) for p in paths.list_files(folder, recursive=recursive)}
-    return [p for p, name in names.items() if name.lower().endswith(VIDEO_SUFFIXES) and not name.startswith(".")]
-
-
-def missing_reason(path: str) -> str:
-    """Why `path` cannot be opened although named: a symlink loop, a broken symlink, or no such file."""
-    if os.path.islink(path):
-        try:
-            os.stat(path)
-        except OSError as err:
-            if err.errno == errno.ELOOP:
-                return "a symbolic link loop"
-        return f"a broken symbolic link (to {os.readlink(path)})"
-    return "no such file or folder"
-
-
-class VideoReadError(ValueError):
-    """A video file could not be read; ``str(err) == f"{path}: {problem}"`` (one line)."""
-
-    def __init__(self, path, problem: str):
-        self.path = os.fspath(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
-
-    def __reduce__(self):  # picklable across worker processes
-        return (type(self), (self.path, self.problem))
 
 
 @dataclasses.dataclass
@@ -99,83 +72,6 @@ class DecodedVideo:
     path: str
 
 
-def _check_file(path: str) -> None:
-    if not os.path.exists(path):
-        raise VideoReadError(path, missing_reason(path))
-    if os.path.isdir(path):
-        raise VideoReadError(path, "is a directory, not a video file")
-    if not os.path.isfile(path):
-        raise VideoReadError(path, "not a regular file")
-    if os.path.getsize(path) == 0:
-        raise VideoReadError(path, "empty file (0 bytes)")
-    if not os.access(path, os.R_OK):
-        raise VideoReadError(path, "cannot read file (permission denied)")
-
-
-# (offset, magic bytes, description, is a video container)
-_MAGIC = [(4, m, "MP4/MOV", True) for m in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")] + [
-    (8, b"AVI ", "AVI", True),
-    (0, b"\x1a\x45\xdf\xa3", "Matroska/WebM", True),
-    (0, b"FLV", "FLV", True),
-    (0, b"\x00\x00\x01\xba", "MPEG program stream", True),
-    (0, bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c"), "ASF/WMV", True),
-    (8, b"WAVE", "WAV audio", False),
-    (8, b"WEBP", "WebP image", False),
-    (0, b"\x89PNG", "PNG image", False),
-    (0, b"\xff\xd8\xff", "JPEG image", False),
-    (0, b"GIF8", "GIF image", False),
-    (0, b"BM", "BMP image", False),
-    (0, b"II*\x00", "TIFF image", False),
-    (0, b"MM\x00*", "TIFF image", False),
-    (0, b"ID3", "MP3 audio", False),
-    (0, b"fLaC", "FLAC audio", False),
-    (0, b"OggS", "Ogg", False),
-]
-
-
-def _sniff(path: str) -> tuple[str, bool]:
-    """Guesses the file type from its first bytes: ``(description, is_video_container)``."""
-    with open(path, "rb") as f:
-        head = f.read(512)
-    for offset, magic, name, is_video in _MAGIC:
-        if head[offset : offset + len(magic)] == magic:
-            return name, is_video
-    if len(head) > 188 and head[0] == head[188] == 0x47:  # MPEG-TS sync bytes
-        return "MPEG transport stream", True
-    try:
-        if all(c.isprintable() or c in "\r\n\t\f" for c in head.decode("utf-8")):
-            return "text file", False
-    except UnicodeDecodeError:
-        pass
-    return "unrecognised data", False
-
-
-def _damage(path: str, fallback: str) -> str:
-    """Why a file that looks like a video container cannot be parsed (MP4 box sizes tell truncation)."""
-    return (_mp4_overrun(path) if _sniff(path)[0] == "MP4/MOV" else None) or fallback
-
-
-def _mp4_overrun(path: str) -> str | None:
-    """For ISO-BMFF files: a note if a top-level box claims bytes past the end of the file (truncation)."""
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        offset = 0
-        while offset + 8 <= size:
-            f.seek(offset)
-            head = f.read(16)
-            box_size, name = int.from_bytes(head[:4], "big"), head[4:8].decode("latin-1")
-            if box_size == 1 and len(head) == 16:
-                box_size = int.from_bytes(head[8:16], "big")
-            elif box_size == 0:  # "to the end of the file"
-                return None
-            if box_size < 8:
-                return f"malformed {name!r} box"
-            if offset + box_size > size:
-                return f"the file ends inside its {name!r} box ({offset + box_size - size} bytes missing)"
-            offset += box_size
-    return None
-
-
 def _ffmpeg_reason(err: BaseException) -> str:
     """The FFmpeg message without PyAV's errno and file-name decorations."""
     msg = getattr(err, "strerror", None) or str(err) or type(err).__name__
@@ -189,22 +85,22 @@ def _open(path: str):
     try:
         container = av.open(path)
     except Exception as err:  # noqa: BLE001 - PyAV raises FFmpegError, but also AttributeError on broken moov
-        kind, is_video = _sniff(path)
+        kind, is_video = sniff(path)
         if is_video:
-            note = _damage(path, _ffmpeg_reason(err))
+            note = damage(path, _ffmpeg_reason(err))
             return None, f"truncated or corrupt: cannot parse the {kind} container ({note}); 0 frames decoded"
         raise VideoReadError(path, f"not a video file ({kind})") from None
     fmt = container.format.name
     if fmt in _NOT_VIDEO_FORMATS or fmt.endswith("_pipe"):
         container.close()
-        kind, _ = _sniff(path)
+        kind, _ = sniff(path)
         raise VideoReadError(path, f"not a video file ({kind if kind != 'unrecognised data' else fmt})")
     if not container.streams.video:
         audio = len(container.streams.audio)
         container.close()
-        if _sniff(path)[1] and not audio:  # a video container without any parsable stream: cut or damaged
+        if sniff(path)[1] and not audio:  # a video container without any parsable stream: cut or damaged
             raise VideoReadError(
-                path, f"truncated or corrupt: {_damage(path, 'no stream could be parsed')}; 0 frames decoded"
+                path, f"truncated or corrupt: {damage(path, 'no stream could be parsed')}; 0 frames decoded"
             )
         what = f"{fmt} container with {audio} audio stream(s)" if audio else f"{fmt} container"
         raise VideoReadError(path, f"no video stream ({what}); not a video file")
@@ -214,7 +110,7 @@ def _open(path: str):
     if stream.codec_context is None or stream.codec_context.name is None:
         container.close()
         raise VideoReadError(
-            path, f"truncated or corrupt: {_damage(path, 'the video stream has no codec')}; 0 frames decoded"
+            path, f"truncated or corrupt: {damage(path, 'the video stream has no codec')}; 0 frames decoded"
         )
     return container, stream
 
@@ -341,7 +237,7 @@ def from_local_copy(reader, path, **kwargs):
 
 def _open_checked(path: str):
     """``(container, stream, fps)``, or ``(None, problem, None)`` if only OpenCV may still read the file."""
-    _check_file(path)
+    check_file(path)
     container, stream = _open(path)
     if container is not None and _fps(stream) is None:
         container.close()
@@ -445,75 +341,3 @@ def video_info(path, *, decode: bool = False) -> dict:
         }
     finally:
         container.close()
-
-
-@functools.cache
-def _has_encoder(name: str) -> bool:
-    try:
-        av.codec.Codec(name, "w")
-        return True
-    except Exception:  # noqa: BLE001
-        return False
-
-
-def _encoder(pix_fmt: str, height: int, width: int, crf: int) -> tuple[str, str, dict]:
-    """``(codec, pix_fmt, options)``: libx264 (in PyAV's wheels), else FFmpeg's own mpeg4 at top quality."""
-    odd = height % 2 or width % 2
-    if _has_encoder("libx264"):
-        # x264 cannot do 4:2:0 at odd sizes; 4:4:4 keeps the exact size (and is sharper anyway).
-        fmt = "yuv444p" if odd else pix_fmt
-        return "libx264", fmt, {"crf": str(crf), "preset": "medium"}
-    if odd:
-        raise ValueError(
-            f"no libx264 encoder in this PyAV build, and the 4:2:0 fallback encoders need even "
-            f"sizes (got {height}x{width})"
-        )
-    return "mpeg4", "yuv420p", {"qscale": "1"}
-
-
-def write_video(
-    path, frames: np.ndarray, fps: float, *, crf: int = 0, pix_fmt: str = "yuv444p", reproducible: bool = False
-) -> None:
-    """Encodes RGB frames to a video file (H.264 in MP4 unless the suffix says otherwise).
-
-    Args:
-      path: output file; the container follows the suffix (.mp4 recommended; MP4/MOV get ``+faststart``).
-        The file is written to a temporary name and renamed, so it never exists half-written.
-      frames: ``[N, H, W, 3]`` uint8 RGB, N >= 1.
-      fps: frame rate in frames per second (stored as a fraction with denominator <= 1001, so 29.97 and
-        30000/1001 are exact).
-      crf: x264 constant rate factor; 0 is lossless in YUV (default: synthetic training videos).
-      pix_fmt: "yuv444p" (default, near-lossless RGB) or "yuv420p" (widely playable; odd sizes fall back
-        to yuv444p).
-      reproducible: lossy x264 output (crf > 0) differs from run to run with its default lookahead and
-        macroblock-tree rate control; True encodes with one thread, no lookahead and no mbtree, so the same
-        frames always give the same file.
-    """
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
-        raise ValueError(f"frames must be a non-empty [N, H, W, 3] uint8 array, got {frames.dtype} {frames.shape}")
-    if not (math.isfinite(fps) and fps > 0):
-        raise ValueError(f"fps must be a positive number, got {fps!r}")
-    if pix_fmt not in ("yuv444p", "yuv420p"):
-        raise ValueError(f"pix_fmt must be 'yuv444p' or 'yuv420p', got {pix_fmt!r}")
-    path = Path(path)
-    _, height, width, _ = frames.shape
-    codec, fmt, options = _encoder(pix_fmt, height, width, crf)
-    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
-    container_options = {"movflags": "+faststart"} if path.suffix.lower() in _FASTSTART_SUFFIXES else {}
-    try:
-        with av.open(str(tmp), "w", options=container_options) as container:
-            stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
-            stream.width, stream.height, stream.pix_fmt = width, height, fmt
-            if reproducible and codec == "libx264":
-                options = {**options, "threads": "1", "x264-params": "mbtree=0:rc-lookahead=0"}
-            stream.options = options
-            for rgb in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():  # flush the encoder's delayed frames
-                container.mux(packet)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
