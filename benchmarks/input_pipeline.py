@@ -123,7 +123,7 @@ def measure(args, cores: str) -> dict:
         "host_cpu": f"{cpu_name()}, {os.cpu_count()} cores",
         # The 1-minute load average at the end: on a shared machine, other processes' load lowers the figure.
         "load_avg_1min": os.getloadavg()[0],
-        # 1.0.0: flow inside each record; 2.0.0: flow in a side file per split (input_pipeline/real_videos.py)
+        # 1.0.0: flow inside each record; 2.0.0: flow in a side file per split (input_pipeline/datasets/real_videos.py)
         "dataset_version": str(builder.version),
         "examples_built": built_examples,
         "source_examples": len(source),

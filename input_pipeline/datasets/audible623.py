@@ -29,14 +29,8 @@ import os
 import tensorflow_datasets as tfds
 
 from input_pipeline.datasets import audible623_csv as csv_lib
-from input_pipeline.datasets.real_videos import (
-    Item,
-    RealVideoBuilder,
-    RealVideoConfig,
-    build,
-    builder_from_config,
-    make_builder_of,
-)
+from input_pipeline.datasets.real_video_configs import Item, RealVideoConfig, builder_from_config, make_builder_of
+from input_pipeline.datasets.real_videos import RealVideoBuilder, build
 
 UCF101_CLASSES = (
     "soccer_juggling",

@@ -25,14 +25,8 @@ import tensorflow_datasets as tfds
 
 from input_pipeline import audio_labels, prepare as prepare_lib, video as video_lib
 from input_pipeline.datasets.audible623_csv import Anomaly
-from input_pipeline.datasets.real_videos import (
-    Item,
-    RealVideoBuilder,
-    RealVideoConfig,
-    build,
-    builder_from_config,
-    make_builder_of,
-)
+from input_pipeline.datasets.real_video_configs import Item, RealVideoConfig, builder_from_config, make_builder_of
+from input_pipeline.datasets.real_videos import RealVideoBuilder, build
 
 
 @dataclasses.dataclass

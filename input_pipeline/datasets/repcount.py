@@ -30,14 +30,8 @@ from input_pipeline import prepare as prepare_lib
 from input_pipeline.datasets import repcount_csv
 from input_pipeline.datasets.audible623 import _find
 from input_pipeline.datasets.audible623_csv import Anomaly
-from input_pipeline.datasets.real_videos import (
-    Item,
-    RealVideoBuilder,
-    RealVideoConfig,
-    build,
-    builder_from_config,
-    make_builder_of,
-)
+from input_pipeline.datasets.real_video_configs import Item, RealVideoConfig, builder_from_config, make_builder_of
+from input_pipeline.datasets.real_videos import RealVideoBuilder, build
 
 
 @dataclasses.dataclass
