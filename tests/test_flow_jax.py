@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
-from input_pipeline import flow_jax as fj
+from input_pipeline import flow_jax as fj, flow_jax_ops as ops
 from input_pipeline.flow import to_gray
 from input_pipeline.synthetic import SceneConfig, generate_video
 
@@ -89,9 +89,9 @@ def _ref_remap(img, mapx, mapy, interpolation, border):
 def test_gradients_and_divergence_match_float64_loops():
     img = RNG.uniform(0, 255, (2, 6, 7)).astype(np.float32)
     px, py = RNG.normal(size=(2, 2, 6, 7)).astype(np.float32)
-    cdx, cdy = fj.centered_gradient(jnp.asarray(img))
-    fdx, fdy = fj.forward_gradient(jnp.asarray(img))
-    div = fj.divergence(jnp.asarray(px), jnp.asarray(py))
+    cdx, cdy = ops.centered_gradient(jnp.asarray(img))
+    fdx, fdy = ops.forward_gradient(jnp.asarray(img))
+    div = ops.divergence(jnp.asarray(px), jnp.asarray(py))
     for b in range(2):
         for got, want in zip((cdx, cdy, fdx, fdy), (*_ref_centered(img[b]), *_ref_forward(img[b]))):
             np.testing.assert_allclose(np.asarray(got[b]), want, rtol=0, atol=1e-4)
@@ -101,7 +101,7 @@ def test_gradients_and_divergence_match_float64_loops():
     u, qx, qy = RNG.normal(size=(3, 6, 7))
     qx[:, -1], qy[-1] = 0.0, 0.0
     gx, gy = _ref_forward(u)
-    div = np.asarray(fj.divergence(jnp.asarray(qx), jnp.asarray(qy)), np.float64)
+    div = np.asarray(ops.divergence(jnp.asarray(qx), jnp.asarray(qy)), np.float64)
     assert np.sum(gx * qx + gy * qy) == pytest.approx(-np.sum(u * div), rel=1e-5)
 
 
@@ -117,7 +117,7 @@ def test_warp_matches_reference_and_cv_remap(interpolation, border, cv_interp, c
     img = cv2.GaussianBlur(RNG.uniform(0, 255, (h, w)).astype(np.float32), (0, 0), 1.0)
     flow = RNG.uniform(-3, 3, (2, h, w)).astype(np.float32)  # reaches past every border
     flow[:, 0, :3] = [[0.0, -0.25, 1.0], [-1.0, 0.0, 0.5]]  # whole and half pixels, exactly on the border
-    got = np.asarray(fj.warp(jnp.asarray(img)[None, None], jnp.asarray(flow)[None], interpolation, border))[0, 0]
+    got = np.asarray(ops.warp(jnp.asarray(img)[None, None], jnp.asarray(flow)[None], interpolation, border))[0, 0]
     mapx = (np.arange(w, dtype=np.float32) + flow[0]).astype(np.float32)
     mapy = (np.arange(h, dtype=np.float32)[:, None] + flow[1]).astype(np.float32)
     np.testing.assert_allclose(got, _ref_remap(img, mapx, mapy, interpolation, border), rtol=0, atol=2e-3)
@@ -128,27 +128,27 @@ def test_warp_matches_reference_and_cv_remap(interpolation, border, cv_interp, c
 def test_resize_and_pyramid_match_opencv():
     img = RNG.uniform(0, 255, (29, 37)).astype(np.float32)
     down = cv2.resize(img, None, fx=0.8, fy=0.8, interpolation=cv2.INTER_LINEAR)
-    got = np.asarray(fj.resize_linear(jnp.asarray(img), down.shape, 0.8))
+    got = np.asarray(ops.resize_linear(jnp.asarray(img), down.shape, 0.8))
     np.testing.assert_allclose(got, down, rtol=0, atol=1e-3)
     up = cv2.resize(down, (37, 29), interpolation=cv2.INTER_LINEAR)
-    np.testing.assert_allclose(np.asarray(fj.resize_linear(jnp.asarray(down), (29, 37))), up, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(np.asarray(ops.resize_linear(jnp.asarray(down), (29, 37))), up, rtol=0, atol=1e-3)
     for side in (32, 48, 64, 112):
         shapes, level = [], np.zeros((side, side), np.float32)
         while min(level.shape) >= 16 and len(shapes) < 5:
             shapes.append(level.shape)
             level = cv2.resize(level, None, fx=0.8, fy=0.8, interpolation=cv2.INTER_LINEAR)
-        assert fj.pyramid_shapes(side, side) == shapes
+        assert ops.pyramid_shapes(side, side) == shapes
 
 
 def test_median_filter_matches_cv_median_blur():
     for n in (9, 25):
         x = RNG.normal(size=(1000, n))
         cols = list(x.T)
-        for i, j, _keep_min, _keep_max in fj.median_network(n):
+        for i, j, _keep_min, _keep_max in ops.median_network(n):
             cols[i], cols[j] = np.minimum(cols[i], cols[j]), np.maximum(cols[i], cols[j])
         np.testing.assert_array_equal(cols[n // 2], np.median(x, axis=1))
     u = RNG.normal(size=(2, 2, 13, 10)).astype(np.float32)
-    got = np.asarray(fj.median_filter(jnp.asarray(u), 5))
+    got = np.asarray(ops.median_filter(jnp.asarray(u), 5))
     for a in range(2):
         for c in range(2):
             np.testing.assert_array_equal(got[a, c], cv2.medianBlur(u[a, c], 5))
@@ -257,9 +257,9 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match=r"\[N, H, W\]"):
         fj.estimate_flow_batch(np.zeros((3, 32, 32, 3), np.uint8))
     with pytest.raises(ValueError, match="interpolation"):
-        fj.warp(jnp.zeros((1, 1, 4, 4)), jnp.zeros((1, 2, 4, 4)), "nearest")
+        ops.warp(jnp.zeros((1, 1, 4, 4)), jnp.zeros((1, 2, 4, 4)), "nearest")
     with pytest.raises(ValueError, match="border"):
-        fj.warp(jnp.zeros((1, 1, 4, 4)), jnp.zeros((1, 2, 4, 4)), "cubic", "reflect")
+        ops.warp(jnp.zeros((1, 1, 4, 4)), jnp.zeros((1, 2, 4, 4)), "cubic", "reflect")
 
 
 def test_fixed_iteration_counts_match_the_while_loop():
