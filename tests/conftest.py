@@ -41,6 +41,26 @@ def tiny_data_dir(tmp_path_factory) -> str:
     return data_dir
 
 
+@pytest.fixture(scope="session")
+def reference(tiny_data_dir, tmp_path_factory) -> dict:
+    """The uninterrupted reference run of tests/reference_run.py (1 process × 4 devices), trained once:
+    workdir (tests copy it, never write to it), config, log and final state."""
+    from reference_run import NUM_STEPS, config_for, read_log, state_at
+
+    from ta2net_jax.train import train_and_evaluate
+
+    workdir = str(tmp_path_factory.mktemp("reference"))
+    config = config_for(tiny_data_dir)
+    train_and_evaluate(config, workdir, progress=False)
+    assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2", "4"]
+    return {
+        "workdir": workdir,
+        "config": config,
+        "log": read_log(workdir),
+        "final": state_at(workdir, config, NUM_STEPS),
+    }
+
+
 @pytest.fixture
 def smoke_config(tiny_data_dir):
     """configs/synthetic_small.py:smoke on the tiny dataset, 8-frame clips."""

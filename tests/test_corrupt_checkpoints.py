@@ -3,7 +3,7 @@
 state bit-identical to an uninterrupted run (or says that it restarts at step 0); the inference commands
 skip to the previous step without moving anything, and fail with one line when no step restores.
 
-The reference is test_scaling's uninterrupted 4-step run (checkpoints at steps 2 and 4).
+The reference is the session's uninterrupted 4-step run (tests/reference_run.py; checkpoints at steps 2 and 4).
 """
 
 import glob
@@ -13,15 +13,9 @@ import shutil
 import subprocess
 
 import pytest
-from test_scaling import (
-    NUM_STEPS,
-    assert_bit_identical,
-    cli_train,
-    config_for,
-    read_log,
-    state_at,
-    subprocess_env,
-)
+from conftest import assert_bit_identical
+from reference_run import NUM_STEPS, read_log, state_at
+from test_scaling import cli_train, subprocess_env
 
 from ta2net_jax import checkpoint, restore_noise
 from ta2net_jax.cli import main as cli
@@ -61,15 +55,6 @@ CORRUPTIONS = {
     "missing_manifest": _remove_manifests,
     "empty_step_folder": _empty,
 }
-
-
-@pytest.fixture(scope="module")
-def reference(tiny_data_dir, tmp_path_factory):
-    workdir = str(tmp_path_factory.mktemp("reference"))
-    config = config_for(tiny_data_dir)
-    train_and_evaluate(config, workdir, progress=False)
-    assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2", "4"]
-    return {"workdir": workdir, "config": config, "final": state_at(workdir, config, NUM_STEPS)}
 
 
 def _copy(reference, tmp_path, name="run"):

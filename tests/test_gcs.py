@@ -31,17 +31,15 @@ import urllib.request
 
 import pytest
 from conftest import REPO, assert_bit_identical, realdata
+from reference_run import CONFIG, NUM_STEPS, overrides, state_at
 from test_beam import BEAM_OPTIONS, needs_beam
-from test_scaling import state_at
 
 from input_pipeline import paths, registry, video
 from ta2net_jax import checkpoint
 from ta2net_jax.config_utils import load_config
 from ta2net_jax.train import train_and_evaluate
 
-CONFIG = os.path.join(REPO, "configs", "synthetic_small.py:smoke")
 CACHE = os.path.join(REPO, ".jax_cache")
-NUM_STEPS = 4
 TIMEOUT = 300
 BUCKET = "ta2net-test"
 
@@ -96,14 +94,6 @@ def emulator(tmp_path_factory):
         log.close()
 
 
-def overrides(data_dir, **train):
-    base = {"num_steps": NUM_STEPS, "checkpoint_every": 2, "max_to_keep": 3, "log_every": 1}
-    base.update(train)
-    return [f"data.data_dir={data_dir}", "data.num_frames=8", "optim.schedule=constant"] + [
-        f"train.{k}={v}" for k, v in base.items()
-    ]
-
-
 def subprocess_env(emulator, **extra):
     env = dict(os.environ)
     env.pop(checkpoint.FAULT_ENV, None)
@@ -130,15 +120,6 @@ def cli_train(data_dir, workdir, env, tmp_path, what):
 
 def read_log(workdir):
     return [json.loads(line) for line in paths.read_text(paths.join(workdir, "metrics.jsonl")).splitlines()]
-
-
-@pytest.fixture(scope="module")
-def reference(tiny_data_dir, tmp_path_factory):
-    """The uninterrupted run on local disk: its log and final state."""
-    workdir = str(tmp_path_factory.mktemp("gcs_reference"))
-    config = load_config(CONFIG, overrides(tiny_data_dir))
-    train_and_evaluate(config, workdir, progress=False)
-    return {"config": config, "log": read_log(workdir), "final": state_at(workdir, config, NUM_STEPS)}
 
 
 def test_paths_layer(emulator):

@@ -3,9 +3,10 @@ SIGKILL at a random step and resume (bit-identical final state), a kill while a 
 committed (the torn step is never picked), SIGTERM preemption (checkpoint at the next step, exit 143),
 the FSDP mesh, and the checkpoint validity rules.
 
-One in-process reference run (4 steps, constant learning rate, checkpoints at 2 and 4) serves every
-comparison; the other runs are `python -m ta2net_jax.cli train` subprocesses (the same jit step, so the
-persistent compilation cache in .jax_cache is shared).
+One in-process reference run (tests/reference_run.py: 4 steps, constant learning rate, checkpoints at 2 and
+4; trained once per session by conftest's `reference`) serves every comparison; the other runs are
+`python -m ta2net_jax.cli train` subprocesses (the same jit step, so the persistent compilation cache in
+.jax_cache is shared).
 """
 
 import json
@@ -21,14 +22,12 @@ import jax
 import numpy as np
 import pytest
 from conftest import REPO, assert_bit_identical
+from reference_run import CONFIG, NUM_STEPS, config_for, overrides, read_log, state_at, target_state
 
 from ta2net_jax import checkpoint, mesh as mesh_lib
-from ta2net_jax.config_utils import load_config
 from ta2net_jax.train import create_train_state, train_and_evaluate
 
-CONFIG = os.path.join(REPO, "configs", "synthetic_small.py:smoke")
 CACHE = os.path.join(REPO, ".jax_cache")
-NUM_STEPS = 4
 TIMEOUT = 420
 # 2 processes (Gloo all-reduces across processes) vs 1 process: the same global batch and initial state;
 # XLA partitions the two programs slightly differently, so float32 sums are ordered differently.
@@ -39,18 +38,6 @@ TIMEOUT = 420
 # by 1e-2 … 1e-1 (e.g. fb and tmp differ by 3 % and 8 % between steps 1 and 2).
 STEP1_RTOL = 5e-5
 LATER_RTOL = {"loss": 1e-3, "focal": 1e-3, "soft_ce": 1e-3, "fb": 1e-3, "tmp": 1e-3, "grad_norm": 1e-2}
-
-
-def overrides(data_dir, **train):
-    base = {"num_steps": NUM_STEPS, "checkpoint_every": 2, "max_to_keep": 3, "log_every": 1}
-    base.update(train)
-    return [f"data.data_dir={data_dir}", "data.num_frames=8", "optim.schedule=constant"] + [
-        f"train.{k}={v}" for k, v in base.items()
-    ]
-
-
-def config_for(data_dir, **train):
-    return load_config(CONFIG, overrides(data_dir, **train))
 
 
 def cli_train(data_dir, workdir, **train):
@@ -79,11 +66,6 @@ def subprocess_env(devices=4, **extra):
         **extra,
     )
     return env
-
-
-def read_log(workdir):
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f]
 
 
 def logged_step(workdir):
@@ -124,42 +106,6 @@ def run_to_end(cmd, workdir, env, what):
     status, text = finish(proc, output, what)
     assert status == 0, f"{what} failed ({status}):\n{text[-3000:]}"
     return text
-
-
-_TARGETS = {}
-
-
-def target_state(config):
-    """A freshly initialised train state of `config` (restore target: shapes, dtypes, shardings), cached."""
-    key = config.to_json_best_effort(sort_keys=True)
-    if key not in _TARGETS:
-        mesh = mesh_lib.make_mesh(config.mesh)
-        with jax.set_mesh(mesh):
-            _TARGETS[key] = create_train_state(config, mesh)[1]
-    return _TARGETS[key]
-
-
-def state_at(workdir, config, step):
-    mngr = checkpoint.manager(workdir, with_data=False)
-    try:
-        restored, _ = checkpoint.restore(mngr, target_state(config), step=step)
-    finally:
-        mngr.close()
-    return restored
-
-
-@pytest.fixture(scope="module")
-def reference(tiny_data_dir, tmp_path_factory):
-    """The uninterrupted run (1 process × 4 devices): its log and final state."""
-    workdir = str(tmp_path_factory.mktemp("reference"))
-    config = config_for(tiny_data_dir)
-    train_and_evaluate(config, workdir, progress=False)
-    return {
-        "workdir": workdir,
-        "config": config,
-        "log": read_log(workdir),
-        "final": state_at(workdir, config, NUM_STEPS),
-    }
 
 
 LOSS_TERMS = ("loss", "focal", "soft_ce", "fb", "tmp")
@@ -327,9 +273,9 @@ def test_eval_on_two_processes_matches_one_process(reference, tiny_data_dir, tmp
     devices; the per-video scores are all-gathered) reports what 1 process × 4 devices reports."""
     from ta2net_jax.evaluation.evaluate import evaluate
 
-    one = evaluate(reference["config"], reference["workdir"], progress=False, report=False)
     workdir = str(tmp_path / "copy")
-    shutil.copytree(reference["workdir"], workdir)
+    shutil.copytree(reference["workdir"], workdir)  # the session's reference run is never written to
+    one = evaluate(reference["config"], workdir, progress=False, report=False)
     os.remove(os.path.join(workdir, "eval.json"))
     cmd = [
         "bash",

@@ -1,0 +1,57 @@
+"""The uninterrupted reference run of the resumption tests (test_scaling, test_corrupt_checkpoints, test_gcs):
+configs/synthetic_small.py:smoke on the tiny dataset, 4 steps at a constant learning rate, checkpoints at steps
+2 and 4. conftest.py's session fixture `reference` trains it once; these are its overrides and how to read
+its log and restore its state."""
+
+import json
+import os
+
+import jax
+from conftest import REPO
+
+from ta2net_jax import checkpoint, mesh as mesh_lib
+from ta2net_jax.config_utils import load_config
+from ta2net_jax.train import create_train_state
+
+CONFIG = os.path.join(REPO, "configs", "synthetic_small.py:smoke")
+NUM_STEPS = 4
+
+
+def overrides(data_dir, **train) -> list[str]:
+    """`key=value` overrides of CONFIG for a run on `data_dir` (train options may be changed)."""
+    base = {"num_steps": NUM_STEPS, "checkpoint_every": 2, "max_to_keep": 3, "log_every": 1}
+    base.update(train)
+    return [f"data.data_dir={data_dir}", "data.num_frames=8", "optim.schedule=constant"] + [
+        f"train.{k}={v}" for k, v in base.items()
+    ]
+
+
+def config_for(data_dir, **train):
+    return load_config(CONFIG, overrides(data_dir, **train))
+
+
+def read_log(workdir) -> list[dict]:
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+_TARGETS = {}
+
+
+def target_state(config):
+    """A freshly initialised train state of `config` (restore target: shapes, dtypes, shardings), cached."""
+    key = config.to_json_best_effort(sort_keys=True)
+    if key not in _TARGETS:
+        mesh = mesh_lib.make_mesh(config.mesh)
+        with jax.set_mesh(mesh):
+            _TARGETS[key] = create_train_state(config, mesh)[1]
+    return _TARGETS[key]
+
+
+def state_at(workdir, config, step):
+    mngr = checkpoint.manager(workdir, with_data=False)
+    try:
+        restored, _ = checkpoint.restore(mngr, target_state(config), step=step)
+    finally:
+        mngr.close()
+    return restored
