@@ -9,6 +9,7 @@ import os
 import jax
 from conftest import REPO
 
+from input_pipeline import paths
 from ta2net_jax import checkpoint, mesh as mesh_lib
 from ta2net_jax.config_utils import load_config
 from ta2net_jax.train import create_train_state
@@ -31,8 +32,8 @@ def config_for(data_dir, **train):
 
 
 def read_log(workdir) -> list[dict]:
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f]
+    """The run's metrics.jsonl records (a local or gs:// workdir)."""
+    return [json.loads(line) for line in paths.read_text(paths.join(workdir, "metrics.jsonl")).splitlines()]
 
 
 _TARGETS = {}

@@ -31,7 +31,7 @@ import urllib.request
 
 import pytest
 from conftest import REPO, assert_bit_identical, realdata
-from reference_run import CONFIG, NUM_STEPS, overrides, state_at
+from reference_run import CONFIG, NUM_STEPS, overrides, read_log, state_at
 from test_beam import BEAM_OPTIONS, needs_beam
 
 from input_pipeline import paths, registry, video
@@ -116,10 +116,6 @@ def cli_train(data_dir, workdir, env, tmp_path, what):
     with open(output, "w") as out:
         proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=TIMEOUT)
     return proc.returncode, output.read_text()
-
-
-def read_log(workdir):
-    return [json.loads(line) for line in paths.read_text(paths.join(workdir, "metrics.jsonl")).splitlines()]
 
 
 def test_paths_layer(emulator):
