@@ -9,6 +9,7 @@
    to frame ``floor(t * fps - lag_frames + 0.5)`` (nearest frame, halves up), onsets outside the video dropped.
 4. :func:`onset_envelope_per_frame`: the onset strength per video frame, for the lag estimate and the
    agreement score of input_pipeline.audio_labels.
+5. :func:`audio_onsets_entry`: one video's entry in the ``audio_onsets.json`` format of ../shared/realdata.
 
 Units: names ending in ``_s`` are seconds; ``frames``/``lag_frames`` are video frames at the native rate.
 docs/audio.md explains every choice.
@@ -25,7 +26,7 @@ import av.logging
 import numpy as np
 
 from input_pipeline import paths
-from input_pipeline.video import VideoReadError, from_local_copy
+from input_pipeline.video import VideoReadError, from_local_copy, video_info
 
 av.logging.set_level(None)  # FFmpeg messages would otherwise be printed above our one-line errors
 
@@ -34,9 +35,11 @@ __all__ = [
     "DEFAULT_HOP_LENGTH",
     "DEFAULT_SAMPLE_RATE",
     "ONSET_LATENCY_HOPS",
+    "ONSET_SETTINGS",
     "AudioReadError",
     "NoAudioStreamError",
     "Onsets",
+    "audio_onsets_entry",
     "detect_onsets",
     "onset_envelope_per_frame",
     "onsets_to_frames",
@@ -247,3 +250,47 @@ def onset_envelope_per_frame(onsets: Onsets, fps: float, num_frames: int) -> np.
     if empty.any():
         out[empty] = np.interp(np.flatnonzero(empty) / fps, hop_times_s, env, right=0.0)
     return out
+
+
+ONSET_SETTINGS = {"delta_0.3_condfoleygen": 0.3, "delta_0.07_librosa_default": 0.07}
+
+
+def audio_onsets_entry(path, settings: dict[str, float] | None = None, sample_rate: int = DEFAULT_SAMPLE_RATE) -> dict:
+    """One video's entry in the ``audio_onsets.json`` format (../shared/realdata/greatest_hits_condfoleygen):
+    decode facts (``md5``, ``fps``, ``n_frames_decoded``, ``width``, ``height``, ``has_audio``) and, per onset
+    setting ``{name: delta}`` (default :data:`ONSET_SETTINGS`), librosa's ``times_s`` (4 decimals) and
+    ``frames_at_native_fps`` (``t * fps``, 2 decimals, no latency removed: the raw pseudo ground truth).
+    A video without audio gets ``has_audio: False`` and ``audio_onsets: None``.
+
+    Raises:
+      AudioReadError (other than no audio stream), input_pipeline.video.VideoReadError.
+    """
+    import hashlib
+
+    import librosa
+
+    path = os.fspath(path)
+    info = video_info(path, decode=True)
+    with open(path, "rb") as f:
+        md5 = hashlib.md5(f.read()).hexdigest()
+    entry = {
+        "md5": md5,
+        "fps": float(info["fps"]),
+        "n_frames_decoded": int(info["num_frames"]),
+        "width": int(info["size"][1]),
+        "height": int(info["size"][0]),
+    }
+    try:
+        samples, rate = read_audio(path, sample_rate)
+    except NoAudioStreamError:
+        return {**entry, "has_audio": False, "audio_onsets": None}
+    onsets: dict = {}
+    for name, delta in (settings or ONSET_SETTINGS).items():
+        found = detect_onsets(samples, rate, delta=delta, latency_hops=0)
+        onsets[name] = {
+            "call": f"librosa.onset.onset_detect(y=mono_audio_{rate}Hz, sr={rate}, units='time', delta={delta:g})",
+            "times_s": [round(float(t), 4) for t in found.times_s],
+            "frames_at_native_fps": [round(float(t) * entry["fps"], 2) for t in found.times_s],
+        }
+    onsets["librosa_version"] = librosa.__version__
+    return {**entry, "has_audio": True, "audio_onsets": onsets}

@@ -26,7 +26,6 @@ from input_pipeline.audio import (
     DEFAULT_DELTA,
     DEFAULT_SAMPLE_RATE,
     ONSET_LATENCY_HOPS,
-    NoAudioStreamError,
     Onsets,
     detect_onsets,
     onset_envelope_per_frame,
@@ -38,14 +37,12 @@ from input_pipeline.video import read_video, video_info
 __all__ = [
     "DEFAULT_MAX_LAG",
     "DEFAULT_MIN_AGREEMENT",
-    "ONSET_SETTINGS",
     "AudioLabelSet",
     "AudioLabels",
     "ClipSignals",
     "LagEstimate",
     "audio_labels_for_video",
     "audio_labels_for_videos",
-    "audio_onsets_entry",
     "clip_agreement",
     "clip_signals",
     "estimate_lag",
@@ -389,47 +386,3 @@ def audio_labels_for_videos(
     rejected.update(low)
     labels = {c.path: _labels(c, lag.lag_frames, r) for c, r in kept}
     return AudioLabelSet(labels, rejected, lag)
-
-
-ONSET_SETTINGS = {"delta_0.3_condfoleygen": 0.3, "delta_0.07_librosa_default": 0.07}
-
-
-def audio_onsets_entry(path, settings: dict[str, float] | None = None, sample_rate: int = DEFAULT_SAMPLE_RATE) -> dict:
-    """One video's entry in the ``audio_onsets.json`` format (../shared/realdata/greatest_hits_condfoleygen):
-    decode facts (``md5``, ``fps``, ``n_frames_decoded``, ``width``, ``height``, ``has_audio``) and, per onset
-    setting ``{name: delta}`` (default :data:`ONSET_SETTINGS`), librosa's ``times_s`` (4 decimals) and
-    ``frames_at_native_fps`` (``t * fps``, 2 decimals, no latency removed: the raw pseudo ground truth).
-    A video without audio gets ``has_audio: False`` and ``audio_onsets: None``.
-
-    Raises:
-      AudioReadError (other than no audio stream), input_pipeline.video.VideoReadError.
-    """
-    import hashlib
-
-    import librosa
-
-    path = os.fspath(path)
-    info = video_info(path, decode=True)
-    with open(path, "rb") as f:
-        md5 = hashlib.md5(f.read()).hexdigest()
-    entry = {
-        "md5": md5,
-        "fps": float(info["fps"]),
-        "n_frames_decoded": int(info["num_frames"]),
-        "width": int(info["size"][1]),
-        "height": int(info["size"][0]),
-    }
-    try:
-        samples, rate = read_audio(path, sample_rate)
-    except NoAudioStreamError:
-        return {**entry, "has_audio": False, "audio_onsets": None}
-    onsets: dict = {}
-    for name, delta in (settings or ONSET_SETTINGS).items():
-        found = detect_onsets(samples, rate, delta=delta, latency_hops=0)
-        onsets[name] = {
-            "call": f"librosa.onset.onset_detect(y=mono_audio_{rate}Hz, sr={rate}, units='time', delta={delta:g})",
-            "times_s": [round(float(t), 4) for t in found.times_s],
-            "frames_at_native_fps": [round(float(t) * entry["fps"], 2) for t in found.times_s],
-        }
-    onsets["librosa_version"] = librosa.__version__
-    return {**entry, "has_audio": True, "audio_onsets": onsets}

@@ -141,11 +141,11 @@ def test_audio_onsets_entry_reproduces_the_shared_json(dataset):
     with open(realdata(*ONSETS_JSON)) as f:
         shared = json.load(f)
     for name, expected in shared.items():
-        entry = audio_labels.audio_onsets_entry(realdata("greatest_hits_condfoleygen", name))
+        entry = audio.audio_onsets_entry(realdata("greatest_hits_condfoleygen", name))
         note = expected["audio_onsets"].pop("note")
         assert note and entry == expected, name
     _, _, _, extra, _ = dataset
-    assert audio_labels.audio_onsets_entry(extra["no_audio"])["audio_onsets"] is None
+    assert audio.audio_onsets_entry(extra["no_audio"])["audio_onsets"] is None
 
 
 def test_labels_json_is_a_labels_file_for_parse_labels(dataset, tmp_path):
