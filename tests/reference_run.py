@@ -5,9 +5,10 @@ its log and restore its state."""
 
 import json
 import os
+import sys
 
 import jax
-from conftest import REPO
+from conftest import CACHE, REPO
 
 from input_pipeline import paths
 from ta2net_jax import checkpoint, mesh as mesh_lib
@@ -25,6 +26,28 @@ def overrides(data_dir, **train) -> list[str]:
     return [f"data.data_dir={data_dir}", "data.num_frames=8", "optim.schedule=constant"] + [
         f"train.{k}={v}" for k, v in base.items()
     ]
+
+
+def train_command(data_dir, workdir, **train) -> list[str]:
+    """`ta2net train` of CONFIG on `data_dir` into `workdir`, as a subprocess command line."""
+    command = [sys.executable, "-m", "ta2net_jax.cli.main", "train", "--config", CONFIG, "--workdir", workdir]
+    return command + [f"--config.{o}" for o in overrides(data_dir, **train)]
+
+
+def subprocess_env(devices=4, **extra) -> dict:
+    """The environment of a training subprocess: CPU with `devices` fake devices, the tests' compilation
+    cache, the repo importable, no fault injection unless `extra` sets it."""
+    env = dict(os.environ)
+    env.pop(checkpoint.FAULT_ENV, None)
+    env.update(
+        JAX_PLATFORMS="cpu",
+        JAX_NUM_CPU_DEVICES=str(devices),
+        JAX_COMPILATION_CACHE_DIR=CACHE,
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="1",
+        PYTHONPATH=REPO + os.pathsep + env.get("PYTHONPATH", ""),
+        **extra,
+    )
+    return env
 
 
 def config_for(data_dir, **train):

@@ -14,8 +14,7 @@ import subprocess
 
 import pytest
 from conftest import assert_bit_identical
-from reference_run import NUM_STEPS, read_log, state_at
-from test_scaling import cli_train, subprocess_env
+from reference_run import NUM_STEPS, read_log, state_at, subprocess_env, train_command
 
 from ta2net_jax import checkpoint, restore_noise
 from ta2net_jax.cli import main as cli
@@ -119,7 +118,7 @@ def test_every_step_corrupt_training_says_it_restarts_and_finishes(reference, ti
     for step in ("2", "4"):
         _truncate_data_files(os.path.join(workdir, "checkpoints", step))
     proc = subprocess.run(
-        cli_train(tiny_data_dir, workdir), env=subprocess_env(), capture_output=True, text=True, timeout=600
+        train_command(tiny_data_dir, workdir), env=subprocess_env(), capture_output=True, text=True, timeout=600
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr and "Event loop is closed" not in proc.stderr

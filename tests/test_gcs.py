@@ -31,7 +31,7 @@ import urllib.request
 
 import pytest
 from conftest import REPO, assert_bit_identical, realdata
-from reference_run import CONFIG, NUM_STEPS, overrides, read_log, state_at
+from reference_run import CONFIG, NUM_STEPS, overrides, read_log, state_at, subprocess_env, train_command
 from test_beam import BEAM_OPTIONS, needs_beam
 
 from input_pipeline import paths, registry, video
@@ -39,7 +39,6 @@ from ta2net_jax import checkpoint
 from ta2net_jax.config_utils import load_config
 from ta2net_jax.train import train_and_evaluate
 
-CACHE = os.path.join(REPO, ".jax_cache")
 TIMEOUT = 300
 BUCKET = "ta2net-test"
 
@@ -94,24 +93,13 @@ def emulator(tmp_path_factory):
         log.close()
 
 
-def subprocess_env(emulator, **extra):
-    env = dict(os.environ)
-    env.pop(checkpoint.FAULT_ENV, None)
-    env.update(
-        emulator,
-        JAX_PLATFORMS="cpu",
-        JAX_NUM_CPU_DEVICES="4",
-        JAX_COMPILATION_CACHE_DIR=CACHE,
-        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="1",
-        PYTHONPATH=REPO + os.pathsep + env.get("PYTHONPATH", ""),
-        **extra,
-    )
-    return env
+def gcs_env(emulator, **extra) -> dict:
+    """A training subprocess's environment (reference_run.subprocess_env) pointed at the GCS emulator."""
+    return subprocess_env(**emulator, **extra)
 
 
-def cli_train(data_dir, workdir, env, tmp_path, what):
-    cmd = [sys.executable, "-m", "ta2net_jax.cli.main", "train", "--config", CONFIG, "--workdir", workdir]
-    cmd += [f"--config.{o}" for o in overrides(data_dir)]
+def run_train(data_dir, workdir, env, tmp_path, what):
+    cmd = train_command(data_dir, workdir)
     output = tmp_path / f"{what}.txt"
     with open(output, "w") as out:
         proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=TIMEOUT)
@@ -163,8 +151,8 @@ def test_train_killed_resumed_eval_detect_export_in_a_bucket(emulator, reference
     workdir = f"gs://{BUCKET}/run"
     # Killed while committing step 4 (every file written, commit_success.txt not yet): SIGKILL after the first
     # checkpoint (step 2).
-    env = subprocess_env(emulator, **{checkpoint.FAULT_ENV: str(NUM_STEPS)})
-    status, text = cli_train(tiny_data_dir, workdir, env, tmp_path, "killed")
+    env = gcs_env(emulator, **{checkpoint.FAULT_ENV: str(NUM_STEPS)})
+    status, text = run_train(tiny_data_dir, workdir, env, tmp_path, "killed")
     assert status == -signal.SIGKILL, text[-3000:]
     torn = paths.join(workdir, "checkpoints", str(NUM_STEPS))
     assert paths.exists(paths.join(torn, "state")) and not paths.exists(paths.join(torn, checkpoint.COMMIT_FILE))
@@ -172,7 +160,7 @@ def test_train_killed_resumed_eval_detect_export_in_a_bucket(emulator, reference
     assert not checkpoint.is_complete(torn, with_data=True, process_count=1)
 
     # Resumed from step 2 to the end: the same parameters as the uninterrupted local run.
-    status, text = cli_train(tiny_data_dir, workdir, subprocess_env(emulator), tmp_path, "resumed")
+    status, text = run_train(tiny_data_dir, workdir, gcs_env(emulator), tmp_path, "resumed")
     assert status == 0, text[-3000:]
     assert f"resumed from checkpoint step 2 ({workdir}/checkpoints)" in text
     assert_bit_identical(state_at(workdir, reference["config"], NUM_STEPS), reference["final"])
@@ -392,7 +380,7 @@ def test_missing_or_broken_objects_are_one_line_errors(emulator, clips_in_bucket
     proc = subprocess.run(
         [sys.executable, "-m", "ta2net_jax.cli", "detect", missing, "--method", "inflection"],
         cwd=REPO,
-        env=subprocess_env(emulator),
+        env=gcs_env(emulator),
         capture_output=True,
         text=True,
         timeout=TIMEOUT,

@@ -22,12 +22,21 @@ import jax
 import numpy as np
 import pytest
 from conftest import REPO, assert_bit_identical
-from reference_run import CONFIG, NUM_STEPS, config_for, overrides, read_log, state_at, target_state
+from reference_run import (
+    CONFIG,
+    NUM_STEPS,
+    config_for,
+    overrides,
+    read_log,
+    state_at,
+    subprocess_env,
+    target_state,
+    train_command,
+)
 
 from ta2net_jax import checkpoint, mesh as mesh_lib
 from ta2net_jax.train import create_train_state, train_and_evaluate
 
-CACHE = os.path.join(REPO, ".jax_cache")
 TIMEOUT = 420
 # 2 processes (Gloo all-reduces across processes) vs 1 process: the same global batch and initial state;
 # XLA partitions the two programs slightly differently, so float32 sums are ordered differently.
@@ -38,34 +47,6 @@ TIMEOUT = 420
 # by 1e-2 … 1e-1 (e.g. fb and tmp differ by 3 % and 8 % between steps 1 and 2).
 STEP1_RTOL = 5e-5
 LATER_RTOL = {"loss": 1e-3, "focal": 1e-3, "soft_ce": 1e-3, "fb": 1e-3, "tmp": 1e-3, "grad_norm": 1e-2}
-
-
-def cli_train(data_dir, workdir, **train):
-    return [
-        sys.executable,
-        "-m",
-        "ta2net_jax.cli.main",
-        "train",
-        "--config",
-        CONFIG,
-        "--workdir",
-        workdir,
-        *[f"--config.{o}" for o in overrides(data_dir, **train)],
-    ]
-
-
-def subprocess_env(devices=4, **extra):
-    env = dict(os.environ)
-    env.pop(checkpoint.FAULT_ENV, None)
-    env.update(
-        JAX_PLATFORMS="cpu",
-        JAX_NUM_CPU_DEVICES=str(devices),
-        JAX_COMPILATION_CACHE_DIR=CACHE,
-        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="1",
-        PYTHONPATH=REPO + os.pathsep + env.get("PYTHONPATH", ""),
-        **extra,
-    )
-    return env
 
 
 def logged_step(workdir):
@@ -126,7 +107,7 @@ def test_two_processes_match_one_process(reference, tiny_data_dir, tmp_path):
         "-l",
         str(tmp_path / "logs"),
         "--",
-    ] + cli_train(tiny_data_dir, workdir, num_steps=3, checkpoint_every=100)[3:]
+    ] + train_command(tiny_data_dir, workdir, num_steps=3, checkpoint_every=100)[3:]
     cmd += ["--config.mesh.shape=(2, 2)", "--config.mesh.axis_names=('data', 'fsdp')"]
     env = subprocess_env(PYTHON=sys.executable)
     text = run_to_end(cmd, workdir, env, "2-process run")
@@ -150,7 +131,7 @@ def test_sigkill_at_a_random_step_then_resume_is_bit_identical(reference, tiny_d
     workdir = str(tmp_path / "run")
     kill_after = random.randint(1, NUM_STEPS - 1)
     what = f"SIGKILL after step {kill_after} was logged"
-    proc, _ = start(cli_train(tiny_data_dir, workdir), workdir, subprocess_env())
+    proc, _ = start(train_command(tiny_data_dir, workdir), workdir, subprocess_env())
     wait_for_step(proc, workdir, kill_after, what)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -178,7 +159,7 @@ def test_kill_while_committing_a_checkpoint_then_sigterm_then_resume(reference, 
     then saves a checkpoint at the next step (3) and exits 143; the third run finishes bit-identical."""
     workdir = str(tmp_path / "run")
     ckpt_dir = os.path.join(workdir, "checkpoints")
-    proc, output = start(cli_train(tiny_data_dir, workdir), workdir, subprocess_env(**{checkpoint.FAULT_ENV: "4"}))
+    proc, output = start(train_command(tiny_data_dir, workdir), workdir, subprocess_env(**{checkpoint.FAULT_ENV: "4"}))
     status, text = finish(proc, output, "run killed in save")
     assert status == -signal.SIGKILL, text[-3000:]
     names = os.listdir(ckpt_dir)
@@ -190,7 +171,7 @@ def test_kill_while_committing_a_checkpoint_then_sigterm_then_resume(reference, 
     mngr.close()
 
     # Resume; SIGTERM as soon as it has restored (the handler is installed before the restore).
-    proc, output = start(cli_train(tiny_data_dir, workdir), workdir, subprocess_env())
+    proc, output = start(train_command(tiny_data_dir, workdir), workdir, subprocess_env())
     deadline = time.monotonic() + TIMEOUT
     while "resumed from checkpoint step" not in open(output).read():
         assert proc.poll() is None and time.monotonic() < deadline, open(output).read()[-3000:]
