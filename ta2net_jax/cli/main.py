@@ -19,7 +19,7 @@ CONFIG is a Python config file, optionally with a variant: `configs/synthetic_sm
 User errors (a bad file, a missing dataset or checkpoint, a wrong config key) are typed exceptions that
 `main` prints as one line naming the file and the problem, with exit status 1. `python -m ta2net_jax.cli`
 is the same command. Building the parser imports nothing heavy (the dataset and detector registries are
-light); each subcommand's handler (commands.py) imports only what it needs.
+light); each subcommand's handler (commands.py, detection_commands.py) imports only what it needs.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import sys
 
 from input_pipeline import registry
 from ta2net_jax import export
-from ta2net_jax.cli import commands
+from ta2net_jax.cli import commands, detection_commands
 from ta2net_jax.detection import detectors
 
 LABELS_HELP = (
@@ -41,6 +41,11 @@ LABELS_HELP = (
 FLOW_HELP = (
     "optical-flow estimator: dis (default; a run's own by default with --workdir), farneback, tvl1 (OpenCV) "
     "or tvl1-jax (the same TV-L1 in JAX, on the accelerator when there is one)"
+)
+KEEP_REPEATS_HELP = (
+    "score every decoded frame; by default frames that repeat the one before them in a regular cadence "
+    "(frame-rate conversions, e.g. 25 → 29.97 fps) are dropped before flow, since each would look like an "
+    "abrupt stop (events stay in native frames; the reference method never drops them)"
 )
 
 
@@ -106,6 +111,7 @@ def _add_detect(p) -> None:
     p.add_argument("--threshold", type=float, help="override the tuned threshold")
     p.add_argument("--labels", help=LABELS_HELP)
     p.add_argument("--flow", default=None, help=FLOW_HELP)
+    p.add_argument("--keep-repeats", action="store_true", help=KEEP_REPEATS_HELP)
     g = p.add_argument_group("dubbing and cue lists (one video; docs/audio.md)")
     g.add_argument(
         "--dub",
@@ -139,6 +145,7 @@ def _add_eval_videos(p) -> None:
     )
     p.add_argument("--name", default=None, help="title of the report (default: the labels file)")
     p.add_argument("--flow", default=None, help=FLOW_HELP)
+    p.add_argument("--keep-repeats", action="store_true", help=KEEP_REPEATS_HELP)
 
 
 def _add_runner(p) -> None:
@@ -281,9 +288,9 @@ COMMANDS = {
     "build": commands.build,
     "train": commands.train,
     "eval": commands.evaluate,
-    "detect": commands.detect,
-    "eval-videos": commands.eval_videos,
-    "real-benchmark": commands.real_benchmark,
+    "detect": detection_commands.detect,
+    "eval-videos": detection_commands.eval_videos,
+    "real-benchmark": detection_commands.real_benchmark,
     "prepare": commands.prepare,
     "export": commands.export,
     "import-torch": commands.import_torch,

@@ -2,6 +2,8 @@
 
     video file (any fps, any size; PyAV/OpenCV; a gs:// URL is decoded from its cached local copy)
       → frames resized to the model's input size (aspect not kept, as the original)
+      → frames that repeat their predecessor in a regular cadence (frame-rate conversions) dropped, the rest
+        scored at the rate they really have (input_pipeline/frame_repeats.py; off with --keep-repeats)
       → forward/backward optical flow (the flow estimator the model was trained with; with "tvl1-jax" the
         model detector computes it inside its jitted program, per batch of windows: detection/fused.py)
       → per-frame score: P(audible) from sliding windows (--workdir), or the robust z-score of
@@ -12,7 +14,7 @@
 
 Picking (events.Picking): `--threshold`, else the one `ta2net eval` tuned on validation
 (`<workdir>/detector.json`: `<name>_picking`, or the older `<name>_threshold`), else the detector's default:
-0.5 for P(audible), 0.47 robust z-units above a 1 s running median for the inflection energy (chosen on the
+0.5 for P(audible), 0.46 robust z-units above a 1 s running median for the inflection energy (chosen on the
 labelled real clips, detectors.py), median + 1·std for the reference. The minimum separation between events
 is in seconds where the detector or the run's `eval.min_separation_s` says so (frames = max(1, round(s·fps))
 per video), else in frames.
@@ -30,20 +32,18 @@ so no output is overwritten (`output_stems`). Every output path is checked befor
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 
 import numpy as np
 
-from input_pipeline import flow as flow_lib, paths, video as video_lib
+from input_pipeline import flow as flow_lib, frame_repeats, paths, video as video_lib
 from input_pipeline.labels import NoLabelsForVideoError, VideoLabels, parse_labels, within_video
 from input_pipeline.video import VideoReadError, read_video
 from ta2net_jax.detection import detectors, events as events_lib
+from ta2net_jax.detection.outputs import check_outputs, output_stems, write_events_csv
 
 OVERLAY_MAX_SIDE = 240
-CSV_FIELDS = ("frame", "time_s", "score", "x", "y")
 MIN_FRAMES = 5  # inflection flow needs two flows on each side of a frame
 
 
@@ -79,61 +79,6 @@ def list_videos(folder: str) -> list[str]:
     return paths
 
 
-OVERLAY_SUFFIXES = (".gif", ".mp4")
-PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg")
-
-
-def check_outputs(
-    out: str | None = None, csv_path: str | None = None, plot: str | None = None, overlay: str | None = None
-) -> None:
-    """Checks one video's output paths before any work (paths.check_output_file); also that no two of
-    them name the same file. Raises OutputPathError naming the path."""
-    given = {"events JSON (--out)": out, "events CSV (--csv)": csv_path}
-    given.update({"timeline plot (--plot)": plot, "overlay (--overlay)": overlay})
-    suffixes = {"timeline plot (--plot)": PLOT_SUFFIXES, "overlay (--overlay)": OVERLAY_SUFFIXES}
-    seen = {}
-    for what, path in given.items():
-        if not path:
-            continue
-        paths.check_output_file(path, what, suffixes.get(what))
-        real = path if paths.is_remote(path) else os.path.realpath(path)
-        if real in seen:
-            raise paths.OutputPathError(f"{path}: given as both the {seen[real]} and the {what}")
-        seen[real] = what
-
-
-def output_stems(paths: list[str]) -> list[str]:
-    """A unique output name stem per video: its stem (`a` of `a.mp4`), its file name when another video has
-    the same stem (`a.mp4`, `a.avi`), with `-2`, `-3` … when file names repeat too (sub-folders)."""
-    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
-    names = [s if stems.count(s) == 1 else os.path.basename(p) for s, p in zip(stems, paths)]
-    seen: dict = {}
-    unique = []
-    for name in names:
-        n = seen.get(name.lower(), 0) + 1
-        seen[name.lower()] = n
-        unique.append(name if n == 1 else f"{name}-{n}")
-    return unique
-
-
-def write_events_csv(path: str, events: list[dict]) -> None:
-    """One row per event; written in one atomic write (a local path or gs://, input_pipeline.paths)."""
-    f = io.StringIO(newline="")
-    writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
-    writer.writeheader()
-    for e in events:
-        writer.writerow(
-            {
-                "frame": e["frame"],
-                "time_s": f"{e['time_s']:.4f}",
-                "score": f"{e['score']:.6g}",
-                "x": f"{e['x']:.1f}",
-                "y": f"{e['y']:.1f}",
-            }
-        )
-    paths.write_text(path, f.getvalue())
-
-
 class VideoDetector:
     """Scores and events for video files with one registered detector (detectors.py); loads the run's config,
     thresholds and model once (batch mode)."""
@@ -147,9 +92,12 @@ class VideoDetector:
         flow_method: str | None = None,
         image_size: int | None = None,
         fused: bool = True,
+        keep_repeats: bool = False,
     ):
         """`fused`: with flow "tvl1-jax" and a detector that has `fused_scores` (the model), compute the
-        flow inside the model's jitted program (fused.py) rather than for the whole video first."""
+        flow inside the model's jitted program (fused.py) rather than for the whole video first.
+        `keep_repeats`: score every decoded frame, even frames that repeat their predecessor in a regular
+        cadence (frame-rate conversions; by default they are dropped before flow, input_pipeline/frame_repeats.py)."""
         from input_pipeline import registry
         from ta2net_jax.config_utils import run_config
         from ta2net_jax.export import bundle
@@ -174,6 +122,7 @@ class VideoDetector:
         self.threshold_given = threshold is not None  # then it applies to phase-scored videos too
         self.fused = fused and self.flow_method == "tvl1-jax" and hasattr(self.detector, "fused_scores")
         self.detector.phase_flow_method = self.flow_method  # a fast video's phases get the flow detect uses
+        self.keep_repeats = keep_repeats or not detector_cls.drops_repeats
 
     @property
     def min_separation(self) -> dict:
@@ -184,26 +133,38 @@ class VideoDetector:
         )
 
     def analyse(self, video_path: str) -> dict:
-        """Decoded video, per-frame scores [N], "where" maps [N, h, w] and events; nothing written."""
+        """Decoded video, per-frame scores [N], "where" maps [N, h, w] and events; nothing written.
+
+        Frames that repeat their predecessor in a regular cadence (a frame-rate conversion) are dropped before
+        flow and scored at the rate the rest really have; scores and maps are put back on all N native frames
+        (a repeated frame gets the value of the frame it repeats) and events are picked there, in native frames
+        and the native fps, as for any video (`repeated_frames` lists them; none with `keep_repeats`)."""
         size = self.image_size
         decoded = read_video(video_path, size=(size, size))
-        frames = decoded.frames
-        if frames.shape[0] < MIN_FRAMES:
-            raise VideoTooShortError(video_path, f"only {frames.shape[0]} frames; at least {MIN_FRAMES} are needed")
+        if decoded.frames.shape[0] < MIN_FRAMES:
+            raise VideoTooShortError(
+                video_path, f"only {decoded.frames.shape[0]} frames; at least {MIN_FRAMES} are needed"
+            )
+        if self.keep_repeats:
+            frames, repeats = decoded.frames, frame_repeats.no_repeats(len(decoded.frames))
+        else:
+            frames, repeats = frame_repeats.drop_repeats(decoded.frames)
+        fps = repeats.fps(decoded.fps)
         if self.fused:  # frames → flow → model on the devices, one program per batch of windows
-            scored = self.detector.fused_scores(frames, decoded.fps)
+            scored = self.detector.fused_scores(frames, fps)
         else:
             flow_fwd, flow_bwd = flow_lib.estimate_flow(frames, self.flow_method)
-            scored = self.detector.scores(frames, flow_fwd, flow_bwd, decoded.fps)
-        stride = self.detector.stride(len(frames), decoded.fps)
+            scored = self.detector.scores(frames, flow_fwd, flow_bwd, fps)
+        stride = self.detector.stride(len(frames), fps)
         picking = self.picking
         if stride > 1 and self.detector.phase_threshold is not None and not self.threshold_given:
             picking = picking.replace(threshold=float(self.detector.phase_threshold))  # tuned on phase-scored videos
-        frames_idx, peaks = picking.pick(scored.values, decoded.fps)
+        scores = repeats.to_native(scored.values)
+        frames_idx, peaks = picking.pick(scores, decoded.fps)
         scale_y, scale_x = decoded.source_size[0] / size, decoded.source_size[1] / size
         detected = []
         for frame, peak in zip(frames_idx, peaks):
-            x, y = self.detector.locate(scored, int(frame))
+            x, y = self.detector.locate(scored, repeats.kept_position(int(frame)))
             detected.append(
                 {
                     "frame": int(frame),
@@ -215,14 +176,16 @@ class VideoDetector:
             )
         return {
             "decoded": decoded,
-            "scores": scored.values,
-            "maps": scored.maps,
+            "scores": scores,
+            "maps": repeats.to_native(scored.maps),
             "events": detected,
             "min_separation_frames": picking.separation(decoded.fps),
             "prominence_window_frames": picking.window(decoded.fps),
             "picking": picking,
             # > 1: scored as that many interleaved phases at fps / stride (analysis_rate.py)
             "analysis_stride": stride,
+            "repeated_frames": repeats.repeated.tolist(),  # native frames dropped as repeats (frame_repeats.py)
+            "analysis_fps": fps,  # the rate the scored frames have (the native fps when none repeat)
         }
 
     def __call__(
@@ -252,6 +215,8 @@ class VideoDetector:
             "min_separation_frames": a["min_separation_frames"],
             "prominence_window_frames": a["prominence_window_frames"],
             "analysis_stride": a["analysis_stride"],
+            "repeated_frames": a["repeated_frames"],
+            "analysis_fps": a["analysis_fps"],
             "flow": self.flow_method,
             "fused": self.fused,  # flow computed inside the model's jitted program (detection/fused.py)
             "model_input_size": self.image_size,
@@ -341,12 +306,18 @@ def detect(
     image_size: int | None = None,
     csv_path: str | None = None,
     overlay: str | None = None,
+    keep_repeats: bool = False,
 ) -> dict:
     """Detects events in one video; writes `out` (JSON), `csv_path`, `plot` (PNG) and `overlay` (GIF/MP4)
     when given; returns the result. ``labels``: frames, a label spec (labels.py) or a VideoLabels."""
     check_outputs(out, csv_path, plot, overlay)
     detector = VideoDetector(
-        workdir=workdir, method=method, threshold=threshold, flow_method=flow_method, image_size=image_size
+        workdir=workdir,
+        method=method,
+        threshold=threshold,
+        flow_method=flow_method,
+        image_size=image_size,
+        keep_repeats=keep_repeats,
     )
     return detector(video_path, out=out, csv_path=csv_path, plot=plot, overlay=overlay, labels=labels)
 
@@ -362,6 +333,7 @@ def detect_batch(
     overlay_format: str | None = "gif",
     progress: bool = True,
     flow_method: str | None = None,
+    keep_repeats: bool = False,
 ) -> dict:
     """Runs one Detector over ``inputs`` (video files), writing per-video outputs into ``out_dir`` (module
     docstring) and ``summary.json``. Unreadable files are skipped and listed under "failed"."""
@@ -370,7 +342,9 @@ def detect_batch(
     if overlay_format not in (None, "gif", "mp4"):
         raise ValueError(f"overlay format {overlay_format!r} is not 'gif', 'mp4' or none")
     paths.check_output_dir(out_dir, "--out-dir")
-    detector = VideoDetector(workdir=workdir, method=method, threshold=threshold, flow_method=flow_method)
+    detector = VideoDetector(
+        workdir=workdir, method=method, threshold=threshold, flow_method=flow_method, keep_repeats=keep_repeats
+    )
     paths.makedirs(out_dir)
     summary = {"method": method, "threshold": detector.threshold, "workdir": workdir, "videos": [], "failed": []}
     stems = dict(zip(inputs, output_stems(inputs)))

@@ -74,6 +74,7 @@ def evaluate_files(
     name: str | None = None,
     progress: bool = True,
     flow_method: str | None = None,
+    keep_repeats: bool = False,
 ) -> dict:
     from tqdm import tqdm
 
@@ -94,6 +95,7 @@ def evaluate_files(
                 name=name,
                 progress=progress,
                 flow_method=flow_method,
+                keep_repeats=keep_repeats,
             )
             paths.upload_tree(local, out_dir, last=("results.json", "report.md"))
         return result
@@ -106,7 +108,7 @@ def evaluate_files(
         source = workdir
         if source is None and detectors.get(method).needs_run:
             source = bundle.packaged_model_dir()  # the model method's default, as in `ta2net detect`
-        detector = VideoDetector(workdir=source, method=method, flow_method=flow_method)
+        detector = VideoDetector(workdir=source, method=method, flow_method=flow_method, keep_repeats=keep_repeats)
         rows = [
             _score(detector, v, labels[v])
             for v in tqdm(videos, desc=f"eval-videos ({method})", unit="video", disable=not progress)

@@ -1,0 +1,168 @@
+"""The handlers of the detection subcommands (`detect`, `eval-videos`, `real-benchmark`), as commands.py's:
+`handler(args, overrides) -> exit status`, heavy imports inside the handlers."""
+
+from __future__ import annotations
+
+from input_pipeline import paths
+from ta2net_jax.cli.commands import _model_source, _no_overrides
+
+
+def detect(args, overrides) -> int:
+    _no_overrides(overrides)
+    from ta2net_jax.detection import detect as detect_lib
+
+    model_source = _model_source(args.workdir)
+    method = args.method or ("model" if model_source else "inflection")
+    workdir = model_source if method == "model" else args.workdir
+    # A gs:// video or folder is read where it is (decoded from this machine's cached copy, video.py).
+    if not paths.exists(args.video):
+        from input_pipeline.video import missing_reason
+
+        raise FileNotFoundError(f"{args.video}: {missing_reason(args.video)}")
+    folder = paths.isdir(args.video)
+    single_outputs = [args.out, args.csv, args.plot, args.overlay]
+    if (args.dub or args.cues) and (folder or args.out_dir):
+        raise ValueError("--dub/--cues write one video's files; they do not go with a folder or --out-dir")
+    _check_dub_and_cues(args)
+    if folder or args.out_dir:
+        if any(single_outputs):
+            raise ValueError(
+                "--out/--csv/--plot/--overlay name one video's files; with a folder or --out-dir "
+                "every output goes into --out-dir"
+            )
+        if not args.out_dir:
+            raise ValueError(f"{args.video}: is a folder; give --out-dir for the per-video outputs")
+        videos = detect_lib.list_videos(args.video) if folder else [args.video]
+        fmt = None if args.overlay_format == "none" else args.overlay_format
+        summary = detect_lib.detect_batch(
+            videos,
+            args.out_dir,
+            workdir=workdir,
+            method=method,
+            flow_method=args.flow,
+            threshold=args.threshold,
+            labels=args.labels,
+            overlay_format=fmt,
+            keep_repeats=args.keep_repeats,
+        )
+        for row in summary["videos"]:
+            extra = f", event F1 ±3 = {row['event_f1_tol3']:.3f}" if "event_f1_tol3" in row else ""
+            print(f"{row['num_events']:3d} events{extra}: {row['video']}")
+        for line in summary["failed"]:
+            print(f"skipped: {line}")
+        print(
+            f"outputs: {paths.resolve(args.out_dir)} ({len(summary['videos'])} videos, "
+            f"{len(summary['failed'])} skipped)"
+        )
+        return 1 if summary["failed"] else 0
+    result = detect_lib.detect(
+        args.video,
+        workdir=workdir,
+        method=method,
+        threshold=args.threshold,
+        flow_method=args.flow,
+        out=args.out,
+        plot=args.plot,
+        labels=args.labels,
+        csv_path=args.csv,
+        overlay=args.overlay,
+        keep_repeats=args.keep_repeats,
+    )
+    step = f", checkpoint step {result['checkpoint_step']}" if result.get("checkpoint_step") is not None else ""
+    print(f"{len(result['events'])} events ({method}{step}, threshold {result['threshold']:.3g}) in {args.video}")
+    if result["repeated_frames"]:
+        print(
+            f"{len(result['repeated_frames'])} of {result['num_frames']} frames repeat the one before them (a "
+            f"frame-rate conversion): scored without them at {result['analysis_fps']:.2f} fps (--keep-repeats: with)"
+        )
+    if "metrics" in result:
+        m = result["metrics"]
+        print(
+            f"against {result['labels']['source']}: event F1 ±1/±2/±3 = {m['event_f1_tol1']:.3f}/"
+            f"{m['event_f1_tol2']:.3f}/{m['event_f1_tol3']:.3f}; original ±3 F = {m['orig_f1_tol3']:.3f}"
+        )
+    if not any(single_outputs):
+        for e in result["events"]:
+            print(
+                f"  frame {e['frame']:5d}  t = {e['time_s']:7.3f} s  score {e['score']:.3f}  "
+                f"(x, y) = ({e['x']:.0f}, {e['y']:.0f})"
+            )
+    for name, path in zip(("events", "csv", "timeline", "overlay"), single_outputs):
+        if path:
+            print(f"{name}: {paths.resolve(path)}")
+    _dub_and_cues(args, result)
+    return 0
+
+
+def _check_dub_and_cues(args) -> None:
+    """Refuses unwritable or unknown --dub/--cues outputs and a missing --sound before any work is done."""
+    from input_pipeline import paths
+    from input_pipeline.audio_mux import AUDIO_CODECS
+    from ta2net_jax.detection.cues import CUE_SUFFIXES
+
+    if args.dub:
+        paths.check_output_file(args.dub, "--dub video", tuple(AUDIO_CODECS))
+    if args.cues:
+        paths.check_output_file(args.cues, "--cues list", CUE_SUFFIXES)
+    if args.sound and not args.dub:
+        raise ValueError("--sound is the impact sound of --dub; give --dub OUT too")
+    if args.sound and not paths.isfile(args.sound):
+        raise FileNotFoundError(f"{args.sound}: no such sound file")
+
+
+def _dub_and_cues(args, result: dict) -> None:
+    frames = [e["frame"] for e in result["events"]]
+    scores = [e["score"] for e in result["events"]]
+    if args.cues:
+        from ta2net_jax.detection.cues import write_cue_file
+
+        write_cue_file(args.cues, frames, result["fps"], scores=scores)
+        print(f"cues: {paths.resolve(args.cues)}")
+    if args.dub:
+        from ta2net_jax.detection.dub import dub_video
+
+        dubbed = dub_video(args.video, frames, args.dub, scores=scores, sound=args.sound, mix=args.mix)
+        how = "video stream copied" if dubbed.video_remuxed else f"video re-encoded ({dubbed.note})"
+        print(f"dubbed: {paths.resolve(dubbed.path)} ({dubbed.num_events} impacts, {args.mix} soundtrack, {how})")
+
+
+def real_benchmark(args, overrides) -> int:
+    _no_overrides(overrides)
+    from ta2net_jax.evaluation.real_benchmark import benchmark
+
+    print(benchmark(args.realdata, args.out, workdir=_model_source(args.workdir), results_md=args.results_md))
+    return 0
+
+
+def eval_videos(args, overrides) -> int:
+    _no_overrides(overrides)
+    from ta2net_jax.detection import detectors
+    from ta2net_jax.evaluation import videos
+
+    has_model = _model_source(args.workdir) is not None
+    if args.method in ("all", "both") or (args.method is None and has_model):
+        methods = tuple(n for n in detectors.names() if has_model or not detectors.get(n).needs_run)
+    else:
+        methods = (args.method or "inflection",)
+    # Without --workdir only the model method reads the packaged model; the others keep their own defaults.
+    result = videos.evaluate_files(
+        args.videos,
+        args.labels,
+        args.out_dir,
+        workdir=args.workdir,
+        methods=methods,
+        name=args.name,
+        flow_method=args.flow,
+        keep_repeats=args.keep_repeats,
+    )
+    for method, r in result["detectors"].items():
+        t = r["temporal"]
+        line = f"{method}: {r['num_videos']} videos"
+        if t.get("event_f1_tol3") is not None:
+            line += f"; event F1 ±3 = {t['event_f1_tol3']:.3f}, AP@±3 = {t['ap_tol3'] or 0:.3f}"
+        c = r["counting"]["events"]
+        if c["num_videos"]:
+            line += f"; counting MAE = {c['mae']:.3f}, OBO = {c['obo']:.3f}"
+        print(line)
+    print(f"report: {paths.join(paths.resolve(args.out_dir), 'report.md')}")
+    return 0
