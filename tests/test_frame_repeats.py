@@ -101,6 +101,19 @@ def test_detect_drops_the_repeats_of_a_converted_video_and_reports_native_frames
     assert kept["repeated_frames"] == [] and kept["analysis_fps"] == 30.0
     # The reference (issue 12's fixed definition) always scores every frame.
     assert VideoDetector(method="reference").analyse(path)["repeated_frames"] == []
+    # eval-videos lists them per video, and --keep-repeats keeps them.
+    from ta2net_jax.evaluation import videos
+
+    for keep, expected in ((False, {"converted.mp4": a["repeated_frames"]}), (True, {})):
+        result = videos.evaluate_files(
+            [path],
+            "3,20,40",
+            str(tmp_path / f"eval_{keep}"),
+            methods=("inflection",),
+            progress=False,
+            keep_repeats=keep,
+        )
+        assert result["detectors"]["inflection"]["repeated_frames"] == expected
 
 
 def test_the_real_ucf101_clips():

@@ -26,3 +26,7 @@ def test_inflection_default_is_the_all_clips_optimum_and_is_marked_in_sample():
     text = real_benchmark.tables(result)
     assert "| inflection | default* |" in text and "in-sample" in text
     assert len(inflection["counting"]) == len(reference["counting"]) >= 1
+    # The soccer clip's 39 repeated frames (a 25 → 29.97 fps conversion) are dropped; the reference keeps all.
+    repeated = {os.path.basename(path): frames for path, frames in inflection["repeated_frames"].items()}
+    assert list(repeated) == ["v_SoccerJuggling_g23_c01.avi"] and len(repeated["v_SoccerJuggling_g23_c01.avi"]) == 39
+    assert reference["repeated_frames"] == {}

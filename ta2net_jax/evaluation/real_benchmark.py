@@ -110,7 +110,16 @@ def run_benchmark(realdata: str, *, workdir: str | None = None, methods=("inflec
             a = detector.analyse(clip["path"])
             # a["picking"]: the detector's, with the phase threshold for a clip scored in phases (analysis_rate.py)
             fps, picking = a["decoded"].fps, a["picking"]
-            scored.append({**clip, "scores": a["scores"], "fps": fps, "detected": a["events"], "picking": picking})
+            scored.append(
+                {
+                    **clip,
+                    "scores": a["scores"],
+                    "fps": fps,
+                    "detected": a["events"],
+                    "picking": picking,
+                    "repeated_frames": a["repeated_frames"],
+                }
+            )
         labelled = [c for c in scored if c["gt"] is not None and c["set"] in SETS]
         fitted_here = type(detector.detector).default_fitted_on_real_clips and (
             detector.picking == type(detector.detector).default_picking()
@@ -155,6 +164,8 @@ def run_benchmark(realdata: str, *, workdir: str | None = None, methods=("inflec
             # Default-picking events with their (x, y) in source pixels, for the event sheet.
             "detected": {c["path"]: c["detected"] for c in labelled},
             "gt": {c["path"]: c["gt"] for c in labelled},
+            # frames dropped as repeats of a frame-rate conversion (input_pipeline/frame_repeats.py), per clip
+            "repeated_frames": {c["path"]: c["repeated_frames"] for c in scored if c["repeated_frames"]},
         }
     return result
 

@@ -58,6 +58,7 @@ def _score(detector, path: str, labels) -> dict:
         "gt_count": count,
         "gt_count_kind": kind,
         "detected": a["events"],
+        "repeated_frames": a["repeated_frames"],
         "min_separation": a["min_separation_frames"],
         "candidate_scores": detector.picking.curve(a["scores"], a["decoded"].fps),
         "threshold": a["picking"].threshold,  # the phase threshold for a video scored in phases (analysis_rate.py)
@@ -129,6 +130,8 @@ def evaluate_files(
             "counting": counting,
             "counting_per_video": counting_rows,
             "events": {r["id"]: r["detected"] for r in rows},
+            # frames dropped as repeats of a frame-rate conversion (input_pipeline/frame_repeats.py), per video
+            "repeated_frames": {r["id"]: r["repeated_frames"] for r in rows if r["repeated_frames"]},
         }
         for r in rows:
             plot_timeline(
