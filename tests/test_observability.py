@@ -16,7 +16,7 @@ from conftest import REPO
 from flax import nnx
 from test_scaling import assert_bit_identical, config_for, read_log, state_at
 
-from ta2net_jax import distributed, observability, train
+from ta2net_jax import distributed, observability, train, validation
 
 # ---- TensorBoard event files -------------------------------------------------------------------------------
 
@@ -68,7 +68,7 @@ def test_logs_validation_and_best_n_retention(tiny_data_dir, tmp_path, monkeypat
     """3 steps, validation every step (the real one: scores, threshold tuned on the split, events F1),
     newest 1 + best 1 kept. The F1 values are then replaced by a script so that the best step is known."""
     scripted = {1: 0.2, 2: 0.9, 3: 0.1}
-    real = train.validate
+    real = validation.validate
     seen = []
 
     def validate(validator, graphdef, state):
@@ -77,7 +77,7 @@ def test_logs_validation_and_best_n_retention(tiny_data_dir, tmp_path, monkeypat
         step = len(seen)
         return {**result, "val_event_f1_tol3": scripted[step]}
 
-    monkeypatch.setattr(train, "validate", validate)
+    monkeypatch.setattr(validation, "validate", validate)
     config = config_for(tiny_data_dir, num_steps=3, checkpoint_every=100, max_to_keep=1, keep_best=1, eval_every=1)
     workdir = str(tmp_path / "run")
     last = train.train_and_evaluate(config, workdir, progress=False)
