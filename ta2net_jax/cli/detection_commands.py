@@ -24,6 +24,15 @@ def detect(args, overrides) -> int:
     if (args.dub or args.cues) and (folder or args.out_dir):
         raise ValueError("--dub/--cues write one video's files; they do not go with a folder or --out-dir")
     _check_dub_and_cues(args)
+    # What a folder and a single video are detected with alike.
+    common = dict(
+        workdir=workdir,
+        method=method,
+        threshold=args.threshold,
+        flow_method=args.flow,
+        labels=args.labels,
+        keep_repeats=args.keep_repeats,
+    )
     if folder or args.out_dir:
         if any(single_outputs):
             raise ValueError(
@@ -34,17 +43,7 @@ def detect(args, overrides) -> int:
             raise ValueError(f"{args.video}: is a folder; give --out-dir for the per-video outputs")
         videos = detect_lib.list_videos(args.video) if folder else [args.video]
         fmt = None if args.overlay_format == "none" else args.overlay_format
-        summary = detect_lib.detect_batch(
-            videos,
-            args.out_dir,
-            workdir=workdir,
-            method=method,
-            flow_method=args.flow,
-            threshold=args.threshold,
-            labels=args.labels,
-            overlay_format=fmt,
-            keep_repeats=args.keep_repeats,
-        )
+        summary = detect_lib.detect_batch(videos, args.out_dir, overlay_format=fmt, **common)
         for row in summary["videos"]:
             extra = f", event F1 ±3 = {row['event_f1_tol3']:.3f}" if "event_f1_tol3" in row else ""
             print(f"{row['num_events']:3d} events{extra}: {row['video']}")
@@ -56,17 +55,7 @@ def detect(args, overrides) -> int:
         )
         return 1 if summary["failed"] else 0
     result = detect_lib.detect(
-        args.video,
-        workdir=workdir,
-        method=method,
-        threshold=args.threshold,
-        flow_method=args.flow,
-        out=args.out,
-        plot=args.plot,
-        labels=args.labels,
-        csv_path=args.csv,
-        overlay=args.overlay,
-        keep_repeats=args.keep_repeats,
+        args.video, out=args.out, plot=args.plot, csv_path=args.csv, overlay=args.overlay, **common
     )
     step = f", checkpoint step {result['checkpoint_step']}" if result.get("checkpoint_step") is not None else ""
     print(f"{len(result['events'])} events ({method}{step}, threshold {result['threshold']:.3g}) in {args.video}")
