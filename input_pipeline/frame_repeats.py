@@ -1,26 +1,29 @@
 """Repeated frames (frame-rate conversion artefacts), found and dropped before flow.
 
 Video from the web and from broadcast is often converted between frame rates by repeating frames: 25 →
-29.97 fps repeats one frame in six (the UCF101 soccer clip in ``../shared/realdata`` is such a file), 3:2
-pulldown repeats frames in a 2-3 pattern, a stuttering capture repeats a frame now and then. A repeated frame
-makes the motion stop for one interval and resume at the next, so its optical flow is zero between two normal
-fields: to the inflection flow (the temporal difference of the flow), and to every detector built on it, that
-is exactly the abrupt change of motion an impact makes. Each repeat is a false contact.
+29.97 fps repeats one frame in six (the UCF101 soccer clip in ``../shared/realdata`` is such a file), 15 → 30
+repeats every frame, 24 → 60 repeats in a 2-3 pattern. A repeated frame makes the motion stop for one interval
+and resume at the next, so its optical flow is zero between two normal fields: to the inflection flow (the
+temporal difference of the flow), and to every detector built on it, that is exactly the abrupt change of
+motion an impact makes. Each repeat is a false contact.
 
 The fix is to analyse the frames that carry new content only, at the rate they really have, and to put the
 per-frame results back on the native frames: :func:`drop_repeats` returns the kept frames and a
 :class:`FrameRepeats` that maps back. ``ta2net detect`` / ``eval-videos`` / ``real-benchmark`` do this for every
-detector (``--keep-repeats`` turns it off); event frames and times stay in native frames.
+detector but the ``reference`` (``--keep-repeats`` turns it off); event frames and times stay in native frames.
 
-What counts as a repeat (``find_repeats``): ``d[i]`` is the mean absolute grey-level difference between frames
-``i`` and ``i + 1`` (``[N-1]``). A run of intervals ``i … j`` is a repeat when every ``d`` in it is below
-``REPEAT_RATIO`` × the smaller of the two intervals that border it (``d[i-1]`` and ``d[j+1]``), and those
-border intervals show motion (≥ ``MIN_MOTION`` grey levels). Codec noise makes a decoded repeat differ from its
-original by a few tenths of a grey level, against several grey levels for the intervals around it; a slowing
-motion (a stick at the top of its swing) falls over several intervals and is not a sharp one-interval gap, so
-it is not taken for one. The constants were fixed from the mechanism (a repeat is a near-zero interval between
-normal ones) and checked on synthetic videos with repeats inserted at known frames
-(tests/test_frame_repeats.py) and on clean synthetic videos (no repeat found); docs/evaluation_choices.md 2c.
+What counts as a repeat. ``d[i]`` is the mean absolute grey-level difference between frames ``i`` and ``i + 1``
+(``[N-1]``). A *candidate* (:func:`repeat_candidates`) is a run of at most ``MAX_RUN`` intervals ``i … j``
+whose every ``d`` is below ``REPEAT_RATIO`` × the smaller of the two intervals that border it (``d[i-1]`` and
+``d[j+1]``), those border intervals showing motion (≥ ``MIN_MOTION`` grey levels). Codec noise makes a decoded
+repeat differ from its original by a few tenths of a grey level, against several grey levels for the intervals
+around it; a slowing motion (a stick at the top of its swing) falls over several intervals and is not a sharp
+gap. Candidates count only when they form a regular cadence (:func:`cadence`), as a conversion makes them: a
+camera that stops now and then, or a scene that stands still, makes candidates at irregular places and is left
+alone (generator v2's shaky cameras do; an occasional stutter of a capture is left alone too). The constants
+were fixed from the mechanism and checked on synthetic videos with repeats inserted at known frames
+(tests/test_frame_repeats.py, benchmarks/frame_repeats.py) and on every v2 and v1 render (no cadence found);
+docs/evaluation_choices.md 2c.
 
 Frames in the kept set always include frame 0. Dropping repeats never drops new content: a repeated frame is
 (up to noise) a copy of the frame before it.
