@@ -22,8 +22,8 @@ gap. Candidates count only when they form a regular cadence (:func:`cadence`), a
 camera that stops now and then, or a scene that stands still, makes candidates at irregular places and is left
 alone (generator v2's shaky cameras do; an occasional stutter of a capture is left alone too). The constants
 were fixed from the mechanism and checked on synthetic videos with repeats inserted at known frames
-(tests/test_frame_repeats.py, benchmarks/frame_repeats.py) and on every v2 and v1 render (no cadence found);
-docs/evaluation_choices.md 2c.
+(tests/test_frame_repeats.py, benchmarks/frame_repeats.py) and on 320 v2 and v1 renders: a cadence in one,
+a scene at rest under a periodic lighting flicker, where dropping changes nothing; docs/evaluation_choices.md 2c.
 
 Frames in the kept set always include frame 0. Dropping repeats never drops new content: a repeated frame is
 (up to noise) a copy of the frame before it.
