@@ -46,8 +46,7 @@ def frame_differences(frames: np.ndarray) -> np.ndarray:
     """Mean absolute grey-level difference between consecutive frames, ``[N-1]`` (grey levels, 0–255).
 
     `frames`: ``[N, H, W, 3]`` RGB or ``[N, H, W]`` grey, any numeric dtype on a 0–255 scale."""
-    frames = np.asarray(frames)
-    grey = frames.astype(np.float32)
+    grey = np.asarray(frames, np.float32)
     if grey.ndim == 4:
         grey = grey.mean(axis=-1)
     if len(grey) < 2:
@@ -116,10 +115,6 @@ class FrameRepeats:
     num_frames: int
 
     @property
-    def num_repeats(self) -> int:
-        return self.num_frames - len(self.kept)
-
-    @property
     def repeated(self) -> np.ndarray:
         """Native indices of the dropped (repeated) frames, ``[N - K]``."""
         mask = np.ones(self.num_frames, bool)
@@ -143,10 +138,6 @@ class FrameRepeats:
     def kept_position(self, native_frame: int) -> int:
         """The position in the kept sequence of the frame that native frame `native_frame` shows."""
         return int(np.searchsorted(self.kept, native_frame, side="right") - 1)
-
-    def native_frames(self, kept_positions) -> np.ndarray:
-        """Positions in the kept sequence (``[E]`` ints, e.g. event frames) → native frame indices ``[E]``."""
-        return self.kept[np.asarray(kept_positions, np.int64)]
 
 
 def drop_repeats(frames: np.ndarray) -> tuple[np.ndarray, FrameRepeats]:
