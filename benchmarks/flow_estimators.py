@@ -93,6 +93,22 @@ def jax_batched_ms(video, batch: int) -> float:
     return 1000 * (time.perf_counter() - t0) / (2 * (len(frames) - 1))
 
 
+def jax_throughput(videos, pairs_per_call: int) -> dict:
+    """Flow fields per second of tvl1-jax through `estimate_flow_batch` with ``pairs_per_call`` fields per
+    jitted call, the host transfers included: the grey frames of ``videos`` repeated to ``pairs_per_call`` + 1
+    frames, i.e. two full calls (fwd, bwd); compilation excluded (one untimed run first)."""
+    from input_pipeline.flow import to_gray
+    from input_pipeline.flow_jax import estimate_flow_batch
+
+    grey = np.concatenate([to_gray(v.frames) for v in videos])
+    grey = np.resize(grey, (pairs_per_call + 1, *grey.shape[1:]))
+    estimate_flow_batch(grey, max_pairs=pairs_per_call)
+    t0 = time.perf_counter()
+    estimate_flow_batch(grey, max_pairs=pairs_per_call)
+    seconds = time.perf_counter() - t0
+    return {"pairs_per_call": pairs_per_call, "fields": 2 * pairs_per_call, "pairs_per_s": 2 * pairs_per_call / seconds}
+
+
 def budgeted_pairs(videos, max_pairs: int):
     """(video, lo, n) of the pairs a pair budget scores: consecutive pairs from the middle of each video."""
     per_video, taken = max(1, -(-max_pairs // len(videos))), 0
@@ -246,7 +262,18 @@ def main(argv=None) -> None:
         default=62,
         help="tvl1-jax is also timed on this many flow fields (fwd + bwd) in one call",
     )
-    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--jax-throughput",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="PAIRS",
+        help="also time tvl1-jax's pairs/s with this many flow fields per call (e.g. 64 256 1024 on a GPU)",
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help="leave benchmarks/RESULTS.md and benchmarks/results.jsonl alone"
+    )
+    parser.add_argument("--jsonl", help="also append every row to this JSON-lines file")
     args = parser.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = set(methods) - set(ALL_METHODS)
@@ -255,7 +282,7 @@ def main(argv=None) -> None:
     cv2.setNumThreads(1)  # single-core timings
     device = f"cpu: {cpu_name()}"
     date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    rows = []
+    rows, extra_rows = [], []  # extra: throughput rows, not in the EPE table
     print(
         f"{'method':14s} {'size':>5s} {'EPE fwd':>8s} {'EPE bwd':>8s} {'moving':>8s} {'ms/pair':>8s} "
         f"{'pairs/s':>8s} {'pairs':>6s}"
@@ -287,10 +314,26 @@ def main(argv=None) -> None:
                 ),
                 flush=True,
             )
+        for pairs in args.jax_throughput:
+            row = {
+                "bench": "flow_throughput",
+                "method": "tvl1-jax",
+                "size": size,
+                **jax_throughput(videos, pairs),
+                "jax_device": jax_device(),
+                "jax_version": jax_version(),
+                "date": date,
+            }
+            extra_rows.append(row)
+            print(f"tvl1-jax {size:5d} px, {pairs} fields per call: {row['pairs_per_s']:.1f} pairs/s", flush=True)
+    if args.jsonl:
+        with open(args.jsonl, "a") as f:
+            for row in rows + extra_rows:
+                f.write(json.dumps(row) + "\n")
     if args.no_write:
         return
     with open(ROOT / "benchmarks" / "results.jsonl", "a") as f:
-        for row in rows:
+        for row in rows + extra_rows:
             f.write(json.dumps(row) + "\n")
     write_section(rows, args, device)
 

@@ -19,12 +19,16 @@ Inflection flow is computed inside the step, as in training. Per (batch, dtype) 
 * `--bn-side-pass on off` times the step with and without the original's second decoder pass
   (`model.faithful_bn_side_pass`, model/ta2net.py); "config" (default) keeps the config's value.
   flops_per_step does not count the pass (it is the model's forward basis, the same for both).
+* `--profile` adds where the step's time goes (benchmarks/step_profile.py): the input transform, the three
+  trunks' forward + backward alone, the heads and losses, the optimizer, and the trunk-bound clips/s;
+  `--trace DIR` writes a jax.profiler trace of one step per row (TensorBoard's profile plugin, Perfetto).
 
 Appends one JSON line per (batch, dtype, side pass) to `--out` and prints a Markdown table.
 
     python benchmarks/train_step.py --config configs/audible623.py --batch 4 16 --dtype bfloat16 float32
     python benchmarks/train_step.py --config configs/synthetic_small.py --batch 2 --steps 2 --warmup 1
     python benchmarks/train_step.py --config configs/synthetic_small.py --batch 8 --bn-side-pass on off
+    python benchmarks/train_step.py --config configs/audible623.py --batch 16 --dtype bfloat16 --profile
 
 Needs jax, flax, optax, orbax and ml_collections only (no grain, TFDS, OpenCV or PyAV), for configs that
 state `data.image_size` (the paper config does); runs on jax ≥ 0.11.2 / flax ≥ 0.12.10.
@@ -44,6 +48,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_common, also when loaded by path
 from bench_common import cpu_name  # noqa: E402
+from step_profile import stage_times  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -94,8 +99,19 @@ def _cost_flops(stage) -> float | None:
         return None
 
 
-def measure(config_spec: str, batch: int, dtype: str, steps: int, warmup: int, side_pass: str = "config") -> dict:
-    """One (batch, dtype, side pass): compile, warm up, time. Returns the JSON record."""
+def measure(
+    config_spec: str,
+    batch: int,
+    dtype: str,
+    steps: int,
+    warmup: int,
+    side_pass: str = "config",
+    profile: bool = False,
+    trace_dir: str | None = None,
+) -> dict:
+    """One (batch, dtype, side pass): compile, warm up, time. Returns the JSON record; with ``profile`` it
+    also holds step_profile.stage_times (trunks against the rest), and with ``trace_dir`` a
+    jax.profiler trace of one more step is written there (TensorBoard's profile plugin or Perfetto read it)."""
     import flax
     import jax
     from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
@@ -133,6 +149,12 @@ def measure(config_spec: str, batch: int, dtype: str, steps: int, warmup: int, s
             if i >= warmup:
                 times.append(time.perf_counter() - t)
         loss = float(metrics["loss"])
+        step_ms = 1e3 * statistics.median(times)
+        stages = stage_times(config, graphdef, state, data, step_ms, warmup, steps) if profile else {}
+        if trace_dir:
+            with jax.profiler.trace(trace_dir):  # one step: a paper-size step's trace is megabytes
+                state, metrics = compiled(state, data)
+                jax.block_until_ready((state, metrics))
 
     step_s = statistics.median(times)
     stats = device.memory_stats() or {}
@@ -167,6 +189,7 @@ def measure(config_spec: str, batch: int, dtype: str, steps: int, warmup: int, s
         "step_ms_max": 1e3 * max(times),
         "compile_s": compile_s,
         "loss": loss,
+        **stages,
     }
 
 
@@ -188,6 +211,8 @@ def run_isolated(args, batch: int, dtype: str, side_pass: str) -> dict:
         "--bn-side-pass",
         side_pass,
         "--single",
+        *(["--profile"] if args.profile else []),
+        *(["--trace", os.path.join(args.trace, f"B{batch}_{dtype}_{side_pass}")] if args.trace else []),
     ]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -233,6 +258,27 @@ def markdown_table(records: list[dict]) -> str:
             f"{fmt(r['peak_memory_gib'], '.2f')} | {r['flops_per_step']:.3g} ({r['flops_source']}) | "
             f"{r['device']} |"
         )
+    profiled = [r for r in records if "trunks_ms" in r]
+    if profiled:
+        header = (
+            "B",
+            "dtype",
+            "step ms",
+            "inputs ms",
+            "trunks fwd+bwd ms",
+            "heads + losses ms",
+            "optimizer ms",
+            "trunks share",
+            "clips/s",
+            "trunk-bound clips/s",
+        )
+        rows += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for r in profiled:
+            rows.append(
+                f"| {r['batch']} | {r['dtype']} | {r['step_ms']:.1f} | {r['inputs_ms']:.1f} | {r['trunks_ms']:.1f} | "
+                f"{r['heads_ms']:.1f} | {r['optimizer_ms']:.1f} | {100 * r['trunks_share']:.0f} % | "
+                f"{r['clips_per_s']:.2f} | {r['trunk_bound_clips_per_s']:.2f} |"
+            )
     return "\n".join(rows)
 
 
@@ -257,6 +303,10 @@ def main(argv=None) -> int:
         help="the original's second decoder pass (model.faithful_bn_side_pass): config value, on, off",
     )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.jsonl"), help="JSONL to append to")
+    parser.add_argument(
+        "--profile", action="store_true", help="also time the trunks alone and the rest (step_profile.py)"
+    )
+    parser.add_argument("--trace", help="write a jax.profiler trace of one step per row under this folder")
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)  # child process: print only
     args = parser.parse_args(argv)
     if args.steps < 1 or args.warmup < 0:
@@ -265,7 +315,16 @@ def main(argv=None) -> int:
     if args.single:
         print(
             json.dumps(
-                measure(args.config, args.batch[0], args.dtype[0], args.steps, args.warmup, args.bn_side_pass[0])
+                measure(
+                    args.config,
+                    args.batch[0],
+                    args.dtype[0],
+                    args.steps,
+                    args.warmup,
+                    args.bn_side_pass[0],
+                    profile=args.profile,
+                    trace_dir=args.trace,
+                )
             ),
             flush=True,
         )

@@ -1,26 +1,39 @@
 #!/usr/bin/env bash
-# The GPU check: run from the root of a copy of the repo on the GPU machine (Python 3.12 with jax 0.11.2,
-# flax 0.12.10, optax, orbax, absl-py, PyYAML; no grain, TFDS or ml_collections).
+# The GPU check: run from the root of a copy of the repo on the GPU machine (Python 3.12 with jax ≥ 0.11.2,
+# flax ≥ 0.12.10, optax, orbax, absl-py, PyYAML, OpenCV headless; no grain, TFDS, PyAV or ml_collections).
 #
-#   bash scripts/gpu_check.sh          # results in $OUT (default /tmp/gpu_check): info.json, results.jsonl
+#   bash scripts/gpu_check.sh [flow] [step]   # both when none is named; results in $OUT (default /tmp/gpu_check)
 #
-# CONFIG (default configs/audible623.py) and BENCH_ARGS (extra benchmark flags, e.g. "--steps 1 --warmup 0")
-# exist for dry runs elsewhere: CONFIG=configs/audible623.py:smoke BENCH_ARGS="--steps 1 --warmup 0".
+# flow (issue 16; ≈ 4 min on an H200, mostly compilation): input_pipeline/flow_jax.py's TV-L1 on the GPU:
+#   EPE against the synthetic generator's exact flow at 64 and 112 px (the same 8 pairs as the CPU table of
+#   benchmarks/RESULTS.md, beside DIS and Farnebäck on the machine's CPU), then pairs/s at 112² with 512 and
+#   2,048 flow fields per call (the issue's target: ≥ 2,000 pairs/s) → $OUT/flow.jsonl.
+# step (≈ 6 min): the model's size and FLOPs (`ta2net info`), then the paper config's training step
+#   (benchmarks/train_step.py) in bf16 at B = 4 and 16 with the profile of benchmarks/step_profile.py
+#   (inputs / trunks / heads / optimizer, trunk-bound clips/s) and a jax.profiler trace of the B = 16 row
+#   → $OUT/info.json, $OUT/results.jsonl, $OUT/trace/ (tar it to bring it back: $OUT keeps 2 folder levels).
+# Each phase fits one device call (≤ 10 min); run them as two calls while the machine is warm.
+#
+# CONFIG (default configs/audible623.py), BENCH_ARGS (extra train_step flags) and FLOW_ARGS (extra
+# flow_estimators flags) exist for dry runs elsewhere:
+#   CONFIG=configs/audible623.py:smoke BENCH_ARGS="--steps 1 --warmup 0" \
+#     FLOW_SIZES="32" FLOW_THROUGHPUT="4" bash scripts/gpu_check.sh
 #
 # Carry the git-ignored `.whl/` folder with it (ml_collections, which the configs need), made on the
 # development machine with:
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any -d .whl ml_collections==1.1.0
-# It prints the device, the paper model's size and FLOPs (`ta2net info`), then times the training step
-# (benchmarks/train_step.py) for the paper config: bf16 at B = 4 and 16, fp32 at B = 4. A failing step
-# does not stop the later ones; the exit status is that of the last failure.
+# A failing benchmark does not stop the later ones; the exit status is that of the last failure.
 set -x -o pipefail
 OUT=${OUT:-/tmp/gpu_check}
 CONFIG=${CONFIG:-configs/audible623.py}
+FLOW_SIZES=${FLOW_SIZES:-64 112}
+FLOW_THROUGHPUT=${FLOW_THROUGHPUT:-512 2048}
+PHASES=${*:-flow step}
 mkdir -p "$OUT"
 status=0
 
-export PYTHONPATH=$PWD
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 if [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD
 fi
@@ -28,14 +41,27 @@ fi
 nvidia-smi
 python3 -c 'import jax, flax; print("jax", jax.__version__, "flax", flax.__version__, jax.devices())' || status=$?
 
-python3 -m ta2net_jax.cli info --config "$CONFIG" | tee "$OUT/info.json" || status=$?
+if [[ " $PHASES " == *" flow "* ]]; then
+  # EPE at each size on the CPU table's pairs; --jax-batch 2 keeps tvl1-jax to one compiled shape per size.
+  # shellcheck disable=SC2086  # the sizes and FLOW_ARGS are lists
+  python3 benchmarks/flow_estimators.py --methods dis,farneback,tvl1-jax --size $FLOW_SIZES --num-videos 8 \
+    --num-frames 32 --tvl1-pairs 8 --jax-batch 2 --no-write --jsonl "$OUT/flow.jsonl" $FLOW_ARGS || status=$?
+  # Throughput at the largest size only (no EPE rows: --methods "").
+  # shellcheck disable=SC2086
+  python3 benchmarks/flow_estimators.py --methods "" --size ${FLOW_SIZES##* } --num-videos 8 --num-frames 32 \
+    --jax-throughput $FLOW_THROUGHPUT --no-write --jsonl "$OUT/flow.jsonl" $FLOW_ARGS || status=$?
+  cat "$OUT/flow.jsonl"
+fi
 
-# shellcheck disable=SC2086  # BENCH_ARGS is a list of flags
-python3 benchmarks/train_step.py --config "$CONFIG" --dtype bfloat16 --batch 4 16 --out "$OUT/results.jsonl" \
-  $BENCH_ARGS || status=$?
-# shellcheck disable=SC2086
-python3 benchmarks/train_step.py --config "$CONFIG" --dtype float32 --batch 4 --out "$OUT/results.jsonl" \
-  $BENCH_ARGS || status=$?
-
-cat "$OUT/results.jsonl"
+if [[ " $PHASES " == *" step "* ]]; then
+  python3 -m ta2net_jax.cli info --config "$CONFIG" | tee "$OUT/info.json" || status=$?
+  # shellcheck disable=SC2086  # BENCH_ARGS is a list of flags
+  python3 benchmarks/train_step.py --config "$CONFIG" --dtype bfloat16 --batch 4 --profile \
+    --out "$OUT/results.jsonl" $BENCH_ARGS || status=$?
+  # shellcheck disable=SC2086
+  python3 benchmarks/train_step.py --config "$CONFIG" --dtype bfloat16 --batch 16 --profile --trace "$OUT/trace" \
+    --out "$OUT/results.jsonl" $BENCH_ARGS || status=$?
+  if [ -d "$OUT/trace" ]; then tar -C "$OUT" -czf "$OUT/trace.tgz" trace && rm -rf "$OUT/trace"; fi
+  cat "$OUT/results.jsonl"
+fi
 exit $status

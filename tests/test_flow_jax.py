@@ -297,3 +297,30 @@ def test_ta2net_detect_with_flow_tvl1_jax(tmp_path):
     # backward half back: input_pipeline/inflection_energy.py); with either flow every event is the stop.
     for frames_found in found.values():
         assert frames_found and all(abs(f - 6) <= 1 for f in frames_found), found
+
+
+def test_flow_benchmark_throughput_rows(tmp_path):
+    """benchmarks/flow_estimators.py --jax-throughput (issue 16's GPU figure): two full calls of the given
+    size, fwd + bwd, rows appended to --jsonl; RESULTS.md and results.jsonl left alone with --no-write."""
+    import importlib.util
+    import json
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location("flow_bench", os.path.join(root, "benchmarks", "flow_estimators.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    videos = [generate_video(seed, SceneConfig(height=24, width=24, num_frames=4)) for seed in range(2)]
+    row = bench.jax_throughput(videos, 4)
+    assert row["pairs_per_call"] == 4 and row["fields"] == 8 and row["pairs_per_s"] > 0
+
+    out = tmp_path / "flow.jsonl"
+    results = os.path.join(root, "benchmarks", "results.jsonl")
+    before = os.path.getmtime(results) if os.path.exists(results) else None
+    bench.main(
+        ["--methods", "", "--size", "24", "--num-videos", "1", "--num-frames", "4", "--jax-throughput", "2",
+         "--no-write", "--jsonl", str(out)]
+    )  # fmt: skip
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["bench"], r["size"], r["pairs_per_call"]) for r in rows] == [("flow_throughput", 24, 2)]
+    assert (os.path.getmtime(results) if os.path.exists(results) else None) == before

@@ -113,3 +113,23 @@ def test_train_step_benchmark_helpers():
     assert bench.peak_flops("NVIDIA H100 80GB HBM3", "float32") == 494.7e12
     assert bench.peak_flops("NVIDIA H100 PCIe", "bfloat16") == 756.0e12
     assert bench.peak_flops("cpu", "float32") is None
+
+
+def test_train_step_benchmark_profile_splits_the_step():
+    """`train_step.py --profile` (issue 16): the step's median beside its pieces, each compiled and timed."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_step_bench", os.path.join(REPO, "benchmarks", "train_step.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    record = bench.measure("configs/synthetic_small.py:smoke", 1, "float32", steps=1, warmup=0, profile=True)
+    for key in ("inputs_ms", "trunks_ms", "forward_backward_ms"):
+        assert 0 < record[key] < 60_000, (key, record[key])
+    assert record["heads_ms"] == pytest.approx(
+        record["forward_backward_ms"] - record["trunks_ms"] - record["inputs_ms"]
+    )
+    assert record["optimizer_ms"] == pytest.approx(record["step_ms"] - record["forward_backward_ms"])
+    assert record["trunk_bound_clips_per_s"] == pytest.approx(1 / (1e-3 * record["trunks_ms"]))
+    assert record["trunks_share"] == pytest.approx(record["trunks_ms"] / record["step_ms"])
+    table = bench.markdown_table([record])
+    assert "trunk-bound clips/s" in table and f"| {record['trunks_ms']:.1f} |" in table
