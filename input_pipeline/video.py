@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from input_pipeline import paths
+from input_pipeline.borders import BorderProfile, Borders, find_borders
 from input_pipeline.video_files import (
     VIDEO_SUFFIXES,
     VideoReadError,
@@ -60,16 +61,18 @@ _NOT_VIDEO_FORMATS = {"image2", "tty", "bin", "xbin", "adf", "idf", "lavfi"}
 class DecodedVideo:
     """A decoded video.
 
-    frames: ``[N, H, W, 3]`` uint8 RGB (after the optional resize).
+    frames: ``[N, H, W, 3]`` uint8 RGB (after the optional border crop and resize).
     fps: native frame rate in frames per second.
-    source_size: ``(height, width)`` in pixels before any resize.
+    source_size: ``(height, width)`` in pixels before any crop or resize.
     path: the file that was read.
+    borders: the black borders cropped before the resize (none unless read with ``crop_borders``).
     """
 
     frames: np.ndarray
     fps: float
     source_size: tuple[int, int]
     path: str
+    borders: Borders = Borders()
 
 
 def _ffmpeg_reason(err: BaseException) -> str:
@@ -245,7 +248,9 @@ def _open_checked(path: str):
     return container, stream, container and _fps(stream)
 
 
-def read_video(path, *, size: tuple[int, int] | None = None, max_frames: int | None = None) -> DecodedVideo:
+def read_video(
+    path, *, size: tuple[int, int] | None = None, max_frames: int | None = None, crop_borders: bool = False
+) -> DecodedVideo:
     """Decodes every frame of a video file at its native frame rate.
 
     Args:
@@ -254,10 +259,12 @@ def read_video(path, *, size: tuple[int, int] | None = None, max_frames: int | N
       size: optional ``(height, width)``; each frame is resized straight to it with ``cv2.INTER_AREA``
         (aspect ratio not kept).
       max_frames: stop after this many frames (the rest of the file is then not checked).
+      crop_borders: crop static black borders (letterbox, pillarbox; input_pipeline/borders.py) before the
+        resize; the file is then decoded twice (once for the borders), never held at full size.
 
     Returns:
-      DecodedVideo with ``frames`` ``[N, H, W, 3]`` uint8 RGB, ``fps`` (frames per second) and
-      ``source_size`` ``(height, width)`` before the resize.
+      DecodedVideo with ``frames`` ``[N, H, W, 3]`` uint8 RGB, ``fps`` (frames per second),
+      ``source_size`` ``(height, width)`` before any crop or resize, and the ``borders`` cropped.
 
     Raises:
       VideoReadError: one line naming the file and the problem (see the module docstring).
@@ -270,17 +277,32 @@ def read_video(path, *, size: tuple[int, int] | None = None, max_frames: int | N
     size = None if size is None else (int(size[0]), int(size[1]))
     path = os.fspath(path)
     if paths.is_remote(path):
-        return from_local_copy(read_video, path, size=size, max_frames=max_frames)
+        return from_local_copy(read_video, path, size=size, max_frames=max_frames, crop_borders=crop_borders)
     container, stream, fps = _open_checked(path)
     if container is None:  # PyAV could not parse a file that looks like a video container
-        return _read_cv2(path, size, max_frames) or _raise(path, stream)  # `stream` holds the problem
+        if not crop_borders:
+            return _read_cv2(path, size, max_frames) or _raise(path, stream)  # `stream` holds the problem
+        video = _read_cv2(path, None, max_frames) or _raise(path, stream)
+        borders = find_borders(video.frames)
+        frames = [_resize(frame, size) for frame in borders.crop(video.frames)]
+        return dataclasses.replace(video, frames=np.stack(frames), borders=borders)
+    borders = Borders()
+    if crop_borders:  # a first pass for the borders alone
+        profile = BorderProfile()
+        try:
+            _scan(path, container, stream, decode=True, max_frames=max_frames,
+                  on_frame=lambda frame: profile.add(frame.to_ndarray(format="rgb24")))  # fmt: skip
+        finally:
+            container.close()
+        borders = profile.borders()
+        container, stream, fps = _open_checked(path)
     frames: list[np.ndarray] = []
     source_sizes: dict[tuple[int, int], None] = {}  # insertion-ordered: the first frame's size comes first
 
     def on_frame(frame):
         rgb = frame.to_ndarray(format="rgb24")
         source_sizes.setdefault(rgb.shape[:2])
-        frames.append(_resize(rgb, size))
+        frames.append(_resize(borders.crop(rgb), size))
 
     try:
         _scan(path, container, stream, decode=True, on_frame=on_frame, max_frames=max_frames)
@@ -290,7 +312,7 @@ def read_video(path, *, size: tuple[int, int] | None = None, max_frames: int | N
         raise VideoReadError(
             path, f"frame size changes within the video ({list(source_sizes)}); pass size=(H, W) to resize every frame"
         )
-    return DecodedVideo(np.stack(frames), fps, tuple(int(s) for s in next(iter(source_sizes))), path)
+    return DecodedVideo(np.stack(frames), fps, tuple(int(s) for s in next(iter(source_sizes))), path, borders)
 
 
 def _raise(path: str, problem: str):

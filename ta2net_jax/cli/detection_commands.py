@@ -32,6 +32,7 @@ def detect(args, overrides) -> int:
         flow_method=args.flow,
         labels=args.labels,
         keep_repeats=args.keep_repeats,
+        keep_borders=args.keep_borders,
     )
     if folder or args.out_dir:
         if any(single_outputs):
@@ -63,6 +64,13 @@ def detect(args, overrides) -> int:
         print(
             f"{len(result['repeated_frames'])} of {result['num_frames']} frames repeat the one before them (a "
             f"frame-rate conversion): scored without them at {result['analysis_fps']:.2f} fps (--keep-repeats: with)"
+        )
+    if any(result["borders"].values()):
+        b = result["borders"]
+        h, w = result["source_size"]
+        print(
+            f"black borders cropped before the resize: the picture is rows {b['top']}–{h - b['bottom'] - 1}, "
+            f"columns {b['left']}–{w - b['right'] - 1} of {w}×{h} (--keep-borders: the whole frame)"
         )
     if "metrics" in result:
         m = result["metrics"]
@@ -143,6 +151,7 @@ def eval_videos(args, overrides) -> int:
         name=args.name,
         flow_method=args.flow,
         keep_repeats=args.keep_repeats,
+        keep_borders=args.keep_borders,
     )
     for method, r in result["detectors"].items():
         t = r["temporal"]

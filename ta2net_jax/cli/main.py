@@ -47,6 +47,11 @@ KEEP_REPEATS_HELP = (
     "(frame-rate conversions, e.g. 25 → 29.97 fps) are dropped before flow, since each would look like an "
     "abrupt stop (events stay in native frames; the reference method never drops them)"
 )
+KEEP_BORDERS_HELP = (
+    "resize the whole frame; by default static black borders (letterbox, pillarbox) are cropped first, so "
+    "the picture gets all of the model's input pixels (event x, y stay in source pixels; the reference "
+    "method never crops)"
+)
 
 
 def _with_config(p, *, workdir: bool):
@@ -112,6 +117,7 @@ def _add_detect(p) -> None:
     p.add_argument("--labels", help=LABELS_HELP)
     p.add_argument("--flow", default=None, help=FLOW_HELP)
     p.add_argument("--keep-repeats", action="store_true", help=KEEP_REPEATS_HELP)
+    p.add_argument("--keep-borders", action="store_true", help=KEEP_BORDERS_HELP)
     g = p.add_argument_group("dubbing and cue lists (one video; docs/audio.md)")
     g.add_argument(
         "--dub",
@@ -146,6 +152,7 @@ def _add_eval_videos(p) -> None:
     p.add_argument("--name", default=None, help="title of the report (default: the labels file)")
     p.add_argument("--flow", default=None, help=FLOW_HELP)
     p.add_argument("--keep-repeats", action="store_true", help=KEEP_REPEATS_HELP)
+    p.add_argument("--keep-borders", action="store_true", help=KEEP_BORDERS_HELP)
 
 
 def _add_runner(p) -> None:

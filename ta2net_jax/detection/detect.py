@@ -1,6 +1,7 @@
 """`ta2net detect`: audible events in a video file or a folder of them, with a trained model or training-free.
 
     video file (any fps, any size; PyAV/OpenCV; a gs:// URL is decoded from its cached local copy)
+      → static black borders (letterbox, pillarbox) cropped (input_pipeline/borders.py; off with --keep-borders)
       → frames resized to the model's input size (aspect not kept, as the original)
       → frames that repeat their predecessor in a regular cadence (frame-rate conversions) dropped, the rest
         scored at the rate they really have (input_pipeline/frame_repeats.py; off with --keep-repeats)
@@ -14,7 +15,7 @@
 
 Picking (events.Picking): `--threshold`, else the one `ta2net eval` tuned on validation
 (`<workdir>/detector.json`: `<name>_picking`, or the older `<name>_threshold`), else the detector's default:
-0.5 for P(audible), 0.46 robust z-units above a 1 s running median for the inflection energy (chosen on the
+0.5 for P(audible), 0.59 robust z-units above a 1 s running median for the inflection energy (chosen on the
 labelled real clips, detectors.py), median + 1·std for the reference. The minimum separation between events
 is in seconds where the detector or the run's `eval.min_separation_s` says so (frames = max(1, round(s·fps))
 per video), else in frames.
@@ -93,11 +94,14 @@ class VideoDetector:
         image_size: int | None = None,
         fused: bool = True,
         keep_repeats: bool = False,
+        keep_borders: bool = False,
     ):
         """`fused`: with flow "tvl1-jax" and a detector that has `fused_scores` (the model), compute the
         flow inside the model's jitted program (fused.py) rather than for the whole video first.
         `keep_repeats`: score every decoded frame, even frames that repeat their predecessor in a regular
-        cadence (frame-rate conversions; by default they are dropped before flow, input_pipeline/frame_repeats.py)."""
+        cadence (frame-rate conversions; by default they are dropped before flow, input_pipeline/frame_repeats.py).
+        `keep_borders`: resize the whole frame, black borders included (by default static letterbox / pillarbox
+        bars are cropped first, input_pipeline/borders.py)."""
         from input_pipeline import registry
         from ta2net_jax.config_utils import run_config
         from ta2net_jax.export import bundle
@@ -123,6 +127,7 @@ class VideoDetector:
         self.fused = fused and self.flow_method == "tvl1-jax" and hasattr(self.detector, "fused_scores")
         self.detector.phase_flow_method = self.flow_method  # a fast video's phases get the flow detect uses
         self.keep_repeats = keep_repeats or not detector_cls.drops_repeats
+        self.crop_borders = not keep_borders and detector_cls.crops_borders
 
     @property
     def min_separation(self) -> dict:
@@ -140,7 +145,7 @@ class VideoDetector:
         (a repeated frame gets the value of the frame it repeats) and events are picked there, in native frames
         and the native fps, as for any video (`repeated_frames` lists them; none with `keep_repeats`)."""
         size = self.image_size
-        decoded = read_video(video_path, size=(size, size))
+        decoded = read_video(video_path, size=(size, size), crop_borders=self.crop_borders)
         if decoded.frames.shape[0] < MIN_FRAMES:
             raise VideoTooShortError(
                 video_path, f"only {decoded.frames.shape[0]} frames; at least {MIN_FRAMES} are needed"
@@ -161,17 +166,17 @@ class VideoDetector:
             picking = picking.replace(threshold=float(self.detector.phase_threshold))  # tuned on phase-scored videos
         scores = repeats.to_native(scored.values)
         frames_idx, peaks = picking.pick(scores, decoded.fps)
-        scale_y, scale_x = decoded.source_size[0] / size, decoded.source_size[1] / size
         detected = []
         for frame, peak in zip(frames_idx, peaks):
             x, y = self.detector.locate(scored, repeats.kept_position(int(frame)))
+            x, y = decoded.borders.to_source(x, y, (size, size), decoded.source_size)
             detected.append(
                 {
                     "frame": int(frame),
                     "time_s": float(frame / decoded.fps),
                     "score": float(peak),
-                    "x": float(x * scale_x),
-                    "y": float(y * scale_y),
+                    "x": float(x),
+                    "y": float(y),
                 }
             )
         return {
@@ -186,6 +191,7 @@ class VideoDetector:
             "analysis_stride": stride,
             "repeated_frames": repeats.repeated.tolist(),  # native frames dropped as repeats (frame_repeats.py)
             "analysis_fps": fps,  # the rate the scored frames have (the native fps when none repeat)
+            "borders": decoded.borders.to_dict(),  # black bars cropped before the resize (input_pipeline/borders.py)
         }
 
     def __call__(
@@ -217,6 +223,7 @@ class VideoDetector:
             "analysis_stride": a["analysis_stride"],
             "repeated_frames": a["repeated_frames"],
             "analysis_fps": a["analysis_fps"],
+            "borders": a["borders"],
             "flow": self.flow_method,
             "fused": self.fused,  # flow computed inside the model's jitted program (detection/fused.py)
             "model_input_size": self.image_size,
@@ -281,6 +288,7 @@ class VideoDetector:
                     fps=decoded.fps,
                     threshold=a["picking"].threshold,
                     source_size=(h, w),
+                    picture_box=decoded.borders.picture_box((h, w)),
                 )
         return result
 
@@ -307,6 +315,7 @@ def detect(
     csv_path: str | None = None,
     overlay: str | None = None,
     keep_repeats: bool = False,
+    keep_borders: bool = False,
 ) -> dict:
     """Detects events in one video; writes `out` (JSON), `csv_path`, `plot` (PNG) and `overlay` (GIF/MP4)
     when given; returns the result. ``labels``: frames, a label spec (labels.py) or a VideoLabels."""
@@ -318,6 +327,7 @@ def detect(
         flow_method=flow_method,
         image_size=image_size,
         keep_repeats=keep_repeats,
+        keep_borders=keep_borders,
     )
     return detector(video_path, out=out, csv_path=csv_path, plot=plot, overlay=overlay, labels=labels)
 
@@ -334,6 +344,7 @@ def detect_batch(
     progress: bool = True,
     flow_method: str | None = None,
     keep_repeats: bool = False,
+    keep_borders: bool = False,
 ) -> dict:
     """Runs one Detector over ``inputs`` (video files), writing per-video outputs into ``out_dir`` (module
     docstring) and ``summary.json``. Unreadable files are skipped and listed under "failed"."""
@@ -343,7 +354,12 @@ def detect_batch(
         raise ValueError(f"overlay format {overlay_format!r} is not 'gif', 'mp4' or none")
     paths.check_output_dir(out_dir, "--out-dir")
     detector = VideoDetector(
-        workdir=workdir, method=method, threshold=threshold, flow_method=flow_method, keep_repeats=keep_repeats
+        workdir=workdir,
+        method=method,
+        threshold=threshold,
+        flow_method=flow_method,
+        keep_repeats=keep_repeats,
+        keep_borders=keep_borders,
     )
     paths.makedirs(out_dir)
     summary = {"method": method, "threshold": detector.threshold, "workdir": workdir, "videos": [], "failed": []}

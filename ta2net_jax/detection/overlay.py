@@ -71,20 +71,24 @@ def render_overlay(
     *,
     threshold: float | None = None,
     source_size: tuple[int, int] | None = None,
+    picture_box: tuple[int, int, int, int] | None = None,
 ) -> np.ndarray:
     """frames [N, H, W, 3] uint8; maps [N, h, w] or None; events with frame, x, y (pixels of ``source_size``,
-    default the frames' size). Returns [N, H + STRIP_HEIGHT, W, 3] uint8."""
+    default the frames' size); ``picture_box`` (y0, x0, y1, x1) in those pixels: where the maps lie (the
+    picture inside cropped black borders; default the whole frame). Returns [N, H + STRIP_HEIGHT, W, 3] uint8."""
     n, h, w, _ = frames.shape
     sy, sx = (h / source_size[0], w / source_size[1]) if source_size else (1.0, 1.0)
+    y0, x0, y1, x1 = picture_box or (0, 0, h / sy, w / sx)
+    y0, x0, y1, x1 = int(round(y0 * sy)), int(round(x0 * sx)), int(round(y1 * sy)), int(round(x1 * sx))
     out = frames.astype(np.float32)
-    if maps is not None:
+    if maps is not None and y1 > y0 and x1 > x0:
         lo, hi = np.percentile(maps, [1, 99]) if maps.size else (0.0, 1.0)
         lut = _colormap()
         for i in range(n):
-            heat = np.clip((_resize(maps[i], h, w) - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
+            heat = np.clip((_resize(maps[i], y1 - y0, x1 - x0) - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
             colour = lut[(heat * 255).astype(np.int32)]
             alpha = (HEAT_ALPHA * heat)[..., None]
-            out[i] = out[i] * (1 - alpha) + colour * alpha
+            out[i, y0:y1, x0:x1] = out[i, y0:y1, x0:x1] * (1 - alpha) + colour * alpha
     by_frame = {int(e["frame"]): e for e in events}
     strip = _strip(scores, [int(e["frame"]) for e in events], w, threshold)
     result = np.empty((n, h + STRIP_HEIGHT, w, 3), np.uint8)
@@ -123,9 +127,12 @@ def write_overlay(
     fps: float,
     threshold: float | None = None,
     source_size: tuple[int, int] | None = None,
+    picture_box: tuple[int, int, int, int] | None = None,
 ) -> None:
     """Renders the overlay (render_overlay) and writes it as a GIF (by suffix) or a video file."""
-    video = render_overlay(frames, maps, scores, events, threshold=threshold, source_size=source_size)
+    video = render_overlay(
+        frames, maps, scores, events, threshold=threshold, source_size=source_size, picture_box=picture_box
+    )
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     if path.lower().endswith(".gif"):

@@ -118,6 +118,7 @@ def run_benchmark(realdata: str, *, workdir: str | None = None, methods=("inflec
                     "detected": a["events"],
                     "picking": picking,
                     "repeated_frames": a["repeated_frames"],
+                    "borders": a["borders"],
                 }
             )
         labelled = [c for c in scored if c["gt"] is not None and c["set"] in SETS]
@@ -166,6 +167,8 @@ def run_benchmark(realdata: str, *, workdir: str | None = None, methods=("inflec
             "gt": {c["path"]: c["gt"] for c in labelled},
             # frames dropped as repeats of a frame-rate conversion (input_pipeline/frame_repeats.py), per clip
             "repeated_frames": {c["path"]: c["repeated_frames"] for c in scored if c["repeated_frames"]},
+            # black borders cropped before the resize (input_pipeline/borders.py), per clip that had any
+            "borders": {c["path"]: c["borders"] for c in scored if any(c["borders"].values())},
         }
     return result
 

@@ -59,6 +59,7 @@ def _score(detector, path: str, labels) -> dict:
         "gt_count_kind": kind,
         "detected": a["events"],
         "repeated_frames": a["repeated_frames"],
+        "borders": a["borders"],
         "min_separation": a["min_separation_frames"],
         "candidate_scores": detector.picking.curve(a["scores"], a["decoded"].fps),
         "threshold": a["picking"].threshold,  # the phase threshold for a video scored in phases (analysis_rate.py)
@@ -76,6 +77,7 @@ def evaluate_files(
     progress: bool = True,
     flow_method: str | None = None,
     keep_repeats: bool = False,
+    keep_borders: bool = False,
 ) -> dict:
     from tqdm import tqdm
 
@@ -97,6 +99,7 @@ def evaluate_files(
                 progress=progress,
                 flow_method=flow_method,
                 keep_repeats=keep_repeats,
+                keep_borders=keep_borders,
             )
             paths.upload_tree(local, out_dir, last=("results.json", "report.md"))
         return result
@@ -109,7 +112,13 @@ def evaluate_files(
         source = workdir
         if source is None and detectors.get(method).needs_run:
             source = bundle.packaged_model_dir()  # the model method's default, as in `ta2net detect`
-        detector = VideoDetector(workdir=source, method=method, flow_method=flow_method, keep_repeats=keep_repeats)
+        detector = VideoDetector(
+            workdir=source,
+            method=method,
+            flow_method=flow_method,
+            keep_repeats=keep_repeats,
+            keep_borders=keep_borders,
+        )
         rows = [
             _score(detector, v, labels[v])
             for v in tqdm(videos, desc=f"eval-videos ({method})", unit="video", disable=not progress)
@@ -132,6 +141,8 @@ def evaluate_files(
             "events": {r["id"]: r["detected"] for r in rows},
             # frames dropped as repeats of a frame-rate conversion (input_pipeline/frame_repeats.py), per video
             "repeated_frames": {r["id"]: r["repeated_frames"] for r in rows if r["repeated_frames"]},
+            # black borders cropped before the resize (input_pipeline/borders.py), per video that had any
+            "borders": {r["id"]: r["borders"] for r in rows if any(r["borders"].values())},
         }
         for r in rows:
             plot_timeline(
