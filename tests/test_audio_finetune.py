@@ -17,9 +17,7 @@ FPS, LAG, NUM_FRAMES, SIZE = 25.0, 1, 50, 48
 SEEDS = (5, 8, 9)  # contacts >= 3 frames apart: one onset each (tests/test_audio_labels.py)
 
 
-def test_audio_labelled_folder_builds_and_fine_tunes_a_trained_run(smoke_config, tmp_path, capsys):
-    from ta2net_jax.train import train_and_evaluate
-
+def test_audio_labelled_folder_builds_and_fine_tunes_a_trained_run(reference, tmp_path, capsys):
     manual = tmp_path / "videos"
     manual.mkdir()
     exact = {}
@@ -42,8 +40,7 @@ def test_audio_labelled_folder_builds_and_fine_tunes_a_trained_run(smoke_config,
         str(manual / "silent.mp4")
     ]
 
-    donor = str(tmp_path / "donor")
-    train_and_evaluate(smoke_config, donor, progress=False)  # a trained run to start from
+    donor = reference["workdir"]  # a trained run to start from (the session's reference run; only read)
 
     config = os.path.join(REPO, "configs", "audio_onsets.py:smoke")
     data = [f"--config.data.manual_dir={manual}", f"--config.data.data_dir={tmp_path / 'tfds'}"]

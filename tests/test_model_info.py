@@ -116,13 +116,29 @@ def test_train_step_benchmark_helpers():
 
 
 def test_train_step_benchmark_profile_splits_the_step():
-    """`train_step.py --profile` (issue 16): the step's median beside its pieces, each compiled and timed."""
+    """`train_step.py --profile` (issue 16): the step's pieces, each compiled and timed, and the shares
+    computed from them and the step's median (here a given one: the full step is the benchmark's own)."""
     import importlib.util
+
+    from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+
+    from ta2net_jax.model_info import image_size
+    from ta2net_jax.train import create_train_state
 
     spec = importlib.util.spec_from_file_location("train_step_bench", os.path.join(REPO, "benchmarks", "train_step.py"))
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    record = bench.measure("configs/synthetic_small.py:smoke", 1, "float32", steps=1, warmup=0, profile=True)
+    config = load_config(os.path.join(REPO, "configs", "synthetic_small.py:smoke"), ["train.batch_size=1"])
+    mesh = jax.make_mesh((1,), ("data",), axis_types=(AxisType.Auto,), devices=jax.devices()[:1])
+    with jax.set_mesh(mesh):
+        graphdef, state = create_train_state(config, mesh)
+        batch = bench.random_batch(1, int(config.model.num_frames), image_size(config))
+        data = jax.device_put(batch, NamedSharding(mesh, P("data")))
+        stages = bench.stage_times(config, graphdef, state, data, step_ms=500.0, warmup=0, steps=1)
+    record = {
+        **dict(config="smoke", batch=1, dtype="float32", faithful_bn_side_pass=False, step_ms=500.0, clips_per_s=2.0),
+        **dict(mfu=None, peak_memory_gib=None, flops_per_step=1.0, flops_source="test", device="cpu", **stages),
+    }
     for key in ("inputs_ms", "trunks_ms", "forward_backward_ms"):
         assert 0 < record[key] < 60_000, (key, record[key])
     assert record["heads_ms"] == pytest.approx(
