@@ -304,31 +304,19 @@ def _as_labels(labels, video_path: str) -> VideoLabels | None:
 def detect(
     video_path: str,
     *,
-    workdir: str | None = None,
-    method: str = "model",
-    threshold: float | None = None,
     out: str | None = None,
     plot: str | None = None,
     labels=None,
-    flow_method: str | None = None,
-    image_size: int | None = None,
     csv_path: str | None = None,
     overlay: str | None = None,
-    keep_repeats: bool = False,
-    keep_borders: bool = False,
+    **detector_options,
 ) -> dict:
     """Detects events in one video; writes `out` (JSON), `csv_path`, `plot` (PNG) and `overlay` (GIF/MP4)
-    when given; returns the result. ``labels``: frames, a label spec (labels.py) or a VideoLabels."""
+    when given; returns the result. ``labels``: frames, a label spec (labels.py) or a VideoLabels.
+    ``detector_options``: VideoDetector's (workdir, method, threshold, flow_method, image_size, keep_repeats,
+    keep_borders)."""
     check_outputs(out, csv_path, plot, overlay)
-    detector = VideoDetector(
-        workdir=workdir,
-        method=method,
-        threshold=threshold,
-        flow_method=flow_method,
-        image_size=image_size,
-        keep_repeats=keep_repeats,
-        keep_borders=keep_borders,
-    )
+    detector = VideoDetector(**detector_options)
     return detector(video_path, out=out, csv_path=csv_path, plot=plot, overlay=overlay, labels=labels)
 
 
@@ -336,33 +324,29 @@ def detect_batch(
     inputs: list[str],
     out_dir: str,
     *,
-    workdir: str | None = None,
-    method: str = "model",
-    threshold: float | None = None,
     labels: str | None = None,
     overlay_format: str | None = "gif",
     progress: bool = True,
-    flow_method: str | None = None,
-    keep_repeats: bool = False,
-    keep_borders: bool = False,
+    **detector_options,
 ) -> dict:
     """Runs one Detector over ``inputs`` (video files), writing per-video outputs into ``out_dir`` (module
-    docstring) and ``summary.json``. Unreadable files are skipped and listed under "failed"."""
+    docstring) and ``summary.json``. Unreadable files are skipped and listed under "failed".
+    ``detector_options``: VideoDetector's, as for :func:`detect`."""
     from tqdm import tqdm
 
     if overlay_format not in (None, "gif", "mp4"):
         raise ValueError(f"overlay format {overlay_format!r} is not 'gif', 'mp4' or none")
     paths.check_output_dir(out_dir, "--out-dir")
-    detector = VideoDetector(
-        workdir=workdir,
-        method=method,
-        threshold=threshold,
-        flow_method=flow_method,
-        keep_repeats=keep_repeats,
-        keep_borders=keep_borders,
-    )
+    detector = VideoDetector(**detector_options)
     paths.makedirs(out_dir)
-    summary = {"method": method, "threshold": detector.threshold, "workdir": workdir, "videos": [], "failed": []}
+    method = detector.method
+    summary = {
+        "method": method,
+        "threshold": detector.threshold,
+        "workdir": detector.workdir,
+        "videos": [],
+        "failed": [],
+    }
     stems = dict(zip(inputs, output_stems(inputs)))
     ground_truth = {}  # read before any video: a bad labels file fails at once, naming it
     for path in inputs if labels else ():

@@ -75,10 +75,11 @@ def evaluate_files(
     methods=("inflection",),
     name: str | None = None,
     progress: bool = True,
-    flow_method: str | None = None,
-    keep_repeats: bool = False,
-    keep_borders: bool = False,
+    **detector_options,
 ) -> dict:
+    """Scores every detector of ``methods`` on ``inputs`` (videos or folders) against ``labels_spec`` and writes
+    the report into ``out_dir``; returns the results. ``detector_options``: VideoDetector's other keyword
+    arguments (flow_method, keep_repeats, keep_borders), the same for every method."""
     from tqdm import tqdm
 
     from ta2net_jax.detection import detectors
@@ -97,9 +98,7 @@ def evaluate_files(
                 methods=methods,
                 name=name,
                 progress=progress,
-                flow_method=flow_method,
-                keep_repeats=keep_repeats,
-                keep_borders=keep_borders,
+                **detector_options,
             )
             paths.upload_tree(local, out_dir, last=("results.json", "report.md"))
         return result
@@ -112,13 +111,7 @@ def evaluate_files(
         source = workdir
         if source is None and detectors.get(method).needs_run:
             source = bundle.packaged_model_dir()  # the model method's default, as in `ta2net detect`
-        detector = VideoDetector(
-            workdir=source,
-            method=method,
-            flow_method=flow_method,
-            keep_repeats=keep_repeats,
-            keep_borders=keep_borders,
-        )
+        detector = VideoDetector(workdir=source, method=method, **detector_options)
         rows = [
             _score(detector, v, labels[v])
             for v in tqdm(videos, desc=f"eval-videos ({method})", unit="video", disable=not progress)
