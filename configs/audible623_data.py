@@ -32,6 +32,9 @@ def get_config(arg: str | None = None):
     c.data.fps = 0.0  # 0: native frame rate, as the original; else resample (nearest frame)
     c.data.max_frames = 300  # the original's max_len
     c.data.jpeg_quality = 95
+    # Static black borders (letterbox, pillarbox) cropped before the resize, as `ta2net detect` does
+    # (input_pipeline/borders.py); False: the original's whole-frame resize.
+    c.data.crop_borders = True
     if variant.dataset in ("audible623", "ucf101_audible", "kinetics_audible"):
         c.data.validation_fraction = 0.1  # of training ids, held out for threshold tuning; 0: the original
     if variant.dataset == "ucfrep":  # UCFRep has train and validation only

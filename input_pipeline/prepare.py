@@ -13,9 +13,11 @@ Partial folders of dead processes are removed at the next start.
 
 Frames are decoded with PyAV at the native frame rate (the original's behaviour) unless `fps` is set:
 then output frame j is the native frame nearest to time j / fps (frames are selected, never blended, so
-every output frame is a real frame; labels map the same way, `map_frame_index`). Frames are resized
-straight to size×size (aspect ratio not kept, as the original) and cut to `max_frames` (the original's
-300). Flow is estimated on the decoded frames before JPEG compression.
+every output frame is a real frame; labels map the same way, `map_frame_index`). Static black borders
+(letterbox, pillarbox) are cropped first (`crop_borders`, input_pipeline/borders.py: what `ta2net detect`
+does, so a model trained on prepared videos sees the picture as detect gives it; meta.json `borders`).
+Frames are resized straight to size×size (aspect ratio not kept, as the original) and cut to `max_frames`
+(the original's 300). Flow is estimated on the decoded frames before JPEG compression.
 """
 
 from __future__ import annotations
@@ -40,19 +42,23 @@ MIN_FRAMES = 5  # inflection flow drops 2 frames at each end
 
 @dataclasses.dataclass(frozen=True)
 class PrepareOptions:
-    """size: output H = W in pixels; fps: None keeps the native rate; max_frames: cap after resampling."""
+    """size: output H = W in pixels; fps: None keeps the native rate; max_frames: cap after resampling;
+    crop_borders: crop static black borders before the resize (input_pipeline/borders.py)."""
 
     size: int = 112
     flow_method: str = "dis"
     fps: float | None = None
     max_frames: int | None = 300
     jpeg_quality: int = 95
+    crop_borders: bool = True
 
     def tag(self) -> str:
-        """A folder name that differs whenever the prepared data would differ."""
+        """A folder name that differs whenever the prepared data would differ (folders prepared before borders
+        were cropped have no `-crop`, so they are never taken for cropped ones)."""
         fps = "native" if self.fps is None else f"{self.fps:g}fps"
         cap = "all" if self.max_frames is None else f"max{self.max_frames}"
-        return f"{self.size}px-{self.flow_method}-{fps}-{cap}-q{self.jpeg_quality}"
+        crop = "-crop" if self.crop_borders else ""
+        return f"{self.size}px-{self.flow_method}-{fps}-{cap}-q{self.jpeg_quality}{crop}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,7 +154,7 @@ def prepare_video(path: str, out_dir: str, key: str, options: PrepareOptions) ->
     t0 = time.perf_counter()
     size = (options.size, options.size)
     native_cap = options.max_frames if options.fps is None else None  # stop decoding early when we can
-    decoded = video_lib.read_video(path, size=size, max_frames=native_cap)
+    decoded = video_lib.read_video(path, size=size, max_frames=native_cap, crop_borders=options.crop_borders)
     keep = resample_indices(len(decoded.frames), decoded.fps, options.fps)
     if options.max_frames is not None:
         keep = keep[: options.max_frames]
@@ -179,6 +185,7 @@ def prepare_video(path: str, out_dir: str, key: str, options: PrepareOptions) ->
             "num_frames": int(len(frames)),
             "native_frames_decoded": int(len(decoded.frames)),
             "source_size": list(decoded.source_size),
+            "borders": decoded.borders.to_dict(),  # cropped before the resize (input_pipeline/borders.py)
             "size": list(size),
             "source_frames": keep.tolist() if options.fps is not None else None,
             "options": dataclasses.asdict(options),

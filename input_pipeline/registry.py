@@ -37,10 +37,12 @@ class Dataset:
 
 @dataclasses.dataclass(frozen=True)
 class InputSpec:
-    """What a model trained on a dataset takes: S×S frames, flow from `flow_method`."""
+    """What a model trained on a dataset takes: S×S frames, flow from `flow_method`, black borders cropped
+    before the resize or not (real videos prepared since dataset 2.1.0 are; synthetic renders have none)."""
 
     image_size: int  # S, pixels
     flow_method: str  # input_pipeline.flow.METHODS
+    crop_borders: bool = True
 
 
 class UnknownDatasetError(ValueError):
@@ -203,7 +205,7 @@ def remote_builder(data_cfg, *, build_if_missing: bool = False, workers: int = 2
 
 
 def input_spec(data_cfg) -> InputSpec:
-    """The frame size and flow estimator of a run on this dataset.
+    """The frame size, flow estimator and border crop of a run on this dataset.
 
     A config that states both `data.image_size` and `data.flow_method` is answered without importing the
     dataset module (machines without TFDS, e.g. the GPU check, run `ta2net info` on such configs); otherwise
@@ -212,14 +214,14 @@ def input_spec(data_cfg) -> InputSpec:
     size, flow = data_cfg.get("image_size"), data_cfg.get("flow_method")
     get(data_cfg.name)
     if size is not None and flow is not None:
-        return InputSpec(int(size), str(flow))
+        return InputSpec(int(size), str(flow), bool(data_cfg.get("crop_borders", True)))
     built = make_builder(data_cfg, workers=1).builder_config
     if size is not None and int(size) != built.image_size:
         raise ValueError(
             f"data.image_size {size} does not match the {data_cfg.name!r} frames "
             f"({built.image_size}×{built.image_size})"
         )
-    return InputSpec(int(built.image_size), str(built.flow_method))
+    return InputSpec(int(built.image_size), str(built.flow_method), bool(getattr(built, "crop_borders", True)))
 
 
 def raw_events_json(data_cfg, split: str, video_id: str) -> str | None:

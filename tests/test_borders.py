@@ -5,7 +5,7 @@ reference never crops, eval-videos lists them) and the real clips (UCF101 letter
 
 import numpy as np
 import pytest
-from conftest import realdata
+from conftest import REPO, realdata
 
 from input_pipeline import borders as borders_lib
 from input_pipeline.borders import Borders, find_borders
@@ -120,3 +120,43 @@ def test_the_real_clips():
         assert decoded.borders == expected and decoded.source_size == (240, 320)
     hits = read_video(realdata("greatest_hits_condfoleygen", "hitting_bag.mp4"), size=(64, 64), crop_borders=True)
     assert hits.borders == Borders()
+
+
+def test_prepare_crops_as_detect_does_and_runs_keep_their_input(tmp_path):
+    """`ta2net prepare` crops the same borders (meta.json `borders`, a `-crop` folder tag), `--keep-borders`
+    keeps them in a folder of its own, and a run trained on whole frames is detected on whole frames."""
+    import json
+
+    import ml_collections
+
+    from input_pipeline import registry, video
+    from ta2net_jax.cli import main as cli
+
+    src = tmp_path / "videos"
+    src.mkdir()
+    inner = np.repeat(np.repeat(picture(8, 20, 32, seed=4), 4, axis=1), 4, axis=2)
+    video.write_video(str(src / "a.mp4"), boxed(inner, top=24, bottom=24), 25.0, crf=18, pix_fmt="yuv420p")
+    out = tmp_path / "prepared"
+    base = ["prepare", str(src), "--out", str(out), "--size", "16", "--workers", "1"]
+    assert cli.main(base) == 0 and cli.main([*base, "--keep-borders"]) == 0
+    cropped = json.load(open(out / "16px-dis-native-max300-q95-crop" / "a" / "meta.json"))
+    whole = json.load(open(out / "16px-dis-native-max300-q95" / "a" / "meta.json"))
+    assert cropped["borders"] == {"top": 24, "bottom": 24, "left": 0, "right": 0} and cropped["options"]["crop_borders"]
+    assert whole["borders"] == {"top": 0, "bottom": 0, "left": 0, "right": 0} and not whole["options"]["crop_borders"]
+
+    data = dict(name="audible623", image_size=16, flow_method="dis")
+    assert registry.input_spec(ml_collections.ConfigDict(data)).crop_borders
+    assert not registry.input_spec(ml_collections.ConfigDict({**data, "crop_borders": False})).crop_borders
+
+    from ta2net_jax.config_utils import load_config, save_config
+    from ta2net_jax.detection.detect import VideoDetector
+
+    letterboxed = str(src / "a.mp4")
+    for crop in (True, False):  # a workdir with the config of a run on the real dataset, cropped or not
+        workdir = tmp_path / f"run_{crop}"
+        workdir.mkdir()
+        config = load_config(f"{REPO}/configs/audible623_data.py", ["data.image_size=16", f"data.crop_borders={crop}"])
+        save_config(config, str(workdir / "config.json"))
+        detector = VideoDetector(workdir=str(workdir), method="inflection")
+        assert detector.crop_borders is crop
+        assert any(detector.analyse(letterboxed)["borders"].values()) is crop

@@ -358,7 +358,7 @@ def test_prepare_is_resumable_and_names_failures(tmp_path, capsys):
     assert cli.main(args) == 1  # c.mp4 failed, the others done
     text = capsys.readouterr()
     assert "c.mp4: not a video file" in text.out and "prepared 2 video(s)" in text.out
-    folder = out / "16px-dis-native-max300-q95"
+    folder = out / "16px-dis-native-max300-q95-crop"
     meta = json.load(open(folder / "a" / "meta.json"))
     assert meta["num_frames"] == 12 and len(os.listdir(folder / "a" / "frames")) == 12
     with np.load(folder / "b" / "flow.npz") as z:

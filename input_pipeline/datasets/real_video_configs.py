@@ -34,10 +34,11 @@ class RealVideoConfig(tfds.core.BuilderConfig):
     fps: float | None = None  # None: native frame rate (the original)
     flow_method: str = "dis"
     jpeg_quality: int = 95
+    crop_borders: bool = True  # static black borders cropped before the resize, as `ta2net detect` does
 
     def prepare_options(self) -> prepare_lib.PrepareOptions:
         return prepare_lib.PrepareOptions(
-            self.image_size, self.flow_method, self.fps, self.max_frames, self.jpeg_quality
+            self.image_size, self.flow_method, self.fps, self.max_frames, self.jpeg_quality, self.crop_borders
         )
 
 
@@ -92,6 +93,7 @@ CONFIG_OPTIONS = (
     "fps",
     "flow_method",
     "jpeg_quality",
+    "crop_borders",
     "validation_fraction",
     "classes",
     "sources",

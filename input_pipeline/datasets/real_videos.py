@@ -54,10 +54,11 @@ from input_pipeline.jpeg_frames import append_flow, flow_file_name
 class RealVideoBuilder(tfds.core.GeneratorBasedBuilder):
     """Base class; subclasses define `_annotations()` and `_extra_features()`."""
 
-    VERSION = tfds.core.Version("2.0.0")
+    VERSION = tfds.core.Version("2.1.0")
     RELEASE_NOTES = {
         "1.0.0": "First release.",
         "2.0.0": "Flow moved from the records to a flat float16 side file per split (flow-<split>.f16).",
+        "2.1.0": "Static black borders (letterbox, pillarbox) cropped before the resize (`crop_borders`).",
     }
     EVAL_SPLIT = "test"  # a video id in this split and another is kept here only
 

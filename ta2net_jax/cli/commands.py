@@ -140,6 +140,7 @@ def prepare(args, overrides) -> int:
         "fps": args.fps,
         "max_frames": None if args.max_frames is None else (args.max_frames or None),
         "jpeg_quality": args.jpeg_quality,
+        "crop_borders": args.crop_borders,  # None unless --keep-borders
     }
     if args.config:
         if args.inputs or args.out:

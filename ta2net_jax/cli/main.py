@@ -186,6 +186,14 @@ def _add_prepare(p) -> None:
     p.add_argument("--max-frames", type=int, default=None, help="keep at most N frames (default 300; 0: all)")
     p.add_argument("--jpeg-quality", type=int, default=None, help="JPEG quality 1-100 (default 95)")
     p.add_argument(
+        "--keep-borders",
+        action="store_const",
+        const=False,
+        dest="crop_borders",
+        default=None,
+        help="keep static black borders (by default cropped before the resize, as `ta2net detect` does)",
+    )
+    p.add_argument(
         "--labels",
         choices=("audio",),
         default=None,

@@ -116,6 +116,7 @@ class VideoDetector:
         if self.config is not None:  # the input the run was trained on, from its own dataset
             spec = registry.input_spec(self.config.data)
             image_size, flow_method = image_size or spec.image_size, flow_method or spec.flow_method
+            keep_borders = keep_borders or not spec.crop_borders  # a run trained on whole frames gets them
         # A detector that fixes its input (the reference: 112 px, DIS) gets it whatever the run.
         self.image_size = detector_cls.input_size or image_size or 112
         self.flow_method = detector_cls.flow_method or flow_method or "dis"
