@@ -148,3 +148,22 @@ def test_building_the_parser_imports_no_heavy_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_a_closed_pipe_is_not_an_error_message():
+    """`ta2net ... | head`: when the reader has gone, the command stops without a `ta2net: error` line."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ta2net_jax.cli.main", "info", "--config", "configs/audible623.py:smoke"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+    )
+    proc.stdout.close()  # before the child has written anything: its first write meets a closed pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1
+    assert "error" not in err and "Traceback" not in err, err

@@ -347,6 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
     try:
         return run(argv)
+    except BrokenPipeError:  # the reader went away (`ta2net detect clip.mp4 | head`): nothing left to say
+        # Python would complain again when it flushes stdout at exit; point stdout at nothing first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except USER_ERRORS as err:
         if debug:
             raise
