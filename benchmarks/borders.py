@@ -61,14 +61,14 @@ def write_copies(renders: str, out: str, num_videos: int, bar: float) -> dict[st
             synthetic_work.render_one((seed, v2_lib.PRESETS["default"], stem))
         with open(stem + ".json") as f:
             events = [e["frame"] for e in json.load(f)["events"]]
-        frames = read_video(stem + ".mp4").frames
+        decoded = read_video(stem + ".mp4")
+        frames = decoded.frames
         name = f"test_{i:05d}.mp4"
         boxed, bars[name] = box(frames, i, bar)
         for sub, video in (("plain", frames), ("boxed", boxed)):
             path = os.path.join(out, sub, name)
             if not os.path.exists(path):
-                write_video(path, video, read_video(stem + ".mp4", max_frames=1).fps, crf=18, pix_fmt="yuv420p",
-                            reproducible=True)  # fmt: skip
+                write_video(path, video, decoded.fps, crf=18, pix_fmt="yuv420p", reproducible=True)
         labels[name] = events
     with open(os.path.join(out, "labels.json"), "w") as f:
         json.dump(labels, f)
