@@ -22,11 +22,11 @@ import dataclasses
 
 import numpy as np
 
+from input_pipeline.flow import to_gray
+
 BLACK_LEVEL = 24.0  # grey levels (0–255): at or below it a row can be a bar (FFmpeg cropdetect's default limit)
 MAX_BORDER_STD = 2.0  # grey levels: a bar is flat; dark scenery has texture, noise or motion
 MIN_KEPT = 0.5  # fraction of the height and of the width that must remain, or nothing is cropped
-
-_GREY = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601 luma, as cv2's RGB2GRAY
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +70,7 @@ class BorderProfile:
 
     def add(self, rgb: np.ndarray) -> None:
         """One frame ``[H, W, 3]`` uint8 RGB."""
-        grey = rgb.astype(np.float32) @ _GREY
+        grey = to_gray(rgb[None])[0].astype(np.float32)  # the luma the flow estimators see
         if self._rows is None:
             self._rows = np.zeros((3, grey.shape[0]), np.float64)
             self._cols = np.zeros((3, grey.shape[1]), np.float64)
