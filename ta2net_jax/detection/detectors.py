@@ -319,10 +319,9 @@ class InflectionDetector(Detector):
     # Robust z above the 1 s running-median baseline, chosen on the labelled real clips of ../shared/realdata:
     # the pooled F1 ±3 optimum over all of them (`ta2net real-benchmark`: all_clips_picking, 0.5889 since black
     # borders are cropped, 0.4563 after repeated frames were dropped, 0.4706 before; the optimum is a plateau
-    # starting there). Its held-out
-    # figure is the benchmark's leave-one-clip-out row (docs/RESULTS.md §2). The earlier 2.0 (two robust σ)
-    # found 5 of 16 Greatest Hits hits: real footage has a higher floor of ordinary motion change than the
-    # synthetic videos the 2.0 was set on.
+    # starting there). Its held-out figure is the benchmark's leave-one-clip-out row (docs/RESULTS.md §2). The
+    # earlier 2.0 (two robust σ) found 5 of 16 Greatest Hits hits: real footage has a higher floor of ordinary
+    # motion change than the synthetic videos the 2.0 was set on.
     default_threshold = 0.59
     default_fitted_on_real_clips = True
     score_label = "inflection energy (robust z)"

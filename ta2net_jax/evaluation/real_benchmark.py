@@ -36,7 +36,7 @@ import re
 
 import numpy as np
 
-from ta2net_jax.evaluation.videos import json_default
+from ta2net_jax.evaluation.videos import input_changes, json_default
 
 __all__ = ["SETS", "COUNT_SETS", "run_benchmark", "tables", "write_into", "benchmark", "save_locations_sheet"]
 
@@ -165,10 +165,7 @@ def run_benchmark(realdata: str, *, workdir: str | None = None, methods=("inflec
             # Default-picking events with their (x, y) in source pixels, for the event sheet.
             "detected": {c["path"]: c["detected"] for c in labelled},
             "gt": {c["path"]: c["gt"] for c in labelled},
-            # frames dropped as repeats of a frame-rate conversion (input_pipeline/frame_repeats.py), per clip
-            "repeated_frames": {c["path"]: c["repeated_frames"] for c in scored if c["repeated_frames"]},
-            # black borders cropped before the resize (input_pipeline/borders.py), per clip that had any
-            "borders": {c["path"]: c["borders"] for c in scored if any(c["borders"].values())},
+            **input_changes(scored, "path"),
         }
     return result
 

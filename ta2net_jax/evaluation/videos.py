@@ -66,6 +66,16 @@ def _score(detector, path: str, labels) -> dict:
     }
 
 
+def input_changes(rows: list[dict], key: str) -> dict:
+    """What detection changed in the videos' input, for results.json: ``repeated_frames`` (frames dropped as
+    repeats of a frame-rate conversion, input_pipeline/frame_repeats.py) and ``borders`` (black bars cropped
+    before the resize, input_pipeline/borders.py), each keyed by ``row[key]`` for the videos that had any."""
+    return {
+        "repeated_frames": {r[key]: r["repeated_frames"] for r in rows if r["repeated_frames"]},
+        "borders": {r[key]: r["borders"] for r in rows if any(r["borders"].values())},
+    }
+
+
 def evaluate_files(
     inputs: list[str],
     labels_spec: str,
@@ -132,10 +142,7 @@ def evaluate_files(
             "counting": counting,
             "counting_per_video": counting_rows,
             "events": {r["id"]: r["detected"] for r in rows},
-            # frames dropped as repeats of a frame-rate conversion (input_pipeline/frame_repeats.py), per video
-            "repeated_frames": {r["id"]: r["repeated_frames"] for r in rows if r["repeated_frames"]},
-            # black borders cropped before the resize (input_pipeline/borders.py), per video that had any
-            "borders": {r["id"]: r["borders"] for r in rows if any(r["borders"].values())},
+            **input_changes(rows, "id"),
         }
         for r in rows:
             plot_timeline(
