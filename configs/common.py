@@ -70,6 +70,9 @@ def sliding_window_eval(num_frames, batch_size: int) -> ml_collections.ConfigDic
             # Bounds (fps) at which a higher-rate video is scored as interleaved phases, each tried on the
             # tuning split against the native rate (detection/analysis_rate.py); () = native rate only.
             analysis_max_fps=(),
+            # Every window also scored mirrored left–right and the two passes averaged (inference.py), at twice
+            # the model's cost; detector.json records it, and detect scores the same way.
+            hflip_tta=False,
         )
     )
 

@@ -4,6 +4,11 @@ Windows of T kept frames every `eval.stride` frames (plus one ending at the last
 batched across videos, run through the model in eval mode (BatchNorm running statistics, no dropout)
 in one jit function, and the per-frame softmax P(audible) and maps are averaged wherever windows
 overlap (open choice 7). Frames 0, 1, N−2, N−1 cannot be inputs (inflection.py) and get score NaN.
+
+With `hflip_tta` (`eval.hflip_tta`; detector.json `hflip_tta`, what `ta2net eval` tuned the picking with) every
+window is also run mirrored left–right, as the training augmentation mirrors clips (input_pipeline.clips.augment:
+frames and flows reversed along the width, flow u negated), and the two passes' P(audible) and maps (the
+mirrored map reversed back) are averaged: a test-time ensemble of the two views, at twice the model's cost.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -18,13 +24,50 @@ from ta2net_jax import mesh as mesh_lib
 from ta2net_jax.inflection import model_inputs
 
 WINDOW_KEYS = ("frames", "flow_fwd", "flow_bwd", "num_valid")
+_WIDTH_AXIS = 3  # of frames [B, T, H, W, 3] and flows [B, T+1, H, W, 2]
+
+
+def hflip_windows(batch: dict) -> dict:
+    """The same windows mirrored left–right (inside or outside jit): frames and both flows reversed along the
+    width, the flows' u (pixels/frame, positive to the right) negated; num_valid unchanged."""
+    out = dict(batch)
+    out["frames"] = jnp.flip(batch["frames"], _WIDTH_AXIS)
+    for key in ("flow_fwd", "flow_bwd"):
+        flow = jnp.flip(batch[key], _WIDTH_AXIS)
+        out[key] = jnp.concatenate([-flow[..., :1], flow[..., 1:]], axis=-1)
+    return out
+
+
+def audible_and_maps(model: nnx.Module, batch: dict, mode: str, flow_scale: float, hflip_tta: bool = False):
+    """The eval-mode model on a batch of windows, inside jit: P(audible) [B, T] and source maps [B, T, h, w];
+    with `hflip_tta` the mean of the plain and the mirrored pass (module docstring)."""
+
+    def run(windows):
+        outputs = model(*model_inputs(windows, mode, flow_scale))
+        return jax.nn.softmax(outputs["logits"], axis=-1)[..., 1], outputs["source_map"]
+
+    probs, maps = run(batch)
+    if hflip_tta:
+        mirrored_probs, mirrored_maps = run(hflip_windows(batch))
+        probs = 0.5 * (probs + mirrored_probs)
+        maps = 0.5 * (maps + jnp.flip(mirrored_maps, -1))
+    return probs, maps
 
 
 class Predictor:
-    """A jit-compiled eval-mode forward pass over fixed-size batches of windows on a mesh."""
+    """A jit-compiled eval-mode forward pass over fixed-size batches of windows on a mesh; `hflip_tta` (default
+    the config's `eval.hflip_tta`) averages it with the mirrored pass (module docstring)."""
 
-    def __init__(self, model: nnx.Module, config, mesh: jax.sharding.Mesh, batch_size: int | None = None):
+    def __init__(
+        self,
+        model: nnx.Module,
+        config,
+        mesh: jax.sharding.Mesh,
+        batch_size: int | None = None,
+        hflip_tta: bool | None = None,
+    ):
         self.batch_size = batch_size or config.eval.batch_size
+        self.hflip_tta = bool(config.eval.get("hflip_tta", False) if hflip_tta is None else hflip_tta)
         if self.batch_size % mesh.size:
             raise ValueError(f"eval.batch_size {self.batch_size} is not divisible by {mesh.size} devices")
         model.eval()
@@ -35,9 +78,7 @@ class Predictor:
         mode, flow_scale = config.inflection.mode, config.inflection.flow_scale
 
         def forward(state, batch):
-            model = nnx.merge(graphdef, state)
-            outputs = model(*model_inputs(batch, mode, flow_scale))
-            return jax.nn.softmax(outputs["logits"], axis=-1)[..., 1], outputs["source_map"]
+            return audible_and_maps(nnx.merge(graphdef, state), batch, mode, flow_scale, self.hflip_tta)
 
         self._forward = jax.jit(forward)
 

@@ -262,6 +262,7 @@ def test_default_detector_trains_evaluates_and_bundles(v2_tiny_run, tmp_path):
         assert tuned[f"{name}_picking"]["min_separation_s"] in config.eval.min_separation_s
         assert tuned[f"{name}_picking"]["prominence_window_s"] in config.eval.prominence_windows_s
     assert result["inference"]["min_separation_s"] == tuned["model_picking"]["min_separation_s"]
+    assert tuned["hflip_tta"] is False and result["inference"]["hflip_tta"] is False  # eval.hflip_tta's default
     # The analysis rate was chosen on validation among the config's bounds and the native rate (rate_tuning.py).
     rate = tuned["analysis_rate"]
     f1_by_bound = rate["validation_f1_by_max_fps"]
@@ -365,6 +366,13 @@ def test_timing_blended_with_a_locator(v2_tiny_run, tmp_path):
     assert json.load(open(tmp_path / "b2" / "detector.json"))["locator_timing"]["locator"] == "locator"
     from_bundle = VideoDetector(workdir=str(tmp_path / "b2")).analyse(video)["scores"]
     np.testing.assert_allclose(from_bundle, blended, rtol=1e-6, atol=1e-6)
+    # A picking tuned on mirrored windows too (eval.hflip_tta, inference.py): detect mirrors both models' passes.
+    tuned_path = tmp_path / "b2" / "detector.json"
+    json.dump({**json.load(open(tuned_path)), "hflip_tta": True}, open(tuned_path, "w"))
+    mirrored = VideoDetector(workdir=str(tmp_path / "b2"))
+    assert mirrored.detector.hflip_tta and mirrored.detector.locator.hflip_tta
+    assert mirrored.detector.describe()["hflip_tta"] is True
+    assert np.nanmax(np.abs(mirrored.analyse(video)["scores"] - blended)) > 1e-4
 
     shutil.move(locator, str(tmp_path / "moved"))
     with pytest.raises(FileNotFoundError, match="which is not there"):

@@ -158,6 +158,11 @@ class ModelDetector(Detector):
         # phase_flow_method; else the run's own, looked up when a phase is first scored).
         rate = run.tuned.get("analysis_rate") or {}
         self.max_fps, self.phase_threshold = rate.get("max_fps"), rate.get("threshold")
+        # The picking was tuned on the mean of each window's plain and mirrored pass (inference.py): the same here,
+        # for the locator too (its P(audible) is part of the tuned timing curve).
+        self.hflip_tta = bool(run.tuned.get("hflip_tta", False))
+        if self.locator is not None:
+            self.locator.hflip_tta = self.hflip_tta
 
     def _model(self):
         """The run's model (the newest checkpoint that restores) and mesh, loaded once."""
@@ -199,7 +204,7 @@ class ModelDetector(Detector):
             from ta2net_jax.inference import Predictor
 
             model, mesh = self._model()
-            self._predictor = Predictor(model, config, mesh)
+            self._predictor = Predictor(model, config, mesh, hflip_tta=self.hflip_tta)
         example = {
             "id": "video",
             "fps": fps,
@@ -247,7 +252,7 @@ class ModelDetector(Detector):
             from ta2net_jax.detection.fused import FusedPredictor
 
             model, mesh = self._model()
-            self._fused = FusedPredictor(model, self.run.config, mesh)
+            self._fused = FusedPredictor(model, self.run.config, mesh, hflip_tta=self.hflip_tta)
         video = self._fused.predict_video(frames)
         maps = 1.0 - video["maps"] if self.map_polarity == "inverted" else video["maps"]
         return self._located(Scores(video["scores"], maps, video["flow_fwd"], video["flow_bwd"]), frames, fps)
@@ -275,6 +280,7 @@ class ModelDetector(Detector):
             **({"locator": self.locator.describe()} if self.locator is not None else {}),
             **({"locator_timing_weight": self.locator_timing["weight"]} if self.locator_timing else {}),
             **({"analysis_max_fps": self.max_fps} if self.max_fps else {}),
+            **({"hflip_tta": True} if self.hflip_tta else {}),
         }
 
 

@@ -12,7 +12,7 @@ needs go up once, and everything after that stays on the devices:
         and flow.estimate_flow store flow, so the model sees the values it sees on the unfused path
       → all-gather of the flows, then each device cuts its windows out of them exactly as make_clip lays
         them out (frames s … s+T−1, flow_fwd F⁺_{s+j}, flow_bwd F⁻_{s−2+j}, j ≤ T, end-padded by num_valid)
-      → inflection.model_inputs and the eval-mode model on the sharded batch
+      → inflection.model_inputs and the eval-mode model on the sharded batch (inference.audible_and_maps)
       → P(audible) [B, T], maps [B, T, h, w], and the span's flows (for `ModelDetector.locate`).
 
 Consecutive windows overlap (stride < T), so flow is computed once per span, not once per window: a batch's
@@ -34,8 +34,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from input_pipeline import clips, flow_jax
 from ta2net_jax import mesh as mesh_lib
-from ta2net_jax.inference import merge_windows
-from ta2net_jax.inflection import model_inputs
+from ta2net_jax.inference import audible_and_maps, merge_windows
 
 # cv2.cvtColor(COLOR_RGB2GRAY) on uint8: Y = (9798 R + 19235 G + 3735 B + 2^14) >> 15 (OpenCV 5's fixed
 # point, BT.601 weights 0.299 / 0.587 / 0.114); tests/test_fused_detect.py checks it against cv2.
@@ -80,7 +79,8 @@ class FusedPredictor:
     `batch_size` windows per call (a multiple of the mesh's batch parallelism; default eval.batch_size);
     `pairs_per_step`: flow pairs each device solves at a time (default as flow_jax.estimate_flow_batch: 2 on
     the CPU, where large batches leave the cache, else 64 per call in all); `flow_params`: overrides of
-    flow_jax.OPENCV_DEFAULTS (the unfused `tvl1-jax` uses the defaults)."""
+    flow_jax.OPENCV_DEFAULTS (the unfused `tvl1-jax` uses the defaults); `hflip_tta`: as inference.Predictor's
+    (the mirrored pass mirrors the estimated flow, it does not estimate it again)."""
 
     def __init__(
         self,
@@ -90,8 +90,10 @@ class FusedPredictor:
         batch_size: int | None = None,
         pairs_per_step: int | None = None,
         flow_params: dict | None = None,
+        hflip_tta: bool | None = None,
     ):
         self.batch_size = batch_size or config.eval.batch_size
+        hflip_tta = bool(config.eval.get("hflip_tta", False) if hflip_tta is None else hflip_tta)
         self.ways = mesh_lib.batch_parallelism(mesh)
         if self.batch_size % self.ways:
             raise ValueError(f"eval.batch_size {self.batch_size} is not divisible by {self.ways} devices")
@@ -133,8 +135,8 @@ class FusedPredictor:
                 frames, src, dst, idx["frame_idx"], idx["fwd_idx"], idx["bwd_idx"]
             )
             batch = {"frames": win_frames, "flow_fwd": flow_fwd, "flow_bwd": flow_bwd, "num_valid": idx["num_valid"]}
-            outputs = nnx.merge(graphdef, state)(*model_inputs(batch, mode, flow_scale))
-            return jax.nn.softmax(outputs["logits"], axis=-1)[..., 1], outputs["source_map"], flows
+            probs, maps = audible_and_maps(nnx.merge(graphdef, state), batch, mode, flow_scale, hflip_tta)
+            return probs, maps, flows
 
         self._forward = jax.jit(forward)
 

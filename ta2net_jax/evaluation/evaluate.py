@@ -310,6 +310,7 @@ def evaluate(
             "window": config.data.num_frames,
             "stride": cfg.stride,
             "overlap": "mean of softmax",
+            "hflip_tta": bool(predictor.hflip_tta),
             "events": "runs above threshold -> one event at the run's peak",
             "ap_candidates": "local peaks of the score curve, NMS at min_separation",
             "min_separation": cfg.min_separation,
@@ -339,6 +340,8 @@ def evaluate(
             **({"locator_timing": locator_timing} if locator_timing else {}),
             # High-fps videos are scored as phases at no more than max_fps (detection/analysis_rate.py).
             **({"analysis_rate": rate} if rate else {}),
+            # Every window was scored with its mirror image too (inference.py); detect does the same.
+            "hflip_tta": bool(predictor.hflip_tta),
         }
         paths.write_text(paths.join(workdir, "detector.json"), json.dumps(detector, indent=2))
         per_video = {k: {"temporal": temporal[k][1], "counting": counting[k][1]} for k in scored}
