@@ -77,8 +77,10 @@ class Predictor:
         self.sharding = mesh_lib.batch_sharding(mesh)
         mode, flow_scale = config.inflection.mode, config.inflection.flow_scale
 
+        hflip_tta = self.hflip_tta  # fixed at construction: the jitted function is traced with it
+
         def forward(state, batch):
-            return audible_and_maps(nnx.merge(graphdef, state), batch, mode, flow_scale, self.hflip_tta)
+            return audible_and_maps(nnx.merge(graphdef, state), batch, mode, flow_scale, hflip_tta)
 
         self._forward = jax.jit(forward)
 
