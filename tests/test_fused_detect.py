@@ -58,7 +58,7 @@ def _mesh(num_devices: int, axis_type=AxisType.Auto) -> Mesh:
     return Mesh(np.asarray(jax.devices()[:num_devices]), ("data",), axis_types=(axis_type,))
 
 
-def _unfused(model, config, mesh, frames):
+def _unfused(model, config, mesh, frames, hflip_tta=False):
     """The unfused `tvl1-jax` path: the whole video's flow (float16, as flow.estimate_flow stores it), windows
     on the host, then Predictor."""
     from ta2net_jax.inference import Predictor, predict_videos
@@ -73,28 +73,29 @@ def _unfused(model, config, mesh, frames):
         "event_frames": np.zeros(0, np.int64),
     }
     windows = clips.VideoWindows(config.data.num_frames, config.eval.stride).map(example)
-    video = next(predict_videos(Predictor(model, config, mesh), [windows]))
+    video = next(predict_videos(Predictor(model, config, mesh, hflip_tta=hflip_tta), [windows]))
     return video, example
 
 
 @pytest.mark.parametrize(
-    "num_devices, lengths, axis_type",
-    [(1, (24,), AxisType.Auto), (4, (24, 10), AxisType.Auto), (4, (24,), AxisType.Explicit)],
+    "num_devices, lengths, axis_type, hflip_tta",
+    [(1, (24,), AxisType.Auto, True), (4, (24, 10), AxisType.Auto, False), (4, (24,), AxisType.Explicit, False)],
 )
-def test_fused_equals_unfused(smoke_config, num_devices, lengths, axis_type):
+def test_fused_equals_unfused(smoke_config, num_devices, lengths, axis_type, hflip_tta):
     """A randomly initialised smoke model (raw inflection, 8-frame windows every 4, 4 per batch) on a 24-frame
     32×32 synthetic video (5 windows: two batches, the second padded) and a 10-frame one (one end-padded
     window; 4 devices only, to save a compilation): flows, P(audible) and maps of the fused program equal the
-    unfused path's, on Auto and on Explicit mesh axes (`mesh.axis_types`)."""
+    unfused path's, on Auto and on Explicit mesh axes (`mesh.axis_types`); on one device with the mirrored
+    pass averaged in (`hflip_tta`, inference.py), which the fused program takes on the flows it estimated."""
     from ta2net_jax.model import build_model
 
     model = build_model(smoke_config, seed=0)
     mesh = _mesh(num_devices, axis_type)
-    predictor = fused.FusedPredictor(model, smoke_config, mesh, flow_params=SMALL)
+    predictor = fused.FusedPredictor(model, smoke_config, mesh, flow_params=SMALL, hflip_tta=hflip_tta)
     for num_frames in lengths:
         frames = generate_video(1, SceneConfig(height=32, width=32, num_frames=num_frames)).frames
         got = predictor.predict_video(frames)
-        want, example = _unfused(model, smoke_config, mesh, frames)
+        want, example = _unfused(model, smoke_config, mesh, frames, hflip_tta)
         for key in ("flow_fwd", "flow_bwd"):
             assert got[key].dtype == np.float16 and got[key].shape == example[key].shape
             # Per-pair TV-L1 whatever the batch: equal up to float32 evaluation order, then float16 rounding.

@@ -1,6 +1,6 @@
 """Test-time mirroring (inference.py `hflip_tta`): the mirrored windows are the training augmentation's mirror,
-the two-view mean is exactly the mean of the two plain passes, it makes the predictor mirror-equivariant, and
-the fused TV-L1 program (detection/fused.py) mirrors the same way."""
+the two-view mean is exactly the mean of the two plain passes, and it makes the predictor mirror-equivariant
+(the fused TV-L1 program with it: tests/test_fused_detect.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import numpy as np
 from jax.sharding import AxisType, Mesh
 
 from input_pipeline import clips
-from input_pipeline.synthetic import SceneConfig, generate_video
 from ta2net_jax.inference import Predictor, hflip_windows
 
 
@@ -64,31 +63,3 @@ def test_two_view_mean_is_exact_and_mirror_equivariant(smoke_config):
     again_p, again_m = both(mirrored)
     np.testing.assert_allclose(again_p, got_p, atol=1e-6)
     np.testing.assert_allclose(again_m, got_m[..., ::-1], atol=1e-6)
-
-
-def test_fused_program_mirrors_like_the_predictor(smoke_config):
-    """frames → TV-L1 → model in one program, with the mirrored pass: the scores and maps of the unfused
-    Predictor with the same option on the same flows."""
-    from input_pipeline import flow_jax
-    from input_pipeline.flow import to_gray
-    from ta2net_jax.detection import fused
-    from ta2net_jax.inference import predict_videos
-    from ta2net_jax.model import build_model
-
-    small = {"nscales": 2, "warps": 2, "outer_iterations": 2, "inner_iterations": 10}
-    model = build_model(smoke_config, seed=0)
-    frames = generate_video(1, SceneConfig(height=32, width=32, num_frames=16)).frames
-    got = fused.FusedPredictor(model, smoke_config, _mesh(), flow_params=small, hflip_tta=True).predict_video(frames)
-    fwd, bwd = flow_jax.estimate_flow_batch(to_gray(frames), mesh=_mesh(), **small)
-    example = {
-        "id": "video",
-        "fps": 25.0,
-        "frames": frames,
-        "flow_fwd": fwd.astype(np.float16),
-        "flow_bwd": bwd.astype(np.float16),
-        "event_frames": np.zeros(0, np.int64),
-    }
-    windows = clips.VideoWindows(smoke_config.data.num_frames, smoke_config.eval.stride).map(example)
-    want = next(predict_videos(Predictor(model, smoke_config, _mesh(), hflip_tta=True), [windows]))
-    np.testing.assert_allclose(got["scores"], want["scores"], atol=1e-5)
-    np.testing.assert_allclose(got["maps"], want["maps"], atol=1e-5)
