@@ -38,6 +38,11 @@ def hflip_windows(batch: dict) -> dict:
     return out
 
 
+def mirrored_pass(config, hflip_tta: bool | None) -> bool:
+    """Whether a predictor averages in the mirrored pass: as given, else the config's `eval.hflip_tta`."""
+    return bool(config.eval.get("hflip_tta", False) if hflip_tta is None else hflip_tta)
+
+
 def audible_and_maps(model: nnx.Module, batch: dict, mode: str, flow_scale: float, hflip_tta: bool = False):
     """The eval-mode model on a batch of windows, inside jit: P(audible) [B, T] and source maps [B, T, h, w];
     with `hflip_tta` the mean of the plain and the mirrored pass (module docstring)."""
@@ -67,7 +72,7 @@ class Predictor:
         hflip_tta: bool | None = None,
     ):
         self.batch_size = batch_size or config.eval.batch_size
-        self.hflip_tta = bool(config.eval.get("hflip_tta", False) if hflip_tta is None else hflip_tta)
+        self.hflip_tta = mirrored_pass(config, hflip_tta)
         if self.batch_size % mesh.size:
             raise ValueError(f"eval.batch_size {self.batch_size} is not divisible by {mesh.size} devices")
         model.eval()

@@ -34,7 +34,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from input_pipeline import clips, flow_jax
 from ta2net_jax import mesh as mesh_lib
-from ta2net_jax.inference import audible_and_maps, merge_windows
+from ta2net_jax.inference import audible_and_maps, merge_windows, mirrored_pass
 
 # cv2.cvtColor(COLOR_RGB2GRAY) on uint8: Y = (9798 R + 19235 G + 3735 B + 2^14) >> 15 (OpenCV 5's fixed
 # point, BT.601 weights 0.299 / 0.587 / 0.114); tests/test_fused_detect.py checks it against cv2.
@@ -93,7 +93,7 @@ class FusedPredictor:
         hflip_tta: bool | None = None,
     ):
         self.batch_size = batch_size or config.eval.batch_size
-        hflip_tta = bool(config.eval.get("hflip_tta", False) if hflip_tta is None else hflip_tta)
+        hflip_tta = mirrored_pass(config, hflip_tta)
         self.ways = mesh_lib.batch_parallelism(mesh)
         if self.batch_size % self.ways:
             raise ValueError(f"eval.batch_size {self.batch_size} is not divisible by {self.ways} devices")
