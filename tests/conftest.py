@@ -23,6 +23,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REALDATA = os.path.join(os.path.dirname(REPO), "shared", "realdata")
 
 
+class AlwaysFlip:
+    """A stand-in for np.random.Generator whose random() always asks clips.augment to mirror the clip."""
+
+    def random(self):
+        return 0.0
+
+
 def realdata(*parts: str) -> str:
     """Path of a file under ../shared/realdata; skips the test when it is absent."""
     path = os.path.join(REALDATA, *parts)

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import REPO, realdata
+from conftest import REPO, AlwaysFlip, realdata
 
 from input_pipeline import clips
 from ta2net_jax import losses
@@ -118,14 +118,9 @@ def test_contact_points_follow_clips_and_flips():
     assert (contacts[[0, 5, 11]] == -1).all()
     clip = clips.make_clip(example, 3, 6)
     np.testing.assert_allclose(clip["contact_xy"][1], [0.25, 0.25])  # frame 4
-    flipped = clips.augment(clip, _AlwaysFlip(), hflip=True, brightness=0, contrast=0)
+    flipped = clips.augment(clip, AlwaysFlip(), hflip=True, brightness=0, contrast=0)
     np.testing.assert_allclose(flipped["contact_xy"][1], [0.75, 0.25])
     assert (flipped["contact_xy"][0] == -1).all()
-
-
-class _AlwaysFlip:
-    def random(self):
-        return 0.0
 
 
 def test_upsample_and_attended_peak():

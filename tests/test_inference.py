@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+from conftest import AlwaysFlip
 from jax.sharding import AxisType, Mesh
 
 from input_pipeline import clips
@@ -30,18 +31,13 @@ def test_hflip_windows_is_the_training_mirror():
     windows = _windows()
     mirrored = {k: np.asarray(v) for k, v in hflip_windows(windows).items()}
     clip = {k: windows[k][0] for k in ("frames", "flow_fwd", "flow_bwd")}
-    want = clips.augment(clip, _AlwaysFlip(), hflip=True, brightness=0, contrast=0)
+    want = clips.augment(clip, AlwaysFlip(), hflip=True, brightness=0, contrast=0)
     for key in ("frames", "flow_fwd", "flow_bwd"):
         np.testing.assert_array_equal(mirrored[key][0], want[key])
     np.testing.assert_array_equal(mirrored["num_valid"], windows["num_valid"])
     twice = hflip_windows(mirrored)
     for key in windows:
         np.testing.assert_array_equal(np.asarray(twice[key]), windows[key])
-
-
-class _AlwaysFlip:
-    def random(self):
-        return 0.0
 
 
 def test_two_view_mean_is_exact_and_mirror_equivariant(smoke_config):
