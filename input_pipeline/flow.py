@@ -35,6 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
+from input_pipeline import progress
+
 __all__ = ["FLOW_METHODS", "DIS_OPTIONS", "estimate_flow", "endpoint_error", "to_gray"]
 
 FLOW_METHODS = ("dis", "farneback", "tvl1", "tvl1-jax")
@@ -143,21 +145,26 @@ def estimate_flow(
     fwd = np.empty((n - 1, h, w, 2), np.float16)
     bwd = np.empty((n - 1, h, w, 2), np.float16)
     local = threading.local()
+    lock = threading.Lock()
 
-    def run(ks):
-        if not hasattr(local, "calc"):
-            local.calc = make()
-        for k in ks:
-            fwd[k] = local.calc(gray[k], gray[k + 1])
-            bwd[k] = local.calc(gray[k + 1], gray[k])
+    with progress.bar(n - 1, f"flow ({method})", unit="pair") as bar:
 
-    workers = max(1, min(int(workers), n - 1))
-    if workers == 1:
-        run(range(n - 1))
-    else:
-        chunks = np.array_split(np.arange(n - 1), workers)
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(run, chunks))  # list() re-raises a worker's exception
+        def run(ks):
+            if not hasattr(local, "calc"):
+                local.calc = make()
+            for k in ks:
+                fwd[k] = local.calc(gray[k], gray[k + 1])
+                bwd[k] = local.calc(gray[k + 1], gray[k])
+                with lock:
+                    bar.update()
+
+        workers = max(1, min(int(workers), n - 1))
+        if workers == 1:
+            run(range(n - 1))
+        else:
+            chunks = np.array_split(np.arange(n - 1), workers)
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(run, chunks))  # list() re-raises a worker's exception
     return fwd, bwd
 
 

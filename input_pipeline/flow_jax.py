@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
+from input_pipeline import progress
 from input_pipeline.flow_jax_ops import (
     centered_gradient,
     divergence,
@@ -272,12 +273,14 @@ def estimate_flow_batch(
     chunk = min(-(-max_pairs // ways) * ways, -(-len(src) // ways) * ways)
     sharding = NamedSharding(mesh, PartitionSpec("data"))
     out = np.empty((len(src), h, w, 2), np.float32)
-    for start in range(0, len(src), chunk):
-        a, b = src[start : start + chunk], dst[start : start + chunk]
-        m = len(a)
-        if m < chunk:
-            a = np.concatenate([a, np.zeros((chunk - m, h, w), np.float32)])
-            b = np.concatenate([b, np.zeros((chunk - m, h, w), np.float32)])
-        flow = tvl1_flow(jax.device_put(a, sharding), jax.device_put(b, sharding), **params)
-        out[start : start + m] = np.asarray(flow)[:m]
+    with progress.bar(len(src), "flow (tvl1-jax)", unit="pair") as bar:
+        for start in range(0, len(src), chunk):
+            a, b = src[start : start + chunk], dst[start : start + chunk]
+            m = len(a)
+            if m < chunk:
+                a = np.concatenate([a, np.zeros((chunk - m, h, w), np.float32)])
+                b = np.concatenate([b, np.zeros((chunk - m, h, w), np.float32)])
+            flow = tvl1_flow(jax.device_put(a, sharding), jax.device_put(b, sharding), **params)
+            out[start : start + m] = np.asarray(flow)[:m]
+            bar.update(m)
     return out[: n - 1], out[n - 1 :]

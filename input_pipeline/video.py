@@ -24,7 +24,7 @@ import av.logging
 import cv2
 import numpy as np
 
-from input_pipeline import paths
+from input_pipeline import paths, progress
 from input_pipeline.borders import BorderProfile, Borders, find_borders
 from input_pipeline.video_files import (
     VIDEO_SUFFIXES,
@@ -46,6 +46,7 @@ __all__ = [
     "VIDEO_SUFFIXES",
     "DecodedVideo",
     "VideoReadError",
+    "iter_frames",
     "list_video_files",
     "missing_reason",
     "read_video",
@@ -133,7 +134,21 @@ def _resize(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
 
 
 def _scan(path: str, container, stream, *, decode: bool, on_frame=None, max_frames: int | None = None) -> int:
-    """Demuxes every packet (all streams) and decodes the video stream's; returns frames decoded.
+    """`_frames`, each decoded frame passed to ``on_frame``; returns the frames decoded (packets counted
+    with ``decode=False``)."""
+    frames = _frames(path, container, stream, decode=decode, max_frames=max_frames)
+    while True:
+        try:
+            frame = next(frames)
+        except StopIteration as done:
+            return done.value
+        if on_frame is not None:
+            on_frame(frame)
+
+
+def _frames(path: str, container, stream, *, decode: bool, max_frames: int | None = None):
+    """Demuxes every packet (all streams) and yields the video stream's decoded frames (av.VideoFrame); its
+    return value is the number of frames decoded.
 
     Raises "truncated or corrupt" when decoding or demuxing fails, a packet is flagged corrupt, fewer
     packets are present than the header declares, or (no declared count) the packets of all streams end
@@ -167,8 +182,7 @@ def _scan(path: str, container, stream, *, decode: bool, on_frame=None, max_fram
                 continue
             for frame in packet.decode():
                 n_frames += 1
-                if on_frame is not None:
-                    on_frame(frame)
+                yield frame
                 if max_frames is not None and n_frames >= max_frames:
                     return n_frames  # stopped on purpose: the rest of the file is not checked
     except VideoReadError:
@@ -287,11 +301,17 @@ def read_video(
         frames = [_resize(frame, size) for frame in borders.crop(video.frames)]
         return dataclasses.replace(video, frames=np.stack(frames), borders=borders)
     borders = Borders()
+    name = os.path.basename(path)
     if crop_borders:  # a first pass for the borders alone
         profile = BorderProfile()
         try:
-            _scan(path, container, stream, decode=True, max_frames=max_frames,
-                  on_frame=lambda frame: profile.add(frame.to_ndarray(format="rgb24")))  # fmt: skip
+            with _frame_bar(stream, max_frames, f"borders of {name}") as bar:
+
+                def add(frame):
+                    profile.add(frame.to_ndarray(format="rgb24"))
+                    bar.update()
+
+                _scan(path, container, stream, decode=True, max_frames=max_frames, on_frame=add)
         finally:
             container.close()
         borders = profile.borders()
@@ -299,13 +319,16 @@ def read_video(
     frames: list[np.ndarray] = []
     source_sizes: dict[tuple[int, int], None] = {}  # insertion-ordered: the first frame's size comes first
 
-    def on_frame(frame):
-        rgb = frame.to_ndarray(format="rgb24")
-        source_sizes.setdefault(rgb.shape[:2])
-        frames.append(_resize(borders.crop(rgb), size))
-
     try:
-        _scan(path, container, stream, decode=True, on_frame=on_frame, max_frames=max_frames)
+        with _frame_bar(stream, max_frames, f"decode {name}") as bar:
+
+            def on_frame(frame):
+                rgb = frame.to_ndarray(format="rgb24")
+                source_sizes.setdefault(rgb.shape[:2])
+                frames.append(_resize(borders.crop(rgb), size))
+                bar.update()
+
+            _scan(path, container, stream, decode=True, on_frame=on_frame, max_frames=max_frames)
     finally:
         container.close()
     if len(source_sizes) > 1 and size is None:
@@ -313,6 +336,34 @@ def read_video(
             path, f"frame size changes within the video ({list(source_sizes)}); pass size=(H, W) to resize every frame"
         )
     return DecodedVideo(np.stack(frames), fps, tuple(int(s) for s in next(iter(source_sizes))), path, borders)
+
+
+def iter_frames(path, *, size: tuple[int, int] | None = None):
+    """The frames of a video file one at a time, ``[H, W, 3]`` uint8 RGB (resized to ``size`` = (height,
+    width) as `read_video` resizes), never all in memory: for a second pass over a long video (`ta2net detect`'s
+    overlay). Raises VideoReadError as `read_video` does, when the problem is met (frames before it are
+    yielded). Borders are not cropped."""
+    path = os.fspath(path)
+    if paths.is_remote(path):
+        path = paths.local_copy(path)
+    container, stream, _ = _open_checked(path)
+    if container is None:  # only OpenCV reads it: decoded whole, as read_video does
+        video = _read_cv2(path, size, None) or _raise(path, stream)
+        yield from video.frames
+        return
+    try:
+        for frame in _frames(path, container, stream, decode=True):
+            yield _resize(frame.to_ndarray(format="rgb24"), size)
+    finally:
+        container.close()
+
+
+def _frame_bar(stream, max_frames: int | None, desc: str):
+    """A stage bar over a video's frames (progress.py), its total the header's frame count when it has one."""
+    total = int(stream.frames or 0) or None
+    if max_frames is not None and total is not None:
+        total = min(total, int(max_frames))
+    return progress.bar(total, desc)
 
 
 def _raise(path: str, problem: str):

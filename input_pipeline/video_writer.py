@@ -11,6 +11,7 @@ reported with the number of frames decoded.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import os
 from fractions import Fraction
@@ -54,7 +55,8 @@ def write_video(
     Args:
       path: output file; the container follows the suffix (.mp4 recommended; MP4/MOV get ``+faststart``).
         The file is written to a temporary name and renamed, so it never exists half-written.
-      frames: ``[N, H, W, 3]`` uint8 RGB, N >= 1.
+      frames: ``[N, H, W, 3]`` uint8 RGB, N >= 1; or an iterable of ``[H, W, 3]`` uint8 frames, encoded as
+        they come (never all in memory; the file appears only once the last one is encoded).
       fps: frame rate in frames per second (stored as a fraction with denominator <= 1001, so 29.97 and
         30000/1001 are exact).
       crf: x264 constant rate factor; 0 is lossless in YUV (default: synthetic training videos).
@@ -64,15 +66,25 @@ def write_video(
         macroblock-tree rate control; True encodes with one thread, no lookahead and no mbtree, so the same
         frames always give the same file.
     """
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
-        raise ValueError(f"frames must be a non-empty [N, H, W, 3] uint8 array, got {frames.dtype} {frames.shape}")
+    if isinstance(frames, np.ndarray | list | tuple):
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
+            raise ValueError(f"frames must be a non-empty [N, H, W, 3] uint8 array, got {frames.dtype} {frames.shape}")
+        first, rest = frames[0], iter(frames[1:])
+    else:  # an iterable of frames, encoded as they come
+        rest = iter(frames)
+        first = next(rest, None)
+        if first is None:
+            raise ValueError("frames must not be empty")
+        first = np.asarray(first)
+        if first.ndim != 3 or first.shape[-1] != 3 or first.dtype != np.uint8:
+            raise ValueError(f"each frame must be [H, W, 3] uint8, got {first.dtype} {first.shape}")
     if not (math.isfinite(fps) and fps > 0):
         raise ValueError(f"fps must be a positive number, got {fps!r}")
     if pix_fmt not in ("yuv444p", "yuv420p"):
         raise ValueError(f"pix_fmt must be 'yuv444p' or 'yuv420p', got {pix_fmt!r}")
     path = Path(path)
-    _, height, width, _ = frames.shape
+    height, width, _ = first.shape
     codec, fmt, options = _encoder(pix_fmt, height, width, crf)
     tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
     container_options = {"movflags": "+faststart"} if path.suffix.lower() in _FASTSTART_SUFFIXES else {}
@@ -83,7 +95,9 @@ def write_video(
             if reproducible and codec == "libx264":
                 options = {**options, "threads": "1", "x264-params": "mbtree=0:rc-lookahead=0"}
             stream.options = options
-            for rgb in frames:
+            for rgb in itertools.chain([first], rest):
+                if rgb.shape != first.shape or rgb.dtype != np.uint8:
+                    raise ValueError(f"frame of {rgb.dtype} {rgb.shape} among frames of uint8 {first.shape}")
                 for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
                     container.mux(packet)
             for packet in stream.encode():  # flush the encoder's delayed frames

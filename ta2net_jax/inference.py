@@ -178,3 +178,35 @@ def predict_videos(predictor: Predictor, videos: Iterable[dict]) -> Iterator[dic
         run(len(queue))
     for video in pending[done:]:
         yield finish(video)
+
+
+def predict_video(predictor: Predictor, example: dict, clip_len: int, stride: int, desc: str = "model") -> dict:
+    """Every window of one video, cut from it one batch at a time: what `predict_videos` gives for
+    `clips.VideoWindows(clip_len, stride).map(example)` (the same windows in the same batches, so the same
+    numbers), holding one batch of windows instead of all of them. A window copies T frames and 2(T+1)
+    flow fields, so stacking every window of a ten-minute video at once costs gigabytes (`ta2net detect`).
+
+    Args:
+      example: frames [N, S, S, 3] uint8, flow_fwd / flow_bwd [N−1, S, S, 2], event_frames [E] (may be empty).
+      desc: the stage bar's label (input_pipeline/progress.py).
+    Returns:
+      scores [N] (NaN where no window reached) and maps [N, h, w] (merge_windows).
+    """
+    from input_pipeline import clips, progress
+
+    n = example["frames"].shape[0]
+    starts = clips.window_starts(n, clip_len, stride)
+    probs, maps, num_valid = [], [], []
+    with progress.bar(len(starts), desc, unit="window") as bar:
+        for i in range(0, len(starts), predictor.batch_size):
+            batch = [clips.make_clip(example, s, clip_len) for s in starts[i : i + predictor.batch_size]]
+            windows = {k: np.stack([c[k] for c in batch]) for k in WINDOW_KEYS}
+            p, m = predictor(windows)
+            probs.append(p)
+            maps.append(m)
+            num_valid.append(windows["num_valid"])
+            bar.update(len(batch))
+    scores, merged = merge_windows(
+        np.asarray(starts), np.concatenate(num_valid), np.concatenate(probs), np.concatenate(maps), n
+    )
+    return {"scores": scores, "maps": merged}

@@ -329,7 +329,10 @@ def run(argv: list[str]) -> int:
     if unknown:
         raise ValueError(f"unrecognised arguments: {' '.join(unknown)}")
     _absl_flags_parsed()
-    return COMMANDS[args.command](args, overrides)
+    from input_pipeline import progress
+
+    with progress.shown():  # bars inside a long video's stages (decode, flow, windows), after 2 s
+        return COMMANDS[args.command](args, overrides)
 
 
 DEBUG_ENV = "TA2NET_DEBUG"

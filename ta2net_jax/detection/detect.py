@@ -278,11 +278,12 @@ class VideoDetector:
 
             h, w = decoded.source_size
             scale = min(1.0, OVERLAY_MAX_SIDE / max(h, w))
-            display = read_video(video_path, size=(max(2, int(round(h * scale))), max(2, int(round(w * scale)))))
+            display_size = (max(2, int(round(h * scale))), max(2, int(round(w * scale))))
+            display = video_lib.iter_frames(video_path, size=display_size)  # streamed: a long video fits
             with paths.written_locally(overlay) as local_overlay:
                 write_overlay(
                     local_overlay,
-                    display.frames[: len(scores)],
+                    display,
                     a["maps"],
                     scores,
                     detected,

@@ -147,6 +147,7 @@ class ModelDetector(Detector):
         # How `locate` weighs the map against the inflection magnitude, chosen on validation by `ta2net eval`.
         self.centroid = dict(run.tuned.get("attended_centroid") or DEFAULT_CENTROID)
         self._predictor = self._fused = self._model_and_mesh = None
+        self.stage = "model"  # the label of its window bar (input_pipeline/progress.py)
         self.step = None  # the checkpoint step used (the newest that restores), once loaded
         # `ta2net eval --locator` tuned the picking on (1 − w)·P_model + w·P_locator: detect blends the same way.
         self.locator_timing = dict(run.tuned.get("locator_timing") or {})
@@ -196,8 +197,7 @@ class ModelDetector(Detector):
         return scored.values, scored.maps
 
     def _native_scores(self, frames, flow_fwd, flow_bwd, fps) -> Scores:
-        from input_pipeline.clips import VideoWindows
-        from ta2net_jax.inference import predict_videos
+        from ta2net_jax.inference import predict_video
 
         config = self.run.config
         if self._predictor is None:
@@ -213,8 +213,7 @@ class ModelDetector(Detector):
             "flow_bwd": flow_bwd,
             "event_frames": np.zeros(0, np.int64),
         }
-        windows = VideoWindows(config.data.num_frames, config.eval.stride).map(example)
-        video = next(predict_videos(self._predictor, [windows]))
+        video = predict_video(self._predictor, example, config.data.num_frames, config.eval.stride, self.stage)
         maps = 1.0 - video["maps"] if self.map_polarity == "inverted" else video["maps"]
         return self._located(Scores(video["scores"], maps, flow_fwd, flow_bwd), frames, fps)
 
@@ -313,7 +312,9 @@ def _locator(run: Run, locator_timing: dict) -> ModelDetector | None:
         return None
     config = run_config(folder)
     bundle.check_locator_input(run.config, config, folder)
-    return ModelDetector(Run(folder, config, bundle.read_tuned(folder)))
+    locator = ModelDetector(Run(folder, config, bundle.read_tuned(folder)))
+    locator.stage = "locator"
+    return locator
 
 
 @register

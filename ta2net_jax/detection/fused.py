@@ -32,7 +32,7 @@ import numpy as np
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from input_pipeline import clips, flow_jax
+from input_pipeline import clips, flow_jax, progress
 from ta2net_jax import mesh as mesh_lib
 from ta2net_jax.inference import audible_and_maps, merge_windows, mirrored_pass
 
@@ -168,7 +168,7 @@ class FusedPredictor:
         flow_fwd = np.zeros((n - 1, *frames.shape[1:3], 2), np.float16)
         flow_bwd = np.zeros_like(flow_fwd)
         probs, maps = [], []
-        with jax.set_mesh(self.mesh):
+        with jax.set_mesh(self.mesh), progress.bar(len(starts), "flow + model", unit="window") as bar:
             src_d, dst_d = jax.device_put(src, self._split), jax.device_put(dst, self._split)
             for i in range(0, len(starts), self.batch_size):
                 s, nv = starts[i : i + self.batch_size], num_valid[i : i + self.batch_size]
@@ -190,6 +190,7 @@ class FusedPredictor:
                 flows = np.asarray(flows)
                 flow_fwd[base : base + length - 1] = flows[: length - 1]
                 flow_bwd[base : base + length - 1] = flows[length - 1 : 2 * length - 2]
+                bar.update(w)
         scores, merged = merge_windows(
             np.asarray(starts), np.asarray(num_valid), np.concatenate(probs), np.concatenate(maps), n
         )

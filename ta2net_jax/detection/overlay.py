@@ -13,10 +13,11 @@ event's source point, and a score strip with a cursor along the bottom.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-__all__ = ["write_overlay", "render_overlay"]
+__all__ = ["overlay_frames", "render_overlay", "write_overlay"]
 
 HEAT_ALPHA = 0.6
 FLASH_FRAMES = 4
@@ -63,8 +64,8 @@ def _strip(scores: np.ndarray, events, width: int, threshold: float | None) -> n
     return np.asarray(img, np.float32)
 
 
-def render_overlay(
-    frames: np.ndarray,
+def overlay_frames(
+    frames: Iterable[np.ndarray],
     maps: np.ndarray | None,
     scores: np.ndarray,
     events: list[dict],
@@ -72,29 +73,32 @@ def render_overlay(
     threshold: float | None = None,
     source_size: tuple[int, int] | None = None,
     picture_box: tuple[int, int, int, int] | None = None,
-) -> np.ndarray:
-    """frames [N, H, W, 3] uint8; maps [N, h, w] or None; events with frame, x, y (pixels of ``source_size``,
-    default the frames' size); ``picture_box`` (y0, x0, y1, x1) in those pixels: where the maps lie (the
-    picture inside cropped black borders; default the whole frame). Returns [N, H + STRIP_HEIGHT, W, 3] uint8."""
-    n, h, w, _ = frames.shape
-    sy, sx = (h / source_size[0], w / source_size[1]) if source_size else (1.0, 1.0)
-    y0, x0, y1, x1 = picture_box or (0, 0, h / sy, w / sx)
-    y0, x0, y1, x1 = int(round(y0 * sy)), int(round(x0 * sx)), int(round(y1 * sy)), int(round(x1 * sx))
-    out = frames.astype(np.float32)
-    if maps is not None and y1 > y0 and x1 > x0:
-        lo, hi = np.percentile(maps, [1, 99]) if maps.size else (0.0, 1.0)
-        lut = _colormap()
-        for i in range(n):
+) -> Iterator[np.ndarray]:
+    """The overlay one frame at a time (a generator: a long video is never held as float images).
+
+    frames: [H, W, 3] uint8 each, len(scores) of them (an array [N, H, W, 3] or any iterable); maps [N, h, w]
+    or None; events with frame, x, y (pixels of ``source_size``, default the frames' size); ``picture_box``
+    (y0, x0, y1, x1) in those pixels: where the maps lie (the picture inside cropped black borders; default
+    the whole frame). Yields [H + STRIP_HEIGHT, W, 3] uint8 per frame."""
+    n = min(len(scores), len(frames)) if hasattr(frames, "__len__") else len(scores)
+    lut = _colormap()
+    lo, hi = np.percentile(maps, [1, 99]) if maps is not None and maps.size else (0.0, 1.0)
+    by_frame = {int(e["frame"]): e for e in events}
+    strip = None
+    for i, frame in zip(range(n), frames):
+        h, w, _ = frame.shape
+        if strip is None:
+            strip = _strip(scores, [int(e["frame"]) for e in events], w, threshold)
+            sy, sx = (h / source_size[0], w / source_size[1]) if source_size else (1.0, 1.0)
+            y0, x0, y1, x1 = picture_box or (0, 0, h / sy, w / sx)
+            y0, x0, y1, x1 = int(round(y0 * sy)), int(round(x0 * sx)), int(round(y1 * sy)), int(round(x1 * sx))
+            border, arm = max(2, min(h, w) // 40), max(4, min(h, w) // 16)
+        img = frame.astype(np.float32)
+        if maps is not None and y1 > y0 and x1 > x0:
             heat = np.clip((_resize(maps[i], y1 - y0, x1 - x0) - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
             colour = lut[(heat * 255).astype(np.int32)]
             alpha = (HEAT_ALPHA * heat)[..., None]
-            out[i, y0:y1, x0:x1] = out[i, y0:y1, x0:x1] * (1 - alpha) + colour * alpha
-    by_frame = {int(e["frame"]): e for e in events}
-    strip = _strip(scores, [int(e["frame"]) for e in events], w, threshold)
-    result = np.empty((n, h + STRIP_HEIGHT, w, 3), np.uint8)
-    border = max(2, min(h, w) // 40)
-    for i in range(n):
-        img = out[i]
+            img[y0:y1, x0:x1] = img[y0:y1, x0:x1] * (1 - alpha) + colour * alpha
         for age in range(FLASH_FRAMES):
             e = by_frame.get(i - age)
             if e is None:
@@ -105,21 +109,26 @@ def render_overlay(
                 img[sl] = img[sl] * (1 - strength) + YELLOW * strength
                 img[:, sl] = img[:, sl] * (1 - strength) + YELLOW * strength
             cx, cy = int(round(e["x"] * sx)), int(round(e["y"] * sy))
-            arm = max(4, min(h, w) // 16)
             img[max(cy - 1, 0) : cy + 2, max(cx - arm, 0) : cx + arm + 1] = YELLOW
             img[max(cy - arm, 0) : cy + arm + 1, max(cx - 1, 0) : cx + 2] = YELLOW
             break
         row = strip.copy()
         cursor = int(round(i / max(n - 1, 1) * (w - 1)))
         row[:, max(cursor - 1, 0) : cursor + 1] = 255
-        result[i, :h] = np.clip(img, 0, 255).astype(np.uint8)
-        result[i, h:] = row.astype(np.uint8)
-    return result
+        out = np.empty((h + STRIP_HEIGHT, w, 3), np.uint8)
+        out[:h] = np.clip(img, 0, 255).astype(np.uint8)
+        out[h:] = row.astype(np.uint8)
+        yield out
+
+
+def render_overlay(frames: np.ndarray, maps: np.ndarray | None, scores: np.ndarray, events: list[dict], **kwargs):
+    """The whole overlay as one array [N, H + STRIP_HEIGHT, W, 3] uint8 (`overlay_frames`' frames, stacked)."""
+    return np.stack(list(overlay_frames(frames, maps, scores, events, **kwargs)))
 
 
 def write_overlay(
     path: str,
-    frames: np.ndarray,
+    frames: Iterable[np.ndarray],
     maps: np.ndarray | None,
     scores: np.ndarray,
     events: list[dict],
@@ -129,26 +138,37 @@ def write_overlay(
     source_size: tuple[int, int] | None = None,
     picture_box: tuple[int, int, int, int] | None = None,
 ) -> None:
-    """Renders the overlay (render_overlay) and writes it as a GIF (by suffix) or a video file."""
-    video = render_overlay(
-        frames, maps, scores, events, threshold=threshold, source_size=source_size, picture_box=picture_box
-    )
+    """Renders the overlay (overlay_frames) and writes it as a GIF (by suffix) or a video file, frame by frame
+    (a GIF keeps its 64-colour frames until the end, a video file nothing)."""
+    from input_pipeline import progress
+
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
-    if path.lower().endswith(".gif"):
-        from PIL import Image
-
-        images = [Image.fromarray(f).quantize(colors=64, method=Image.Quantize.FASTOCTREE) for f in video]
-        images[0].save(
-            path,
-            save_all=True,
-            append_images=images[1:],
-            duration=max(int(round(1000 / fps)), 20),
-            loop=0,
-            optimize=False,
+    with progress.bar(len(scores), "overlay") as bar:
+        video = overlay_frames(
+            frames, maps, scores, events, threshold=threshold, source_size=source_size, picture_box=picture_box
         )
-    else:
-        from input_pipeline.video import write_video
 
-        even = video[:, : video.shape[1] // 2 * 2, : video.shape[2] // 2 * 2]
-        write_video(path, np.ascontiguousarray(even), fps, crf=18, pix_fmt="yuv420p")
+        def counted(items):
+            for item in items:
+                yield item
+                bar.update()
+
+        if path.lower().endswith(".gif"):
+            from PIL import Image
+
+            images = (Image.fromarray(f).quantize(colors=64, method=Image.Quantize.FASTOCTREE) for f in counted(video))
+            first = next(images)
+            first.save(
+                path,
+                save_all=True,
+                append_images=images,
+                duration=max(int(round(1000 / fps)), 20),
+                loop=0,
+                optimize=False,
+            )
+        else:
+            from input_pipeline.video import write_video
+
+            even = (np.ascontiguousarray(f[: f.shape[0] // 2 * 2, : f.shape[1] // 2 * 2]) for f in counted(video))
+            write_video(path, even, fps, crf=18, pix_fmt="yuv420p")

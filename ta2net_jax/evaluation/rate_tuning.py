@@ -25,7 +25,7 @@ from input_pipeline import pipeline, registry
 from ta2net_jax.detection import analysis_rate, events as events_lib
 from ta2net_jax.detection.detectors import blend_timing
 from ta2net_jax.evaluation.metrics import timing as metrics
-from ta2net_jax.inference import Predictor, predict_videos
+from ta2net_jax.inference import Predictor, predict_video
 
 __all__ = ["choose_analysis_rate", "picking_for"]
 
@@ -51,9 +51,6 @@ def _phase_scorer(config, predictor: Predictor, locator: Predictor | None, weigh
     """score_phase for analysis_rate.score_phases: the model's (blended) P(audible) and its maps, the phase's
     flow estimated from its frames with `flow_method` (the dataset's estimator)."""
     from input_pipeline import flow as flow_lib
-    from input_pipeline.clips import VideoWindows
-
-    windows = VideoWindows(config.data.num_frames, config.eval.stride)
 
     def predict(p, frames, flow_fwd, flow_bwd, fps):
         example = {
@@ -64,7 +61,7 @@ def _phase_scorer(config, predictor: Predictor, locator: Predictor | None, weigh
             "flow_bwd": flow_bwd,
             "event_frames": np.zeros(0, np.int64),
         }
-        return next(predict_videos(p, [windows.map(example)]))
+        return predict_video(p, example, config.data.num_frames, config.eval.stride)
 
     def score_phase(frames, fps):
         flow_fwd, flow_bwd = flow_lib.estimate_flow(frames, flow_method)

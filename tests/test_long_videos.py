@@ -1,0 +1,96 @@
+"""Long videos in bounded memory, with stage progress (benchmarks/long_video.py measures the memory): the model's
+windows cut one batch at a time give what stacking them all gives, the overlay is decoded, rendered and encoded
+frame by frame with the same pixels, and the stage bars (input_pipeline/progress.py) draw only when asked to."""
+
+from __future__ import annotations
+
+import io
+
+import jax
+import numpy as np
+import pytest
+from jax.sharding import AxisType, Mesh
+
+from input_pipeline import clips, flow as flow_lib, progress
+from input_pipeline.synthetic import SceneConfig, generate_video
+from input_pipeline.video import iter_frames, read_video, write_video
+from ta2net_jax.detection import overlay
+from ta2net_jax.inference import Predictor, predict_video, predict_videos
+
+
+def _example(num_frames: int) -> dict:
+    frames = generate_video(3, SceneConfig(height=32, width=32, num_frames=num_frames)).frames
+    fwd, bwd = flow_lib.estimate_flow(frames)
+    return {"id": "v", "fps": 25.0, "frames": frames, "flow_fwd": fwd, "flow_bwd": bwd, "event_frames": np.zeros(0)}
+
+
+def test_windows_one_batch_at_a_time_equal_all_windows_stacked(smoke_config):
+    """A 44-frame video: 9 windows of 8 every 4, i.e. three batches of 4, the last padded: scores and maps equal
+    bit for bit those of predict_videos over clips.VideoWindows (every window stacked first)."""
+    from ta2net_jax.model import build_model
+
+    mesh = Mesh(np.asarray(jax.devices()[:1]), ("data",), axis_types=(AxisType.Auto,))
+    predictor = Predictor(build_model(smoke_config, seed=0), smoke_config, mesh)
+    example = _example(44)
+    t, stride = smoke_config.data.num_frames, smoke_config.eval.stride
+    assert len(clips.window_starts(44, t, stride)) > 2 * predictor.batch_size
+    got = predict_video(predictor, example, t, stride)
+    want = next(predict_videos(predictor, [clips.VideoWindows(t, stride).map(dict(example))]))
+    np.testing.assert_array_equal(got["scores"], want["scores"])
+    np.testing.assert_array_equal(got["maps"], want["maps"])
+    assert np.isnan(got["scores"][:2]).all() and np.isfinite(got["scores"][2:-2]).all()
+
+
+def test_iter_frames_are_read_video_frames(tmp_path):
+    frames = generate_video(5, SceneConfig(height=48, width=64, num_frames=12)).frames
+    path = tmp_path / "clip.mp4"
+    write_video(path, frames, 25.0)
+    streamed = iter_frames(path, size=(24, 32))
+    assert not isinstance(streamed, np.ndarray)  # a generator: nothing decoded before it is asked for
+    np.testing.assert_array_equal(np.stack(list(streamed)), read_video(path, size=(24, 32)).frames)
+
+
+def test_write_video_from_a_generator_equals_from_an_array(tmp_path):
+    frames = generate_video(6, SceneConfig(height=32, width=48, num_frames=10)).frames
+    write_video(tmp_path / "array.mp4", frames, 25.0, reproducible=True)
+    write_video(tmp_path / "stream.mp4", (f for f in frames), 25.0, reproducible=True)
+    np.testing.assert_array_equal(read_video(tmp_path / "stream.mp4").frames, read_video(tmp_path / "array.mp4").frames)
+    with pytest.raises(ValueError, match="among frames of uint8"):
+        write_video(tmp_path / "bad.mp4", iter([frames[0], frames[1][:16]]), 25.0)
+    assert not (tmp_path / "bad.mp4").exists()  # nothing half-written
+    with pytest.raises(ValueError, match="must not be empty"):
+        write_video(tmp_path / "empty.mp4", iter([]), 25.0)
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".mp4"])
+def test_overlay_streamed_from_frames_equals_overlay_from_an_array(tmp_path, suffix):
+    """write_overlay on a generator of frames writes the file it writes for the stacked array (GIF bytes equal;
+    MP4 decoded equal), and its frames are render_overlay's."""
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (12, 30, 40, 3), dtype=np.uint8)
+    maps, scores = rng.random((12, 4, 4)), rng.random(12)
+    events = [{"frame": 4, "x": 20.0, "y": 10.0}]
+    rendered = overlay.render_overlay(frames, maps, scores, events, threshold=0.5)
+    assert rendered.shape == (12, 30 + overlay.STRIP_HEIGHT, 40, 3)
+    np.testing.assert_array_equal(
+        np.stack(list(overlay.overlay_frames(iter(frames), maps, scores, events, threshold=0.5))), rendered
+    )
+    a, b = tmp_path / f"array{suffix}", tmp_path / f"stream{suffix}"
+    overlay.write_overlay(str(a), frames, maps, scores, events, fps=25.0, threshold=0.5)
+    overlay.write_overlay(str(b), iter(frames), maps, scores, events, fps=25.0, threshold=0.5)
+    if suffix == ".gif":
+        assert a.read_bytes() == b.read_bytes()
+    else:
+        np.testing.assert_array_equal(read_video(b).frames, read_video(a).frames)
+
+
+def test_stage_bars_draw_only_when_shown(monkeypatch):
+    frames = generate_video(2, SceneConfig(height=32, width=32, num_frames=6)).frames
+    monkeypatch.setattr(progress, "DELAY_S", 0.0)
+    for shown in (False, True):
+        out = io.StringIO()
+        monkeypatch.setattr("sys.stderr", out)
+        with progress.shown(shown):
+            flow_lib.estimate_flow(frames)
+        assert ("flow (dis)" in out.getvalue()) is shown, out.getvalue()
+    assert not progress.is_shown()  # the block's setting does not outlive it
