@@ -32,16 +32,34 @@ def is_shown() -> bool:
     return _SHOWN.get()
 
 
+class _Hidden:
+    """What `bar` gives outside `shown()`: the same calls, doing nothing (and no tqdm import, which the Beam
+    workers' environment does not have)."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> _Hidden:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
 def bar(total: int | None, desc: str, unit: str = "frame"):
     """A tqdm bar for one stage (a context manager; `.update(n)` after each unit of work), drawn only inside
     `shown()` and after DELAY_S seconds, erased when closed. `total` None: a counter without a percentage."""
+    if not _SHOWN.get():
+        return _Hidden()
     from tqdm import tqdm
 
     return tqdm(
         total=total or None,
         desc=desc,
         unit=unit,
-        disable=not _SHOWN.get(),
         delay=DELAY_S,
         leave=False,
         dynamic_ncols=True,
