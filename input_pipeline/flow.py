@@ -37,7 +37,15 @@ import numpy as np
 
 from input_pipeline import progress
 
-__all__ = ["FLOW_METHODS", "DIS_OPTIONS", "estimate_flow", "endpoint_error", "to_gray"]
+__all__ = [
+    "FLOW_METHODS",
+    "DIS_OPTIONS",
+    "FlowOnDemand",
+    "estimate_flow",
+    "endpoint_error",
+    "flow_on_demand",
+    "to_gray",
+]
 
 FLOW_METHODS = ("dis", "farneback", "tvl1", "tvl1-jax")
 
@@ -166,6 +174,75 @@ def estimate_flow(
             with ThreadPoolExecutor(workers) as pool:
                 list(pool.map(run, chunks))  # list() re-raises a worker's exception
     return fwd, bwd
+
+
+class _PairFlows:
+    """Forward and backward flow of single frame pairs, estimated when first asked for and kept."""
+
+    def __init__(self, frames: np.ndarray, method: str, dis_options: Mapping | None):
+        self.frames = np.asarray(frames)
+        to_gray(self.frames[:1])  # the same shape and dtype errors as estimate_flow, before any work
+        if len(self.frames) < 2:
+            raise ValueError(f"need at least 2 frames for optical flow, got {len(self.frames)}")
+        self.method = method
+        self._calc = None if method == "tvl1-jax" else _factory(method, dis_options)()
+        self._pairs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def get(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if k not in self._pairs:
+            gray = to_gray(self.frames[k : k + 2])
+            if self._calc is None:
+                from input_pipeline import flow_jax
+
+                fwd, bwd = (f[0] for f in flow_jax.estimate_flow_batch(gray))
+            else:
+                fwd, bwd = self._calc(gray[0], gray[1]), self._calc(gray[1], gray[0])
+            self._pairs[k] = fwd.astype(np.float16), bwd.astype(np.float16)
+        return self._pairs[k]
+
+
+class FlowOnDemand:
+    """One direction of `estimate_flow`'s output, ``[N-1, H, W, 2]`` float16, each field estimated the first
+    time it is indexed (both directions of its pair at once) and kept.
+
+    For callers that read a few fields of a long video: `ta2net detect` locates the events of a video it
+    scores as phases (those phases have their own flow) from ≈ 6 native fields per event, not all N − 1.
+    ``field[k]`` equals ``estimate_flow(frames, method)[i][k]`` exactly (the estimators treat pairs
+    independently; tests/test_flow.py). Indexing takes an int, or a slice or int sequence (stacked).
+    """
+
+    dtype = np.dtype(np.float16)
+    ndim = 4
+
+    def __init__(self, pairs: _PairFlows, direction: int):
+        self._pairs, self._direction = pairs, direction
+        n, h, w = pairs.frames.shape[:3]
+        self.shape = (n - 1, h, w, 2)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> np.ndarray:
+        if isinstance(index, (int, np.integer)):
+            k = int(index) + (len(self) if index < 0 else 0)
+            if not 0 <= k < len(self):
+                raise IndexError(f"flow field {index} out of range for {len(self)} fields")
+            return self._pairs.get(k)[self._direction]
+        ks = range(len(self))[index] if isinstance(index, slice) else index
+        return np.stack([self[k] for k in ks]) if len(ks) else np.empty((0, *self.shape[1:]), self.dtype)
+
+    @property
+    def estimated(self) -> int:
+        """Pairs estimated so far."""
+        return len(self._pairs._pairs)
+
+
+def flow_on_demand(
+    frames: np.ndarray, method: str = "dis", *, dis_options: Mapping | None = None
+) -> tuple[FlowOnDemand, FlowOnDemand]:
+    """`estimate_flow`'s ``(fwd, bwd)`` as `FlowOnDemand` fields: nothing is estimated until read."""
+    pairs = _PairFlows(frames, method, dis_options)
+    return FlowOnDemand(pairs, 0), FlowOnDemand(pairs, 1)
 
 
 def endpoint_error(estimated: np.ndarray, exact: np.ndarray, mask: np.ndarray | None = None) -> float:

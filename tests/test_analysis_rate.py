@@ -149,17 +149,20 @@ def test_native_rate_wins_ties_and_no_bounds_means_no_choice(monkeypatch):
 
 
 @pytest.mark.parametrize("flow", ["dis", "tvl1-jax"])
-def test_detect_scores_a_video_above_the_bound_as_its_phases(tmp_path, flow):
+def test_detect_scores_a_video_above_the_bound_as_its_phases(tmp_path, flow, monkeypatch):
     """The shipped bundle told to analyse at ≤ 10 fps: a 15 fps clip is scored as two 7.5 fps phases, each
     exactly as the bundle scores that phase as a video of its own (locator blend and maps included); the
-    events are picked and located at the native rate. With tvl1-jax the phases run fused."""
+    events are picked and located at the native rate, from native flow estimated only around them. With
+    tvl1-jax the phases run fused."""
     import json
     import shutil
 
     from conftest import realdata
 
+    from input_pipeline import flow as flow_lib
     from input_pipeline.video import read_video
     from ta2net_jax.detection.detect import VideoDetector
+    from ta2net_jax.detection.detectors import Scores
     from ta2net_jax.detection.events import Picking
     from ta2net_jax.export import bundle
 
@@ -169,6 +172,11 @@ def test_detect_scores_a_video_above_the_bound_as_its_phases(tmp_path, flow):
     tuned = json.load(open(tuned_path))
     json.dump({**tuned, "analysis_rate": {"max_fps": 10.0, "threshold": 0.3}}, open(tuned_path, "w"))
     video = realdata("greatest_hits_condfoleygen", "hitting_bag.mp4")
+    native_flows = []
+    on_demand = flow_lib.flow_on_demand
+    monkeypatch.setattr(
+        flow_lib, "flow_on_demand", lambda *a, **k: native_flows.append(on_demand(*a, **k)) or native_flows[-1]
+    )
     strided = VideoDetector(workdir=folder, flow_method=flow)
     analysed = strided.analyse(video)
     assert analysed["analysis_stride"] == 2 and analysed["decoded"].fps == 15.0
@@ -192,6 +200,16 @@ def test_detect_scores_a_video_above_the_bound_as_its_phases(tmp_path, flow):
     np.testing.assert_allclose(analysed["scores"], analysis_rate.interleave(values, 90), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(analysed["maps"], analysis_rate.interleave(maps, 90), atol=1e-6)
     assert [e["frame"] for e in analysed["events"]] == list(phase_picking.pick(analysed["scores"], 15.0)[0])
+
+    # The native flow only located the events: a few fields around each were estimated, and the locations
+    # are those every field gives.
+    ((lazy_fwd, _),) = native_flows
+    assert 0 < lazy_fwd.estimated < len(frames) - 1 and lazy_fwd.estimated <= 6 * len(analysed["events"])
+    whole = Scores(analysed["scores"], analysed["maps"], *estimate_flow(frames, flow))
+    decoded = analysed["decoded"]
+    for event in analysed["events"]:
+        x, y = strided.detector.locate(whole, event["frame"])
+        assert decoded.borders.to_source(x, y, frames.shape[1:3], decoded.source_size) == (event["x"], event["y"])
 
     if flow == "dis":  # the command's JSON; a threshold given on the command line applies to phases too
         result = VideoDetector(workdir=folder, flow_method=flow, threshold=0.45)(video)

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from input_pipeline.flow import FLOW_METHODS, endpoint_error, estimate_flow
+from input_pipeline.flow import FLOW_METHODS, endpoint_error, estimate_flow, flow_on_demand
 
 
 def _shifted_pair(dx, dy, h=64, w=64, seed=0):
@@ -52,6 +52,36 @@ def test_workers_do_not_change_the_result():
     three = estimate_flow(frames, workers=3)
     for a, b in zip(one, three):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("method", ["dis", "farneback", "tvl1-jax"])
+def test_flow_on_demand_is_estimate_flow_field_by_field(method):
+    """Fields estimated one pair at a time, in any order, equal estimate_flow's bit for bit; nothing is
+    estimated before it is read, and a pair is estimated once for both directions."""
+    size = 24 if method == "tvl1-jax" else 64
+    frames = np.concatenate([_shifted_pair(1, 1, size, size), _shifted_pair(-2, 0, size, size, seed=3)])
+    fwd, bwd = estimate_flow(frames, method)
+    lazy_fwd, lazy_bwd = flow_on_demand(frames, method)
+    assert lazy_fwd.shape == fwd.shape and lazy_fwd.dtype == fwd.dtype and len(lazy_bwd) == 3
+    assert lazy_fwd.estimated == 0
+    np.testing.assert_array_equal(lazy_bwd[2], bwd[2])
+    np.testing.assert_array_equal(lazy_fwd[-1], fwd[2])  # the same pair: not estimated again
+    assert lazy_fwd.estimated == 1
+    np.testing.assert_array_equal(lazy_fwd[0], fwd[0])
+    np.testing.assert_array_equal(lazy_bwd[::-1], bwd[::-1])
+    np.testing.assert_array_equal(lazy_fwd[[1, 0]], fwd[[1, 0]])
+    assert lazy_fwd.estimated == 3 and lazy_fwd[5:].shape == (0, size, size, 2)
+    with pytest.raises(IndexError, match="flow field 3 out of range for 3 fields"):
+        lazy_fwd[3]
+
+
+def test_flow_on_demand_checks_its_input_before_any_work():
+    with pytest.raises(ValueError, match="unknown flow method"):
+        flow_on_demand(_shifted_pair(1, 0), "sparse")
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        flow_on_demand(np.zeros((3, 8, 8), np.uint8))
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        flow_on_demand(_shifted_pair(1, 0)[:1])
 
 
 def test_tvl1_tiny_pair():

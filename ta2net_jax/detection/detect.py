@@ -156,12 +156,15 @@ class VideoDetector:
         else:
             frames, repeats = frame_repeats.drop_repeats(decoded.frames)
         fps = repeats.fps(decoded.fps)
+        stride = self.detector.stride(len(frames), fps)
         if self.fused:  # frames → flow → model on the devices, one program per batch of windows
             scored = self.detector.fused_scores(frames, fps)
         else:
-            flow_fwd, flow_bwd = flow_lib.estimate_flow(frames, self.flow_method)
+            # Scored as phases, a video gets its phases' own flow (ModelDetector.scores); the native flow then
+            # only locates the events, so only the fields around them are estimated.
+            estimate = flow_lib.flow_on_demand if stride > 1 else flow_lib.estimate_flow
+            flow_fwd, flow_bwd = estimate(frames, self.flow_method)
             scored = self.detector.scores(frames, flow_fwd, flow_bwd, fps)
-        stride = self.detector.stride(len(frames), fps)
         picking = self.picking
         if stride > 1 and self.detector.phase_threshold is not None and not self.threshold_given:
             picking = picking.replace(threshold=float(self.detector.phase_threshold))  # tuned on phase-scored videos

@@ -177,7 +177,8 @@ class ModelDetector(Detector):
 
     def scores(self, frames, flow_fwd, flow_bwd, fps) -> Scores:
         """Per-frame P(audible) and maps; a video above the analysis rate is scored as phases (analysis_rate.py)
-        whose flow is estimated here, and `flow_fwd`/`flow_bwd` (native rate) are kept for `locate`."""
+        whose flow is estimated here, and `flow_fwd`/`flow_bwd` (native rate) are only kept for `locate` (so
+        detect passes them as flow.FlowOnDemand)."""
         stride = self.stride(frames.shape[0], fps)
         if stride == 1:
             return self._native_scores(frames, flow_fwd, flow_bwd, fps)
@@ -233,7 +234,7 @@ class ModelDetector(Detector):
         """`scores` with TV-L1 flow ("tvl1-jax") computed inside the model's jitted program (fused.py): the
         same Scores, flows included, with no host round trip between the flow and the model. A video above
         the analysis rate is scored phase by phase the same way; its native-rate flow (for `locate`) is then
-        estimated on its own."""
+        estimated where `locate` reads it (flow.flow_on_demand)."""
         stride = self.stride(frames.shape[0], fps)
         if stride == 1:
             return self._fused_phase(frames, fps)
@@ -244,7 +245,7 @@ class ModelDetector(Detector):
             return scored.values, scored.maps
 
         values, maps = analysis_rate.score_phases(score_phase, frames, fps, stride)
-        return Scores(values, maps, *flow_lib.estimate_flow(frames, "tvl1-jax"))
+        return Scores(values, maps, *flow_lib.flow_on_demand(frames, "tvl1-jax"))
 
     def _fused_phase(self, frames, fps) -> Scores:
         if self._fused is None:
