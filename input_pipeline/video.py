@@ -9,38 +9,33 @@ Frames are never silently lost: a decoding error part way, a corrupt packet, few
 container declares, or (where no frame count is declared) packets that stop before the declared
 duration all raise "truncated or corrupt".
 
-The file diagnosis (suffixes, the error type, what the first bytes say) is in `video_files.py`; writing
-(:func:`write_video`) in `video_writer.py`. Both are re-exported here, so callers import from one place.
+The file diagnosis (suffixes, the error type, what the first bytes say) is in `video_files.py`, the checked
+demuxing and decoding under these functions in `video_decode.py`, writing (:func:`write_video`) in
+`video_writer.py`; what callers need is re-exported here, so they import from one place.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import math
 import os
 
 import av
-import av.logging
-import cv2
 import numpy as np
 
 from input_pipeline import paths, progress
 from input_pipeline.borders import BorderProfile, Borders, find_borders
-from input_pipeline.video_files import (
-    VIDEO_SUFFIXES,
-    VideoReadError,
-    check_file,
-    damage,
-    list_video_files,
-    missing_reason,
-    sniff,
+from input_pipeline.video_decode import (
+    DecodedVideo,
+    decoded_frames,
+    open_checked,
+    raise_problem,
+    read_cv2,
+    resize,
+    scan,
 )
+from input_pipeline.video_files import VIDEO_SUFFIXES, VideoReadError, list_video_files, missing_reason
 from input_pipeline.video_writer import write_video
-
-# FFmpeg inside PyAV must not write to stderr (messages like "moov atom not found" would otherwise be
-# printed above our one-line error); OpenCV's bundled FFmpeg reads this variable on first use.
-av.logging.set_level(None)
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 __all__ = [
     "VIDEO_SUFFIXES",
@@ -54,212 +49,32 @@ __all__ = [
     "write_video",
 ]
 
-# Demuxers that FFmpeg will happily open but that are not videos (still images, text rendered as ANSI art).
-_NOT_VIDEO_FORMATS = {"image2", "tty", "bin", "xbin", "adf", "idf", "lavfi"}
-
-
-@dataclasses.dataclass
-class DecodedVideo:
-    """A decoded video.
-
-    frames: ``[N, H, W, 3]`` uint8 RGB (after the optional border crop and resize).
-    fps: native frame rate in frames per second.
-    source_size: ``(height, width)`` in pixels before any crop or resize.
-    path: the file that was read.
-    borders: the black borders cropped before the resize (none unless read with ``crop_borders``).
-    """
-
-    frames: np.ndarray
-    fps: float
-    source_size: tuple[int, int]
-    path: str
-    borders: Borders = Borders()
-
-
-def _ffmpeg_reason(err: BaseException) -> str:
-    """The FFmpeg message without PyAV's errno and file-name decorations."""
-    msg = getattr(err, "strerror", None) or str(err) or type(err).__name__
-    return " ".join(str(msg).split())
-
-
-def _open(path: str):
-    """Opens ``path`` with PyAV: ``(container, video_stream)``, or ``(None, problem)`` when PyAV cannot parse
-    bytes that look like a video container (the caller then tries OpenCV before raising ``problem``).
-    Raises VideoReadError for everything else."""
-    try:
-        container = av.open(path)
-    except Exception as err:  # noqa: BLE001 - PyAV raises FFmpegError, but also AttributeError on broken moov
-        kind, is_video = sniff(path)
-        if is_video:
-            note = damage(path, _ffmpeg_reason(err))
-            return None, f"truncated or corrupt: cannot parse the {kind} container ({note}); 0 frames decoded"
-        raise VideoReadError(path, f"not a video file ({kind})") from None
-    fmt = container.format.name
-    if fmt in _NOT_VIDEO_FORMATS or fmt.endswith("_pipe"):
-        container.close()
-        kind, _ = sniff(path)
-        raise VideoReadError(path, f"not a video file ({kind if kind != 'unrecognised data' else fmt})")
-    if not container.streams.video:
-        audio = len(container.streams.audio)
-        container.close()
-        if sniff(path)[1] and not audio:  # a video container without any parsable stream: cut or damaged
-            raise VideoReadError(
-                path, f"truncated or corrupt: {damage(path, 'no stream could be parsed')}; 0 frames decoded"
-            )
-        what = f"{fmt} container with {audio} audio stream(s)" if audio else f"{fmt} container"
-        raise VideoReadError(path, f"no video stream ({what}); not a video file")
-    # Cover art in MP4/MKV is a one-picture "video" stream: prefer a real one.
-    moving = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
-    stream = (moving or container.streams.video)[0]
-    if stream.codec_context is None or stream.codec_context.name is None:
-        container.close()
-        raise VideoReadError(
-            path, f"truncated or corrupt: {damage(path, 'the video stream has no codec')}; 0 frames decoded"
-        )
-    return container, stream
-
-
-def _fps(stream) -> float | None:
-    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
-        if rate and float(rate) > 0 and math.isfinite(float(rate)):
-            return float(rate)
-    return None
-
-
-def _resize(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    if size is None or frame.shape[:2] == tuple(size):
-        return frame
-    # Straight to (H, W): the aspect ratio is not kept, as in the original TA²Net (no crop).
-    return cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-
-
-def _scan(path: str, container, stream, *, decode: bool, on_frame=None, max_frames: int | None = None) -> int:
-    """`_frames`, each decoded frame passed to ``on_frame``; returns the frames decoded (packets counted
-    with ``decode=False``)."""
-    frames = _frames(path, container, stream, decode=decode, max_frames=max_frames)
-    while True:
-        try:
-            frame = next(frames)
-        except StopIteration as done:
-            return done.value
-        if on_frame is not None:
-            on_frame(frame)
-
-
-def _frames(path: str, container, stream, *, decode: bool, max_frames: int | None = None):
-    """Demuxes every packet (all streams) and yields the video stream's decoded frames (av.VideoFrame); its
-    return value is the number of frames decoded.
-
-    Raises "truncated or corrupt" when decoding or demuxing fails, a packet is flagged corrupt, fewer
-    packets are present than the header declares, or (no declared count) the packets of all streams end
-    before the declared duration. With ``decode=False`` only packets are checked and counted.
-    """
-    if decode:
-        stream.thread_type = "AUTO"  # frame threads: faster, same frames in the same order
-    declared = int(stream.frames or 0)
-    fps = _fps(stream) or 25.0
-    start = (container.start_time or 0) / av.time_base
-    n_packets = n_frames = n_corrupt = 0
-    end_time = 0.0
-
-    def fail(what: str):
-        done = f"{n_frames} frames decoded" if decode else f"{n_packets} frames present"
-        raise VideoReadError(path, f"truncated or corrupt: {what}; {done} before the error")
-
-    try:
-        for packet in container.demux():
-            if packet.size and packet.pts is not None and packet.time_base is not None:
-                t = float((packet.pts + (packet.duration or 0)) * packet.time_base) - start
-                if packet.stream.index == stream.index and not packet.duration:
-                    t += 1.0 / fps
-                end_time = max(end_time, t)
-            if packet.stream.index != stream.index:
-                continue
-            if packet.size:
-                n_packets += 1
-                n_corrupt += bool(packet.is_corrupt)
-            if not decode:
-                continue
-            for frame in packet.decode():
-                n_frames += 1
-                yield frame
-                if max_frames is not None and n_frames >= max_frames:
-                    return n_frames  # stopped on purpose: the rest of the file is not checked
-    except VideoReadError:
-        raise
-    except av.error.DecoderNotFoundError:
-        raise VideoReadError(path, f"unsupported video codec {stream.codec_context.name!r}") from None
-    except Exception as err:  # noqa: BLE001 - any FFmpeg failure part way means lost frames
-        fail(f"{'decoding' if decode else 'demuxing'} failed ({_ffmpeg_reason(err)})")
-    if declared and n_packets < declared:
-        fail(f"the container declares {declared} frames but only {n_packets} are present")
-    if n_corrupt:
-        fail(f"{n_corrupt} corrupt packet(s) (the file ends inside a frame or is damaged)")
-    duration = container.duration / av.time_base if container.duration else None
-    if not declared and duration and end_time < duration - 1.5 / fps:
-        fail(f"packets end at {end_time:.2f} s but the container declares {duration:.2f} s")
-    if n_packets == 0 or (decode and n_frames == 0):
-        c = stream.codec_context
-        raise VideoReadError(
-            path, f"no decodable frames (video stream {c.name} {c.width}x{c.height} has {n_packets} packets)"
-        )
-    return n_frames if decode else n_packets
-
-
-def _read_cv2(path: str, size, max_frames) -> DecodedVideo | None:
-    """Reads with OpenCV's FFmpeg backend; ``None`` if OpenCV cannot open it either."""
-    old = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    try:
-        cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
-        if not cap.isOpened():
-            return None
-        fps = float(cap.get(cv2.CAP_PROP_FPS))
-        declared = int(max(cap.get(cv2.CAP_PROP_FRAME_COUNT), 0))
-        frames, source_size = [], None
-        while max_frames is None or len(frames) < max_frames:
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            source_size = bgr.shape[:2]
-            frames.append(_resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size))
-        cap.release()
-    finally:
-        cv2.utils.logging.setLogLevel(old)
-    if not frames:
-        return None
-    # OpenCV's count is estimated from duration x fps when the header has none, so allow one frame.
-    if max_frames is None and declared and len(frames) < declared - 1:
-        raise VideoReadError(path, f"truncated or corrupt: OpenCV decoded {len(frames)} of {declared} declared frames")
-    if not (fps > 0 and math.isfinite(fps)):
-        raise VideoReadError(path, "no frame rate in the file")
-    return DecodedVideo(np.stack(frames), fps, tuple(int(s) for s in source_size), path)
-
 
 def from_local_copy(reader, path, **kwargs):
     """`reader(local file, **kwargs)` on this machine's copy of a `gs://` video (decoders need a file;
     paths.local_copy, cached); every VideoReadError (AudioReadError too) and `DecodedVideo.path` name `path`."""
-    try:
-        local = paths.local_copy(path)
-    except IsADirectoryError:
-        raise VideoReadError(path, "is a directory, not a video file") from None
-    except FileNotFoundError:
-        raise VideoReadError(path, missing_reason(path)) from None
-    try:
+    local = _local_copy(path)
+    with _named(path):
         result = reader(local, **kwargs)
-    except VideoReadError as err:
-        raise type(err)(path, err.problem) from None
     return dataclasses.replace(result, path=path) if isinstance(result, DecodedVideo) else result
 
 
-def _open_checked(path: str):
-    """``(container, stream, fps)``, or ``(None, problem, None)`` if only OpenCV may still read the file."""
-    check_file(path)
-    container, stream = _open(path)
-    if container is not None and _fps(stream) is None:
-        container.close()
-        raise VideoReadError(path, "no frame rate in the file")
-    return container, stream, container and _fps(stream)
+def _local_copy(url: str) -> str:
+    try:
+        return paths.local_copy(url)
+    except IsADirectoryError:
+        raise VideoReadError(url, "is a directory, not a video file") from None
+    except FileNotFoundError:
+        raise VideoReadError(url, missing_reason(url)) from None
+
+
+@contextlib.contextmanager
+def _named(url: str):
+    """A VideoReadError (or subclass) raised inside names `url` instead of its local copy."""
+    try:
+        yield
+    except VideoReadError as err:
+        raise type(err)(url, err.problem) from None
 
 
 def read_video(
@@ -292,13 +107,13 @@ def read_video(
     path = os.fspath(path)
     if paths.is_remote(path):
         return from_local_copy(read_video, path, size=size, max_frames=max_frames, crop_borders=crop_borders)
-    container, stream, fps = _open_checked(path)
+    container, stream, fps = open_checked(path)
     if container is None:  # PyAV could not parse a file that looks like a video container
         if not crop_borders:
-            return _read_cv2(path, size, max_frames) or _raise(path, stream)  # `stream` holds the problem
-        video = _read_cv2(path, None, max_frames) or _raise(path, stream)
+            return read_cv2(path, size, max_frames) or raise_problem(path, stream)  # `stream` holds the problem
+        video = read_cv2(path, None, max_frames) or raise_problem(path, stream)
         borders = find_borders(video.frames)
-        frames = [_resize(frame, size) for frame in borders.crop(video.frames)]
+        frames = [resize(frame, size) for frame in borders.crop(video.frames)]
         return dataclasses.replace(video, frames=np.stack(frames), borders=borders)
     borders = Borders()
     name = os.path.basename(path)
@@ -311,11 +126,11 @@ def read_video(
                     profile.add(frame.to_ndarray(format="rgb24"))
                     bar.update()
 
-                _scan(path, container, stream, decode=True, max_frames=max_frames, on_frame=add)
+                scan(path, container, stream, decode=True, max_frames=max_frames, on_frame=add)
         finally:
             container.close()
         borders = profile.borders()
-        container, stream, fps = _open_checked(path)
+        container, stream, fps = open_checked(path)
     frames: list[np.ndarray] = []
     source_sizes: dict[tuple[int, int], None] = {}  # insertion-ordered: the first frame's size comes first
 
@@ -325,10 +140,10 @@ def read_video(
             def on_frame(frame):
                 rgb = frame.to_ndarray(format="rgb24")
                 source_sizes.setdefault(rgb.shape[:2])
-                frames.append(_resize(borders.crop(rgb), size))
+                frames.append(resize(borders.crop(rgb), size))
                 bar.update()
 
-            _scan(path, container, stream, decode=True, on_frame=on_frame, max_frames=max_frames)
+            scan(path, container, stream, decode=True, on_frame=on_frame, max_frames=max_frames)
     finally:
         container.close()
     if len(source_sizes) > 1 and size is None:
@@ -345,15 +160,18 @@ def iter_frames(path, *, size: tuple[int, int] | None = None):
     yielded). Borders are not cropped."""
     path = os.fspath(path)
     if paths.is_remote(path):
-        path = paths.local_copy(path)
-    container, stream, _ = _open_checked(path)
+        local = _local_copy(path)
+        with _named(path):
+            yield from iter_frames(local, size=size)
+        return
+    container, stream, _ = open_checked(path)
     if container is None:  # only OpenCV reads it: decoded whole, as read_video does
-        video = _read_cv2(path, size, None) or _raise(path, stream)
+        video = read_cv2(path, size, None) or raise_problem(path, stream)
         yield from video.frames
         return
     try:
-        for frame in _frames(path, container, stream, decode=True):
-            yield _resize(frame.to_ndarray(format="rgb24"), size)
+        for frame in decoded_frames(path, container, stream, decode=True):
+            yield resize(frame.to_ndarray(format="rgb24"), size)
     finally:
         container.close()
 
@@ -364,10 +182,6 @@ def _frame_bar(stream, max_frames: int | None, desc: str):
     if max_frames is not None and total is not None:
         total = min(total, int(max_frames))
     return progress.bar(total, desc)
-
-
-def _raise(path: str, problem: str):
-    raise VideoReadError(path, problem)
 
 
 def video_info(path, *, decode: bool = False) -> dict:
@@ -387,9 +201,9 @@ def video_info(path, *, decode: bool = False) -> dict:
     path = os.fspath(path)
     if paths.is_remote(path):
         return from_local_copy(video_info, path, decode=decode)
-    container, stream, fps = _open_checked(path)
+    container, stream, fps = open_checked(path)
     if container is None:
-        video = _read_cv2(path, None, None) or _raise(path, stream)
+        video = read_cv2(path, None, None) or raise_problem(path, stream)
         return {
             "fps": video.fps,
             "num_frames": len(video.frames),
@@ -401,7 +215,7 @@ def video_info(path, *, decode: bool = False) -> dict:
         }
     try:
         declared = int(stream.frames or 0)
-        counted = _scan(path, container, stream, decode=decode)
+        counted = scan(path, container, stream, decode=decode)
         source = "decoded" if decode else ("header" if declared else "packets")
         return {
             "fps": fps,

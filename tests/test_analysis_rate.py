@@ -201,15 +201,16 @@ def test_detect_scores_a_video_above_the_bound_as_its_phases(tmp_path, flow, mon
     np.testing.assert_allclose(analysed["maps"], analysis_rate.interleave(maps, 90), atol=1e-6)
     assert [e["frame"] for e in analysed["events"]] == list(phase_picking.pick(analysed["scores"], 15.0)[0])
 
-    # The native flow only located the events: a few fields around each were estimated, and the locations
-    # are those every field gives.
+    # The native flow only located the events: a few fields around each were estimated (each equal to
+    # estimate_flow's, tests/test_flow.py), and the locations are those every field gives.
     ((lazy_fwd, _),) = native_flows
     assert 0 < lazy_fwd.estimated < len(frames) - 1 and lazy_fwd.estimated <= 6 * len(analysed["events"])
-    whole = Scores(analysed["scores"], analysed["maps"], *estimate_flow(frames, flow))
-    decoded = analysed["decoded"]
-    for event in analysed["events"]:
-        x, y = strided.detector.locate(whole, event["frame"])
-        assert decoded.borders.to_source(x, y, frames.shape[1:3], decoded.source_size) == (event["x"], event["y"])
+    if flow == "dis":  # every tvl1-jax field would cost the CPU suite a minute
+        whole = Scores(analysed["scores"], analysed["maps"], *estimate_flow(frames, flow))
+        decoded = analysed["decoded"]
+        for event in analysed["events"]:
+            x, y = strided.detector.locate(whole, event["frame"])
+            assert decoded.borders.to_source(x, y, frames.shape[1:3], decoded.source_size) == (event["x"], event["y"])
 
     if flow == "dis":  # the command's JSON; a threshold given on the command line applies to phases too
         result = VideoDetector(workdir=folder, flow_method=flow, threshold=0.45)(video)

@@ -65,7 +65,7 @@ def test_dark_scenery_is_not_a_bar():
 
 
 def test_read_video_crops_before_the_resize(tmp_path, monkeypatch):
-    from input_pipeline import video
+    from input_pipeline import video, video_decode
 
     inner = np.repeat(np.repeat(picture(8, 20, 32, seed=2), 4, axis=1), 4, axis=2)  # smooth enough for x264
     frames = boxed(inner, top=24, bottom=24)  # 80×128 picture in a 128×128 frame
@@ -79,7 +79,7 @@ def test_read_video_crops_before_the_resize(tmp_path, monkeypatch):
     native = video.read_video(path, crop_borders=True)
     assert native.frames.shape == (8, 80, 128, 3)
     # The OpenCV fallback (files PyAV cannot parse) crops the same way.
-    monkeypatch.setattr(video, "_open", lambda p: (None, "PyAV cannot parse it"))
+    monkeypatch.setattr(video_decode, "_open", lambda p: (None, "PyAV cannot parse it"))
     fallback = video.read_video(path, size=(32, 32), crop_borders=True)
     assert fallback.borders == Borders(top=24, bottom=24)
     assert np.abs(fallback.frames.astype(int) - cropped.frames).mean() < 2

@@ -271,8 +271,11 @@ def test_local_copy_of_an_object_is_downloaded_once(emulator):
     assert paths.list_files(base) == [f"{base}/.hidden.mp4", f"{base}/x.mp4"]
     assert video.list_video_files(base) == [f"{base}/x.mp4"]
     assert video.list_video_files(base, recursive=True) == [f"{base}/b/y.MOV", f"{base}/x.mp4"]
-    with pytest.raises(video.VideoReadError, match=f"^{base}/b/y.MOV: empty file \\(0 bytes\\)$"):
-        video.read_video(f"{base}/b/y.MOV")
+    for read in (video.read_video, lambda url: next(video.iter_frames(url))):  # errors name the URL, not the copy
+        with pytest.raises(video.VideoReadError, match=f"^{base}/b/y.MOV: empty file \\(0 bytes\\)$"):
+            read(f"{base}/b/y.MOV")
+        with pytest.raises(video.VideoReadError, match=f"^{base}/nope.mp4: no such file"):
+            read(f"{base}/nope.mp4")
 
 
 def _detect(cli, video_path, out, *extra):
