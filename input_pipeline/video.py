@@ -27,6 +27,7 @@ from input_pipeline import paths, progress
 from input_pipeline.borders import BorderProfile, Borders, find_borders
 from input_pipeline.video_decode import (
     DecodedVideo,
+    FrameArray,
     decoded_frames,
     open_checked,
     raise_problem,
@@ -131,7 +132,8 @@ def read_video(
             container.close()
         borders = profile.borders()
         container, stream, fps = open_checked(path)
-    frames: list[np.ndarray] = []
+    expected = int(stream.frames or 0) or 256  # the header's count (grown past it if the header is short)
+    frames = FrameArray(min(expected, max_frames or expected))
     source_sizes: dict[tuple[int, int], None] = {}  # insertion-ordered: the first frame's size comes first
 
     try:
@@ -150,7 +152,7 @@ def read_video(
         raise VideoReadError(
             path, f"frame size changes within the video ({list(source_sizes)}); pass size=(H, W) to resize every frame"
         )
-    return DecodedVideo(np.stack(frames), fps, tuple(int(s) for s in next(iter(source_sizes))), path, borders)
+    return DecodedVideo(frames.array(), fps, tuple(int(s) for s in next(iter(source_sizes))), path, borders)
 
 
 def iter_frames(path, *, size: tuple[int, int] | None = None):

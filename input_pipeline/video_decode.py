@@ -177,6 +177,39 @@ def decoded_frames(path: str, container, stream, *, decode: bool, max_frames: in
     return n_frames if decode else n_packets
 
 
+class FrameArray:
+    """Decoded frames of one shape written into one preallocated ``[capacity, H, W, 3]`` array, grown by half
+    whenever it is full: a long video is held once, not as a list of frames stacked (copied) at the end.
+
+    ``capacity``: the frames expected (the header's count when it has one). A frame of another shape than the
+    first is not kept (`read_video` reports a size change after the scan); ``mismatched`` counts them.
+    """
+
+    def __init__(self, capacity: int):
+        self.capacity, self.count, self.mismatched = max(int(capacity), 1), 0, 0
+        self._data: np.ndarray | None = None
+
+    def append(self, frame: np.ndarray) -> None:
+        if self._data is None:
+            self._data = np.empty((self.capacity, *frame.shape), frame.dtype)
+        elif frame.shape != self._data.shape[1:]:
+            self.mismatched += 1
+            return
+        elif self.count == len(self._data):
+            grown = np.empty((len(self._data) + len(self._data) // 2 + 1, *frame.shape), frame.dtype)
+            grown[: self.count] = self._data
+            self._data = grown
+        self._data[self.count] = frame
+        self.count += 1
+
+    def array(self) -> np.ndarray:
+        """``[count, H, W, 3]``: a view when most of the capacity is used, else a copy that frees the rest."""
+        if self._data is None:
+            raise ValueError("no frames")
+        kept = self._data[: self.count]
+        return kept if self.count * 10 >= len(self._data) * 9 else kept.copy()
+
+
 def read_cv2(path: str, size, max_frames) -> DecodedVideo | None:
     """Reads with OpenCV's FFmpeg backend; ``None`` if OpenCV cannot open it either."""
     old = cv2.utils.logging.getLogLevel()

@@ -63,9 +63,15 @@ def test_write_video_from_a_generator_equals_from_an_array(tmp_path):
 
 
 @pytest.mark.parametrize("suffix", [".gif", ".mp4"])
-def test_overlay_streamed_from_frames_equals_overlay_from_an_array(tmp_path, suffix):
+def test_overlay_streamed_from_frames_equals_overlay_from_an_array(tmp_path, suffix, monkeypatch):
     """write_overlay on a generator of frames writes the file it writes for the stacked array (GIF bytes equal;
     MP4 decoded equal), and its frames are render_overlay's."""
+    import input_pipeline.video as video_lib
+
+    # x264's threaded lookahead makes two lossy encodes of the same frames differ now and then: encode both
+    # reproducibly, so a difference can only come from the frames.
+    encode = video_lib.write_video
+    monkeypatch.setattr(video_lib, "write_video", lambda *a, **k: encode(*a, **k, reproducible=True))
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, (12, 30, 40, 3), dtype=np.uint8)
     maps, scores = rng.random((12, 4, 4)), rng.random(12)
@@ -94,3 +100,23 @@ def test_stage_bars_draw_only_when_shown(monkeypatch):
             flow_lib.estimate_flow(frames)
         assert ("flow (dis)" in out.getvalue()) is shown, out.getvalue()
     assert not progress.is_shown()  # the block's setting does not outlive it
+
+
+def test_decoded_frames_are_held_once_in_one_growing_array():
+    """read_video keeps frames in a FrameArray: preallocated from the header's count, grown when the header is
+    short, trimmed when it is long, frames of another size left out (read_video then reports the change)."""
+    from input_pipeline.video_decode import FrameArray
+
+    frames = np.arange(7 * 2 * 3 * 3, dtype=np.uint8).reshape(7, 2, 3, 3)
+    for capacity in (1, 3, 7, 8, 50):
+        held = FrameArray(capacity)
+        for frame in frames:
+            held.append(frame)
+        held.append(np.zeros((3, 2, 3), np.uint8))  # another size: not kept
+        got = held.array()
+        np.testing.assert_array_equal(got, frames)
+        assert held.mismatched == 1
+        if capacity in (7, 50):  # the header's count exact: no copy; far too high: a copy frees the rest
+            assert (got.base is not None) == (capacity == 7)
+    with pytest.raises(ValueError, match="no frames"):
+        FrameArray(4).array()
