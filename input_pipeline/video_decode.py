@@ -181,17 +181,21 @@ class FrameArray:
     """Decoded frames of one shape written into one preallocated ``[capacity, H, W, 3]`` array, grown by half
     whenever it is full: a long video is held once, not as a list of frames stacked (copied) at the end.
 
-    ``capacity``: the frames expected (the header's count when it has one). A frame of another shape than the
-    first is not kept (`read_video` reports a size change after the scan); ``mismatched`` counts them.
+    ``capacity``: the frames expected (the header's count when it has one), preallocated up to
+    ``max_prealloc_bytes`` (a header can claim any count; past that the array grows as frames come). A frame
+    of another shape than the first is not kept (`read_video` reports a size change after the scan);
+    ``mismatched`` counts them.
     """
 
-    def __init__(self, capacity: int):
+    def __init__(self, capacity: int, max_prealloc_bytes: int = 2 << 30):
         self.capacity, self.count, self.mismatched = max(int(capacity), 1), 0, 0
+        self.max_prealloc_bytes = int(max_prealloc_bytes)
         self._data: np.ndarray | None = None
 
     def append(self, frame: np.ndarray) -> None:
         if self._data is None:
-            self._data = np.empty((self.capacity, *frame.shape), frame.dtype)
+            capacity = min(self.capacity, max(1, self.max_prealloc_bytes // max(frame.nbytes, 1)))
+            self._data = np.empty((capacity, *frame.shape), frame.dtype)
         elif frame.shape != self._data.shape[1:]:
             self.mismatched += 1
             return

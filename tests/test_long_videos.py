@@ -120,3 +120,8 @@ def test_decoded_frames_are_held_once_in_one_growing_array():
             assert (got.base is not None) == (capacity == 7)
     with pytest.raises(ValueError, match="no frames"):
         FrameArray(4).array()
+    # A header claiming a billion frames preallocates only max_prealloc_bytes, and grows from there.
+    held = FrameArray(10**9, max_prealloc_bytes=3 * frames[0].nbytes)
+    for frame in frames:
+        held.append(frame)
+    np.testing.assert_array_equal(held.array(), frames)
