@@ -184,7 +184,6 @@ class _PairFlows:
         to_gray(self.frames[:1])  # the same shape and dtype errors as estimate_flow, before any work
         if len(self.frames) < 2:
             raise ValueError(f"need at least 2 frames for optical flow, got {len(self.frames)}")
-        self.method = method
         self._calc = None if method == "tvl1-jax" else _factory(method, dis_options)()
         self._pairs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -199,6 +198,10 @@ class _PairFlows:
                 fwd, bwd = self._calc(gray[0], gray[1]), self._calc(gray[1], gray[0])
             self._pairs[k] = fwd.astype(np.float16), bwd.astype(np.float16)
         return self._pairs[k]
+
+    def __len__(self) -> int:
+        """Pairs estimated so far."""
+        return len(self._pairs)
 
 
 class FlowOnDemand:
@@ -234,7 +237,7 @@ class FlowOnDemand:
     @property
     def estimated(self) -> int:
         """Pairs estimated so far."""
-        return len(self._pairs._pairs)
+        return len(self._pairs)
 
 
 def flow_on_demand(

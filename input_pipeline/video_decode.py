@@ -105,7 +105,7 @@ def resize(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
 
 
 def scan(path: str, container, stream, *, decode: bool, on_frame=None, max_frames: int | None = None) -> int:
-    """`_frames`, each decoded frame passed to ``on_frame``; returns the frames decoded (packets counted
+    """`decoded_frames`, each decoded frame passed to ``on_frame``; returns the frames decoded (packets counted
     with ``decode=False``)."""
     frames = decoded_frames(path, container, stream, decode=decode, max_frames=max_frames)
     while True:
