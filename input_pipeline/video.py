@@ -132,8 +132,7 @@ def read_video(
             container.close()
         borders = profile.borders()
         container, stream, fps = open_checked(path)
-    expected = int(stream.frames or 0) or 256  # the header's count (grown past it if the header is short)
-    frames = FrameArray(min(expected, max_frames or expected))
+    frames = FrameArray(_expected_frames(stream, max_frames) or 256)  # grown past it if the header is short
     source_sizes: dict[tuple[int, int], None] = {}  # insertion-ordered: the first frame's size comes first
 
     try:
@@ -178,12 +177,15 @@ def iter_frames(path, *, size: tuple[int, int] | None = None):
         container.close()
 
 
+def _expected_frames(stream, max_frames: int | None) -> int | None:
+    """The header's frame count, at most `max_frames`; None when the header has none."""
+    total = int(stream.frames or 0) or None
+    return min(total, int(max_frames)) if max_frames is not None and total is not None else total
+
+
 def _frame_bar(stream, max_frames: int | None, desc: str):
     """A stage bar over a video's frames (progress.py), its total the header's frame count when it has one."""
-    total = int(stream.frames or 0) or None
-    if max_frames is not None and total is not None:
-        total = min(total, int(max_frames))
-    return progress.bar(total, desc)
+    return progress.bar(_expected_frames(stream, max_frames), desc)
 
 
 def video_info(path, *, decode: bool = False) -> dict:
