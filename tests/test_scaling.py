@@ -284,3 +284,35 @@ def test_eval_on_two_processes_matches_one_process(reference, tiny_data_dir, tmp
     for key in ("event_f1_tol1", "event_f1_tol3", "orig_f1_tol3", "validation_event_f1_tol3"):
         assert two[key] == pytest.approx(one[key], abs=1e-6), key
     assert two["inflection"]["event_f1_tol3"] == pytest.approx(one["inflection"]["event_f1_tol3"], abs=1e-6)
+
+
+def test_small_replicated_arrays_are_saved_without_compiling(tmp_path):
+    """A data-parallel state is replicated on every device: orbax's replica-parallel save would cut each array
+    into per-replica slices with an op compiled per shape (checkpoint.REPLICA_PARALLEL_MIN_SLICE_BYTES).
+    Arrays below the threshold are written whole by one replica: saving them compiles nothing."""
+    from ml_collections import ConfigDict
+
+    mesh = mesh_lib.make_mesh(ConfigDict(dict(shape=(4,), axis_names=("data",), axis_types="auto")))
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    shapes = [(3, 5), (7,), (2, 3, 4), (11, 13), (17,)]  # shapes no other test has compiled a slice of
+    state = {
+        f"w{i}": jax.device_put(np.arange(np.prod(s), dtype=np.float32).reshape(s), replicated)
+        for i, s in enumerate(shapes)
+    }
+    compiled = []
+
+    def on_event(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiled.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(on_event)
+    try:
+        mngr = checkpoint.manager(str(tmp_path / "run"), with_data=False, async_save=False)
+        checkpoint.save(mngr, 1, state)
+        mngr.wait_until_finished()
+    finally:
+        jax.monitoring.unregister_event_duration_listener(on_event)
+    assert compiled == []
+    restored, step = checkpoint.restore(mngr, state)
+    mngr.close()
+    assert step == 1 and all(np.array_equal(restored[k], state[k]) for k in state)
