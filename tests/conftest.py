@@ -1,10 +1,6 @@
 """Test set-up: 4 fake CPU devices (before anything touches a device), absl flags for grain workers,
-a persistent XLA compilation cache, and a session-wide tiny synthetic dataset.
-
-The cache keeps every program, however quick to compile (threshold 0 s): the train step, but also the many
-small eager ops and jits that each test and each `ta2net` subprocess would otherwise compile again. Against
-the 1 s threshold it replaced, test_corrupt_checkpoints.py + test_fused_detect.py from an empty cache took
-225 → 210 s on the 2-core CI machine."""
+a persistent XLA compilation cache (the same small train step is compiled by several tests), and a
+session-wide tiny synthetic dataset."""
 
 import os
 
@@ -13,7 +9,7 @@ import jax
 jax.config.update("jax_num_cpu_devices", 4)
 CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".jax_cache")  # also subprocesses'
 jax.config.update("jax_compilation_cache_dir", CACHE)
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 import numpy as np
 import pytest

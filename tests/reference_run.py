@@ -43,7 +43,7 @@ def subprocess_env(devices=4, **extra) -> dict:
         JAX_PLATFORMS="cpu",
         JAX_NUM_CPU_DEVICES=str(devices),
         JAX_COMPILATION_CACHE_DIR=CACHE,
-        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="1",
         PYTHONPATH=REPO + os.pathsep + env.get("PYTHONPATH", ""),
         **extra,
     )
