@@ -132,7 +132,8 @@ def read_video(
             container.close()
         borders = profile.borders()
         container, stream, fps = open_checked(path)
-    frames = FrameArray(_expected_frames(stream, max_frames) or 256)  # grown past it if the header is short
+    capacity = _expected_frames(stream, max_frames) or 256  # grown past it if the header is short
+    frames = FrameArray(min(capacity, max_frames) if max_frames else capacity)
     source_sizes: dict[tuple[int, int], None] = {}  # insertion-ordered: the first frame's size comes first
 
     try:
