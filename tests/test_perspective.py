@@ -50,8 +50,8 @@ def test_a_ball_dropped_on_a_clutter_ball_hits_it_where_and_when_they_touch():
     clutter = _ball(0.2, 0.2, static=True)
     falling = _ball(1.0, 0.1)
     contacts = _contacts([clutter, falling], duration_s=0.5)
-    t, point, kind = contacts[0]
-    assert kind == "clutter"
+    t, point, kind, speed = contacts[0]
+    assert kind == "clutter" and speed == pytest.approx(math.sqrt(2 * p.GRAVITY * 0.5), rel=1e-3)
     assert t == pytest.approx(math.sqrt(2 * (1.0 - 0.2 - 0.3) / p.GRAVITY), abs=2 * p.STEP_S)
     np.testing.assert_allclose(point, [0.0, 0.4, 2.0], atol=1e-3)  # the top of the clutter ball
 
@@ -92,6 +92,8 @@ def test_same_seed_same_video_and_events_inside_the_picture():
     assert a.events == b.events
     assert all(0 <= e.x < 48 and 0 <= e.y < 36 and e.frame == round(e.time_s * a.fps) for e in a.events)
     assert np.ptp(a.frames) > 50  # a picture, not a blank
+    assert p.generate_perspective(7, size=(36, 48), duration_s=1.2, render_frames=False).events == a.events
+    assert all(e.speed >= p.AUDIBLE_SPEED for e in a.events)
 
 
 def test_a_written_set_is_what_eval_videos_reads(tmp_path, capsys):
