@@ -42,11 +42,14 @@ class Camera:
         return self.origin + self.drift * t, rot
 
     def project(self, point: np.ndarray, t: float) -> tuple[float, float]:
+        """(x, y) in image pixels of world `point` [3] at time t, without the shake (a label must not depend
+        on the jitter drawn for the picture)."""
         origin, rot = self.at_without_shake(t)
         local = rot.T @ (point - origin)
         return (self.width / 2 + self.focal * local[0] / local[2], self.height / 2 - self.focal * local[1] / local[2])
 
-    def at_without_shake(self, t: float):
+    def at_without_shake(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """`at(t)` without the jitter."""
         return self.origin + self.drift * t, rotation(self.yaw + self.yaw_rate * t, self.pitch, 0.0)
 
     def rays(self, supersample: int = 2) -> np.ndarray:
