@@ -8,7 +8,8 @@ Renders ``--num-videos`` scenes into ``--out`` (kept between runs), writes a con
 each at its default picking; prints one line per detector and writes ``--out``/summary.json. Nothing is
 tuned on these videos: they are a check of how far the detectors carry.
 
-    python benchmarks/perspective_heldout.py                    # 40 videos: ≈ 7 min to render, ≈ 10 min to score
+    python benchmarks/perspective_heldout.py                    # 40 videos: ≈ 9 min to render, ≈ 6 min to score
+    python benchmarks/perspective_heldout.py --methods model,inflection --flow tvl1-jax   # ≈ 30 min more
     python benchmarks/perspective_heldout.py --num-videos 4 --out /tmp/heldout   # a quick look
 """
 
@@ -61,6 +62,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/perspective_heldout")
     parser.add_argument("--workdir", default=None, help="model bundle or run (default: the shipped model)")
     parser.add_argument("--methods", default="model,inflection,reference", help="comma-separated detectors")
+    parser.add_argument("--flow", default=None, help="optical flow (eval-videos --flow); the reference keeps DIS")
     parser.add_argument("--sheet", default=None, help="also write a contact sheet PNG here (default: OUT/sheet.png)")
     args = parser.parse_args()
     from ta2net_jax.evaluation import videos
@@ -76,15 +78,16 @@ def main() -> None:
     sheet = args.sheet or os.path.join(args.out, "sheet.png")
     contact_sheet(videos_dir, entries, names, sheet)
     print(f"contact sheet: {sheet}")
-    summary = {"num_videos": len(names), "num_event_frames": num_events, "detectors": {}}
+    summary = {"num_videos": len(names), "num_event_frames": num_events, "flow": args.flow, "detectors": {}}
     for method in args.methods.split(","):
         result = videos.evaluate_files(
             [os.path.join(videos_dir, n) for n in names],
             labels,
-            os.path.join(args.out, f"eval_{method}"),
+            os.path.join(args.out, f"eval_{method}" + (f"_{args.flow}" if args.flow else "")),
             workdir=args.workdir,
             methods=(method,),
             name="held-out perspective scenes",
+            flow_method=args.flow,
         )
         t = result["detectors"][method]["temporal"]
         summary["detectors"][method] = t
@@ -93,7 +96,7 @@ def main() -> None:
             f"AP@±3 {t.get('ap_tol3') or 0:.3f}, P/R ±3 {t['event_precision_tol3']:.3f}/{t['event_recall_tol3']:.3f}",
             flush=True,
         )
-    with open(os.path.join(args.out, "summary.json"), "w") as f:
+    with open(os.path.join(args.out, f"summary{'_' + args.flow if args.flow else ''}.json"), "w") as f:
         json.dump(summary, f, indent=1)
 
 
