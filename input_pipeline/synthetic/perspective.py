@@ -28,6 +28,7 @@ here). Rolling, resting, slow touches, the floater and the camera are negatives.
 
 from __future__ import annotations
 
+import colorsys
 import dataclasses
 import json
 import os
@@ -165,12 +166,9 @@ def _simulate(balls: list[_Ball], duration_s: float, fps: float, sample):
 
 
 def _colour(rng: np.random.Generator, saturation=(0.4, 0.9), value=(0.35, 0.95)) -> np.ndarray:
-    hue = rng.uniform(0, 6)
-    s, v = rng.uniform(*saturation), rng.uniform(*value)
-    c = v * s
-    x = c * (1 - abs(hue % 2 - 1))
-    rgb = [(c, x, 0), (x, c, 0), (0, c, x), (0, x, c), (x, 0, c), (c, 0, x)][int(hue) % 6]
-    return np.array(rgb) + (v - c)
+    """RGB in [0, 1] of a random hue with saturation and value drawn from the given ranges."""
+    hue, s, v = rng.uniform(0, 6), rng.uniform(*saturation), rng.uniform(*value)
+    return np.array(colorsys.hsv_to_rgb(hue / 6, s, v))
 
 
 def _scene(rng: np.random.Generator) -> tuple[list[_Ball], _Ball | None]:
