@@ -96,26 +96,18 @@ def test_same_seed_same_video_and_events_inside_the_picture():
     assert all(e.speed >= p.AUDIBLE_SPEED for e in a.events)
 
 
-def test_a_written_set_is_what_eval_videos_reads(tmp_path, capsys):
-    seeds_with_events = []
-    for seed in range(p.FIRST_SEED, p.FIRST_SEED + 20):  # the first scenes that land a ball in 1.5 s
-        video = p.generate_perspective(seed, supersample=1, size=(36, 48), duration_s=1.5)
-        if video.events:
-            seeds_with_events.append(seed)
-        if len(seeds_with_events) == 1:
-            break
-    (seed,) = seeds_with_events
-    out = tmp_path / "set"
+def test_a_written_set_is_what_eval_videos_reads(tmp_path, monkeypatch):
     original = p.generate_perspective
 
-    def small(seed, **kw):
-        return original(seed, supersample=1, size=(36, 48), duration_s=1.5)
+    def small(seed, **kw):  # the same scene, 36×48 and 1.5 s long
+        return original(seed, supersample=1, size=(36, 48), duration_s=1.5, **kw)
 
-    p.generate_perspective = small
-    try:
-        labels_path = p.write_set(str(out), 1, first_seed=seed, progress=False)
-    finally:
-        p.generate_perspective = original
+    # The first scene that lands a ball within 1.5 s (found without rendering).
+    seed = next(s for s in range(p.FIRST_SEED, p.FIRST_SEED + 20) if small(s, render_frames=False).events)
+    video = small(seed, render_frames=False)
+    out = tmp_path / "set"
+    monkeypatch.setattr(p, "generate_perspective", small)
+    labels_path = p.write_set(str(out), 1, first_seed=seed, progress=False)
     labels = json.load(open(labels_path))
     entry = labels["perspective_0000.mp4"]
     assert entry["frames"] == sorted({e.frame for e in video.events}) and entry["seed"] == seed
