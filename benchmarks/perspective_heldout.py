@@ -6,11 +6,14 @@ Renders ``--num-videos`` scenes into ``--out`` (kept between runs), writes a con
 (``sheet.png``, contact points ringed), then `ta2net eval-videos` scores the model (the shipped bundle unless
 ``--workdir``), the training-free inflection detector and the reference against the exact contact frames,
 each at its default picking; prints one line per detector and writes ``--out``/summary.json. Nothing is
-tuned on these videos: they are a check of how far the detectors carry.
+tuned on the test scenes: they are a check of how far the detectors carry. ``--split validation`` renders
+scenes of their own (other seeds) into runs/perspective_val: what `ta2net calibrate` chooses the shipped
+model's phase threshold on beside v2's validation split (docs/RESULTS.md §5).
 
     python benchmarks/perspective_heldout.py                    # 40 videos: ≈ 9 min to render, ≈ 6 min to score
     python benchmarks/perspective_heldout.py --methods model,inflection --flow tvl1-jax   # ≈ 30 min more
     python benchmarks/perspective_heldout.py --num-videos 4 --out /tmp/heldout   # a quick look
+    python benchmarks/perspective_heldout.py --split validation --methods ""   # render the validation scenes
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from input_pipeline.synthetic import perspective  # noqa: E402
+
+SPLITS = {  # split -> (first seed, default output folder)
+    "test": (perspective.FIRST_SEED, "runs/perspective_heldout"),
+    "validation": (perspective.VALIDATION_FIRST_SEED, "runs/perspective_val"),
+}
 
 
 def contact_sheet(videos_dir: str, entries: dict, names: list[str], path: str, rows: int = 6) -> None:
@@ -59,7 +67,14 @@ def contact_sheet(videos_dir: str, entries: dict, names: list[str], path: str, r
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--num-videos", type=int, default=40)
-    parser.add_argument("--out", default="runs/perspective_heldout")
+    parser.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="test",
+        help="test: the held-out scenes (seeds 7,000,000 on); validation: scenes of their own (7,100,000 on) for "
+        "`ta2net calibrate`",
+    )
+    parser.add_argument("--out", default=None, help="default: runs/perspective_heldout (test), runs/perspective_val")
     parser.add_argument("--workdir", default=None, help="model bundle or run (default: the shipped model)")
     parser.add_argument("--methods", default="model,inflection,reference", help="comma-separated detectors")
     parser.add_argument("--flow", default=None, help="optical flow (eval-videos --flow); the reference keeps DIS")
@@ -67,8 +82,10 @@ def main() -> None:
     args = parser.parse_args()
     from ta2net_jax.evaluation import videos
 
+    first_seed, default_out = SPLITS[args.split]
+    args.out = args.out or default_out
     videos_dir = os.path.join(args.out, "videos")
-    labels = perspective.write_set(videos_dir, args.num_videos)
+    labels = perspective.write_set(videos_dir, args.num_videos, first_seed=first_seed)
     with open(labels) as f:
         entries = json.load(f)
     names = sorted(entries)[: args.num_videos]
@@ -79,7 +96,7 @@ def main() -> None:
     contact_sheet(videos_dir, entries, names, sheet)
     print(f"contact sheet: {sheet}")
     summary = {"num_videos": len(names), "num_event_frames": num_events, "flow": args.flow, "detectors": {}}
-    for method in args.methods.split(","):
+    for method in filter(None, args.methods.split(",")):  # --methods "": render only
         result = videos.evaluate_files(
             [os.path.join(videos_dir, n) for n in names],
             labels,

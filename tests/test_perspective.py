@@ -4,12 +4,15 @@ is what `ta2net eval-videos` reads."""
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from input_pipeline.synthetic import perspective as p, perspective_render as r
 from ta2net_jax.cli import main as cli
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _ball(y, radius=0.1, vy=0.0, restitution=0.7, x=0.0, z=2.0, **kw):
@@ -118,3 +121,26 @@ def test_a_written_set_is_what_eval_videos_reads(tmp_path, monkeypatch):
     results = json.load(open(tmp_path / "ev" / "results.json"))
     (scored,) = results["detectors"]["reference"]["temporal_per_video"]
     assert scored["id"] == "perspective_0000.mp4" and scored["num_gt"] >= 1
+
+
+def test_benchmark_renders_validation_scenes_apart_from_the_test_scenes(tmp_path, monkeypatch):
+    """`perspective_heldout.py --split validation --methods ""` renders only, from the validation seeds, which
+    `ta2net calibrate` tunes on; the test scenes stay out of every choice."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("perspective_heldout", ROOT / "benchmarks" / "perspective_heldout.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.SPLITS["validation"][0] == p.VALIDATION_FIRST_SEED >= p.FIRST_SEED + 10_000
+    original = p.generate_perspective
+    monkeypatch.setattr(
+        p, "generate_perspective", lambda seed, **kw: original(seed, supersample=1, size=(36, 48), duration_s=0.5, **kw)
+    )
+    monkeypatch.setattr(
+        sys, "argv", ["x", "--split", "validation", "--methods", "", "--num-videos", "1", "--out", str(tmp_path)]
+    )
+    script.main()
+    labels = json.load(open(tmp_path / "videos" / "labels.json"))
+    assert [e["seed"] for e in labels.values()] == [p.VALIDATION_FIRST_SEED]
+    assert (tmp_path / "sheet.png").exists() and not list(tmp_path.glob("eval_*"))

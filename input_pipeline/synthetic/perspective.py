@@ -1,9 +1,11 @@
-"""Held-out perspective scenes: a second, independently written synthetic generator, for evaluation only.
+"""Held-out perspective scenes: a second, independently written synthetic generator, never trained on.
 
 Generators v1 and v2 (generate.py, v2.py) draw flat bodies in a side view of a walled room, and a model trained
 on them can learn that look rather than collisions (issue 12). This module shares no code with them, and
 nothing is trained on it: `benchmarks/perspective_heldout.py` scores the detectors on it, as a stand-in for
-synthetic data rendered by someone else.
+synthetic data rendered by someone else. Its test scenes (seeds from `FIRST_SEED`) are used for no choice; its
+validation scenes (from `VALIDATION_FIRST_SEED`) are the second renderer `ta2net calibrate` chooses the
+shipped model's phase threshold on (ta2net_jax/evaluation/calibration.py).
 
 * **World**: 3-D, metres and seconds, y up; balls above a ground plane y = 0 under gravity 9.81 m/s²; a fixed
   step of 1/4000 s. A contact is found when two bodies overlap and its instant is moved back to the touching
@@ -49,7 +51,8 @@ SIZES = ((120, 160), (144, 192), (180, 240), (240, 320), (135, 240), (180, 320),
 FRAME_RATES = (24.0, 25.0, 30.0, 50.0, 60.0)
 NEGATIVE_PROB = 0.15
 SCENE_CENTRE = (0.0, 0.25, 1.8)  # m: what the camera is aimed at
-FIRST_SEED = 7_000_000  # far from every dataset seed (the generator has its own streams anyway)
+FIRST_SEED = 7_000_000  # the test scenes; far from every dataset seed (the generator has its own streams anyway)
+VALIDATION_FIRST_SEED = 7_100_000  # the validation scenes (`ta2net calibrate`); never the same as a test scene
 
 
 @dataclasses.dataclass(frozen=True)

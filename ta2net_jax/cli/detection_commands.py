@@ -1,5 +1,5 @@
-"""The handlers of the detection subcommands (`detect`, `eval-videos`, `real-benchmark`), as commands.py's:
-`handler(args, overrides) -> exit status`, heavy imports inside the handlers."""
+"""The handlers of the detection subcommands (`detect`, `eval-videos`, `real-benchmark`, `calibrate`), as
+commands.py's: `handler(args, overrides) -> exit status`, heavy imports inside the handlers."""
 
 from __future__ import annotations
 
@@ -163,4 +163,20 @@ def eval_videos(args, overrides) -> int:
             line += f"; counting MAE = {c['mae']:.3f}, OBO = {c['obo']:.3f}"
         print(line)
     print(f"report: {paths.join(paths.resolve(args.out_dir), 'report.md')}")
+    return 0
+
+
+def calibrate(args, overrides) -> int:
+    _no_overrides(overrides)
+    from ta2net_jax.evaluation import calibration
+
+    kinds = tuple(k.strip() for k in args.tune.split(",") if k.strip())
+    record = calibration.calibrate(
+        args.workdir,
+        [calibration.parse_folder_spec(s) for s in args.tune_on],
+        [calibration.parse_folder_spec(s) for s in args.check_on],
+        kinds,
+    )
+    print("\n".join(calibration.summary_lines(record)))
+    print(f"written: {paths.join(args.workdir, 'detector.json')} (the previous one: {calibration.BACKUP})")
     return 0

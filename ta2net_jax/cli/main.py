@@ -8,6 +8,7 @@
                   [--plot TIMELINE.png] [--overlay O.gif] [--labels SPEC] [--out-dir DIR]
     ta2net eval-videos VIDEO|FOLDER ... --labels FILE --out-dir DIR [--workdir DIR]   # real clips
     ta2net real-benchmark [--realdata DIR] [--workdir DIR] [--out DIR] [--results-md FILE]  # every real clip
+    ta2net calibrate --workdir DIR --tune-on NAME=FOLDER ... [--check-on NAME=FOLDER ...] [--tune native,phase]
     ta2net info   --config CONFIG [--config.key=value ...]   # params, FLOPs per clip, input shapes (JSON)
     ta2net export --workdir DIR [--step N] --format safetensors|torch|stablehlo|onnx|bundle --out PATH
                   [--locator RUN]
@@ -247,6 +248,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="runs/real_benchmark", help="folder for results.json and tables.md")
     p.add_argument("--results-md", default=None, help="also write the tables between the markers of this file")
+    p = sub.add_parser(
+        "calibrate",
+        help="re-choose a model's thresholds on labelled video folders, each counting equally (detector.json)",
+    )
+    p.add_argument("--workdir", required=True, help="a trained run or model bundle; its detector.json is rewritten")
+    p.add_argument(
+        "--tune-on",
+        action="append",
+        required=True,
+        help="NAME=FOLDER of videos with FOLDER/labels.json or per-video <stem>.json events (repeat the flag)",
+    )
+    p.add_argument("--check-on", action="append", default=[], help="NAME=FOLDER scored and reported, not tuned on")
+    p.add_argument("--tune", default="phase", help="thresholds to choose: native, phase or native,phase")
     _add_prepare(
         sub.add_parser(
             "prepare", help="decode, resize and compute flow of videos (JPEG frames + flow; parallel, resumable)"
@@ -306,6 +320,7 @@ COMMANDS = {
     "detect": detection_commands.detect,
     "eval-videos": detection_commands.eval_videos,
     "real-benchmark": detection_commands.real_benchmark,
+    "calibrate": detection_commands.calibrate,
     "prepare": commands.prepare,
     "export": commands.export,
     "import-torch": commands.import_torch,

@@ -1,0 +1,227 @@
+"""`ta2net calibrate`: re-choose a trained model's picking thresholds on labelled video folders, each folder
+counting as much as the others, so that one renderer's (or one camera's) score statistics do not set them alone.
+
+`ta2net eval` tunes the thresholds on its config's validation split, one renderer. P(audible) of a model
+is calibrated to the videos it was tuned on: on videos of another look the same contacts score lower
+(docs/RESULTS.md §5), so a threshold fitted to one renderer can be far from right on the next. Calibration
+scores every video of every `--tune-on` folder exactly as `ta2net detect` does (VideoDetector.analyse:
+repeated frames, borders, phase scoring), then chooses the named thresholds to maximise the MEAN over the
+folders of each folder's pooled one-to-one event F1 ±3 (docs/evaluation.md), not the F1 of all videos
+pooled, so a folder with many events does not outvote the others.
+
+* Thresholds: ``native``, the model picking's (videos scored at their own rate), and ``phase``, that of
+  videos scored as interleaved phases (`analysis_rate` in detector.json; detection/analysis_rate.py). Only
+  the named ones change; every other picking parameter (separation, mode, analysis bound) stays. With both,
+  native is chosen first (phase fixed), then phase.
+* Grid: ``NUM_CANDIDATES`` quantiles of the finite scores of the videos of that kind (all folders pooled),
+  plus the current value; ties go to the smallest threshold.
+* Labels: ``FOLDER/labels.json`` (any format `--labels` reads, input_pipeline/labels.py) when it exists,
+  else each video's own ``<stem>.json`` beside it with an ``events`` list of ``{"frame": ...}`` (what the
+  synthetic renders store: data/tfds/raw/synthetic_collisions/<renders>/<split>/). A video with neither
+  stops the run, naming it.
+* `--check-on` folders are scored and reported before and after, never tuned on (a test split).
+* detector.json is rewritten in place, the previous one kept once as ``detector.before_calibration.json``,
+  and a ``calibration`` record names the folders, the criterion and each folder's F1 before and after.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+from input_pipeline import paths
+from ta2net_jax.detection import events as events_lib
+from ta2net_jax.evaluation.metrics.timing import cluster_runs, match_events, prf_from_counts
+
+__all__ = ["LabelledFolder", "Scored", "parse_folder_spec", "score_folder", "tune", "calibrate", "KINDS"]
+
+NUM_CANDIDATES = 200
+TOL = 3
+KINDS = ("native", "phase")
+BACKUP = "detector.before_calibration.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelledFolder:
+    name: str
+    folder: str
+
+
+@dataclasses.dataclass
+class Scored:
+    """One video as detect scores it: ``scores`` [N] per native frame, ``labels`` raw GT frames [E] (native
+    frames), ``fps`` the native rate, ``stride`` > 1 when scored as that many interleaved phases."""
+
+    video: str
+    scores: np.ndarray
+    labels: np.ndarray
+    fps: float
+    stride: int
+
+    @property
+    def kind(self) -> str:
+        return "phase" if self.stride > 1 else "native"
+
+
+def parse_folder_spec(spec: str) -> LabelledFolder:
+    """``NAME=FOLDER`` (or a bare FOLDER, named by its last component)."""
+    name, sep, folder = spec.partition("=")
+    if not sep:
+        name, folder = os.path.basename(os.path.normpath(spec)), spec
+    if not name or not folder:
+        raise ValueError(f"{spec!r}: expected NAME=FOLDER (a folder of videos with labels)")
+    if not paths.isdir(folder):
+        raise FileNotFoundError(f"{folder}: no such folder (from {spec!r})")
+    return LabelledFolder(name, folder)
+
+
+def _sidecar_frames(video: str) -> np.ndarray:
+    sidecar = os.path.splitext(video)[0] + ".json"
+    if not paths.exists(sidecar):
+        raise ValueError(
+            f"{video}: no labels (neither labels.json in its folder nor {os.path.basename(sidecar)} beside it)"
+        )
+    try:
+        record = json.loads(paths.read_text(sidecar))
+        return np.array([int(e["frame"]) for e in record["events"]], np.int64)
+    except (ValueError, KeyError, TypeError) as err:
+        problem = f"{type(err).__name__}: {err}"
+        raise ValueError(f"{sidecar}: expected {{'events': [{{'frame': ...}}, ...]}} ({problem})") from None
+
+
+def score_folder(detector, folder: LabelledFolder, progress: bool = True) -> list[Scored]:
+    """Every video of ``folder`` scored by ``detector`` (a detect.VideoDetector), with its labels."""
+    from tqdm import tqdm
+
+    from input_pipeline import labels as labels_lib
+    from ta2net_jax.detection.detect import list_videos
+
+    labels_file = paths.join(folder.folder, "labels.json")
+    keyed = labels_file if paths.exists(labels_file) else None
+    out = []
+    for video in tqdm(list_videos(folder.folder), desc=f"score {folder.name}", unit="video", disable=not progress):
+        frames = labels_lib.parse_labels(keyed, video).frames if keyed else _sidecar_frames(video)
+        if frames is None:
+            raise ValueError(f"{keyed}: the entry of {video} has no event frames")
+        analysed = detector.analyse(video)
+        scores = np.asarray(analysed["scores"], np.float64)
+        frames = frames[frames < scores.size]  # a label past the end of the video is not ground truth
+        out.append(Scored(video, scores, frames, float(analysed["decoded"].fps), int(analysed["analysis_stride"])))
+    return out
+
+
+def _counts(videos: list[Scored], picking: events_lib.Picking, threshold: float) -> np.ndarray:
+    """Summed (tp, fp, fn) at ±TOL of ``videos`` picked at ``threshold``."""
+    total = np.zeros(3, np.int64)
+    for v in videos:
+        frames = picking.replace(threshold=float(threshold)).pick(v.scores, v.fps)[0]
+        total += match_events(cluster_runs(v.labels), cluster_runs(frames), TOL)
+    return total
+
+
+def folder_metrics(videos: list[Scored], picking: events_lib.Picking, thresholds: dict) -> dict:
+    """Pooled precision, recall, F1 ±TOL and counts of one folder at ``thresholds`` {kind: value}."""
+    counts = sum((_counts([v for v in videos if v.kind == k], picking, thresholds[k]) for k in KINDS), np.zeros(3))
+    p, r, f = prf_from_counts(*(int(c) for c in counts))
+    n_phase = sum(v.kind == "phase" for v in videos)
+    return {"videos": len(videos), "phase_scored": n_phase, "tp": int(counts[0]), "fp": int(counts[1]),
+            "fn": int(counts[2]), "precision": p, "recall": r, "f1_tol3": f}  # fmt: skip
+
+
+def tune(
+    folders: dict[str, list[Scored]], picking: events_lib.Picking, thresholds: dict, kinds=("phase",)
+) -> tuple[dict, dict]:
+    """The thresholds {kind: value} maximising the mean over ``folders`` of their pooled F1 ±TOL, changing only
+    ``kinds`` (in KINDS order), and per kind the mean F1 of every candidate tried ({threshold: F1})."""
+    chosen, curves = dict(thresholds), {}
+    for kind in (k for k in KINDS if k in kinds):
+        of_kind = {name: [v for v in vs if v.kind == kind] for name, vs in folders.items()}
+        finite = [v.scores[np.isfinite(v.scores)] for vs in of_kind.values() for v in vs]
+        if not finite:
+            raise ValueError(f"no {kind}-scored video in the tuning folders: the {kind} threshold cannot be tuned")
+        grid = np.unique(np.r_[np.quantile(np.concatenate(finite), np.linspace(0, 1, NUM_CANDIDATES)), chosen[kind]])
+        # The other kind's videos do not depend on this threshold: their counts are computed once.
+        fixed = {
+            name: sum((_counts([v for v in vs if v.kind == k], picking, chosen[k]) for k in KINDS if k != kind), 0)
+            for name, vs in folders.items()
+        }
+        best, best_f, curve = chosen[kind], -1.0, {}
+        for t in grid:  # ascending; strict '>' keeps the smallest of equal scores
+            f = float(np.mean([prf_from_counts(*(fixed[n] + _counts(of_kind[n], picking, t)))[2] for n in folders]))
+            curve[float(t)] = f
+            if f > best_f:
+                best, best_f = float(t), f
+        chosen[kind], curves[kind] = best, curve
+    return chosen, curves
+
+
+def current_thresholds(detector) -> dict:
+    """{native, phase} of a VideoDetector: its picking's threshold and detector.json's phase threshold (the
+    native one when the run scores no video as phases)."""
+    native = float(detector.picking.threshold)
+    phase = detector.detector.phase_threshold
+    return {"native": native, "phase": native if phase is None else float(phase)}
+
+
+def calibrate(
+    workdir: str, tune_on: list[LabelledFolder], check_on: list[LabelledFolder] = (), kinds=("phase",), progress=True
+) -> dict:
+    """Scores, tunes and rewrites ``workdir``/detector.json (module doc); returns the calibration record."""
+    from ta2net_jax.detection.detect import VideoDetector
+    from ta2net_jax.export import bundle
+
+    unknown = set(kinds) - set(KINDS)
+    if unknown or not kinds:
+        raise ValueError(f"--tune: expected one or more of {', '.join(KINDS)}, got {', '.join(kinds) or 'nothing'}")
+    tuned_json = bundle.read_tuned(workdir)
+    if not tuned_json:
+        raise FileNotFoundError(f"{workdir}/detector.json: none; run `ta2net eval` (or export a bundle) first")
+    if "phase" in kinds and not tuned_json.get("analysis_rate"):
+        raise ValueError(f"{workdir}/detector.json: this model scores no video as phases (no analysis_rate)")
+    detector = VideoDetector(workdir=workdir, method="model")
+    before = current_thresholds(detector)
+    scored = {f.name: score_folder(detector, f, progress) for f in tune_on}
+    checked = {f.name: score_folder(detector, f, progress) for f in check_on}
+    after, curves = tune(scored, detector.picking, before, kinds)
+    record = {
+        "criterion": f"mean over the tuning folders of each folder's pooled one-to-one event F1 ±{TOL}",
+        "tuned": {k: {"before": before[k], "after": after[k]} for k in kinds},
+        "tune_on": {f.name: f.folder for f in tune_on},
+        "check_on": {f.name: f.folder for f in check_on},
+        "folders": {
+            name: {
+                "role": "tune" if name in scored else "check",
+                "before": folder_metrics(vs, detector.picking, before),
+                "after": folder_metrics(vs, detector.picking, after),
+            }
+            for name, vs in {**scored, **checked}.items()
+        },
+        "mean_f1_by_threshold": {k: {f"{t:.4f}": f for t, f in c.items()} for k, c in curves.items()},
+    }
+    backup = paths.join(workdir, BACKUP)
+    if not paths.exists(backup):
+        paths.write_text(backup, json.dumps(tuned_json, indent=2, sort_keys=True))
+    if "native" in kinds:
+        tuned_json["model_picking"] = {**tuned_json.get("model_picking", {}), "threshold": after["native"]}
+        tuned_json["model_threshold"] = after["native"]
+    if "phase" in kinds:
+        tuned_json["analysis_rate"]["threshold"] = after["phase"]
+    tuned_json["calibration"] = record
+    paths.write_text(paths.join(workdir, "detector.json"), json.dumps(tuned_json, indent=2, sort_keys=True))
+    return record
+
+
+def summary_lines(record: dict) -> list[str]:
+    """The record as a short table for the console."""
+    lines = [f"{k} threshold {v['before']:.3f} → {v['after']:.3f}" for k, v in record["tuned"].items()]
+    lines.append(f"{'folder':24s} {'role':5s} {'videos':>6s} {'F1 ±3 before':>13s} {'after':>7s}  P / R after")
+    for name, row in record["folders"].items():
+        a = row["after"]
+        lines.append(
+            f"{name:24s} {row['role']:5s} {a['videos']:6d} {row['before']['f1_tol3']:13.3f} {a['f1_tol3']:7.3f}"
+            f"  {a['precision']:.3f} / {a['recall']:.3f}"
+        )
+    return lines

@@ -1,0 +1,102 @@
+"""`ta2net calibrate` (ta2net_jax/evaluation/calibration.py): thresholds chosen on the mean of per-folder F1."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from ta2net_jax.detection import events as events_lib
+from ta2net_jax.evaluation import calibration
+
+PICKING = events_lib.Picking(threshold=0.5, min_separation_s=0.05)
+
+
+def _video(event_frames, event_score, noise_frames, noise_score, stride, n=60, fps=50.0):
+    scores = np.full(n, 0.1)
+    scores[list(event_frames)] = event_score
+    scores[list(noise_frames)] = noise_score
+    return calibration.Scored("v", scores, np.asarray(event_frames), fps, stride)
+
+
+def test_tune_maximises_the_mean_over_folders_not_the_pooled_f1():
+    # Folder "bright": 20 events scoring 0.9 and 20 false peaks at 0.6. Folder "dim" (another renderer): 2 events
+    # scoring 0.55. Pooled, the bright folder's peaks outvote the dim one's 2 events (threshold ≥ 0.6: F1 0.95,
+    # dim found nothing); the mean over folders lowers it below 0.55: dim F1 1, bright 2/3, mean 0.83 > 0.5.
+    bright = [_video([10 + 10 * i for i in range(4)], 0.9, [12 + 10 * i for i in range(4)], 0.6, 2) for _ in range(5)]
+    dim = [_video([20], 0.55, [], 0.0, 2), _video([30], 0.55, [], 0.0, 2)]
+    folders = {"bright": bright, "dim": dim}
+    chosen, curves = calibration.tune(folders, PICKING, {"native": 0.5, "phase": 0.7}, kinds=("phase",))
+    assert chosen["phase"] < 0.55
+    assert chosen["native"] == 0.5  # not named: unchanged
+    f1 = {name: calibration.folder_metrics(vs, PICKING, chosen)["f1_tol3"] for name, vs in folders.items()}
+    assert f1 == pytest.approx({"bright": 2 / 3, "dim": 1.0})
+    pooled = calibration.folder_metrics(bright + dim, PICKING, chosen)["f1_tol3"]
+    assert pooled < calibration.folder_metrics(bright + dim, PICKING, {"native": 0.5, "phase": 0.7})["f1_tol3"]
+    assert max(curves["phase"].values()) == pytest.approx(5 / 6)
+    # Ties go to the smallest threshold of the equal-scoring ones.
+    assert chosen["phase"] == min(t for t, f in curves["phase"].items() if f == max(curves["phase"].values()))
+
+
+def test_tune_leaves_the_other_kind_alone_and_needs_videos_of_the_kind():
+    native = [_video([10, 30], 0.8, [20], 0.6, 1, fps=25.0)]
+    chosen, _ = calibration.tune({"a": native}, PICKING, {"native": 0.5, "phase": 0.64}, kinds=("native",))
+    assert 0.6 <= chosen["native"] < 0.8 and chosen["phase"] == 0.64
+    with pytest.raises(ValueError, match="no phase-scored video"):
+        calibration.tune({"a": native}, PICKING, {"native": 0.5, "phase": 0.64}, kinds=("phase",))
+
+
+def test_folder_specs_and_sidecar_labels(tmp_path):
+    assert calibration.parse_folder_spec(f"val={tmp_path}") == calibration.LabelledFolder("val", str(tmp_path))
+    assert calibration.parse_folder_spec(str(tmp_path)).name == tmp_path.name
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        calibration.parse_folder_spec(f"val={tmp_path / 'missing'}")
+    video = tmp_path / "train_00001.mp4"
+    with pytest.raises(ValueError, match="no labels"):
+        calibration._sidecar_frames(str(video))
+    (tmp_path / "train_00001.json").write_text(json.dumps({"events": [{"frame": 4}, {"frame": 9}]}))
+    assert calibration._sidecar_frames(str(video)).tolist() == [4, 9]
+    (tmp_path / "train_00001.json").write_text(json.dumps({"frames": [4]}))
+    with pytest.raises(ValueError, match="train_00001.json: expected"):
+        calibration._sidecar_frames(str(video))
+
+
+def test_calibrate_command_rewrites_detector_json_and_keeps_the_old_one(tmp_path, capsys):
+    """End to end on the shipped bundle (a copy): a 50 fps video (scored as phases) and a 25 fps one, labelled
+    by sidecar files as the synthetic renders are; both thresholds re-chosen, the record and backup written."""
+    from input_pipeline import synthetic
+    from input_pipeline.video import write_video
+    from ta2net_jax.cli import main as cli
+    from ta2net_jax.export import bundle
+
+    model = tmp_path / "model"
+    shutil.copytree(bundle.packaged_model_dir(), model)
+    before = json.load(open(model / "detector.json"))
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for i, fps in enumerate((50.0, 25.0)):
+        video = synthetic.generate_video(i, synthetic.SceneConfig(height=64, width=64, num_frames=48, fps=fps))
+        write_video(str(folder / f"clip{i}.mp4"), video.frames, video.fps)
+        (folder / f"clip{i}.json").write_text(json.dumps({"events": synthetic.events_to_json(video.events)}))
+    args = ["calibrate", "--workdir", str(model), "--tune-on", f"mine={folder}", "--tune", "native,phase"]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "native threshold" in out and "phase threshold" in out and "mine" in out
+    after = json.load(open(model / "detector.json"))
+    assert json.load(open(model / calibration.BACKUP)) == before
+    record = after["calibration"]
+    assert record["folders"]["mine"]["after"]["videos"] == 2 and record["folders"]["mine"]["after"]["phase_scored"] == 1
+    assert after["analysis_rate"]["threshold"] == record["tuned"]["phase"]["after"]
+    assert after["model_picking"]["threshold"] == after["model_threshold"] == record["tuned"]["native"]["after"]
+    assert record["folders"]["mine"]["after"]["f1_tol3"] >= record["folders"]["mine"]["before"]["f1_tol3"]
+    assert {k: v for k, v in after.items() if k not in ("calibration", "model_picking", "model_threshold",
+            "analysis_rate")} == {k: v for k, v in before.items() if k not in ("model_picking", "model_threshold",
+            "analysis_rate")}  # fmt: skip
+    # A folder without labels: one line naming the video, exit 1, detector.json untouched.
+    os.remove(folder / "clip1.json")
+    assert cli.main(args) == 1
+    assert "clip1.mp4: no labels" in capsys.readouterr().err
+    assert json.load(open(model / "detector.json")) == after
