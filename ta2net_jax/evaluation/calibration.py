@@ -103,12 +103,12 @@ def score_folder(detector, folder: LabelledFolder, progress: bool = True) -> lis
     keyed = labels_file if paths.exists(labels_file) else None
     out = []
     for video in tqdm(list_videos(folder.folder), desc=f"score {folder.name}", unit="video", disable=not progress):
-        frames = labels_lib.parse_labels(keyed, video).frames if keyed else _sidecar_frames(video)
-        if frames is None:
+        labels = labels_lib.parse_labels(keyed, video) if keyed else labels_lib.VideoLabels(_sidecar_frames(video))
+        if labels.frames is None:
             raise ValueError(f"{keyed}: the entry of {video} has no event frames")
         analysed = detector.analyse(video)
         scores = np.asarray(analysed["scores"], np.float64)
-        frames = frames[frames < scores.size]  # a label past the end of the video is not ground truth
+        frames = labels_lib.within_video(labels, scores.size, video).frames  # past the end: dropped, named
         out.append(Scored(video, scores, frames, float(analysed["decoded"].fps), int(analysed["analysis_stride"])))
     return out
 
