@@ -4,7 +4,7 @@ ta2net_jax.evaluation.plots."""
 import numpy as np
 import pytest
 
-from ta2net_jax.detection.events import Picking, pick_events, tune_picking
+from ta2net_jax.detection.events import Picking, best_threshold, pick_events, tune_picking
 from ta2net_jax.evaluation.plots import plot_timeline
 
 NAN = np.nan
@@ -115,6 +115,21 @@ def _check_png(path, min_bytes=5000):
     # IHDR width/height (big-endian) at bytes 16–24: 1400 x 400 px.
     assert int.from_bytes(data[16:20], "big") == 1400
     assert int.from_bytes(data[20:24], "big") == 400
+
+
+def test_best_threshold_sorts_drops_non_finite_and_ties_to_smallest():
+    seen = []
+
+    def score(t):
+        seen.append(t)
+        return {0.1: 0.2, 0.3: 0.7, 0.5: 0.7, 0.9: 0.4}[t]
+
+    best, value, tried = best_threshold([0.9, np.nan, 0.5, 0.3, 0.1, np.inf, 0.3], score)
+    assert (best, value) == (0.3, 0.7)  # 0.3 and 0.5 tie: the smaller threshold
+    assert seen == [0.1, 0.3, 0.5, 0.9]  # each finite candidate once, ascending
+    assert tried == {0.1: 0.2, 0.3: 0.7, 0.5: 0.7, 0.9: 0.4}
+    with pytest.raises(ValueError, match="no finite candidate"):
+        best_threshold([np.nan, -np.inf], score)
 
 
 def test_plot_timeline_writes_png(tmp_path):

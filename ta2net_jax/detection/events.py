@@ -47,6 +47,7 @@ __all__ = [
     "Picking",
     "tune_picking",
     "DEFAULT_NUM_THRESHOLDS",
+    "best_threshold",
 ]
 
 DEFAULT_NUM_THRESHOLDS = 200
@@ -206,6 +207,19 @@ class Picking:
         return cls(**d)
 
 
+def best_threshold(candidates, score) -> tuple[float, float, dict]:
+    """The candidate threshold with the highest ``score(threshold)``, that score and every candidate's
+    ({threshold: score}). Non-finite candidates are dropped, the rest sorted; ties go to the smallest threshold
+    (the one sweep behind ``tune_picking`` and ``ta2net calibrate``)."""
+    cand = np.unique(np.asarray(candidates, dtype=np.float64).reshape(-1))  # sorted ascending
+    cand = cand[np.isfinite(cand)]
+    if cand.size == 0:
+        raise ValueError("no finite candidate thresholds")
+    tried = {float(t): float(score(float(t))) for t in cand}
+    best = max(tried, key=lambda t: (tried[t], -t))  # highest score, then the smallest threshold
+    return best, tried[best], tried
+
+
 def tune_picking(videos: Sequence[tuple], picking: Picking, *, tol: int = 3, thresholds=None) -> tuple[Picking, float]:
     """``picking`` with the threshold maximising the pooled one-to-one event F1 at ``tol`` frames.
 
@@ -222,19 +236,16 @@ def tune_picking(videos: Sequence[tuple], picking: Picking, *, tol: int = 3, thr
         if finite.size == 0:
             raise ValueError("tune_picking: no finite scores to build a threshold grid from")
         thresholds = np.quantile(finite, np.linspace(0.0, 1.0, DEFAULT_NUM_THRESHOLDS))
-    cand = np.unique(np.asarray(thresholds, dtype=np.float64).reshape(-1))  # sorted ascending
-    cand = cand[np.isfinite(cand)]
-    if cand.size == 0:
-        raise ValueError("tune_picking: no finite candidate thresholds")
-    best, best_f = picking, -1.0
-    for t in cand:  # ascending + strict '>' below => ties keep the smallest threshold
-        p = picking.replace(threshold=float(t))
-        tp = fp = fn = 0
+
+    def pooled_f1(threshold: float) -> float:
+        counts = np.zeros(3, np.int64)
         for curve, ref, separation in curves:
-            events = pick_events(curve, p.threshold, min_separation=separation, mode=p.mode)[0]
-            a, b, c = match_events(ref, cluster_runs(events), tol)
-            tp, fp, fn = tp + a, fp + b, fn + c
-        f = prf_from_counts(tp, fp, fn)[2]
-        if f > best_f:
-            best, best_f = p, f
-    return best, float(best_f)
+            events = pick_events(curve, threshold, min_separation=separation, mode=picking.mode)[0]
+            counts += match_events(ref, cluster_runs(events), tol)
+        return prf_from_counts(*(int(c) for c in counts))[2]
+
+    try:
+        threshold, f1, _ = best_threshold(thresholds, pooled_f1)
+    except ValueError:
+        raise ValueError("tune_picking: no finite candidate thresholds") from None
+    return picking.replace(threshold=threshold), f1

@@ -148,12 +148,13 @@ def tune(
             name: sum((_counts([v for v in vs if v.kind == k], picking, chosen[k]) for k in KINDS if k != kind), 0)
             for name, vs in folders.items()
         }
-        best, best_f, curve = chosen[kind], -1.0, {}
-        for t in grid:  # ascending; strict '>' keeps the smallest of equal scores
-            f = float(np.mean([prf_from_counts(*(fixed[n] + _counts(of_kind[n], picking, t)))[2] for n in folders]))
-            curve[float(t)] = f
-            if f > best_f:
-                best, best_f = float(t), f
+
+        def mean_f1(threshold: float, of_kind=of_kind, fixed=fixed) -> float:
+            return float(
+                np.mean([prf_from_counts(*(fixed[n] + _counts(of_kind[n], picking, threshold)))[2] for n in folders])
+            )
+
+        best, _, curve = events_lib.best_threshold(grid, mean_f1)
         chosen[kind], curves[kind] = best, curve
     return chosen, curves
 
