@@ -48,7 +48,9 @@ Variants: `:smoke` (v2_tiny, 2 steps; used by the tests), `:size=112` (the paper
 measured, not shipped: docs/RESULTS.md §3 "Training on both flows"), `:thud_mix=F` (that fraction of the clips
 from `v2_64_thud`, generator v2's preset whose bodies may stop dead on impact, 500 steps `--init-from` a trained
 stage; docs/RESULTS.md §4 "Thuds"), `:jab_mix=F` (that fraction from `v2_64_jabs`, the preset with shapes that
-turn abruptly in the air without touching anything, 500 steps `--init-from` a trained stage; §4 "Jabs").
+turn abruptly in the air without touching anything, 500 steps `--init-from` a trained stage; §4 "Jabs"),
+`:persp_mix=F` (that fraction from `perspective_64`, the perspective generator's training scenes: a second
+renderer, 500 steps `--init-from` a trained stage; docs/RESULTS.md §5 "Trained on a second renderer").
 """
 
 from __future__ import annotations
@@ -57,15 +59,20 @@ from configs import common, synthetic_small
 
 BUILDER_OF_SIZE = {64: "v2_64", 112: "v2_112"}
 TRUNK_STRIDES = {16: (1, 2, 2), 8: (1, 2, 1)}  # the stages' strides after the stem's /4
-# Variant argument -> generator v2 preset component (docs/synthetic.md): "thud" (half the bodies of a dead
-# material: an impact that stops a body is an event as well as one that bounces it back), "jabs" (shapes that
-# turn abruptly in the air and touch nothing: a reversal alone is not a contact).
-PRESET_MIXES = {"thud_mix": "v2_64_thud", "jab_mix": "v2_64_jabs"}
+# Variant argument -> (mixture component, its smoke stand-in) (docs/synthetic.md): generator v2's presets
+# "thud" (half the bodies of a dead material: an impact that stops a body is an event as well as one that
+# bounces it back) and "jabs" (shapes that turn abruptly in the air and touch nothing: a reversal alone is not
+# a contact), and the perspective generator (a second renderer: 3-D balls under a perspective camera).
+PRESET_MIXES = {
+    "thud_mix": ("v2_64_thud", "v2_tiny"),
+    "jab_mix": ("v2_64_jabs", "v2_tiny"),
+    "persp_mix": ("perspective_64", "perspective_tiny"),
+}
 
 
 def get_config(arg: str | None = None):
     variant = common.parse_arg(
-        arg, smoke=False, size=64, stride=16, mix_small=0.0, flow_mix=0.0, thud_mix=0.0, jab_mix=0.0
+        arg, smoke=False, size=64, stride=16, mix_small=0.0, flow_mix=0.0, **{arg: 0.0 for arg in PRESET_MIXES}
     )
     if variant.size not in BUILDER_OF_SIZE:
         raise ValueError(f"default_detector size={variant.size}: the v2 datasets are {sorted(BUILDER_OF_SIZE)} px")
@@ -87,9 +94,9 @@ def get_config(arg: str | None = None):
         # videos (`v2_64_240`), so the model is not tied to one estimator's errors.
         component = ("v2_tiny" if smoke else "v2_64_240", variant.flow_mix, "tvl1-jax")
         c.data.mixture = (*c.data.get("mixture", ()), component)
-    for arg, builder in PRESET_MIXES.items():
-        if variant[arg]:  # that fraction of the clips from one of generator v2's cue presets
-            c.data.mixture = (*c.data.get("mixture", ()), ("v2_tiny" if smoke else builder, variant[arg]))
+    for arg, (builder, smoke_builder) in PRESET_MIXES.items():
+        if variant[arg]:  # that fraction of the clips from a cue preset or the second renderer
+            c.data.mixture = (*c.data.get("mixture", ()), (smoke_builder if smoke else builder, variant[arg]))
     if not smoke:
         c.train.checkpoint_every = 250
         c.train.log_every = 50

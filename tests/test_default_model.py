@@ -96,6 +96,12 @@ def test_paper_config_has_no_contact_term_and_default_detector_has_one():
     jab_mixed = load_config(os.path.join(REPO, "configs", "default_detector.py:mix_small=0.25,jab_mix=0.25"))
     assert tuple(map(tuple, jab_mixed.data.mixture)) == (("small", 0.25), ("v2_64_jabs", 0.25))
     assert jab_mixed.train.num_steps == flow_mixed.train.num_steps
+    # A second renderer: a quarter of the clips from the perspective generator's training scenes.
+    persp_mixed = load_config(os.path.join(REPO, "configs", "default_detector.py:mix_small=0.25,persp_mix=0.25"))
+    assert tuple(map(tuple, persp_mixed.data.mixture)) == (("small", 0.25), ("perspective_64", 0.25))
+    assert persp_mixed.train.num_steps == flow_mixed.train.num_steps
+    smoke_persp = load_config(os.path.join(REPO, "configs", "default_detector.py:smoke,persp_mix=0.25"))
+    assert tuple(map(tuple, smoke_persp.data.mixture)) == (("perspective_tiny", 0.25),)
     # The paper's input size: the same videos at 112² (a 7×7 map at /16), a stage from a 64 px model.
     paper_size = load_config(os.path.join(REPO, "configs", "default_detector.py:size=112"))
     assert (paper_size.data.builder_config, paper_size.data.image_size) == ("v2_112", 112)

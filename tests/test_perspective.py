@@ -4,6 +4,7 @@ is what `ta2net eval-videos` reads."""
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +145,32 @@ def test_benchmark_renders_validation_scenes_apart_from_the_test_scenes(tmp_path
     labels = json.load(open(tmp_path / "videos" / "labels.json"))
     assert [e["seed"] for e in labels.values()] == [p.VALIDATION_FIRST_SEED]
     assert (tmp_path / "sheet.png").exists() and not list(tmp_path.glob("eval_*"))
+
+
+def test_perspective_tiny_builder_is_a_training_source(tmp_path):
+    # The generator as a dataset (`perspective_64`'s small stand-in): events in the resized frames' pixels at
+    # the frames the generator labelled, per-video fps, DIS flow, no exact-flow file; seeds apart from the
+    # held-out test and calibration scenes.
+    from input_pipeline.datasets import synthetic_collisions as sc, synthetic_work
+
+    # Each set's seeds are consecutive from its first: 100,000 apart, none can reach the next.
+    assert p.FIRST_SEED + 100_000 <= p.VALIDATION_FIRST_SEED
+    assert p.VALIDATION_FIRST_SEED + 100_000 <= sc.PERSPECTIVE_TRAIN_SEED < sc.PERSPECTIVE_TRAIN_SEED + 1_000_000
+    assert sc.SPLIT_SEED_OFFSET["validation"] == 1_000_000
+    assert sc.renders_name(sc.config_for("perspective_64")) == "perspective_seed7200000"
+    builder = sc.build_dataset(str(tmp_path), "perspective_tiny", workers=1)
+    source = builder.as_data_source()
+    scene = synthetic_work.PERSPECTIVE_SCENES["tiny"]
+    for split, n in builder.builder_config.split_sizes:
+        assert len(source[split]) == n
+        for i, ex in enumerate(sorted(source[split], key=lambda e: e["id"])):
+            seed = sc.PERSPECTIVE_TRAIN_SEED + sc.SPLIT_SEED_OFFSET[split] + i
+            video = p.generate_perspective(seed, supersample=1, scale=scene.scale, duration_s=1.0)
+            assert ex["frames"].shape == (len(video.frames), 32, 32, 3) and float(ex["fps"]) == video.fps
+            assert ex["flow_fwd"].shape == (len(video.frames) - 1, 32, 32, 2)
+            assert list(ex["event_frames"]) == [e.frame for e in video.events]
+            height, width = video.frames.shape[1:3]
+            expected_xy = [[e.x * 32 / width, e.y * 32 / height] for e in video.events]
+            np.testing.assert_allclose(ex["event_xy"].reshape(-1, 2), np.reshape(expected_xy, (-1, 2)), rtol=1e-5)
+            stem = os.path.join(builder.raw_dir, split, ex["id"].decode())
+            assert os.path.exists(stem + ".mp4") and not os.path.exists(stem + ".flow.npz")

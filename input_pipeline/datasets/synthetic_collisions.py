@@ -53,23 +53,28 @@ class SyntheticCollisionsConfig(tfds.core.BuilderConfig):
     flow_method: str = "dis"
     seed: int = 0
     # "v1": the original generator at image_size x image_size; "v2": input_pipeline.synthetic.v2 with the
-    # V2Config preset `v2_preset` (native sizes and fps vary per video; frames are resized to image_size).
+    # V2Config preset `preset` (native sizes and fps vary per video; frames are resized to image_size);
+    # "perspective": input_pipeline.synthetic.perspective, a 3-D ray-cast world, with the scene `preset` of
+    # synthetic_work.PERSPECTIVE_SCENES (sizes 60x80 .. 120x160 at half scale, 24-60 fps, no exact flow).
     generator: str = "v1"
-    v2_preset: str = "default"
+    preset: str = "default"
+
+
+PERSPECTIVE_TRAIN_SEED = 7_200_000
 
 
 def _config(name, **kwargs) -> SyntheticCollisionsConfig:
     return SyntheticCollisionsConfig(name=name, description=name, **kwargs)
 
 
-def _v2_preset_component(preset: str, seed: int) -> SyntheticCollisionsConfig:
+def _preset_component(preset: str, seed: int) -> SyntheticCollisionsConfig:
     """Generator v2's `preset` at 64 px, 360 train / 40 validation videos from seeds of its own (`seed` on, so
     no scene repeats v2_64's): a mixture component beside v2_64."""
     return _config(
         f"v2_64_{preset}",
         image_size=64,
         generator="v2",
-        v2_preset=preset,
+        preset=preset,
         seed=seed,
         split_sizes=(("train", 360), ("validation", 40)),
     )
@@ -107,14 +112,33 @@ BUILDER_CONFIGS = {
     # Generator v2's presets that test one cue each (docs/synthetic.md), mixture components of a stage
     # (configs/default_detector.py `:thud_mix`, `:jab_mix`): "thud", half of the bodies of a dead material
     # (impacts that stop a body instead of bouncing it); "jabs", shapes that turn abruptly in the air.
-    "v2_64_thud": _v2_preset_component("thud", seed=50_000),
-    "v2_64_jabs": _v2_preset_component("jabs", seed=60_000),
+    "v2_64_thud": _preset_component("thud", seed=50_000),
+    "v2_64_jabs": _preset_component("jabs", seed=60_000),
+    # The perspective generator (docs/synthetic.md "Held-out perspective scenes") as a mixture component
+    # (configs/default_detector.py `:persp_mix`): a second renderer to train on, 3-D balls under a drifting
+    # perspective camera instead of flat bodies in a side view. Seeds 7,200,000 on (validation 8,200,000 on):
+    # never one of the held-out test scenes (7,000,000 on) or of `ta2net calibrate`'s (7,100,000 on).
+    "perspective_64": _config(
+        "perspective_64",
+        image_size=64,
+        generator="perspective",
+        seed=PERSPECTIVE_TRAIN_SEED,
+        split_sizes=(("train", 360), ("validation", 40)),
+    ),  # fmt: skip
+    "perspective_tiny": _config(
+        "perspective_tiny",
+        image_size=32,
+        generator="perspective",
+        preset="tiny",
+        seed=PERSPECTIVE_TRAIN_SEED,
+        split_sizes=(("train", 2), ("validation", 1)),
+    ),  # fmt: skip
     # For tests: v2 at 48-64 px, 1-1.4 s, resized to 32x32.
     "v2_tiny": _config(
         "v2_tiny",
         image_size=32,
         generator="v2",
-        v2_preset="tiny",
+        preset="tiny",
         split_sizes=(("train", 4), ("validation", 2), ("test", 2)),
     ),
 }
@@ -134,11 +158,12 @@ def config_for(name: str, flow_method: str | None = None) -> SyntheticCollisions
 
 def renders_name(config: SyntheticCollisionsConfig) -> str:
     """The raw folder of a config's rendered videos. v1 renders at the config's own size, frame count and fps:
-    its name (a flow-method variant, "small_farneback", shares its base's). v2 renders depend only on the
-    preset and the seed (consecutive seeds per split: a config with fewer videos reads a prefix of another's)."""
-    if config.generator == "v2":
-        preset = "" if config.v2_preset == "default" else f"_{config.v2_preset}"
-        return f"v2{preset}" + (f"_seed{config.seed}" if config.seed else "")
+    its name (a flow-method variant, "small_farneback", shares its base's). v2 and perspective renders depend
+    only on the generator, the preset and the seed (consecutive seeds per split: a config with fewer videos
+    reads a prefix of another's)."""
+    if config.generator in ("v2", "perspective"):
+        preset = "" if config.preset == "default" else f"_{config.preset}"
+        return f"{config.generator}{preset}" + (f"_seed{config.seed}" if config.seed else "")
     return config.name.removesuffix(f"_{config.flow_method}")
 
 
@@ -149,7 +174,7 @@ def render_split(config: SyntheticCollisionsConfig, split: str, raw_dir: str, wo
     os.makedirs(split_dir, exist_ok=True)
     ids = [f"{split}_{i:05d}" for i in range(num_videos)]
     todo = [(i, vid) for i, vid in enumerate(ids) if not os.path.exists(os.path.join(split_dir, vid + ".json"))]
-    scene = scene_for(config.generator, config.v2_preset, config.image_size, config.num_frames, config.fps)
+    scene = scene_for(config.generator, config.preset, config.image_size, config.num_frames, config.fps)
     jobs = [(config.seed + SPLIT_SEED_OFFSET[split] + i, scene, os.path.join(split_dir, vid)) for i, vid in todo]
     with _pool(workers) as pool:
         for _ in tqdm(
@@ -279,7 +304,7 @@ class SyntheticCollisions(tfds.core.GeneratorBasedBuilder):
                 stem = os.path.join(self.raw_dir, split, f"{split}_{i:05d}")
                 if not os.path.exists(stem + ".json"):
                     seed = cfg.seed + SPLIT_SEED_OFFSET[split] + i
-                    fields = ("generator", "v2_preset", "image_size", "num_frames", "fps")
+                    fields = ("generator", "preset", "image_size", "num_frames", "fps")
                     render_jobs.append({"seed": seed, "stem": stem, **{k: getattr(cfg, k) for k in fields}})
         options = self._runner.beam_options
         beam_runner.run("input_pipeline.datasets.synthetic_work:beam_render_job", render_jobs, options)

@@ -8,27 +8,63 @@ uncompressed `.npz` file (`save_example` / `load_example`), which keeps every va
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
 import numpy as np
 
 from input_pipeline import flow as flow_lib, prepare as prepare_lib, synthetic, video as video_lib
-from input_pipeline.synthetic import v2 as v2_lib
+from input_pipeline.synthetic import perspective as perspective_lib, v2 as v2_lib
 
 SPLIT_SEED_OFFSET = {"train": 0, "validation": 1_000_000, "test": 2_000_000}
 
 
-def scene_for(generator: str, v2_preset: str, image_size: int, num_frames: int, fps: float):
-    """The generator's scene: v1 at image_size² (num_frames at fps), or a v2 preset (sizes and fps vary)."""
+@dataclasses.dataclass(frozen=True)
+class PerspectiveScene:
+    """The perspective generator (input_pipeline/synthetic/perspective.py) as a training source: its drawn
+    sizes times `scale`, one ray per pixel (`supersample`), `duration_s` overriding the drawn 2.5–4 s."""
+
+    scale: float = 0.5
+    supersample: int = 1
+    duration_s: float | None = None
+
+
+PERSPECTIVE_SCENES = {"default": PerspectiveScene(), "tiny": PerspectiveScene(scale=0.25, duration_s=1.0)}
+
+
+def scene_for(generator: str, preset: str, image_size: int, num_frames: int, fps: float):
+    """The generator's scene: v1 at image_size² (num_frames at fps), a v2 preset (sizes and fps vary), or the
+    perspective generator (preset "default" or "tiny"; sizes and fps vary)."""
     if generator == "v2":
-        return v2_lib.PRESETS[v2_preset]
+        return v2_lib.PRESETS[preset]
+    if generator == "perspective":
+        return PERSPECTIVE_SCENES[preset]
     return synthetic.SceneConfig(height=image_size, width=image_size, num_frames=num_frames, fps=fps)
 
 
+def _render_perspective(seed: int, scene: PerspectiveScene, stem: str) -> None:
+    """stem.mp4 (H.264 at the generator's drawn CRF) and stem.json in the v1/v2 events format: objects
+    ("ball", kind), impact_speed in m/s (this generator's unit). No exact flow: it computes none."""
+    video = perspective_lib.generate_perspective(
+        seed, supersample=scene.supersample, scale=scene.scale, duration_s=scene.duration_s
+    )
+    perspective_lib.encode(stem + ".mp4", video, seed)
+    events = [
+        synthetic.CollisionEvent(e.frame, e.time_s * video.fps, e.x, e.y, ("ball", e.kind), e.speed)
+        for e in video.events
+    ]
+    record = {"seed": seed, "fps": video.fps, "events": synthetic.events_to_json(events)}
+    with open(stem + ".json", "w") as f:  # last: marks the video complete
+        json.dump({**record, "frame_size": list(video.frames.shape[1:3]), "generator": "perspective"}, f)
+
+
 def render_one(job) -> None:
-    """(seed, scene, stem) → stem.mp4, stem.flow.npz (exact flow, float16), stem.json (events; written last)."""
+    """(seed, scene, stem) → stem.mp4, stem.flow.npz (exact flow, float16; not for the perspective
+    generator), stem.json (events; written last)."""
     seed, scene, stem = job
+    if isinstance(scene, PerspectiveScene):
+        return _render_perspective(seed, scene, stem)
     v2 = isinstance(scene, v2_lib.V2Config)
     # v2 frames already went through their random-CRF codec round trip: stored losslessly from here on.
     video = v2_lib.generate_v2(seed, scene) if v2 else synthetic.generate_video(seed, scene)
@@ -122,10 +158,10 @@ def load_example(path: str) -> dict:
 
 def beam_render_job(job: dict) -> None:
     """Renders one video unless its events file (written last) is already there: a rerun or a retried
-    bundle redoes nothing. job: {"seed", "stem", "generator", "v2_preset", "image_size", "num_frames", "fps"}."""
+    bundle redoes nothing. job: {"seed", "stem", "generator", "preset", "image_size", "num_frames", "fps"}."""
     if os.path.exists(job["stem"] + ".json"):
         return None
-    scene = scene_for(job["generator"], job["v2_preset"], job["image_size"], job["num_frames"], job["fps"])
+    scene = scene_for(job["generator"], job["preset"], job["image_size"], job["num_frames"], job["fps"])
     render_one((job["seed"], scene, job["stem"]))
     return None
 

@@ -1,11 +1,14 @@
-"""Held-out perspective scenes: a second, independently written synthetic generator, never trained on.
+"""Perspective scenes: a second, independently written synthetic generator (3-D balls, a perspective camera).
 
 Generators v1 and v2 (generate.py, v2.py) draw flat bodies in a side view of a walled room, and a model trained
-on them can learn that look rather than collisions (issue 12). This module shares no code with them, and
-nothing is trained on it: `benchmarks/perspective_heldout.py` scores the detectors on it, as a stand-in for
-synthetic data rendered by someone else. Its test scenes (seeds from `FIRST_SEED`) are used for no choice; its
-validation scenes (from `VALIDATION_FIRST_SEED`) are the second renderer `ta2net calibrate` chooses the
-shipped model's phase threshold on (ta2net_jax/evaluation/calibration.py).
+on them can learn that look rather than collisions (issue 12). This module shares no code with them. Three
+sets of scenes, from separate seed ranges: the **test** scenes (seeds from `FIRST_SEED`), on which
+`benchmarks/perspective_heldout.py` scores the detectors as a stand-in for synthetic data rendered by someone
+else, are used for no choice and no training; the **validation** scenes (from `VALIDATION_FIRST_SEED`) are the
+second renderer `ta2net calibrate` chooses the shipped model's phase threshold on
+(ta2net_jax/evaluation/calibration.py); the builder config `perspective_64` renders **training** scenes from
+seeds of its own (input_pipeline/datasets/synthetic_collisions.py, `PERSPECTIVE_TRAIN_SEED`) at half the drawn
+size (`scale`).
 
 * **World**: 3-D, metres and seconds, y up; balls above a ground plane y = 0 under gravity 9.81 m/s²; a fixed
   step of 1/4000 s. A contact is found when two bodies overlap and its instant is moved back to the touching
@@ -218,17 +221,19 @@ def generate_perspective(
     *,
     supersample: int = 2,
     size: tuple[int, int] | None = None,
+    scale: float = 1.0,
     duration_s: float | None = None,
     render_frames: bool = True,
 ) -> PerspectiveVideo:
-    """Renders held-out scene `seed` (deterministic in the seed). `size` (H, W) and `duration_s` override the
-    drawn ones (small, short videos for tests); the scene itself is the same. `render_frames=False`: the
-    events only (frames left black, a hundred times faster)."""
+    """Renders scene `seed` (deterministic in the seed). `size` (H, W) and `duration_s` override the drawn
+    ones (small, short videos for tests); `scale` multiplies the drawn size (training renders at half size:
+    a quarter of the ray casting, still more pixels than the 64 px input); the scene itself is the same.
+    `render_frames=False`: the events only (frames left black, a hundred times faster)."""
     rng = np.random.default_rng([seed, 0x9E3779B9])
     height, width = SIZES[rng.integers(len(SIZES))]
     fps = float(FRAME_RATES[rng.integers(len(FRAME_RATES))])
     drawn_duration_s = rng.uniform(2.5, 4.0)
-    height, width = size or (height, width)
+    height, width = size or (int(round(height * scale)), int(round(width * scale)))
     duration_s = duration_s or drawn_duration_s
     camera = Camera(rng, height, width, SCENE_CENTRE)
     sun = np.array([rng.uniform(-0.6, 0.6), rng.uniform(0.5, 1.0), rng.uniform(-0.6, 0.2)])
@@ -273,14 +278,22 @@ def generate_perspective(
     return PerspectiveVideo(frames, fps, events)
 
 
+def encode(path: str, video: PerspectiveVideo, seed: int) -> int:
+    """Writes `video` to `path` as H.264 4:2:0 at a CRF of 18–30 drawn from `seed` (one x264 thread: the same
+    seed always gives the same file); returns the CRF."""
+    from input_pipeline.video_writer import write_video
+
+    crf = int(np.random.default_rng([seed, 2]).integers(18, 31))
+    write_video(path, video.frames, video.fps, crf=crf, pix_fmt="yuv420p", reproducible=True)
+    return crf
+
+
 def write_set(out_dir: str, num_videos: int, first_seed: int = FIRST_SEED, progress: bool = True) -> str:
     """Renders `num_videos` scenes into `out_dir`/perspective_<i>.mp4 (H.264 4:2:0, CRF 18–30 drawn per video,
     one x264 thread: the same seed always gives the same file) with `out_dir`/labels.json ({name: {"frames":
     [...], "events": [...], "fps": ...}}, read by `ta2net eval-videos --labels`); returns the labels path.
     Videos already there are kept."""
     from tqdm import tqdm
-
-    from input_pipeline.video_writer import write_video
 
     os.makedirs(out_dir, exist_ok=True)
     labels_path = os.path.join(out_dir, "labels.json")
@@ -295,8 +308,7 @@ def write_set(out_dir: str, num_videos: int, first_seed: int = FIRST_SEED, progr
             continue
         seed = first_seed + i
         video = generate_perspective(seed)
-        crf = int(np.random.default_rng([seed, 2]).integers(18, 31))
-        write_video(path, video.frames, video.fps, crf=crf, pix_fmt="yuv420p", reproducible=True)
+        crf = encode(path, video, seed)
         labels[name] = {
             "frames": sorted({e.frame for e in video.events}),
             "events": [dataclasses.asdict(e) for e in video.events],

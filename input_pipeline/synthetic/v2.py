@@ -112,7 +112,7 @@ V2_TINY = V2Config(sizes=((48, 64), (64, 48), (48, 48)), duration=(1.0, 1.4), mi
 V2_THUD = V2Config(thud_prob=0.5)
 # Jabs in most videos (abrupt reversals in the air, never events): builder config v2_64_jabs.
 V2_JABS = V2Config(jab_prob=0.7)
-# Named presets (the dataset builder's v2_preset; the preview's variants "v2" and "v2_<preset>").
+# Named presets (the dataset builder's `preset` with generator "v2"; the preview's variants "v2" and "v2_<preset>").
 PRESETS = {"default": V2Config(), "tiny": V2_TINY, "thud": V2_THUD, "jabs": V2_JABS}
 
 
