@@ -67,7 +67,7 @@ def _config(name, **kwargs) -> SyntheticCollisionsConfig:
     return SyntheticCollisionsConfig(name=name, description=name, **kwargs)
 
 
-def _preset_component(preset: str, seed: int) -> SyntheticCollisionsConfig:
+def _v2_preset_component(preset: str, seed: int) -> SyntheticCollisionsConfig:
     """Generator v2's `preset` at 64 px, 360 train / 40 validation videos from seeds of its own (`seed` on, so
     no scene repeats v2_64's): a mixture component beside v2_64."""
     return _config(
@@ -112,9 +112,9 @@ BUILDER_CONFIGS = {
     # Generator v2's presets that test one cue each (docs/synthetic.md), mixture components of a stage
     # (configs/default_detector.py `:thud_mix`, `:jab_mix`): "thud", half of the bodies of a dead material
     # (impacts that stop a body instead of bouncing it); "jabs", shapes that turn abruptly in the air.
-    "v2_64_thud": _preset_component("thud", seed=50_000),
-    "v2_64_jabs": _preset_component("jabs", seed=60_000),
-    # The perspective generator (docs/synthetic.md "Held-out perspective scenes") as a mixture component
+    "v2_64_thud": _v2_preset_component("thud", seed=50_000),
+    "v2_64_jabs": _v2_preset_component("jabs", seed=60_000),
+    # The perspective generator (docs/synthetic.md "Perspective scenes") as a mixture component
     # (configs/default_detector.py `:persp_mix`): a second renderer to train on, 3-D balls under a drifting
     # perspective camera instead of flat bodies in a side view. Seeds 7,200,000 on (validation 8,200,000 on):
     # never one of the held-out test scenes (7,000,000 on) or of `ta2net calibrate`'s (7,100,000 on).
@@ -124,7 +124,7 @@ BUILDER_CONFIGS = {
         generator="perspective",
         seed=PERSPECTIVE_TRAIN_SEED,
         split_sizes=(("train", 360), ("validation", 40)),
-    ),  # fmt: skip
+    ),
     "perspective_tiny": _config(
         "perspective_tiny",
         image_size=32,
@@ -132,7 +132,7 @@ BUILDER_CONFIGS = {
         preset="tiny",
         seed=PERSPECTIVE_TRAIN_SEED,
         split_sizes=(("train", 2), ("validation", 1)),
-    ),  # fmt: skip
+    ),
     # For tests: v2 at 48-64 px, 1-1.4 s, resized to 32x32.
     "v2_tiny": _config(
         "v2_tiny",

@@ -54,9 +54,15 @@ def _render_perspective(seed: int, scene: PerspectiveScene, stem: str) -> None:
         synthetic.CollisionEvent(e.frame, e.time_s * video.fps, e.x, e.y, ("ball", e.kind), e.speed)
         for e in video.events
     ]
-    record = {"seed": seed, "fps": video.fps, "events": synthetic.events_to_json(events)}
+    record = {
+        "seed": seed,
+        "fps": video.fps,
+        "events": synthetic.events_to_json(events),
+        "frame_size": list(video.frames.shape[1:3]),
+        "generator": "perspective",
+    }
     with open(stem + ".json", "w") as f:  # last: marks the video complete
-        json.dump({**record, "frame_size": list(video.frames.shape[1:3]), "generator": "perspective"}, f)
+        json.dump(record, f)
 
 
 def render_one(job) -> None:
