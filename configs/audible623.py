@@ -47,7 +47,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         dict(
             # The synthetic videos at 112×112; configs/audible623_data.py is this model on the real datasets.
             name="synthetic_collisions",
-            builder_config="paper",  # 112×112, 80 frames @ 25 fps; see input_pipeline/synthetic_collisions.py
+            builder_config="paper",  # 112×112, 80 frames @ 25 fps; see input_pipeline/datasets/synthetic_configs.py
             data_dir="data/tfds",  # relative paths are taken from the current directory
             image_size=112,  # model input H = W (the original resizes every frame to 112×112)
             num_frames=num_frames,  # clip length T

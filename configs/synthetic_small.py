@@ -38,7 +38,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.data = ml_collections.ConfigDict(
         dict(
             name="synthetic_collisions",
-            builder_config="small",  # 48×48, 80 frames @ 25 fps; see input_pipeline/synthetic_collisions.py
+            builder_config="small",  # 48×48, 80 frames @ 25 fps; see input_pipeline/datasets/synthetic_configs.py
             data_dir="data/tfds",  # relative paths are taken from the current directory
             flow_method="dis",  # input_pipeline/flow.py FLOW_METHODS; another one builds `<builder_config>_<method>`
             num_frames=num_frames,  # clip length T

@@ -7,7 +7,7 @@ sets of scenes, from separate seed ranges: the **test** scenes (seeds from `FIRS
 else, are used for no choice and no training; the **validation** scenes (from `VALIDATION_FIRST_SEED`) are the
 second renderer `ta2net calibrate` chooses the shipped model's phase threshold on
 (ta2net_jax/evaluation/calibration.py); the builder config `perspective_64` renders **training** scenes from
-seeds of its own (input_pipeline/datasets/synthetic_collisions.py, `PERSPECTIVE_TRAIN_SEED`) at half the drawn
+seeds of its own (input_pipeline/datasets/synthetic_configs.py, `PERSPECTIVE_TRAIN_SEED`) at half the drawn
 size (`scale`).
 
 * **World**: 3-D, metres and seconds, y up; balls above a ground plane y = 0 under gravity 9.81 m/s²; a fixed
