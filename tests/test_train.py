@@ -7,6 +7,7 @@ import shutil
 
 import jax
 import numpy as np
+import pytest
 from conftest import assert_bit_identical
 
 from input_pipeline import pipeline
@@ -103,3 +104,13 @@ def test_two_steps_resume_and_eval(smoke_config, tmp_path):
     assert detected["threshold"] == tuned["model_threshold"]
     assert detected["picking"] == tuned["model_picking"]  # the whole picking eval tuned with reaches detect
     assert all(0 <= e["x"] <= 604 and 0 <= e["y"] <= 340 for e in detected["events"])
+
+    # A missing split fails before any scoring and names the option; the tuning split may be the reported one
+    # (a dataset built with train and validation only), scored once, and eval.json says so.
+    smoke_config.eval.split = "holdout"
+    with pytest.raises(ValueError, match=r"no split 'holdout' for eval\.split .*--config\.eval\.split=NAME"):
+        evaluate(smoke_config, str(tmp_path / "never_read"), progress=False)
+    smoke_config.eval.split = "validation"
+    on_tuning = evaluate(smoke_config, workdir, progress=False)
+    assert on_tuning["split"] == on_tuning["tuned_on"] == "validation" and on_tuning["reported_on_tuning_split"]
+    assert on_tuning["event_f1_tol3"] == on_tuning["validation_event_f1_tol3"]

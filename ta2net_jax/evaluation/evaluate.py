@@ -207,6 +207,22 @@ def _locator_scores(
     return out, step, predictor
 
 
+def _check_splits(data_cfg, cfg) -> None:
+    """Both splits exist, checked before minutes of scoring rather than after. A dataset with no test split
+    (e.g. a variant built with train and validation only) is evaluated with `--config.eval.split=validation`:
+    the figures are then measured on the split the thresholds were tuned on, and eval.json says so."""
+    from input_pipeline import registry
+
+    builder = registry.get_builder(data_cfg)
+    have = sorted(builder.info.splits)
+    for key in ("tune_split", "split"):
+        if cfg[key] not in have:
+            raise ValueError(
+                f"{builder.data_dir}: no split {cfg[key]!r} for eval.{key} (has {have}); choose one with "
+                f"--config.eval.{key}=NAME (eval.split = eval.tune_split reports on the tuning split itself)"
+            )
+
+
 def _tune_locator_weight(tune: list[dict], locator_tune: list, cfg) -> tuple[float, dict]:
     """The weight of `cfg.locator_timing_weights` whose tuned picking scores best on the tuning split (ties:
     the smaller weight), and the validation F1 of each."""
@@ -233,18 +249,22 @@ def evaluate(
     (`eval.locator_timing_weights`), and detector.json records it (`locator_timing`) for detect."""
     from ta2net_jax.checkpoint import load_model_for_inference
 
+    cfg = config.eval
+    _check_splits(config.data, cfg)
     model, step = load_model_for_inference(config, workdir, step)
     predictor = _predictor(model, config)
-    cfg = config.eval
     tune = _all_processes(score_split(config, predictor, cfg.tune_split, max_videos=max_videos, progress=progress))
-    test = _all_processes(score_split(config, predictor, cfg.split, max_videos=max_videos, progress=progress))
+    if cfg.split == cfg.tune_split:
+        test = tune
+    else:
+        test = _all_processes(score_split(config, predictor, cfg.split, max_videos=max_videos, progress=progress))
     locator_timing, locator_predictor, weight = None, None, 0.0
     if locator is not None:
         loc, loc_step, locator_predictor = _locator_scores(
             config, locator, {cfg.tune_split: tune, cfg.split: test}, max_videos, progress
         )
         weight, by_weight = _tune_locator_weight(tune, loc[cfg.tune_split], cfg)
-        for videos, split in ((tune, cfg.tune_split), (test, cfg.split)):
+        for split, videos in {cfg.tune_split: tune, cfg.split: test}.items():  # one entry when they are one split
             for v, s in zip(videos, loc[split]):
                 v["scores"] = blend_timing(v["scores"], s, weight)
         locator_timing = {
@@ -289,6 +309,7 @@ def evaluate(
         "checkpoint_step": int(step),
         "threshold": thresholds["scores"],
         "tuned_on": cfg.tune_split,
+        **({"reported_on_tuning_split": True} if cfg.split == cfg.tune_split else {}),
         "validation_event_f1_tol3": validation["event_f1_tol3"],
         **model_metrics,
         **{k: temporal["model"][0][k] for k in ap_keys},
