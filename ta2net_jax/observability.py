@@ -144,6 +144,31 @@ PEAK_FLOPS = {
 }
 
 
+class ThroughputWindow:
+    """Throughput and data-wait accounting between two log lines of the trainer."""
+
+    def __init__(self, batch_size: int, flops_per_step: float | None, peak_flops_all_devices: float | None):
+        self.batch_size, self.flops_per_step, self.peak = batch_size, flops_per_step, peak_flops_all_devices
+        self.reset()
+
+    def reset(self):
+        self.start, self.steps, self.wait = time.perf_counter(), 0, 0.0
+
+    def figures(self) -> dict:
+        """clips/s, step time and data wait (s), model TFLOP/s and MFU (None when unknown) since `reset`."""
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        steps_per_s = self.steps / elapsed
+        flops_per_s = self.flops_per_step * steps_per_s if self.flops_per_step else None
+        return {
+            "clips_per_s": steps_per_s * self.batch_size,
+            "step_time_s": 1.0 / steps_per_s,
+            "data_wait_s": self.wait / self.steps,
+            "data_wait_fraction": self.wait / elapsed,
+            "model_tflops_per_s": flops_per_s / 1e12 if flops_per_s else None,
+            "mfu": flops_per_s / self.peak if flops_per_s and self.peak else None,
+        }
+
+
 def peak_flops(device_kind: str, dtype: str) -> float | None:
     for kind, peaks in PEAK_FLOPS.items():
         if kind in device_kind:

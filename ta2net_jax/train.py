@@ -159,16 +159,6 @@ def _initial_weights(graphdef, state, source: str):
 # ---- The loop -----------------------------------------------------------------------------------------
 
 
-class _Window:
-    """Throughput and data-wait accounting between two log lines."""
-
-    def __init__(self):
-        self.reset()
-
-    def reset(self):
-        self.start, self.steps, self.wait = time.perf_counter(), 0, 0.0
-
-
 def _non_finite(step: int, metrics: dict, policy: str, last_checkpoint) -> bool:
     """True when the step's update was skipped; raises FloatingPointError under the "stop" policy."""
     if bool(jax.device_get(metrics["finite"])):
@@ -296,7 +286,7 @@ def _train(
     last: dict = {}
     skipped = 0
     pending = None  # (step, metrics) whose finiteness is checked after the next step is dispatched
-    window = _Window()
+    window = observability.ThroughputWindow(batch_size, flops_per_step, peak * jax.device_count() if peak else None)
     bar = tqdm(
         total=num_steps,
         initial=start_step,
@@ -338,22 +328,12 @@ def _train(
                 pending = None
             if is_log:
                 values = {k: float(v) for k, v in jax.device_get(metrics).items() if k != "finite"}
-                elapsed = max(time.perf_counter() - window.start, 1e-9)
-                steps_per_s = window.steps / elapsed
+                rates = optim.group_learning_rates(config.optim, step - 1, num_steps)
                 last = {
                     "step": step,
                     **values,
-                    **{
-                        f"lr_{g}": lr for g, lr in optim.group_learning_rates(config.optim, step - 1, num_steps).items()
-                    },
-                    "clips_per_s": steps_per_s * batch_size,
-                    "step_time_s": 1.0 / steps_per_s,
-                    "data_wait_s": window.wait / window.steps,
-                    "data_wait_fraction": window.wait / elapsed,
-                    "model_tflops_per_s": flops_per_step * steps_per_s / 1e12 if flops_per_step else None,
-                    "mfu": (
-                        flops_per_step * steps_per_s / (peak * jax.device_count()) if flops_per_step and peak else None
-                    ),
+                    **{f"lr_{g}": lr for g, lr in rates.items()},
+                    **window.figures(),
                     "skipped_batches": skipped,
                 }
                 metrics_log.write(last)
