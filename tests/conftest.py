@@ -1,6 +1,6 @@
 """Test set-up: 4 fake CPU devices (before anything touches a device), absl flags for grain workers,
 a persistent XLA compilation cache (the same small train step is compiled by several tests), and a
-session-wide tiny synthetic dataset."""
+session-wide tiny synthetic dataset; a GCS emulator for each test module that asks for one."""
 
 import os
 
@@ -87,3 +87,13 @@ def assert_bit_identical(a, b):
         if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
             x, y = jax.random.key_data(x), jax.random.key_data(y)
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+    """A GCS emulator for the test module that asks for it (tests/gcs_emulator.py): the environment that points
+    every client at it, set while the module runs."""
+    from gcs_emulator import running
+
+    with running(tmp_path_factory) as env:
+        yield env
