@@ -45,6 +45,12 @@ TIMEOUT = 420
 # parameters whose gradient is at rounding level move by a whole lr in either direction; measured ≤ 1.1e-4
 # (loss terms) and 1.7e-3 (gradient norm) at step 3 → rtol 1e-3 and 1e-2. A wrong batch changes the terms
 # by 1e-2 … 1e-1 (e.g. fb and tmp differ by 3 % and 8 % between steps 1 and 2).
+# Step 3 is not compared: on another machine (2026-12-04, AMD EPYC) the runs split into two trajectories by
+# step 3 within one process already: 1 process × 1 or 2 devices and 2 processes × 2 reach loss 0.226114, 1
+# process × 4 devices (data or data × fsdp) 0.228587 (gradient norm 0.718 vs 0.629), all within 3e-5 (loss)
+# and 3.3e-3 (gradient norm) of each other at step 2. A rounding-level difference flips a discrete choice there,
+# so at step 3 no tolerance tells a wrong batch from the device count; steps 1 and 2 are compared.
+COMPARED_STEPS = 2
 STEP1_RTOL = 5e-5
 LATER_RTOL = {"loss": 1e-3, "focal": 1e-3, "soft_ce": 1e-3, "fb": 1e-3, "tmp": 1e-3, "grad_norm": 1e-2}
 
@@ -95,7 +101,7 @@ LOSS_TERMS = ("loss", "focal", "soft_ce", "fb", "tmp")
 def test_two_processes_match_one_process(reference, tiny_data_dir, tmp_path):
     """launch/local_multihost.sh: 2 processes × 2 devices on a data × fsdp = 2 × 2 mesh (each process one
     data row, parameters and Adam moments split over fsdp) against 1 process × 4 devices, data-parallel:
-    the same global batch, so the same losses."""
+    the same global batch, so the same losses (steps 1 and 2: COMPARED_STEPS)."""
     workdir = str(tmp_path / "mh")
     cmd = [
         "bash",
@@ -113,7 +119,7 @@ def test_two_processes_match_one_process(reference, tiny_data_dir, tmp_path):
     text = run_to_end(cmd, workdir, env, "2-process run")
     log = read_log(workdir)
     assert [r["step"] for r in log] == [1, 2, 3], text[-2000:]
-    for mine, ref in zip(log, reference["log"][:3]):
+    for mine, ref in zip(log, reference["log"][:COMPARED_STEPS]):
         for k in LOSS_TERMS + ("grad_norm",):
             rtol = STEP1_RTOL if mine["step"] == 1 else LATER_RTOL[k]
             np.testing.assert_allclose(mine[k], ref[k], rtol=rtol, err_msg=f"step {mine['step']} {k}")
