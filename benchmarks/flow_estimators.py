@@ -57,7 +57,7 @@ DIS_VARIANTS = {
     "dis-fast-fs1": preset_options(cv2.DISOPTICAL_FLOW_PRESET_FAST, finest_scale=1),
     "dis-medium": preset_options(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM),
 }
-ALL_METHODS = (*FLOW_METHODS[:1], *DIS_VARIANTS, *FLOW_METHODS[1:], "tvl1-jax")
+ALL_METHODS = (*FLOW_METHODS[:1], *DIS_VARIANTS, *dict.fromkeys((*FLOW_METHODS[1:], "tvl1-jax")))  # each once
 BUDGETED = ("tvl1", "tvl1-jax")  # slow methods: scored on the same --tvl1-pairs pairs
 
 

@@ -151,10 +151,15 @@ def measure(
         loss = float(metrics["loss"])
         step_ms = 1e3 * statistics.median(times)
         stages = stage_times(config, graphdef, state, data, step_ms, warmup, steps) if profile else {}
+        trace_error = None
         if trace_dir:
-            with jax.profiler.trace(trace_dir):  # one step: a paper-size step's trace is megabytes
-                state, metrics = compiled(state, data)
-                jax.block_until_ready((state, metrics))
+            # A profiler that cannot start (no CUPTI, say) must not cost the row its timings.
+            try:
+                with jax.profiler.trace(trace_dir):  # one step: a paper-size step's trace is megabytes
+                    jax.block_until_ready(compiled(state, data))
+            except Exception as err:  # noqa: BLE001 - any profiler failure is reported in the record
+                trace_error = f"{type(err).__name__}: {err}"
+                print(f"trace not written: {trace_error}", file=sys.stderr)
 
     step_s = statistics.median(times)
     stats = device.memory_stats() or {}
@@ -190,6 +195,7 @@ def measure(
         "compile_s": compile_s,
         "loss": loss,
         **stages,
+        **({"trace_error": trace_error} if trace_error else {}),
     }
 
 

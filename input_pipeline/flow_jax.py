@@ -77,25 +77,32 @@ def primal_dual_step(u, p, i1wx, i1wy, grad, rho_c, *, l_t: float, theta: float,
     """One inner TV-L1 iteration on a batch (OpenCV's estimateV, divergence, estimateU, forwardGradient,
     estimateDualVariables).
 
+    Every field is a separate [P, H, W] array, not a stacked one: on a GPU the stacks became concatenate
+    kernels that re-read the step's inputs (benchmarks/RESULTS.md, "TV-L1 in JAX").
+
     Args:
-      u: [P, 2, H, W] flow (u, v) in px. p: [P, 2, 2, H, W] dual variable (flow component, x/y).
+      u: (u1, u2), the flow's x and y components in px, each [P, H, W].
+      p: ((p1x, p1y), (p2x, p2y)), the dual variable per flow component, each [P, H, W].
       i1wx, i1wy: [P, H, W] gradient of the warped second frame; grad = i1wx^2 + i1wy^2;
       rho_c: [P, H, W] the constant part of the linearised residual, i1w - i1wx u0 - i1wy v0 - i0.
       l_t = lambda theta, taut = tau / theta.
     Returns:
-      (u, p, error): the new u and p, and error [P] = sum over pixels of |u_new - u|^2 (px^2).
+      (u, p, error): the new u and p (as above), and error [P] = sum over pixels of |u_new - u|^2 (px^2).
     """
-    rho = rho_c + (i1wx * u[:, 0] + i1wy * u[:, 1])
+    rho = rho_c + (i1wx * u[0] + i1wy * u[1])
     lg = l_t * grad
     fi = -rho / jnp.where(grad > _F32_EPS, grad, 1.0)
     coef = jnp.where(rho < -lg, l_t, jnp.where(rho > lg, -l_t, jnp.where(grad > _F32_EPS, fi, 0.0)))
-    v = u + coef[:, None] * jnp.stack([i1wx, i1wy], axis=1)
-    u_new = v + theta * divergence(p[:, :, 0], p[:, :, 1])
-    error = jnp.sum(jnp.square(u_new - u), axis=(1, 2, 3))
-    ux, uy = forward_gradient(u_new)
-    norm = 1.0 + taut * jnp.hypot(ux, uy)
-    p_new = (p + taut * jnp.stack([ux, uy], axis=2)) / norm[:, :, None]
-    return u_new, p_new, error
+    u_new = tuple(uc + coef * gc + theta * divergence(pcx, pcy) for uc, gc, (pcx, pcy) in zip(u, (i1wx, i1wy), p))
+    # Summed as the stacked [P, 2, H, W] change, OpenCV's order of the terms (a stack feeding a reduction
+    # fuses into it; the sum decides when a pair stops, so its rounding shows in the flow).
+    error = jnp.sum(jnp.square(jnp.stack(u_new, axis=1) - jnp.stack(u, axis=1)), axis=(1, 2, 3))
+    p_new = []
+    for uc, (pcx, pcy) in zip(u_new, p):
+        ux, uy = forward_gradient(uc)
+        norm = 1.0 + taut * jnp.hypot(ux, uy)
+        p_new.append(((pcx + taut * ux) / norm, (pcy + taut * uy) / norm))
+    return u_new, tuple(p_new), error
 
 
 def _solve_level(
@@ -122,7 +129,7 @@ def _solve_level(
     step = functools.partial(primal_dual_step, l_t=l_t, theta=theta, taut=taut)
 
     def one_warp(_, carry):
-        u, p = carry
+        u, p = carry  # u: [P, 2, H, W]; p: the dual variable as primal_dual_step takes it
         i1w, i1wx, i1wy = jnp.unstack(warp(i1_stack, u, interpolation, border), axis=1)
         grad = i1wx * i1wx + i1wy * i1wy
         rho_c = i1w - i1wx * u[:, 0] - i1wy * u[:, 1] - i0
@@ -130,19 +137,22 @@ def _solve_level(
         def inner(carry):
             k, u, p, active = carry
             u_new, p_new, error = step(u, p, i1wx, i1wy, grad, rho_c)
-            u = jnp.where(active[:, None, None, None], u_new, u)
-            p = jnp.where(active[:, None, None, None, None], p_new, p)
+            keep = functools.partial(jnp.where, active[:, None, None])
+            u, p = jax.tree.map(keep, (u_new, p_new), (u, p))
             return k + 1, u, p, active & (error > stop)
 
         def outer(carry):
             k, u, p, active = carry
             if median_filtering > 1:
-                u = jnp.where(active[:, None, None, None], median_filter(u, median_filtering), u)
+                filtered = median_filter(jnp.stack(u, axis=1), median_filtering)
+                u = tuple(jnp.where(active[:, None, None], filtered[:, c], u[c]) for c in range(2))
             _, u, p, active = repeat(inner_iterations, inner, (0, u, p, active))
             return k + 1, u, p, active
 
-        _, u, p, _ = repeat(outer_iterations, outer, (0, u, p, jnp.ones_like(i0[:, 0, 0], bool)))
-        return u, p
+        _, u, p, _ = repeat(
+            outer_iterations, outer, (0, tuple(jnp.unstack(u, axis=1)), p, jnp.ones_like(i0[:, 0, 0], bool))
+        )
+        return jnp.stack(u, axis=1), p
 
     def repeat(n, body, carry):
         if epsilon > 0:  # leave as soon as no pair is active
@@ -151,7 +161,7 @@ def _solve_level(
         return jax.lax.fori_loop(0, n, lambda _, c: body(c), carry)
 
     zero = jnp.zeros_like(i0)
-    u, _ = jax.lax.fori_loop(0, warps, one_warp, (u, jnp.stack([jnp.stack([zero, zero], 1)] * 2, 1)))
+    u, _ = jax.lax.fori_loop(0, warps, one_warp, (u, ((zero, zero), (zero, zero))))
     return u
 
 
@@ -251,7 +261,8 @@ def estimate_flow_batch(
         blank pairs cost as much per iteration as real ones: the masked solver still computes them).
         Default: 2 per device on the CPU, where a batch runs until its slowest pair has stopped and large
         batches leave the cache (112 px, 2 cores: 159 / 180 / 260 ms per pair at 2 / 8 / 31 pairs per
-        call); 64 elsewhere (not tuned: no accelerator was measured).
+        call); 64 elsewhere (on an H200 larger calls run faster, 561 pairs/s at 128 and 801 at 1,024 at
+        112², but a clip with fewer pairs than the call size compiles its own shape: pass more for bulk work).
       params: overrides of :data:`OPENCV_DEFAULTS` (and ``interpolation``, ``border``), see :func:`tvl1_flow`.
     Returns:
       (fwd, bwd), each [N-1, H, W, 2] float32 (u, v) px: fwd[k] maps frame k to k+1 at the pixels of

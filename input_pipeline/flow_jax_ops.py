@@ -57,13 +57,15 @@ def resize_linear(x: jax.Array, shape: tuple[int, int], scale: float | None = No
 
 
 def _pad(x: jax.Array, axis: int, before: int, after: int, edge: bool) -> jax.Array:
-    """Pad one axis of ``x`` with copies of its edge slice (``edge``) or zeros, by concatenation, which
+    """Pad one axis of ``x`` with zeros, or with copies of its edge slice (``edge``) by concatenation, which
     keeps a batch sharding under Explicit mesh axes (jnp.pad's edge mode builds unsharded pieces)."""
+    if not edge:  # one pad op fuses into its consumer on a GPU, where a concatenation root was a kernel
+        widths = [(0, 0, 0)] * x.ndim
+        widths[axis] = (before, after, 0)
+        return jax.lax.pad(x, jnp.zeros((), x.dtype), widths)
     n = x.shape[axis]
     first = jax.lax.slice_in_dim(x, 0, 1, axis=axis)
     last = jax.lax.slice_in_dim(x, n - 1, n, axis=axis)
-    if not edge:
-        first = last = jnp.zeros_like(first)
     return jnp.concatenate([first] * before + [x] + [last] * after, axis=axis)
 
 

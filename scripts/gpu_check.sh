@@ -2,17 +2,21 @@
 # The GPU check: run from the root of a copy of the repo on the GPU machine (Python 3.12 with jax ≥ 0.11.2,
 # flax ≥ 0.12.10, optax, orbax, absl-py, PyYAML, OpenCV headless; no grain, TFDS, PyAV or ml_collections).
 #
-#   bash scripts/gpu_check.sh [flow] [step]   # both when none is named; results in $OUT (default /tmp/gpu_check)
+#   bash scripts/gpu_check.sh [flow] [tvl1] [step]   # flow and step when none is named; results in $OUT
+#                                                    # (default /tmp/gpu_check)
 #
-# flow (issue 16; ≈ 4 min on an H200, mostly compilation): input_pipeline/flow_jax.py's TV-L1 on the GPU:
+# flow (issue 16; ≈ 2 min on an H200, mostly compilation): input_pipeline/flow_jax.py's TV-L1 on the GPU:
 #   EPE against the synthetic generator's exact flow at 64 and 112 px (the same 8 pairs as the CPU table of
 #   benchmarks/RESULTS.md, beside DIS and Farnebäck on the machine's CPU), then pairs/s at 112² with 512 and
 #   2,048 flow fields per call (the issue's target: ≥ 2,000 pairs/s) → $OUT/flow.jsonl.
-# step (≈ 6 min): the model's size and FLOPs (`ta2net info`), then the paper config's training step
-#   (benchmarks/train_step.py) in bf16 at B = 4 and 16 with the profile of benchmarks/step_profile.py
+# tvl1 (≈ 1 min): where tvl1-jax's time goes (benchmarks/tvl1_profile.py): OpenCV's stopping vs the full
+#   schedule at 128 and 1,024 pairs per call, the cost of one primal-dual step / median / warp against the
+#   step's memory roofline, and a trace of one call → $OUT/tvl1.jsonl, $OUT/tvl1_trace.tgz.
+# step (≈ 5 min): the model's size and FLOPs (`ta2net info`), then the paper config's training step
+#   (benchmarks/train_step.py) in bf16 at B = 16 and 4 with the profile of benchmarks/step_profile.py
 #   (inputs / trunks / heads / optimizer, trunk-bound clips/s) and a jax.profiler trace of the B = 16 row
 #   → $OUT/info.json, $OUT/results.jsonl, $OUT/trace/ (tar it to bring it back: $OUT keeps 2 folder levels).
-# Each phase fits one device call (≤ 10 min); run them as two calls while the machine is warm.
+# Measured 2026-12-04 on an H200 (benchmarks/RESULTS.md): flow + step in one call took 7 min; tvl1 1 min.
 #
 # CONFIG (default configs/audible623.py), BENCH_ARGS (extra train_step flags) and FLOW_ARGS (extra
 # flow_estimators flags) exist for dry runs elsewhere:
@@ -34,6 +38,8 @@ mkdir -p "$OUT"
 status=0
 
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+# A second call on the same warm machine (a rerun, or the other phase) reuses the compiled programs.
+export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/jax_cache}
 if [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD
 fi
@@ -53,15 +59,21 @@ if [[ " $PHASES " == *" flow "* ]]; then
   cat "$OUT/flow.jsonl"
 fi
 
+if [[ " $PHASES " == *" tvl1 "* ]]; then
+  python3 benchmarks/tvl1_profile.py --pairs 128 1024 --trace "$OUT/tvl1_trace" --jsonl "$OUT/tvl1.jsonl" || status=$?
+  if [ -d "$OUT/tvl1_trace" ]; then tar -C "$OUT" -czf "$OUT/tvl1_trace.tgz" tvl1_trace && rm -rf "$OUT/tvl1_trace"; fi
+fi
+
 if [[ " $PHASES " == *" step "* ]]; then
   python3 -m ta2net_jax.cli info --config "$CONFIG" | tee "$OUT/info.json" || status=$?
   # shellcheck disable=SC2086  # BENCH_ARGS is a list of flags
-  python3 benchmarks/train_step.py --config "$CONFIG" --dtype bfloat16 --batch 4 --profile \
-    --out "$OUT/results.jsonl" $BENCH_ARGS || status=$?
-  # shellcheck disable=SC2086
+  # B = 16 first: it is the row the profile is for, should a call's time run out.
   python3 benchmarks/train_step.py --config "$CONFIG" --dtype bfloat16 --batch 16 --profile --trace "$OUT/trace" \
     --out "$OUT/results.jsonl" $BENCH_ARGS || status=$?
   if [ -d "$OUT/trace" ]; then tar -C "$OUT" -czf "$OUT/trace.tgz" trace && rm -rf "$OUT/trace"; fi
+  # shellcheck disable=SC2086
+  python3 benchmarks/train_step.py --config "$CONFIG" --dtype bfloat16 --batch 4 --profile \
+    --out "$OUT/results.jsonl" $BENCH_ARGS || status=$?
   cat "$OUT/results.jsonl"
 fi
 exit $status

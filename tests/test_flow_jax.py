@@ -164,9 +164,13 @@ def test_primal_dual_step_matches_float64_reference():
     rho_c = RNG.normal(scale=3, size=(p_, h, w)).astype(np.float32)
     rho_c[0, 0, :3] = 0.0
     l_t, theta, taut = 0.15 * 0.3, 0.3, 0.25 / 0.3
+    fields_u = tuple(jnp.asarray(u[:, c]) for c in range(2))
+    fields_p = tuple((jnp.asarray(p[:, c, 0]), jnp.asarray(p[:, c, 1])) for c in range(2))
     got_u, got_p, got_err = fj.primal_dual_step(
-        *map(jnp.asarray, (u, p, i1wx, i1wy, grad, rho_c)), l_t=l_t, theta=theta, taut=taut
+        fields_u, fields_p, *map(jnp.asarray, (i1wx, i1wy, grad, rho_c)), l_t=l_t, theta=theta, taut=taut
     )
+    got_u = np.stack([np.asarray(x) for x in got_u], axis=1)  # [P, 2, H, W]
+    got_p = np.stack([np.stack([np.asarray(x) for x in pc], axis=1) for pc in got_p], axis=1)  # [P, 2, 2, H, W]
     u64, p64 = u.astype(np.float64), p.astype(np.float64)
     branches = set()
     for b in range(p_):
@@ -310,6 +314,7 @@ def test_flow_benchmark_throughput_rows(tmp_path):
     spec = importlib.util.spec_from_file_location("flow_bench", os.path.join(root, "benchmarks", "flow_estimators.py"))
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    assert len(set(bench.ALL_METHODS)) == len(bench.ALL_METHODS)  # each method is one row of the table
     videos = [generate_video(seed, SceneConfig(height=24, width=24, num_frames=4)) for seed in range(2)]
     row = bench.jax_throughput(videos, 4)
     assert row["pairs_per_call"] == 4 and row["fields"] == 8 and row["pairs_per_s"] > 0
@@ -324,3 +329,28 @@ def test_flow_benchmark_throughput_rows(tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(r["bench"], r["size"], r["pairs_per_call"]) for r in rows] == [("flow_throughput", 24, 2)]
     assert (os.path.getmtime(results) if os.path.exists(results) else None) == before
+
+
+def test_tvl1_profile_benchmark_rows(tmp_path):
+    """benchmarks/tvl1_profile.py (where tvl1-jax's time goes on a device): a row per (call size, schedule),
+    then the building blocks' costs; its pairs never span two videos (a cut would never stop)."""
+    import importlib.util
+    import json
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location("tvl1_bench", os.path.join(root, "benchmarks", "tvl1_profile.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    i0, i1 = bench._frames(24, 40)
+    grey = [to_gray(generate_video(seed, SceneConfig(height=24, width=24, num_frames=32)).frames) for seed in range(2)]
+    np.testing.assert_array_equal(i0[30:33], np.concatenate([grey[0][30:31], grey[1][:2]]))
+    np.testing.assert_array_equal(i1[30:33], np.concatenate([grey[0][31:32], grey[1][1:3]]))
+
+    out = tmp_path / "tvl1.jsonl"
+    bench.main(["--size", "24", "--pairs", "2", "--repeats", "1", "--op-calls", "2", "--jsonl", str(out)])
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["pairs"], r.get("schedule")) for r in rows] == [(2, "default"), (2, "fixed"), (2, None)]
+    assert all(r["pairs_per_s"] > 0 for r in rows[:2])
+    assert {"primal_dual_step_ms", "median_filter_ms", "warp_ms"} <= set(rows[2])
+    assert rows[2]["step_roofline_ms"] is None  # the CPU has no rated bandwidth in the table

@@ -1,0 +1,168 @@
+"""Where tvl1-jax's time goes on an accelerator (issue 16: ≥ 2,000 pairs/s at 112² was the target).
+
+For ``--pairs`` flow fields per call (grey 112² frames of the v1 synthetic videos, tiled to that many pairs)
+it times `input_pipeline.flow_jax.tvl1_flow` (median of ``--repeats`` calls, compilation excluded):
+
+* ``default``: OpenCV's defaults, each pair stopping by OpenCV's test (a batch runs until its last pair
+  stops; finished pairs are masked, not removed);
+* ``fixed``: ``epsilon = 0``, i.e. every pair runs the full schedule (5 levels x 5 warps x 10 outer x 30
+  inner steps, a median filter per outer step) with static trip counts. ``default / fixed`` is the
+  fraction of the full schedule the batch runs.
+
+and, at the finest level and the largest ``--pairs``, the cost of one call of each building block (in a
+``fori_loop`` of ``--op-calls``, so launch overhead is amortised): one primal-dual step, the 5x5 median
+filter, the bicubic warp of the frame and its gradient. The step's memory roofline (16 float32 reads and
+writes per pixel, at the card's rated bandwidth) is printed beside it when the device is known.
+``--trace DIR`` writes a jax.profiler trace of one ``default`` call of the largest batch.
+
+    python benchmarks/tvl1_profile.py --pairs 128 1024 --trace /tmp/tvl1_trace   # ≈ 3 min on an H200
+
+Prints one JSON line per measurement (``--jsonl`` appends them to a file too); nothing else is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import functools
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# GB/s of memory bandwidth by device kind, for the primal-dual step's roofline (the card's rated figure).
+BANDWIDTH_GBPS = {"NVIDIA H200": 4800.0, "NVIDIA H100 80GB HBM3": 3350.0}
+
+
+def _frames(size: int, pairs: int) -> tuple[np.ndarray, np.ndarray]:
+    from input_pipeline.flow import to_gray
+    from input_pipeline.synthetic import SceneConfig, generate_video
+
+    config = SceneConfig(height=size, width=size, num_frames=32)
+    grey = [to_gray(generate_video(seed, config).frames).astype(np.float32) for seed in range(8)]
+    i0 = np.concatenate([g[:-1] for g in grey])
+    i1 = np.concatenate([g[1:] for g in grey])
+    return np.resize(i0, (pairs, size, size)), np.resize(i1, (pairs, size, size))
+
+
+def _median_ms(fn, args, repeats: int) -> float:
+    import jax
+
+    jax.block_until_ready(fn(*args))  # compile and warm up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t)
+    return 1e3 * statistics.median(times)
+
+
+def _op_costs(i0, i1, calls: int, repeats: int) -> dict:
+    """ms per call of each building block at the finest level, amortised over ``calls`` calls in one jit."""
+    import jax
+    import jax.numpy as jnp
+
+    from input_pipeline.flow_jax import OPENCV_DEFAULTS, primal_dual_step
+    from input_pipeline.flow_jax_ops import centered_gradient, median_filter, warp
+
+    d = OPENCV_DEFAULTS
+    step = functools.partial(
+        primal_dual_step, l_t=d["lambda_"] * d["theta"], theta=d["theta"], taut=d["tau"] / d["theta"]
+    )
+    u0 = 0.5 * jnp.ones((i0.shape[0], 2, *i0.shape[1:]), jnp.float32)  # [P, 2, H, W]
+    zero = jnp.zeros(i0.shape, jnp.float32)
+
+    @jax.jit
+    def steps(i0, i1):
+        i1x, i1y = centered_gradient(i1)
+        grad, rho_c = i1x * i1x + i1y * i1y, i1 - i0
+
+        def body(_, carry):
+            u, p, err = carry
+            u, p, e = step(u, p, i1x, i1y, grad, rho_c)
+            return u, p, err + e
+
+        u = (u0[:, 0], u0[:, 1])
+        return jax.lax.fori_loop(0, calls, body, (u, ((zero, zero), (zero, zero)), jnp.zeros(i0.shape[0])))
+
+    @jax.jit
+    def medians(u):
+        return jax.lax.fori_loop(0, calls, lambda _, x: median_filter(x, d["median_filtering"]), u)
+
+    @jax.jit
+    def warps(i1, u):
+        stack = jnp.stack([i1, *centered_gradient(i1)], axis=1)
+        return jax.lax.fori_loop(0, calls, lambda _, s: warp(s, u, "cubic", "zero"), stack)
+
+    i0, i1 = jnp.asarray(i0), jnp.asarray(i1)
+    return {
+        "primal_dual_step_ms": _median_ms(steps, (i0, i1), repeats) / calls,
+        "median_filter_ms": _median_ms(medians, (u0,), repeats) / calls,
+        "warp_ms": _median_ms(warps, (i1, u0), repeats) / calls,
+    }
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=112, help="frame side (px)")
+    parser.add_argument("--pairs", type=int, nargs="+", default=[128, 1024], help="flow fields per call")
+    parser.add_argument("--repeats", type=int, default=3, help="timed calls per row (median)")
+    parser.add_argument("--op-calls", type=int, default=50, help="building-block calls per timed jit")
+    parser.add_argument("--trace", help="write a jax.profiler trace of one default call here")
+    parser.add_argument("--jsonl", help="also append every row to this JSON-lines file")
+    args = parser.parse_args(argv)
+
+    import jax
+
+    from input_pipeline.flow_jax import tvl1_flow
+
+    device = jax.devices()[0]
+    base = {
+        "bench": "tvl1_profile",
+        "size": args.size,
+        "device": device.device_kind,
+        "jax_version": jax.__version__,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+    rows = []
+    for pairs in args.pairs:
+        i0, i1 = (jax.device_put(x) for x in _frames(args.size, pairs))
+        for schedule, eps in (("default", None), ("fixed", 0.0)):
+            fn = tvl1_flow if eps is None else functools.partial(tvl1_flow, epsilon=eps)
+            ms = _median_ms(fn, (i0, i1), args.repeats)
+            rows.append(
+                {**base, "pairs": pairs, "schedule": schedule, "ms_per_call": ms, "pairs_per_s": pairs / ms * 1e3}
+            )
+            print(json.dumps(rows[-1]), flush=True)
+    i0, i1 = _frames(args.size, max(args.pairs))
+    costs = _op_costs(i0, i1, args.op_calls, args.repeats)
+    # A fused step reads u (2), p (4), the two warped gradients, |grad|^2 and rho_c and writes u and p: 16 floats.
+    bytes_per_step = 16 * 4 * i0.size
+    bandwidth = BANDWIDTH_GBPS.get(device.device_kind)
+    rows.append(
+        {
+            **base,
+            "pairs": len(i0),
+            **costs,
+            "step_roofline_ms": 1e3 * bytes_per_step / (bandwidth * 1e9) if bandwidth else None,
+        }
+    )
+    print(json.dumps(rows[-1]), flush=True)
+    if args.trace:
+        i0, i1 = jax.device_put(i0), jax.device_put(i1)
+        jax.block_until_ready(tvl1_flow(i0, i1))
+        with jax.profiler.trace(args.trace):
+            jax.block_until_ready(tvl1_flow(i0, i1))
+    if args.jsonl:
+        with open(args.jsonl, "a") as f:
+            f.writelines(json.dumps(row) + "\n" for row in rows)
+
+
+if __name__ == "__main__":
+    main()
