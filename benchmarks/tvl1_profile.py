@@ -1,13 +1,16 @@
 """Where tvl1-jax's time goes on an accelerator (issue 16: ≥ 2,000 pairs/s at 112² was the target).
 
-For ``--pairs`` flow fields per call (grey 112² frames of the v1 synthetic videos, tiled to that many pairs)
+For ``--pairs`` flow fields per call (grey 112² frames of the v1 synthetic videos: their 248 pairs, evenly
+spread when fewer are asked for, tiled when more)
 it times `input_pipeline.flow_jax.tvl1_flow` (median of ``--repeats`` calls, compilation excluded):
 
-* ``default``: OpenCV's defaults, each pair stopping by OpenCV's test (a batch runs until its last pair
-  stops; finished pairs are masked, not removed);
+* ``default``: OpenCV's defaults, each pair stopping by OpenCV's test, for each ``--compaction`` (0: a
+  batch runs until its last pair stops, finished pairs masked, not removed; k: each outer iteration runs
+  on the smallest of P, P/2, ..., P/2^k pairs holding the active ones);
 * ``fixed``: ``epsilon = 0``, i.e. every pair runs the full schedule (5 levels x 5 warps x 10 outer x 30
   inner steps, a median filter per outer step) with static trip counts. ``default / fixed`` is the
-  fraction of the full schedule the batch runs.
+  fraction of the full schedule the batch runs; with ``--alone N``, the same ratio for N pairs timed one per
+  call (what a batch that dropped its finished pairs could approach).
 
 and, at the finest level and the largest ``--pairs``, the cost of one call of each building block (in a
 ``fori_loop`` of ``--op-calls``, so launch overhead is amortised): one primal-dual step, the 5x5 median
@@ -48,7 +51,9 @@ def _frames(size: int, pairs: int) -> tuple[np.ndarray, np.ndarray]:
     grey = [to_gray(generate_video(seed, config).frames).astype(np.float32) for seed in range(8)]
     i0 = np.concatenate([g[:-1] for g in grey])
     i1 = np.concatenate([g[1:] for g in grey])
-    return np.resize(i0, (pairs, size, size)), np.resize(i1, (pairs, size, size))
+    # Fewer pairs than the videos hold: spread over all of them (one video's pairs converge alike).
+    picks = np.arange(pairs) * len(i0) // pairs if pairs <= len(i0) else np.arange(pairs) % len(i0)
+    return i0[picks], i1[picks]
 
 
 def _median_ms(fn, args, repeats: int) -> float:
@@ -108,12 +113,45 @@ def _op_costs(i0, i1, calls: int, repeats: int) -> dict:
     }
 
 
+def _alone(i0, i1, count: int) -> dict:
+    """The schedule ``count`` pairs (spread over the videos) run when each is alone in its call: seconds
+    summed over the pairs with OpenCV's stopping and with the full schedule, one compiled shape for both."""
+    import jax
+
+    from input_pipeline.flow_jax import tvl1_flow
+
+    picks = np.linspace(0, len(i0) - 1, count).astype(int)
+    seconds = {}
+    for schedule, fn in (("default", tvl1_flow), ("fixed", functools.partial(tvl1_flow, epsilon=0.0))):
+        jax.block_until_ready(fn(i0[:1], i1[:1]))  # compile
+        t = time.perf_counter()
+        for k in picks:
+            jax.block_until_ready(fn(i0[k : k + 1], i1[k : k + 1]))
+        seconds[schedule] = time.perf_counter() - t
+    return {"alone_pairs": count, "alone_default_s": seconds["default"], "alone_fixed_s": seconds["fixed"],
+            "alone_schedule_share": seconds["default"] / seconds["fixed"]}  # fmt: skip
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=112, help="frame side (px)")
     parser.add_argument("--pairs", type=int, nargs="+", default=[128, 1024], help="flow fields per call")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per row (median)")
     parser.add_argument("--op-calls", type=int, default=50, help="building-block calls per timed jit")
+    parser.add_argument(
+        "--alone",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time N pairs one per call: the share of the full schedule a pair runs on its own",
+    )
+    parser.add_argument(
+        "--compaction",
+        type=int,
+        nargs="+",
+        default=[0, 3],
+        help="tvl1_flow's compaction for the default-schedule rows (0: none; k: down to P / 2^k pairs)",
+    )
     parser.add_argument("--trace", help="write a jax.profiler trace of one default call here")
     parser.add_argument("--jsonl", help="also append every row to this JSON-lines file")
     args = parser.parse_args(argv)
@@ -133,13 +171,17 @@ def main(argv=None) -> None:
     rows = []
     for pairs in args.pairs:
         i0, i1 = (jax.device_put(x) for x in _frames(args.size, pairs))
-        for schedule, eps in (("default", None), ("fixed", 0.0)):
-            fn = tvl1_flow if eps is None else functools.partial(tvl1_flow, epsilon=eps)
-            ms = _median_ms(fn, (i0, i1), args.repeats)
+        runs = [("default", {"compaction": c}) for c in args.compaction] + [("fixed", {"epsilon": 0.0})]
+        for schedule, params in runs:
+            ms = _median_ms(functools.partial(tvl1_flow, **params), (i0, i1), args.repeats)
             rows.append(
-                {**base, "pairs": pairs, "schedule": schedule, "ms_per_call": ms, "pairs_per_s": pairs / ms * 1e3}
-            )
+                {**base, "pairs": pairs, "schedule": schedule, **params, "ms_per_call": ms,
+                 "pairs_per_s": pairs / ms * 1e3}
+            )  # fmt: skip
             print(json.dumps(rows[-1]), flush=True)
+    if args.alone:
+        rows.append({**base, **_alone(*_frames(args.size, 248), args.alone)})  # 248: every pair of the 8 videos
+        print(json.dumps(rows[-1]), flush=True)
     i0, i1 = _frames(args.size, max(args.pairs))
     costs = _op_costs(i0, i1, args.op_calls, args.repeats)
     # A fused step reads u (2), p (4), the two warped gradients, |grad|^2 and rho_c and writes u and p: 16 floats.

@@ -21,7 +21,8 @@ and Facciolo (IPOL 2013), following the structure of OpenCV's CPU implementation
   <= epsilon^2 H W. Here every pair carries its own "still active" flag with the same test; finished
   pairs are frozen (masked updates) and a ``lax.while_loop`` ends when no pair in the batch is active,
   so each pair follows OpenCV's iteration schedule regardless of the others; ``epsilon=0`` gives the
-  fixed counts (then as ``fori_loop``s with static trip counts);
+  fixed counts (then as ``fori_loop``s with static trip counts). Masked pairs still cost their share of
+  each step; ``compaction`` gathers the active ones into a smaller batch per outer iteration instead;
 * between levels: bilinear ``cv::resize`` of the flow to the finer size, times 1 / scale_step.
 
 Differences from OpenCV that remain: float32 sums in another order (the 16 warp taps, and the change
@@ -120,13 +121,20 @@ def _solve_level(
     median_filtering,
     interpolation,
     border,
+    compaction,
 ):
-    """TV-L1 at one pyramid level. i0, i1: [P, H, W]; u: [P, 2, H, W] initial flow (px). Returns u."""
+    """TV-L1 at one pyramid level. i0, i1: [P, H, W]; u: [P, 2, H, W] initial flow (px). Returns u.
+
+    With ``compaction`` > 0 each outer iteration first gathers the pairs still active to the front and runs
+    on the smallest of P, P/2, ..., P/2^compaction pairs that holds them all (one `lax.switch` branch per
+    size), scattering the results back: a pair that has stopped costs nothing once few are left."""
     h, w = i0.shape[1:]
     i1x, i1y = centered_gradient(i1)
     i1_stack = jnp.stack([i1, i1x, i1y], axis=1)
     stop = np.float32(epsilon * epsilon * h * w)
     step = functools.partial(primal_dual_step, l_t=l_t, theta=theta, taut=taut)
+    num_pairs = i0.shape[0]
+    sizes = [num_pairs >> j for j in range(compaction + 1) if num_pairs >> j]  # descending
 
     def one_warp(_, carry):
         u, p = carry  # u: [P, 2, H, W]; p: the dual variable as primal_dual_step takes it
@@ -134,20 +142,38 @@ def _solve_level(
         grad = i1wx * i1wx + i1wy * i1wy
         rho_c = i1w - i1wx * u[:, 0] - i1wy * u[:, 1] - i0
 
-        def inner(carry):
+        consts = (i1wx, i1wy, grad, rho_c)
+
+        def inner(consts, carry):
             k, u, p, active = carry
-            u_new, p_new, error = step(u, p, i1wx, i1wy, grad, rho_c)
+            u_new, p_new, error = step(u, p, *consts)
             keep = functools.partial(jnp.where, active[:, None, None])
             u, p = jax.tree.map(keep, (u_new, p_new), (u, p))
             return k + 1, u, p, active & (error > stop)
 
-        def outer(carry):
-            k, u, p, active = carry
+        def outer_pass(consts, u, p, active):  # one outer iteration on any number of pairs
             if median_filtering > 1:
                 filtered = median_filter(jnp.stack(u, axis=1), median_filtering)
                 u = tuple(jnp.where(active[:, None, None], filtered[:, c], u[c]) for c in range(2))
-            _, u, p, active = repeat(inner_iterations, inner, (0, u, p, active))
-            return k + 1, u, p, active
+            _, u, p, active = repeat(inner_iterations, functools.partial(inner, consts), (0, u, p, active))
+            return u, p, active
+
+        def outer(carry):
+            k, u, p, active = carry
+            if len(sizes) == 1:
+                return (k + 1, *outer_pass(consts, u, p, active))
+            order = jnp.argsort(~active, stable=True)  # the active pairs first
+            smaller = sum((jnp.sum(active) <= size).astype(jnp.int32) for size in sizes[1:])
+
+            def on_the_first(size):
+                def run(u, p, active):
+                    take = lambda x: x[order[:size]]  # noqa: E731
+                    part = outer_pass(*jax.tree.map(take, (consts, u, p, active)))
+                    return jax.tree.map(lambda x, y: x.at[order[:size]].set(y), (u, p, active), part)
+
+                return run
+
+            return (k + 1, *jax.lax.switch(smaller, [on_the_first(size) for size in sizes], u, p, active))
 
         _, u, p, _ = repeat(
             outer_iterations, outer, (0, tuple(jnp.unstack(u, axis=1)), p, jnp.ones_like(i0[:, 0, 0], bool))
@@ -180,6 +206,7 @@ def _solve_level(
         "median_filtering",
         "interpolation",
         "border",
+        "compaction",
     ),
 )
 def tvl1_flow(
@@ -198,6 +225,7 @@ def tvl1_flow(
     median_filtering: int = 5,
     interpolation: str = "cubic",
     border: str = "zero",
+    compaction: int = 0,
 ) -> jax.Array:
     """Dual TV-L1 optical flow from ``i0`` to ``i1`` for a batch of pairs, with OpenCV's defaults.
 
@@ -211,6 +239,10 @@ def tvl1_flow(
       epsilon: stop a pair's warp when its mean squared flow change per step is <= epsilon^2 (px^2).
       median_filtering: median window (px, odd) applied to the flow; <= 1 disables it.
       interpolation, border: see :func:`warp` (OpenCV: "cubic", "zero").
+      compaction: 0, or k > 0 to run each outer iteration on only the first P / 2^j pairs (j <= k, the
+        smallest that holds every pair still active, gathered to the front): the batch then no longer costs
+        its full size until its slowest pair stops. Same flow up to float rounding; k + 1 compiled copies of
+        the inner loop per level. Within a device only: under a sharded batch the gather crosses devices.
     Returns:
       [P, H, W, 2] float32 flow (u, v) in px: pixel (x, y) of i0 is at (x + u, y + v) in i1.
     """
@@ -233,6 +265,7 @@ def tvl1_flow(
         median_filtering=median_filtering,
         interpolation=interpolation,
         border=border,
+        compaction=compaction,
     )
     zero = jnp.zeros_like(levels0[-1])
     u = jnp.stack([zero, zero], axis=1)
@@ -263,7 +296,9 @@ def estimate_flow_batch(
         batches leave the cache (112 px, 2 cores: 159 / 180 / 260 ms per pair at 2 / 8 / 31 pairs per
         call); 64 elsewhere (on an H200 larger calls run faster, 561 pairs/s at 128 and 801 at 1,024 at
         112², but a clip with fewer pairs than the call size compiles its own shape: pass more for bulk work).
-      params: overrides of :data:`OPENCV_DEFAULTS` (and ``interpolation``, ``border``), see :func:`tvl1_flow`.
+      params: overrides of :data:`OPENCV_DEFAULTS` (and ``interpolation``, ``border``, ``compaction``), see
+        :func:`tvl1_flow`. With ``compaction`` each device compacts its own pairs (the solver runs under
+        `jax.shard_map`), so no pair crosses devices.
     Returns:
       (fwd, bwd), each [N-1, H, W, 2] float32 (u, v) px: fwd[k] maps frame k to k+1 at the pixels of
       frame k, bwd[k] maps frame k+1 to k at the pixels of frame k+1 (input_pipeline.flow's conventions).
@@ -283,6 +318,10 @@ def estimate_flow_batch(
         max_pairs = 2 * ways if mesh.devices.flat[0].platform == "cpu" else 64
     chunk = min(-(-max_pairs // ways) * ways, -(-len(src) // ways) * ways)
     sharding = NamedSharding(mesh, PartitionSpec("data"))
+    solve = functools.partial(tvl1_flow, **params)
+    if params.get("compaction") and ways > 1:
+        pairs = PartitionSpec("data")
+        solve = jax.jit(jax.shard_map(solve, mesh=mesh, in_specs=(pairs, pairs), out_specs=pairs))
     out = np.empty((len(src), h, w, 2), np.float32)
     with progress.bar(len(src), "flow (tvl1-jax)", unit="pair") as bar:
         for start in range(0, len(src), chunk):
@@ -291,7 +330,7 @@ def estimate_flow_batch(
             if m < chunk:
                 a = np.concatenate([a, np.zeros((chunk - m, h, w), np.float32)])
                 b = np.concatenate([b, np.zeros((chunk - m, h, w), np.float32)])
-            flow = tvl1_flow(jax.device_put(a, sharding), jax.device_put(b, sharding), **params)
+            flow = solve(jax.device_put(a, sharding), jax.device_put(b, sharding))
             out[start : start + m] = np.asarray(flow)[:m]
             bar.update(m)
     return out[: n - 1], out[n - 1 :]

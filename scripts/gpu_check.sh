@@ -9,8 +9,9 @@
 #   EPE against the synthetic generator's exact flow at 64 and 112 px (the same 8 pairs as the CPU table of
 #   benchmarks/RESULTS.md, beside DIS and Farnebäck on the machine's CPU), then pairs/s at 112² with 512 and
 #   2,048 flow fields per call (the target: ≥ 2,000 pairs/s) → $OUT/flow.jsonl.
-# tvl1 (≈ 1 min): where tvl1-jax's time goes (benchmarks/tvl1_profile.py): OpenCV's stopping vs the full
-#   schedule at 128 and 1,024 pairs per call, the cost of one primal-dual step / median / warp against the
+# tvl1 (≈ 1 min before compaction rows were added): where tvl1-jax's time goes (benchmarks/tvl1_profile.py):
+#   OpenCV's stopping (without and with compaction 3) vs the full schedule at 128 and 1,024 pairs per call, 32
+#   pairs one per call, the cost of one primal-dual step / median / warp against the
 #   step's memory roofline, and a trace of one call → $OUT/tvl1.jsonl, $OUT/tvl1_trace.tgz.
 # step (≈ 5 min): the model's size and FLOPs (`ta2net info`), then the paper config's training step
 #   (benchmarks/train_step.py) in bf16 at B = 16 and 4 with the profile of benchmarks/step_profile.py
@@ -60,7 +61,8 @@ if [[ " $PHASES " == *" flow "* ]]; then
 fi
 
 if [[ " $PHASES " == *" tvl1 "* ]]; then
-  python3 benchmarks/tvl1_profile.py --pairs 128 1024 --trace "$OUT/tvl1_trace" --jsonl "$OUT/tvl1.jsonl" || status=$?
+  python3 benchmarks/tvl1_profile.py --pairs 128 1024 --compaction 0 3 --alone 32 --trace "$OUT/tvl1_trace" \
+    --jsonl "$OUT/tvl1.jsonl" || status=$?
   if [ -d "$OUT/tvl1_trace" ]; then tar -C "$OUT" -czf "$OUT/tvl1_trace.tgz" tvl1_trace && rm -rf "$OUT/tvl1_trace"; fi
 fi
 

@@ -255,6 +255,27 @@ def test_per_pair_stopping_does_not_depend_on_the_batch():
     np.testing.assert_allclose(alone[0], batched[2], rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("axis_type", [AxisType.Explicit, AxisType.Auto])
+def test_compaction_gives_the_same_flow(axis_type):
+    """`compaction` runs each outer iteration on the still-active pairs gathered to the front: the same
+    per-pair schedule, so the same flow, on one device and (estimate_flow_batch, per device) on four."""
+    video = generate_video(2, SceneConfig(height=32, width=32, num_frames=9))
+    grey = to_gray(video.frames).astype(np.float32)
+    params = {**SMALL, "epsilon": 0.05}
+    plain = np.asarray(fj.tvl1_flow(grey[:8], grey[1:], **params))
+    compact = np.asarray(fj.tvl1_flow(grey[:8], grey[1:], **params, compaction=3))  # sizes 8, 4, 2, 1
+    assert np.abs(plain).max() > 0.1
+    solver = jax.make_jaxpr(lambda a, b: fj.tvl1_flow(a, b, **params, compaction=3))(grey[:8], grey[1:])
+    assert str(solver).count("cond[") == SMALL["nscales"]  # one switch over the sizes per level: it compacts
+    np.testing.assert_allclose(compact, plain, rtol=0, atol=1e-5)
+
+    mesh = Mesh(np.asarray(jax.devices()[:4]), ("data",), axis_types=(axis_type,))
+    fwd, bwd = fj.estimate_flow_batch(grey, mesh=mesh, max_pairs=8, **params, compaction=1)  # 2 per device
+    reference = fj.estimate_flow_batch(grey, mesh=mesh, max_pairs=8, **params)
+    np.testing.assert_allclose(np.concatenate([fwd, bwd]), np.concatenate(reference), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(fwd, plain, rtol=0, atol=1e-5)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="at least 2 frames"):
         fj.estimate_flow_batch(np.zeros((1, 32, 32), np.uint8))
@@ -342,15 +363,23 @@ def test_tvl1_profile_benchmark_rows(tmp_path):
     spec = importlib.util.spec_from_file_location("tvl1_bench", os.path.join(root, "benchmarks", "tvl1_profile.py"))
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    i0, i1 = bench._frames(24, 40)
+    i0, i1 = bench._frames(24, 250)  # the 8 videos' 248 pairs, then the first two again
     grey = [to_gray(generate_video(seed, SceneConfig(height=24, width=24, num_frames=32)).frames) for seed in range(2)]
     np.testing.assert_array_equal(i0[30:33], np.concatenate([grey[0][30:31], grey[1][:2]]))
     np.testing.assert_array_equal(i1[30:33], np.concatenate([grey[0][31:32], grey[1][1:3]]))
+    np.testing.assert_array_equal(i0[248:], i0[:2])
+    spread, _ = bench._frames(24, 8)  # fewer: one pair from each video
+    np.testing.assert_array_equal(spread[:2], np.stack([grey[0][0], grey[1][0]]))
 
     out = tmp_path / "tvl1.jsonl"
-    bench.main(["--size", "24", "--pairs", "2", "--repeats", "1", "--op-calls", "2", "--jsonl", str(out)])
+    bench.main(
+        ["--size", "24", "--pairs", "2", "--repeats", "1", "--op-calls", "2", "--compaction", "0", "1",
+         "--alone", "2", "--jsonl", str(out)]
+    )  # fmt: skip
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [(r["pairs"], r.get("schedule")) for r in rows] == [(2, "default"), (2, "fixed"), (2, None)]
-    assert all(r["pairs_per_s"] > 0 for r in rows[:2])
-    assert {"primal_dual_step_ms", "median_filter_ms", "warp_ms"} <= set(rows[2])
-    assert rows[2]["step_roofline_ms"] is None  # the CPU has no rated bandwidth in the table
+    kinds = [(r["pairs"], r.get("schedule"), r.get("compaction")) for r in rows[:3]]
+    assert kinds == [(2, "default", 0), (2, "default", 1), (2, "fixed", None)]
+    assert all(r["pairs_per_s"] > 0 for r in rows[:3])
+    assert rows[3]["alone_pairs"] == 2 and rows[3]["alone_schedule_share"] > 0
+    assert {"primal_dual_step_ms", "median_filter_ms", "warp_ms"} <= set(rows[4])
+    assert rows[4]["step_roofline_ms"] is None  # the CPU has no rated bandwidth in the table
