@@ -48,8 +48,11 @@ TIMEOUT = 420
 # Step 3 is not compared: on another machine (2026-12-04, AMD EPYC) the runs split into two trajectories by
 # step 3 within one process already: 1 process × 1 or 2 devices and 2 processes × 2 reach loss 0.226114, 1
 # process × 4 devices (data or data × fsdp) 0.228587 (gradient norm 0.718 vs 0.629), all within 3e-5 (loss)
-# and 3.3e-3 (gradient norm) of each other at step 2. A rounding-level difference flips a discrete choice there,
-# so at step 3 no tolerance tells a wrong batch from the device count; steps 1 and 2 are compared.
+# and 3.3e-3 (gradient norm) of each other at step 2. The discrete choice that flips is the rank weighting of
+# the CCAM SimMax term (losses.py `_rank_weighted_nll`): with loss.fb_rank_alpha=0 (every rank weighted 1),
+# 1 and 4 devices agree at step 3 (loss 0.225009 vs 0.225008, gradient norm 0.5121 vs 0.5120); with 0.25,
+# near-equal similarities swap ranks under rounding (gradient norm 1.1627 vs 1.1664 at step 2 already).
+# So at step 3 no tolerance tells a wrong batch from the device count; steps 1 and 2 are compared.
 COMPARED_STEPS = 2
 STEP1_RTOL = 5e-5
 LATER_RTOL = {"loss": 1e-3, "focal": 1e-3, "soft_ce": 1e-3, "fb": 1e-3, "tmp": 1e-3, "grad_norm": 1e-2}
