@@ -26,7 +26,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 
-def _median_ms(compiled, args, warmup: int, steps: int) -> float:
+def median_ms(compiled, args, warmup: int, steps: int) -> float:
+    """ms of the median of ``steps`` calls of ``compiled(*args)`` after ``warmup`` untimed ones (each ended
+    by block_until_ready); also benchmarks/tvl1_profile.py's timer."""
     import jax
 
     times = []
@@ -86,7 +88,7 @@ def stage_times(config, graphdef, state, data, step_ms: float, warmup: int, step
     # XLA compiles outside the GIL: the pieces compile side by side (a paper-size step takes a minute or more).
     with ThreadPoolExecutor(len(lowered)) as pool:
         compiled = dict(zip(lowered, pool.map(lambda stage: stage.compile(), lowered.values())))
-    ms = {f"{name}_ms": _median_ms(compiled[name], args, warmup, steps) for name, (_, args) in pieces.items()}
+    ms = {f"{name}_ms": median_ms(compiled[name], args, warmup, steps) for name, (_, args) in pieces.items()}
     batch = int(data["frames"].shape[0])
     return {
         **ms,

@@ -29,15 +29,17 @@ import argparse
 import datetime
 import functools
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # step_profile, also when loaded by path
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # first: benchmarks/input_pipeline.py must not shadow the package
+
+from step_profile import median_ms  # noqa: E402
 
 # GB/s of memory bandwidth by device kind, for the primal-dual step's roofline (the card's rated figure).
 BANDWIDTH_GBPS = {"NVIDIA H200": 4800.0, "NVIDIA H100 80GB HBM3": 3350.0}
@@ -54,18 +56,6 @@ def _frames(size: int, pairs: int) -> tuple[np.ndarray, np.ndarray]:
     # Fewer pairs than the videos hold: spread over all of them (one video's pairs converge alike).
     picks = np.arange(pairs) * len(i0) // pairs if pairs <= len(i0) else np.arange(pairs) % len(i0)
     return i0[picks], i1[picks]
-
-
-def _median_ms(fn, args, repeats: int) -> float:
-    import jax
-
-    jax.block_until_ready(fn(*args))  # compile and warm up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t)
-    return 1e3 * statistics.median(times)
 
 
 def _op_costs(i0, i1, calls: int, repeats: int) -> dict:
@@ -107,9 +97,9 @@ def _op_costs(i0, i1, calls: int, repeats: int) -> dict:
 
     i0, i1 = jnp.asarray(i0), jnp.asarray(i1)
     return {
-        "primal_dual_step_ms": _median_ms(steps, (i0, i1), repeats) / calls,
-        "median_filter_ms": _median_ms(medians, (u0,), repeats) / calls,
-        "warp_ms": _median_ms(warps, (i1, u0), repeats) / calls,
+        "primal_dual_step_ms": median_ms(steps, (i0, i1), 1, repeats) / calls,
+        "median_filter_ms": median_ms(medians, (u0,), 1, repeats) / calls,
+        "warp_ms": median_ms(warps, (i1, u0), 1, repeats) / calls,
     }
 
 
@@ -173,7 +163,7 @@ def main(argv=None) -> None:
         i0, i1 = (jax.device_put(x) for x in _frames(args.size, pairs))
         runs = [("default", {"compaction": c}) for c in args.compaction] + [("fixed", {"epsilon": 0.0})]
         for schedule, params in runs:
-            ms = _median_ms(functools.partial(tvl1_flow, **params), (i0, i1), args.repeats)
+            ms = median_ms(functools.partial(tvl1_flow, **params), (i0, i1), 1, args.repeats)
             rows.append(
                 {**base, "pairs": pairs, "schedule": schedule, **params, "ms_per_call": ms,
                  "pairs_per_s": pairs / ms * 1e3}
