@@ -10,6 +10,7 @@ at half resolution ("dis-fast-fs1"), against which the default DIS settings (inp
 row "dis") were chosen, and "tvl1-jax": input_pipeline.flow_jax (TV-L1 in JAX with OpenCV's defaults) on
 the default JAX device, scored on the same pairs as "tvl1"; its time excludes compilation (one warm-up call
 per shape), and it is also timed on the first pairs of one video in a single call (``--jax-batch``).
+``--jax-step-kernel`` and ``--jax-compaction`` pass tvl1_flow's options of those names to every tvl1-jax row.
 
     python benchmarks/flow_estimators.py --num-videos 4 --size 64 112
 """
@@ -74,13 +75,16 @@ def jax_device() -> str:
     return f"{len(devices)} x {devices[0].device_kind}"
 
 
+JAX_OPTIONS: dict = {}  # tvl1_flow options of every tvl1-jax call (--jax-step-kernel, --jax-compaction)
+
+
 def _jax_flow(frames: np.ndarray, max_pairs: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Forward and backward flow of ``frames`` [N, H, W, 3] with input_pipeline.flow_jax, on the device
     (``max_pairs`` fields per call; None: estimate_flow_batch's default)."""
     from input_pipeline.flow import to_gray
     from input_pipeline.flow_jax import estimate_flow_batch
 
-    return estimate_flow_batch(to_gray(frames), max_pairs=max_pairs)
+    return estimate_flow_batch(to_gray(frames), max_pairs=max_pairs, **JAX_OPTIONS)
 
 
 def jax_batched_ms(video, batch: int) -> float:
@@ -102,11 +106,12 @@ def jax_throughput(videos, pairs_per_call: int) -> dict:
 
     grey = np.concatenate([to_gray(v.frames) for v in videos])
     grey = np.resize(grey, (pairs_per_call + 1, *grey.shape[1:]))
-    estimate_flow_batch(grey, max_pairs=pairs_per_call)
+    estimate_flow_batch(grey, max_pairs=pairs_per_call, **JAX_OPTIONS)
     t0 = time.perf_counter()
-    estimate_flow_batch(grey, max_pairs=pairs_per_call)
+    estimate_flow_batch(grey, max_pairs=pairs_per_call, **JAX_OPTIONS)
     seconds = time.perf_counter() - t0
-    return {"pairs_per_call": pairs_per_call, "fields": 2 * pairs_per_call, "pairs_per_s": 2 * pairs_per_call / seconds}
+    return {"pairs_per_call": pairs_per_call, "fields": 2 * pairs_per_call, "pairs_per_s": 2 * pairs_per_call / seconds,
+            **JAX_OPTIONS}  # fmt: skip
 
 
 def budgeted_pairs(videos, max_pairs: int):
@@ -270,11 +275,18 @@ def main(argv=None) -> None:
         metavar="PAIRS",
         help="also time tvl1-jax's pairs/s with this many flow fields per call (e.g. 64 256 1024 on a GPU)",
     )
+    parser.add_argument("--jax-step-kernel", choices=["xla", "pallas"], help="tvl1_flow's step_kernel for tvl1-jax")
+    parser.add_argument("--jax-compaction", type=int, help="tvl1_flow's compaction for tvl1-jax")
     parser.add_argument(
         "--no-write", action="store_true", help="leave benchmarks/RESULTS.md and benchmarks/results.jsonl alone"
     )
     parser.add_argument("--jsonl", help="also append every row to this JSON-lines file")
     args = parser.parse_args(argv)
+    JAX_OPTIONS.clear()
+    if args.jax_step_kernel:
+        JAX_OPTIONS["step_kernel"] = args.jax_step_kernel
+    if args.jax_compaction is not None:
+        JAX_OPTIONS["compaction"] = args.jax_compaction
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = set(methods) - set(ALL_METHODS)
     if unknown:
@@ -300,6 +312,7 @@ def main(argv=None) -> None:
                     jax_version=jax_version(),
                     batch_pairs=batch,
                     batched_ms_per_pair=jax_batched_ms(videos[0], batch),
+                    **JAX_OPTIONS,
                     diff_to_tvl1=(tvl1_disagreement(videos, args.tvl1_pairs) if "tvl1" in methods else float("nan")),
                 )
             rows.append(row)

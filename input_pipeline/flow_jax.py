@@ -54,8 +54,9 @@ from input_pipeline.flow_jax_ops import (
     resize_linear,
     warp,
 )
+from input_pipeline.flow_jax_pallas import from_flat, primal_dual_step_flat, to_flat
 
-__all__ = ["OPENCV_DEFAULTS", "estimate_flow_batch", "pyramid_shapes", "tvl1_flow"]
+__all__ = ["OPENCV_DEFAULTS", "STEP_KERNELS", "estimate_flow_batch", "pyramid_shapes", "tvl1_flow"]
 
 # cv2.optflow.DualTVL1OpticalFlow_create() defaults (gamma = 0 and useInitialFlow = False are the only
 # behaviour implemented here).
@@ -72,6 +73,9 @@ OPENCV_DEFAULTS = {
     "median_filtering": 5,
 }
 _F32_EPS = float(np.finfo(np.float32).eps)
+# How the inner loop's primal-dual step is compiled: "xla" (primal_dual_step, every platform) or "pallas"
+# (flow_jax_pallas: one Triton kernel per step on NVIDIA GPUs, Pallas' interpreter elsewhere).
+STEP_KERNELS = ("xla", "pallas")
 
 
 def primal_dual_step(u, p, i1wx, i1wy, grad, rho_c, *, l_t: float, theta: float, taut: float):
@@ -122,6 +126,7 @@ def _solve_level(
     interpolation,
     border,
     compaction,
+    step_kernel,
 ):
     """TV-L1 at one pyramid level. i0, i1: [P, H, W]; u: [P, 2, H, W] initial flow (px). Returns u.
 
@@ -132,9 +137,22 @@ def _solve_level(
     i1x, i1y = centered_gradient(i1)
     i1_stack = jnp.stack([i1, i1x, i1y], axis=1)
     stop = np.float32(epsilon * epsilon * h * w)
-    step = functools.partial(primal_dual_step, l_t=l_t, theta=theta, taut=taut)
     num_pairs = i0.shape[0]
     sizes = [num_pairs >> j for j in range(compaction + 1) if num_pairs >> j]  # descending
+    # The inner loop's layout of each field, and its step with finished pairs left unchanged.
+    if step_kernel == "pallas":
+        to_inner, from_inner = to_flat, functools.partial(from_flat, h=h, w=w)
+
+        def masked_step(u, p, consts, active):
+            return primal_dual_step_flat(u, p, *consts, active, h=h, w=w, l_t=l_t, theta=theta, taut=taut)
+
+    else:
+        to_inner = from_inner = lambda x: x  # noqa: E731
+
+        def masked_step(u, p, consts, active):
+            u_new, p_new, error = primal_dual_step(u, p, *consts, l_t=l_t, theta=theta, taut=taut)
+            keep = functools.partial(jnp.where, active[:, None, None])
+            return *jax.tree.map(keep, (u_new, p_new), (u, p)), error
 
     def one_warp(_, carry):
         u, p = carry  # u: [P, 2, H, W]; p: the dual variable as primal_dual_step takes it
@@ -142,21 +160,20 @@ def _solve_level(
         grad = i1wx * i1wx + i1wy * i1wy
         rho_c = i1w - i1wx * u[:, 0] - i1wy * u[:, 1] - i0
 
-        consts = (i1wx, i1wy, grad, rho_c)
+        consts = tuple(map(to_inner, (i1wx, i1wy, grad, rho_c)))
 
         def inner(consts, carry):
             k, u, p, active = carry
-            u_new, p_new, error = step(u, p, *consts)
-            keep = functools.partial(jnp.where, active[:, None, None])
-            u, p = jax.tree.map(keep, (u_new, p_new), (u, p))
+            u, p, error = masked_step(u, p, consts, active)
             return k + 1, u, p, active & (error > stop)
 
         def outer_pass(consts, u, p, active):  # one outer iteration on any number of pairs
             if median_filtering > 1:
                 filtered = median_filter(jnp.stack(u, axis=1), median_filtering)
                 u = tuple(jnp.where(active[:, None, None], filtered[:, c], u[c]) for c in range(2))
-            _, u, p, active = repeat(inner_iterations, functools.partial(inner, consts), (0, u, p, active))
-            return u, p, active
+            carry = (0, tuple(map(to_inner, u)), p, active)
+            _, u, p, active = repeat(inner_iterations, functools.partial(inner, consts), carry)
+            return tuple(map(from_inner, u)), p, active
 
         def outer(carry):
             k, u, p, active = carry
@@ -186,7 +203,7 @@ def _solve_level(
         # No stopping test: a static trip count (on a GPU a while loop reads its predicate every step).
         return jax.lax.fori_loop(0, n, lambda _, c: body(c), carry)
 
-    zero = jnp.zeros_like(i0)
+    zero = to_inner(jnp.zeros_like(i0))  # p: reset per level, kept in the inner loop's layout
     u, _ = jax.lax.fori_loop(0, warps, one_warp, (u, ((zero, zero), (zero, zero))))
     return u
 
@@ -207,6 +224,7 @@ def _solve_level(
         "interpolation",
         "border",
         "compaction",
+        "step_kernel",
     ),
 )
 def tvl1_flow(
@@ -226,6 +244,7 @@ def tvl1_flow(
     interpolation: str = "cubic",
     border: str = "zero",
     compaction: int = 0,
+    step_kernel: str = "xla",
 ) -> jax.Array:
     """Dual TV-L1 optical flow from ``i0`` to ``i1`` for a batch of pairs, with OpenCV's defaults.
 
@@ -243,9 +262,14 @@ def tvl1_flow(
         smallest that holds every pair still active, gathered to the front): the batch then no longer costs
         its full size until its slowest pair stops. Same flow up to float rounding; k + 1 compiled copies of
         the inner loop per level. Within a device only: under a sharded batch the gather crosses devices.
+      step_kernel: "xla" or "pallas" (:data:`STEP_KERNELS`): the inner loop as XLA fuses
+        :func:`primal_dual_step`, or as one Pallas kernel per step (input_pipeline/flow_jax_pallas.py; for
+        NVIDIA GPUs: elsewhere it runs in Pallas' interpreter, for tests). Same flow up to float rounding.
     Returns:
       [P, H, W, 2] float32 flow (u, v) in px: pixel (x, y) of i0 is at (x + u, y + v) in i1.
     """
+    if step_kernel not in STEP_KERNELS:
+        raise ValueError(f"step_kernel must be one of {STEP_KERNELS}, not {step_kernel!r}")
     if i0.shape != i1.shape or i0.ndim != 3:
         raise ValueError(f"i0 and i1 must both be [P, H, W], got {i0.shape} and {i1.shape}")
     shapes = pyramid_shapes(i0.shape[1], i0.shape[2], nscales, scale_step)
@@ -266,6 +290,7 @@ def tvl1_flow(
         interpolation=interpolation,
         border=border,
         compaction=compaction,
+        step_kernel=step_kernel,
     )
     zero = jnp.zeros_like(levels0[-1])
     u = jnp.stack([zero, zero], axis=1)

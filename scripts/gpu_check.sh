@@ -2,7 +2,7 @@
 # The GPU check: run from the root of a copy of the repo on the GPU machine (Python 3.12 with jax ≥ 0.11.2,
 # flax ≥ 0.12.10, optax, orbax, absl-py, PyYAML, OpenCV headless; no grain, TFDS, PyAV or ml_collections).
 #
-#   bash scripts/gpu_check.sh [flow] [tvl1] [step]   # flow and step when none is named; results in $OUT
+#   bash scripts/gpu_check.sh [flow] [tvl1] [pallas] [step]   # flow and step when none is named; results in $OUT
 #                                                    # (default /tmp/gpu_check)
 #
 # flow (issue 16; ≈ 2 min on an H200, mostly compilation): input_pipeline/flow_jax.py's TV-L1 on the GPU:
@@ -13,6 +13,11 @@
 #   OpenCV's stopping (without and with compaction 3) vs the full schedule at 128 and 1,024 pairs per call, 32
 #   pairs one per call, the cost of one primal-dual step / median / warp against the
 #   step's memory roofline, and a trace of one call → $OUT/tvl1.jsonl, $OUT/tvl1_trace.tgz.
+# pallas (≈ 4 min?): the primal-dual step as one Triton kernel (step_kernel="pallas",
+#   input_pipeline/flow_jax_pallas.py) against XLA's at 1,024 pairs per call, each with compaction 0 and 3,
+#   their flows' agreement and one step's cost (tvl1_profile → $OUT/tvl1.jsonl); then tvl1-jax EPE with the
+#   kernel at 64 and 112 px and pairs/s at 112² with 1,024 and 2,048 fields per call and compaction 3
+#   (flow_estimators → $OUT/flow.jsonl).
 # step (≈ 5 min): the model's size and FLOPs (`ta2net info`), then the paper config's training step
 #   (benchmarks/train_step.py) in bf16 at B = 16 and 4 with the profile of benchmarks/step_profile.py
 #   (inputs / trunks / heads / optimizer, trunk-bound clips/s) and a jax.profiler trace of the B = 16 row
@@ -64,6 +69,19 @@ if [[ " $PHASES " == *" tvl1 "* ]]; then
   python3 benchmarks/tvl1_profile.py --pairs 128 1024 --compaction 0 3 --alone 32 --trace "$OUT/tvl1_trace" \
     --jsonl "$OUT/tvl1.jsonl" || status=$?
   if [ -d "$OUT/tvl1_trace" ]; then tar -C "$OUT" -czf "$OUT/tvl1_trace.tgz" tvl1_trace && rm -rf "$OUT/tvl1_trace"; fi
+fi
+
+if [[ " $PHASES " == *" pallas "* ]]; then
+  # shellcheck disable=SC2086
+  python3 benchmarks/tvl1_profile.py --pairs ${PALLAS_PAIRS:-1024} --compaction 0 3 --step-kernel pallas xla \
+    --jsonl "$OUT/tvl1.jsonl" || status=$?
+  # shellcheck disable=SC2086
+  python3 benchmarks/flow_estimators.py --methods dis,tvl1-jax --size $FLOW_SIZES --num-videos 8 --num-frames 32 \
+    --tvl1-pairs 8 --jax-batch 2 --jax-step-kernel pallas --no-write --jsonl "$OUT/flow.jsonl" $FLOW_ARGS || status=$?
+  # shellcheck disable=SC2086
+  python3 benchmarks/flow_estimators.py --methods "" --size ${FLOW_SIZES##* } --num-videos 8 --num-frames 32 \
+    --jax-throughput $FLOW_THROUGHPUT --jax-step-kernel pallas --jax-compaction 3 --no-write \
+    --jsonl "$OUT/flow.jsonl" $FLOW_ARGS || status=$?
 fi
 
 if [[ " $PHASES " == *" step "* ]]; then
