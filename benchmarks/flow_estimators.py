@@ -10,7 +10,7 @@ at half resolution ("dis-fast-fs1"), against which the default DIS settings (inp
 row "dis") were chosen, and "tvl1-jax": input_pipeline.flow_jax (TV-L1 in JAX with OpenCV's defaults) on
 the default JAX device, scored on the same pairs as "tvl1"; its time excludes compilation (one warm-up call
 per shape), and it is also timed on the first pairs of one video in a single call (``--jax-batch``).
-``--jax-step-kernel`` and ``--jax-compaction`` pass tvl1_flow's options of those names to every tvl1-jax row.
+``--jax-compaction`` overrides `estimate_flow_batch`'s default for the device in every tvl1-jax row.
 
     python benchmarks/flow_estimators.py --num-videos 4 --size 64 112
 """
@@ -75,7 +75,7 @@ def jax_device() -> str:
     return f"{len(devices)} x {devices[0].device_kind}"
 
 
-JAX_OPTIONS: dict = {}  # tvl1_flow options of every tvl1-jax call (--jax-step-kernel, --jax-compaction)
+JAX_OPTIONS: dict = {}  # estimate_flow_batch options of every tvl1-jax call (--jax-compaction)
 
 
 def _jax_flow(frames: np.ndarray, max_pairs: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -97,21 +97,32 @@ def jax_batched_ms(video, batch: int) -> float:
     return 1000 * (time.perf_counter() - t0) / (2 * (len(frames) - 1))
 
 
-def jax_throughput(videos, pairs_per_call: int) -> dict:
+def jax_throughput(videos, pairs_per_call: int) -> list[dict]:
     """Flow fields per second of tvl1-jax through `estimate_flow_batch` with ``pairs_per_call`` fields per
-    jitted call, the host transfers included: the grey frames of ``videos`` repeated to ``pairs_per_call`` + 1
-    frames, i.e. two full calls (fwd, bwd); compilation excluded (one untimed run first)."""
+    jitted call, the host transfers included, on ``pairs_per_call`` + 1 frames (two full calls: fwd, bwd) of
+    two kinds: the grey frames of ``videos`` concatenated and tiled (every 32nd pair of 32-frame videos spans
+    a cut, which never meets OpenCV's stopping test), and one synthetic video of that length (no cut; made
+    with the first video's seed). Compilation excluded (one untimed run first; both kinds share
+    the compiled shape). One row per kind."""
     from input_pipeline.flow import to_gray
     from input_pipeline.flow_jax import estimate_flow_batch
+    from input_pipeline.synthetic import SceneConfig, generate_video
 
     grey = np.concatenate([to_gray(v.frames) for v in videos])
-    grey = np.resize(grey, (pairs_per_call + 1, *grey.shape[1:]))
-    estimate_flow_batch(grey, max_pairs=pairs_per_call, **JAX_OPTIONS)
-    t0 = time.perf_counter()
-    estimate_flow_batch(grey, max_pairs=pairs_per_call, **JAX_OPTIONS)
-    seconds = time.perf_counter() - t0
-    return {"pairs_per_call": pairs_per_call, "fields": 2 * pairs_per_call, "pairs_per_s": 2 * pairs_per_call / seconds,
-            **JAX_OPTIONS}  # fmt: skip
+    tiled = np.resize(grey, (pairs_per_call + 1, *grey.shape[1:]))
+    height, width = grey.shape[1:]
+    config = SceneConfig(height=height, width=width, num_frames=pairs_per_call + 1)
+    long = to_gray(generate_video(videos[0].seed, config).frames)
+    rows = []
+    for kind, frames in (("tiled videos", tiled), ("one video", long)):
+        if not rows:
+            estimate_flow_batch(frames, max_pairs=pairs_per_call, **JAX_OPTIONS)
+        t0 = time.perf_counter()
+        estimate_flow_batch(frames, max_pairs=pairs_per_call, **JAX_OPTIONS)
+        seconds = time.perf_counter() - t0
+        rows.append({"pairs_per_call": pairs_per_call, "fields": 2 * pairs_per_call, "frames": kind,
+                     "pairs_per_s": 2 * pairs_per_call / seconds, **JAX_OPTIONS})  # fmt: skip
+    return rows
 
 
 def budgeted_pairs(videos, max_pairs: int):
@@ -275,16 +286,15 @@ def main(argv=None) -> None:
         metavar="PAIRS",
         help="also time tvl1-jax's pairs/s with this many flow fields per call (e.g. 64 256 1024 on a GPU)",
     )
-    parser.add_argument("--jax-step-kernel", choices=["xla", "pallas"], help="tvl1_flow's step_kernel for tvl1-jax")
-    parser.add_argument("--jax-compaction", type=int, help="tvl1_flow's compaction for tvl1-jax")
+    parser.add_argument(
+        "--jax-compaction", type=int, help="tvl1-jax's compaction (default: estimate_flow_batch's for the device)"
+    )
     parser.add_argument(
         "--no-write", action="store_true", help="leave benchmarks/RESULTS.md and benchmarks/results.jsonl alone"
     )
     parser.add_argument("--jsonl", help="also append every row to this JSON-lines file")
     args = parser.parse_args(argv)
     JAX_OPTIONS.clear()
-    if args.jax_step_kernel:
-        JAX_OPTIONS["step_kernel"] = args.jax_step_kernel
     if args.jax_compaction is not None:
         JAX_OPTIONS["compaction"] = args.jax_compaction
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -328,17 +338,22 @@ def main(argv=None) -> None:
                 flush=True,
             )
         for pairs in args.jax_throughput:
-            row = {
-                "bench": "flow_throughput",
-                "method": "tvl1-jax",
-                "size": size,
-                **jax_throughput(videos, pairs),
-                "jax_device": jax_device(),
-                "jax_version": jax_version(),
-                "date": date,
-            }
-            extra_rows.append(row)
-            print(f"tvl1-jax {size:5d} px, {pairs} fields per call: {row['pairs_per_s']:.1f} pairs/s", flush=True)
+            for measured in jax_throughput(videos, pairs):
+                row = {
+                    "bench": "flow_throughput",
+                    "method": "tvl1-jax",
+                    "size": size,
+                    **measured,
+                    "jax_device": jax_device(),
+                    "jax_version": jax_version(),
+                    "date": date,
+                }
+                extra_rows.append(row)
+                print(
+                    f"tvl1-jax {size:5d} px, {pairs} fields per call, {row['frames']}: "
+                    f"{row['pairs_per_s']:.1f} pairs/s",
+                    flush=True,
+                )
     if args.jsonl:
         with open(args.jsonl, "a") as f:
             for row in rows + extra_rows:

@@ -12,18 +12,13 @@ it times `input_pipeline.flow_jax.tvl1_flow` (median of ``--repeats`` calls, com
   fraction of the full schedule the batch runs; with ``--alone N``, the same ratio for N pairs timed one per
   call (what a batch that dropped its finished pairs could approach).
 
-each for every ``--step-kernel`` (``xla``: the step as XLA fuses it; ``pallas``: one Triton kernel per
-step, input_pipeline/flow_jax_pallas.py). With more than one kernel, an ``agreement`` row gives the mean and
-largest end-point distance (px) between each kernel's flow and the first's on the largest batch. Then, at
-the finest level and the largest ``--pairs``, the cost of one call of each building block (in a
-``fori_loop`` of ``--op-calls``, so launch overhead is amortised): one primal-dual step (per kernel), the
-5x5 median filter, the bicubic warp of the frame and its gradient. The step's memory roofline (16 float32
-reads and writes per pixel, at the card's rated bandwidth) is printed beside it when the device is known.
-``--trace DIR`` writes a jax.profiler trace of one ``default`` call of the largest batch (first kernel).
-A row that fails (a kernel that does not compile on the device) is printed with its ``error`` and the
-others still run.
+and, at the finest level and the largest ``--pairs``, the cost of one call of each building block (in a
+``fori_loop`` of ``--op-calls``, so launch overhead is amortised): one primal-dual step, the 5x5 median
+filter, the bicubic warp of the frame and its gradient. The step's memory roofline (16 float32 reads and
+writes per pixel, at the card's rated bandwidth) is printed beside it when the device is known.
+``--trace DIR`` writes a jax.profiler trace of one ``default`` call of the largest batch.
 
-    python benchmarks/tvl1_profile.py --pairs 128 1024 --step-kernel xla pallas --trace /tmp/tvl1_trace
+    python benchmarks/tvl1_profile.py --pairs 128 1024 --compaction 0 5 --trace /tmp/tvl1_trace   # ≈ 3 min, H200
 
 Prints one JSON line per measurement (``--jsonl`` appends them to a file too); nothing else is written.
 """
@@ -47,8 +42,6 @@ sys.path.insert(0, str(ROOT))  # first: benchmarks/input_pipeline.py must not sh
 from step_profile import median_ms  # noqa: E402
 
 # GB/s of memory bandwidth by device kind, for the primal-dual step's roofline (the card's rated figure).
-# (pixels per program, warps) of the Pallas step timed besides the default one.
-PALLAS_VARIANTS = ((512, 4), (1024, 8), (2048, 8), (4096, 8))
 BANDWIDTH_GBPS = {"NVIDIA H200": 4800.0, "NVIDIA H100 80GB HBM3": 3350.0}
 
 
@@ -65,43 +58,33 @@ def _frames(size: int, pairs: int) -> tuple[np.ndarray, np.ndarray]:
     return i0[picks], i1[picks]
 
 
-def _op_costs(i0, i1, calls: int, repeats: int, step_kernels) -> dict:
+def _op_costs(i0, i1, calls: int, repeats: int) -> dict:
     """ms per call of each building block at the finest level, amortised over ``calls`` calls in one jit."""
     import jax
     import jax.numpy as jnp
 
     from input_pipeline.flow_jax import OPENCV_DEFAULTS, primal_dual_step
     from input_pipeline.flow_jax_ops import centered_gradient, median_filter, warp
-    from input_pipeline.flow_jax_pallas import BLOCK, NUM_WARPS, primal_dual_step_flat, to_flat
 
     d = OPENCV_DEFAULTS
-    coefficients = {"l_t": d["lambda_"] * d["theta"], "theta": d["theta"], "taut": d["tau"] / d["theta"]}
-    h, w = i0.shape[1:]
+    step = functools.partial(
+        primal_dual_step, l_t=d["lambda_"] * d["theta"], theta=d["theta"], taut=d["tau"] / d["theta"]
+    )
     u0 = 0.5 * jnp.ones((i0.shape[0], 2, *i0.shape[1:]), jnp.float32)  # [P, 2, H, W]
-    active = jnp.ones(i0.shape[:1], bool)
+    zero = jnp.zeros(i0.shape, jnp.float32)
 
-    def steps_of(kernel, block=BLOCK, num_warps=NUM_WARPS):
-        layout = functools.partial(to_flat, block=block) if kernel == "pallas" else (lambda x: x)
-        if kernel == "pallas":
-            step = functools.partial(primal_dual_step_flat, h=h, w=w, block=block, num_warps=num_warps, **coefficients)
-        else:
-            step = lambda u, p, *consts: primal_dual_step(u, p, *consts[:4], **coefficients)  # noqa: E731
+    @jax.jit
+    def steps(i0, i1):
+        i1x, i1y = centered_gradient(i1)
+        grad, rho_c = i1x * i1x + i1y * i1y, i1 - i0
 
-        @jax.jit
-        def steps(i0, i1):
-            i1x, i1y = centered_gradient(i1)
-            consts = tuple(map(layout, (i1x, i1y, i1x * i1x + i1y * i1y, i1 - i0)))
-            zero = layout(jnp.zeros_like(i0))
+        def body(_, carry):
+            u, p, err = carry
+            u, p, e = step(u, p, i1x, i1y, grad, rho_c)
+            return u, p, err + e
 
-            def body(_, carry):
-                u, p, err = carry
-                u, p, e = step(u, p, *consts, active)
-                return u, p, err + e
-
-            u = (layout(u0[:, 0]), layout(u0[:, 1]))
-            return jax.lax.fori_loop(0, calls, body, (u, ((zero, zero), (zero, zero)), jnp.zeros(i0.shape[0])))
-
-        return steps
+        u = (u0[:, 0], u0[:, 1])
+        return jax.lax.fori_loop(0, calls, body, (u, ((zero, zero), (zero, zero)), jnp.zeros(i0.shape[0])))
 
     @jax.jit
     def medians(u):
@@ -113,43 +96,11 @@ def _op_costs(i0, i1, calls: int, repeats: int, step_kernels) -> dict:
         return jax.lax.fori_loop(0, calls, lambda _, s: warp(s, u, "cubic", "zero"), stack)
 
     i0, i1 = jnp.asarray(i0), jnp.asarray(i1)
-    costs = {}
-    variants = [("xla", {})] if "xla" in step_kernels else []
-    if "pallas" in step_kernels:  # the kernel's default block, then other (pixels per program, warps)
-        variants += [("pallas", {})] + [
-            ("pallas", {"block": b, "num_warps": n}) for b, n in PALLAS_VARIANTS if (b, n) != (BLOCK, NUM_WARPS)
-        ]
-    for kernel, options in variants:
-        name = "_".join(["primal_dual_step", *([kernel] if kernel != "xla" else []),
-                         *(f"{k}{v}" for k, v in options.items()), "ms"])  # fmt: skip
-        try:
-            costs[name] = median_ms(steps_of(kernel, **options), (i0, i1), 1, repeats) / calls
-        except Exception as e:  # noqa: BLE001 - a kernel that does not build on this device is a result too
-            costs[f"{name}_error"] = f"{type(e).__name__}: {str(e)[:500]}"
-    return costs | {
+    return {
+        "primal_dual_step_ms": median_ms(steps, (i0, i1), 1, repeats) / calls,
         "median_filter_ms": median_ms(medians, (u0,), 1, repeats) / calls,
         "warp_ms": median_ms(warps, (i1, u0), 1, repeats) / calls,
     }
-
-
-def _agreement(i0, i1, step_kernels) -> dict:
-    """End-point distance (px) between the flow of each step kernel and the first one's, default schedule."""
-    import jax
-
-    from input_pipeline.flow_jax import tvl1_flow
-
-    first = np.asarray(tvl1_flow(i0, i1, step_kernel=step_kernels[0]))
-    row = {"agreement_with": step_kernels[0]}
-    for kernel in step_kernels[1:]:
-        try:
-            other = np.asarray(jax.block_until_ready(tvl1_flow(i0, i1, step_kernel=kernel)))
-        except Exception as e:  # noqa: BLE001
-            row[f"{kernel}_error"] = f"{type(e).__name__}: {str(e)[:500]}"
-            continue
-        distance = np.linalg.norm(other - first, axis=-1)
-        row |= {f"{kernel}_mean_px": float(distance.mean()), f"{kernel}_max_px": float(distance.max()),
-                f"{kernel}_share_over_0.01px": float((distance > 0.01).mean())}  # fmt: skip
-    return row
 
 
 def _alone(i0, i1, count: int) -> dict:
@@ -192,14 +143,7 @@ def main(argv=None) -> None:
         help="tvl1_flow's compaction for the default-schedule rows (0: none; k: down to P / 2^k pairs)",
     )
     parser.add_argument(
-        "--step-kernel",
-        nargs="+",
-        default=["xla"],
-        choices=["xla", "pallas"],
-        help="tvl1_flow's step_kernel(s) to time (pallas: a Triton kernel on NVIDIA GPUs, interpreted elsewhere)",
-    )
-    parser.add_argument(
-        "--fixed", action=argparse.BooleanOptionalAction, default=True, help="also time the full schedule"
+        "--fixed", action=argparse.BooleanOptionalAction, default=True, help="also time the full schedule (ε = 0)"
     )
     parser.add_argument("--trace", help="write a jax.profiler trace of one default call here")
     parser.add_argument("--jsonl", help="also append every row to this JSON-lines file")
@@ -220,28 +164,20 @@ def main(argv=None) -> None:
     rows = []
     for pairs in args.pairs:
         i0, i1 = (jax.device_put(x) for x in _frames(args.size, pairs))
-        for kernel in args.step_kernel:
-            runs = [("default", {"compaction": c}) for c in args.compaction]
-            runs += [("fixed", {"epsilon": 0.0})] if args.fixed else []
-            for schedule, params in runs:
-                row = {**base, "pairs": pairs, "schedule": schedule, **params, "step_kernel": kernel}
-                try:
-                    ms = median_ms(
-                        functools.partial(tvl1_flow, **params, step_kernel=kernel), (i0, i1), 1, args.repeats
-                    )
-                    row |= {"ms_per_call": ms, "pairs_per_s": pairs / ms * 1e3}
-                except Exception as e:  # noqa: BLE001 - e.g. a Triton kernel that does not build here
-                    row["error"] = f"{type(e).__name__}: {str(e)[:500]}"
-                rows.append(row)
-                print(json.dumps(rows[-1]), flush=True)
+        runs = [("default", {"compaction": c}) for c in args.compaction]
+        runs += [("fixed", {"epsilon": 0.0})] if args.fixed else []
+        for schedule, params in runs:
+            ms = median_ms(functools.partial(tvl1_flow, **params), (i0, i1), 1, args.repeats)
+            rows.append(
+                {**base, "pairs": pairs, "schedule": schedule, **params, "ms_per_call": ms,
+                 "pairs_per_s": pairs / ms * 1e3}
+            )  # fmt: skip
+            print(json.dumps(rows[-1]), flush=True)
     if args.alone:
         rows.append({**base, **_alone(*_frames(args.size, 248), args.alone)})  # 248: every pair of the 8 videos
         print(json.dumps(rows[-1]), flush=True)
     i0, i1 = _frames(args.size, max(args.pairs))
-    if len(args.step_kernel) > 1:
-        rows.append({**base, "pairs": len(i0), **_agreement(i0, i1, args.step_kernel)})
-        print(json.dumps(rows[-1]), flush=True)
-    costs = _op_costs(i0, i1, args.op_calls, args.repeats, args.step_kernel)
+    costs = _op_costs(i0, i1, args.op_calls, args.repeats)
     # A fused step reads u (2), p (4), the two warped gradients, |grad|^2 and rho_c and writes u and p: 16 floats.
     bytes_per_step = 16 * 4 * i0.size
     bandwidth = BANDWIDTH_GBPS.get(device.device_kind)
@@ -256,10 +192,9 @@ def main(argv=None) -> None:
     print(json.dumps(rows[-1]), flush=True)
     if args.trace:
         i0, i1 = jax.device_put(i0), jax.device_put(i1)
-        solve = functools.partial(tvl1_flow, step_kernel=args.step_kernel[0])
-        jax.block_until_ready(solve(i0, i1))
+        jax.block_until_ready(tvl1_flow(i0, i1))
         with jax.profiler.trace(args.trace):
-            jax.block_until_ready(solve(i0, i1))
+            jax.block_until_ready(tvl1_flow(i0, i1))
     if args.jsonl:
         with open(args.jsonl, "a") as f:
             f.writelines(json.dumps(row) + "\n" for row in rows)

@@ -22,7 +22,8 @@ and Facciolo (IPOL 2013), following the structure of OpenCV's CPU implementation
   pairs are frozen (masked updates) and a ``lax.while_loop`` ends when no pair in the batch is active,
   so each pair follows OpenCV's iteration schedule regardless of the others; ``epsilon=0`` gives the
   fixed counts (then as ``fori_loop``s with static trip counts). Masked pairs still cost their share of
-  each step; ``compaction`` gathers the active ones into a smaller batch per outer iteration instead;
+  each step; ``compaction`` gathers the active ones into a smaller batch per outer iteration instead
+  (``estimate_flow_batch``'s default on accelerators: 2.5-3x the pairs/s on an H200);
 * between levels: bilinear ``cv::resize`` of the flow to the finer size, times 1 / scale_step.
 
 Differences from OpenCV that remain: float32 sums in another order (the 16 warp taps, and the change
@@ -54,9 +55,16 @@ from input_pipeline.flow_jax_ops import (
     resize_linear,
     warp,
 )
-from input_pipeline.flow_jax_pallas import from_flat, primal_dual_step_flat, to_flat
 
-__all__ = ["OPENCV_DEFAULTS", "STEP_KERNELS", "estimate_flow_batch", "pyramid_shapes", "tvl1_flow"]
+__all__ = [
+    "OPENCV_DEFAULTS",
+    "call_size",
+    "default_compaction",
+    "default_pairs_per_device",
+    "estimate_flow_batch",
+    "pyramid_shapes",
+    "tvl1_flow",
+]
 
 # cv2.optflow.DualTVL1OpticalFlow_create() defaults (gamma = 0 and useInitialFlow = False are the only
 # behaviour implemented here).
@@ -73,9 +81,6 @@ OPENCV_DEFAULTS = {
     "median_filtering": 5,
 }
 _F32_EPS = float(np.finfo(np.float32).eps)
-# How the inner loop's primal-dual step is compiled: "xla" (primal_dual_step, every platform) or "pallas"
-# (flow_jax_pallas: one Triton kernel per step on NVIDIA GPUs, Pallas' interpreter elsewhere).
-STEP_KERNELS = ("xla", "pallas")
 
 
 def primal_dual_step(u, p, i1wx, i1wy, grad, rho_c, *, l_t: float, theta: float, taut: float):
@@ -126,7 +131,6 @@ def _solve_level(
     interpolation,
     border,
     compaction,
-    step_kernel,
 ):
     """TV-L1 at one pyramid level. i0, i1: [P, H, W]; u: [P, 2, H, W] initial flow (px). Returns u.
 
@@ -137,22 +141,9 @@ def _solve_level(
     i1x, i1y = centered_gradient(i1)
     i1_stack = jnp.stack([i1, i1x, i1y], axis=1)
     stop = np.float32(epsilon * epsilon * h * w)
+    step = functools.partial(primal_dual_step, l_t=l_t, theta=theta, taut=taut)
     num_pairs = i0.shape[0]
     sizes = [num_pairs >> j for j in range(compaction + 1) if num_pairs >> j]  # descending
-    # The inner loop's layout of each field, and its step with finished pairs left unchanged.
-    if step_kernel == "pallas":
-        to_inner, from_inner = to_flat, functools.partial(from_flat, h=h, w=w)
-
-        def masked_step(u, p, consts, active):
-            return primal_dual_step_flat(u, p, *consts, active, h=h, w=w, l_t=l_t, theta=theta, taut=taut)
-
-    else:
-        to_inner = from_inner = lambda x: x  # noqa: E731
-
-        def masked_step(u, p, consts, active):
-            u_new, p_new, error = primal_dual_step(u, p, *consts, l_t=l_t, theta=theta, taut=taut)
-            keep = functools.partial(jnp.where, active[:, None, None])
-            return *jax.tree.map(keep, (u_new, p_new), (u, p)), error
 
     def one_warp(_, carry):
         u, p = carry  # u: [P, 2, H, W]; p: the dual variable as primal_dual_step takes it
@@ -160,20 +151,21 @@ def _solve_level(
         grad = i1wx * i1wx + i1wy * i1wy
         rho_c = i1w - i1wx * u[:, 0] - i1wy * u[:, 1] - i0
 
-        consts = tuple(map(to_inner, (i1wx, i1wy, grad, rho_c)))
+        consts = (i1wx, i1wy, grad, rho_c)
 
         def inner(consts, carry):
             k, u, p, active = carry
-            u, p, error = masked_step(u, p, consts, active)
+            u_new, p_new, error = step(u, p, *consts)
+            keep = functools.partial(jnp.where, active[:, None, None])
+            u, p = jax.tree.map(keep, (u_new, p_new), (u, p))
             return k + 1, u, p, active & (error > stop)
 
         def outer_pass(consts, u, p, active):  # one outer iteration on any number of pairs
             if median_filtering > 1:
                 filtered = median_filter(jnp.stack(u, axis=1), median_filtering)
                 u = tuple(jnp.where(active[:, None, None], filtered[:, c], u[c]) for c in range(2))
-            carry = (0, tuple(map(to_inner, u)), p, active)
-            _, u, p, active = repeat(inner_iterations, functools.partial(inner, consts), carry)
-            return tuple(map(from_inner, u)), p, active
+            _, u, p, active = repeat(inner_iterations, functools.partial(inner, consts), (0, u, p, active))
+            return u, p, active
 
         def outer(carry):
             k, u, p, active = carry
@@ -203,7 +195,7 @@ def _solve_level(
         # No stopping test: a static trip count (on a GPU a while loop reads its predicate every step).
         return jax.lax.fori_loop(0, n, lambda _, c: body(c), carry)
 
-    zero = to_inner(jnp.zeros_like(i0))  # p: reset per level, kept in the inner loop's layout
+    zero = jnp.zeros_like(i0)
     u, _ = jax.lax.fori_loop(0, warps, one_warp, (u, ((zero, zero), (zero, zero))))
     return u
 
@@ -224,7 +216,6 @@ def _solve_level(
         "interpolation",
         "border",
         "compaction",
-        "step_kernel",
     ),
 )
 def tvl1_flow(
@@ -244,7 +235,6 @@ def tvl1_flow(
     interpolation: str = "cubic",
     border: str = "zero",
     compaction: int = 0,
-    step_kernel: str = "xla",
 ) -> jax.Array:
     """Dual TV-L1 optical flow from ``i0`` to ``i1`` for a batch of pairs, with OpenCV's defaults.
 
@@ -262,14 +252,9 @@ def tvl1_flow(
         smallest that holds every pair still active, gathered to the front): the batch then no longer costs
         its full size until its slowest pair stops. Same flow up to float rounding; k + 1 compiled copies of
         the inner loop per level. Within a device only: under a sharded batch the gather crosses devices.
-      step_kernel: "xla" or "pallas" (:data:`STEP_KERNELS`): the inner loop as XLA fuses
-        :func:`primal_dual_step`, or as one Pallas kernel per step (input_pipeline/flow_jax_pallas.py; for
-        NVIDIA GPUs: elsewhere it runs in Pallas' interpreter, for tests). Same flow up to float rounding.
     Returns:
       [P, H, W, 2] float32 flow (u, v) in px: pixel (x, y) of i0 is at (x + u, y + v) in i1.
     """
-    if step_kernel not in STEP_KERNELS:
-        raise ValueError(f"step_kernel must be one of {STEP_KERNELS}, not {step_kernel!r}")
     if i0.shape != i1.shape or i0.ndim != 3:
         raise ValueError(f"i0 and i1 must both be [P, H, W], got {i0.shape} and {i1.shape}")
     shapes = pyramid_shapes(i0.shape[1], i0.shape[2], nscales, scale_step)
@@ -290,7 +275,6 @@ def tvl1_flow(
         interpolation=interpolation,
         border=border,
         compaction=compaction,
-        step_kernel=step_kernel,
     )
     zero = jnp.zeros_like(levels0[-1])
     u = jnp.stack([zero, zero], axis=1)
@@ -299,6 +283,40 @@ def tvl1_flow(
         if level:
             u = resize_linear(u, shapes[level - 1]) * (1.0 / scale_step)
     return jnp.moveaxis(u, 1, -1)
+
+
+# Per device and call on accelerators, measured on one H200 at 112² (benchmarks/RESULTS.md, "On one NVIDIA
+# H200"): with 1,024 pairs per call, 801 pairs/s without compaction, 2,114 with k = 3 and 2,425 with k = 5
+# (2,528 at 2,048 pairs); 128 pairs per call gave 746 with k = 3. On the CPU 2 pairs per device and call, no
+# compaction: large batches leave the cache there (159 / 180 / 260 ms per pair at 2 / 8 / 31 pairs per call).
+ACCELERATOR_PAIRS = 1024
+ACCELERATOR_COMPACTION = 5
+_REFERENCE_PIXELS = 112 * 112  # frame size the accelerator figures were measured at
+
+
+def default_compaction(platform: str) -> int:
+    """``compaction`` for ``platform`` ("cpu", "gpu", "tpu"): :data:`ACCELERATOR_COMPACTION` on accelerators,
+    0 on the CPU (where a call holds 2 pairs per device)."""
+    return 0 if platform == "cpu" else ACCELERATOR_COMPACTION
+
+
+def default_pairs_per_device(platform: str, height: int, width: int) -> int:
+    """Pairs per device and call for frames of H x W px on ``platform``: 2 on the CPU; on accelerators
+    :data:`ACCELERATOR_PAIRS` at 112², scaled down with the frame's area (to a power of two, at least 16) so
+    that a call's working memory stays near that of the measured size."""
+    if platform == "cpu":
+        return 2
+    scaled = ACCELERATOR_PAIRS * _REFERENCE_PIXELS / (height * width)
+    return int(np.clip(1 << int(np.floor(np.log2(max(scaled, 1.0)))), 16, ACCELERATOR_PAIRS))
+
+
+def call_size(num_pairs: int, ways: int, pairs_per_device: int) -> int:
+    """Pairs per jitted call for ``num_pairs`` pairs over ``ways`` devices: ``pairs_per_device`` per device,
+    or for fewer pairs the next power of two per device that holds them, so that clips of many lengths share
+    a few compiled shapes (the padding pairs are blank: they stop after one step, and under compaction
+    leave the batch at the next outer iteration). A multiple of ``ways``."""
+    need = -(-num_pairs // ways)
+    return ways * min(pairs_per_device, 1 << max(need - 1, 0).bit_length())
 
 
 def _default_mesh() -> Mesh:
@@ -314,16 +332,14 @@ def estimate_flow_batch(
       frames: [N, H, W] grey frames (uint8, or float on the same 0..255 scale), N >= 2.
       mesh: a mesh with a "data" axis over devices of this process; the pairs are split over it
         (default: all of this process's devices).
-      max_pairs: pairs per jitted call (rounded up to a multiple of the data-axis size); the last call
-        is padded with blank pairs, so every call of a video has the same shape and compiles once (the
-        blank pairs cost as much per iteration as real ones: the masked solver still computes them).
-        Default: 2 per device on the CPU, where a batch runs until its slowest pair has stopped and large
-        batches leave the cache (112 px, 2 cores: 159 / 180 / 260 ms per pair at 2 / 8 / 31 pairs per
-        call); 64 elsewhere (on an H200 larger calls run faster, 561 pairs/s at 128 and 801 at 1,024 at
-        112², but a clip with fewer pairs than the call size compiles its own shape: pass more for bulk work).
+      max_pairs: pairs per jitted call at most (rounded up to a multiple of the data-axis size; default
+        :func:`default_pairs_per_device` times the devices: 2 per device on the CPU, 1,024 at 112²
+        on accelerators). Fewer pairs go in one call of :func:`call_size` (a power of two per device); the
+        last call is padded with blank pairs, so the calls of a video share one compiled shape.
       params: overrides of :data:`OPENCV_DEFAULTS` (and ``interpolation``, ``border``, ``compaction``), see
-        :func:`tvl1_flow`. With ``compaction`` each device compacts its own pairs (the solver runs under
-        `jax.shard_map`), so no pair crosses devices.
+        :func:`tvl1_flow`. ``compaction`` defaults to :func:`default_compaction` (5 on accelerators, 0 on the
+        CPU); with it each device compacts its own pairs (the solver runs under `jax.shard_map`), so no pair
+        crosses devices.
     Returns:
       (fwd, bwd), each [N-1, H, W, 2] float32 (u, v) px: fwd[k] maps frame k to k+1 at the pixels of
       frame k, bwd[k] maps frame k+1 to k at the pixels of frame k+1 (input_pipeline.flow's conventions).
@@ -339,12 +355,13 @@ def estimate_flow_batch(
     dst = np.concatenate([frames[1:], frames[:-1]])
     mesh = _default_mesh() if mesh is None else mesh
     ways = mesh.shape["data"]
-    if max_pairs is None:
-        max_pairs = 2 * ways if mesh.devices.flat[0].platform == "cpu" else 64
-    chunk = min(-(-max_pairs // ways) * ways, -(-len(src) // ways) * ways)
+    platform = mesh.devices.flat[0].platform
+    per_device = default_pairs_per_device(platform, h, w) if max_pairs is None else -(-max_pairs // ways)
+    chunk = call_size(len(src), ways, per_device)
     sharding = NamedSharding(mesh, PartitionSpec("data"))
+    params = {"compaction": default_compaction(platform), **params}
     solve = functools.partial(tvl1_flow, **params)
-    if params.get("compaction") and ways > 1:
+    if params["compaction"] and ways > 1:
         pairs = PartitionSpec("data")
         solve = jax.jit(jax.shard_map(solve, mesh=mesh, in_specs=(pairs, pairs), out_specs=pairs))
     out = np.empty((len(src), h, w, 2), np.float32)

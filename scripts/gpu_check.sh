@@ -2,27 +2,25 @@
 # The GPU check: run from the root of a copy of the repo on the GPU machine (Python 3.12 with jax ≥ 0.11.2,
 # flax ≥ 0.12.10, optax, orbax, absl-py, PyYAML, OpenCV headless; no grain, TFDS, PyAV or ml_collections).
 #
-#   bash scripts/gpu_check.sh [flow] [tvl1] [pallas] [step]   # flow and step when none is named; results in $OUT
+#   bash scripts/gpu_check.sh [flow] [tvl1] [step]   # flow and step when none is named; results in $OUT
 #                                                    # (default /tmp/gpu_check)
 #
-# flow (issue 16; ≈ 2 min on an H200, mostly compilation): input_pipeline/flow_jax.py's TV-L1 on the GPU:
-#   EPE against the synthetic generator's exact flow at 64 and 112 px (the same 8 pairs as the CPU table of
-#   benchmarks/RESULTS.md, beside DIS and Farnebäck on the machine's CPU), then pairs/s at 112² with 512 and
-#   2,048 flow fields per call (the issue's target: ≥ 2,000 pairs/s) → $OUT/flow.jsonl.
-# tvl1 (≈ 1 min before compaction rows were added): where tvl1-jax's time goes (benchmarks/tvl1_profile.py):
-#   OpenCV's stopping (without and with compaction 3) vs the full schedule at 128 and 1,024 pairs per call, 32
-#   pairs one per call, the cost of one primal-dual step / median / warp against the
-#   step's memory roofline, and a trace of one call → $OUT/tvl1.jsonl, $OUT/tvl1_trace.tgz.
-# pallas (≈ 4 min?): the primal-dual step as one Triton kernel (step_kernel="pallas",
-#   input_pipeline/flow_jax_pallas.py) against XLA's at 1,024 pairs per call, each with compaction 0 and 3,
-#   their flows' agreement and one step's cost (tvl1_profile → $OUT/tvl1.jsonl); then tvl1-jax EPE with the
-#   kernel at 64 and 112 px and pairs/s at 112² with 1,024 and 2,048 fields per call and compaction 3
-#   (flow_estimators → $OUT/flow.jsonl).
+# flow (issue 16; ≈ 3 min on an H200, mostly compilation): input_pipeline/flow_jax.py's TV-L1 on the GPU with
+#   estimate_flow_batch's accelerator defaults (compaction 5, up to 1,024 pairs per call at 112²): first
+#   pairs/s at 112² with 1,024 and 2,048 flow fields per call (the issue's target: ≥ 2,000 pairs/s), on the
+#   8 videos tiled (a cut every 32 pairs) and on one long video; then EPE against the synthetic generator's
+#   exact flow at 64 and 112 px (the same 8 pairs as the CPU table of benchmarks/RESULTS.md, beside DIS and
+#   Farnebäck on the machine's CPU) → $OUT/flow.jsonl.
+# tvl1 (≈ 3 min): where tvl1-jax's time goes (benchmarks/tvl1_profile.py): OpenCV's stopping with
+#   compaction 0, 3 and 5 vs the full schedule at 128 and 1,024 pairs per call, 32 pairs one per call, the
+#   cost of one primal-dual step / median / warp against the step's memory roofline, and a trace of one
+#   call → $OUT/tvl1.jsonl, $OUT/tvl1_trace.tgz.
 # step (≈ 5 min): the model's size and FLOPs (`ta2net info`), then the paper config's training step
 #   (benchmarks/train_step.py) in bf16 at B = 16 and 4 with the profile of benchmarks/step_profile.py
 #   (inputs / trunks / heads / optimizer, trunk-bound clips/s) and a jax.profiler trace of the B = 16 row
 #   → $OUT/info.json, $OUT/results.jsonl, $OUT/trace/ (tar it to bring it back: $OUT keeps 2 folder levels).
-# Measured 2026-12-04 on an H200 (benchmarks/RESULTS.md): flow + step in one call took 7 min; tvl1 1 min.
+# Measured 2026-12-04 on an H200 (benchmarks/RESULTS.md): flow + step in one call took 7 min (before the flow
+# defaults changed); tvl1 1 min (before compaction rows were added).
 #
 # CONFIG (default configs/audible623.py), BENCH_ARGS (extra train_step flags) and FLOW_ARGS (extra
 # flow_estimators flags) exist for dry runs elsewhere:
@@ -38,7 +36,7 @@ set -x -o pipefail
 OUT=${OUT:-/tmp/gpu_check}
 CONFIG=${CONFIG:-configs/audible623.py}
 FLOW_SIZES=${FLOW_SIZES:-64 112}
-FLOW_THROUGHPUT=${FLOW_THROUGHPUT:-512 2048}
+FLOW_THROUGHPUT=${FLOW_THROUGHPUT:-1024 2048}
 PHASES=${*:-flow step}
 mkdir -p "$OUT"
 status=0
@@ -54,34 +52,21 @@ nvidia-smi
 python3 -c 'import jax, flax; print("jax", jax.__version__, "flax", flax.__version__, jax.devices())' || status=$?
 
 if [[ " $PHASES " == *" flow "* ]]; then
-  # EPE at each size on the CPU table's pairs; --jax-batch 2 keeps tvl1-jax to one compiled shape per size.
-  # shellcheck disable=SC2086  # the sizes and FLOW_ARGS are lists
-  python3 benchmarks/flow_estimators.py --methods dis,farneback,tvl1-jax --size $FLOW_SIZES --num-videos 8 \
-    --num-frames 32 --tvl1-pairs 8 --jax-batch 2 --no-write --jsonl "$OUT/flow.jsonl" $FLOW_ARGS || status=$?
   # Throughput at the largest size only (no EPE rows: --methods "").
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2086  # the sizes and FLOW_ARGS are lists
   python3 benchmarks/flow_estimators.py --methods "" --size ${FLOW_SIZES##* } --num-videos 8 --num-frames 32 \
     --jax-throughput $FLOW_THROUGHPUT --no-write --jsonl "$OUT/flow.jsonl" $FLOW_ARGS || status=$?
+  # EPE at each size on the CPU table's pairs; --jax-batch 2 keeps tvl1-jax to one compiled shape per size.
+  # shellcheck disable=SC2086
+  python3 benchmarks/flow_estimators.py --methods dis,farneback,tvl1-jax --size $FLOW_SIZES --num-videos 8 \
+    --num-frames 32 --tvl1-pairs 8 --jax-batch 2 --no-write --jsonl "$OUT/flow.jsonl" $FLOW_ARGS || status=$?
   cat "$OUT/flow.jsonl"
 fi
 
 if [[ " $PHASES " == *" tvl1 "* ]]; then
-  python3 benchmarks/tvl1_profile.py --pairs 128 1024 --compaction 0 3 --alone 32 --trace "$OUT/tvl1_trace" \
+  python3 benchmarks/tvl1_profile.py --pairs 128 1024 --compaction 0 3 5 --alone 32 --trace "$OUT/tvl1_trace" \
     --jsonl "$OUT/tvl1.jsonl" || status=$?
   if [ -d "$OUT/tvl1_trace" ]; then tar -C "$OUT" -czf "$OUT/tvl1_trace.tgz" tvl1_trace && rm -rf "$OUT/tvl1_trace"; fi
-fi
-
-if [[ " $PHASES " == *" pallas "* ]]; then
-  # shellcheck disable=SC2086
-  python3 benchmarks/tvl1_profile.py --pairs ${PALLAS_PAIRS:-1024} --compaction 0 3 --step-kernel pallas xla \
-    --jsonl "$OUT/tvl1.jsonl" || status=$?
-  # shellcheck disable=SC2086
-  python3 benchmarks/flow_estimators.py --methods dis,tvl1-jax --size $FLOW_SIZES --num-videos 8 --num-frames 32 \
-    --tvl1-pairs 8 --jax-batch 2 --jax-step-kernel pallas --no-write --jsonl "$OUT/flow.jsonl" $FLOW_ARGS || status=$?
-  # shellcheck disable=SC2086
-  python3 benchmarks/flow_estimators.py --methods "" --size ${FLOW_SIZES##* } --num-videos 8 --num-frames 32 \
-    --jax-throughput $FLOW_THROUGHPUT --jax-step-kernel pallas --jax-compaction 3 --no-write \
-    --jsonl "$OUT/flow.jsonl" $FLOW_ARGS || status=$?
 fi
 
 if [[ " $PHASES " == *" step "* ]]; then

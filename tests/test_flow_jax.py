@@ -276,6 +276,28 @@ def test_compaction_gives_the_same_flow(axis_type):
     np.testing.assert_allclose(fwd, plain, rtol=0, atol=1e-5)
 
 
+def test_call_sizes_and_device_defaults():
+    """Pairs per call: the device's share, or the next power of two per device for fewer pairs (few compiled
+    shapes over clips of many lengths); accelerators take 1,024 pairs at 112², fewer for larger frames."""
+    assert fj.call_size(10, 1, 1024) == 16 and fj.call_size(2048, 1, 1024) == 1024
+    assert fj.call_size(5, 4, 1024) == 8 and fj.call_size(1, 4, 1024) == 4 and fj.call_size(3, 1, 2) == 2
+    assert fj.default_pairs_per_device("cpu", 112, 112) == 2
+    assert [fj.default_pairs_per_device("gpu", s, s) for s in (64, 112, 128, 224, 4000)] == [1024, 1024, 512, 256, 16]
+    assert fj.default_compaction("cpu") == 0 and fj.default_compaction("gpu") == fj.default_compaction("tpu") > 0
+
+
+def test_padded_call_with_compaction_gives_the_same_flow():
+    """12 pairs in one call of 16 (4 blank pairs, compaction 2: how accelerators run a short clip) against
+    2 pairs per call without compaction (the CPU default)."""
+    video = generate_video(3, SceneConfig(height=32, width=32, num_frames=7))
+    grey = to_gray(video.frames)
+    params = {**SMALL, "epsilon": 0.05}
+    padded = fj.estimate_flow_batch(grey, max_pairs=16, compaction=2, **params)
+    reference = fj.estimate_flow_batch(grey, **params)
+    assert np.abs(reference[0]).max() > 0.1
+    np.testing.assert_allclose(np.concatenate(padded), np.concatenate(reference), rtol=0, atol=1e-5)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="at least 2 frames"):
         fj.estimate_flow_batch(np.zeros((1, 32, 32), np.uint8))
@@ -326,7 +348,8 @@ def test_ta2net_detect_with_flow_tvl1_jax(tmp_path):
 
 def test_flow_benchmark_throughput_rows(tmp_path):
     """benchmarks/flow_estimators.py --jax-throughput (issue 16's GPU figure): two full calls of the given
-    size, fwd + bwd, rows appended to --jsonl; RESULTS.md and results.jsonl left alone with --no-write."""
+    size, fwd + bwd, on tiled videos and on one long video, rows appended to --jsonl; RESULTS.md and
+    results.jsonl left alone with --no-write."""
     import importlib.util
     import json
     import os
@@ -337,8 +360,9 @@ def test_flow_benchmark_throughput_rows(tmp_path):
     spec.loader.exec_module(bench)
     assert len(set(bench.ALL_METHODS)) == len(bench.ALL_METHODS)  # each method is one row of the table
     videos = [generate_video(seed, SceneConfig(height=24, width=24, num_frames=4)) for seed in range(2)]
-    row = bench.jax_throughput(videos, 4)
-    assert row["pairs_per_call"] == 4 and row["fields"] == 8 and row["pairs_per_s"] > 0
+    rows = bench.jax_throughput(videos, 4)
+    assert [r["frames"] for r in rows] == ["tiled videos", "one video"]  # with cuts, and without
+    assert all(r["pairs_per_call"] == 4 and r["fields"] == 8 and r["pairs_per_s"] > 0 for r in rows)
 
     out = tmp_path / "flow.jsonl"
     results = os.path.join(root, "benchmarks", "results.jsonl")
@@ -348,7 +372,7 @@ def test_flow_benchmark_throughput_rows(tmp_path):
          "--no-write", "--jsonl", str(out)]
     )  # fmt: skip
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [(r["bench"], r["size"], r["pairs_per_call"]) for r in rows] == [("flow_throughput", 24, 2)]
+    assert [(r["bench"], r["size"], r["pairs_per_call"]) for r in rows] == [("flow_throughput", 24, 2)] * 2
     assert (os.path.getmtime(results) if os.path.exists(results) else None) == before
 
 

@@ -77,10 +77,13 @@ class FusedPredictor:
     """The eval-mode model with TV-L1 flow in front of it, jit-compiled, on a mesh (module docstring).
 
     `batch_size` windows per call (a multiple of the mesh's batch parallelism; default eval.batch_size);
-    `pairs_per_step`: flow pairs each device solves at a time (default as flow_jax.estimate_flow_batch: 2 on
-    the CPU, where large batches leave the cache, else 64 per call in all); `flow_params`: overrides of
-    flow_jax.OPENCV_DEFAULTS (the unfused `tvl1-jax` uses the defaults); `hflip_tta`: as inference.Predictor's
-    (the mirrored pass mirrors the estimated flow, it does not estimate it again)."""
+    `pairs_per_step`: flow pairs each device solves at a time at most (default
+    flow_jax.default_pairs_per_device: 2 on the CPU, where large batches leave the cache, 1,024 at 112² on
+    accelerators; a span with fewer pairs solves them in one step, padded to a power of two per device as
+    flow_jax.call_size does); `flow_params`: overrides of flow_jax.OPENCV_DEFAULTS and `compaction` (default
+    flow_jax.default_compaction: 5 on accelerators, 0 on the CPU; the unfused `tvl1-jax` uses the same);
+    `hflip_tta`: as inference.Predictor's (the mirrored pass mirrors the estimated flow, it does not
+    estimate it again)."""
 
     def __init__(
         self,
@@ -97,9 +100,9 @@ class FusedPredictor:
         self.ways = mesh_lib.batch_parallelism(mesh)
         if self.batch_size % self.ways:
             raise ValueError(f"eval.batch_size {self.batch_size} is not divisible by {self.ways} devices")
-        if pairs_per_step is None:
-            pairs_per_step = 2 if mesh.devices.flat[0].platform == "cpu" else max(64 // self.ways, 1)
-        self.pairs_per_step = int(pairs_per_step)
+        self._platform, self._pairs_per_step = mesh.devices.flat[0].platform, pairs_per_step
+        self.pairs_per_step = pairs_per_step  # set per frame size by predict_video when None
+        compaction = flow_jax.default_compaction(self._platform)
         self.clip_len, self.stride = int(config.data.num_frames), int(config.eval.stride)
         model.eval()
         graphdef, state = nnx.split(model)
@@ -109,11 +112,11 @@ class FusedPredictor:
         self._split = NamedSharding(mesh, P(axes))
         self._replicated = mesh_lib.replicated(mesh)
         mode, flow_scale = config.inflection.mode, config.inflection.flow_scale
-        tvl1 = functools.partial(flow_jax.tvl1_flow, **(flow_params or {}))
-        chunk = self.pairs_per_step
+        tvl1 = functools.partial(flow_jax.tvl1_flow, **{"compaction": compaction, **(flow_params or {})})
 
         def flows_and_windows(frames, src, dst, frame_idx, fwd_idx, bwd_idx):
             # Per device: its share of the pairs, then (after the all-gather) its share of the windows.
+            chunk = min(self.pairs_per_step, src.shape[0])  # _pairs made the share a multiple of it
             grey = to_gray(frames)
             a, b = grey[src].reshape(-1, chunk, *grey.shape[1:]), grey[dst].reshape(-1, chunk, *grey.shape[1:])
             # lax.map: `chunk` pairs per while loop, so a pair that converges late holds up only its chunk.
@@ -142,11 +145,11 @@ class FusedPredictor:
 
     def _pairs(self, length: int) -> tuple[np.ndarray, np.ndarray]:
         """Source and target span frame of every flow row: forward pairs k→k+1, then backward k+1→k, then
-        (0, 0) pairs up to a multiple of devices × pairs_per_step (identical frames: zero flow, and the solver
-        stops them after one inner iteration)."""
+        (0, 0) pairs up to a multiple of flow_jax.call_size (identical frames: zero flow, and the solver stops
+        them after one inner iteration)."""
         k = np.arange(length - 1)
         src, dst = np.concatenate([k, k + 1]), np.concatenate([k + 1, k])
-        unit = self.ways * self.pairs_per_step
+        unit = flow_jax.call_size(len(src), self.ways, self.pairs_per_step)
         pad = -len(src) % unit
         return np.pad(src, (0, pad)).astype(np.int32), np.pad(dst, (0, pad)).astype(np.int32)
 
@@ -160,6 +163,8 @@ class FusedPredictor:
           flow_fwd / flow_bwd [N−1, S, S, 2] float16 (u, v) px (flow.estimate_flow's conventions).
         """
         n = frames.shape[0]
+        size = frames.shape[1:3]
+        self.pairs_per_step = self._pairs_per_step or flow_jax.default_pairs_per_device(self._platform, *size)
         starts = clips.window_starts(n, self.clip_len, self.stride)
         last_kept = n - 1 - clips.FIRST_KEPT
         num_valid = [min(self.clip_len, last_kept - s + 1) for s in starts]
