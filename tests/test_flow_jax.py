@@ -369,10 +369,11 @@ def test_flow_benchmark_throughput_rows(tmp_path):
     before = os.path.getmtime(results) if os.path.exists(results) else None
     bench.main(
         ["--methods", "", "--size", "24", "--num-videos", "1", "--num-frames", "4", "--jax-throughput", "2",
-         "--no-write", "--jsonl", str(out)]
+         "--jax-compaction", "1", "--no-write", "--jsonl", str(out)]
     )  # fmt: skip
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(r["bench"], r["size"], r["pairs_per_call"]) for r in rows] == [("flow_throughput", 24, 2)] * 2
+    assert all(r["compaction"] == 1 for r in rows)  # --jax-compaction reaches estimate_flow_batch's rows
     assert (os.path.getmtime(results) if os.path.exists(results) else None) == before
 
 
