@@ -78,20 +78,31 @@ def _unfused(model, config, mesh, frames, hflip_tta=False):
 
 
 @pytest.mark.parametrize(
-    "num_devices, lengths, axis_type, hflip_tta",
-    [(1, (24,), AxisType.Auto, True), (4, (24, 10), AxisType.Auto, False), (4, (24,), AxisType.Explicit, False)],
+    "num_devices, lengths, axis_type, hflip_tta, accelerator_style",
+    [
+        (1, (24,), AxisType.Auto, True, False),
+        (4, (24, 10), AxisType.Auto, False, False),
+        (4, (24,), AxisType.Explicit, False, False),
+        (4, (24, 10), AxisType.Explicit, False, True),
+    ],
 )
-def test_fused_equals_unfused(smoke_config, num_devices, lengths, axis_type, hflip_tta):
+def test_fused_equals_unfused(smoke_config, num_devices, lengths, axis_type, hflip_tta, accelerator_style):
     """A randomly initialised smoke model (raw inflection, 8-frame windows every 4, 4 per batch) on a 24-frame
     32×32 synthetic video (5 windows: two batches, the second padded) and a 10-frame one (one end-padded
     window; 4 devices only, to save a compilation): flows, P(audible) and maps of the fused program equal the
     unfused path's, on Auto and on Explicit mesh axes (`mesh.axis_types`); on one device with the mirrored
-    pass averaged in (`hflip_tta`, inference.py), which the fused program takes on the flows it estimated."""
+    pass averaged in (`hflip_tta`, inference.py), which the fused program takes on the flows it estimated.
+    `accelerator_style`: the flow as GPUs and TPUs run it by default (flow_jax.default_compaction and larger
+    steps), scaled down: 8 pairs per device and step with compaction 2, so the 24-frame span's 46 pairs are
+    padded to 64 and solved as two compacted steps per device."""
     from ta2net_jax.model import build_model
 
     model = build_model(smoke_config, seed=0)
     mesh = _mesh(num_devices, axis_type)
-    predictor = fused.FusedPredictor(model, smoke_config, mesh, flow_params=SMALL, hflip_tta=hflip_tta)
+    flow_params, pairs_per_step = ({**SMALL, "compaction": 2}, 8) if accelerator_style else (SMALL, None)
+    predictor = fused.FusedPredictor(
+        model, smoke_config, mesh, pairs_per_step=pairs_per_step, flow_params=flow_params, hflip_tta=hflip_tta
+    )
     for num_frames in lengths:
         frames = generate_video(1, SceneConfig(height=32, width=32, num_frames=num_frames)).frames
         got = predictor.predict_video(frames)
