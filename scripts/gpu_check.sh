@@ -5,13 +5,14 @@
 #   bash scripts/gpu_check.sh [flow] [tvl1] [step]   # flow and step when none is named; results in $OUT
 #                                                    # (default /tmp/gpu_check)
 #
-# flow (issue 16; ≈ 3 min on an H200, mostly compilation): input_pipeline/flow_jax.py's TV-L1 on the GPU with
+# flow (issue 16; ≈ 2 min on an H200 before compaction became the default, not timed since; mostly
+#   compilation): input_pipeline/flow_jax.py's TV-L1 on the GPU with
 #   estimate_flow_batch's accelerator defaults (compaction 5, up to 1,024 pairs per call at 112²): first
 #   pairs/s at 112² with 1,024 and 2,048 flow fields per call (the issue's target: ≥ 2,000 pairs/s), on the
 #   8 videos tiled (a cut every 32 pairs) and on one long video; then EPE against the synthetic generator's
 #   exact flow at 64 and 112 px (the same 8 pairs as the CPU table of benchmarks/RESULTS.md, beside DIS and
 #   Farnebäck on the machine's CPU) → $OUT/flow.jsonl.
-# tvl1 (≈ 3 min): where tvl1-jax's time goes (benchmarks/tvl1_profile.py): OpenCV's stopping with
+# tvl1 (≈ 1 min with compaction 0 and 3, not timed with 5 added): where tvl1-jax's time goes (benchmarks/tvl1_profile.py): OpenCV's stopping with
 #   compaction 0, 3 and 5 vs the full schedule at 128 and 1,024 pairs per call, 32 pairs one per call, the
 #   cost of one primal-dual step / median / warp against the step's memory roofline, and a trace of one
 #   call → $OUT/tvl1.jsonl, $OUT/tvl1_trace.tgz.
