@@ -13,9 +13,9 @@
 #   exact flow at 64 and 112 px (the same 8 pairs as the CPU table of benchmarks/RESULTS.md, beside DIS and
 #   Farnebäck on the machine's CPU) → $OUT/flow.jsonl.
 # tvl1 (≈ 1 min before the compaction rows were added, not timed since): where tvl1-jax's time goes
-#   (benchmarks/tvl1_profile.py): OpenCV's stopping with compaction 0, 3 and 5 vs the full schedule at 128 and 1,024 pairs per call, 32 pairs one per call, the
-#   cost of one primal-dual step / median / warp against the step's memory roofline, and a trace of one
-#   call → $OUT/tvl1.jsonl, $OUT/tvl1_trace.tgz.
+#   (benchmarks/tvl1_profile.py): OpenCV's stopping with compaction 0, 3 and 5 vs the full schedule at
+#   128 and 1,024 pairs per call, 32 pairs one per call, the cost of one primal-dual step / median / warp
+#   against the step's memory roofline, and a trace of one call → $OUT/tvl1.jsonl, $OUT/tvl1_trace.tgz.
 # step (≈ 5 min): the model's size and FLOPs (`ta2net info`), then the paper config's training step
 #   (benchmarks/train_step.py) in bf16 at B = 16 and 4 with the profile of benchmarks/step_profile.py
 #   (inputs / trunks / heads / optimizer, trunk-bound clips/s) and a jax.profiler trace of the B = 16 row
