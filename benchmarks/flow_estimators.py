@@ -75,35 +75,32 @@ def jax_device() -> str:
     return f"{len(devices)} x {devices[0].device_kind}"
 
 
-JAX_OPTIONS: dict = {}  # estimate_flow_batch options of every tvl1-jax call (--jax-compaction)
-
-
-def _jax_flow(frames: np.ndarray, max_pairs: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _jax_flow(frames: np.ndarray, max_pairs: int | None = None, options=None) -> tuple[np.ndarray, np.ndarray]:
     """Forward and backward flow of ``frames`` [N, H, W, 3] with input_pipeline.flow_jax, on the device
-    (``max_pairs`` fields per call; None: estimate_flow_batch's default)."""
+    (``max_pairs`` fields per call; None: estimate_flow_batch's default; ``options``: its other keywords)."""
     from input_pipeline.flow import to_gray
     from input_pipeline.flow_jax import estimate_flow_batch
 
-    return estimate_flow_batch(to_gray(frames), max_pairs=max_pairs, **JAX_OPTIONS)
+    return estimate_flow_batch(to_gray(frames), max_pairs=max_pairs, **(options or {}))
 
 
-def jax_batched_ms(video, batch: int) -> float:
+def jax_batched_ms(video, batch: int, options=None) -> float:
     """ms per flow field of tvl1-jax when ``batch`` fields (fwd + bwd of the first batch / 2 pairs of
     ``video``) go through one call; compilation excluded."""
     frames = video.frames[: batch // 2 + 1]
-    _jax_flow(frames, batch)
+    _jax_flow(frames, batch, options)
     t0 = time.perf_counter()
-    _jax_flow(frames, batch)
+    _jax_flow(frames, batch, options)
     return 1000 * (time.perf_counter() - t0) / (2 * (len(frames) - 1))
 
 
-def jax_throughput(videos, pairs_per_call: int) -> list[dict]:
+def jax_throughput(videos, pairs_per_call: int, options=None) -> list[dict]:
     """Flow fields per second of tvl1-jax through `estimate_flow_batch` with ``pairs_per_call`` fields per
     jitted call, the host transfers included, on ``pairs_per_call`` + 1 frames (two full calls: fwd, bwd) of
     two kinds: the grey frames of ``videos`` concatenated and tiled (every 32nd pair of 32-frame videos spans
     a cut, which never meets OpenCV's stopping test), and one synthetic video of that length (no cut; made
     with the first video's seed). Compilation excluded (one untimed run first; both kinds share
-    the compiled shape). One row per kind."""
+    the compiled shape). ``options``: estimate_flow_batch's other keywords. One row per kind."""
     from input_pipeline.flow import to_gray
     from input_pipeline.flow_jax import estimate_flow_batch
     from input_pipeline.synthetic import SceneConfig, generate_video
@@ -113,15 +110,15 @@ def jax_throughput(videos, pairs_per_call: int) -> list[dict]:
     height, width = grey.shape[1:]
     config = SceneConfig(height=height, width=width, num_frames=pairs_per_call + 1)
     long = to_gray(generate_video(videos[0].seed, config).frames)
-    rows = []
+    options, rows = options or {}, []
     for kind, frames in (("tiled videos", tiled), ("one video", long)):
         if not rows:
-            estimate_flow_batch(frames, max_pairs=pairs_per_call, **JAX_OPTIONS)
+            estimate_flow_batch(frames, max_pairs=pairs_per_call, **options)
         t0 = time.perf_counter()
-        estimate_flow_batch(frames, max_pairs=pairs_per_call, **JAX_OPTIONS)
+        estimate_flow_batch(frames, max_pairs=pairs_per_call, **options)
         seconds = time.perf_counter() - t0
         rows.append({"pairs_per_call": pairs_per_call, "fields": 2 * pairs_per_call, "frames": kind,
-                     "pairs_per_s": 2 * pairs_per_call / seconds, **JAX_OPTIONS})  # fmt: skip
+                     "pairs_per_s": 2 * pairs_per_call / seconds, **options})  # fmt: skip
     return rows
 
 
@@ -152,9 +149,9 @@ def tvl1_disagreement(videos, max_pairs: int) -> float:
     return float(total / count)
 
 
-def measure(method: str, videos, max_pairs: int | None) -> dict:
+def measure(method: str, videos, max_pairs: int | None, jax_options=None) -> dict:
     """EPE (px) and ms per flow field (one direction; OpenCV on one core, JAX on its default device) of
-    ``method`` on ``videos``."""
+    ``method`` on ``videos`` (``jax_options``: estimate_flow_batch's keywords for tvl1-jax)."""
     base, opts = ("dis", DIS_VARIANTS[method]) if method in DIS_VARIANTS else (method, None)
     errs = {"fwd": [], "bwd": [], "mov": []}  # (sum of per-pixel errors, pixel count)
     seconds, pairs = 0.0, 0
@@ -168,10 +165,10 @@ def measure(method: str, videos, max_pairs: int | None) -> dict:
         )
         if method == "tvl1-jax":
             if frames.shape not in _WARM:  # compile once per shape, outside the timing
-                _jax_flow(frames)
+                _jax_flow(frames, options=jax_options)
                 _WARM.add(frames.shape)
             t0 = time.perf_counter()
-            fwd, bwd = _jax_flow(frames)
+            fwd, bwd = _jax_flow(frames, options=jax_options)
         else:
             t0 = time.perf_counter()
             fwd, bwd = estimate_flow(frames, base, dis_options=opts)
@@ -294,9 +291,7 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--jsonl", help="also append every row to this JSON-lines file")
     args = parser.parse_args(argv)
-    JAX_OPTIONS.clear()
-    if args.jax_compaction is not None:
-        JAX_OPTIONS["compaction"] = args.jax_compaction
+    jax_options = {} if args.jax_compaction is None else {"compaction": args.jax_compaction}
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = set(methods) - set(ALL_METHODS)
     if unknown:
@@ -313,7 +308,7 @@ def main(argv=None) -> None:
         config = SceneConfig(height=size, width=size, num_frames=args.num_frames)
         videos = [generate_video(seed, config) for seed in range(args.num_videos)]
         for method in methods:
-            result = measure(method, videos, args.tvl1_pairs if method in BUDGETED else None)
+            result = measure(method, videos, args.tvl1_pairs if method in BUDGETED else None, jax_options)
             row = {"bench": "flow_estimators", "method": method, "size": size, **result, "device": device, "date": date}
             if method == "tvl1-jax":
                 batch = min(args.jax_batch, 2 * (args.num_frames - 1))
@@ -321,8 +316,8 @@ def main(argv=None) -> None:
                     jax_device=jax_device(),
                     jax_version=jax_version(),
                     batch_pairs=batch,
-                    batched_ms_per_pair=jax_batched_ms(videos[0], batch),
-                    **JAX_OPTIONS,
+                    batched_ms_per_pair=jax_batched_ms(videos[0], batch, jax_options),
+                    **jax_options,
                     diff_to_tvl1=(tvl1_disagreement(videos, args.tvl1_pairs) if "tvl1" in methods else float("nan")),
                 )
             rows.append(row)
@@ -338,7 +333,7 @@ def main(argv=None) -> None:
                 flush=True,
             )
         for pairs in args.jax_throughput:
-            for measured in jax_throughput(videos, pairs):
+            for measured in jax_throughput(videos, pairs, jax_options):
                 row = {
                     "bench": "flow_throughput",
                     "method": "tvl1-jax",

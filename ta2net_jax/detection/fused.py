@@ -101,7 +101,6 @@ class FusedPredictor:
         if self.batch_size % self.ways:
             raise ValueError(f"eval.batch_size {self.batch_size} is not divisible by {self.ways} devices")
         self._platform, self._pairs_per_step = mesh.devices.flat[0].platform, pairs_per_step
-        self.pairs_per_step = pairs_per_step  # set per frame size by predict_video when None
         compaction = flow_jax.default_compaction(self._platform)
         self.clip_len, self.stride = int(config.data.num_frames), int(config.eval.stride)
         model.eval()
@@ -116,7 +115,7 @@ class FusedPredictor:
 
         def flows_and_windows(frames, src, dst, frame_idx, fwd_idx, bwd_idx):
             # Per device: its share of the pairs, then (after the all-gather) its share of the windows.
-            chunk = min(self.pairs_per_step, src.shape[0])  # _pairs made the share a multiple of it
+            chunk = min(self.step_pairs(*frames.shape[1:3]), src.shape[0])  # _pairs made the share a multiple
             grey = to_gray(frames)
             a, b = grey[src].reshape(-1, chunk, *grey.shape[1:]), grey[dst].reshape(-1, chunk, *grey.shape[1:])
             # lax.map: `chunk` pairs per while loop, so a pair that converges late holds up only its chunk.
@@ -143,13 +142,17 @@ class FusedPredictor:
 
         self._forward = jax.jit(forward)
 
-    def _pairs(self, length: int) -> tuple[np.ndarray, np.ndarray]:
+    def step_pairs(self, height: int, width: int) -> int:
+        """Flow pairs each device solves at a time for frames of H x W px (`pairs_per_step`)."""
+        return self._pairs_per_step or flow_jax.default_pairs_per_device(self._platform, height, width)
+
+    def _pairs(self, length: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         """Source and target span frame of every flow row: forward pairs k→k+1, then backward k+1→k, then
         (0, 0) pairs up to a multiple of flow_jax.call_size (identical frames: zero flow, and the solver stops
         them after one inner iteration)."""
         k = np.arange(length - 1)
         src, dst = np.concatenate([k, k + 1]), np.concatenate([k + 1, k])
-        unit = flow_jax.call_size(len(src), self.ways, self.pairs_per_step)
+        unit = flow_jax.call_size(len(src), self.ways, self.step_pairs(height, width))
         pad = -len(src) % unit
         return np.pad(src, (0, pad)).astype(np.int32), np.pad(dst, (0, pad)).astype(np.int32)
 
@@ -163,13 +166,11 @@ class FusedPredictor:
           flow_fwd / flow_bwd [N−1, S, S, 2] float16 (u, v) px (flow.estimate_flow's conventions).
         """
         n = frames.shape[0]
-        size = frames.shape[1:3]
-        self.pairs_per_step = self._pairs_per_step or flow_jax.default_pairs_per_device(self._platform, *size)
         starts = clips.window_starts(n, self.clip_len, self.stride)
         last_kept = n - 1 - clips.FIRST_KEPT
         num_valid = [min(self.clip_len, last_kept - s + 1) for s in starts]
         length = span_length(n, self.batch_size, self.clip_len, self.stride)
-        src, dst = self._pairs(length)
+        src, dst = self._pairs(length, *frames.shape[1:3])
         flow_fwd = np.zeros((n - 1, *frames.shape[1:3], 2), np.float16)
         flow_bwd = np.zeros_like(flow_fwd)
         probs, maps = [], []
