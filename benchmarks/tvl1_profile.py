@@ -18,7 +18,7 @@ filter, the bicubic warp of the frame and its gradient. The step's memory roofli
 writes per pixel, at the card's rated bandwidth) is printed beside it when the device is known.
 ``--trace DIR`` writes a jax.profiler trace of one ``default`` call of the largest batch.
 
-    python benchmarks/tvl1_profile.py --pairs 128 1024 --compaction 0 5 --trace /tmp/tvl1_trace   # ≈ 3 min, H200
+    python benchmarks/tvl1_profile.py --pairs 128 1024 --compaction 0 3 5 --alone 32 --trace /tmp/tvl1_trace
 
 Prints one JSON line per measurement (``--jsonl`` appends them to a file too); nothing else is written.
 """

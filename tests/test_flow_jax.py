@@ -287,8 +287,9 @@ def test_call_sizes_and_device_defaults():
 
 
 def test_padded_call_with_compaction_gives_the_same_flow():
-    """12 pairs in one call of 16 (4 blank pairs, compaction 2: how accelerators run a short clip) against
-    2 pairs per call without compaction (the CPU default)."""
+    """12 pairs in one call of 16 over the 4 test devices (4 per device, one of them blank) with compaction 2
+    per device under shard_map, as accelerators run a short clip, against 2 pairs per device and call without
+    compaction (the CPU default)."""
     video = generate_video(3, SceneConfig(height=32, width=32, num_frames=7))
     grey = to_gray(video.frames)
     params = {**SMALL, "epsilon": 0.05}
