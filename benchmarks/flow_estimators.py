@@ -10,7 +10,8 @@ at half resolution ("dis-fast-fs1"), against which the default DIS settings (inp
 row "dis") were chosen, and "tvl1-jax": input_pipeline.flow_jax (TV-L1 in JAX with OpenCV's defaults) on
 the default JAX device, scored on the same pairs as "tvl1"; its time excludes compilation (one warm-up call
 per shape), and it is also timed on the first pairs of one video in a single call (``--jax-batch``).
-``--jax-compaction`` overrides `estimate_flow_batch`'s default for the device in every tvl1-jax row.
+``--jax-compaction`` and ``--jax-steps-per-check`` override `estimate_flow_batch`'s defaults for the device
+in every tvl1-jax row.
 
     python benchmarks/flow_estimators.py --num-videos 4 --size 64 112
 """
@@ -287,11 +288,18 @@ def main(argv=None) -> None:
         "--jax-compaction", type=int, help="tvl1-jax's compaction (default: estimate_flow_batch's for the device)"
     )
     parser.add_argument(
+        "--jax-steps-per-check", type=int, help="tvl1-jax's primal-dual steps per inner-loop test (default 1)"
+    )
+    parser.add_argument(
         "--no-write", action="store_true", help="leave benchmarks/RESULTS.md and benchmarks/results.jsonl alone"
     )
     parser.add_argument("--jsonl", help="also append every row to this JSON-lines file")
     args = parser.parse_args(argv)
-    jax_options = {} if args.jax_compaction is None else {"compaction": args.jax_compaction}
+    jax_options = {
+        key: value
+        for key, value in (("compaction", args.jax_compaction), ("steps_per_check", args.jax_steps_per_check))
+        if value is not None
+    }
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = set(methods) - set(ALL_METHODS)
     if unknown:

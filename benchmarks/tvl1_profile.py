@@ -6,7 +6,8 @@ it times `input_pipeline.flow_jax.tvl1_flow` (median of ``--repeats`` calls, com
 
 * ``default``: OpenCV's defaults, each pair stopping by OpenCV's test, for each ``--compaction`` (0: a
   batch runs until its last pair stops, finished pairs masked, not removed; k: each outer iteration runs
-  on the smallest of P, P/2, ..., P/2^k pairs holding the active ones);
+  on the smallest of P, P/2, ..., P/2^k pairs holding the active ones) and each ``--steps-per-check``
+  (primal-dual steps per read of the inner loop's predicate, which a GPU copies to the host);
 * ``fixed``: ``epsilon = 0``, i.e. every pair runs the full schedule (5 levels x 5 warps x 10 outer x 30
   inner steps, a median filter per outer step) with static trip counts. ``default / fixed`` is the
   fraction of the full schedule the batch runs; with ``--alone N``, the same ratio for N pairs timed one per
@@ -143,6 +144,13 @@ def main(argv=None) -> None:
         help="tvl1_flow's compaction for the default-schedule rows (0: none; k: down to P / 2^k pairs)",
     )
     parser.add_argument(
+        "--steps-per-check",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="tvl1_flow's primal-dual steps per inner-loop test, crossed with --compaction (default rows: 1)",
+    )
+    parser.add_argument(
         "--fixed", action=argparse.BooleanOptionalAction, default=True, help="also time the full schedule (ε = 0)"
     )
     parser.add_argument("--trace", help="write a jax.profiler trace of one default call here")
@@ -164,7 +172,9 @@ def main(argv=None) -> None:
     rows = []
     for pairs in args.pairs:
         i0, i1 = (jax.device_put(x) for x in _frames(args.size, pairs))
-        runs = [("default", {"compaction": c}) for c in args.compaction]
+        runs = [
+            ("default", {"compaction": c, "steps_per_check": k}) for c in args.compaction for k in args.steps_per_check
+        ]
         runs += [("fixed", {"epsilon": 0.0})] if args.fixed else []
         for schedule, params in runs:
             ms = median_ms(functools.partial(tvl1_flow, **params), (i0, i1), 1, args.repeats)

@@ -276,6 +276,23 @@ def test_compaction_gives_the_same_flow(axis_type):
     np.testing.assert_allclose(fwd, plain, rtol=0, atol=1e-5)
 
 
+def test_several_steps_per_loop_check_give_the_same_flow():
+    """`steps_per_check` unrolls the inner loop (one "any pair active?" test per 4 steps; 4 does not divide
+    the 10 inner iterations, so the last unrolled steps fall past the schedule and must change nothing),
+    each pair still stopping at its own step: the same flow, with and without compaction and stopping."""
+    video = generate_video(2, SceneConfig(height=32, width=32, num_frames=9))
+    grey = to_gray(video.frames).astype(np.float32)
+    for epsilon, compactions in ((0.05, (0, 2)), (0.0, (0,))):
+        params = {**ONE_LEVEL, "epsilon": epsilon}
+        plain = np.asarray(fj.tvl1_flow(grey[:8], grey[1:], **params))
+        assert np.abs(plain).max() > 0.1
+        for compaction in compactions:
+            unrolled = fj.tvl1_flow(grey[:8], grey[1:], **params, steps_per_check=4, compaction=compaction)
+            np.testing.assert_allclose(np.asarray(unrolled), plain, rtol=0, atol=1e-5, err_msg=f"{epsilon=}")
+    with pytest.raises(ValueError, match="steps_per_check"):
+        fj.tvl1_flow(grey[:1], grey[1:2], steps_per_check=0)
+
+
 def test_call_sizes_and_device_defaults():
     """Pairs per call: the device's share, or the next power of two per device for fewer pairs (few compiled
     shapes over clips of many lengths); accelerators take 1,024 pairs at 112², fewer for larger frames."""
