@@ -77,6 +77,37 @@ def _unfused(model, config, mesh, frames, hflip_tta=False):
     return video, example
 
 
+def test_short_videos_share_one_compiled_program(smoke_config):
+    """Videos shorter than a batch's span (24 frames here) run padded to the next power of two with their
+    last frame repeated: 9 and 13 frames share one compiled program (one per length exhausted the kernel's
+    memory mappings over a folder of videos), and the padding changes nothing (= the unfused path)."""
+    from ta2net_jax.model import build_model
+
+    assert [fused.compiled_span_length(n, 4, 8, 4) for n in (5, 8, 9, 16, 17, 23, 24, 300)] == [
+        8,
+        8,
+        16,
+        16,
+        24,
+        24,
+        24,
+        24,
+    ]
+    model = build_model(smoke_config, seed=0)
+    mesh = _mesh(1)
+    predictor = fused.FusedPredictor(model, smoke_config, mesh, flow_params=SMALL)
+    for num_frames in (9, 13):
+        frames = generate_video(2, SceneConfig(height=32, width=32, num_frames=num_frames)).frames
+        got = predictor.predict_video(frames)
+        want, example = _unfused(model, smoke_config, mesh, frames)
+        assert got["flow_fwd"].shape == example["flow_fwd"].shape and np.abs(example["flow_fwd"]).max() > 0.5
+        np.testing.assert_allclose(
+            got["flow_bwd"].astype(np.float32), example["flow_bwd"].astype(np.float32), atol=2e-3
+        )
+        np.testing.assert_allclose(got["scores"], want["scores"], atol=1e-5)
+    assert predictor._forward._cache_size() == 1
+
+
 @pytest.mark.parametrize(
     "num_devices, lengths, axis_type, hflip_tta, accelerator_style",
     [

@@ -16,10 +16,11 @@ needs go up once, and everything after that stays on the devices:
       → P(audible) [B, T], maps [B, T, h, w], and the span's flows (for `ModelDetector.locate`).
 
 Consecutive windows overlap (stride < T), so flow is computed once per span, not once per window: a batch's
-span is (B−1)·stride + T + 4 frames at most (fewer when the video is shorter), one static length per video
-length, so a video compiles once. Consecutive batches share T + 4 − stride frames, whose flows are computed
-twice. The flows equal the unfused path's up to float32 evaluation order: TV-L1 runs each pair on its own
-iteration schedule whatever the other pairs of its batch (flow_jax: masked updates).
+span is (B−1)·stride + T + 4 frames (a shorter video: the next power of two, its last frame repeated), so a
+few compiled programs serve videos of every length (`compiled_span_length`). Consecutive batches share
+T + 4 − stride frames, whose flows are computed twice. The flows equal the unfused path's up to float32
+evaluation order: TV-L1 runs each pair on its own iteration schedule whatever the other pairs of its batch
+(flow_jax: masked updates).
 """
 
 from __future__ import annotations
@@ -49,9 +50,24 @@ def to_gray(frames: jax.Array) -> jax.Array:
     return jnp.right_shift(y + (1 << (_GREY_SHIFT - 1)), _GREY_SHIFT).astype(jnp.float32)
 
 
+def _full_span(batch_size: int, clip_len: int, stride: int) -> int:
+    """Frames from s₀ − 2 to s_last + T + 1 of `batch_size` consecutive windows."""
+    return (batch_size - 1) * stride + clip_len + 2 * clips.FIRST_KEPT
+
+
 def span_length(num_frames: int, batch_size: int, clip_len: int, stride: int) -> int:
     """Frames a batch of `batch_size` consecutive windows needs at most: from s₀ − 2 to s_last + T + 1."""
-    return min((batch_size - 1) * stride + clip_len + 2 * clips.FIRST_KEPT, num_frames)
+    return min(_full_span(batch_size, clip_len, stride), num_frames)
+
+
+def compiled_span_length(num_frames: int, batch_size: int, clip_len: int, stride: int) -> int:
+    """The span length a video is run with: the full span, or for a video shorter than that the next power of
+    two (at most the full span), the video's frames then padded with copies of its last frame. Every video
+    length needs a program of its own, and each compiled program keeps ≈ 1,300–3,800 memory mappings on the
+    CPU: one per length made `calibrate` on 80 synthetic videos of as many lengths run out of the kernel's
+    65,530 mappings (LLVM "Cannot allocate memory"); bucketed, a few programs serve every length."""
+    full = _full_span(batch_size, clip_len, stride)
+    return full if num_frames >= full else min(full, 1 << max(num_frames - 1, 0).bit_length())
 
 
 def batch_indices(starts, num_valid, base: int, length: int, clip_len: int) -> dict[str, np.ndarray]:
@@ -169,7 +185,9 @@ class FusedPredictor:
         starts = clips.window_starts(n, self.clip_len, self.stride)
         last_kept = n - 1 - clips.FIRST_KEPT
         num_valid = [min(self.clip_len, last_kept - s + 1) for s in starts]
-        length = span_length(n, self.batch_size, self.clip_len, self.stride)
+        length = compiled_span_length(n, self.batch_size, self.clip_len, self.stride)
+        if length > n:  # padded frames: no window reads them, and their flows (zero) are dropped below
+            frames = np.concatenate([frames, np.repeat(frames[-1:], length - n, axis=0)])
         src, dst = self._pairs(length, *frames.shape[1:3])
         flow_fwd = np.zeros((n - 1, *frames.shape[1:3], 2), np.float16)
         flow_bwd = np.zeros_like(flow_fwd)
@@ -182,7 +200,7 @@ class FusedPredictor:
                 pad = self.batch_size - w  # repeat the last window, as Predictor does; its outputs are dropped
                 s, nv = s + [s[-1]] * pad, nv + [nv[-1]] * pad
                 # The span starts 2 frames before the first window, moved back so that it ends inside the video.
-                base = min(s[0] - clips.FIRST_KEPT, n - length)
+                base = min(s[0] - clips.FIRST_KEPT, len(frames) - length)
                 idx = batch_indices(s, nv, base, length, self.clip_len)
                 p, m, flows = self._forward(
                     self.state,
@@ -194,8 +212,9 @@ class FusedPredictor:
                 probs.append(np.asarray(p)[:w])
                 maps.append(np.asarray(m)[:w])
                 flows = np.asarray(flows)
-                flow_fwd[base : base + length - 1] = flows[: length - 1]
-                flow_bwd[base : base + length - 1] = flows[length - 1 : 2 * length - 2]
+                real = min(length, n - base)  # the span's frames that are the video's
+                flow_fwd[base : base + real - 1] = flows[: real - 1]
+                flow_bwd[base : base + real - 1] = flows[length - 1 : length + real - 2]
                 bar.update(w)
         scores, merged = merge_windows(
             np.asarray(starts), np.asarray(num_valid), np.concatenate(probs), np.concatenate(maps), n
