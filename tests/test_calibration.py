@@ -64,24 +64,31 @@ def test_folder_specs_and_sidecar_labels(tmp_path):
         calibration._sidecar_frames(str(video))
 
 
-def test_calibrate_command_rewrites_detector_json_and_keeps_the_old_one(tmp_path, capsys):
-    """End to end on the shipped bundle (a copy): a 50 fps video (scored as phases) and a 25 fps one, labelled
-    by sidecar files as the synthetic renders are; both thresholds re-chosen, the record and backup written."""
+def _bundle_and_videos(tmp_path):
+    """A copy of the shipped bundle and a folder of a 50 fps video (scored as phases) and a 25 fps one."""
     from input_pipeline import synthetic
     from input_pipeline.video import write_video
-    from ta2net_jax.cli import main as cli
     from ta2net_jax.export import bundle
 
     model = tmp_path / "model"
     shutil.copytree(bundle.packaged_model_dir(), model)
     (model / calibration.BACKUP).unlink(missing_ok=True)  # the shipped bundle was calibrated once already
-    before = json.load(open(model / "detector.json"))
     folder = tmp_path / "videos"
     folder.mkdir()
     for i, fps in enumerate((50.0, 25.0)):
         video = synthetic.generate_video(i, synthetic.SceneConfig(height=64, width=64, num_frames=48, fps=fps))
         write_video(str(folder / f"clip{i}.mp4"), video.frames, video.fps)
         (folder / f"clip{i}.json").write_text(json.dumps({"events": synthetic.events_to_json(video.events)}))
+    return model, folder
+
+
+def test_calibrate_command_rewrites_detector_json_and_keeps_the_old_one(tmp_path, capsys):
+    """End to end on the shipped bundle (a copy): a 50 fps video (scored as phases) and a 25 fps one, labelled
+    by sidecar files as the synthetic renders are; both thresholds re-chosen, the record and backup written."""
+    from ta2net_jax.cli import main as cli
+
+    model, folder = _bundle_and_videos(tmp_path)
+    before = json.load(open(model / "detector.json"))
     args = ["calibrate", "--workdir", str(model), "--tune-on", f"mine={folder}", "--tune", "native,phase"]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
@@ -100,3 +107,34 @@ def test_calibrate_command_rewrites_detector_json_and_keeps_the_old_one(tmp_path
     assert cli.main(args) == 1
     assert "clip1.mp4: no labels" in capsys.readouterr().err
     assert json.load(open(model / "detector.json")) == after
+
+
+def test_calibrate_on_another_flow_stores_its_thresholds_apart_for_detect(tmp_path):
+    """`calibrate --flow NAME` for a model trained on another estimator: its thresholds go to
+    thresholds_by_flow[NAME] (the run's own untouched), and a detector with that flow, and only that one and
+    only the model, picks with them."""
+    from ta2net_jax.cli import main as cli
+    from ta2net_jax.detection.detect import THRESHOLDS_BY_FLOW, VideoDetector
+
+    model, folder = _bundle_and_videos(tmp_path)
+    before = json.load(open(model / "detector.json"))
+    args = ["calibrate", "--workdir", str(model), "--tune-on", f"mine={folder}", "--tune", "native,phase"]
+    assert cli.main([*args, "--flow", "farneback"]) == 0
+    after = json.load(open(model / "detector.json"))
+    entry = after[THRESHOLDS_BY_FLOW]["farneback"]
+    assert entry["calibration"]["flow"] == "farneback" and set(entry) == {"native", "phase", "calibration"}
+    assert entry["native"] == entry["calibration"]["tuned"]["native"]["after"]
+    others = {k: v for k, v in after.items() if k != THRESHOLDS_BY_FLOW}
+    assert others == {k: v for k, v in before.items() if k != THRESHOLDS_BY_FLOW}  # the run's own: as they were
+    for flow, kept in before.get(THRESHOLDS_BY_FLOW, {}).items():  # the shipped tvl1-jax entry: kept
+        assert after[THRESHOLDS_BY_FLOW][flow] == kept
+
+    after[THRESHOLDS_BY_FLOW]["farneback"].update(native=0.123, phase=0.456)  # values no tuning would give
+    (model / "detector.json").write_text(json.dumps(after))
+    farneback = VideoDetector(workdir=str(model), flow_method="farneback")
+    assert farneback.picking.threshold == 0.123 and farneback.detector.phase_threshold == 0.456
+    own = VideoDetector(workdir=str(model))
+    assert own.flow_method == "dis" and own.picking.threshold == before["model_picking"]["threshold"]
+    assert own.detector.phase_threshold == before["analysis_rate"]["threshold"]
+    assert VideoDetector(method="inflection", flow_method="farneback").picking.threshold != 0.123
+    assert VideoDetector(workdir=str(model), flow_method="farneback", threshold=0.3).picking.threshold == 0.3

@@ -2,6 +2,7 @@
 training-free detectors (no trained run): both pickings per clip, the in-sample marking of a default that was
 chosen on these clips, and that the shipped inflection default is the threshold the benchmark itself finds."""
 
+import json
 import os
 
 from conftest import realdata
@@ -30,3 +31,21 @@ def test_inflection_default_is_the_all_clips_optimum_and_is_marked_in_sample():
     repeated = {os.path.basename(path): frames for path, frames in inflection["repeated_frames"].items()}
     assert list(repeated) == ["v_SoccerJuggling_g23_c01.avi"] and len(repeated["v_SoccerJuggling_g23_c01.avi"]) == 39
     assert reference["repeated_frames"] == {}
+
+
+def test_flow_option_changes_every_method_but_the_reference(tmp_path, monkeypatch):
+    """`real-benchmark --flow NAME` scores inflection (and the model) on that flow, as `detect --flow` does;
+    the reference is defined on DIS and keeps it. Two clips of one set (the LOO needs two), fast Farnebäck."""
+    from ta2net_jax.cli import main as cli
+
+    root = os.path.dirname(os.path.dirname(realdata("greatest_hits_condfoleygen", "audio_onsets.json")))
+    monkeypatch.setattr(real_benchmark, "SETS", {"greatest_hits": real_benchmark.SETS["greatest_hits"]})
+    monkeypatch.setattr(real_benchmark, "COUNT_SETS", {})
+    text = real_benchmark.benchmark(root, str(tmp_path), flow="farneback")
+    result = json.loads((tmp_path / "results.json").read_text())
+    assert result["flow"] == "farneback"
+    assert result["methods"]["inflection"]["input"]["flow"] == "farneback"
+    assert result["methods"]["reference"]["input"]["flow"] == "dis"
+    assert text.startswith("Optical flow `farneback`") and len(result["methods"]["inflection"]["rows"]) == 4
+    args = cli._parser().parse_args(["real-benchmark", "--flow", "tvl1-jax"])
+    assert args.flow == "tvl1-jax"

@@ -127,7 +127,8 @@ def real_benchmark(args, overrides) -> int:
     _no_overrides(overrides)
     from ta2net_jax.evaluation.real_benchmark import benchmark
 
-    print(benchmark(args.realdata, args.out, workdir=_model_source(args.workdir), results_md=args.results_md))
+    workdir = _model_source(args.workdir)
+    print(benchmark(args.realdata, args.out, workdir=workdir, results_md=args.results_md, flow=args.flow))
     return 0
 
 
@@ -176,6 +177,7 @@ def calibrate(args, overrides) -> int:
         [calibration.parse_folder_spec(s) for s in args.tune_on],
         [calibration.parse_folder_spec(s) for s in args.check_on],
         kinds,
+        flow=args.flow,
     )
     print("\n".join(calibration.summary_lines(record)))
     print(f"written: {paths.join(args.workdir, 'detector.json')} (the previous one: {calibration.BACKUP})")

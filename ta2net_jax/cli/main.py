@@ -7,8 +7,9 @@
     ta2net detect VIDEO|FOLDER [--workdir DIR] [--method NAME] [--out E.json] [--csv E.csv]
                   [--plot TIMELINE.png] [--overlay O.gif] [--labels SPEC] [--out-dir DIR]
     ta2net eval-videos VIDEO|FOLDER ... --labels FILE --out-dir DIR [--workdir DIR]   # real clips
-    ta2net real-benchmark [--realdata DIR] [--workdir DIR] [--out DIR] [--results-md FILE]  # every real clip
+    ta2net real-benchmark [--realdata DIR] [--workdir DIR] [--out DIR] [--results-md FILE] [--flow NAME]
     ta2net calibrate --workdir DIR --tune-on NAME=FOLDER ... [--check-on NAME=FOLDER ...] [--tune native,phase]
+                     [--flow NAME]
     ta2net info   --config CONFIG [--config.key=value ...]   # params, FLOPs per clip, input shapes (JSON)
     ta2net export --workdir DIR [--step N] --format safetensors|torch|stablehlo|onnx|bundle --out PATH
                   [--locator RUN]
@@ -248,6 +249,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="runs/real_benchmark", help="folder for results.json and tables.md")
     p.add_argument("--results-md", default=None, help="also write the tables between the markers of this file")
+    p.add_argument("--flow", default=None, help=FLOW_HELP + " (the reference method keeps DIS)")
     p = sub.add_parser(
         "calibrate",
         help="re-choose a model's thresholds on labelled video folders, each counting equally (detector.json)",
@@ -261,6 +263,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--check-on", action="append", default=[], help="NAME=FOLDER scored and reported, not tuned on")
     p.add_argument("--tune", default="phase", help="thresholds to choose: native, phase or native,phase")
+    p.add_argument(
+        "--flow",
+        default=None,
+        help=FLOW_HELP + "; another than the run's own stores its thresholds apart, for detect --flow NAME",
+    )
     _add_prepare(
         sub.add_parser(
             "prepare", help="decode, resize and compute flow of videos (JPEG frames + flow; parallel, resumable)"

@@ -46,6 +46,9 @@ from ta2net_jax.detection.outputs import check_outputs, output_stems, write_even
 
 OVERLAY_MAX_SIDE = 240
 MIN_FRAMES = 5  # inflection flow needs two flows on each side of a frame
+# detector.json: {flow estimator: {"native": t, "phase": t, "calibration": record}}, the model's thresholds for
+# scores computed on a flow other than the run's own (`ta2net calibrate --flow`); used by `--flow` that name.
+THRESHOLDS_BY_FLOW = "thresholds_by_flow"
 
 
 class VideoTooShortError(VideoReadError):
@@ -113,14 +116,23 @@ class VideoDetector:
         self.detector = detector_cls(run)
         self.workdir, self.method = workdir, method
         self.config = run.config if run is not None else None
+        run_flow = None
         if self.config is not None:  # the input the run was trained on, from its own dataset
             spec = registry.input_spec(self.config.data)
+            run_flow = spec.flow_method
             image_size, flow_method = image_size or spec.image_size, flow_method or spec.flow_method
             keep_borders = keep_borders or not spec.crop_borders  # a run trained on whole frames gets them
         # A detector that fixes its input (the reference: 112 px, DIS) gets it whatever the run.
         self.image_size = detector_cls.input_size or image_size or 112
         self.flow_method = detector_cls.flow_method or flow_method or "dis"
         self.picking = picking_for(detector_cls, run, self.config)
+        self.run_flow_method = run_flow  # the estimator the run was trained on (None without a run)
+        by_flow = (run.tuned.get(THRESHOLDS_BY_FLOW) or {}).get(self.flow_method) if run is not None else None
+        if by_flow and self.flow_method != run_flow and detector_cls.name == "model":
+            # Thresholds chosen (`ta2net calibrate --flow`) for scores computed on another flow than the run's.
+            self.picking = self.picking.replace(threshold=float(by_flow["native"]))
+            if self.detector.phase_threshold is not None and by_flow.get("phase") is not None:
+                self.detector.phase_threshold = float(by_flow["phase"])
         if threshold is not None:
             self.picking = self.picking.replace(threshold=float(threshold))
         self.threshold = self.picking.threshold

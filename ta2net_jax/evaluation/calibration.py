@@ -22,6 +22,10 @@ pooled, so a folder with many events does not outvote the others.
 * `--check-on` folders are scored and reported before and after, never tuned on (a test split).
 * detector.json is rewritten in place, the previous one kept once as ``detector.before_calibration.json``,
   and a ``calibration`` record names the folders, the criterion and each folder's F1 before and after.
+* ``--flow NAME`` scores the videos on another flow estimator than the run was trained on (e.g. ``tvl1-jax``
+  for a DIS-trained model): P(audible) on another flow sits elsewhere (docs/RESULTS.md §3), so those
+  thresholds are chosen apart and stored apart, in ``thresholds_by_flow[NAME]`` (with their own record);
+  ``detect``/``eval-videos``/``real-benchmark --flow NAME`` use them, and the run's own stay untouched.
 """
 
 from __future__ import annotations
@@ -168,10 +172,18 @@ def current_thresholds(detector) -> dict:
 
 
 def calibrate(
-    workdir: str, tune_on: list[LabelledFolder], check_on: list[LabelledFolder] = (), kinds=("phase",), progress=True
+    workdir: str,
+    tune_on: list[LabelledFolder],
+    check_on: list[LabelledFolder] = (),
+    kinds=("phase",),
+    progress=True,
+    flow: str | None = None,
 ) -> dict:
-    """Scores, tunes and rewrites ``workdir``/detector.json (module doc); returns the calibration record."""
-    from ta2net_jax.detection.detect import VideoDetector
+    """Scores, tunes and rewrites ``workdir``/detector.json (module doc); returns the calibration record.
+    ``flow``: score with this flow estimator; when it is not the run's own, the chosen thresholds go to
+    detector.json's ``thresholds_by_flow[flow]`` (what `detect --flow` that estimator uses), the run's own
+    thresholds staying as they are."""
+    from ta2net_jax.detection.detect import THRESHOLDS_BY_FLOW, VideoDetector
     from ta2net_jax.export import bundle
 
     unknown = set(kinds) - set(KINDS)
@@ -182,13 +194,15 @@ def calibrate(
         raise FileNotFoundError(f"{workdir}/detector.json: none; run `ta2net eval` (or export a bundle) first")
     if "phase" in kinds and not tuned_json.get("analysis_rate"):
         raise ValueError(f"{workdir}/detector.json: this model scores no video as phases (no analysis_rate)")
-    detector = VideoDetector(workdir=workdir, method="model")
+    detector = VideoDetector(workdir=workdir, method="model", flow_method=flow)
+    other_flow = detector.flow_method != detector.run_flow_method
     before = current_thresholds(detector)
     scored = {f.name: score_folder(detector, f, progress) for f in tune_on}
     checked = {f.name: score_folder(detector, f, progress) for f in check_on}
     after, curves = tune(scored, detector.picking, before, kinds)
     record = {
         "criterion": f"mean over the tuning folders of each folder's pooled one-to-one event F1 ±{TOL}",
+        "flow": detector.flow_method,
         "tuned": {k: {"before": before[k], "after": after[k]} for k in kinds},
         "tune_on": {f.name: f.folder for f in tune_on},
         "check_on": {f.name: f.folder for f in check_on},
@@ -205,12 +219,16 @@ def calibrate(
     backup = paths.join(workdir, BACKUP)
     if not paths.exists(backup):
         paths.write_text(backup, json.dumps(tuned_json, indent=2, sort_keys=True))
-    if "native" in kinds:
-        tuned_json["model_picking"] = {**tuned_json.get("model_picking", {}), "threshold": after["native"]}
-        tuned_json["model_threshold"] = after["native"]
-    if "phase" in kinds:
-        tuned_json["analysis_rate"]["threshold"] = after["phase"]
-    tuned_json["calibration"] = record
+    if other_flow:
+        # Every threshold is stored (the ones not tuned as they stood) so the entry is whole on its own.
+        tuned_json.setdefault(THRESHOLDS_BY_FLOW, {})[detector.flow_method] = {**after, "calibration": record}
+    else:
+        if "native" in kinds:
+            tuned_json["model_picking"] = {**tuned_json.get("model_picking", {}), "threshold": after["native"]}
+            tuned_json["model_threshold"] = after["native"]
+        if "phase" in kinds:
+            tuned_json["analysis_rate"]["threshold"] = after["phase"]
+        tuned_json["calibration"] = record
     paths.write_text(paths.join(workdir, "detector.json"), json.dumps(tuned_json, indent=2, sort_keys=True))
     return record
 

@@ -1,7 +1,7 @@
 """One benchmark on every labelled real clip of ``../shared/realdata`` (issue 12, point 4): per clip and per set
 mean F1 (±1/±2/±3), AP@±3 and counts for every detector, as one Markdown table for docs/RESULTS.md.
 
-    ta2net real-benchmark [--realdata DIR] [--workdir RUN] [--out DIR] [--results-md F]
+    ta2net real-benchmark [--realdata DIR] [--workdir RUN] [--out DIR] [--results-md F] [--flow NAME]
     (scripts/real_benchmark.sh runs it)
 
 Protocol (the same for every method):
@@ -11,7 +11,8 @@ Protocol (the same for every method):
   get a counting table (#events vs the annotated count).
 * Every clip is decoded and scored as ``ta2net detect`` does (detect.VideoDetector.analyse): ``inflection``
   and ``reference`` without a run (112 px, DIS), ``model`` with ``--workdir`` (the run's input, its
-  detector.json picking).
+  detector.json picking). ``--flow`` (e.g. ``tvl1-jax``) changes the flow of ``inflection`` and ``model`` as
+  ``detect --flow`` does; the reference is defined on DIS and keeps it.
 * Two pickings per method. ``default``: the detector's own picking (the reference's median + 1·std rule;
   the model's synthetic-validation picking from detector.json; the inflection default). ``LOO``: the
   threshold re-tuned leave-one-clip-out: for each clip, ``events.tune_picking`` (pooled F1 ±3) on the OTHER
@@ -89,8 +90,12 @@ def _clip_metrics(scores, fps: float, picking, gt) -> dict:
     }
 
 
-def run_benchmark(realdata: str, *, workdir: str | None = None, methods=("inflection", "reference")) -> dict:
-    """Scores every clip once per method, then the default and leave-one-clip-out pickings (module doc)."""
+def run_benchmark(
+    realdata: str, *, workdir: str | None = None, methods=("inflection", "reference"), flow: str | None = None
+) -> dict:
+    """Scores every clip once per method, then the default and leave-one-clip-out pickings (module doc).
+    ``flow``: the optical-flow estimator of every method that does not fix its own (the reference keeps DIS);
+    None = detect's default (the run's estimator for the model, DIS for the training-free detector)."""
     from ta2net_jax.detection import events as events_lib
     from ta2net_jax.detection.detect import VideoDetector
 
@@ -101,10 +106,11 @@ def run_benchmark(realdata: str, *, workdir: str | None = None, methods=("inflec
         "realdata": os.path.abspath(realdata),
         "workdir": workdir,
         "label_lag_frames": LABEL_LAG_FRAMES,
+        "flow": flow,
         "methods": {},
     }
     for method in methods:
-        detector = VideoDetector(workdir=workdir if method == "model" else None, method=method)
+        detector = VideoDetector(workdir=workdir if method == "model" else None, method=method, flow_method=flow)
         scored = []
         for clip in clips + count_clips:
             a = detector.analyse(clip["path"])
@@ -218,8 +224,11 @@ def tables(result: dict) -> str:
         if fitted
         else ""
     )
+    flow = result.get("flow")
+    flow_note = f"Optical flow `{flow}` for every method but the reference (defined on DIS, which it keeps).\n\n"
     return (
-        "#### Per set (mean over clips)\n\n"
+        (flow_note if flow else "")
+        + "#### Per set (mean over clips)\n\n"
         + "\n".join(head + means)
         + note
         + "\n\n#### Per clip\n\n"
@@ -258,10 +267,12 @@ def save_locations_sheet(result: dict, path: str) -> dict | None:
     return {"method": method, "path": path}
 
 
-def benchmark(realdata: str, out: str, *, workdir: str | None = None, results_md: str | None = None) -> str:
+def benchmark(
+    realdata: str, out: str, *, workdir: str | None = None, results_md: str | None = None, flow: str | None = None
+) -> str:
     """Runs the benchmark, writes ``out``/results.json and tables.md (and the tables into ``results_md``
     between the markers); returns the tables (`ta2net real-benchmark`)."""
-    result = run_benchmark(realdata, workdir=workdir)
+    result = run_benchmark(realdata, workdir=workdir, flow=flow)
     text = tables(result)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "results.json"), "w") as f:
