@@ -1,24 +1,14 @@
 """benchmarks/late_fusion.py: the fused margin picks exactly the model's events at w = 0, and the training-free
 margin adds an event the model misses once its weight lifts that frame over 0."""
 
-import importlib.util
-import os
-
 import numpy as np
+from benchmark_scripts import load_benchmark
 
 from ta2net_jax.detection.events import Picking
 
 
-def _module():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    spec = importlib.util.spec_from_file_location("late_fusion", os.path.join(root, "benchmarks", "late_fusion.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_weight_zero_is_the_model_and_the_inflection_margin_adds_a_missed_contact():
-    fusion = _module()
+    fusion = load_benchmark("late_fusion")
     n = 60
     model = np.full(n, -0.2)
     model[[0, n - 1]] = np.nan  # frames the model cannot score

@@ -7,6 +7,7 @@ import os
 import jax
 import jax.numpy as jnp
 import pytest
+from benchmark_scripts import load_benchmark
 from flax import nnx
 
 from ta2net_jax.cli import main as cli
@@ -99,11 +100,7 @@ def test_paper_config_states_its_input_size_to_the_pipeline():
 
 
 def test_train_step_benchmark_helpers():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("train_step_bench", os.path.join(REPO, "benchmarks", "train_step.py"))
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("train_step")
     batch = bench.random_batch(3, 8, 16)
     assert batch["frames"].shape == (3, 8, 16, 16, 3) and batch["frames"].dtype == "uint8"
     assert batch["flow_fwd"].shape == batch["flow_bwd"].shape == (3, 9, 16, 16, 2)
@@ -118,16 +115,12 @@ def test_train_step_benchmark_helpers():
 def test_train_step_benchmark_profile_splits_the_step():
     """`train_step.py --profile` (issue 16): the step's pieces, each compiled and timed, and the shares
     computed from them and the step's median (here a given one: the full step is the benchmark's own)."""
-    import importlib.util
-
     from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
     from ta2net_jax.model_info import image_size
     from ta2net_jax.train import create_train_state
 
-    spec = importlib.util.spec_from_file_location("train_step_bench", os.path.join(REPO, "benchmarks", "train_step.py"))
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("train_step")
     config = load_config(os.path.join(REPO, "configs", "synthetic_small.py:smoke"), ["train.batch_size=1"])
     mesh = jax.make_mesh((1,), ("data",), axis_types=(AxisType.Auto,), devices=jax.devices()[:1])
     with jax.set_mesh(mesh):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmark_scripts import load_benchmark
 
 from input_pipeline.synthetic import perspective as p, perspective_render as r
 from ta2net_jax.cli import main as cli
@@ -127,12 +128,9 @@ def test_a_written_set_is_what_eval_videos_reads(tmp_path, monkeypatch):
 def test_benchmark_renders_validation_scenes_apart_from_the_test_scenes(tmp_path, monkeypatch):
     """`perspective_heldout.py --split validation --methods ""` renders only, from the validation seeds, which
     `ta2net calibrate` tunes on; the test scenes stay out of every choice."""
-    import importlib.util
     import sys
 
-    spec = importlib.util.spec_from_file_location("perspective_heldout", ROOT / "benchmarks" / "perspective_heldout.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_benchmark("perspective_heldout")
     assert script.SPLITS["validation"][0] == p.VALIDATION_FIRST_SEED >= p.FIRST_SEED + 10_000
     original = p.generate_perspective
     monkeypatch.setattr(
