@@ -88,10 +88,9 @@ def main() -> None:
     parser.add_argument("--out", default="runs/late_fusion")
     args = parser.parse_args()
 
-    from input_pipeline import labels as labels_lib
-    from ta2net_jax.detection.detect import VideoDetector, list_videos
+    from ta2net_jax.detection.detect import VideoDetector
     from ta2net_jax.evaluation import calibration
-    from ta2net_jax.evaluation.real_benchmark import SETS, _clips
+    from ta2net_jax.evaluation.real_benchmark import labelled_clips
     from ta2net_jax.export import bundle
 
     os.makedirs(args.out, exist_ok=True)
@@ -104,17 +103,10 @@ def main() -> None:
     tuned = {}
     for spec in args.tune_on:
         folder = calibration.parse_folder_spec(spec)
-        labels_file = os.path.join(folder.folder, "labels.json")
-        videos = []
-        for video in list_videos(folder.folder):
-            if os.path.exists(labels_file):
-                frames = labels_lib.parse_labels(labels_file, video).frames
-            else:
-                frames = calibration._sidecar_frames(video)
-            videos.append((video, frames))
+        videos = [(video, labels.frames) for video, labels in calibration.folder_labels(folder)]
         tuned[folder.name] = _score(detectors, videos, args.out, folder.name)
     real = {}
-    for clip in _clips(args.realdata, SETS):
+    for clip in labelled_clips(args.realdata):
         real.setdefault(clip["set"], []).append((clip["path"], clip["gt"]))
     real = {name: _score(detectors, videos, args.out, f"real_{name}") for name, videos in real.items()}
 

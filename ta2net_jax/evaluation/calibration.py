@@ -40,7 +40,16 @@ from input_pipeline import paths
 from ta2net_jax.detection import events as events_lib
 from ta2net_jax.evaluation.metrics.timing import cluster_runs, match_events, prf_from_counts
 
-__all__ = ["LabelledFolder", "Scored", "parse_folder_spec", "score_folder", "tune", "calibrate", "KINDS"]
+__all__ = [
+    "LabelledFolder",
+    "Scored",
+    "parse_folder_spec",
+    "folder_labels",
+    "score_folder",
+    "tune",
+    "calibrate",
+    "KINDS",
+]
 
 NUM_CANDIDATES = 200
 TOL = 3
@@ -96,20 +105,31 @@ def _sidecar_frames(video: str) -> np.ndarray:
         raise ValueError(f"{sidecar}: expected {{'events': [{{'frame': ...}}, ...]}} ({problem})") from None
 
 
-def score_folder(detector, folder: LabelledFolder, progress: bool = True) -> list[Scored]:
-    """Every video of ``folder`` scored by ``detector`` (a detect.VideoDetector), with its labels."""
-    from tqdm import tqdm
-
+def folder_labels(folder: LabelledFolder) -> list:
+    """Every video of ``folder`` with its labels, [(video path, input_pipeline.labels.VideoLabels)]: from
+    FOLDER/labels.json when it exists, else each video's ``<stem>.json`` (module doc)."""
     from input_pipeline import labels as labels_lib
     from ta2net_jax.detection.detect import list_videos
 
     labels_file = paths.join(folder.folder, "labels.json")
     keyed = labels_file if paths.exists(labels_file) else None
     out = []
-    for video in tqdm(list_videos(folder.folder), desc=f"score {folder.name}", unit="video", disable=not progress):
+    for video in list_videos(folder.folder):
         labels = labels_lib.parse_labels(keyed, video) if keyed else labels_lib.VideoLabels(_sidecar_frames(video))
         if labels.frames is None:
             raise ValueError(f"{keyed}: the entry of {video} has no event frames")
+        out.append((video, labels))
+    return out
+
+
+def score_folder(detector, folder: LabelledFolder, progress: bool = True) -> list[Scored]:
+    """Every video of ``folder`` scored by ``detector`` (a detect.VideoDetector), with its labels."""
+    from tqdm import tqdm
+
+    from input_pipeline import labels as labels_lib
+
+    out = []
+    for video, labels in tqdm(folder_labels(folder), desc=f"score {folder.name}", unit="video", disable=not progress):
         analysed = detector.analyse(video)
         scores = np.asarray(analysed["scores"], np.float64)
         frames = labels_lib.within_video(labels, scores.size, video).frames  # past the end: dropped, named

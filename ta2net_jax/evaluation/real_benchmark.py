@@ -39,7 +39,16 @@ import numpy as np
 
 from ta2net_jax.evaluation.videos import input_changes, json_default
 
-__all__ = ["SETS", "COUNT_SETS", "run_benchmark", "tables", "write_into", "benchmark", "save_locations_sheet"]
+__all__ = [
+    "SETS",
+    "COUNT_SETS",
+    "labelled_clips",
+    "run_benchmark",
+    "tables",
+    "write_into",
+    "benchmark",
+    "save_locations_sheet",
+]
 
 SETS = {  # set -> (folder, label file), relative to the realdata folder
     "greatest_hits": ("greatest_hits_condfoleygen", "greatest_hits_condfoleygen/audio_onsets.json"),
@@ -52,7 +61,9 @@ COUNT_SETS = {"repcount": ("repcount_ucfrep", "repcount_ucfrep/repcount_samples_
 BEGIN, END = "<!-- real_benchmark:begin -->", "<!-- real_benchmark:end -->"
 
 
-def _clips(realdata: str, sets: dict) -> list[dict]:
+def labelled_clips(realdata: str, sets: dict = SETS) -> list[dict]:
+    """Every clip of ``sets`` under ``realdata``: {set, id, path, labels, gt}; ``gt`` the label frames moved
+    LABEL_LAG_FRAMES earlier (None for a clip with counts only)."""
     from input_pipeline.labels import parse_labels
     from ta2net_jax.detection.detect import list_videos
 
@@ -100,8 +111,8 @@ def run_benchmark(
     from ta2net_jax.detection.detect import VideoDetector
 
     methods = tuple(methods) + (("model",) if workdir and "model" not in methods else ())
-    clips = _clips(realdata, SETS)
-    count_clips = _clips(realdata, COUNT_SETS)
+    clips = labelled_clips(realdata, SETS)
+    count_clips = labelled_clips(realdata, COUNT_SETS)
     result = {
         "realdata": os.path.abspath(realdata),
         "workdir": workdir,
