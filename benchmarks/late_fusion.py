@@ -43,7 +43,8 @@ MIN_GAIN = 0.005
 
 
 def _score(detectors: dict, videos: list[tuple[str, np.ndarray]], cache: str, name: str) -> list[dict]:
-    """Both detectors' per-frame score and threshold for each (video, GT frames); cached in ``cache``."""
+    """Both detectors' per-frame margin over their own threshold for each (video, GT frames), with the fps;
+    cached in ``cache``/``name``.npz."""
     from tqdm import tqdm
 
     path = os.path.join(cache, f"{name}.npz")
@@ -69,15 +70,15 @@ def _score(detectors: dict, videos: list[tuple[str, np.ndarray]], cache: str, na
 
 
 def _f1(videos: list[dict], w: float, picking) -> dict:
-    from ta2net_jax.evaluation.metrics.timing import cluster_runs, match_events, prf_from_counts
+    """Pooled F1 ±3 of ``videos`` picked on their fused margin at 0, counted as `ta2net calibrate` counts."""
+    from ta2net_jax.evaluation.calibration import Scored, folder_metrics
 
-    counts = np.zeros(3, np.int64)
-    for v in videos:
-        fused = v["model"] + w * np.nan_to_num(v["inflection"], nan=0.0)
-        frames = picking.pick(fused, v["fps"])[0]
-        counts += match_events(cluster_runs(v["gt"]), cluster_runs(frames), 3)
-    p, r, f = prf_from_counts(*(int(c) for c in counts))
-    return {"f1_tol3": f, "precision": p, "recall": r, "detected": int(counts[0] + counts[1])}
+    fused = [
+        Scored(v["video"], v["model"] + w * np.nan_to_num(v["inflection"], nan=0.0), v["gt"], v["fps"], 1)
+        for v in videos
+    ]
+    m = folder_metrics(fused, picking, {"native": 0.0, "phase": 0.0})
+    return {"f1_tol3": m["f1_tol3"], "precision": m["precision"], "recall": m["recall"], "detected": m["tp"] + m["fp"]}
 
 
 def main() -> None:
@@ -90,7 +91,7 @@ def main() -> None:
 
     from ta2net_jax.detection.detect import VideoDetector
     from ta2net_jax.evaluation import calibration
-    from ta2net_jax.evaluation.real_benchmark import labelled_clips
+    from ta2net_jax.evaluation.real_benchmark import SETS, labelled_clips
     from ta2net_jax.export import bundle
 
     os.makedirs(args.out, exist_ok=True)
@@ -106,7 +107,7 @@ def main() -> None:
         videos = [(video, labels.frames) for video, labels in calibration.folder_labels(folder)]
         tuned[folder.name] = _score(detectors, videos, args.out, folder.name)
     real = {}
-    for clip in labelled_clips(args.realdata):
+    for clip in labelled_clips(args.realdata, SETS):
         real.setdefault(clip["set"], []).append((clip["path"], clip["gt"]))
     real = {name: _score(detectors, videos, args.out, f"real_{name}") for name, videos in real.items()}
 

@@ -17,7 +17,7 @@ def test_weight_zero_is_the_model_and_the_inflection_margin_adds_a_missed_contac
     inflection = np.full(n, -1.0)
     inflection[40] = 2.0  # ... which the training-free detector finds
     inflection[[0, n - 1]] = np.nan
-    video = {"gt": np.array([10, 40]), "fps": 25.0, "model": model, "inflection": inflection}
+    video = {"video": "clip.mp4", "gt": np.array([10, 40]), "fps": 25.0, "model": model, "inflection": inflection}
     picking = Picking(threshold=0.0, min_separation_s=0.05)
 
     alone = fusion._f1([video], 0.0, picking)

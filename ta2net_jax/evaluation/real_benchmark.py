@@ -61,7 +61,7 @@ COUNT_SETS = {"repcount": ("repcount_ucfrep", "repcount_ucfrep/repcount_samples_
 BEGIN, END = "<!-- real_benchmark:begin -->", "<!-- real_benchmark:end -->"
 
 
-def labelled_clips(realdata: str, sets: dict = SETS) -> list[dict]:
+def labelled_clips(realdata: str, sets: dict) -> list[dict]:
     """Every clip of ``sets`` under ``realdata``: {set, id, path, labels, gt}; ``gt`` the label frames moved
     LABEL_LAG_FRAMES earlier (None for a clip with counts only)."""
     from input_pipeline.labels import parse_labels
