@@ -34,6 +34,7 @@ from input_pipeline.video_decode import (
     read_cv2,
     resize,
     scan,
+    upright_rgb,
 )
 from input_pipeline.video_files import VIDEO_SUFFIXES, VideoReadError, list_video_files, missing_reason
 from input_pipeline.video_writer import write_video
@@ -124,7 +125,7 @@ def read_video(
             with _frame_bar(stream, max_frames, f"borders of {name}") as bar:
 
                 def add(frame):
-                    profile.add(frame.to_ndarray(format="rgb24"))
+                    profile.add(upright_rgb(frame))
                     bar.update()
 
                 scan(path, container, stream, decode=True, max_frames=max_frames, on_frame=add)
@@ -140,7 +141,7 @@ def read_video(
         with _frame_bar(stream, max_frames, f"decode {name}") as bar:
 
             def on_frame(frame):
-                rgb = frame.to_ndarray(format="rgb24")
+                rgb = upright_rgb(frame)
                 source_sizes.setdefault(rgb.shape[:2])
                 frames.append(resize(borders.crop(rgb), size))
                 bar.update()
@@ -173,7 +174,7 @@ def iter_frames(path, *, size: tuple[int, int] | None = None):
         return
     try:
         for frame in decoded_frames(path, container, stream, decode=True):
-            yield resize(frame.to_ndarray(format="rgb24"), size)
+            yield resize(upright_rgb(frame), size)
     finally:
         container.close()
 
@@ -226,10 +227,23 @@ def video_info(path, *, decode: bool = False) -> dict:
             "fps": fps,
             "num_frames": declared if source == "header" else counted,
             "num_frames_source": source,
-            "size": (int(stream.codec_context.height), int(stream.codec_context.width)),
+            "size": _upright_size(path, (int(stream.codec_context.height), int(stream.codec_context.width))),
             "duration_s": container.duration / av.time_base if container.duration else None,
             "codec": stream.codec_context.name,
             "container": container.format.name,
         }
     finally:
         container.close()
+
+
+def _upright_size(path: str, size: tuple[int, int]) -> tuple[int, int]:
+    """``size`` (height, width) as the frames are shown (`upright_rgb`): swapped when the first frame's display
+    matrix turns the picture a quarter turn. Only that frame is decoded; a file whose first frame does not
+    decode keeps the stored size (read_video names the problem)."""
+    try:
+        with contextlib.closing(av.open(path)) as container:
+            frame = next(container.decode(video=0), None)
+    except (av.error.FFmpegError, StopIteration):
+        return size
+    turns = int(round((getattr(frame, "rotation", 0) or 0) / 90.0)) % 4 if frame is not None else 0
+    return (size[1], size[0]) if turns % 2 else size

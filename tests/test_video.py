@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import wave
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from input_pipeline.video import DecodedVideo, VideoReadError, read_video, video_info, write_video
+from input_pipeline.video import DecodedVideo, VideoReadError, iter_frames, read_video, video_info, write_video
 
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 
@@ -97,6 +98,44 @@ def test_video_info(clip):
     assert info["num_frames"] == len(frames) and info["num_frames_source"] == "header"
     assert info["fps"] == pytest.approx(25.0) and info["size"] == (48, 64) and info["codec"] == "h264"
     assert video_info(path, decode=True)["num_frames"] == len(frames)
+
+
+def _turn_in_player(path, matrix):
+    """Writes ``matrix`` (the 3×3 display matrix, 16.16 / 2.30 fixed point) into the mp4's track header, as a
+    phone does for a video shot upright and stored sideways."""
+    data = bytearray(Path(path).read_bytes())
+    box = data.find(b"tkhd")
+    offset = box - 4 + (60 if data[box + 4] == 1 else 48)  # the matrix after the version-dependent fields
+    data[offset : offset + 36] = struct.pack(">9i", *matrix)
+    Path(path).write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    "matrix, top_row_white",
+    [
+        ((0, 1 << 16, 0, -(1 << 16), 0, 0, 0, 0, 1 << 30), True),  # "rotate 90": shown turned clockwise
+        ((0, -(1 << 16), 0, 1 << 16, 0, 0, 0, 0, 1 << 30), False),  # "rotate 270": counter-clockwise
+    ],
+)
+def test_rotated_video_is_read_upright(tmp_path, matrix, top_row_white):
+    frames = np.zeros((8, 32, 64, 3), np.uint8)
+    frames[:, :, :8] = 255  # stored 64 wide, 32 high, a white stripe at the left
+    path = str(tmp_path / "phone.mp4")
+    write_video(path, frames, 25.0)
+    _turn_in_player(path, matrix)
+
+    video = read_video(path)
+    assert video.frames.shape == (8, 64, 32, 3) and video.source_size == (64, 32)
+    # clockwise, the left edge goes to the top; counter-clockwise, to the bottom
+    assert (video.frames[0, :4, :, 0].mean() > 200) == top_row_white
+    assert (video.frames[0, -4:, :, 0].mean() > 200) == (not top_row_white)
+    assert video.frames[0, :, :4, 0].mean() < 200  # no longer a stripe at the left
+    np.testing.assert_array_equal(np.stack(list(iter_frames(path))), video.frames)
+    assert video_info(path)["size"] == (64, 32)
+    # OpenCV (the fallback reader) turns it the same way
+    ok, bgr = cv2.VideoCapture(path).read()
+    assert ok and bgr.shape[:2] == (64, 32)
+    np.testing.assert_allclose(bgr[..., ::-1].astype(float), video.frames[0].astype(float), atol=8)
 
 
 def test_write_video_rejects_bad_input(tmp_path):
