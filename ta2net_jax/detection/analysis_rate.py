@@ -11,10 +11,11 @@ Rule (units: frames at the video's native rate unless named ``_fps``):
 
 * ``stride = max(1, rint(nominal_fps(fps) / max_fps))`` (NumPy ``rint``: 45 fps at a 30 fps bound → 2, 44 → 1),
   lowered until each phase keeps at least ``min_phase_frames`` frames; ``max_fps`` None or 0 → 1 (native rate).
-* ``nominal_fps``: an NTSC rate N·1000/1001 (23.976, 29.97, 59.94) counts as N. The bound was chosen on
-  videos at whole rates, where 30 fps is scored in phases at a 20 fps bound and 29 fps is not; without it a
-  29.97 fps video, the common "30 fps" of cameras and broadcast, would fall on the other side of that line
-  from a 30 fps one by 0.1 % of its rate (29.97 / 20 = 1.4985 rounds to 1, 30 / 20 = 1.5 to 2).
+* ``nominal_fps``: the rate rounded to the nearest whole frame rate first. The bound was chosen on videos at
+  whole rates (10–60 fps), where 30 fps is scored in phases at a 20 fps bound and 29 fps is not; without the
+  rounding a 29.97 fps video (NTSC, the common "30 fps" of cameras and broadcast) or a phone's variable-rate
+  29.9 would fall on the other side of that line from a 30 fps one (29.97 / 20 = 1.4985 rounds to 1, 30 / 20
+  = 1.5 to 2), by data that never held such a rate.
 * Phase ``p`` (0 ≤ p < stride) is frames ``p, p + stride, …``: a video at ``fps / stride`` with flow between
   its own consecutive frames. Its per-frame scores and maps go back to those native frames, so every native
   frame is scored once, by the phase that holds it; events, separations and tolerances stay in native
@@ -29,16 +30,12 @@ import numpy as np
 
 __all__ = ["nominal_fps", "stride_for", "interleave", "score_phases"]
 
-_NTSC = 1001 / 1000  # an NTSC rate is N / 1.001 frames per second
-
 
 def nominal_fps(fps: float) -> float:
-    """``fps``, or N when it is the NTSC rate N / 1.001 (29.97 → 30, 59.94 → 60, 23.976 → 24; module doc)."""
+    """``fps`` rounded to the nearest whole frame rate (29.97 → 30, 59.94 → 60, 23.976 → 24; module doc); a
+    rate below 1 fps is kept."""
     fps = float(fps)
-    whole = round(fps * _NTSC)
-    if whole >= 1 and abs(fps - whole / _NTSC) < 0.005 and abs(fps - round(fps)) > 0.005:
-        return float(whole)
-    return fps
+    return float(round(fps)) if fps >= 1 else fps
 
 
 def stride_for(fps: float, max_fps: float | None, num_frames: int, min_phase_frames: int = 16) -> int:
