@@ -30,6 +30,7 @@ from input_pipeline.video_decode import (
     FrameArray,
     decoded_frames,
     open_checked,
+    quarter_turns,
     raise_problem,
     read_cv2,
     resize,
@@ -243,7 +244,6 @@ def _upright_size(path: str, size: tuple[int, int]) -> tuple[int, int]:
     try:
         with contextlib.closing(av.open(path)) as container:
             frame = next(container.decode(video=0), None)
-    except (av.error.FFmpegError, StopIteration):
+    except av.error.FFmpegError:
         return size
-    turns = int(round((getattr(frame, "rotation", 0) or 0) / 90.0)) % 4 if frame is not None else 0
-    return (size[1], size[0]) if turns % 2 else size
+    return (size[1], size[0]) if frame is not None and quarter_turns(frame) % 2 else size

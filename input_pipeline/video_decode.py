@@ -97,14 +97,19 @@ def frame_rate(stream) -> float | None:
     return None
 
 
+def quarter_turns(frame) -> int:
+    """How many quarter turns counter-clockwise (0–3) the display matrix of a decoded PyAV frame asks for:
+    ``frame.rotation`` is the angle in degrees it turns the picture counter-clockwise, as np.rot90 turns for
+    positive k (phone videos shot upright are stored sideways with a 90° or −90° matrix)."""
+    return int(round((getattr(frame, "rotation", 0) or 0) / 90.0)) % 4
+
+
 def upright_rgb(frame) -> np.ndarray:
-    """A decoded PyAV frame as ``[H, W, 3]`` uint8 RGB the way players show it: turned by the rotation of its
-    display matrix (phone videos shot upright are stored sideways with a 90° or −90° matrix; FFmpeg's
-    players and OpenCV turn them, so the fallback reader already does). ``frame.rotation`` is the angle in
-    degrees the matrix turns the picture counter-clockwise, as np.rot90 turns for positive k."""
+    """A decoded PyAV frame as ``[H, W, 3]`` uint8 RGB the way players show it, turned by its display matrix
+    (`quarter_turns`; FFmpeg's players and OpenCV turn it, so the fallback reader already does)."""
     rgb = frame.to_ndarray(format="rgb24")
-    quarter_turns = int(round((getattr(frame, "rotation", 0) or 0) / 90.0)) % 4
-    return np.ascontiguousarray(np.rot90(rgb, quarter_turns)) if quarter_turns else rgb
+    turns = quarter_turns(frame)
+    return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
 
 def resize(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
