@@ -137,10 +137,12 @@ def main() -> None:
     if detector.fused:
         raise SystemExit("input_ablation.py scores with DIS flow (the model's inputs are ablated on the host)")
 
+    # name -> units: each unit's videos are pooled and the units averaged. A synthetic folder is one unit; a
+    # real set one unit per clip, as the real-clip benchmark counts it (docs/RESULTS.md §2).
     folders = {}
     for spec in args.folder:
         folder = calibration.parse_folder_spec(spec)
-        folders[folder.name] = [[(v, labels.frames)] for v, labels in calibration.folder_labels(folder)]
+        folders[folder.name] = [[(v, labels.frames) for v, labels in calibration.folder_labels(folder)]]
     if args.realdata:
         for clip in labelled_clips(args.realdata, SETS):
             if clip["gt"] is not None:
@@ -148,10 +150,7 @@ def main() -> None:
 
     rows = []
     for ablation in ablations:
-        for name, groups in folders.items():
-            # A synthetic folder is one group (pooled); a real set is one group per clip, averaged (§2).
-            is_real = name.startswith("real_")
-            units = groups if is_real else [[g[0] for g in groups]]
+        for name, units in folders.items():
             metrics = [pooled(score_folder(detector, unit, name, ablation, args.out)) for unit in units]
             row = {"ablation": ablation, "folder": name, "units": len(units)}
             for key in ("f1_tol3", "ap_tol3", "detected"):
