@@ -25,7 +25,7 @@ import av
 import av.logging
 import numpy as np
 
-from input_pipeline import paths
+from input_pipeline import frame_times, paths
 from input_pipeline.video import VideoReadError, from_local_copy, video_info
 
 av.logging.set_level(None)  # FFmpeg messages would otherwise be printed above our one-line errors
@@ -199,9 +199,10 @@ def detect_onsets(
     return Onsets(times_s, envelope[hops].astype(np.float32), envelope, int(sample_rate), hop_length, latency_s)
 
 
-def _nearest_frame(times_s: np.ndarray, fps: float, lag_frames: float) -> np.ndarray:
+def _nearest_frame(times_s: np.ndarray, fps: float, lag_frames: float, frame_times_s=None) -> np.ndarray:
     # floor(x + 0.5), not np.round: half-frame ties always go to the later frame (no banker's rounding).
-    return np.floor(np.asarray(times_s, np.float64) * fps - lag_frames + 0.5).astype(np.int64)
+    position = frame_times.seconds_to_frames(times_s, fps, frame_times_s)
+    return np.floor(position - lag_frames + 0.5).astype(np.int64)
 
 
 def onsets_to_frames(
@@ -211,11 +212,14 @@ def onsets_to_frames(
     *,
     lag_frames: float = 0,
     strengths: Sequence[float] | None = None,
+    frame_times_s: np.ndarray | None = None,
 ):
     """Onset times → frame indices at the native rate: ``floor(t * fps - lag_frames + 0.5)``.
 
     Frame ``k`` is shown at ``k / fps`` s, so this is the nearest frame to the onset once the audio lag is
-    removed. Frames outside ``[0, num_frames)`` are dropped; several onsets in one frame count once.
+    removed; for a variable-rate video ``frame_times_s`` ([N] presentation times, input_pipeline/frame_times.py)
+    replaces ``t * fps`` by the frame position of ``t`` on its frames' timestamps. Frames outside
+    ``[0, num_frames)`` are dropped; several onsets in one frame count once.
 
     Returns:
       ``frames`` [E] int64 sorted unique; with ``strengths`` given, ``(frames, strengths [E] float32)``
@@ -223,7 +227,7 @@ def onsets_to_frames(
     """
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps!r}")
-    frames = _nearest_frame(times_s, fps, lag_frames)
+    frames = _nearest_frame(times_s, fps, lag_frames, frame_times_s)
     inside = (frames >= 0) & (frames < num_frames)
     unique = np.unique(frames[inside])
     if strengths is None:
@@ -233,22 +237,25 @@ def onsets_to_frames(
     return unique, best
 
 
-def onset_envelope_per_frame(onsets: Onsets, fps: float, num_frames: int) -> np.ndarray:
+def onset_envelope_per_frame(
+    onsets: Onsets, fps: float, num_frames: int, frame_times_s: np.ndarray | None = None
+) -> np.ndarray:
     """The onset envelope resampled to video frames: ``[num_frames]`` float32.
 
-    Each envelope hop goes to its nearest frame (the :func:`onsets_to_frames` convention) and a frame keeps the
-    largest hop value (a 23 ms click must not be averaged away over a 40-67 ms frame); frames without a hop
-    (fps above sample_rate / hop_length) are linearly interpolated.
+    Each envelope hop goes to its nearest frame (the :func:`onsets_to_frames` convention, ``frame_times_s``
+    as there) and a frame keeps the largest hop value (a 23 ms click must not be averaged away over a 40-67 ms
+    frame); frames without a hop (fps above sample_rate / hop_length) are linearly interpolated.
     """
     env = onsets.envelope
     hop_times_s = np.arange(env.size) * onsets.hop_length / onsets.sample_rate - onsets.latency_s
-    frame_of_hop = _nearest_frame(hop_times_s, fps, 0)
+    frame_of_hop = _nearest_frame(hop_times_s, fps, 0, frame_times_s)
     inside = (frame_of_hop >= 0) & (frame_of_hop < num_frames)
     out = np.full(num_frames, -np.inf, np.float32)
     np.maximum.at(out, frame_of_hop[inside], env[inside])
     empty = ~np.isfinite(out)
     if empty.any():
-        out[empty] = np.interp(np.flatnonzero(empty) / fps, hop_times_s, env, right=0.0)
+        shown_s = frame_times.frames_to_seconds(np.flatnonzero(empty), fps, frame_times_s)
+        out[empty] = np.interp(shown_s, hop_times_s, env, right=0.0)
     return out
 
 

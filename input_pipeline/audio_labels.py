@@ -67,7 +67,8 @@ class LagEstimate:
 class ClipSignals:
     """What the lag and the agreement need from one clip: ``envelope`` [N] onset envelope per video frame,
     ``inflection`` [N] inflection score per frame (NaN at frames 0, 1, N-2, N-1), ``onsets`` in seconds of the
-    video timeline, ``fps`` and ``num_frames``."""
+    video timeline, ``fps`` and ``num_frames``; ``frame_times_s`` [N] the frames' presentation times in seconds
+    for a variable-rate video (None: frame ``k`` at ``k / fps``; input_pipeline/frame_times.py)."""
 
     path: str
     fps: float
@@ -75,6 +76,7 @@ class ClipSignals:
     onsets: Onsets
     envelope: np.ndarray
     inflection: np.ndarray
+    frame_times_s: np.ndarray | None = None
 
 
 @dataclasses.dataclass
@@ -236,7 +238,7 @@ def clip_signals(
     """
     path = os.fspath(path)
     info = video_info(path)
-    fps = float(info["fps"])
+    fps, times_s = float(info["fps"]), info["times_s"]
     samples, rate = read_audio(path, sample_rate, align_to_video=True)
     onsets = detect_onsets(samples, rate, delta=delta, latency_hops=latency_hops)
     if with_inflection:
@@ -246,13 +248,14 @@ def clip_signals(
             # resized while decoding: a long HD clip is never held at full size
             scale = flow_size / max(height, width)
             size = (max(8, round(height * scale)), max(8, round(width * scale)))
-        frames = read_video(path, size=size).frames
-        num_frames = len(frames)
-        inflection = inflection_curve(frames, flow_method=flow_method)
+        decoded = read_video(path, size=size)
+        num_frames, times_s = len(decoded.frames), decoded.times_s
+        inflection = inflection_curve(decoded.frames, flow_method=flow_method)
     else:
         num_frames = int(info["num_frames"])
         inflection = np.full(num_frames, np.nan)
-    return ClipSignals(path, fps, num_frames, onsets, onset_envelope_per_frame(onsets, fps, num_frames), inflection)
+    envelope = onset_envelope_per_frame(onsets, fps, num_frames, times_s)
+    return ClipSignals(path, fps, num_frames, onsets, envelope, inflection, times_s)
 
 
 def _labels(signals: ClipSignals, lag_frames: int, agreement: float | None) -> AudioLabels:
@@ -262,6 +265,7 @@ def _labels(signals: ClipSignals, lag_frames: int, agreement: float | None) -> A
         signals.num_frames,
         lag_frames=lag_frames,
         strengths=signals.onsets.strengths,
+        frame_times_s=signals.frame_times_s,
     )
     return AudioLabels(
         signals.path,

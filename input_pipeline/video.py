@@ -23,7 +23,7 @@ import os
 import av
 import numpy as np
 
-from input_pipeline import paths, progress
+from input_pipeline import frame_times, paths, progress
 from input_pipeline.borders import BorderProfile, Borders, find_borders
 from input_pipeline.video_decode import (
     DecodedVideo,
@@ -95,8 +95,9 @@ def read_video(
         resize; the file is then decoded twice (once for the borders), never held at full size.
 
     Returns:
-      DecodedVideo with ``frames`` ``[N, H, W, 3]`` uint8 RGB, ``fps`` (frames per second),
-      ``source_size`` ``(height, width)`` before any crop or resize, and the ``borders`` cropped.
+      DecodedVideo with ``frames`` ``[N, H, W, 3]`` uint8 RGB, ``fps`` (frames per second; the average rate
+      for a variable-rate file), ``source_size`` ``(height, width)`` before any crop or resize, the ``borders``
+      cropped, and ``times_s`` (``[N]`` presentation times in seconds when the rate varies, else None).
 
     Raises:
       VideoReadError: one line naming the file and the problem (see the module docstring).
@@ -137,6 +138,7 @@ def read_video(
     capacity = _expected_frames(stream, max_frames) or 256  # grown past it if the header is short
     frames = FrameArray(min(capacity, max_frames) if max_frames else capacity)
     source_sizes: dict[tuple[int, int], None] = {}  # insertion-ordered: the first frame's size comes first
+    stamps_s: list[float | None] = []
 
     try:
         with _frame_bar(stream, max_frames, f"decode {name}") as bar:
@@ -147,14 +149,15 @@ def read_video(
                 frames.append(resize(borders.crop(rgb), size))
                 bar.update()
 
-            scan(path, container, stream, decode=True, on_frame=on_frame, max_frames=max_frames)
+            scan(path, container, stream, decode=True, on_frame=on_frame, max_frames=max_frames, stamps_s=stamps_s)
     finally:
         container.close()
     if len(source_sizes) > 1 and size is None:
         raise VideoReadError(
             path, f"frame size changes within the video ({list(source_sizes)}); pass size=(H, W) to resize every frame"
         )
-    return DecodedVideo(frames.array(), fps, tuple(int(s) for s in next(iter(source_sizes))), path, borders)
+    size_0 = tuple(int(s) for s in next(iter(source_sizes)))
+    return DecodedVideo(frames.array(), fps, size_0, path, borders, frame_times.presentation_times(stamps_s, fps))
 
 
 def iter_frames(path, *, size: tuple[int, int] | None = None):
@@ -199,8 +202,10 @@ def video_info(path, *, decode: bool = False) -> dict:
       decode: count frames by decoding them (slower) instead of trusting the header's frame count.
 
     Returns:
-      dict with ``fps`` (float), ``num_frames`` (int), ``num_frames_source`` ("header", "packets" or
-      "decoded"), ``size`` ``(height, width)``, ``duration_s`` (float or None), ``codec``, ``container``.
+      dict with ``fps`` (float; the average rate for a variable-rate file), ``num_frames`` (int),
+      ``num_frames_source`` ("header", "packets" or "decoded"), ``size`` ``(height, width)``, ``duration_s``
+      (float or None), ``codec``, ``container``, ``times_s`` (``[N]`` presentation times in seconds when the
+      rate varies, else None: input_pipeline/frame_times.py; from the packets' timestamps unless ``decode``).
 
     Raises:
       VideoReadError: the same errors as :func:`read_video` (a truncation is found from packets alone).
@@ -219,10 +224,12 @@ def video_info(path, *, decode: bool = False) -> dict:
             "duration_s": len(video.frames) / video.fps,
             "codec": None,
             "container": "opencv",
+            "times_s": None,
         }
     try:
         declared = int(stream.frames or 0)
-        counted = scan(path, container, stream, decode=decode)
+        stamps_s: list[float | None] = []
+        counted = scan(path, container, stream, decode=decode, stamps_s=stamps_s)
         source = "decoded" if decode else ("header" if declared else "packets")
         return {
             "fps": fps,
@@ -232,6 +239,7 @@ def video_info(path, *, decode: bool = False) -> dict:
             "duration_s": container.duration / av.time_base if container.duration else None,
             "codec": stream.codec_context.name,
             "container": container.format.name,
+            "times_s": frame_times.presentation_times(stamps_s, fps),
         }
     finally:
         container.close()

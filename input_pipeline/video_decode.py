@@ -38,6 +38,8 @@ class DecodedVideo:
     source_size: ``(height, width)`` in pixels before any crop or resize.
     path: the file that was read.
     borders: the black borders cropped before the resize (none unless read with ``crop_borders``).
+    times_s: ``[N]`` seconds at which each frame is shown, for a variable-frame-rate file; None when frame
+      ``k`` is shown at ``k / fps`` (input_pipeline/frame_times.py).
     """
 
     frames: np.ndarray
@@ -45,6 +47,7 @@ class DecodedVideo:
     source_size: tuple[int, int]
     path: str
     borders: Borders = Borders()
+    times_s: np.ndarray | None = None
 
 
 def _ffmpeg_reason(err: BaseException) -> str:
@@ -119,10 +122,19 @@ def resize(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     return cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA)
 
 
-def scan(path: str, container, stream, *, decode: bool, on_frame=None, max_frames: int | None = None) -> int:
+def scan(
+    path: str,
+    container,
+    stream,
+    *,
+    decode: bool,
+    on_frame=None,
+    max_frames: int | None = None,
+    stamps_s: list | None = None,
+) -> int:
     """`decoded_frames`, each decoded frame passed to ``on_frame``; returns the frames decoded (packets counted
     with ``decode=False``)."""
-    frames = decoded_frames(path, container, stream, decode=decode, max_frames=max_frames)
+    frames = decoded_frames(path, container, stream, decode=decode, max_frames=max_frames, stamps_s=stamps_s)
     while True:
         try:
             frame = next(frames)
@@ -132,9 +144,13 @@ def scan(path: str, container, stream, *, decode: bool, on_frame=None, max_frame
             on_frame(frame)
 
 
-def decoded_frames(path: str, container, stream, *, decode: bool, max_frames: int | None = None):
+def decoded_frames(
+    path: str, container, stream, *, decode: bool, max_frames: int | None = None, stamps_s: list | None = None
+):
     """Demuxes every packet (all streams) and yields the video stream's decoded frames (av.VideoFrame); its
-    return value is the number of frames decoded.
+    return value is the number of frames decoded. ``stamps_s``, when given, gets each frame's presentation time
+    in seconds (None where the file has none): the decoded frames' in order, or with ``decode=False`` the
+    video packets' in file order (input_pipeline/frame_times.py sorts them).
 
     Raises "truncated or corrupt" when decoding or demuxing fails, a packet is flagged corrupt, fewer
     packets are present than the header declares, or (no declared count) the packets of all streams end
@@ -164,10 +180,14 @@ def decoded_frames(path: str, container, stream, *, decode: bool, max_frames: in
             if packet.size:
                 n_packets += 1
                 n_corrupt += bool(packet.is_corrupt)
+                if stamps_s is not None and not decode:
+                    stamps_s.append(None if packet.pts is None else float(packet.pts * packet.time_base))
             if not decode:
                 continue
             for frame in packet.decode():
                 n_frames += 1
+                if stamps_s is not None:
+                    stamps_s.append(frame.time)
                 yield frame
                 if max_frames is not None and n_frames >= max_frames:
                     return n_frames  # stopped on purpose: the rest of the file is not checked

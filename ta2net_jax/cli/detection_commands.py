@@ -65,6 +65,12 @@ def detect(args, overrides) -> int:
             f"{len(result['repeated_frames'])} of {result['num_frames']} frames repeat the one before them (a "
             f"frame-rate conversion): scored without them at {result['analysis_fps']:.2f} fps (--keep-repeats: with)"
         )
+    if result["frame_times"] == "timestamps":
+        slow, fast = result["frame_rate_range"]
+        print(
+            f"variable frame rate ({slow:.1f}–{fast:.1f} fps, average {result['fps']:.2f}): event times are the "
+            "frames' own timestamps"
+        )
     if any(result["borders"].values()):
         b = result["borders"]
         h, w = result["source_size"]
@@ -113,7 +119,7 @@ def _dub_and_cues(args, result: dict) -> None:
     if args.cues:
         from ta2net_jax.detection.cues import write_cue_file
 
-        write_cue_file(args.cues, frames, result["fps"], scores=scores)
+        write_cue_file(args.cues, frames, result["fps"], scores=scores, times_s=[e["time_s"] for e in result["events"]])
         print(f"cues: {paths.resolve(args.cues)}")
     if args.dub:
         from ta2net_jax.detection.dub import dub_video

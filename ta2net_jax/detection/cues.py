@@ -1,7 +1,10 @@
 """Cue lists of detected events for editors and players: SRT subtitles, CSV, and a CMX3600-style EDL.
 
 Every writer takes 0-based event frames at the video's native rate and the rate itself; frame ``k`` starts
-at ``k / fps`` seconds. Readers return what the writers wrote, so a cue file parses back to the same frames.
+at ``k / fps`` seconds. SRT and CSV also take the events' own times (``times_s``, as ``ta2net detect`` reports
+them: a variable-rate video's frame timestamps, input_pipeline/frame_times.py) and then use those; the EDL
+counts frames, as timecode does. Readers return what the writers wrote, so a cue file parses back to the same
+frames.
 
 * SRT: one subtitle per event from ``frame / fps`` lasting ``duration_s``, text ``impact (frame k, score s)``;
   times to the millisecond, which maps back to the frame exactly for any rate below 1,000 fps.
@@ -99,6 +102,16 @@ def _events(event_frames, scores) -> tuple[np.ndarray, list]:
     return frames, scores
 
 
+def _times(frames: np.ndarray, fps: float, times_s: Sequence[float] | None) -> list[float]:
+    """Each event's start in seconds: ``times_s`` when given (one per event), else ``frame / fps``."""
+    if times_s is None:
+        return [float(f) / fps for f in frames]
+    times = [float(t) for t in np.asarray(times_s, np.float64).reshape(-1)]
+    if len(times) != frames.size:
+        raise ValueError(f"{frames.size} event frames but {len(times)} times")
+    return times
+
+
 def _srt_time(seconds: float) -> str:
     ms = round(seconds * 1000)
     return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
@@ -112,13 +125,14 @@ def write_srt(
     scores: Sequence[float] | None = None,
     duration_s: float = 0.2,
     text: str = "impact",
+    times_s: Sequence[float] | None = None,
 ) -> None:
-    """SRT subtitles: one cue per event, ``[frame / fps, frame / fps + duration_s]`` seconds."""
+    """SRT subtitles: one cue per event, ``[frame / fps, frame / fps + duration_s]`` seconds (``times_s``
+    [E], when given, in place of ``frame / fps``)."""
     frames, scores = _events(event_frames, scores)
     _nominal(fps)
     blocks = []
-    for i, (frame, score) in enumerate(zip(frames, scores), start=1):
-        start_s = frame / fps
+    for i, (frame, score, start_s) in enumerate(zip(frames, scores, _times(frames, fps, times_s)), start=1):
         label = f"{text} (frame {frame}" + (f", score {score:.3g})" if score is not None else ")")
         blocks.append(f"{i}\n{_srt_time(start_s)} --> {_srt_time(start_s + duration_s)}\n{label}\n")
     _atomic_write(path, "\n".join(blocks))
@@ -139,18 +153,26 @@ def read_srt(path) -> list[tuple[float, float, str]]:
     return cues
 
 
-def write_cue_csv(event_frames: Sequence[int], fps: float, path, *, scores: Sequence[float] | None = None) -> None:
-    """CSV cue list: ``index,frame,time_s,timecode,score`` (time_s = frame / fps; score empty if not given)."""
+def write_cue_csv(
+    event_frames: Sequence[int],
+    fps: float,
+    path,
+    *,
+    scores: Sequence[float] | None = None,
+    times_s: Sequence[float] | None = None,
+) -> None:
+    """CSV cue list: ``index,frame,time_s,timecode,score`` (time_s = frame / fps, or ``times_s`` [E] when
+    given; score empty if not given)."""
     frames, scores = _events(event_frames, scores)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["index", "frame", "time_s", "timecode", "score"])
-    for i, (frame, score) in enumerate(zip(frames, scores), start=1):
+    for i, (frame, score, time_s) in enumerate(zip(frames, scores, _times(frames, fps, times_s)), start=1):
         writer.writerow(
             [
                 i,
                 int(frame),
-                f"{frame / fps:.6f}",
+                f"{time_s:.6f}",
                 frames_to_timecode(frame, fps),
                 "" if score is None else f"{score:.6g}",
             ]
@@ -222,10 +244,19 @@ def read_edl(path, fps: float) -> list[dict]:
 CUE_SUFFIXES = (".srt", ".csv", ".edl")
 
 
-def write_cue_file(path, event_frames: Sequence[int], fps: float, *, scores: Sequence[float] | None = None) -> None:
-    """Writes the cue format named by the suffix of ``path`` (:data:`CUE_SUFFIXES`) with default settings."""
+def write_cue_file(
+    path,
+    event_frames: Sequence[int],
+    fps: float,
+    *,
+    scores: Sequence[float] | None = None,
+    times_s: Sequence[float] | None = None,
+) -> None:
+    """Writes the cue format named by the suffix of ``path`` (:data:`CUE_SUFFIXES`) with default settings;
+    ``times_s`` (the events' times) goes to the SRT and CSV writers (the EDL counts frames)."""
     suffix = os.path.splitext(os.fspath(path))[1].lower()
     writers = {".srt": write_srt, ".csv": write_cue_csv, ".edl": write_edl}
     if suffix not in writers:
         raise ValueError(f"{os.fspath(path)}: unknown cue format {suffix!r}; use one of {', '.join(CUE_SUFFIXES)}")
-    writers[suffix](event_frames, fps, path, scores=scores)
+    timed = {"times_s": times_s} if suffix != ".edl" else {}
+    writers[suffix](event_frames, fps, path, scores=scores, **timed)

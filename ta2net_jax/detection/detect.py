@@ -10,7 +10,8 @@
       → per-frame score: P(audible) from sliding windows (--workdir), or the robust z-score of
         inflection-flow energy (--method inflection, no checkpoint needed)
       → events: runs above the threshold, one event per run at its peak
-      → events JSON / CSV (frame, time_s, score, x, y), a timeline PNG (score curve, events and, with
+      → events JSON / CSV (frame, time_s, score, x, y; time_s = frame / fps, or for a variable-rate file the
+        frame's own timestamp: input_pipeline/frame_times.py), a timeline PNG (score curve, events and, with
         --labels, the ground truth), an overlay GIF/MP4 (heatmap, a flash on each event, score strip)
 
 Picking (events.Picking): `--threshold`, else the one `ta2net eval` tuned on validation
@@ -38,7 +39,7 @@ import os
 
 import numpy as np
 
-from input_pipeline import flow as flow_lib, frame_repeats, paths, video as video_lib
+from input_pipeline import flow as flow_lib, frame_repeats, frame_times, paths, video as video_lib
 from input_pipeline.labels import NoLabelsForVideoError, VideoLabels, parse_labels, within_video
 from input_pipeline.video import VideoReadError, read_video
 from ta2net_jax.detection import detectors, events as events_lib
@@ -182,14 +183,15 @@ class VideoDetector:
             picking = picking.replace(threshold=float(self.detector.phase_threshold))  # tuned on phase-scored videos
         scores = repeats.to_native(scored.values)
         frames_idx, peaks = picking.pick(scores, decoded.fps)
+        shown_s = frame_times.frames_to_seconds(np.asarray(frames_idx), decoded.fps, decoded.times_s)
         detected = []
-        for frame, peak in zip(frames_idx, peaks):
+        for frame, peak, time_s in zip(frames_idx, peaks, shown_s):
             x, y = self.detector.locate(scored, repeats.kept_position(int(frame)))
             x, y = decoded.borders.to_source(x, y, (size, size), decoded.source_size)
             detected.append(
                 {
                     "frame": int(frame),
-                    "time_s": float(frame / decoded.fps),
+                    "time_s": float(time_s),
                     "score": float(peak),
                     "x": float(x),
                     "y": float(y),
@@ -230,6 +232,8 @@ class VideoDetector:
             "video": paths.resolve(video_path),
             "fps": decoded.fps,
             "num_frames": int(len(scores)),
+            # "timestamps": a variable-rate file, whose events are timed by its frames' own timestamps
+            **frame_times.describe(decoded.times_s, decoded.fps),
             "source_size": list(decoded.source_size),
             "method": self.method,
             "threshold": a["picking"].threshold,
@@ -287,6 +291,7 @@ class VideoDetector:
                     labels=None if labels is None else labels.frames,
                     threshold=a["picking"].threshold,
                     title=title,
+                    times_s=decoded.times_s,
                 )
         if overlay:
             from ta2net_jax.detection.overlay import write_overlay

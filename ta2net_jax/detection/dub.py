@@ -1,7 +1,8 @@
 """Dub a video: an impact sound at every detected event, muxed next to the untouched video stream.
 
-``dub_video(video, event_frames, out)`` renders a mono track with one impact per event, starting at
-``frame / fps`` seconds (frame ``k`` is shown at ``k / fps``), at a level proportional to the event's score
+``dub_video(video, event_frames, out)`` renders a mono track with one impact per event, starting when the
+event's frame is shown (``frame / fps`` seconds; a variable-rate video's own frame timestamps,
+input_pipeline/frame_times.py), at a level proportional to the event's score
 (``score / max(score)``, so the strongest event plays at ``gain``), and either adds it to the video's own
 soundtrack (``mix="original"``) or uses it alone (``mix="replace"``). The impact is a synthesised thump
 (input_pipeline.synthetic_audio.impact_sound) or any audio file (``sound=``, e.g. a WAV; decoded with PyAV).
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from input_pipeline import frame_times
 from input_pipeline.audio import NoAudioStreamError, read_audio
 from input_pipeline.audio_mux import mux_audio
 from input_pipeline.synthetic_audio import IMPACT_KINDS, impact_sound, render_soundtrack
@@ -119,8 +121,11 @@ def dub_video(
             f"event frames must lie in [0, {num_frames}) for {os.fspath(video_path)}, got "
             f"{frames.min()}..{frames.max()}"
         )
+    # render_soundtrack places frame k at k / fps: a variable-rate video's events go in as the fractional
+    # frames of a uniform clock that shows them when the file does.
+    shown_s = frame_times.frames_to_seconds(frames, fps, info["times_s"])
     track = render_soundtrack(
-        frames,
+        shown_s * fps,
         fps,
         num_frames,
         sample_rate=sample_rate,

@@ -2,7 +2,8 @@
 
 Headless: builds a ``matplotlib.figure.Figure`` on an Agg canvas directly (no pyplot, no global backend
 switch), so it works without a display and does not disturb a caller's own matplotlib state.
-Units: the x axis is frames (bottom) with seconds = frames / fps on a secondary top axis.
+Units: the x axis is frames (bottom) with seconds = frames / fps on a secondary top axis (a variable-rate
+video's own frame timestamps when given: input_pipeline/frame_times.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import os
 from collections.abc import Mapping
 
 import numpy as np
+
+from input_pipeline import frame_times
 
 __all__ = ["plot_timeline", "plot_pr_curves", "plot_counts", "plot_success_curves", "plot_map_examples"]
 
@@ -27,11 +30,13 @@ def plot_timeline(
     threshold=None,
     title: str = "",
     extra_curves: Mapping[str, np.ndarray] | None = None,
+    times_s: np.ndarray | None = None,
 ) -> None:
     """Write a PNG timeline to ``path`` (1400x400 px).
 
     ``scores``: [N] per-frame score (NaN = unscored, drawn as a gap). ``fps``: frames per second for the
-    seconds axis. ``events``: detected event frames (red vertical lines, annotated with the frame number).
+    seconds axis (``times_s`` [N], the frames' timestamps of a variable-rate video, in its place).
+    ``events``: detected event frames (red vertical lines, annotated with the frame number).
     ``labels``: ground-truth frames (green ticks along the bottom of the plot, below the curve).
     ``threshold``: dashed horizontal line. ``extra_curves``: name -> [N] array drawn as thin lines.
     """
@@ -116,8 +121,14 @@ def plot_timeline(
 
     ax.set_xlabel("frame")
     ax.set_ylabel("score")
-    sec = ax.secondary_xaxis("top", functions=(lambda f: f / fps, lambda t: t * fps))
-    sec.set_xlabel(f"time (s) @ {fps:g} fps")
+    sec = ax.secondary_xaxis(
+        "top",
+        functions=(
+            lambda f: frame_times.frames_to_seconds(f, fps, times_s),
+            lambda t: frame_times.seconds_to_frames(t, fps, times_s),
+        ),
+    )
+    sec.set_xlabel(f"time (s) @ {fps:g} fps" if times_s is None else "time (s), variable frame rate")
     ax.grid(True, alpha=0.25)
     # Legend outside the plot area: inside it would cover event numbers or the curve.
     ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=7, frameon=False)

@@ -1,0 +1,135 @@
+"""Variable-frame-rate video: frame timestamps read, and used wherever frames become seconds or seconds frames
+(detect's event times, cues, the timeline, the dub, labels from sound); constant-rate files keep k / fps."""
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+from test_frame_repeats import moving_texture
+
+from input_pipeline import audio, frame_times
+from input_pipeline.video import read_video, video_info, write_video
+
+# A phone in dim light: 30 fps for 24 frames, then 15 fps for 26 (the container's average: 20.5 fps).
+VFR_TIMES_S = np.concatenate([np.arange(24) / 30.0, 24 / 30.0 + np.arange(1, 27) / 15.0])
+
+
+def write_vfr(path, rgb: np.ndarray, times_s: np.ndarray) -> None:
+    """H.264 MP4 whose frame k carries the presentation time times_s[k] (ms clock), as phones write them."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = rgb.shape[2], rgb.shape[1], "yuv420p"
+        stream.time_base = Fraction(1, 1000)
+        stream.options = {"crf": "12"}
+        for frame_rgb, t in zip(rgb, times_s):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24")
+            frame.pts, frame.time_base = int(round(t * 1000)), Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+
+
+def turning_texture(num_frames: int = 50) -> np.ndarray:
+    """``[N, 64, 64, 3]`` uint8: a texture sliding right, reversing abruptly at frames 15 and 32."""
+    speeds = np.where((np.arange(num_frames) >= 15) & (np.arange(num_frames) < 32), -3.0, 3.0)
+    grey = np.clip(moving_texture(num_frames, speeds, size=64), 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=-1)
+
+
+@pytest.fixture(scope="module")
+def vfr_video(tmp_path_factory):
+    path = tmp_path_factory.mktemp("vfr") / "phone.mp4"
+    write_vfr(path, turning_texture(len(VFR_TIMES_S)), VFR_TIMES_S)
+    return str(path)
+
+
+def test_uniform_stamps_stay_uniform():
+    fps = 30000 / 1001
+    ntsc = np.round(np.arange(100) / fps * 90000) / 90000  # an MPEG-TS 90 kHz clock
+    assert frame_times.presentation_times(list(ntsc + 3.2), fps) is None
+    assert frame_times.presentation_times([0.0, 0.04, None, 0.12], 25.0) is None  # a frame without a stamp
+    assert frame_times.presentation_times([0.0, 0.04, 0.04, 0.12], 25.0) is None  # a stamp repeated
+    # A single frame dropped by a screen recorder: every later frame is one interval late.
+    dropped = np.delete(np.arange(50) / 25.0, 10)
+    assert np.allclose(frame_times.presentation_times(list(dropped), 25.0), dropped)
+
+
+def test_stamps_in_file_order_are_sorted_and_start_at_zero():
+    shown = 1.5 + VFR_TIMES_S
+    decode_order = list(shown[[0, 3, 1, 2, *range(4, len(shown))]])  # I P B B ...
+    assert np.allclose(frame_times.presentation_times(decode_order, 20.5), VFR_TIMES_S)
+
+
+def test_frames_and_seconds_are_inverse_and_continue_past_the_ends():
+    frames = np.array([-2.0, 0.0, 10.5, 23.0, 30.0, 49.0, 52.0])
+    seconds = frame_times.frames_to_seconds(frames, 20.0, VFR_TIMES_S)
+    assert seconds[2] == pytest.approx(10.5 / 30.0)  # between two 30 fps frames
+    assert seconds[4] == pytest.approx(VFR_TIMES_S[30])
+    assert seconds[0] == pytest.approx(-0.1) and seconds[-1] == pytest.approx(VFR_TIMES_S[-1] + 3 / 20.0)
+    assert np.allclose(frame_times.seconds_to_frames(seconds, 20.0, VFR_TIMES_S), frames)
+    assert np.allclose(frame_times.frames_to_seconds(frames, 20.0), frames / 20.0)
+    assert frame_times.describe(None, 20.0) == {"frame_times": "uniform"}
+    described = frame_times.describe(VFR_TIMES_S, 20.0)
+    assert described["frame_times"] == "timestamps"
+    assert described["frame_rate_range"] == pytest.approx([15.0, 30.0])
+
+
+def test_a_variable_rate_file_is_read_with_its_timestamps(vfr_video, tmp_path):
+    decoded = read_video(vfr_video, size=(32, 32))
+    assert len(decoded.frames) == len(VFR_TIMES_S)
+    assert decoded.times_s == pytest.approx(VFR_TIMES_S, abs=1e-3)
+    assert decoded.fps < 25.0  # the container's average rate, which uniform time would use
+    info = video_info(vfr_video)
+    assert info["times_s"] == pytest.approx(VFR_TIMES_S, abs=1e-3)  # from the packets, nothing decoded
+    constant = tmp_path / "constant.mp4"
+    write_video(constant, turning_texture(20), 25.0, crf=18, pix_fmt="yuv420p")
+    assert read_video(constant).times_s is None and video_info(constant)["times_s"] is None
+
+
+def test_detect_times_events_by_the_frames_timestamps(vfr_video, tmp_path):
+    from ta2net_jax.cli.main import main
+    from ta2net_jax.detection import cues
+    from ta2net_jax.detection.detect import VideoDetector
+
+    # The two reversals score ~100 robust z-units, codec noise < 1.
+    detector = VideoDetector(method="inflection", image_size=64, threshold=5.0)
+    result = detector(vfr_video, plot=str(tmp_path / "timeline.png"))
+    assert result["frame_times"] == "timestamps"
+    assert result["frame_rate_range"] == pytest.approx([15.0, 30.0], rel=0.01)
+    frames = [e["frame"] for e in result["events"]]
+    assert len(frames) == 2 and abs(frames[0] - 15) <= 1 and abs(frames[1] - 32) <= 1, frames
+    for e in result["events"]:
+        assert e["time_s"] == pytest.approx(VFR_TIMES_S[e["frame"]], abs=1e-3)
+    # after the slowdown, frame / average fps would be a quarter of a second late
+    assert frames[1] / result["fps"] - VFR_TIMES_S[frames[1]] > 0.2
+    assert (tmp_path / "timeline.png").stat().st_size > 0
+    # The CLI's cue list carries the frames' times too ("impact (frame k, score s)").
+    srt = tmp_path / "cues.srt"
+    args = ["detect", vfr_video, "--method", "inflection", "--cues", str(srt), "--threshold", "5"]
+    assert main(args) == 0
+    cued = cues.read_srt(srt)
+    assert len(cued) == 2
+    for start_s, _, text in cued:
+        frame = int(text.split("frame ")[1].split(",")[0])
+        assert start_s == pytest.approx(VFR_TIMES_S[frame], abs=1e-3)
+
+
+def test_the_dub_sounds_when_the_frame_is_shown(vfr_video, tmp_path):
+    from ta2net_jax.detection import dub
+
+    out = tmp_path / "dubbed.mkv"
+    dub.dub_video(vfr_video, [10, 26], out, mix="replace", sound_kind="click")
+    samples, rate = audio.read_audio(out, None, align_to_video=True)
+    onsets = audio.detect_onsets(samples, rate)
+    found_s = onsets.times_s - onsets.latency_s
+    assert found_s == pytest.approx(VFR_TIMES_S[[10, 26]], abs=0.03)
+    # frame 26 / the average rate would be 0.3 s late
+    info = video_info(vfr_video)
+    assert 26 / info["fps"] - VFR_TIMES_S[26] > 0.25
+
+
+def test_onsets_go_to_the_frame_shown_at_their_time():
+    onset_s = VFR_TIMES_S[[5, 30, 45]] + 0.01
+    frames = audio.onsets_to_frames(onset_s, 20.5, len(VFR_TIMES_S), frame_times_s=VFR_TIMES_S)
+    assert frames.tolist() == [5, 30, 45]
+    assert audio.onsets_to_frames(onset_s, 20.5, len(VFR_TIMES_S)).tolist() != [5, 30, 45]
