@@ -4,7 +4,9 @@ Most files are constant-rate and frame ``k`` is shown at ``k / fps`` seconds. Ph
 rate in dim light (30 → 24 fps and back), and screen recorders drop frames under load, so ``k / fps`` with the
 container's *average* rate drifts from the real time by many frames over a clip. Everything that turns frames
 into seconds or seconds into frames (event times in ``ta2net detect``, the dub's sounds, labels from sound)
-goes through the two functions here, with the frames' presentation times when the file has them.
+goes through the two functions here, with the frames' presentation times when the file has them. The
+detectors' optical flow is put per unit interval (:func:`per_unit_interval`), so uneven spacing does not look
+like a change of motion.
 
 ``times_s`` is ``[N]`` float64 seconds from the first frame, or ``None`` for "uniform". :func:`presentation_times`
 returns ``None`` unless uniform time would put some frame more than half a frame interval away from its
@@ -61,6 +63,29 @@ def seconds_to_frames(seconds, fps: float, times_s: np.ndarray | None = None) ->
     return np.where(
         seconds < 0, seconds * fps, np.where(seconds > times_s[-1], last + (seconds - times_s[-1]) * fps, inside)
     )
+
+
+def interval_gains(times_s: np.ndarray | None, fps: float) -> np.ndarray | None:
+    """``[N-1]`` float32 factors ``(1 / fps) / (t[k+1] - t[k])`` that turn the flow of each consecutive pair into
+    the displacement over one average interval; None for uniform time (no change).
+
+    Flow is a displacement over the pair's interval, so a frame the recorder dropped doubles one field and a
+    rate that sags from 30 to 24 fps makes everything look 25 % faster: to the inflection flow (the change of
+    flow) a dropped frame is two abrupt changes of motion, i.e. a false impact. Per average interval, steady
+    motion stays steady whatever the spacing of the frames."""
+    if times_s is None or len(times_s) < 2:
+        return None
+    return ((1.0 / fps) / np.diff(np.asarray(times_s, np.float64))).astype(np.float32)
+
+
+def per_unit_interval(flow_fwd, flow_bwd, times_s: np.ndarray | None, fps: float):
+    """``(flow_fwd, flow_bwd)`` ``[N-1, H, W, 2]`` scaled by :func:`interval_gains` (both directions of pair k
+    span the same interval), in their own dtype; unchanged for uniform time."""
+    gains = interval_gains(times_s, fps)
+    if gains is None:
+        return flow_fwd, flow_bwd
+    g = gains[:, None, None, None]
+    return (np.asarray(flow_fwd) * g).astype(flow_fwd.dtype), (np.asarray(flow_bwd) * g).astype(flow_bwd.dtype)
 
 
 def describe(times_s: np.ndarray | None, fps: float) -> dict:

@@ -18,7 +18,7 @@ VFR_TIMES_S = np.concatenate([np.arange(24) / 30.0, 24 / 30.0 + np.arange(1, 27)
 def write_vfr(path, rgb: np.ndarray, times_s: np.ndarray) -> None:
     """H.264 MP4 whose frame k carries the presentation time times_s[k] (ms clock), as phones write them."""
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=30)
+        stream = container.add_stream("libx264", rate=60)
         stream.width, stream.height, stream.pix_fmt = rgb.shape[2], rgb.shape[1], "yuv420p"
         stream.time_base = Fraction(1, 1000)
         stream.options = {"crf": "12"}
@@ -29,17 +29,20 @@ def write_vfr(path, rgb: np.ndarray, times_s: np.ndarray) -> None:
         container.mux(stream.encode())
 
 
-def turning_texture(num_frames: int = 50) -> np.ndarray:
-    """``[N, 64, 64, 3]`` uint8: a texture sliding right, reversing abruptly at frames 15 and 32."""
-    speeds = np.where((np.arange(num_frames) >= 15) & (np.arange(num_frames) < 32), -3.0, 3.0)
-    grey = np.clip(moving_texture(num_frames, speeds, size=64), 0, 255).astype(np.uint8)
+def turning_texture(times_s: np.ndarray, px_per_s: float = 60.0, turns: tuple = (15, 32)) -> np.ndarray:
+    """``[N, 64, 64, 3]`` uint8 frames shown at ``times_s``: a texture sliding right at ``px_per_s``, reversing
+    abruptly at the frames ``turns`` (a frame after a longer interval has moved further, as in real footage)."""
+    k = np.arange(len(times_s) - 1)
+    direction = (-1.0) ** np.sum(k[:, None] >= np.asarray(turns, int).reshape(1, -1), axis=1)
+    moved = direction * px_per_s * np.diff(times_s)  # pixels between frame k and k + 1
+    grey = np.clip(moving_texture(len(times_s), np.r_[moved, 0.0], size=64), 0, 255).astype(np.uint8)
     return np.repeat(grey[..., None], 3, axis=-1)
 
 
 @pytest.fixture(scope="module")
 def vfr_video(tmp_path_factory):
     path = tmp_path_factory.mktemp("vfr") / "phone.mp4"
-    write_vfr(path, turning_texture(len(VFR_TIMES_S)), VFR_TIMES_S)
+    write_vfr(path, turning_texture(VFR_TIMES_S), VFR_TIMES_S)
     return str(path)
 
 
@@ -82,7 +85,7 @@ def test_a_variable_rate_file_is_read_with_its_timestamps(vfr_video, tmp_path):
     info = video_info(vfr_video)
     assert info["times_s"] == pytest.approx(VFR_TIMES_S, abs=1e-3)  # from the packets, nothing decoded
     constant = tmp_path / "constant.mp4"
-    write_video(constant, turning_texture(20), 25.0, crf=18, pix_fmt="yuv420p")
+    write_video(constant, turning_texture(np.arange(20) / 25.0), 25.0, crf=18, pix_fmt="yuv420p")
     assert read_video(constant).times_s is None and video_info(constant)["times_s"] is None
 
 
@@ -91,7 +94,7 @@ def test_detect_times_events_by_the_frames_timestamps(vfr_video, tmp_path):
     from ta2net_jax.detection import cues
     from ta2net_jax.detection.detect import VideoDetector
 
-    # The two reversals score ~100 robust z-units, codec noise < 1.
+    # The two reversals score ~37 robust z-units, codec noise and the rate switch < 2.
     detector = VideoDetector(method="inflection", image_size=64, threshold=5.0)
     result = detector(vfr_video, plot=str(tmp_path / "timeline.png"))
     assert result["frame_times"] == "timestamps"
@@ -100,8 +103,8 @@ def test_detect_times_events_by_the_frames_timestamps(vfr_video, tmp_path):
     assert len(frames) == 2 and abs(frames[0] - 15) <= 1 and abs(frames[1] - 32) <= 1, frames
     for e in result["events"]:
         assert e["time_s"] == pytest.approx(VFR_TIMES_S[e["frame"]], abs=1e-3)
-    # after the slowdown, frame / average fps would be a quarter of a second late
-    assert frames[1] / result["fps"] - VFR_TIMES_S[frames[1]] > 0.2
+    # after the slowdown, frame / average fps would be 0.18 s (almost three 15 fps frames) late
+    assert frames[1] / result["fps"] - VFR_TIMES_S[frames[1]] > 0.15
     assert (tmp_path / "timeline.png").stat().st_size > 0
     # The CLI's cue list carries the frames' times too ("impact (frame k, score s)").
     srt = tmp_path / "cues.srt"
@@ -112,6 +115,50 @@ def test_detect_times_events_by_the_frames_timestamps(vfr_video, tmp_path):
     for start_s, _, text in cued:
         frame = int(text.split("frame ")[1].split(",")[0])
         assert start_s == pytest.approx(VFR_TIMES_S[frame], abs=1e-3)
+
+
+def test_flow_per_unit_interval_keeps_steady_motion_steady(vfr_video, tmp_path, monkeypatch):
+    from ta2net_jax.detection.detect import VideoDetector
+
+    # The texture's speed in pixels per second never changes: at the 30 → 15 fps switch (frame 24) each frame
+    # moves twice as far, which the raw flow would take for an abrupt change of motion.
+    switch = range(20, 28)
+    detector = VideoDetector(method="inflection", image_size=64, threshold=5.0)
+    result = detector(vfr_video)
+    assert result["flow_per_unit_interval"]
+    assert not any(e["frame"] in switch for e in result["events"])
+    # Frames 20 and 40 of a steady 30 fps pan lost by the recorder: two pairs span two intervals.
+    steady = np.arange(61) / 30.0
+    kept = np.delete(np.arange(61), [20, 40])
+    dropped = tmp_path / "dropped.mp4"
+    write_vfr(dropped, turning_texture(steady, px_per_s=90.0, turns=())[kept], steady[kept])
+    plain = VideoDetector(method="inflection", threshold=10.0)
+    assert [e["frame"] for e in plain(str(dropped))["events"] if e["frame"] < 45] == [], "a drop made an event"
+
+    monkeypatch.setattr(frame_times, "per_unit_interval", lambda fwd, bwd, times_s, fps: (fwd, bwd))
+    assert any(e["frame"] in switch for e in detector(vfr_video)["events"])
+    assert len([e for e in plain(str(dropped))["events"] if e["frame"] < 45]) == 2
+
+
+def test_a_fast_variable_rate_video_gets_its_phases_flow_per_unit_interval(tmp_path, monkeypatch):
+    from ta2net_jax.cli.commands import _model_source
+    from ta2net_jax.detection.detect import VideoDetector
+
+    times_s = np.concatenate([np.arange(40) / 48.0, 40 / 48.0 + np.arange(1, 41) / 30.0])  # averages 37 fps
+    path = tmp_path / "fast.mp4"
+    write_vfr(path, turning_texture(times_s), times_s)
+    seen = []
+    scale = frame_times.per_unit_interval
+
+    def recording(fwd, bwd, phase_times_s, fps):
+        seen.append((len(fwd), phase_times_s is not None, fps))
+        return scale(fwd, bwd, phase_times_s, fps)
+
+    monkeypatch.setattr(frame_times, "per_unit_interval", recording)
+    result = VideoDetector(workdir=_model_source(None))(str(path))
+    assert result["analysis_stride"] == 2 and result["flow_per_unit_interval"]
+    # each phase's 40 frames (39 flow pairs), timed by its own timestamps at half the average rate
+    assert seen == [(39, True, pytest.approx(result["fps"] / 2))] * 2
 
 
 def test_the_dub_sounds_when_the_frame_is_shown(vfr_video, tmp_path):

@@ -65,15 +65,18 @@ def score_phases(
     frames: np.ndarray,
     fps: float,
     stride: int,
+    times_s: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame scores [N] and maps [N, h, w] of ``frames`` [N, H, W, 3] scored as ``stride`` phases.
 
     ``score_phase(frames, fps)`` scores one phase as a video of its own (its frames [N_p, H, W, 3] at
     ``fps / stride``, flow between them estimated by the caller's estimator) and returns its (scores [N_p],
-    maps [N_p, h, w])."""
+    maps [N_p, h, w]). With ``times_s`` ([N] the frames' timestamps, a variable-rate file:
+    input_pipeline/frame_times.py) it is called as ``score_phase(frames, fps, times_s=the phase's [N_p])``."""
     values, maps = [], []
     for phase in range(stride):
-        v, m = score_phase(frames[phase::stride], fps / stride)
+        timed = {} if times_s is None else {"times_s": times_s[phase::stride]}
+        v, m = score_phase(frames[phase::stride], fps / stride, **timed)
         values.append(np.asarray(v, np.float32))
         maps.append(np.asarray(m, np.float32))
     n = frames.shape[0]

@@ -170,14 +170,21 @@ class VideoDetector:
             frames, repeats = frame_repeats.drop_repeats(decoded.frames)
         fps = repeats.fps(decoded.fps)
         stride = self.detector.stride(len(frames), fps)
-        if self.fused:  # frames → flow → model on the devices, one program per batch of windows
+        # A variable-rate file's flow is put per unit interval (frame_times.per_unit_interval), outside the fused
+        # program; not after repeats are dropped (the kept frames are evenly spaced in content time) nor for
+        # the reference (a fixed definition).
+        times_s = None if len(repeats.repeated) or not self.detector.normalises_intervals else decoded.times_s
+        fused = self.fused and times_s is None
+        if fused:  # frames → flow → model on the devices, one program per batch of windows
             scored = self.detector.fused_scores(frames, fps)
         else:
             # Scored as phases, a video gets its phases' own flow (ModelDetector.scores); the native flow then
             # only locates the events, so only the fields around them are estimated.
             estimate = flow_lib.flow_on_demand if stride > 1 else flow_lib.estimate_flow
             flow_fwd, flow_bwd = estimate(frames, self.flow_method)
-            scored = self.detector.scores(frames, flow_fwd, flow_bwd, fps)
+            if stride == 1:
+                flow_fwd, flow_bwd = frame_times.per_unit_interval(flow_fwd, flow_bwd, times_s, fps)
+            scored = self.detector.scores(frames, flow_fwd, flow_bwd, fps, times_s)
         picking = self.picking
         if stride > 1 and self.detector.phase_threshold is not None and not self.threshold_given:
             picking = picking.replace(threshold=float(self.detector.phase_threshold))  # tuned on phase-scored videos
@@ -209,6 +216,8 @@ class VideoDetector:
             "analysis_stride": stride,
             "repeated_frames": repeats.repeated.tolist(),  # native frames dropped as repeats (frame_repeats.py)
             "analysis_fps": fps,  # the rate the scored frames have (the native fps when none repeat)
+            "flow_per_unit_interval": times_s is not None,  # a variable-rate file's flow normalised
+            "fused": fused,
             "borders": decoded.borders.to_dict(),  # black bars cropped before the resize (input_pipeline/borders.py)
         }
 
@@ -245,7 +254,8 @@ class VideoDetector:
             "analysis_fps": a["analysis_fps"],
             "borders": a["borders"],
             "flow": self.flow_method,
-            "fused": self.fused,  # flow computed inside the model's jitted program (detection/fused.py)
+            "fused": a["fused"],  # flow computed inside the model's jitted program (detection/fused.py)
+            "flow_per_unit_interval": a["flow_per_unit_interval"],
             "model_input_size": self.image_size,
             "workdir": self.workdir,
             "map_polarity": None,

@@ -68,6 +68,8 @@ class Detector:
     # definition, so its input is never changed.
     drops_repeats: ClassVar[bool] = True
     crops_borders: ClassVar[bool] = True
+    # False: a variable-rate file's flow is taken as estimated, not put per unit interval (frame_times.py).
+    normalises_intervals: ClassVar[bool] = True
     # True: default_threshold was chosen on the labelled real clips of ../shared/realdata (real_benchmark.py
     # marks its default rows as in-sample; its held-out figure is the leave-one-clip-out row).
     default_fitted_on_real_clips: ClassVar[bool] = False
@@ -83,7 +85,12 @@ class Detector:
             )
         self.run = run
 
-    def scores(self, frames: np.ndarray, flow_fwd: np.ndarray, flow_bwd: np.ndarray, fps: float) -> Scores:
+    def scores(
+        self, frames: np.ndarray, flow_fwd: np.ndarray, flow_bwd: np.ndarray, fps: float, times_s=None
+    ) -> Scores:
+        """Per-frame scores and maps of `frames` (module docstring for the shapes). `times_s` ([N] the frames'
+        timestamps of a variable-rate file, else None) is for flow a detector estimates itself; the flows passed
+        in are already per unit interval (input_pipeline/frame_times.py `per_unit_interval`)."""
         raise NotImplementedError
 
     # Scoring a fast video as interleaved phases (analysis_rate.py): the model detector's, from detector.json.
@@ -175,26 +182,28 @@ class ModelDetector(Detector):
             self._model_and_mesh = model, mesh_lib.make_mesh(self.run.config.mesh)
         return self._model_and_mesh
 
-    def scores(self, frames, flow_fwd, flow_bwd, fps) -> Scores:
+    def scores(self, frames, flow_fwd, flow_bwd, fps, times_s=None) -> Scores:
         """Per-frame P(audible) and maps; a video above the analysis rate is scored as phases (analysis_rate.py)
-        whose flow is estimated here, and `flow_fwd`/`flow_bwd` (native rate) are only kept for `locate` (so
-        detect passes them as flow.FlowOnDemand)."""
+        whose flow is estimated here (per unit interval with `times_s`, the frames' timestamps of a variable-rate
+        file: frame_times.interval_gains), and `flow_fwd`/`flow_bwd` (native rate) are only kept for `locate`
+        (so detect passes them as flow.FlowOnDemand)."""
         stride = self.stride(frames.shape[0], fps)
         if stride == 1:
             return self._native_scores(frames, flow_fwd, flow_bwd, fps)
-        values, maps = analysis_rate.score_phases(self._phase_scores, frames, fps, stride)
+        values, maps = analysis_rate.score_phases(self._phase_scores, frames, fps, stride, times_s)
         return Scores(values, maps, flow_fwd, flow_bwd)
 
     def stride(self, num_frames: int, fps: float) -> int:
         """The phase stride detect uses for a video of `num_frames` at `fps` (1 = native rate)."""
         return analysis_rate.stride_for(fps, self.max_fps, num_frames, self.run.config.data.num_frames)
 
-    def _phase_scores(self, frames, fps) -> tuple[np.ndarray, np.ndarray]:
-        from input_pipeline import flow as flow_lib, registry
+    def _phase_scores(self, frames, fps, times_s=None) -> tuple[np.ndarray, np.ndarray]:
+        from input_pipeline import flow as flow_lib, frame_times, registry
 
         if self.phase_flow_method is None:
             self.phase_flow_method = registry.input_spec(self.run.config.data).flow_method
-        scored = self._native_scores(frames, *flow_lib.estimate_flow(frames, self.phase_flow_method), fps)
+        flows = flow_lib.estimate_flow(frames, self.phase_flow_method)
+        scored = self._native_scores(frames, *frame_times.per_unit_interval(*flows, times_s, fps), fps)
         return scored.values, scored.maps
 
     def _native_scores(self, frames, flow_fwd, flow_bwd, fps) -> Scores:
@@ -347,7 +356,7 @@ class InflectionDetector(Detector):
             prominence_window_s=cls.PROMINENCE_WINDOW_S,
         )
 
-    def scores(self, frames, flow_fwd, flow_bwd, fps) -> Scores:
+    def scores(self, frames, flow_fwd, flow_bwd, fps, times_s=None) -> Scores:
         from input_pipeline import inflection_energy
 
         return Scores(
@@ -380,12 +389,13 @@ class ReferenceDetector(Detector):
     fixed_picking = True
     drops_repeats = False
     crops_borders = False
+    normalises_intervals = False
 
     @classmethod
     def default_picking(cls) -> Picking:
         return Picking(threshold=cls.default_threshold, min_separation_frames=3, mode="peaks")
 
-    def scores(self, frames, flow_fwd, flow_bwd, fps) -> Scores:
+    def scores(self, frames, flow_fwd, flow_bwd, fps, times_s=None) -> Scores:
         from ta2net_jax.detection import reference
 
         return Scores(reference.reference_scores(flow_fwd), reference.change_maps(flow_fwd), flow_fwd, flow_bwd)
