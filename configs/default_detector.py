@@ -43,7 +43,9 @@ on the full 2,400-video set with stage 1's schedule and no init: `--config.data.
 --config.train.num_steps=2000 --config.optim.base_lr=2e-3 --config.optim.warmup_steps=100`.
 
 Variants: `:smoke` (v2_tiny, 2 steps; used by the tests), `:size=112` (the paper's input size, builder `v2_112`),
-`:mix_small=F` (stage 2: that fraction of v1 `small` clips), `:stride=8` (stage 3's trunks), `:flow_mix=F`
+`:width=F` (every trunk's channels and the projection × F: `:width=2` is 16/32/64, ≈ 1.7× a step's time
+on this CPU; measured as stage 1 from scratch, docs/RESULTS.md §4 "A wider network"), `:mix_small=F` (stage 2:
+that fraction of v1 `small` clips), `:stride=8` (stage 3's trunks), `:flow_mix=F`
 (that fraction of the clips with TV-L1 flow from `v2_64_240_tvl1-jax`, 500 steps `--init-from` a trained stage;
 measured, not shipped: docs/RESULTS.md §3 "Training on both flows"), `:thud_mix=F` (that fraction of the clips
 from `v2_64_thud`, generator v2's preset whose bodies may stop dead on impact, 500 steps `--init-from` a trained
@@ -72,7 +74,14 @@ PRESET_MIXES = {
 
 def get_config(arg: str | None = None):
     variant = common.parse_arg(
-        arg, smoke=False, size=64, stride=16, mix_small=0.0, flow_mix=0.0, **{arg: 0.0 for arg in PRESET_MIXES}
+        arg,
+        smoke=False,
+        size=64,
+        stride=16,
+        width=1.0,
+        mix_small=0.0,
+        flow_mix=0.0,
+        **{arg: 0.0 for arg in PRESET_MIXES},
     )
     if variant.size not in BUILDER_OF_SIZE:
         raise ValueError(f"default_detector size={variant.size}: the v2 datasets are {sorted(BUILDER_OF_SIZE)} px")
@@ -85,6 +94,11 @@ def get_config(arg: str | None = None):
     c.data.brightness = 0.2
     c.data.contrast = 0.3
     c.model.trunk.strides = TRUNK_STRIDES[variant.stride]
+    if variant.width != 1.0:  # every trunk's channels (and the projection) × width: a wider network, same depth
+        widths = tuple(max(1, round(w * variant.width)) for w in c.model.trunk.widths)
+        c.model.trunk.stem_width = max(1, round(c.model.trunk.stem_width * variant.width))
+        c.model.trunk.widths = widths
+        c.model.proj_features = widths[-1]
     if variant.mix_small:
         # Generator v1's clean renders (the demo's `small`, 48 px, resized to the input size) as that fraction
         # of the training clips: v2's randomisation around v1's look rather than instead of it.

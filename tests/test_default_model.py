@@ -67,6 +67,12 @@ def test_paper_config_has_no_contact_term_and_default_detector_has_one():
     assert (paper_size.data.builder_config, paper_size.data.image_size) == ("v2_112", 112)
     assert tuple(paper_size.model.trunk.strides) == tuple(default.model.trunk.strides)
     assert paper_size.train.num_steps < default.train.num_steps and paper_size.loss.contact_weight > 0
+    # A wider network: every trunk's channels and the projection doubled, the rest of stage 1 as it is.
+    wide = load_config(os.path.join(REPO, "configs", "default_detector.py:width=2"))
+    assert tuple(wide.model.trunk.widths) == tuple(2 * w for w in default.model.trunk.widths)
+    assert wide.model.trunk.stem_width == 2 * default.model.trunk.stem_width
+    assert wide.model.proj_features == 2 * default.model.proj_features
+    assert wide.train.num_steps == default.train.num_steps and wide.data.builder_config == "v2_64"
 
 
 @pytest.fixture(scope="module")
