@@ -96,7 +96,7 @@ def test_detect_times_events_by_the_frames_timestamps(vfr_video, tmp_path):
 
     # The two reversals score ~37 robust z-units, codec noise and the rate switch < 2.
     detector = VideoDetector(method="inflection", image_size=64, threshold=5.0)
-    result = detector(vfr_video, plot=str(tmp_path / "timeline.png"))
+    result = detector(vfr_video, plot=str(tmp_path / "timeline.png"), overlay=str(tmp_path / "overlay.gif"))
     assert result["frame_times"] == "timestamps"
     assert result["frame_rate_range"] == pytest.approx([15.0, 30.0], rel=0.01)
     frames = [e["frame"] for e in result["events"]]
@@ -106,6 +106,14 @@ def test_detect_times_events_by_the_frames_timestamps(vfr_video, tmp_path):
     # after the slowdown, frame / average fps would be 0.18 s (almost three 15 fps frames) late
     assert frames[1] / result["fps"] - VFR_TIMES_S[frames[1]] > 0.15
     assert (tmp_path / "timeline.png").stat().st_size > 0
+    from PIL import Image
+
+    with Image.open(tmp_path / "overlay.gif") as gif:  # each frame shown for its own interval (GIF: 10 ms units)
+        shown_ms = []
+        for k in range(gif.n_frames):
+            gif.seek(k)
+            shown_ms.append(gif.info["duration"])
+    assert set(shown_ms[:23]) <= {30, 40} and set(shown_ms[24:-1]) <= {60, 70}, shown_ms
     # The CLI's cue list carries the frames' times too ("impact (frame k, score s)").
     srt = tmp_path / "cues.srt"
     args = ["detect", vfr_video, "--method", "inflection", "--cues", str(srt), "--threshold", "5"]

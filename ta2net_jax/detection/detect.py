@@ -43,10 +43,29 @@ from input_pipeline import flow as flow_lib, frame_repeats, frame_times, paths, 
 from input_pipeline.labels import NoLabelsForVideoError, VideoLabels, parse_labels, within_video
 from input_pipeline.video import VideoReadError, read_video
 from ta2net_jax.detection import detectors, events as events_lib
-from ta2net_jax.detection.outputs import check_outputs, output_stems, write_events_csv
+from ta2net_jax.detection.outputs import check_outputs, output_stems, write_events_csv, write_video_overlay
 
-OVERLAY_MAX_SIDE = 240
 MIN_FRAMES = 5  # inflection flow needs two flows on each side of a frame
+# What a detect result reports against --labels (evaluation/metrics/timing.py `evaluate_videos`).
+LABEL_METRICS = (
+    "event_f1_tol1",
+    "event_f1_tol2",
+    "event_f1_tol3",
+    "orig_f1_tol3",
+    "num_labels_clustered",
+    "num_predictions",
+)
+# What `analyse` says of the analysis, copied into the result (JSON) in this order.
+ANALYSIS_KEYS = (
+    "min_separation_frames",
+    "prominence_window_frames",
+    "analysis_stride",
+    "repeated_frames",
+    "analysis_fps",
+    "borders",
+    "fused",
+    "flow_per_unit_interval",
+)
 # detector.json: {flow estimator: {"native": t, "phase": t, "calibration": record}}, the model's thresholds for
 # scores computed on a flow other than the run's own (`ta2net calibrate --flow`); used by `--flow` that name.
 THRESHOLDS_BY_FLOW = "thresholds_by_flow"
@@ -217,7 +236,7 @@ class VideoDetector:
             "repeated_frames": repeats.repeated.tolist(),  # native frames dropped as repeats (frame_repeats.py)
             "analysis_fps": fps,  # the rate the scored frames have (the native fps when none repeat)
             "flow_per_unit_interval": times_s is not None,  # a variable-rate file's flow normalised
-            "fused": fused,
+            "fused": fused,  # flow computed inside the model's jitted program (detection/fused.py)
             "borders": decoded.borders.to_dict(),  # black bars cropped before the resize (input_pipeline/borders.py)
         }
 
@@ -247,15 +266,8 @@ class VideoDetector:
             "method": self.method,
             "threshold": a["picking"].threshold,
             "picking": a["picking"].to_dict(),
-            "min_separation_frames": a["min_separation_frames"],
-            "prominence_window_frames": a["prominence_window_frames"],
-            "analysis_stride": a["analysis_stride"],
-            "repeated_frames": a["repeated_frames"],
-            "analysis_fps": a["analysis_fps"],
-            "borders": a["borders"],
             "flow": self.flow_method,
-            "fused": a["fused"],  # flow computed inside the model's jitted program (detection/fused.py)
-            "flow_per_unit_interval": a["flow_per_unit_interval"],
+            **{key: a[key] for key in ANALYSIS_KEYS},
             "model_input_size": self.image_size,
             "workdir": self.workdir,
             "map_polarity": None,
@@ -268,17 +280,7 @@ class VideoDetector:
 
             result["labels"] = {"frames": labels.frames.tolist(), "source": labels.source}
             m = evaluate_videos([([e["frame"] for e in detected], labels.frames)])
-            result["metrics"] = {
-                k: m[k]
-                for k in (
-                    "event_f1_tol1",
-                    "event_f1_tol2",
-                    "event_f1_tol3",
-                    "orig_f1_tol3",
-                    "num_labels_clustered",
-                    "num_predictions",
-                )
-            }
+            result["metrics"] = {k: m[k] for k in LABEL_METRICS}
         if out:
             paths.write_text(out, json.dumps(result, indent=2))
         if csv_path:
@@ -304,24 +306,7 @@ class VideoDetector:
                     times_s=decoded.times_s,
                 )
         if overlay:
-            from ta2net_jax.detection.overlay import write_overlay
-
-            h, w = decoded.source_size
-            scale = min(1.0, OVERLAY_MAX_SIDE / max(h, w))
-            display_size = (max(2, int(round(h * scale))), max(2, int(round(w * scale))))
-            display = video_lib.iter_frames(video_path, size=display_size)  # streamed: a long video fits
-            with paths.written_locally(overlay) as local_overlay:
-                write_overlay(
-                    local_overlay,
-                    display,
-                    a["maps"],
-                    scores,
-                    detected,
-                    fps=decoded.fps,
-                    threshold=a["picking"].threshold,
-                    source_size=(h, w),
-                    picture_box=decoded.borders.picture_box((h, w)),
-                )
+            write_video_overlay(overlay, video_path, decoded, a["maps"], scores, detected, a["picking"].threshold)
         return result
 
 

@@ -1,4 +1,5 @@
-"""What `ta2net detect` writes, checked before any work: output paths, unique per-video stems, the events CSV."""
+"""What `ta2net detect` writes, checked before any work: output paths, unique per-video stems, the events CSV,
+the overlay of one video."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from input_pipeline import paths
 CSV_FIELDS = ("frame", "time_s", "score", "x", "y")
 OVERLAY_SUFFIXES = (".gif", ".mp4")
 PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg")
+OVERLAY_MAX_SIDE = 240  # px: the overlay is drawn on the video resized to at most this side
 
 
 def check_outputs(
@@ -62,3 +64,28 @@ def write_events_csv(path: str, events: list[dict]) -> None:
             }
         )
     paths.write_text(path, f.getvalue())
+
+
+def write_video_overlay(path, video_path: str, decoded, maps, scores, events: list[dict], threshold) -> None:
+    """The overlay of `video_path` (detection/overlay.py) at `path`: its frames streamed again at no more than
+    OVERLAY_MAX_SIDE px (a long video fits in memory), with `decoded`'s (video.DecodedVideo) rate, timestamps
+    and borders; `maps` [N, h, w], `scores` [N] and `events` as `VideoDetector.analyse` gives them."""
+    from input_pipeline import video as video_lib
+    from ta2net_jax.detection.overlay import write_overlay
+
+    h, w = decoded.source_size
+    scale = min(1.0, OVERLAY_MAX_SIDE / max(h, w))
+    display_size = (max(2, int(round(h * scale))), max(2, int(round(w * scale))))
+    with paths.written_locally(path) as local_path:
+        write_overlay(
+            local_path,
+            video_lib.iter_frames(video_path, size=display_size),
+            maps,
+            scores,
+            events,
+            fps=decoded.fps,
+            threshold=threshold,
+            source_size=(h, w),
+            picture_box=decoded.borders.picture_box((h, w)),
+            times_s=decoded.times_s,
+        )

@@ -121,6 +121,15 @@ def overlay_frames(
         yield out
 
 
+def _gif_durations_ms(num_frames: int, fps: float, times_s: np.ndarray | None):
+    """A GIF's frame durations in ms: ``1000 / fps`` each, or each frame's interval to the next (the last
+    ``1000 / fps``); at least 20 ms, below which browsers slow a GIF down."""
+    if times_s is None:
+        return max(int(round(1000 / fps)), 20)
+    intervals = np.r_[np.diff(np.asarray(times_s, np.float64)), 1.0 / fps][:num_frames]
+    return [max(int(round(1000 * t)), 20) for t in intervals]
+
+
 def render_overlay(frames: np.ndarray, maps: np.ndarray | None, scores: np.ndarray, events: list[dict], **kwargs):
     """The whole overlay as one array [N, H + STRIP_HEIGHT, W, 3] uint8 (`overlay_frames`' frames, stacked)."""
     return np.stack(list(overlay_frames(frames, maps, scores, events, **kwargs)))
@@ -137,9 +146,12 @@ def write_overlay(
     threshold: float | None = None,
     source_size: tuple[int, int] | None = None,
     picture_box: tuple[int, int, int, int] | None = None,
+    times_s: np.ndarray | None = None,
 ) -> None:
     """Renders the overlay (overlay_frames) and writes it as a GIF (by suffix) or a video file, frame by frame
-    (a GIF keeps its 64-colour frames until the end, a video file nothing)."""
+    (a GIF keeps its 64-colour frames until the end, a video file nothing). ``times_s`` ([N] the frames'
+    timestamps of a variable-rate video, input_pipeline/frame_times.py) gives a GIF's frames their own
+    durations; a video file is written at the average ``fps``."""
     from input_pipeline import progress
 
     parent = os.path.dirname(os.path.abspath(path))
@@ -163,7 +175,7 @@ def write_overlay(
                 path,
                 save_all=True,
                 append_images=images,
-                duration=max(int(round(1000 / fps)), 20),
+                duration=_gif_durations_ms(len(scores), fps, times_s),
                 loop=0,
                 optimize=False,
             )
