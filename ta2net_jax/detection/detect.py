@@ -203,7 +203,8 @@ class VideoDetector:
             flow_fwd, flow_bwd = estimate(frames, self.flow_method)
             if stride == 1:
                 flow_fwd, flow_bwd = frame_times.per_unit_interval(flow_fwd, flow_bwd, times_s, fps)
-            scored = self.detector.scores(frames, flow_fwd, flow_bwd, fps, times_s)
+            self.detector.phase_times_s = times_s  # a phase-scored video's phases estimate their own flow
+            scored = self.detector.scores(frames, flow_fwd, flow_bwd, fps)
         picking = self.picking
         if stride > 1 and self.detector.phase_threshold is not None and not self.threshold_given:
             picking = picking.replace(threshold=float(self.detector.phase_threshold))  # tuned on phase-scored videos

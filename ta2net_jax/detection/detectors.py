@@ -85,17 +85,17 @@ class Detector:
             )
         self.run = run
 
-    def scores(
-        self, frames: np.ndarray, flow_fwd: np.ndarray, flow_bwd: np.ndarray, fps: float, times_s=None
-    ) -> Scores:
-        """Per-frame scores and maps of `frames` (module docstring for the shapes). `times_s` ([N] the frames'
-        timestamps of a variable-rate file, else None) is for flow a detector estimates itself; the flows passed
-        in are already per unit interval (input_pipeline/frame_times.py `per_unit_interval`)."""
+    def scores(self, frames: np.ndarray, flow_fwd: np.ndarray, flow_bwd: np.ndarray, fps: float) -> Scores:
+        """Per-frame scores and maps of `frames` (module docstring for the shapes); the flows passed in are
+        already per unit interval for a variable-rate file (input_pipeline/frame_times.py)."""
         raise NotImplementedError
 
     # Scoring a fast video as interleaved phases (analysis_rate.py): the model detector's, from detector.json.
     phase_threshold: float | None = None  # the picking threshold of a phase-scored video (None: the picking's)
     phase_flow_method: str | None = None  # the flow estimator of the phases (detect sets the one it uses)
+    # The scored frames' timestamps of a variable-rate file, for the phases' flow (frame_times.per_unit_interval);
+    # detect sets them for every video (None: uniform time).
+    phase_times_s: np.ndarray | None = None
 
     def stride(self, num_frames: int, fps: float) -> int:
         """Phases a video of `num_frames` at `fps` is scored as (1: the native rate)."""
@@ -182,15 +182,15 @@ class ModelDetector(Detector):
             self._model_and_mesh = model, mesh_lib.make_mesh(self.run.config.mesh)
         return self._model_and_mesh
 
-    def scores(self, frames, flow_fwd, flow_bwd, fps, times_s=None) -> Scores:
+    def scores(self, frames, flow_fwd, flow_bwd, fps) -> Scores:
         """Per-frame P(audible) and maps; a video above the analysis rate is scored as phases (analysis_rate.py)
-        whose flow is estimated here (per unit interval with `times_s`, the frames' timestamps of a variable-rate
-        file: frame_times.interval_gains), and `flow_fwd`/`flow_bwd` (native rate) are only kept for `locate`
-        (so detect passes them as flow.FlowOnDemand)."""
+        whose flow is estimated here (per unit interval with `phase_times_s`, a variable-rate file's timestamps:
+        frame_times.interval_gains), and `flow_fwd`/`flow_bwd` (native rate) are only kept for `locate` (so
+        detect passes them as flow.FlowOnDemand)."""
         stride = self.stride(frames.shape[0], fps)
         if stride == 1:
             return self._native_scores(frames, flow_fwd, flow_bwd, fps)
-        values, maps = analysis_rate.score_phases(self._phase_scores, frames, fps, stride, times_s)
+        values, maps = analysis_rate.score_phases(self._phase_scores, frames, fps, stride, self.phase_times_s)
         return Scores(values, maps, flow_fwd, flow_bwd)
 
     def stride(self, num_frames: int, fps: float) -> int:
@@ -356,7 +356,7 @@ class InflectionDetector(Detector):
             prominence_window_s=cls.PROMINENCE_WINDOW_S,
         )
 
-    def scores(self, frames, flow_fwd, flow_bwd, fps, times_s=None) -> Scores:
+    def scores(self, frames, flow_fwd, flow_bwd, fps) -> Scores:
         from input_pipeline import inflection_energy
 
         return Scores(
@@ -395,7 +395,7 @@ class ReferenceDetector(Detector):
     def default_picking(cls) -> Picking:
         return Picking(threshold=cls.default_threshold, min_separation_frames=3, mode="peaks")
 
-    def scores(self, frames, flow_fwd, flow_bwd, fps, times_s=None) -> Scores:
+    def scores(self, frames, flow_fwd, flow_bwd, fps) -> Scores:
         from ta2net_jax.detection import reference
 
         return Scores(reference.reference_scores(flow_fwd), reference.change_maps(flow_fwd), flow_fwd, flow_bwd)
