@@ -4,9 +4,9 @@ Most files are constant-rate and frame ``k`` is shown at ``k / fps`` seconds. Ph
 rate in dim light (30 → 24 fps and back), and screen recorders drop frames under load, so ``k / fps`` with the
 container's *average* rate drifts from the real time by many frames over a clip. Everything that turns frames
 into seconds or seconds into frames (event times in ``ta2net detect``, the dub's sounds, labels from sound)
-goes through the two functions here, with the frames' presentation times when the file has them. The
-detectors' optical flow is put per unit interval (:func:`per_unit_interval`), so uneven spacing does not look
-like a change of motion.
+goes through :func:`frames_to_seconds` and :func:`seconds_to_frames`, with the frames' presentation times when
+the file has them. The detectors' optical flow is put per unit interval (:func:`per_unit_interval`), so uneven
+spacing does not look like a change of motion.
 
 ``times_s`` is ``[N]`` float64 seconds from the first frame, or ``None`` for "uniform". :func:`presentation_times`
 returns ``None`` unless uniform time would put some frame more than half a frame interval away from its

@@ -194,6 +194,7 @@ class VideoDetector:
         # the reference (a fixed definition).
         times_s = None if len(repeats.repeated) or not self.detector.normalises_intervals else decoded.times_s
         fused = self.fused and times_s is None
+        self.detector.phase_times_s = times_s  # a phase-scored video's phases estimate their own flow
         if fused:  # frames → flow → model on the devices, one program per batch of windows
             scored = self.detector.fused_scores(frames, fps)
         else:
@@ -203,7 +204,6 @@ class VideoDetector:
             flow_fwd, flow_bwd = estimate(frames, self.flow_method)
             if stride == 1:
                 flow_fwd, flow_bwd = frame_times.per_unit_interval(flow_fwd, flow_bwd, times_s, fps)
-            self.detector.phase_times_s = times_s  # a phase-scored video's phases estimate their own flow
             scored = self.detector.scores(frames, flow_fwd, flow_bwd, fps)
         picking = self.picking
         if stride > 1 and self.detector.phase_threshold is not None and not self.threshold_given:
