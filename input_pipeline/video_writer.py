@@ -21,6 +21,19 @@ import av
 import numpy as np
 
 _FASTSTART_SUFFIXES = {".mp4", ".mov", ".m4v", ".3gp"}
+_TIMESTAMP_CLOCK = Fraction(1, 90_000)  # MPEG's 90 kHz: timestamps of variable-rate video to 11 µs
+
+
+def _presentation_ticks(times_s) -> np.ndarray:
+    """``times_s`` [N] seconds → int64 ticks of _TIMESTAMP_CLOCK from the first frame; raises ValueError unless
+    they are finite and strictly increasing on that clock."""
+    times = np.asarray(times_s, np.float64).reshape(-1)
+    if times.size == 0 or not np.all(np.isfinite(times)):
+        raise ValueError("times_s must be a non-empty array of finite seconds")
+    ticks = np.rint((times - times[0]) / float(_TIMESTAMP_CLOCK)).astype(np.int64)
+    if np.any(np.diff(ticks) <= 0):
+        raise ValueError("times_s must be strictly increasing (by more than 1/90000 s per frame)")
+    return ticks
 
 
 @functools.cache
@@ -48,7 +61,14 @@ def _encoder(pix_fmt: str, height: int, width: int, crf: int) -> tuple[str, str,
 
 
 def write_video(
-    path, frames: np.ndarray, fps: float, *, crf: int = 0, pix_fmt: str = "yuv444p", reproducible: bool = False
+    path,
+    frames: np.ndarray,
+    fps: float,
+    *,
+    crf: int = 0,
+    pix_fmt: str = "yuv444p",
+    reproducible: bool = False,
+    times_s: np.ndarray | None = None,
 ) -> None:
     """Encodes RGB frames to a video file (H.264 in MP4 unless the suffix says otherwise).
 
@@ -65,6 +85,9 @@ def write_video(
       reproducible: lossy x264 output (crf > 0) differs from run to run with its default lookahead and
         macroblock-tree rate control; True encodes with one thread, no lookahead and no mbtree, so the same
         frames always give the same file.
+      times_s: ``[N]`` seconds at which each frame is shown, strictly increasing (a variable-frame-rate video,
+        input_pipeline/frame_times.py), stored on a 90 kHz clock; ``fps`` is then the average rate the
+        container advertises. None: frame k at ``k / fps``.
     """
     if isinstance(frames, np.ndarray | list | tuple):
         frames = np.asarray(frames)
@@ -83,6 +106,7 @@ def write_video(
         raise ValueError(f"fps must be a positive number, got {fps!r}")
     if pix_fmt not in ("yuv444p", "yuv420p"):
         raise ValueError(f"pix_fmt must be 'yuv444p' or 'yuv420p', got {pix_fmt!r}")
+    pts = None if times_s is None else _presentation_ticks(times_s)
     path = Path(path)
     height, width, _ = first.shape
     codec, fmt, options = _encoder(pix_fmt, height, width, crf)
@@ -95,11 +119,20 @@ def write_video(
             if reproducible and codec == "libx264":
                 options = {**options, "threads": "1", "x264-params": "mbtree=0:rc-lookahead=0"}
             stream.options = options
-            for rgb in itertools.chain([first], rest):
+            if pts is not None:  # the encoder's clock too, or it rounds the stamps to 1 / fps (duplicates)
+                stream.time_base = stream.codec_context.time_base = _TIMESTAMP_CLOCK
+            for k, rgb in enumerate(itertools.chain([first], rest)):
                 if rgb.shape != first.shape or rgb.dtype != np.uint8:
                     raise ValueError(f"frame of {rgb.dtype} {rgb.shape} among frames of uint8 {first.shape}")
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+                if pts is not None:
+                    if k >= len(pts):
+                        raise ValueError(f"more frames than the {len(pts)} timestamps in times_s")
+                    frame.pts, frame.time_base = int(pts[k]), _TIMESTAMP_CLOCK
+                for packet in stream.encode(frame):
                     container.mux(packet)
+            if pts is not None and k + 1 != len(pts):
+                raise ValueError(f"{k + 1} frames for the {len(pts)} timestamps in times_s")
             for packet in stream.encode():  # flush the encoder's delayed frames
                 container.mux(packet)
         os.replace(tmp, path)

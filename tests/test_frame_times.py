@@ -89,6 +89,25 @@ def test_a_variable_rate_file_is_read_with_its_timestamps(vfr_video, tmp_path):
     assert read_video(constant).times_s is None and video_info(constant)["times_s"] is None
 
 
+def test_written_video_keeps_its_frames_timestamps(tmp_path):
+    """write_video(times_s=...) stores each frame's own presentation time (the overlay of a variable-rate file
+    as MP4), read back as written; timestamps that do not increase, or do not match the frames, are refused."""
+    from ta2net_jax.detection.overlay import write_overlay
+
+    rgb = turning_texture(VFR_TIMES_S)
+    path = tmp_path / "written.mp4"
+    write_video(path, rgb, 20.5, crf=18, pix_fmt="yuv420p", times_s=VFR_TIMES_S + 2.0)  # from the first frame
+    assert read_video(path).times_s == pytest.approx(VFR_TIMES_S, abs=1e-4)
+    overlay = tmp_path / "overlay.mp4"
+    scores = np.linspace(0.0, 1.0, len(rgb))
+    write_overlay(str(overlay), iter(rgb), None, scores, [], fps=20.5, times_s=VFR_TIMES_S)
+    assert video_info(overlay)["times_s"] == pytest.approx(VFR_TIMES_S, abs=1e-4)
+    for times, match in ((VFR_TIMES_S[::-1], "increasing"), (VFR_TIMES_S[:-1], "timestamps")):
+        with pytest.raises(ValueError, match=match):
+            write_video(tmp_path / "bad.mp4", rgb, 20.5, times_s=times)
+    assert not list(tmp_path.glob("*bad*"))  # nothing half-written left behind
+
+
 def test_detect_times_events_by_the_frames_timestamps(vfr_video, tmp_path):
     from ta2net_jax.cli.main import main
     from ta2net_jax.detection import cues

@@ -58,18 +58,21 @@ def _mesh(num_devices: int, axis_type=AxisType.Auto) -> Mesh:
     return Mesh(np.asarray(jax.devices()[:num_devices]), ("data",), axis_types=(axis_type,))
 
 
-def _unfused(model, config, mesh, frames, hflip_tta=False):
-    """The unfused `tvl1-jax` path: the whole video's flow (float16, as flow.estimate_flow stores it), windows
-    on the host, then Predictor."""
+def _unfused(model, config, mesh, frames, hflip_tta=False, times_s=None):
+    """The unfused `tvl1-jax` path: the whole video's flow (float16, as flow.estimate_flow stores it), put per
+    unit interval with `times_s` (a variable-rate file's timestamps, as detect puts it), windows on the host,
+    then Predictor."""
+    from input_pipeline import frame_times
     from ta2net_jax.inference import Predictor, predict_videos
 
     fwd, bwd = flow_jax.estimate_flow_batch(to_gray(frames), mesh=mesh, **SMALL)
+    fwd, bwd = frame_times.per_unit_interval(fwd.astype(np.float16), bwd.astype(np.float16), times_s, 25.0)
     example = {
         "id": "video",
         "fps": 25.0,
         "frames": frames,
-        "flow_fwd": fwd.astype(np.float16),
-        "flow_bwd": bwd.astype(np.float16),
+        "flow_fwd": fwd,
+        "flow_bwd": bwd,
         "event_frames": np.zeros(0, np.int64),
     }
     windows = clips.VideoWindows(config.data.num_frames, config.eval.stride).map(example)
@@ -149,6 +152,38 @@ def test_fused_equals_unfused(smoke_config, num_devices, lengths, axis_type, hfl
         np.testing.assert_allclose(got["maps"], want["maps"], atol=1e-5)
 
 
+def test_fused_puts_a_variable_rate_videos_flow_per_unit_interval(smoke_config):
+    """A variable-rate file's frame timestamps (25 fps, two frames dropped, then 12.5 fps) put every pair's flow
+    per unit interval inside the fused program exactly as the unfused path puts its stored flow
+    (frame_times.per_unit_interval), on 4 devices, by the program that serves uniform time (one compilation)."""
+    from input_pipeline import frame_times
+    from ta2net_jax.model import build_model
+
+    model = build_model(smoke_config, seed=0)
+    mesh = _mesh(4)
+    predictor = fused.FusedPredictor(model, smoke_config, mesh, flow_params=SMALL)
+    frames = generate_video(1, SceneConfig(height=32, width=32, num_frames=24)).frames
+    ticks = np.r_[np.arange(6), np.arange(7, 10), np.arange(11, 20), 19 + 2 * np.arange(1, 7)]  # of 1/25 s
+    times_s = ticks / 25.0
+    uniform = predictor.predict_video(frames)
+    got = predictor.predict_video(frames, frame_times.interval_gains(times_s, 25.0))
+    want, example = _unfused(model, smoke_config, mesh, frames, times_s=times_s)
+    for key in ("flow_fwd", "flow_bwd"):
+        np.testing.assert_allclose(got[key].astype(np.float32), example[key].astype(np.float32), atol=2e-3)
+        # pairs across a dropped frame or at 12.5 fps span two intervals: their flow is halved
+        np.testing.assert_allclose(
+            got[key][-4:].astype(np.float32), uniform[key][-4:].astype(np.float32) / 2, atol=2e-3, rtol=2e-3
+        )
+        assert np.abs(got[key][-4:]).max() > 0.25
+    np.testing.assert_allclose(got["scores"], want["scores"], atol=1e-5)
+    np.testing.assert_allclose(got["maps"], want["maps"], atol=1e-5)
+    # the gains reach the model (a random model's P(audible) hardly moves; its maps do, by 0.03)
+    assert np.nanmax(np.abs(got["maps"] - uniform["maps"])) > 1e-2
+    assert predictor._forward._cache_size() == 1
+    with pytest.raises(ValueError, match="interval gains"):
+        predictor.predict_video(frames, np.ones(5, np.float32))
+
+
 def test_cli_detect_runs_fused(smoke_config, tmp_path):
     """`ta2net detect VIDEO --workdir BUNDLE --flow tvl1-jax` (OpenCV's TV-L1 defaults) says it ran fused, and
     its scores and events are those of the unfused path (VideoDetector(fused=False))."""
@@ -179,3 +214,24 @@ def test_cli_detect_runs_fused(smoke_config, tmp_path):
     assert want["events"] and [e["frame"] for e in got["events"]] == [e["frame"] for e in want["events"]]
     for e, w in zip(got["events"], want["events"]):
         assert e["x"] == pytest.approx(w["x"], abs=1e-3) and e["y"] == pytest.approx(w["y"], abs=1e-3)
+
+
+def test_detect_runs_a_variable_rate_file_fused(smoke_config, tmp_path):
+    """A variable-rate file (30 fps, then 15) under `--flow tvl1-jax` runs fused with its flow per unit interval,
+    and scores as the unfused path does (which puts the host's flow per unit interval)."""
+    from test_frame_times import VFR_TIMES_S, turning_texture, write_vfr
+
+    from ta2net_jax.detection.detect import VideoDetector
+    from ta2net_jax.export.bundle import write_bundle
+    from ta2net_jax.model import build_model
+
+    bundle = str(tmp_path / "bundle")
+    write_bundle(build_model(smoke_config, seed=0), smoke_config, 0, str(tmp_path), bundle)
+    video = str(tmp_path / "phone.mp4")
+    write_vfr(video, turning_texture(VFR_TIMES_S), VFR_TIMES_S)
+    got = VideoDetector(workdir=bundle, flow_method="tvl1-jax").analyse(video)
+    want = VideoDetector(workdir=bundle, flow_method="tvl1-jax", fused=False).analyse(video)
+    assert got["fused"] and not want["fused"]
+    assert got["flow_per_unit_interval"] and want["flow_per_unit_interval"]
+    np.testing.assert_allclose(got["scores"], want["scores"], atol=1e-5)
+    np.testing.assert_allclose(got["maps"], want["maps"], atol=1e-5)

@@ -189,13 +189,12 @@ class VideoDetector:
             frames, repeats = frame_repeats.drop_repeats(decoded.frames)
         fps = repeats.fps(decoded.fps)
         stride = self.detector.stride(len(frames), fps)
-        # A variable-rate file's flow is put per unit interval (frame_times.per_unit_interval), outside the fused
-        # program; not after repeats are dropped (the kept frames are evenly spaced in content time) nor for
-        # the reference (a fixed definition).
+        # A variable-rate file's flow is put per unit interval (frame_times.per_unit_interval; inside the fused
+        # program too); not after repeats are dropped (the kept frames are evenly spaced in content time) nor
+        # for the reference (a fixed definition).
         times_s = None if len(repeats.repeated) or not self.detector.normalises_intervals else decoded.times_s
-        fused = self.fused and times_s is None
-        self.detector.phase_times_s = times_s  # a phase-scored video's phases estimate their own flow
-        if fused:  # frames → flow → model on the devices, one program per batch of windows
+        self.detector.phase_times_s = times_s  # the fused program and a phase-scored video's phases use them
+        if self.fused:  # frames → flow → model on the devices, one program per batch of windows
             scored = self.detector.fused_scores(frames, fps)
         else:
             # Scored as phases, a video gets its phases' own flow (ModelDetector.scores); the native flow then
@@ -237,7 +236,7 @@ class VideoDetector:
             "repeated_frames": repeats.repeated.tolist(),  # native frames dropped as repeats (frame_repeats.py)
             "analysis_fps": fps,  # the rate the scored frames have (the native fps when none repeat)
             "flow_per_unit_interval": times_s is not None,  # a variable-rate file's flow normalised
-            "fused": fused,  # flow computed inside the model's jitted program (detection/fused.py)
+            "fused": self.fused,  # flow computed inside the model's jitted program (detection/fused.py)
             "borders": decoded.borders.to_dict(),  # black bars cropped before the resize (input_pipeline/borders.py)
         }
 

@@ -241,28 +241,32 @@ class ModelDetector(Detector):
 
     def fused_scores(self, frames, fps) -> Scores:
         """`scores` with TV-L1 flow ("tvl1-jax") computed inside the model's jitted program (fused.py): the
-        same Scores, flows included, with no host round trip between the flow and the model. A video above
-        the analysis rate is scored phase by phase the same way; its native-rate flow (for `locate`) is then
-        estimated where `locate` reads it (flow.flow_on_demand)."""
+        same Scores, flows included (per unit interval with `phase_times_s`), with no host round trip between
+        the flow and the model. A video above the analysis rate is scored phase by phase the same way; its
+        native-rate flow (for `locate`) is then estimated where `locate` reads it (flow.flow_on_demand)."""
         stride = self.stride(frames.shape[0], fps)
         if stride == 1:
-            return self._fused_phase(frames, fps)
+            return self._fused_phase(frames, fps, self.phase_times_s)
         from input_pipeline import flow as flow_lib
 
-        def score_phase(part, phase_fps):
-            scored = self._fused_phase(part, phase_fps)
+        def score_phase(part, phase_fps, times_s=None):
+            scored = self._fused_phase(part, phase_fps, times_s)
             return scored.values, scored.maps
 
-        values, maps = analysis_rate.score_phases(score_phase, frames, fps, stride)
+        values, maps = analysis_rate.score_phases(score_phase, frames, fps, stride, self.phase_times_s)
         return Scores(values, maps, *flow_lib.flow_on_demand(frames, "tvl1-jax"))
 
-    def _fused_phase(self, frames, fps) -> Scores:
+    def _fused_phase(self, frames, fps, times_s=None) -> Scores:
+        """One video (or phase) at `fps`, its flow per unit interval with `times_s` ([N] a variable-rate file's
+        timestamps), as the unfused path puts it (frame_times.per_unit_interval)."""
+        from input_pipeline import frame_times
+
         if self._fused is None:
             from ta2net_jax.detection.fused import FusedPredictor
 
             model, mesh = self._model()
             self._fused = FusedPredictor(model, self.run.config, mesh, hflip_tta=self.hflip_tta)
-        video = self._fused.predict_video(frames)
+        video = self._fused.predict_video(frames, frame_times.interval_gains(times_s, fps))
         maps = 1.0 - video["maps"] if self.map_polarity == "inverted" else video["maps"]
         return self._located(Scores(video["scores"], maps, video["flow_fwd"], video["flow_bwd"]), frames, fps)
 

@@ -129,13 +129,16 @@ class FusedPredictor:
         mode, flow_scale = config.inflection.mode, config.inflection.flow_scale
         tvl1 = functools.partial(flow_jax.tvl1_flow, **{"compaction": compaction, **(flow_params or {})})
 
-        def flows_and_windows(frames, src, dst, frame_idx, fwd_idx, bwd_idx):
+        def flows_and_windows(frames, src, dst, gains, frame_idx, fwd_idx, bwd_idx):
             # Per device: its share of the pairs, then (after the all-gather) its share of the windows.
             chunk = min(self.step_pairs(*frames.shape[1:3]), src.shape[0])  # _pairs made the share a multiple
             grey = to_gray(frames)
             a, b = grey[src].reshape(-1, chunk, *grey.shape[1:]), grey[dst].reshape(-1, chunk, *grey.shape[1:])
             # lax.map: `chunk` pairs per while loop, so a pair that converges late holds up only its chunk.
             flow = jax.lax.map(lambda ab: tvl1(ab[0], ab[1]), (a, b)).reshape(-1, *grey.shape[1:], 2)
+            # float16 as stored, then per unit interval as frame_times.per_unit_interval scales stored flow
+            # (gains of 1 leave it bit-identical: one program for constant- and variable-rate video).
+            flow = flow.astype(jnp.float16).astype(jnp.float32) * gains[:, None, None, None]
             flow = flow.astype(jnp.float16)
             every = jax.lax.all_gather(flow, axes, tiled=True)  # [pairs, S, S, 2]: every window's flows
             return flow, frames[frame_idx], every[fwd_idx], every[bwd_idx]
@@ -144,13 +147,13 @@ class FusedPredictor:
         sharded = jax.shard_map(
             flows_and_windows,
             mesh=mesh,
-            in_specs=(P(), split, split, split, split, split),
+            in_specs=(P(), split, split, split, split, split, split),
             out_specs=(split, split, split, split),
         )
 
-        def forward(state, frames, src, dst, idx):
+        def forward(state, frames, src, dst, gains, idx):
             flows, win_frames, flow_fwd, flow_bwd = sharded(
-                frames, src, dst, idx["frame_idx"], idx["fwd_idx"], idx["bwd_idx"]
+                frames, src, dst, gains, idx["frame_idx"], idx["fwd_idx"], idx["bwd_idx"]
             )
             batch = {"frames": win_frames, "flow_fwd": flow_fwd, "flow_bwd": flow_bwd, "num_valid": idx["num_valid"]}
             probs, maps = audible_and_maps(nnx.merge(graphdef, state), batch, mode, flow_scale, hflip_tta)
@@ -172,11 +175,13 @@ class FusedPredictor:
         pad = -len(src) % unit
         return np.pad(src, (0, pad)).astype(np.int32), np.pad(dst, (0, pad)).astype(np.int32)
 
-    def predict_video(self, frames: np.ndarray) -> dict[str, np.ndarray]:
+    def predict_video(self, frames: np.ndarray, interval_gains: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Every window of one video.
 
         Args:
           frames: [N, S, S, 3] uint8 RGB at the model's input size, N ≥ 5.
+          interval_gains: [N−1] factors that put pair k's flow (both directions) per unit interval, a
+            variable-rate file's (input_pipeline/frame_times.interval_gains); None: 1 (uniform time).
         Returns:
           scores [N] P(audible) averaged over windows (NaN on frames 0, 1, N−2, N−1), maps [N, h, w], and
           flow_fwd / flow_bwd [N−1, S, S, 2] float16 (u, v) px (flow.estimate_flow's conventions).
@@ -189,6 +194,13 @@ class FusedPredictor:
         if length > n:  # padded frames: no window reads them, and their flows (zero) are dropped below
             frames = np.concatenate([frames, np.repeat(frames[-1:], length - n, axis=0)])
         src, dst = self._pairs(length, *frames.shape[1:3])
+        # The pair each flow row spans (padding rows: frames that are copies, zero flow whatever the gain).
+        pair_of_row = np.minimum(src, dst)
+        gains = np.ones(len(frames) - 1, np.float32)  # frames padded to the span: gain 1
+        if interval_gains is not None:
+            if len(interval_gains) != n - 1:
+                raise ValueError(f"{len(interval_gains)} interval gains for {n} frames (expected {n - 1})")
+            gains[: n - 1] = interval_gains
         flow_fwd = np.zeros((n - 1, *frames.shape[1:3], 2), np.float16)
         flow_bwd = np.zeros_like(flow_fwd)
         probs, maps = [], []
@@ -207,6 +219,7 @@ class FusedPredictor:
                     jax.device_put(frames[base : base + length], self._replicated),
                     src_d,
                     dst_d,
+                    jax.device_put(gains[base + pair_of_row], self._split),
                     {k: jax.device_put(v, self._split) for k, v in idx.items()},
                 )
                 probs.append(np.asarray(p)[:w])

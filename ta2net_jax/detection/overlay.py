@@ -151,7 +151,7 @@ def write_overlay(
     """Renders the overlay (overlay_frames) and writes it as a GIF (by suffix) or a video file, frame by frame
     (a GIF keeps its 64-colour frames until the end, a video file nothing). ``times_s`` ([N] the frames'
     timestamps of a variable-rate video, input_pipeline/frame_times.py) gives a GIF's frames their own
-    durations; a video file is written at the average ``fps``."""
+    durations and a video file's frames their own presentation times (``fps`` its average rate)."""
     from input_pipeline import progress
 
     parent = os.path.dirname(os.path.abspath(path))
@@ -183,4 +183,4 @@ def write_overlay(
             from input_pipeline.video import write_video
 
             even = (np.ascontiguousarray(f[: f.shape[0] // 2 * 2, : f.shape[1] // 2 * 2]) for f in counted(video))
-            write_video(path, even, fps, crf=18, pix_fmt="yuv420p")
+            write_video(path, even, fps, crf=18, pix_fmt="yuv420p", times_s=times_s)
