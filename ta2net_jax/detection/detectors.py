@@ -257,8 +257,7 @@ class ModelDetector(Detector):
         return Scores(values, maps, *flow_lib.flow_on_demand(frames, "tvl1-jax"))
 
     def _fused_phase(self, frames, fps, times_s=None) -> Scores:
-        """One video (or phase) at `fps`, its flow per unit interval with `times_s` ([N] a variable-rate file's
-        timestamps), as the unfused path puts it (frame_times.per_unit_interval)."""
+        """One video (or phase) at `fps`; its flow per unit interval with `times_s` ([N] timestamps) as unfused."""
         from input_pipeline import frame_times
 
         if self._fused is None:
