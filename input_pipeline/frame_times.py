@@ -65,6 +65,16 @@ def seconds_to_frames(seconds, fps: float, times_s: np.ndarray | None = None) ->
     )
 
 
+def nearest_frames(seconds, times_s: np.ndarray) -> np.ndarray:
+    """The frame shown nearest to each time in ``seconds`` (ties within 1 ns: the later frame), int64, of
+    ``seconds``' shape; ``times_s`` [N] increasing (a variable-rate file's timestamps)."""
+    seconds = np.asarray(seconds, np.float64)
+    times_s = np.asarray(times_s, np.float64)
+    after = np.clip(np.searchsorted(times_s, seconds, side="left"), 1, len(times_s) - 1)
+    later = times_s[after] - seconds <= seconds - times_s[after - 1] + 1e-9  # a tie up to float rounding
+    return np.where(later, after, after - 1).astype(np.int64)
+
+
 def interval_gains(times_s: np.ndarray | None, fps: float) -> np.ndarray | None:
     """``[N-1]`` float32 factors ``(1 / fps) / (t[k+1] - t[k])`` that turn the flow of each consecutive pair into
     the displacement over one average interval; None for uniform time (no change).

@@ -5,15 +5,17 @@ One video becomes one folder `OUT/<key>/`:
     flow.npz               flow_fwd, flow_bwd: [N−1, H, W, 2] float16 (u, v) in pixels (input_pipeline/flow.py);
                            stored uncompressed (float16 flow barely compresses; reading it costs no CPU)
     meta.json              source file, native fps, output fps, frame counts, sizes, options, source_frames
-                           (which native frames were kept), seconds spent
+                           (which native frames were kept), a variable-rate source's timestamps, seconds spent
 
 Resumable: a video is written to `OUT/.<key>.partial-<pid>/` and renamed to `OUT/<key>/` when complete
 (rename is atomic), so a kill leaves no half-written video and a re-run skips every finished folder.
 Partial folders of dead processes are removed at the next start.
 
 Frames are decoded with PyAV at the native frame rate (the original's behaviour) unless `fps` is set:
-then output frame j is the native frame nearest to time j / fps (frames are selected, never blended, so
-every output frame is a real frame; labels map the same way, `map_frame_index`). Static black borders
+then output frame j is the native frame shown nearest to time j / fps (frames are selected, never blended,
+so every output frame is a real frame; labels map the same way, `map_frame_index`). A variable-frame-rate
+source (input_pipeline/frame_times.py) is timed by its frames' timestamps there, and at its native rate its
+flow is stored per unit interval, as `ta2net detect` scores it. Static black borders
 (letterbox, pillarbox) are cropped first (`crop_borders`, input_pipeline/borders.py: what `ta2net detect`
 does, so a model trained on prepared videos sees the picture as detect gives it; meta.json `borders`).
 Frames are resized straight to size×size (aspect ratio not kept, as the original) and cut to `max_frames`
@@ -35,7 +37,7 @@ import zipfile
 
 import numpy as np
 
-from input_pipeline import beam_runner, flow as flow_lib, paths, video as video_lib
+from input_pipeline import beam_runner, flow as flow_lib, frame_times, paths, video as video_lib
 
 MIN_FRAMES = 5  # inflection flow drops 2 frames at each end
 
@@ -109,19 +111,37 @@ def _check_key(key: str) -> str:
     return key
 
 
-def map_frame_index(index, native_fps: float, fps: float | None):
-    """Native frame index (int or array) → output frame index under resampling to `fps` (nearest)."""
+def map_frame_index(index, native_fps: float, fps: float | None, times_s: np.ndarray | None = None):
+    """Native frame index (int or array) → output frame index under resampling to `fps` (nearest; ties round
+    up). `times_s`: the native frames' timestamps of a variable-rate source (meta.json `source_times_s`)."""
     if fps is None:
         return index
-    return np.floor(np.asarray(index, np.float64) * fps / native_fps + 0.5).astype(np.int64)  # ties round up
+    if times_s is not None:
+        shown_s = frame_times.frames_to_seconds(index, native_fps, np.asarray(times_s, np.float64))
+        return np.floor(shown_s * fps + 0.5).astype(np.int64)
+    return np.floor(np.asarray(index, np.float64) * fps / native_fps + 0.5).astype(np.int64)
 
 
-def resample_indices(num_native: int, native_fps: float, fps: float | None) -> np.ndarray:
-    """Which native frames to keep: [M] int64; output frame j is native round(j · native_fps / fps)."""
+def output_frames(index, meta: dict, fps: float | None):
+    """`map_frame_index` for a prepared video (its meta.json: native rate and, for a variable-rate source,
+    timestamps; folders prepared before timestamps were kept have none and map uniformly)."""
+    return map_frame_index(index, meta["native_fps"], fps, meta.get("source_times_s"))
+
+
+def resample_indices(
+    num_native: int, native_fps: float, fps: float | None, times_s: np.ndarray | None = None
+) -> np.ndarray:
+    """Which native frames to keep: [M] int64; output frame j is the native frame shown nearest to j / fps
+    (uniform time: native round(j · native_fps / fps); `times_s` [≥ num_native] a variable-rate source's
+    timestamps)."""
     if fps is None:
         return np.arange(num_native)
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps!r}")
+    if times_s is not None:
+        times_s = np.asarray(times_s, np.float64)[:num_native]
+        count = int(np.floor(times_s[-1] * fps + 1e-9)) + 1
+        return frame_times.nearest_frames(np.arange(count) / fps, times_s)
     count = int(np.floor((num_native - 1) * fps / native_fps + 1e-9)) + 1
     return np.minimum(np.floor(np.arange(count) * native_fps / fps + 0.5).astype(np.int64), num_native - 1)
 
@@ -155,7 +175,7 @@ def prepare_video(path: str, out_dir: str, key: str, options: PrepareOptions) ->
     size = (options.size, options.size)
     native_cap = options.max_frames if options.fps is None else None  # stop decoding early when we can
     decoded = video_lib.read_video(path, size=size, max_frames=native_cap, crop_borders=options.crop_borders)
-    keep = resample_indices(len(decoded.frames), decoded.fps, options.fps)
+    keep = resample_indices(len(decoded.frames), decoded.fps, options.fps, decoded.times_s)
     if options.max_frames is not None:
         keep = keep[: options.max_frames]
     frames = decoded.frames[keep]
@@ -164,6 +184,10 @@ def prepare_video(path: str, out_dir: str, key: str, options: PrepareOptions) ->
             path, f"only {len(frames)} frames; at least {MIN_FRAMES} are needed (inflection flow drops 2 at each end)"
         )
     fwd, bwd = flow_lib.estimate_flow(frames, options.flow_method)
+    # At the native rate a variable-rate source's flow is put per unit interval, as `ta2net detect` puts it;
+    # resampled, frame j is the one shown nearest to j / fps, so the output is on a uniform clock already.
+    native_times = None if options.fps is not None or decoded.times_s is None else decoded.times_s[keep]
+    fwd, bwd = frame_times.per_unit_interval(fwd, bwd, native_times, decoded.fps)
     tmp = os.path.join(out_dir, f".{key}.partial-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(os.path.join(tmp, "frames"))
@@ -188,6 +212,11 @@ def prepare_video(path: str, out_dir: str, key: str, options: PrepareOptions) ->
             "borders": decoded.borders.to_dict(),  # cropped before the resize (input_pipeline/borders.py)
             "size": list(size),
             "source_frames": keep.tolist() if options.fps is not None else None,
+            # a variable-rate source: its frames' timestamps (labels map to output frames by them) and whether
+            # the stored flow is per unit interval (input_pipeline/frame_times.py)
+            **frame_times.describe(decoded.times_s, decoded.fps),
+            "source_times_s": None if decoded.times_s is None else np.round(decoded.times_s, 6).tolist(),
+            "flow_per_unit_interval": native_times is not None,
             "options": dataclasses.asdict(options),
             "seconds": round(time.perf_counter() - t0, 3),
         }

@@ -207,3 +207,31 @@ def test_onsets_go_to_the_frame_shown_at_their_time():
     frames = audio.onsets_to_frames(onset_s, 20.5, len(VFR_TIMES_S), frame_times_s=VFR_TIMES_S)
     assert frames.tolist() == [5, 30, 45]
     assert audio.onsets_to_frames(onset_s, 20.5, len(VFR_TIMES_S)).tolist() != [5, 30, 45]
+
+
+def test_prepare_times_a_variable_rate_source_by_its_timestamps(vfr_video, tmp_path):
+    """`prepare` at the native rate stores a variable-rate source's flow per unit interval (as detect scores it)
+    and its timestamps; resampled, output frame j is the frame shown nearest to j / fps and labels map by
+    the timestamps, not by the average rate."""
+    from input_pipeline import flow as flow_lib, prepare as prep
+
+    native = prep.prepare_video(vfr_video, str(tmp_path), "native", prep.PrepareOptions(size=32, max_frames=None))
+    assert native["frame_times"] == "timestamps" and native["flow_per_unit_interval"]
+    assert native["source_times_s"] == pytest.approx(VFR_TIMES_S, abs=1e-3)
+    stored = prep.load_prepared(str(tmp_path), "native")
+    raw_fwd, _ = flow_lib.estimate_flow(read_video(vfr_video, size=(32, 32)).frames, "dis")
+    gains = frame_times.interval_gains(np.asarray(native["source_times_s"]), native["native_fps"])
+    assert gains[:23] == pytest.approx(30 / native["native_fps"], rel=0.02)  # faster than average (ms clock)
+    assert gains[24:] == pytest.approx(15 / native["native_fps"], rel=0.02)
+    want = raw_fwd.astype(np.float32) * gains[:, None, None, None]
+    np.testing.assert_allclose(stored["flow_fwd"].astype(np.float32), want, atol=0.02, rtol=2e-3)
+
+    options = prep.PrepareOptions(size=32, fps=30.0, max_frames=None)
+    resampled = prep.prepare_video(vfr_video, str(tmp_path), "at30", options)
+    times = np.asarray(resampled["source_times_s"])  # as decoded: on the file's millisecond clock
+    shown = np.arange(int(times[-1] * 30 + 1e-9) + 1) / 30.0
+    nearest = [int(np.flatnonzero(np.abs(times - t) <= np.abs(times - t).min() + 1e-9)[-1]) for t in shown]
+    assert resampled["source_frames"] == nearest and not resampled["flow_per_unit_interval"]
+    # native frame 30 is shown at 1.267 s: output frame 38 at 30 fps (the average rate would say 44)
+    assert prep.output_frames(np.array([30]), resampled, 30.0).tolist() == [38]
+    assert prep.map_frame_index(np.array([30]), resampled["native_fps"], 30.0).tolist() != [38]

@@ -85,9 +85,7 @@ class AudioOnsets(RealVideoBuilder):
     def _extra_values(self, item: Item, meta: dict) -> dict:
         """Strengths of the stored events: the builder maps events to the stored rate, merges those that land on
         one frame (the strongest wins here) and drops those past the stored video's end."""
-        frames = prepare_lib.map_frame_index(
-            np.asarray(item.event_frames, np.int64), meta["native_fps"], self.builder_config.fps
-        )
+        frames = prepare_lib.output_frames(np.asarray(item.event_frames, np.int64), meta, self.builder_config.fps)
         strengths = np.asarray(item.extra["event_strengths"], np.float32)
         kept = frames < meta["num_frames"]
         stored = np.unique(frames[kept])

@@ -232,9 +232,7 @@ class RealVideoBuilder(tfds.core.GeneratorBasedBuilder):
             meta = data["meta"]
             n = meta["num_frames"]
             events = np.unique(
-                prepare_lib.map_frame_index(
-                    np.asarray(item.event_frames, np.int64), meta["native_fps"], self.builder_config.fps
-                )
+                prepare_lib.output_frames(np.asarray(item.event_frames, np.int64), meta, self.builder_config.fps)
             )
             file = item.where.rsplit(":", 1)[0]
             line = int(item.where.rsplit(":", 1)[1]) if ":" in item.where else 0

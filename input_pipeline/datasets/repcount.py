@@ -134,8 +134,8 @@ class _CountBase(RealVideoBuilder):
                 )
             )
         n = meta["num_frames"]
-        cycles = prepare_lib.map_frame_index(
-            np.asarray(extra["cycles"], np.int64).reshape(-1, 2), meta["native_fps"], self.builder_config.fps
+        cycles = prepare_lib.output_frames(
+            np.asarray(extra["cycles"], np.int64).reshape(-1, 2), meta, self.builder_config.fps
         )
         if (cycles > n - 1).any():
             self.report["anomalies"].append(
