@@ -80,7 +80,7 @@ def _jax_flow(frames: np.ndarray, max_pairs: int | None = None, options=None) ->
     """Forward and backward flow of ``frames`` [N, H, W, 3] with input_pipeline.flow_jax, on the device
     (``max_pairs`` fields per call; None: estimate_flow_batch's default; ``options``: its other keywords)."""
     from input_pipeline.flow import to_gray
-    from input_pipeline.flow_jax import estimate_flow_batch
+    from input_pipeline.flow_jax_batch import estimate_flow_batch
 
     return estimate_flow_batch(to_gray(frames), max_pairs=max_pairs, **(options or {}))
 
@@ -96,27 +96,40 @@ def jax_batched_ms(video, batch: int, options=None) -> float:
 
 
 def jax_throughput(videos, pairs_per_call: int, options=None) -> list[dict]:
-    """Flow fields per second of tvl1-jax through `estimate_flow_batch` with ``pairs_per_call`` fields per
-    jitted call, the host transfers included, on ``pairs_per_call`` + 1 frames (two full calls: fwd, bwd) of
-    two kinds: the grey frames of ``videos`` concatenated and tiled (every 32nd pair of 32-frame videos spans
-    a cut, which never meets OpenCV's stopping test), and one synthetic video of that length (no cut; made
-    with the first video's seed). Compilation excluded (one untimed run first; both kinds share
-    the compiled shape). ``options``: estimate_flow_batch's other keywords. One row per kind."""
+    """Flow fields per second of tvl1-jax with ``pairs_per_call`` fields per jitted call, the host transfers
+    included, for two full calls (2 · ``pairs_per_call`` fields, fwd + bwd) of three kinds: the grey frames of
+    ``videos`` concatenated and tiled into one frame sequence through ``estimate_flow_batch`` (every 32nd
+    pair of 32-frame videos spans a cut, which never meets OpenCV's stopping test); the same videos repeated
+    as separate videos through ``estimate_flow_videos`` (their pairs packed into shared calls, none across a
+    cut: how a pipeline of many videos should batch them; the last copy cut short to fill the two calls); and
+    one synthetic video of ``pairs_per_call`` + 1 frames (made with the first video's seed). Compilation
+    excluded (one untimed run first; all kinds share the compiled shape). ``options``: the estimators' other
+    keywords. One row per kind."""
     from input_pipeline.flow import to_gray
-    from input_pipeline.flow_jax import estimate_flow_batch
+    from input_pipeline.flow_jax_batch import estimate_flow_batch, estimate_flow_videos
     from input_pipeline.synthetic import SceneConfig, generate_video
 
-    grey = np.concatenate([to_gray(v.frames) for v in videos])
-    tiled = np.resize(grey, (pairs_per_call + 1, *grey.shape[1:]))
-    height, width = grey.shape[1:]
+    greys = [to_gray(v.frames) for v in videos]
+    tiled = np.resize(np.concatenate(greys), (pairs_per_call + 1, *greys[0].shape[1:]))
+    packed, left = [], pairs_per_call  # consecutive pairs wanted (each gives a forward and a backward field)
+    while left > 0:
+        grey = greys[len(packed) % len(greys)]
+        packed.append(grey[: min(len(grey), left + 1)])
+        left -= len(packed[-1]) - 1
+    height, width = greys[0].shape[1:]
     config = SceneConfig(height=height, width=width, num_frames=pairs_per_call + 1)
     long = to_gray(generate_video(videos[0].seed, config).frames)
     options, rows = options or {}, []
-    for kind, frames in (("tiled videos", tiled), ("one video", long)):
+    runs = {
+        "tiled videos": lambda: estimate_flow_batch(tiled, max_pairs=pairs_per_call, **options),
+        "videos packed": lambda: estimate_flow_videos(packed, max_pairs=pairs_per_call, **options),
+        "one video": lambda: estimate_flow_batch(long, max_pairs=pairs_per_call, **options),
+    }
+    for kind, run in runs.items():
         if not rows:
-            estimate_flow_batch(frames, max_pairs=pairs_per_call, **options)
+            run()
         t0 = time.perf_counter()
-        estimate_flow_batch(frames, max_pairs=pairs_per_call, **options)
+        run()
         seconds = time.perf_counter() - t0
         rows.append({"pairs_per_call": pairs_per_call, "fields": 2 * pairs_per_call, "frames": kind,
                      "pairs_per_s": 2 * pairs_per_call / seconds, **options})  # fmt: skip

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from input_pipeline.flow import estimate_flow, to_gray  # noqa: E402
-from input_pipeline.flow_jax import estimate_flow_batch  # noqa: E402
+from input_pipeline.flow_jax_batch import estimate_flow_batch  # noqa: E402
 from input_pipeline.synthetic import SceneConfig, generate_video  # noqa: E402
 
 # Overrides of flow_jax.OPENCV_DEFAULTS tried: the data weight, the coupling, warps, the pyramid, iterations.

@@ -138,11 +138,11 @@ def estimate_flow(
       the pixels of frame k, ``bwd[k]`` maps frame k+1 to k at the pixels of frame k+1.
     """
     if method == "tvl1-jax":  # the same TV-L1 on the JAX devices (flow_jax.py), a batch of pairs per call
-        from input_pipeline import flow_jax
+        from input_pipeline import flow_jax_batch
 
         if len(frames) < 2:
             raise ValueError(f"need at least 2 frames for optical flow, got {len(frames)}")
-        fwd, bwd = flow_jax.estimate_flow_batch(to_gray(frames))
+        fwd, bwd = flow_jax_batch.estimate_flow_batch(to_gray(frames))
         return fwd.astype(np.float16), bwd.astype(np.float16)
     make = _factory(method, dis_options)
     make()  # fail fast (unknown option, missing cv2.optflow) before any work
@@ -191,9 +191,9 @@ class _PairFlows:
         if k not in self._pairs:
             gray = to_gray(self.frames[k : k + 2])
             if self._calc is None:
-                from input_pipeline import flow_jax
+                from input_pipeline import flow_jax_batch
 
-                fwd, bwd = (f[0] for f in flow_jax.estimate_flow_batch(gray))
+                fwd, bwd = (f[0] for f in flow_jax_batch.estimate_flow_batch(gray))
             else:
                 fwd, bwd = self._calc(gray[0], gray[1]), self._calc(gray[1], gray[0])
             self._pairs[k] = fwd.astype(np.float16), bwd.astype(np.float16)

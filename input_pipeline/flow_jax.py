@@ -2,8 +2,9 @@
 
 ``tvl1_flow(i0, i1)`` takes a batch of grey frame pairs ``[P, H, W]`` (intensities on the 0..255 scale)
 and returns ``[P, H, W, 2]`` float32 flow (u, v) in pixels along +x (right) and +y (down): the pixel
-(x, y) of ``i0`` moves to (x + u, y + v) in ``i1``. ``estimate_flow_batch(frames)`` gives forward and
-backward flow of consecutive frames with the conventions of ``input_pipeline.flow.estimate_flow``.
+(x, y) of ``i0`` moves to (x + u, y + v) in ``i1``. Batches of pairs reach it on the devices through
+``input_pipeline.flow_jax_batch`` (``estimate_flow_batch``: one video's consecutive frames, forward and
+backward, with the conventions of ``input_pipeline.flow.estimate_flow``; ``estimate_flow_videos``: several).
 
 The algorithm is Zach-Pock-Bischof's duality-based TV-L1 (DAGM 2007) in the form of Sanchez, Meinhardt
 and Facciolo (IPOL 2013), following the structure of OpenCV's CPU implementation (opencv_contrib
@@ -43,9 +44,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
-from input_pipeline import progress
 from input_pipeline.flow_jax_ops import (
     centered_gradient,
     divergence,
@@ -58,10 +57,6 @@ from input_pipeline.flow_jax_ops import (
 
 __all__ = [
     "OPENCV_DEFAULTS",
-    "call_size",
-    "default_compaction",
-    "default_pairs_per_device",
-    "estimate_flow_batch",
     "pyramid_shapes",
     "tvl1_flow",
 ]
@@ -305,97 +300,3 @@ def tvl1_flow(
         if level:
             u = resize_linear(u, shapes[level - 1]) * (1.0 / scale_step)
     return jnp.moveaxis(u, 1, -1)
-
-
-# Per device and call on accelerators, measured on one H200 at 112² (benchmarks/RESULTS.md, "On one NVIDIA
-# H200"): with 1,024 pairs per call, 801 pairs/s without compaction, 2,114 with k = 3 and 2,425 with k = 5
-# (2,528 at 2,048 pairs); 128 pairs per call gave 746 with k = 3. On the CPU 2 pairs per device and call, no
-# compaction: large batches leave the cache there (159 / 180 / 260 ms per pair at 2 / 8 / 31 pairs per call).
-ACCELERATOR_PAIRS = 1024
-ACCELERATOR_COMPACTION = 5
-_REFERENCE_PIXELS = 112 * 112  # frame size the accelerator figures were measured at
-
-
-def default_compaction(platform: str) -> int:
-    """``compaction`` for ``platform`` ("cpu", "gpu", "tpu"): :data:`ACCELERATOR_COMPACTION` on accelerators,
-    0 on the CPU (where a call holds 2 pairs per device)."""
-    return 0 if platform == "cpu" else ACCELERATOR_COMPACTION
-
-
-def default_pairs_per_device(platform: str, height: int, width: int) -> int:
-    """Pairs per device and call for frames of H x W px on ``platform``: 2 on the CPU; on accelerators
-    :data:`ACCELERATOR_PAIRS` at 112², scaled down with the frame's area (to a power of two, at least 16) so
-    that a call's working memory stays near that of the measured size."""
-    if platform == "cpu":
-        return 2
-    scaled = ACCELERATOR_PAIRS * _REFERENCE_PIXELS / (height * width)
-    return int(np.clip(1 << int(np.floor(np.log2(max(scaled, 1.0)))), 16, ACCELERATOR_PAIRS))
-
-
-def call_size(num_pairs: int, ways: int, pairs_per_device: int) -> int:
-    """Pairs per jitted call for ``num_pairs`` pairs over ``ways`` devices: ``pairs_per_device`` per device,
-    or for fewer pairs the next power of two per device that holds them, so that clips of many lengths share
-    a few compiled shapes (the padding pairs are blank: they stop after one step, and under compaction
-    leave the batch at the next outer iteration). A multiple of ``ways``."""
-    need = -(-num_pairs // ways)
-    return ways * min(pairs_per_device, 1 << max(need - 1, 0).bit_length())
-
-
-def _default_mesh() -> Mesh:
-    return Mesh(np.asarray(jax.local_devices()), ("data",), axis_types=(AxisType.Auto,))
-
-
-def estimate_flow_batch(
-    frames: np.ndarray, *, mesh: Mesh | None = None, max_pairs: int | None = None, **params
-) -> tuple[np.ndarray, np.ndarray]:
-    """Forward and backward TV-L1 flow between consecutive grey frames, computed on the accelerator.
-
-    Args:
-      frames: [N, H, W] grey frames (uint8, or float on the same 0..255 scale), N >= 2.
-      mesh: a mesh with a "data" axis over devices of this process; the pairs are split over it
-        (default: all of this process's devices).
-      max_pairs: pairs per jitted call at most (rounded up to a multiple of the data-axis size; default
-        :func:`default_pairs_per_device` times the devices: 2 per device on the CPU, 1,024 at 112²
-        on accelerators). Fewer pairs go in one call of :func:`call_size` (a power of two per device); the
-        last call is padded with blank pairs, so the calls of a video share one compiled shape.
-      params: overrides of :data:`OPENCV_DEFAULTS` (and ``interpolation``, ``border``, ``compaction``,
-        ``steps_per_check``), see
-        :func:`tvl1_flow`. ``compaction`` defaults to :func:`default_compaction` (5 on accelerators, 0 on the
-        CPU); with it each device compacts its own pairs (the solver runs under `jax.shard_map`), so no pair
-        crosses devices.
-    Returns:
-      (fwd, bwd), each [N-1, H, W, 2] float32 (u, v) px: fwd[k] maps frame k to k+1 at the pixels of
-      frame k, bwd[k] maps frame k+1 to k at the pixels of frame k+1 (input_pipeline.flow's conventions).
-    """
-    frames = np.asarray(frames)
-    if frames.ndim != 3:
-        raise ValueError(f"frames must be [N, H, W] grey, got shape {frames.shape}")
-    n, h, w = frames.shape
-    if n < 2:
-        raise ValueError(f"need at least 2 frames for optical flow, got {n}")
-    frames = frames.astype(np.float32)
-    src = np.concatenate([frames[:-1], frames[1:]])  # pairs 0..n-2 forward, then n-1.. backward
-    dst = np.concatenate([frames[1:], frames[:-1]])
-    mesh = _default_mesh() if mesh is None else mesh
-    ways = mesh.shape["data"]
-    platform = mesh.devices.flat[0].platform
-    per_device = default_pairs_per_device(platform, h, w) if max_pairs is None else -(-max_pairs // ways)
-    chunk = call_size(len(src), ways, per_device)
-    sharding = NamedSharding(mesh, PartitionSpec("data"))
-    params = {"compaction": default_compaction(platform), **params}
-    solve = functools.partial(tvl1_flow, **params)
-    if params["compaction"] and ways > 1:
-        pairs = PartitionSpec("data")
-        solve = jax.jit(jax.shard_map(solve, mesh=mesh, in_specs=(pairs, pairs), out_specs=pairs))
-    out = np.empty((len(src), h, w, 2), np.float32)
-    with progress.bar(len(src), "flow (tvl1-jax)", unit="pair") as bar:
-        for start in range(0, len(src), chunk):
-            a, b = src[start : start + chunk], dst[start : start + chunk]
-            m = len(a)
-            if m < chunk:
-                a = np.concatenate([a, np.zeros((chunk - m, h, w), np.float32)])
-                b = np.concatenate([b, np.zeros((chunk - m, h, w), np.float32)])
-            flow = solve(jax.device_put(a, sharding), jax.device_put(b, sharding))
-            out[start : start + m] = np.asarray(flow)[:m]
-            bar.update(m)
-    return out[: n - 1], out[n - 1 :]

@@ -9,7 +9,8 @@
 #   compilation): input_pipeline/flow_jax.py's TV-L1 on the GPU with
 #   estimate_flow_batch's accelerator defaults (compaction 5, up to 1,024 pairs per call at 112²): first
 #   pairs/s at 112² with 1,024 and 2,048 flow fields per call (the target: ≥ 2,000 pairs/s), on the
-#   8 videos tiled (a cut every 32 pairs) and on one long video, with 1 and 6 primal-dual steps per read of
+#   8 videos tiled (a cut every 32 pairs), the same videos packed (estimate_flow_videos: no pair across a cut)
+#   and one long video, with 1 and 6 primal-dual steps per read of
 #   the inner loop's predicate (FLOW_STEPS, tvl1_flow's steps_per_check); then EPE against the synthetic generator's
 #   exact flow at 64 and 112 px (the same 8 pairs as the CPU table of benchmarks/RESULTS.md, beside DIS and
 #   Farnebäck on the machine's CPU) → $OUT/flow.jsonl.

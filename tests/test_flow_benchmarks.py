@@ -14,13 +14,13 @@ from input_pipeline.synthetic import SceneConfig, generate_video
 
 def test_flow_benchmark_throughput_rows(tmp_path):
     """benchmarks/flow_estimators.py --jax-throughput (issue 16's GPU figure): two full calls of the given
-    size, fwd + bwd, on tiled videos and on one long video, rows appended to --jsonl; RESULTS.md and
-    results.jsonl left alone with --no-write."""
+    size, fwd + bwd, on tiled videos, on the videos packed and on one long video, rows appended to --jsonl;
+    RESULTS.md and results.jsonl left alone with --no-write."""
     bench = load_benchmark("flow_estimators")
     assert len(set(bench.ALL_METHODS)) == len(bench.ALL_METHODS)  # each method is one row of the table
     videos = [generate_video(seed, SceneConfig(height=24, width=24, num_frames=4)) for seed in range(2)]
     rows = bench.jax_throughput(videos, 4)
-    assert [r["frames"] for r in rows] == ["tiled videos", "one video"]  # with cuts, and without
+    assert [r["frames"] for r in rows] == ["tiled videos", "videos packed", "one video"]  # with cuts, without
     assert all(r["pairs_per_call"] == 4 and r["fields"] == 8 and r["pairs_per_s"] > 0 for r in rows)
 
     out = tmp_path / "flow.jsonl"
@@ -31,7 +31,7 @@ def test_flow_benchmark_throughput_rows(tmp_path):
          "--jax-compaction", "1", "--no-write", "--jsonl", str(out)]
     )  # fmt: skip
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [(r["bench"], r["size"], r["pairs_per_call"]) for r in rows] == [("flow_throughput", 24, 2)] * 2
+    assert [(r["bench"], r["size"], r["pairs_per_call"]) for r in rows] == [("flow_throughput", 24, 2)] * 3
     assert all(r["compaction"] == 1 for r in rows)  # --jax-compaction reaches estimate_flow_batch's rows
     assert (os.path.getmtime(results) if os.path.exists(results) else None) == before
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
-from input_pipeline import flow_jax as fj, flow_jax_ops as ops
+from input_pipeline import flow_jax as fj, flow_jax_batch as fb, flow_jax_ops as ops
 from input_pipeline.flow import to_gray
 from input_pipeline.synthetic import SceneConfig, generate_video
 
@@ -211,7 +211,7 @@ def test_epe_on_synthetic_pairs_within_10_percent_of_opencv_tvl1():
     OpenCV TV-L1's on the same pairs, and the two flows equal to within float32 rounding."""
     video = generate_video(3, SceneConfig(height=48, width=48, num_frames=12))
     grey = to_gray(video.frames[4:8])
-    fwd, bwd = fj.estimate_flow_batch(grey)
+    fwd, bwd = fb.estimate_flow_batch(grey)
     assert fwd.shape == bwd.shape == (3, 48, 48, 2) and fwd.dtype == bwd.dtype == np.float32
     tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
     ref_fwd = np.stack([tvl1.calc(grey[k], grey[k + 1], None) for k in range(3)])
@@ -270,8 +270,8 @@ def test_compaction_gives_the_same_flow(axis_type):
     np.testing.assert_allclose(compact, plain, rtol=0, atol=1e-5)
 
     mesh = Mesh(np.asarray(jax.devices()[:4]), ("data",), axis_types=(axis_type,))
-    fwd, bwd = fj.estimate_flow_batch(grey, mesh=mesh, max_pairs=8, **params, compaction=1)  # 2 per device
-    reference = fj.estimate_flow_batch(grey, mesh=mesh, max_pairs=8, **params)
+    fwd, bwd = fb.estimate_flow_batch(grey, mesh=mesh, max_pairs=8, **params, compaction=1)  # 2 per device
+    reference = fb.estimate_flow_batch(grey, mesh=mesh, max_pairs=8, **params)
     np.testing.assert_allclose(np.concatenate([fwd, bwd]), np.concatenate(reference), rtol=0, atol=1e-5)
     np.testing.assert_allclose(fwd, plain, rtol=0, atol=1e-5)
 
@@ -296,11 +296,11 @@ def test_several_steps_per_loop_check_give_the_same_flow():
 def test_call_sizes_and_device_defaults():
     """Pairs per call: the device's share, or the next power of two per device for fewer pairs (few compiled
     shapes over clips of many lengths); accelerators take 1,024 pairs at 112², fewer for larger frames."""
-    assert fj.call_size(10, 1, 1024) == 16 and fj.call_size(2048, 1, 1024) == 1024
-    assert fj.call_size(5, 4, 1024) == 8 and fj.call_size(1, 4, 1024) == 4 and fj.call_size(3, 1, 2) == 2
-    assert fj.default_pairs_per_device("cpu", 112, 112) == 2
-    assert [fj.default_pairs_per_device("gpu", s, s) for s in (64, 112, 128, 224, 4000)] == [1024, 1024, 512, 256, 16]
-    assert fj.default_compaction("cpu") == 0 and fj.default_compaction("gpu") == fj.default_compaction("tpu") > 0
+    assert fb.call_size(10, 1, 1024) == 16 and fb.call_size(2048, 1, 1024) == 1024
+    assert fb.call_size(5, 4, 1024) == 8 and fb.call_size(1, 4, 1024) == 4 and fb.call_size(3, 1, 2) == 2
+    assert fb.default_pairs_per_device("cpu", 112, 112) == 2
+    assert [fb.default_pairs_per_device("gpu", s, s) for s in (64, 112, 128, 224, 4000)] == [1024, 1024, 512, 256, 16]
+    assert fb.default_compaction("cpu") == 0 and fb.default_compaction("gpu") == fb.default_compaction("tpu") > 0
 
 
 def test_padded_call_with_compaction_gives_the_same_flow():
@@ -310,17 +310,38 @@ def test_padded_call_with_compaction_gives_the_same_flow():
     video = generate_video(3, SceneConfig(height=32, width=32, num_frames=7))
     grey = to_gray(video.frames)
     params = {**SMALL, "epsilon": 0.05}
-    padded = fj.estimate_flow_batch(grey, max_pairs=16, compaction=2, **params)
-    reference = fj.estimate_flow_batch(grey, **params)
+    padded = fb.estimate_flow_batch(grey, max_pairs=16, compaction=2, **params)
+    reference = fb.estimate_flow_batch(grey, **params)
     assert np.abs(reference[0]).max() > 0.1
     np.testing.assert_allclose(np.concatenate(padded), np.concatenate(reference), rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("num_devices", [1, 4])
+def test_videos_packed_into_shared_calls_keep_their_own_flow(num_devices):
+    """estimate_flow_videos packs three videos' pairs (7, 3 and 5 frames: 12 + 4 + 8 pairs) into calls of 8
+    pairs, so calls hold pairs of two videos, none spanning a cut, with compaction as accelerators run it:
+    each video gets the flow estimate_flow_batch gives it alone (per-pair stopping)."""
+    videos = [to_gray(generate_video(seed, SceneConfig(height=32, width=32, num_frames=n)).frames)
+              for seed, n in ((3, 7), (4, 3), (5, 5))]  # fmt: skip
+    params = {**SMALL, "epsilon": 0.05, "compaction": 1}
+    mesh = Mesh(np.asarray(jax.devices()[:num_devices]), ("data",), axis_types=(AxisType.Explicit,))
+    packed = fb.estimate_flow_videos(videos, mesh=mesh, max_pairs=8, **params)
+    assert len(packed) == 3
+    for grey, (fwd, bwd) in zip(videos, packed):
+        alone = fb.estimate_flow_batch(grey, mesh=mesh, **params)
+        assert fwd.shape == bwd.shape == (len(grey) - 1, 32, 32, 2) and np.abs(alone[0]).max() > 0.1
+        np.testing.assert_allclose(np.concatenate([fwd, bwd]), np.concatenate(alone), rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="video 1: frames of"):
+        fb.estimate_flow_videos([videos[0], videos[1][:, :16]])
+    with pytest.raises(ValueError, match="video 1: need at least 2 frames"):
+        fb.estimate_flow_videos([videos[0], videos[1][:1]])
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="at least 2 frames"):
-        fj.estimate_flow_batch(np.zeros((1, 32, 32), np.uint8))
+        fb.estimate_flow_batch(np.zeros((1, 32, 32), np.uint8))
     with pytest.raises(ValueError, match=r"\[N, H, W\]"):
-        fj.estimate_flow_batch(np.zeros((3, 32, 32, 3), np.uint8))
+        fb.estimate_flow_batch(np.zeros((3, 32, 32, 3), np.uint8))
     with pytest.raises(ValueError, match="interpolation"):
         ops.warp(jnp.zeros((1, 1, 4, 4)), jnp.zeros((1, 2, 4, 4)), "nearest")
     with pytest.raises(ValueError, match="border"):

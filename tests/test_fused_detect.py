@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from jax.sharding import AxisType, Mesh
 
-from input_pipeline import clips, flow_jax
+from input_pipeline import clips, flow_jax_batch
 from input_pipeline.flow import to_gray
 from input_pipeline.synthetic import SceneConfig, generate_video
 from ta2net_jax.detection import fused
@@ -65,7 +65,7 @@ def _unfused(model, config, mesh, frames, hflip_tta=False, times_s=None):
     from input_pipeline import frame_times
     from ta2net_jax.inference import Predictor, predict_videos
 
-    fwd, bwd = flow_jax.estimate_flow_batch(to_gray(frames), mesh=mesh, **SMALL)
+    fwd, bwd = flow_jax_batch.estimate_flow_batch(to_gray(frames), mesh=mesh, **SMALL)
     fwd, bwd = frame_times.per_unit_interval(fwd.astype(np.float16), bwd.astype(np.float16), times_s, 25.0)
     example = {
         "id": "video",
@@ -126,7 +126,7 @@ def test_fused_equals_unfused(smoke_config, num_devices, lengths, axis_type, hfl
     window; 4 devices only, to save a compilation): flows, P(audible) and maps of the fused program equal the
     unfused path's, on Auto and on Explicit mesh axes (`mesh.axis_types`); on one device with the mirrored
     pass averaged in (`hflip_tta`, inference.py), which the fused program takes on the flows it estimated.
-    `accelerator_style`: the flow as GPUs and TPUs run it by default (flow_jax.default_compaction and larger
+    `accelerator_style`: the flow as GPUs and TPUs run it by default (flow_jax_batch.default_compaction and larger
     steps), scaled down: 8 pairs per device and step with compaction 2, so the 24-frame span's 46 pairs are
     padded to 64 and solved as two compacted steps per device."""
     from ta2net_jax.model import build_model

@@ -33,7 +33,7 @@ import numpy as np
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from input_pipeline import clips, flow_jax, progress
+from input_pipeline import clips, flow_jax, flow_jax_batch, progress
 from ta2net_jax import mesh as mesh_lib
 from ta2net_jax.inference import audible_and_maps, merge_windows, mirrored_pass
 
@@ -94,10 +94,10 @@ class FusedPredictor:
 
     `batch_size` windows per call (a multiple of the mesh's batch parallelism; default eval.batch_size);
     `pairs_per_step`: flow pairs each device solves at a time at most (default
-    flow_jax.default_pairs_per_device: 2 on the CPU, where large batches leave the cache, 1,024 at 112² on
+    flow_jax_batch.default_pairs_per_device: 2 on the CPU, where large batches leave the cache, 1,024 at 112² on
     accelerators; a span with fewer pairs solves them in one step, padded to a power of two per device as
-    flow_jax.call_size does); `flow_params`: overrides of flow_jax.OPENCV_DEFAULTS and `compaction` (default
-    flow_jax.default_compaction: 5 on accelerators, 0 on the CPU; the unfused `tvl1-jax` uses the same);
+    flow_jax_batch.call_size does); `flow_params`: overrides of flow_jax.OPENCV_DEFAULTS and `compaction` (default
+    flow_jax_batch.default_compaction: 5 on accelerators, 0 on the CPU; the unfused `tvl1-jax` uses the same);
     `hflip_tta`: as inference.Predictor's (the mirrored pass mirrors the estimated flow, it does not
     estimate it again)."""
 
@@ -117,7 +117,7 @@ class FusedPredictor:
         if self.batch_size % self.ways:
             raise ValueError(f"eval.batch_size {self.batch_size} is not divisible by {self.ways} devices")
         self._platform, self._pairs_per_step = mesh.devices.flat[0].platform, pairs_per_step
-        compaction = flow_jax.default_compaction(self._platform)
+        compaction = flow_jax_batch.default_compaction(self._platform)
         self.clip_len, self.stride = int(config.data.num_frames), int(config.eval.stride)
         model.eval()
         graphdef, state = nnx.split(model)
@@ -163,15 +163,15 @@ class FusedPredictor:
 
     def step_pairs(self, height: int, width: int) -> int:
         """Flow pairs each device solves at a time for frames of H x W px (`pairs_per_step`)."""
-        return self._pairs_per_step or flow_jax.default_pairs_per_device(self._platform, height, width)
+        return self._pairs_per_step or flow_jax_batch.default_pairs_per_device(self._platform, height, width)
 
     def _pairs(self, length: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         """Source and target span frame of every flow row: forward pairs k→k+1, then backward k+1→k, then
-        (0, 0) pairs up to a multiple of flow_jax.call_size (identical frames: zero flow, and the solver stops
+        (0, 0) pairs up to a multiple of flow_jax_batch.call_size (identical frames: zero flow, and the solver stops
         them after one inner iteration)."""
         k = np.arange(length - 1)
         src, dst = np.concatenate([k, k + 1]), np.concatenate([k + 1, k])
-        unit = flow_jax.call_size(len(src), self.ways, self.step_pairs(height, width))
+        unit = flow_jax_batch.call_size(len(src), self.ways, self.step_pairs(height, width))
         pad = -len(src) % unit
         return np.pad(src, (0, pad)).astype(np.int32), np.pad(dst, (0, pad)).astype(np.int32)
 
