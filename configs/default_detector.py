@@ -52,7 +52,10 @@ from `v2_64_thud`, generator v2's preset whose bodies may stop dead on impact, 5
 stage; docs/RESULTS.md §4 "Thuds"), `:jab_mix=F` (that fraction from `v2_64_jabs`, the preset with shapes that
 turn abruptly in the air without touching anything, 500 steps `--init-from` a trained stage; §4 "Jabs"),
 `:persp_mix=F` (that fraction from `perspective_64`, the perspective generator's training scenes: a second
-renderer, 500 steps `--init-from` a trained stage; docs/RESULTS.md §5 "Trained on a second renderer").
+renderer, 500 steps `--init-from` a trained stage; docs/RESULTS.md §5 "Trained on a second renderer"),
+`:rotate=F` (that fraction of the training clips turned by one to three quarter turns, frames, flows and
+contact points together: contacts from every side, not only with gravity pointing down; docs/RESULTS.md §4
+"Quarter turns").
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ def get_config(arg: str | None = None):
         width=1.0,
         mix_small=0.0,
         flow_mix=0.0,
+        rotate=0.0,
         **{arg: 0.0 for arg in PRESET_MIXES},
     )
     if variant.size not in BUILDER_OF_SIZE:
@@ -103,6 +107,8 @@ def get_config(arg: str | None = None):
         # Generator v1's clean renders (the demo's `small`, 48 px, resized to the input size) as that fraction
         # of the training clips: v2's randomisation around v1's look rather than instead of it.
         c.data.mixture = (("tiny" if smoke else "small", variant.mix_small),)
+    if variant.rotate:  # that fraction of the clips turned by 1–3 quarter turns (clips.quarter_turns)
+        c.data.rotate = variant.rotate
     if variant.flow_mix:
         # That fraction of the clips with TV-L1 flow (`--flow tvl1-jax`) instead of DIS: a third of v2_64's
         # videos (`v2_64_240`), so the model is not tied to one estimator's errors.

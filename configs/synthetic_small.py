@@ -43,6 +43,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
             flow_method="dis",  # input_pipeline/flow.py FLOW_METHODS; another one builds `<builder_config>_<method>`
             num_frames=num_frames,  # clip length T
             hflip=True,  # augmentation: horizontal flip (flow u negated)
+            rotate=0.0,  # augmentation: probability of 1–3 quarter turns (input_pipeline/clips.py quarter_turns)
             brightness=0.1,  # ± fraction, per clip
             contrast=0.2,
             worker_count=0,  # grain worker processes (0: in-process)

@@ -100,12 +100,42 @@ def window_starts(num_frames: int, clip_len: int, stride: int) -> list[int]:
     return starts
 
 
-def augment(clip: dict, rng: np.random.Generator, *, hflip: bool, brightness: float, contrast: float) -> dict:
-    """Horizontal flip (u of both flows negated) and per-clip brightness/contrast jitter of the frames.
+def quarter_turns(clip: dict, k: int) -> dict:
+    """``clip`` turned by ``k`` quarter turns counter-clockwise as shown (np.rot90 over H, W; k = 2: upside
+    down), its flows turned with it: a pixel (x, y) goes to (y, W − 1 − x), so a displacement (u, v) becomes
+    (v, −u), per turn; contact points (fractions of the frame) likewise, −1 (none) kept. Odd k needs square
+    frames."""
+    k = int(k) % 4
+    if k == 0:
+        return clip
+    if k % 2 and clip["frames"].shape[1] != clip["frames"].shape[2]:
+        raise ValueError(f"a quarter turn needs square frames, got {clip['frames'].shape[1:3]}")
+    clip = dict(clip)
+    clip["frames"] = np.rot90(clip["frames"], k, axes=(1, 2))
+    for key in ("flow_fwd", "flow_bwd"):
+        flow = np.rot90(clip[key], k, axes=(1, 2))
+        u, v = flow[..., 0], flow[..., 1]
+        clip[key] = np.stack({1: (v, -u), 2: (-u, -v), 3: (-v, u)}[k], axis=-1).astype(flow.dtype)
+    if "contact_xy" in clip:
+        xy = clip["contact_xy"]
+        x, y = xy[:, 0], xy[:, 1]
+        turned = np.stack({1: (y, 1.0 - x), 2: (1.0 - x, 1.0 - y), 3: (1.0 - y, x)}[k], axis=-1)
+        clip["contact_xy"] = np.where(xy >= 0, turned, xy).astype(xy.dtype)
+    return clip
+
+
+def augment(
+    clip: dict, rng: np.random.Generator, *, hflip: bool, brightness: float, contrast: float, rotate: float = 0.0
+) -> dict:
+    """Horizontal flip (u of both flows negated), with probability ``rotate`` one to three quarter turns
+    (`quarter_turns`: gravity no longer always points down, so contacts come from every side; with the flip
+    every orientation of the square), and per-clip brightness/contrast jitter of the frames.
 
     The flow was estimated on unjittered frames; flipping frames and flow together keeps them consistent.
     """
     clip = dict(clip)
+    if rotate and rng.random() < rotate:
+        clip = quarter_turns(clip, int(rng.integers(1, 4)))
     if hflip and rng.random() < 0.5:
         clip["frames"] = clip["frames"][:, :, ::-1]
         for key in ("flow_fwd", "flow_bwd"):
@@ -154,13 +184,16 @@ class SampleTrainingClip(grain.transforms.RandomMap):
     brightness: float = 0.0
     contrast: float = 0.0
     image_size: int | None = None
+    rotate: float = 0.0
 
     def random_map(self, example: dict, rng: np.random.Generator) -> dict:
         start = training_clip_start(example["frames"].shape[0], example["event_frames"], self.clip_len, rng)
         clip = make_clip(example, start, self.clip_len)
         if self.image_size is not None:
             clip = resize_clip(clip, self.image_size)
-        return augment(clip, rng, hflip=self.hflip, brightness=self.brightness, contrast=self.contrast)
+        return augment(
+            clip, rng, hflip=self.hflip, brightness=self.brightness, contrast=self.contrast, rotate=self.rotate
+        )
 
 
 @dataclasses.dataclass

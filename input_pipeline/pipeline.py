@@ -119,6 +119,7 @@ def train_dataset(
             data.contrast,
             # Only mixtures resize: a run without one trains on its builder's own size, as it always did.
             image_size=data.image_size if mixture else None,
+            rotate=float(data.get("rotate", 0.0)),
         )
     )
     num_local = (len(elements) // batch_size) * local_batch

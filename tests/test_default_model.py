@@ -73,6 +73,10 @@ def test_paper_config_has_no_contact_term_and_default_detector_has_one():
     assert wide.model.trunk.stem_width == 2 * default.model.trunk.stem_width
     assert wide.model.proj_features == 2 * default.model.proj_features
     assert wide.train.num_steps == default.train.num_steps and wide.data.builder_config == "v2_64"
+    # Quarter turns: only the augmentation changes (off by default).
+    turned = load_config(os.path.join(REPO, "configs", "default_detector.py:mix_small=0.25,rotate=0.5"))
+    assert default.data.rotate == 0.0 and turned.data.rotate == 0.5
+    assert turned.train.num_steps == mixed.train.num_steps and turned.data.mixture == mixed.data.mixture
 
 
 @pytest.fixture(scope="module")

@@ -48,6 +48,59 @@ def test_augment_flips_frames_and_flow_together():
             np.testing.assert_array_equal(out["flow_bwd"][..., 1], clip["flow_bwd"][:, :, ::-1, 1])
 
 
+def _moving_square(size: int = 16):
+    """Frames [3, 16, 16, 3] of a 3 px square moving 3 px right and 1 px down per frame, its exact flows (the
+    square's pixels, zero elsewhere) and its centre as the contact point of each frame (fractions)."""
+    frames = np.zeros((3, size, size, 3), np.uint8)
+    flow = np.zeros((2, size, size, 2), np.float32)
+    contact = np.zeros((3, 2), np.float32)
+    for t in range(3):
+        x, y = 2 + 3 * t, 4 + t
+        frames[t, y : y + 3, x : x + 3] = 255
+        contact[t] = ((x + 1.5) / size, (y + 1.5) / size)  # continuous pixels: pixel i spans [i, i + 1)
+        if t < 2:
+            flow[t, y : y + 3, x : x + 3] = (3.0, 1.0)
+    contact[1] = -1.0  # a frame with no contact keeps −1
+    return {"frames": frames, "flow_fwd": flow, "flow_bwd": -flow, "contact_xy": contact}
+
+
+def _centre(frame: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(frame[..., 0])
+    return np.array([xs.mean(), ys.mean()])
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_quarter_turns_turn_frames_flows_and_contacts_together(k):
+    """After k quarter turns the square still moves by its (turned) flow: the centre of its pixels moves from
+    frame to frame by the flow read at them, and the contact point is still its centre (independent of the
+    rule the code applies)."""
+    clip = _moving_square()
+    turned = clips.quarter_turns(clip, k)
+    for t in range(2):
+        at = turned["frames"][t, ..., 0] > 0
+        moved = _centre(turned["frames"][t + 1]) - _centre(turned["frames"][t])
+        np.testing.assert_allclose(turned["flow_fwd"][t][at].mean(0), moved, atol=1e-6)
+        np.testing.assert_allclose(turned["flow_bwd"][t][at].mean(0), -moved, atol=1e-6)
+    for t in (0, 2):  # fractions of the 16 px frame: the pixel centre (c + 0.5) / 16
+        np.testing.assert_allclose(turned["contact_xy"][t], (_centre(turned["frames"][t]) + 0.5) / 16, atol=1e-6)
+    np.testing.assert_array_equal(turned["contact_xy"][1], [-1.0, -1.0])
+    assert turned["flow_fwd"].dtype == np.float32 and clips.quarter_turns(clip, 4) is clip
+    with pytest.raises(ValueError, match="square"):
+        clips.quarter_turns({**clip, "frames": clip["frames"][:, :, :12]}, 1)
+
+
+def test_augment_turns_the_given_fraction_of_clips():
+    clip = _moving_square()
+    turned = [
+        not np.array_equal(clips.augment(clip, np.random.default_rng(s), hflip=False, brightness=0, contrast=0,
+                                         rotate=0.5)["frames"], clip["frames"])
+        for s in range(400)
+    ]  # fmt: skip
+    assert 0.4 < np.mean(turned) < 0.6
+    plain = clips.augment(clip, np.random.default_rng(0), hflip=False, brightness=0, contrast=0)
+    np.testing.assert_array_equal(plain["frames"], clip["frames"])
+
+
 def _batches(it, n):
     return [next(it) for _ in range(n)]
 
