@@ -215,6 +215,12 @@ def test_timing_blended_with_a_locator(v2_tiny_run, tmp_path):
     with pytest.raises(ValueError, match=f"not {original}"):
         export(workdir, "bundle", str(tmp_path / "b1"), locator=original)
     export(workdir, "bundle", str(tmp_path / "b2"), locator=locator)
+    # A detector.json naming the same locator by a relative path (written by hand) is the same locator.
+    run_tuned = os.path.join(workdir, "detector.json")
+    relative = {**tuned, "locator_timing": {**tuned["locator_timing"], "locator": os.path.relpath(locator)}}
+    json.dump(relative, open(run_tuned, "w"))
+    export(workdir, "bundle", str(tmp_path / "b3"), locator=os.path.relpath(locator))
+    json.dump(tuned, open(run_tuned, "w"))
     # The bundle's blend names its own locator/, not the run it was tuned with.
     assert json.load(open(tmp_path / "b2" / "detector.json"))["locator_timing"]["locator"] == "locator"
     from_bundle = VideoDetector(workdir=str(tmp_path / "b2")).analyse(video)["scores"]

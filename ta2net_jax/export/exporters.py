@@ -168,7 +168,7 @@ def _check_timing_locator(workdir: str, locator: str | None) -> None:
         return
     tuned_with = timing.get("locator")
     given = None if locator is None else paths.resolve(locator)
-    if given != tuned_with:
+    if given != (None if tuned_with is None else paths.resolve(tuned_with)):  # recorded absolute by eval
         raise ValueError(
             f"{paths.join(workdir, 'detector.json')}: the picking was tuned on the timing blended with the locator "
             f"{tuned_with} (ta2net eval --locator); export with --locator {tuned_with}"
