@@ -1,10 +1,11 @@
 """`ta2net prepare` throughput: the local process pool against Apache Beam's DirectRunner, on the same videos.
 
-Every row prepares the same videos from scratch into a fresh folder (decode, resize to S×S, DIS flow forward
-and backward, JPEG frames, flow.npz) through `input_pipeline.prepare.prepare_all`, the function behind
+Every row prepares the same videos from scratch into a fresh folder (decode, resize to S×S, flow forward and
+backward: DIS, or `--flow`; JPEG frames, flow.npz) through `input_pipeline.prepare.prepare_all`, the function behind
 `ta2net prepare`:
 
-* local ×1, local ×2: the process pool with 1 and 2 workers (`--runner local --workers N`);
+* local ×1, local ×2: the process pool with 1 and 2 workers (`--runner local --workers N`; with `--flow
+  tvl1-jax` the workers decode and this process estimates the flow, videos packed per device call);
 * beam ×1, beam ×2: `--runner beam` with `--runner=DirectRunner --direct_num_workers=N
   --direct_running_mode=multi_processing`, in .venv-beam (a subprocess, as the CLI runs it).
 
@@ -17,6 +18,7 @@ Videos: the six real clips of ../shared/realdata (90 to 300 frames, 320×240 to 
 
     python benchmarks/prepare.py                    # 112 px, at most 300 frames; appends to results.jsonl
     python benchmarks/prepare.py --size 64 --rows local1 beam2
+    python benchmarks/prepare.py --flow tvl1-jax --size 48 --max-frames 60   # flow on the JAX devices, packed
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench_common import cpu_name  # noqa: E402
 
-from input_pipeline import prepare as prepare_lib  # noqa: E402
+from input_pipeline import prepare as prepare_lib, video_files  # noqa: E402
 
 REALDATA = ROOT.parent / "shared" / "realdata"
 CLIPS = (
@@ -86,13 +88,17 @@ def main() -> None:
     parser.add_argument("--videos", nargs="*", default=[str(REALDATA / c) for c in CLIPS])
     parser.add_argument("--size", type=int, default=112)
     parser.add_argument("--max-frames", type=int, default=300)
-    parser.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ROWS))
+    parser.add_argument("--flow", default="dis", help="flow method (tvl1-jax: the local rows only by default)")
+    parser.add_argument("--rows", nargs="*", choices=list(ROWS))
     args = parser.parse_args()
-    jobs = prepare_lib.list_videos(args.videos)
-    options = prepare_lib.PrepareOptions(size=args.size, max_frames=args.max_frames)
+    # tvl1-jax: the local rows decode in workers and pack videos per device call (input_pipeline/packed_flow.py);
+    # Beam estimates each video alone, equal only up to float16 rounding, so it is not in the byte comparison.
+    rows = args.rows or [r for r in ROWS if args.flow != "tvl1-jax" or r.startswith("local")]
+    jobs = video_files.keyed_videos(args.videos)
+    options = prepare_lib.PrepareOptions(size=args.size, max_frames=args.max_frames, flow_method=args.flow)
     results, outputs = [], {}
     with tempfile.TemporaryDirectory(prefix="bench-prepare-") as tmp:
-        for row in args.rows:
+        for row in rows:
             label, runner, workers = ROWS[row]
             out = os.path.join(tmp, row)
             summary = prepare_lib.prepare_all(jobs, out, options, workers=workers, runner=runner, progress=False)
@@ -109,6 +115,7 @@ def main() -> None:
                     "videos_per_s": len(summary.prepared) / summary.seconds,
                     "frames_per_s": summary.frames / summary.seconds,
                     "size": args.size,
+                    "flow": args.flow,
                     "max_frames": args.max_frames,
                     "host_cpu": f"{cpu_name()}, {os.cpu_count()} cores",
                     "python": platform.python_version(),
@@ -116,9 +123,11 @@ def main() -> None:
                 }
             )
             print(f"{label}: {summary.text()}", flush=True)
-        first = args.rows[0]
-        identical = all(_same_outputs(outputs[first], outputs[r]) for r in args.rows[1:])
-    print(f"\n{len(jobs)} videos, {args.size} px, at most {args.max_frames} frames; outputs identical: {identical}")
+        identical = all(_same_outputs(outputs[rows[0]], outputs[r]) for r in rows[1:])
+    print(
+        f"\n{len(jobs)} videos, {args.size} px, at most {args.max_frames} frames, {args.flow} flow; "
+        f"outputs identical: {identical}"
+    )
     print("| runner | videos | frames | seconds | videos/s | frames/s |\n|---|---|---|---|---|---|")
     for r in results:
         print(

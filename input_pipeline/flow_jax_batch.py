@@ -27,6 +27,7 @@ __all__ = [
     "default_pairs_per_device",
     "estimate_flow_batch",
     "estimate_flow_videos",
+    "pairs_per_call",
 ]
 
 
@@ -64,8 +65,16 @@ def call_size(num_pairs: int, ways: int, pairs_per_device: int) -> int:
     return ways * min(pairs_per_device, 1 << max(need - 1, 0).bit_length())
 
 
-def _default_mesh() -> Mesh:
+def default_mesh() -> Mesh:
+    """All of this process's devices on one "data" axis: where the flow runs unless a mesh is given."""
     return Mesh(np.asarray(jax.local_devices()), ("data",), axis_types=(AxisType.Auto,))
+
+
+def pairs_per_call(height: int, width: int, mesh: Mesh | None = None) -> int:
+    """Pairs in one full call at H x W px over ``mesh``'s data axis (default :func:`default_mesh`):
+    :func:`default_pairs_per_device` times its devices."""
+    mesh = default_mesh() if mesh is None else mesh
+    return mesh.shape["data"] * default_pairs_per_device(mesh.devices.flat[0].platform, height, width)
 
 
 def estimate_flow_batch(
@@ -123,7 +132,7 @@ def estimate_flow_videos(
     k = [first + np.arange(len(v) - 1) for first, v in zip(firsts, videos)]
     src = np.concatenate([np.r_[ks, ks + 1] for ks in k])  # per video: pairs k→k+1, then k+1→k
     dst = np.concatenate([np.r_[ks + 1, ks] for ks in k])
-    mesh = _default_mesh() if mesh is None else mesh
+    mesh = default_mesh() if mesh is None else mesh
     ways = mesh.shape["data"]
     platform = mesh.devices.flat[0].platform
     per_device = default_pairs_per_device(platform, h, w) if max_pairs is None else -(-max_pairs // ways)

@@ -14,6 +14,10 @@ timestamp (:data:`MAX_UNIFORM_ERROR`): constant-rate files (timestamps rounded t
 NTSC's 30000/1001) keep exactly ``k / fps``, so nothing measured on them moves, and a file whose timestamps are
 missing or out of order is timed uniformly as before. Outside ``[0, N - 1]`` both mappings continue at the
 average rate ``fps``.
+
+Resampling to another rate (``prepare --fps``) selects, for output frame ``j``, the native frame shown nearest to
+``j / fps`` (:func:`resample_indices`); labels in native frames follow by the same clock (:func:`map_frame_index`,
+:func:`output_frames`).
 """
 
 from __future__ import annotations
@@ -105,3 +109,38 @@ def describe(times_s: np.ndarray | None, fps: float) -> dict:
         return {"frame_times": "uniform"}
     rates = 1.0 / np.diff(times_s)
     return {"frame_times": "timestamps", "frame_rate_range": [float(np.percentile(rates, q)) for q in (5, 95)]}
+
+
+def map_frame_index(index, native_fps: float, fps: float | None, times_s: np.ndarray | None = None):
+    """Native frame index (int or array) → output frame index under resampling to `fps` (nearest; ties round
+    up). `times_s`: the native frames' timestamps of a variable-rate source (meta.json `source_times_s`)."""
+    if fps is None:
+        return index
+    if times_s is not None:
+        shown_s = frames_to_seconds(index, native_fps, np.asarray(times_s, np.float64))
+        return np.floor(shown_s * fps + 0.5).astype(np.int64)
+    return np.floor(np.asarray(index, np.float64) * fps / native_fps + 0.5).astype(np.int64)
+
+
+def output_frames(index, meta: dict, fps: float | None):
+    """`map_frame_index` for a prepared video (its meta.json: native rate and, for a variable-rate source,
+    timestamps; folders prepared before timestamps were kept have none and map uniformly)."""
+    return map_frame_index(index, meta["native_fps"], fps, meta.get("source_times_s"))
+
+
+def resample_indices(
+    num_native: int, native_fps: float, fps: float | None, times_s: np.ndarray | None = None
+) -> np.ndarray:
+    """Which native frames to keep: [M] int64; output frame j is the native frame shown nearest to j / fps
+    (uniform time: native round(j · native_fps / fps); `times_s` [≥ num_native] a variable-rate source's
+    timestamps)."""
+    if fps is None:
+        return np.arange(num_native)
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps!r}")
+    if times_s is not None:
+        times_s = np.asarray(times_s, np.float64)[:num_native]
+        count = int(np.floor(times_s[-1] * fps + 1e-9)) + 1
+        return nearest_frames(np.arange(count) / fps, times_s)
+    count = int(np.floor((num_native - 1) * fps / native_fps + 1e-9)) + 1
+    return np.minimum(np.floor(np.arange(count) * native_fps / fps + 0.5).astype(np.int64), num_native - 1)

@@ -13,7 +13,7 @@ Partial folders of dead processes are removed at the next start.
 
 Frames are decoded with PyAV at the native frame rate (the original's behaviour) unless `fps` is set:
 then output frame j is the native frame shown nearest to time j / fps (frames are selected, never blended,
-so every output frame is a real frame; labels map the same way, `map_frame_index`). A variable-frame-rate
+so every output frame is a real frame; labels map the same way, `frame_times.map_frame_index`). A variable-frame-rate
 source (input_pipeline/frame_times.py) is timed by its frames' timestamps there, and at its native rate its
 flow is stored per unit interval, as `ta2net detect` scores it. Static black borders
 (letterbox, pillarbox) are cropped first (`crop_borders`, input_pipeline/borders.py: what `ta2net detect`
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import hashlib
 import json
 import os
 import re
@@ -37,7 +36,7 @@ import zipfile
 
 import numpy as np
 
-from input_pipeline import beam_runner, flow as flow_lib, frame_times, paths, video as video_lib
+from input_pipeline import beam_runner, flow as flow_lib, frame_times, packed_flow, paths, video as video_lib
 
 MIN_FRAMES = 5  # inflection flow drops 2 frames at each end
 
@@ -97,53 +96,10 @@ class PrepareSummary:
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-#]*$")
 
 
-def folder_key(name: str) -> str:
-    """A safe, unique folder name for any video name or id: itself when it only has ASCII letters, digits,
-    `_` and `-`; otherwise those kept (others as `_`) plus 8 hex digits of the name's MD5, so that
-    distinct names never share a folder. The original name is kept in meta.json (`name`)."""
-    safe = re.sub(r"[^A-Za-z0-9_\-]", "_", name)
-    return safe if safe == name else f"{safe}-{hashlib.md5(name.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
-
-
 def _check_key(key: str) -> str:
     if not _SAFE_KEY.match(key) or ".partial-" in key:
         raise ValueError(f"{key!r}: not usable as a folder name (letters, digits, _ - . # only; see folder_key)")
     return key
-
-
-def map_frame_index(index, native_fps: float, fps: float | None, times_s: np.ndarray | None = None):
-    """Native frame index (int or array) → output frame index under resampling to `fps` (nearest; ties round
-    up). `times_s`: the native frames' timestamps of a variable-rate source (meta.json `source_times_s`)."""
-    if fps is None:
-        return index
-    if times_s is not None:
-        shown_s = frame_times.frames_to_seconds(index, native_fps, np.asarray(times_s, np.float64))
-        return np.floor(shown_s * fps + 0.5).astype(np.int64)
-    return np.floor(np.asarray(index, np.float64) * fps / native_fps + 0.5).astype(np.int64)
-
-
-def output_frames(index, meta: dict, fps: float | None):
-    """`map_frame_index` for a prepared video (its meta.json: native rate and, for a variable-rate source,
-    timestamps; folders prepared before timestamps were kept have none and map uniformly)."""
-    return map_frame_index(index, meta["native_fps"], fps, meta.get("source_times_s"))
-
-
-def resample_indices(
-    num_native: int, native_fps: float, fps: float | None, times_s: np.ndarray | None = None
-) -> np.ndarray:
-    """Which native frames to keep: [M] int64; output frame j is the native frame shown nearest to j / fps
-    (uniform time: native round(j · native_fps / fps); `times_s` [≥ num_native] a variable-rate source's
-    timestamps)."""
-    if fps is None:
-        return np.arange(num_native)
-    if not fps > 0:
-        raise ValueError(f"fps must be positive, got {fps!r}")
-    if times_s is not None:
-        times_s = np.asarray(times_s, np.float64)[:num_native]
-        count = int(np.floor(times_s[-1] * fps + 1e-9)) + 1
-        return frame_times.nearest_frames(np.arange(count) / fps, times_s)
-    count = int(np.floor((num_native - 1) * fps / native_fps + 1e-9)) + 1
-    return np.minimum(np.floor(np.arange(count) * native_fps / fps + 0.5).astype(np.int64), num_native - 1)
 
 
 def is_prepared(out_dir: str, key: str) -> bool:
@@ -162,20 +118,26 @@ def save_npz(path: str, *, compress: bool = False, **arrays: np.ndarray) -> None
                 np.lib.format.write_array(f, np.asanyarray(array), allow_pickle=False)
 
 
-def prepare_video(path: str, out_dir: str, key: str, options: PrepareOptions) -> dict:
-    """Prepares one video into `out_dir/key/` (atomically); returns its meta dict.
+@dataclasses.dataclass
+class DecodedClip:
+    """A video decoded, cropped, resized and resampled for `prepare`, before its flow: `frames` [M, S, S, 3]
+    uint8 (the output frames), `keep` [M] which native frames they are, `decoded` the decoder's result (native
+    rate, timestamps, borders), `seconds` spent decoding."""
 
-    `path`: a video file or a `gs://` URL. Raises video.VideoReadError ("path: problem", naming `path`) for
-    unreadable, corrupt or too-short videos.
-    """
-    import cv2
+    path: str
+    frames: np.ndarray
+    keep: np.ndarray
+    decoded: video_lib.DecodedVideo
+    seconds: float
 
-    _check_key(key)
+
+def decode_clip(path: str, options: PrepareOptions) -> DecodedClip:
+    """The first half of `prepare_video`: everything before the flow. Raises video.VideoReadError naming `path`."""
     t0 = time.perf_counter()
-    size = (options.size, options.size)
     native_cap = options.max_frames if options.fps is None else None  # stop decoding early when we can
+    size = (options.size, options.size)
     decoded = video_lib.read_video(path, size=size, max_frames=native_cap, crop_borders=options.crop_borders)
-    keep = resample_indices(len(decoded.frames), decoded.fps, options.fps, decoded.times_s)
+    keep = frame_times.resample_indices(len(decoded.frames), decoded.fps, options.fps, decoded.times_s)
     if options.max_frames is not None:
         keep = keep[: options.max_frames]
     frames = decoded.frames[keep]
@@ -183,7 +145,32 @@ def prepare_video(path: str, out_dir: str, key: str, options: PrepareOptions) ->
         raise video_lib.VideoReadError(
             path, f"only {len(frames)} frames; at least {MIN_FRAMES} are needed (inflection flow drops 2 at each end)"
         )
-    fwd, bwd = flow_lib.estimate_flow(frames, options.flow_method)
+    return DecodedClip(path, frames, keep, decoded, time.perf_counter() - t0)
+
+
+def prepare_video(path: str, out_dir: str, key: str, options: PrepareOptions) -> dict:
+    """Prepares one video into `out_dir/key/` (atomically); returns its meta dict.
+
+    `path`: a video file or a `gs://` URL. Raises video.VideoReadError ("path: problem", naming `path`) for
+    unreadable, corrupt or too-short videos.
+    """
+    _check_key(key)
+    clip = decode_clip(path, options)
+    t0 = time.perf_counter()
+    fwd, bwd = flow_lib.estimate_flow(clip.frames, options.flow_method)
+    return write_clip(clip, fwd, bwd, out_dir, key, options, spent_s=clip.seconds + time.perf_counter() - t0)
+
+
+def write_clip(
+    clip: DecodedClip, fwd: np.ndarray, bwd: np.ndarray, out_dir: str, key: str, options: PrepareOptions, spent_s: float
+) -> dict:
+    """The second half of `prepare_video`: `clip` with its raw flow (fwd, bwd [M-1, S, S, 2] float16 px, as
+    flow.estimate_flow gives them) written into `out_dir/key/` (atomically); returns its meta dict.
+    `spent_s`: seconds spent on the clip before this (meta.json `seconds` adds the writing)."""
+    import cv2
+
+    t0 = time.perf_counter()
+    path, frames, keep, decoded = clip.path, clip.frames, clip.keep, clip.decoded
     # At the native rate a variable-rate source's flow is put per unit interval, as `ta2net detect` puts it;
     # resampled, frame j is the one shown nearest to j / fps, so the output is on a uniform clock already.
     native_times = None if options.fps is not None or decoded.times_s is None else decoded.times_s[keep]
@@ -210,7 +197,7 @@ def prepare_video(path: str, out_dir: str, key: str, options: PrepareOptions) ->
             "native_frames_decoded": int(len(decoded.frames)),
             "source_size": list(decoded.source_size),
             "borders": decoded.borders.to_dict(),  # cropped before the resize (input_pipeline/borders.py)
-            "size": list(size),
+            "size": [options.size, options.size],
             "source_frames": keep.tolist() if options.fps is not None else None,
             # a variable-rate source: its frames' timestamps (labels map to output frames by them) and whether
             # the stored flow is per unit interval (input_pipeline/frame_times.py)
@@ -218,7 +205,7 @@ def prepare_video(path: str, out_dir: str, key: str, options: PrepareOptions) ->
             "source_times_s": None if decoded.times_s is None else np.round(decoded.times_s, 6).tolist(),
             "flow_per_unit_interval": native_times is not None,
             "options": dataclasses.asdict(options),
-            "seconds": round(time.perf_counter() - t0, 3),
+            "seconds": round(spent_s + time.perf_counter() - t0, 3),
         }
         with open(os.path.join(tmp, "meta.json"), "w") as f:  # last: marks the folder complete
             json.dump(meta, f)
@@ -273,6 +260,32 @@ def _job(args):
         return key, meta["num_frames"], None
     except video_lib.VideoReadError as err:
         return key, 0, str(err)
+
+
+def _decode_job(job):
+    path, out_dir, key, options = job
+    try:
+        return job, decode_clip(path, options), None
+    except video_lib.VideoReadError as err:
+        return job, None, str(err)
+
+
+def _frames_of(decode_result) -> np.ndarray | None:
+    return None if decode_result[1] is None else decode_result[1].frames
+
+
+def _packed_jobs(todo, workers: int):
+    """`_job`'s results for a flow method of packed_flow.ON_DEVICE: the videos decoded in `workers` processes,
+    their flow estimated in this one, several videos' pairs per device call, each written here."""
+    with packed_flow.decoding_map(workers) as run:
+        decoded = run(_decode_job, todo)
+        for (job, clip, error), fwd, bwd, flow_s in packed_flow.with_flow(decoded, _frames_of):
+            path, out_dir, key, options = job
+            if error:
+                yield key, 0, error
+                continue
+            meta = write_clip(clip, fwd, bwd, out_dir, key, options, spent_s=clip.seconds + flow_s)
+            yield key, meta["num_frames"], None
 
 
 def beam_job(job: list) -> list:
@@ -358,13 +371,16 @@ def _prepare_jobs(jobs, keys, out_dir, options, workers, desc, progress, runner)
         disable=not (progress and todo),
     )
     beam = runner.name == "beam"
-    pool = (
-        concurrent.futures.ProcessPoolExecutor(workers, initializer=_worker_init) if workers > 1 and not beam else None
-    )
+    on_device = options.flow_method in packed_flow.ON_DEVICE and not beam
+    pool = None
+    if workers > 1 and not (beam or on_device):
+        pool = concurrent.futures.ProcessPoolExecutor(workers, initializer=_worker_init)
     try:
         if beam:  # the whole pipeline runs first; the bar then counts its results
             beam_jobs = [[path, out, key, dataclasses.asdict(opts)] for path, out, key, opts in todo]
             results = beam_runner.run("input_pipeline.prepare:beam_job", beam_jobs, runner.beam_options)
+        elif on_device:
+            results = _packed_jobs(todo, workers)
         else:
             results = pool.map(_job, todo) if pool else map(_job, todo)
         for key, n, error in results:
@@ -380,26 +396,3 @@ def _prepare_jobs(jobs, keys, out_dir, options, workers, desc, progress, runner)
         if pool:
             pool.shutdown(cancel_futures=True)
     return PrepareSummary(prepared, reused, failed, time.perf_counter() - t0, frames)
-
-
-def list_videos(inputs: list[str]) -> list[tuple[str, str]]:
-    """(key, path) for video files given directly or found (recursively) under given folders; `gs://` files
-    and folders too (decoded from this machine's cached copy, video.from_local_copy, by whichever runner).
-
-    Keys are `folder_key` of the file stems (any file name works; the original is kept in meta.json); two
-    files with the same stem are an error naming both.
-    """
-    found: dict[str, str] = {}
-    for item in inputs:
-        if paths.isdir(item):
-            videos = video_lib.list_video_files(item, recursive=True)
-        elif paths.exists(item):
-            videos = [item]
-        else:
-            raise FileNotFoundError(f"{item}: {video_lib.missing_reason(item)}")
-        for path in sorted(videos):
-            key = folder_key(os.path.splitext(os.path.basename(path))[0])
-            if key in found and paths.resolve(found[key]) != paths.resolve(path):
-                raise ValueError(f"{path}: same name as {found[key]}; prepared folders are named by file stem")
-            found[key] = path
-    return sorted(found.items())

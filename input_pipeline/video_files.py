@@ -1,11 +1,14 @@
 """What a video file is before it is decoded: the suffixes taken for videos, the one-line error type, and
 a diagnosis from the file's first bytes (missing, empty, an image or audio file, a cut MP4) so that
-`video.read_video` can say what is wrong with a file FFmpeg refuses."""
+`video.read_video` can say what is wrong with a file FFmpeg refuses; and which files a list of inputs names,
+each under a folder-safe key (`keyed_videos`, `folder_key`: `ta2net prepare`'s output folders)."""
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
+import re
 
 from input_pipeline import paths
 
@@ -121,3 +124,34 @@ def _mp4_overrun(path: str) -> str | None:
                 return f"the file ends inside its {name!r} box ({offset + box_size - size} bytes missing)"
             offset += box_size
     return None
+
+
+def folder_key(name: str) -> str:
+    """A safe, unique folder name for any video name or id: itself when it only has ASCII letters, digits,
+    `_` and `-`; otherwise those kept (others as `_`) plus 8 hex digits of the name's MD5, so that
+    distinct names never share a folder. The original name is kept in meta.json (`name`)."""
+    safe = re.sub(r"[^A-Za-z0-9_\-]", "_", name)
+    return safe if safe == name else f"{safe}-{hashlib.md5(name.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
+
+
+def keyed_videos(inputs: list[str]) -> list[tuple[str, str]]:
+    """(key, path) for video files given directly or found (recursively) under given folders; `gs://` files
+    and folders too (decoded from this machine's cached copy, video.from_local_copy, by whichever runner).
+
+    Keys are `folder_key` of the file stems (any file name works; the original is kept in meta.json); two
+    files with the same stem are an error naming both.
+    """
+    found: dict[str, str] = {}
+    for item in inputs:
+        if paths.isdir(item):
+            videos = list_video_files(item, recursive=True)
+        elif paths.exists(item):
+            videos = [item]
+        else:
+            raise FileNotFoundError(f"{item}: {missing_reason(item)}")
+        for path in sorted(videos):
+            key = folder_key(os.path.splitext(os.path.basename(path))[0])
+            if key in found and paths.resolve(found[key]) != paths.resolve(path):
+                raise ValueError(f"{path}: same name as {found[key]}; prepared folders are named by file stem")
+            found[key] = path
+    return sorted(found.items())

@@ -18,7 +18,7 @@ import sys
 import pytest
 from conftest import REPO, realdata
 
-from input_pipeline import beam_runner, prepare as prepare_lib
+from input_pipeline import beam_runner, prepare as prepare_lib, video_files
 
 BEAM_OPTIONS = ("--runner=DirectRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing")
 BEAM = prepare_lib.Runner("beam", BEAM_OPTIONS)
@@ -62,7 +62,7 @@ def clips(tmp_path_factory) -> list[tuple[str, str]]:
     situp = realdata("repcount_ucfrep", "test2021.mp4")
     with open(situp, "rb") as f:
         (folder / "broken.mp4").write_bytes(f.read(4096))
-    return prepare_lib.list_videos([metal, situp, str(folder / "broken.mp4")])
+    return video_files.keyed_videos([metal, situp, str(folder / "broken.mp4")])
 
 
 OPTIONS = prepare_lib.PrepareOptions(size=32, max_frames=40)  # small: the runners, not the resolution, are tested

@@ -233,5 +233,5 @@ def test_prepare_times_a_variable_rate_source_by_its_timestamps(vfr_video, tmp_p
     nearest = [int(np.flatnonzero(np.abs(times - t) <= np.abs(times - t).min() + 1e-9)[-1]) for t in shown]
     assert resampled["source_frames"] == nearest and not resampled["flow_per_unit_interval"]
     # native frame 30 is shown at 1.267 s: output frame 38 at 30 fps (the average rate would say 44)
-    assert prep.output_frames(np.array([30]), resampled, 30.0).tolist() == [38]
-    assert prep.map_frame_index(np.array([30]), resampled["native_fps"], 30.0).tolist() != [38]
+    assert frame_times.output_frames(np.array([30]), resampled, 30.0).tolist() == [38]
+    assert frame_times.map_frame_index(np.array([30]), resampled["native_fps"], 30.0).tolist() != [38]

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from input_pipeline import prepare as prep, video as video_lib
+from input_pipeline import frame_times, prepare as prep, video as video_lib
 from input_pipeline.datasets import audible623, audible623_csv as acsv, repcount, repcount_csv
 from tests.conftest import REPO, realdata
 
@@ -371,6 +371,6 @@ def test_prepare_is_resumable_and_names_failures(tmp_path, capsys):
 
 
 def test_resampling_selects_nearest_frames():
-    assert prep.resample_indices(10, 30.0, 15.0).tolist() == [0, 2, 4, 6, 8]
-    assert prep.resample_indices(5, 10.0, 20.0).tolist() == [0, 1, 1, 2, 2, 3, 3, 4, 4]  # ties round up
-    assert prep.map_frame_index(np.array([3, 10]), 30.0, 15.0).tolist() == [2, 5]
+    assert frame_times.resample_indices(10, 30.0, 15.0).tolist() == [0, 2, 4, 6, 8]
+    assert frame_times.resample_indices(5, 10.0, 20.0).tolist() == [0, 1, 1, 2, 2, 3, 3, 4, 4]  # ties round up
+    assert frame_times.map_frame_index(np.array([3, 10]), 30.0, 15.0).tolist() == [2, 5]

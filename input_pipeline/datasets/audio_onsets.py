@@ -23,7 +23,7 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-from input_pipeline import audio_labels, prepare as prepare_lib, video as video_lib
+from input_pipeline import audio_labels, frame_times, video as video_lib
 from input_pipeline.datasets.audible623_csv import Anomaly
 from input_pipeline.datasets.real_video_configs import Item, RealVideoConfig, builder_from_config, make_builder_of
 from input_pipeline.datasets.real_videos import RealVideoBuilder, build
@@ -85,7 +85,7 @@ class AudioOnsets(RealVideoBuilder):
     def _extra_values(self, item: Item, meta: dict) -> dict:
         """Strengths of the stored events: the builder maps events to the stored rate, merges those that land on
         one frame (the strongest wins here) and drops those past the stored video's end."""
-        frames = prepare_lib.output_frames(np.asarray(item.event_frames, np.int64), meta, self.builder_config.fps)
+        frames = frame_times.output_frames(np.asarray(item.event_frames, np.int64), meta, self.builder_config.fps)
         strengths = np.asarray(item.extra["event_strengths"], np.float32)
         kept = frames < meta["num_frames"]
         stored = np.unique(frames[kept])

@@ -43,7 +43,7 @@ import shutil
 import numpy as np
 import tensorflow_datasets as tfds
 
-from input_pipeline import prepare as prepare_lib
+from input_pipeline import frame_times, prepare as prepare_lib, video_files
 from input_pipeline.datasets import writing
 from input_pipeline.datasets.audible623_csv import Anomaly
 from input_pipeline.datasets.real_video_configs import Item
@@ -151,7 +151,7 @@ class RealVideoBuilder(tfds.core.GeneratorBasedBuilder):
                 if note and path not in used:
                     anomalies.append(Anomaly("ambiguous_file", item.where.rsplit(":", 1)[0], 0, item.video_id, note))
                 used.add(path)
-                videos[prepare_lib.folder_key(item.video_id)] = path
+                videos[video_files.folder_key(item.video_id)] = path
                 found[split].append((item, path))
         self.report = {
             "dataset": f"{self.name}/{self.builder_config.name}",
@@ -198,9 +198,9 @@ class RealVideoBuilder(tfds.core.GeneratorBasedBuilder):
         }
         for split, pairs in found.items():
             self.report["corrupt"][split] = [
-                {"id": item.key, "file": path, "error": summary.failed[prepare_lib.folder_key(item.video_id)]}
+                {"id": item.key, "file": path, "error": summary.failed[video_files.folder_key(item.video_id)]}
                 for item, path in pairs
-                if prepare_lib.folder_key(item.video_id) in summary.failed
+                if video_files.folder_key(item.video_id) in summary.failed
             ]
         return found, summary
 
@@ -209,7 +209,7 @@ class RealVideoBuilder(tfds.core.GeneratorBasedBuilder):
         manual_dir = self.manual_dir
         found, summary = self.prepare_videos(manual_dir)
         kept = {
-            split: [(i, p) for i, p in pairs if prepare_lib.folder_key(i.video_id) not in summary.failed]
+            split: [(i, p) for i, p in pairs if video_files.folder_key(i.video_id) not in summary.failed]
             for split, pairs in found.items()
         }
         # TFDS cannot write a split without examples: such a split is left out and named in the report.
@@ -227,12 +227,12 @@ class RealVideoBuilder(tfds.core.GeneratorBasedBuilder):
         # self.data_dir is TFDS's temporary folder during generation: the side file moves with the records.
         flow_path = os.path.join(self.data_dir, flow_file_name(split))
         for item, path in pairs:
-            data = prepare_lib.load_prepared(self.prepared_dir, prepare_lib.folder_key(item.video_id))
+            data = prepare_lib.load_prepared(self.prepared_dir, video_files.folder_key(item.video_id))
             flow_offset = append_flow(flow_path, data["flow_fwd"], data["flow_bwd"])
             meta = data["meta"]
             n = meta["num_frames"]
             events = np.unique(
-                prepare_lib.output_frames(np.asarray(item.event_frames, np.int64), meta, self.builder_config.fps)
+                frame_times.output_frames(np.asarray(item.event_frames, np.int64), meta, self.builder_config.fps)
             )
             file = item.where.rsplit(":", 1)[0]
             line = int(item.where.rsplit(":", 1)[1]) if ":" in item.where else 0

@@ -26,7 +26,7 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-from input_pipeline import prepare as prepare_lib
+from input_pipeline import frame_times
 from input_pipeline.datasets import repcount_csv
 from input_pipeline.datasets.audible623 import _find
 from input_pipeline.datasets.audible623_csv import Anomaly
@@ -134,7 +134,7 @@ class _CountBase(RealVideoBuilder):
                 )
             )
         n = meta["num_frames"]
-        cycles = prepare_lib.output_frames(
+        cycles = frame_times.output_frames(
             np.asarray(extra["cycles"], np.int64).reshape(-1, 2), meta, self.builder_config.fps
         )
         if (cycles > n - 1).any():

@@ -30,7 +30,9 @@ Example features (N frames of H×W):
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
+import multiprocessing
 import os
 import shutil
 
@@ -38,7 +40,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from tqdm import tqdm
 
-from input_pipeline import beam_runner, paths, prepare as prepare_lib
+from input_pipeline import beam_runner, packed_flow, paths, prepare as prepare_lib
 from input_pipeline.datasets import synthetic_work, writing
 from input_pipeline.datasets.synthetic_configs import (
     BUILDER_CONFIGS,
@@ -81,8 +83,15 @@ class _SerialPool:
         return False
 
 
+def _frames_of(prepared) -> np.ndarray | None:
+    return None if prepared[1] is None else prepared[1]["frames"]
+
+
 def _pool(workers: int):
-    return concurrent.futures.ProcessPoolExecutor(workers) if workers > 1 else _SerialPool()
+    # Spawned, not forked: a build whose flow runs on the JAX devices (tvl1-jax) renders its next split with
+    # JAX's threads running in this process, and a fork would copy them in an unknown state.
+    spawn = multiprocessing.get_context("spawn")
+    return concurrent.futures.ProcessPoolExecutor(workers, mp_context=spawn) if workers > 1 else _SerialPool()
 
 
 class SyntheticCollisions(tfds.core.GeneratorBasedBuilder):
@@ -158,20 +167,34 @@ class SyntheticCollisions(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, split: str):
         render_split(self.builder_config, split, self.raw_dir, self._workers)
         cfg = self.builder_config
-        jobs = [(p, cfg.flow_method, cfg.image_size) for p in self._video_paths(split)]
+        videos = self._video_paths(split)
         skipped = self.skipped[split]
-        with _pool(self._workers) as pool:
+        with self._prepared(videos) as prepared:
             for _, example, error in tqdm(
-                pool.map(synthetic_work.prepare_job, jobs),
-                total=len(jobs),
-                desc=f"prepare {split} ({cfg.flow_method} flow)",
-                unit="video",
+                prepared, total=len(videos), desc=f"prepare {split} ({cfg.flow_method} flow)", unit="video"
             ):
                 if error:
                     tqdm.write(f"skipped: {error}")
                     skipped.append(error)
                     continue
                 yield example["id"], example
+
+    @contextlib.contextmanager
+    def _prepared(self, videos: list[str]):
+        """`synthetic_work.prepare_job`'s results for the files `videos`, in order: in a pool of worker
+        processes, or, for a flow method on the JAX devices, decoded in the pool and the flow estimated here,
+        packed (input_pipeline/packed_flow.py: one process owns the accelerator)."""
+        cfg = self.builder_config
+        if cfg.flow_method not in packed_flow.ON_DEVICE:
+            with _pool(self._workers) as pool:
+                yield pool.map(synthetic_work.prepare_job, [(p, cfg.flow_method, cfg.image_size) for p in videos])
+            return
+        with packed_flow.decoding_map(self._workers) as run:
+            decoded = run(synthetic_work.prepare_job, [(p, None, cfg.image_size) for p in videos])
+            yield (
+                (path, None if error else {**example, "flow_fwd": fwd, "flow_bwd": bwd}, error)
+                for (path, example, error), fwd, bwd, _ in packed_flow.with_flow(decoded, _frames_of)
+            )
 
     # -- the Beam runner: the same per-video functions, two pipelines for all splits ---------------------
     def _beam_split_generators(self, splits: list[str]) -> dict:

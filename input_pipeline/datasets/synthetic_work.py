@@ -95,9 +95,10 @@ def render_one(job) -> None:
         )
 
 
-def prepare_video(path: str, flow_method: str, size: int) -> dict:
+def prepare_video(path: str, flow_method: str | None, size: int) -> dict:
     """Decode, check, estimate flow of one rendered file: the example. Raises video.VideoReadError naming the
-    file. Frames [N, size, size, 3] uint8; flow_fwd/flow_bwd [N−1, size, size, 2] float16 (pixels)."""
+    file. Frames [N, size, size, 3] uint8; flow_fwd/flow_bwd [N−1, size, size, 2] float16 (pixels). With
+    `flow_method` None the example has no flow yet (the build adds it: packed_flow.with_flow)."""
     events_path = path[: -len(".mp4")] + ".json"
     if not os.path.exists(events_path):
         raise video_lib.VideoReadError(path, f"no events file {os.path.basename(events_path)} beside it")
@@ -115,13 +116,14 @@ def prepare_video(path: str, flow_method: str, size: int) -> dict:
         native_h, native_w = record.get("frame_size", (size, size))
     except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError is a ValueError
         raise video_lib.VideoReadError(events_path, f"unreadable events file ({type(err).__name__}: {err})") from None
-    fwd, bwd = flow_lib.estimate_flow(decoded.frames, flow_method)
+    flows = {}
+    if flow_method is not None:
+        flows = dict(zip(("flow_fwd", "flow_bwd"), flow_lib.estimate_flow(decoded.frames, flow_method)))
     return {
         "id": os.path.basename(path)[: -len(".mp4")],
         "fps": np.float32(decoded.fps),
         "frames": decoded.frames,
-        "flow_fwd": fwd,
-        "flow_bwd": bwd,
+        **flows,
         "event_frames": np.array([e.frame for e in events], np.int32),
         "event_times": np.array([e.time_frames for e in events], np.float32),
         "event_xy": np.array([[e.x * (size / native_w), e.y * (size / native_h)] for e in events], np.float32).reshape(
@@ -132,7 +134,7 @@ def prepare_video(path: str, flow_method: str, size: int) -> dict:
 
 
 def prepare_job(job):
-    """(path, flow_method, size) → (path, example or None, error line naming the file or None)."""
+    """(path, flow_method or None, size) → (path, example or None, error line naming the file or None)."""
     path, method, size = job
     try:
         return path, prepare_video(path, method, size), None

@@ -131,7 +131,7 @@ def evaluate(args, overrides) -> int:
 def prepare(args, overrides) -> int:
     """`ta2net prepare`: a config's real dataset (its builder finds and prepares the videos), or video files and
     folders into --out; prints the summary; exit status 1 if any video failed."""
-    from input_pipeline import prepare as prepare_lib, registry
+    from input_pipeline import prepare as prepare_lib, registry, video_files
 
     runner = _runner(args)
     given = {
@@ -177,7 +177,7 @@ def prepare(args, overrides) -> int:
     options = prepare_lib.PrepareOptions(**{k: v for k, v in given.items() if v is not None})
     if args.max_frames == 0:
         options = dataclasses.replace(options, max_frames=None)
-    jobs = prepare_lib.list_videos(args.inputs)
+    jobs = video_files.keyed_videos(args.inputs)
     if not jobs:
         raise FileNotFoundError(f"{', '.join(args.inputs)}: no video files found")
     out = paths.join(args.out, options.tag())
