@@ -42,9 +42,10 @@ WEIGHTS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 MIN_GAIN = 0.005
 
 
-def _score(detectors: dict, videos: list[tuple[str, np.ndarray]], cache: str, name: str) -> list[dict]:
-    """Both detectors' per-frame margin over their own threshold for each (video, GT frames), with the fps;
-    cached in ``cache``/``name``.npz."""
+def score_margins(detectors: dict, videos: list[tuple[str, np.ndarray]], cache: str, name: str) -> list[dict]:
+    """Each detector's per-frame margin over its own threshold (its picking curve minus the threshold of the
+    video's kind) for each (video, GT frames), with the fps: [{"video", "gt", "fps", <detector name>: [T]}];
+    cached in ``cache``/``name``.npz (a detector missing from the cache is scored and added)."""
     from tqdm import tqdm
 
     path = os.path.join(cache, f"{name}.npz")
@@ -52,33 +53,35 @@ def _score(detectors: dict, videos: list[tuple[str, np.ndarray]], cache: str, na
     out = []
     for video, gt in tqdm(videos, desc=f"score {name}", unit="video"):
         key = os.path.basename(video)
-        if f"{key}|model" not in stored:
-            for method, detector in detectors.items():
-                a = detector.analyse(video)
-                picking = a["picking"]
-                curve = picking.curve(np.asarray(a["scores"], np.float64), a["decoded"].fps)
-                stored[f"{key}|{method}"] = curve - picking.threshold
+        for method, detector in detectors.items():
+            if f"{key}|{method}" in stored:
+                continue
+            a = detector.analyse(video)
+            picking = a["picking"]
+            curve = picking.curve(np.asarray(a["scores"], np.float64), a["decoded"].fps)
+            stored[f"{key}|{method}"] = curve - picking.threshold
             stored[f"{key}|fps"] = np.float64(a["decoded"].fps)
             np.savez(path, **stored)
         margins = {m: stored[f"{key}|{m}"] for m in detectors}
-        if margins["model"].size != margins["inflection"].size:
-            raise ValueError(
-                f"{video}: the detectors scored {margins['model'].size} and {margins['inflection'].size} frames"
-            )
+        if len({m.size for m in margins.values()}) != 1:
+            sizes = ", ".join(f"{m} {v.size}" for m, v in margins.items())
+            raise ValueError(f"{video}: the detectors scored different frame counts ({sizes})")
         out.append({"video": video, "gt": np.asarray(gt, np.int64), "fps": float(stored[f"{key}|fps"]), **margins})
     return out
 
 
-def _f1(videos: list[dict], w: float, picking) -> dict:
-    """Pooled F1 ±3 of ``videos`` picked on their fused margin at 0, counted as `ta2net calibrate` counts."""
+def pooled_f1(videos: list[dict], fused, picking) -> dict:
+    """Pooled F1 ±3 of ``videos`` picked on ``fused(video)`` (a [T] margin) at 0, counted as `ta2net
+    calibrate` counts."""
     from ta2net_jax.evaluation.calibration import Scored, folder_metrics
 
-    fused = [
-        Scored(v["video"], v["model"] + w * np.nan_to_num(v["inflection"], nan=0.0), v["gt"], v["fps"], 1)
-        for v in videos
-    ]
-    m = folder_metrics(fused, picking, {"native": 0.0, "phase": 0.0})
+    scored = [Scored(v["video"], fused(v), v["gt"], v["fps"], 1) for v in videos]
+    m = folder_metrics(scored, picking, {"native": 0.0, "phase": 0.0})
     return {"f1_tol3": m["f1_tol3"], "precision": m["precision"], "recall": m["recall"], "detected": m["tp"] + m["fp"]}
+
+
+def _f1(videos: list[dict], w: float, picking) -> dict:
+    return pooled_f1(videos, lambda v: v["model"] + w * np.nan_to_num(v["inflection"], nan=0.0), picking)
 
 
 def main() -> None:
@@ -105,11 +108,11 @@ def main() -> None:
     for spec in args.tune_on:
         folder = calibration.parse_folder_spec(spec)
         videos = [(video, labels.frames) for video, labels in calibration.folder_labels(folder)]
-        tuned[folder.name] = _score(detectors, videos, args.out, folder.name)
+        tuned[folder.name] = score_margins(detectors, videos, args.out, folder.name)
     real = {}
     for clip in labelled_clips(args.realdata, SETS):
         real.setdefault(clip["set"], []).append((clip["path"], clip["gt"]))
-    real = {name: _score(detectors, videos, args.out, f"real_{name}") for name, videos in real.items()}
+    real = {name: score_margins(detectors, videos, args.out, f"real_{name}") for name, videos in real.items()}
 
     rows = []
     for w in WEIGHTS:
