@@ -39,7 +39,9 @@ def decoding_map(workers: int) -> Iterator[Callable]:
     """A context giving ``run(fn, jobs)``: an iterator of ``fn(job)`` in the order of ``jobs``, computed by
     ``workers`` processes (the built-in ``map`` for 1), at most ``AHEAD_PER_WORKER`` results per worker ahead
     of the consumer. The processes are started with "spawn": this process runs JAX, whose threads a fork
-    would copy in an unknown state. ``fn`` must be a module-level function (it is pickled by name)."""
+    would copy in an unknown state. ``fn`` must be a module-level function (it is pickled by name), and a
+    script that reaches this with ``workers > 1`` needs the usual ``if __name__ == "__main__":`` guard (a
+    spawned process imports the main module; the ``ta2net`` command has it)."""
     if workers <= 1:
         yield map
         return
