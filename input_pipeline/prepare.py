@@ -98,7 +98,9 @@ _SAFE_KEY = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-#]*$")
 
 def _check_key(key: str) -> str:
     if not _SAFE_KEY.match(key) or ".partial-" in key:
-        raise ValueError(f"{key!r}: not usable as a folder name (letters, digits, _ - . # only; see folder_key)")
+        raise ValueError(
+            f"{key!r}: not usable as a folder name (letters, digits, _ - . # only; see video_files.folder_key)"
+        )
     return key
 
 
