@@ -33,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(1, str(Path(__file__).resolve().parent))
 
-from late_fusion import pooled_f1, score_margins  # noqa: E402
+from late_fusion import pooled_f1, score_folders  # noqa: E402
 
 OFFSETS = tuple(np.round(np.arange(-0.1, 0.1001, 0.01), 3))
 MIN_GAIN = 0.005
@@ -78,8 +78,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from ta2net_jax.detection.detect import VideoDetector
-    from ta2net_jax.evaluation import calibration
-    from ta2net_jax.evaluation.real_benchmark import SETS, labelled_clips
     from ta2net_jax.export import bundle
 
     os.makedirs(args.out, exist_ok=True)
@@ -92,15 +90,7 @@ def main() -> None:
     detectors = {name: VideoDetector(workdir=w, method="model") for name, w in workdirs.items()}
     picking = detectors["shipped"].picking.replace(threshold=0.0, prominence_window_s=0.0)
 
-    tuned = {}
-    for spec in args.tune_on:
-        folder = calibration.parse_folder_spec(spec)
-        videos = [(video, labels.frames) for video, labels in calibration.folder_labels(folder)]
-        tuned[folder.name] = score_margins(detectors, videos, args.out, folder.name)
-    real = {}
-    for clip in labelled_clips(args.realdata, SETS):
-        real.setdefault(clip["set"], []).append((clip["path"], clip["gt"]))
-    real = {name: score_margins(detectors, videos, args.out, f"real_{name}") for name, videos in real.items()}
+    tuned, real = score_folders(detectors, args.tune_on, args.realdata, args.out)
 
     candidates = {name: [name] for name in detectors}
     candidates["ensemble"] = list(detectors)

@@ -70,6 +70,23 @@ def score_margins(detectors: dict, videos: list[tuple[str, np.ndarray]], cache: 
     return out
 
 
+def score_folders(detectors: dict, tune_on: list[str], realdata: str, cache: str) -> tuple[dict, dict]:
+    """`score_margins` of every ``--tune-on`` NAME=FOLDER (by name) and of the labelled real clips of
+    ``realdata`` (by set, GT as the real-clip benchmark gives it), cached in ``cache``."""
+    from ta2net_jax.evaluation import calibration
+    from ta2net_jax.evaluation.real_benchmark import SETS, labelled_clips
+
+    tuned = {}
+    for spec in tune_on:
+        folder = calibration.parse_folder_spec(spec)
+        videos = [(video, labels.frames) for video, labels in calibration.folder_labels(folder)]
+        tuned[folder.name] = score_margins(detectors, videos, cache, folder.name)
+    real = {}
+    for clip in labelled_clips(realdata, SETS):
+        real.setdefault(clip["set"], []).append((clip["path"], clip["gt"]))
+    return tuned, {name: score_margins(detectors, videos, cache, f"real_{name}") for name, videos in real.items()}
+
+
 def pooled_f1(videos: list[dict], fused, picking) -> dict:
     """Pooled F1 ±3 of ``videos`` picked on ``fused(video)`` (a [T] margin) at 0, counted as `ta2net
     calibrate` counts."""
@@ -93,8 +110,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from ta2net_jax.detection.detect import VideoDetector
-    from ta2net_jax.evaluation import calibration
-    from ta2net_jax.evaluation.real_benchmark import SETS, labelled_clips
     from ta2net_jax.export import bundle
 
     os.makedirs(args.out, exist_ok=True)
@@ -104,15 +119,7 @@ def main() -> None:
     }
     picking = detectors["model"].picking.replace(threshold=0.0, prominence_window_s=0.0)
 
-    tuned = {}
-    for spec in args.tune_on:
-        folder = calibration.parse_folder_spec(spec)
-        videos = [(video, labels.frames) for video, labels in calibration.folder_labels(folder)]
-        tuned[folder.name] = score_margins(detectors, videos, args.out, folder.name)
-    real = {}
-    for clip in labelled_clips(args.realdata, SETS):
-        real.setdefault(clip["set"], []).append((clip["path"], clip["gt"]))
-    real = {name: score_margins(detectors, videos, args.out, f"real_{name}") for name, videos in real.items()}
+    tuned, real = score_folders(detectors, args.tune_on, args.realdata, args.out)
 
     rows = []
     for w in WEIGHTS:

@@ -51,9 +51,10 @@ CLIPS = (
     "ucf101_audible623/v_BoxingPunchingBag_g05_c01.avi",
     "ucf101_audible623/v_SoccerJuggling_g23_c01.avi",
 )
-# The pool row first: a process pool forked after this process has itself run the serial row hung (its
-# workers never got CPU time; observed once, not diagnosed; OpenCV's thread pool state copied into the fork is
-# the likely cause). The Beam rows start a fresh interpreter, so their order does not matter.
+# The pool row first: a process pool forked after this process had itself run the serial row hung once (its
+# workers never got CPU time; not diagnosed; OpenCV's thread pool state copied into the fork the likely cause).
+# The pool is spawned since 2026-12-05 (input_pipeline/worker_pool.py); the order stays so that rows compare
+# with the earlier figures. The Beam rows start a fresh interpreter, so their order does not matter.
 ROWS = {
     "local2": ("local ×2", prepare_lib.Runner(), 2),
     "local1": ("local ×1", prepare_lib.Runner(), 1),

@@ -4,7 +4,7 @@
 processes are the parallelism. The flow methods in :data:`ON_DEVICE` cannot work that way: every worker
 process would open the accelerator for itself (JAX reserves most of a GPU's memory per process, so a second
 worker fails or both crawl), and each video's last call would be padded with blank pairs to a full call. So
-for them the workers only decode (:func:`decoding_map`), and this process gathers the decoded videos into
+for them the workers only decode (`worker_pool.ordered_map`), and this process gathers the decoded videos into
 groups of about :data:`GROUP_CALLS` full calls of pairs and estimates each group in shared calls
 (`flow_jax_batch.estimate_flow_videos`: no pair spans two videos, and each video's flow is what it gets
 alone, per-pair stopping), then hands every video on with its flow, in input order (:func:`with_flow`).
@@ -12,12 +12,8 @@ alone, per-pair stopping), then hands every video on with its flow, in input ord
 
 from __future__ import annotations
 
-import collections
-import contextlib
-import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
@@ -25,45 +21,6 @@ from input_pipeline import flow as flow_lib
 
 ON_DEVICE = ("tvl1-jax",)  # flow methods whose estimator runs on the JAX devices
 GROUP_CALLS = 4  # a group holds about this many full calls of pairs: padding costs at most ~1 / GROUP_CALLS
-AHEAD_PER_WORKER = 4  # decoded videos waiting per worker at most: memory stays bounded on long inputs
-
-
-def _cv2_one_thread() -> None:
-    import cv2
-
-    cv2.setNumThreads(1)  # the processes are the parallelism
-
-
-@contextlib.contextmanager
-def decoding_map(workers: int) -> Iterator[Callable]:
-    """A context giving ``run(fn, jobs)``: an iterator of ``fn(job)`` in the order of ``jobs``, computed by
-    ``workers`` processes (the built-in ``map`` for 1), at most ``AHEAD_PER_WORKER`` results per worker ahead
-    of the consumer. The processes are started with "spawn": this process runs JAX, whose threads a fork
-    would copy in an unknown state. ``fn`` must be a module-level function (it is pickled by name), and a
-    script that reaches this with ``workers > 1`` needs the usual ``if __name__ == "__main__":`` guard (a
-    spawned process imports the main module; the ``ta2net`` command has it)."""
-    if workers <= 1:
-        yield map
-        return
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_cv2_one_thread)
-
-    def run(fn, jobs):
-        jobs, pending = iter(jobs), collections.deque()
-        for job in jobs:
-            pending.append(pool.submit(fn, job))
-            if len(pending) >= AHEAD_PER_WORKER * workers:
-                break
-        while pending:
-            result = pending.popleft().result()
-            job = next(jobs, pending)  # `pending` as the end marker: no job is ever that object
-            if job is not pending:
-                pending.append(pool.submit(fn, job))
-            yield result
-
-    try:
-        yield run
-    finally:
-        pool.shutdown(cancel_futures=True)
 
 
 def with_flow[Item](

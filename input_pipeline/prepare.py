@@ -24,7 +24,7 @@ Frames are resized straight to size×size (aspect ratio not kept, as the origina
 
 from __future__ import annotations
 
-import concurrent.futures
+import contextlib
 import dataclasses
 import json
 import os
@@ -36,7 +36,15 @@ import zipfile
 
 import numpy as np
 
-from input_pipeline import beam_runner, flow as flow_lib, frame_times, packed_flow, paths, video as video_lib
+from input_pipeline import (
+    beam_runner,
+    flow as flow_lib,
+    frame_times,
+    packed_flow,
+    paths,
+    video as video_lib,
+    worker_pool,
+)
 
 MIN_FRAMES = 5  # inflection flow drops 2 frames at each end
 
@@ -248,13 +256,6 @@ def _remove_dead_partials(out_dir: str) -> None:
             pass
 
 
-def _worker_init() -> None:
-    # One OpenCV thread per worker process: the processes are the parallelism.
-    import cv2
-
-    cv2.setNumThreads(1)
-
-
 def _job(args):
     path, out_dir, key, options = args
     try:
@@ -276,18 +277,17 @@ def _frames_of(decode_result) -> np.ndarray | None:
     return None if decode_result[1] is None else decode_result[1].frames
 
 
-def _packed_jobs(todo, workers: int):
-    """`_job`'s results for a flow method of packed_flow.ON_DEVICE: the videos decoded in `workers` processes,
-    their flow estimated in this one, several videos' pairs per device call, each written here."""
-    with packed_flow.decoding_map(workers) as run:
-        decoded = run(_decode_job, todo)
-        for (job, clip, error), fwd, bwd, flow_s in packed_flow.with_flow(decoded, _frames_of):
-            path, out_dir, key, options = job
-            if error:
-                yield key, 0, error
-                continue
-            meta = write_clip(clip, fwd, bwd, out_dir, key, options, spent_s=clip.seconds + flow_s)
-            yield key, meta["num_frames"], None
+def _packed_jobs(todo, run):
+    """`_job`'s results for a flow method of packed_flow.ON_DEVICE: the videos decoded by `run`
+    (worker_pool.ordered_map's), their flow estimated in this process, several videos' pairs per device call,
+    each written here."""
+    for (job, clip, error), fwd, bwd, flow_s in packed_flow.with_flow(run(_decode_job, todo), _frames_of):
+        path, out_dir, key, options = job
+        if error:
+            yield key, 0, error
+            continue
+        meta = write_clip(clip, fwd, bwd, out_dir, key, options, spent_s=clip.seconds + flow_s)
+        yield key, meta["num_frames"], None
 
 
 def beam_job(job: list) -> list:
@@ -296,7 +296,7 @@ def beam_job(job: list) -> list:
     out_dir (distributed runners: workers share no disk): prepared into a local temporary folder, then
     uploaded with meta.json last, so the object store never holds a folder that looks complete but is not."""
     path, out_dir, key, options = job
-    _worker_init()
+    worker_pool.one_opencv_thread()
     if is_prepared(out_dir, key):
         return [key, json.loads(paths.read_text(paths.join(out_dir, key, "meta.json")))["num_frames"], None]
     options = PrepareOptions(**options)
@@ -373,18 +373,15 @@ def _prepare_jobs(jobs, keys, out_dir, options, workers, desc, progress, runner)
         disable=not (progress and todo),
     )
     beam = runner.name == "beam"
-    on_device = options.flow_method in packed_flow.ON_DEVICE and not beam
-    pool = None
-    if workers > 1 and not (beam or on_device):
-        pool = concurrent.futures.ProcessPoolExecutor(workers, initializer=_worker_init)
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(bar.close)
         if beam:  # the whole pipeline runs first; the bar then counts its results
             beam_jobs = [[path, out, key, dataclasses.asdict(opts)] for path, out, key, opts in todo]
             results = beam_runner.run("input_pipeline.prepare:beam_job", beam_jobs, runner.beam_options)
-        elif on_device:
-            results = _packed_jobs(todo, workers)
         else:
-            results = pool.map(_job, todo) if pool else map(_job, todo)
+            run = stack.enter_context(worker_pool.ordered_map(workers))  # closed before the bar
+            on_device = options.flow_method in packed_flow.ON_DEVICE
+            results = _packed_jobs(todo, run) if on_device else run(_job, todo)
         for key, n, error in results:
             if error:
                 failed[key] = error
@@ -393,8 +390,4 @@ def _prepare_jobs(jobs, keys, out_dir, options, workers, desc, progress, runner)
                 prepared.append(key)
                 frames += n
             bar.update(1)
-    finally:
-        bar.close()
-        if pool:
-            pool.shutdown(cancel_futures=True)
     return PrepareSummary(prepared, reused, failed, time.perf_counter() - t0, frames)

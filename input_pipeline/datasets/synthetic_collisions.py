@@ -29,10 +29,8 @@ Example features (N frames of H×W):
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import json
-import multiprocessing
 import os
 import shutil
 
@@ -40,7 +38,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from tqdm import tqdm
 
-from input_pipeline import beam_runner, packed_flow, paths, prepare as prepare_lib
+from input_pipeline import beam_runner, packed_flow, paths, prepare as prepare_lib, worker_pool
 from input_pipeline.datasets import synthetic_work, writing
 from input_pipeline.datasets.synthetic_configs import (
     BUILDER_CONFIGS,
@@ -60,9 +58,9 @@ def render_split(config: SyntheticCollisionsConfig, split: str, raw_dir: str, wo
     todo = [(i, vid) for i, vid in enumerate(ids) if not os.path.exists(os.path.join(split_dir, vid + ".json"))]
     scene = scene_for(config.generator, config.preset, config.image_size, config.num_frames, config.fps)
     jobs = [(config.seed + SPLIT_SEED_OFFSET[split] + i, scene, os.path.join(split_dir, vid)) for i, vid in todo]
-    with _pool(workers) as pool:
+    with worker_pool.ordered_map(workers) as run:
         for _ in tqdm(
-            pool.map(synthetic_work.render_one, jobs),
+            run(synthetic_work.render_one, jobs),
             total=len(jobs),
             desc=f"render {split}",
             unit="video",
@@ -72,26 +70,8 @@ def render_split(config: SyntheticCollisionsConfig, split: str, raw_dir: str, wo
     return ids
 
 
-class _SerialPool:
-    def map(self, fn, items):
-        return map(fn, items)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
 def _frames_of(prepared) -> np.ndarray | None:
     return None if prepared[1] is None else prepared[1]["frames"]
-
-
-def _pool(workers: int):
-    # Spawned, not forked: a build whose flow runs on the JAX devices (tvl1-jax) renders its next split with
-    # JAX's threads running in this process, and a fork would copy them in an unknown state.
-    spawn = multiprocessing.get_context("spawn")
-    return concurrent.futures.ProcessPoolExecutor(workers, mp_context=spawn) if workers > 1 else _SerialPool()
 
 
 class SyntheticCollisions(tfds.core.GeneratorBasedBuilder):
@@ -185,11 +165,10 @@ class SyntheticCollisions(tfds.core.GeneratorBasedBuilder):
         processes, or, for a flow method on the JAX devices, decoded in the pool and the flow estimated here,
         packed (input_pipeline/packed_flow.py: one process owns the accelerator)."""
         cfg = self.builder_config
-        if cfg.flow_method not in packed_flow.ON_DEVICE:
-            with _pool(self._workers) as pool:
-                yield pool.map(synthetic_work.prepare_job, [(p, cfg.flow_method, cfg.image_size) for p in videos])
-            return
-        with packed_flow.decoding_map(self._workers) as run:
+        with worker_pool.ordered_map(self._workers) as run:
+            if cfg.flow_method not in packed_flow.ON_DEVICE:
+                yield run(synthetic_work.prepare_job, [(p, cfg.flow_method, cfg.image_size) for p in videos])
+                return
             decoded = run(synthetic_work.prepare_job, [(p, None, cfg.image_size) for p in videos])
             yield (
                 (path, None if error else {**example, "flow_fwd": fwd, "flow_bwd": bwd}, error)

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from input_pipeline import flow as flow_lib, prepare as prepare_lib, synthetic, video as video_lib
+from input_pipeline import flow as flow_lib, prepare as prepare_lib, synthetic, video as video_lib, worker_pool
 from input_pipeline.synthetic import perspective as perspective_lib, v2 as v2_lib
 
 SPLIT_SEED_OFFSET = {"train": 0, "validation": 1_000_000, "test": 2_000_000}
@@ -179,9 +179,7 @@ def beam_prepare_job(job: list) -> str | None:
     path, method, size, example_path = job
     if os.path.exists(example_path):
         return None
-    import cv2
-
-    cv2.setNumThreads(1)  # as the local pool's workers: the processes are the parallelism
+    worker_pool.one_opencv_thread()  # as the local pool's workers: the processes are the parallelism
     _, example, error = prepare_job((path, method, size))
     if error is None:
         save_example(example_path, example)
