@@ -216,3 +216,39 @@ def test_mixture_fractions_are_checked_and_components_named(smoke_config):
         smoke_config.data.mixture = bad
         with pytest.raises(ValueError, match="data.mixture"):
             pipeline.mixture_configs(smoke_config.data)
+
+
+def test_grain_worker_processes_give_the_same_batches(smoke_config):
+    """`data.worker_count > 0` sends the data source (and its TFDS builder) to worker processes by pickle; a
+    registered builder config used to come back as a copy that TFDS refused, failing every worker."""
+    source = pipeline.data_source(smoke_config.data, "train")
+    in_process = _batches(iter(pipeline.train_dataset(smoke_config, source)), 3)
+    smoke_config.data.worker_count = 1
+    with_worker = _batches(iter(pipeline.train_dataset(smoke_config, source)), 3)
+    for x, y in zip(in_process, with_worker):
+        for k in x:
+            np.testing.assert_array_equal(x[k], y[k])
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        "default_detector.py:smoke",
+        "default_detector.py:smoke,flow_mix=0.25",  # a derived config (another flow estimator) as well
+        "audible623_data.py:smoke",
+        "audible623_data.py:dataset=repcount",
+    ],
+)
+def test_builders_pickle_with_their_config(config, tmp_path):
+    import os
+    import pickle
+
+    from input_pipeline import registry
+    from ta2net_jax.config_utils import load_config
+
+    cfg = load_config(os.path.join(os.path.dirname(__file__), "..", "configs", config), [f"data.data_dir={tmp_path}"])
+    data_cfgs = [cfg.data] + [component for component, _ in pipeline.mixture_configs(cfg.data)]
+    for data_cfg in data_cfgs:
+        builder = registry.make_builder(data_cfg, workers=1)
+        copy = pickle.loads(pickle.dumps(builder))
+        assert copy.builder_config == builder.builder_config

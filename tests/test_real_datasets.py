@@ -270,7 +270,7 @@ def test_count_builders_from_standin_videos(tmp_path):
     assert uc["v_JumpRope_g01_c01"]["count"] == 2 and uc["v_JumpRope_g01_c01"]["segment"].tolist() == [3, 16]
 
 
-def test_training_pipeline_reads_a_real_video_dataset(tmp_path):
+def test_training_pipeline_reads_a_real_video_dataset_in_and_out_of_process(tmp_path):
     from input_pipeline import pipeline, registry
     from ta2net_jax.config_utils import load_config
 
@@ -292,6 +292,10 @@ def test_training_pipeline_reads_a_real_video_dataset(tmp_path):
     batch = next(iter(pipeline.train_dataset(config, pipeline.data_source(config.data, "train"))))
     assert batch["frames"].shape == (2, 8, 32, 32, 3) and batch["frames"].dtype == np.uint8
     assert batch["flow_fwd"].shape == (2, 9, 32, 32, 2) and (batch["labels"].sum(1) >= 1).all()
+    config.data.worker_count = 1  # the source and its builder pickled into a grain worker process
+    from_worker = next(iter(pipeline.train_dataset(config, pipeline.data_source(config.data, "train"))))
+    for k in batch:
+        np.testing.assert_array_equal(batch[k], from_worker[k])
     with pytest.raises(ValueError, match="no split 'validation'"):
         pipeline.data_source(config.data, "validation")
 

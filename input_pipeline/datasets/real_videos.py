@@ -46,12 +46,13 @@ import tensorflow_datasets as tfds
 from input_pipeline import frame_times, prepare as prepare_lib, video_files
 from input_pipeline.datasets import writing
 from input_pipeline.datasets.audible623_csv import Anomaly
+from input_pipeline.datasets.builder_pickling import PickledByConfigName
 from input_pipeline.datasets.real_video_configs import Item
 from input_pipeline.datasets.video_index import VideoIndex
 from input_pipeline.jpeg_frames import append_flow, flow_file_name
 
 
-class RealVideoBuilder(tfds.core.GeneratorBasedBuilder):
+class RealVideoBuilder(PickledByConfigName, tfds.core.GeneratorBasedBuilder):
     """Base class; subclasses define `_annotations()` and `_extra_features()`."""
 
     VERSION = tfds.core.Version("2.1.0")

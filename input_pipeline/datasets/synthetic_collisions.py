@@ -40,6 +40,7 @@ from tqdm import tqdm
 
 from input_pipeline import beam_runner, packed_flow, paths, prepare as prepare_lib, worker_pool
 from input_pipeline.datasets import synthetic_work, writing
+from input_pipeline.datasets.builder_pickling import PickledByConfigName
 from input_pipeline.datasets.synthetic_configs import (
     BUILDER_CONFIGS,
     SyntheticCollisionsConfig,
@@ -74,7 +75,7 @@ def _frames_of(prepared) -> np.ndarray | None:
     return None if prepared[1] is None else prepared[1]["frames"]
 
 
-class SyntheticCollisions(tfds.core.GeneratorBasedBuilder):
+class SyntheticCollisions(PickledByConfigName, tfds.core.GeneratorBasedBuilder):
     """Synthetic 2-D physics videos with exact collision events; see the module docstring."""
 
     VERSION = tfds.core.Version("1.0.0")
