@@ -32,9 +32,7 @@
 #     TVL1_ARGS="--size 32 --pairs 8 --repeats 1 --op-calls 2 --alone 2" bash scripts/gpu_check.sh flow tvl1 step
 #
 # Carry the git-ignored `.whl/` folder with it (ml_collections, which the configs need), made on the
-# development machine with:
-#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-#     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any -d .whl ml_collections==1.1.0
+# development machine by `bash scripts/gpu_wheels.sh` (scripts/gpu_env.sh installs it there).
 # A failing benchmark does not stop the later ones; the exit status is that of the last failure.
 set -x -o pipefail
 OUT=${OUT:-/tmp/gpu_check}
@@ -47,12 +45,8 @@ PHASES=${*:-flow step}
 mkdir -p "$OUT"
 status=0
 
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
-# A second call on the same warm machine (a rerun, or the other phase) reuses the compiled programs.
-export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/jax_cache}
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD
-fi
+# shellcheck source=scripts/gpu_env.sh
+source scripts/gpu_env.sh
 
 nvidia-smi
 python3 -c 'import jax, flax; print("jax", jax.__version__, "flax", flax.__version__, jax.devices())' || status=$?
