@@ -23,6 +23,11 @@ the reads (~8 MB per 64-frame clip at 112²) come from disk.
 
     python benchmarks/input_pipeline.py                       # 1 core and all cores, appends to results.jsonl
     python benchmarks/input_pipeline.py --cores 1 --inflection
+
+`--config CONFIG` measures a synthetic-data config's training pipeline instead (e.g.
+`configs/default_detector.py:mix_small=0.25`: v2_64 with a quarter of `small`, T = 16, B = 16), on its dataset
+as `ta2net build --config CONFIG` built it (`--data-dir` overrides its folder; `--batch` and `--num-frames`
+default to the config's; no `--source-size`: the sets have hundreds of videos).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from bench_common import cpu_name  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 REALDATA = ROOT.parent / "shared" / "realdata"
+DEFAULT_DATA_DIR = "/tmp/ta2net_bench_tfds"
 
 
 class RepeatedSource:
@@ -70,24 +76,33 @@ def measure(args, cores: str) -> dict:
     from ta2net_jax import inflection
     from ta2net_jax.config_utils import load_config
 
-    config = load_config(
-        str(ROOT / "configs" / "audible623_data.py"),
-        [
-            f"data.data_dir={args.data_dir}",
-            f"data.manual_dir={args.manual_dir}",
-            f"data.annotations_dir={args.annotations_dir}",
-            f"data.builder_config={args.builder_config}",
-            f"train.batch_size={args.batch}",
-            f"data.num_frames={args.num_frames}",
-            "data.validation_fraction=0.0",
-        ],
+    sizes = [f"train.batch_size={args.batch}"] * bool(args.batch) + [f"data.num_frames={args.num_frames}"] * bool(
+        args.num_frames
     )
-    builder = registry.get_builder(config.data, build_if_missing=True, workers=2)
+    if args.config:  # a synthetic-data config, on the dataset `ta2net build` made for it
+        config = load_config(args.config, sizes + [f"data.data_dir={args.data_dir}"] * bool(args.data_dir))
+        name = args.config
+    else:
+        config = load_config(
+            str(ROOT / "configs" / "audible623_data.py"),
+            [
+                f"data.data_dir={args.data_dir or DEFAULT_DATA_DIR}",
+                f"data.manual_dir={args.manual_dir}",
+                f"data.annotations_dir={args.annotations_dir}",
+                f"data.builder_config={args.builder_config}",
+                f"train.batch_size={args.batch or 4}",
+                f"data.num_frames={args.num_frames or 64}",
+                "data.validation_fraction=0.0",
+            ],
+        )
+        name = f"configs/audible623_data.py (audible623:{args.builder_config})"
+    batch_size, num_frames = int(config.train.batch_size), int(config.data.num_frames)
+    builder = registry.get_builder(config.data, build_if_missing=not args.config, workers=2)
     source = pipeline.data_source(config.data, "train")
     built_examples = len(source)
-    if args.source_size > built_examples:
+    if not args.config and args.source_size > built_examples:
         source = RepeatedSource(source, args.source_size)
-    it = iter(pipeline.train_dataset(config, source))
+    it = iter(pipeline.train_dataset(config, source, mixture=pipeline.mixture_sources(config.data)))
     device = jax.devices()[0]
     step = jax.jit(
         lambda b: inflection.model_inputs(b, mode=config.inflection.mode, flow_scale=config.inflection.flow_scale)
@@ -108,29 +123,30 @@ def measure(args, cores: str) -> dict:
     for _ in range(args.batches):
         batch = one()
     seconds = time.perf_counter() - t0
-    frames = args.batches * args.batch * args.num_frames
+    frames = args.batches * batch_size * num_frames
     size = int(batch["frames"].shape[2])
     return {
         "bench": "input_pipeline",
-        "config": f"configs/audible623_data.py (audible623:{args.builder_config}, T={args.num_frames}, "
-        f"{size}x{size}, B={args.batch})",
+        "config": f"{name}, T={num_frames}, {size}x{size}, B={batch_size}",
         "frames_per_s_per_core": frames / seconds / num_cores,
         "frames_per_s": frames / seconds,
-        "clips_per_s": args.batches * args.batch / seconds,
+        "clips_per_s": args.batches * batch_size / seconds,
+        "clips_per_s_per_core": args.batches * batch_size / seconds / num_cores,
         "cores": num_cores,
         "includes_inflection": bool(args.inflection),
         "device": f"{device.platform}: {device.device_kind}",
         "host_cpu": f"{cpu_name()}, {os.cpu_count()} cores",
         # The 1-minute load average at the end: on a shared machine, other processes' load lowers the figure.
         "load_avg_1min": os.getloadavg()[0],
-        # 1.0.0: flow inside each record; 2.0.0: flow in a side file per split (input_pipeline/datasets/real_videos.py)
+        # 1.0.0: flow inside each record; 2.0.0: flow in a side file per split (docs/datasets.md)
+        "dataset": f"{builder.name}:{builder.builder_config.name}",
         "dataset_version": str(builder.version),
         "examples_built": built_examples,
         "source_examples": len(source),
         "batches": args.batches,
         "warmup": args.warmup,
-        "batch": args.batch,
-        "num_frames": args.num_frames,
+        "batch": batch_size,
+        "num_frames": num_frames,
         "image_size": size,
         "jax_version": jax.__version__,
         "numpy_version": np.__version__,
@@ -140,7 +156,12 @@ def measure(args, cores: str) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", default="/tmp/ta2net_bench_tfds", help="TFDS data dir (built if needed)")
+    parser.add_argument("--config", default=None, help="a synthetic-data config instead (see above)")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help=f"TFDS data dir (default {DEFAULT_DATA_DIR}, built if needed; with --config: its own)",
+    )
     parser.add_argument("--manual-dir", default=str(REALDATA / "ucf101_audible623"), help="videos")
     parser.add_argument("--annotations-dir", default=str(REALDATA / "audible623"), help="label CSVs")
     parser.add_argument("--builder-config", default="paper", help="audible623 builder config (paper: 112×112)")
@@ -152,8 +173,8 @@ def main(argv=None) -> int:
         default=497,
         help="present the built examples as a source of this many (0: as built); see above",
     )
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--num-frames", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=None, help="clips per batch (default 4; with --config its own)")
+    parser.add_argument("--num-frames", type=int, default=None, help="T (default 64; with --config its own)")
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.jsonl"), help="JSONL to append to")

@@ -1,13 +1,14 @@
-"""Lazy frames and flow: the real-video datasets store one JPEG per frame in the records and the flow in a
-flat float16 side file per split (written by `append_flow` below while the builders of
-input_pipeline/datasets/real_videos.py write the records); a clip reads and decodes only its own.
+"""Lazy frames and flow: every dataset keeps its flow in a flat float16 side file per split (written by
+`append_flow` below while the builders of input_pipeline/datasets/ write the records), and the real-video
+datasets store one JPEG per frame in the records; a clip reads and decodes only its own.
 
-`DecodedSource(source)` wraps a TFDS data source whose examples have `frames_jpeg` ([N] bytes), `flow_file`
-and `flow_offset`, and gives examples with
-* `frames`, a `JpegFrames` that behaves like the [N, H, W, 3] uint8 array the clip code
+`DecodedSource(source)` wraps a TFDS data source whose examples have `flow_file` and `flow_offset`, and
+either `frames_jpeg` ([N] bytes) and `size` (real videos) or `frames` ([N, H, W, 3] uint8, the synthetic
+sets), and gives examples with
+* `frames`: for real videos a `JpegFrames` that behaves like the [N, H, W, 3] uint8 array the clip code
   (input_pipeline/clips.py) indexes: `.shape`, `len`, integer / slice / index-array `[...]`, `np.asarray`.
   A 64-frame training clip from a 300-frame video thus decodes 64 JPEGs, not 300; overlapping evaluation
-  windows decode each frame once (decoded frames are cached per example);
+  windows decode each frame once (decoded frames are cached per example). Stored frames pass as they are;
 * `flow_fwd`, `flow_bwd`: read-only [N−1, H, W, 2] float16 views (np.memmap, an ndarray) of the side file,
   mapped once per process. Indexing copies only the fields asked for: a 64-frame clip reads its 2 × 65
   fields (~6.5 MB at 112²), not the video's 2 × 299 (~30 MB), and nothing is parsed.
@@ -139,28 +140,29 @@ class FlowFiles:
 
 
 def with_decoded_frames(example: dict, flow_files: FlowFiles) -> dict:
-    """A stored real-video example → the array view the clip code expects.
+    """A stored example → the array view the clip code expects.
 
-    `frames_jpeg` ([N] bytes) becomes lazy `frames` [N, H, W, 3] uint8; `flow_file` / `flow_offset` become
-    `flow_fwd` / `flow_bwd` [N−1, H, W, 2] float16 views of the side file (no copy, no parse).
+    `flow_file` / `flow_offset` become `flow_fwd` / `flow_bwd` [N−1, H, W, 2] float16 views of the side file (no
+    copy, no parse); a real video's `frames_jpeg` ([N] bytes) becomes lazy `frames` [N, H, W, 3] uint8.
     """
-    if "frames_jpeg" not in example:
+    if "flow_file" not in example:
         return example
     example = dict(example)
-    height, width = (int(x) for x in example.pop("size"))
+    if "frames_jpeg" in example:
+        height, width = (int(x) for x in example.pop("size"))
+        example["frames"] = JpegFrames(example.pop("frames_jpeg"), height, width)
+    num_frames, height, width = example["frames"].shape[:3]
     name = example.pop("flow_file")
     name = name.decode() if isinstance(name, bytes) else str(name)
-    jpegs = example.pop("frames_jpeg")
     example["flow_fwd"], example["flow_bwd"] = flow_files.arrays(
-        name, example.pop("flow_offset"), len(jpegs) - 1, height, width
+        name, example.pop("flow_offset"), num_frames - 1, height, width
     )
-    example["frames"] = JpegFrames(jpegs, height, width)
     return example
 
 
 class DecodedSource:
-    """A grain-compatible random-access source: `source[i]` with lazy JPEG `frames` and flow views of the
-    side file (picklable). `data_dir`: the dataset folder (default: the TFDS source's)."""
+    """A grain-compatible random-access source: `source[i]` with flow views of the side file and, for real
+    videos, lazy JPEG `frames` (picklable). `data_dir`: the dataset folder (default: the TFDS source's)."""
 
     def __init__(self, source, data_dir: str | None = None):
         self._source = source
@@ -174,6 +176,9 @@ class DecodedSource:
 
     def __getitems__(self, indices):
         return [self[i] for i in indices]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
 
     def __repr__(self) -> str:
         return f"DecodedSource({self._source!r})"

@@ -22,15 +22,15 @@ from input_pipeline import clips, registry
 
 
 def data_source(data_cfg, split: str):
-    """The split's random-access source; real-video datasets get lazily decoded JPEG `frames` and `flow_fwd` /
-    `flow_bwd` views of their flow side file (input_pipeline/jpeg_frames.py)."""
+    """The split's random-access source, with `flow_fwd` / `flow_bwd` as views of the dataset's flow side file
+    and, for real-video datasets, lazily decoded JPEG `frames` (input_pipeline/jpeg_frames.py)."""
     builder = registry.get_builder(data_cfg)
     if split not in builder.info.splits:
         raise ValueError(
             f"{builder.data_dir}: no split {split!r} (has {sorted(builder.info.splits)}; see its build_report.txt)"
         )
     source = builder.as_data_source(split)
-    if "frames_jpeg" in builder.info.features:
+    if "flow_file" in builder.info.features:
         from input_pipeline.jpeg_frames import DecodedSource
 
         return DecodedSource(source, builder.data_dir)

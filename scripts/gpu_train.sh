@@ -28,7 +28,7 @@ set -x -o pipefail
 OUT=${OUT:-/tmp/gpu_train}
 CONFIG=${CONFIG:-configs/default_detector.py:size=112,mix_small=0.25}
 INIT=${INIT-ta2net_jax/detection/default_model}
-STEPS=${STEPS:-1500}
+STEPS=${STEPS:-2000}
 BATCH=${BATCH:-32}
 LR=${LR:-5e-4}
 WARMUP=${WARMUP:-100}

@@ -115,9 +115,10 @@ def test_build_with_beam_matches_the_local_pool_byte_for_byte(tmp_path):
         built[name] = builder
     # The rendered videos, their exact flow and events: the same bytes.
     _assert_same_tree(str(tmp_path / "local" / "raw"), str(tmp_path / "beam" / "raw"))
-    # The records and the feature spec: the same bytes (dataset_info.json holds the folder it was built in).
+    # The records, the flow side files and the feature spec: the same bytes (dataset_info.json holds the folder
+    # it was built in).
     for name in sorted(os.listdir(built["local"].data_dir)):
-        if name.endswith((".array_record", "features.json")) or "array_record-" in name:
+        if name.endswith((".array_record", "features.json", ".f16")) or "array_record-" in name:
             a = open(os.path.join(built["local"].data_dir, name), "rb").read()
             b = open(os.path.join(built["beam"].data_dir, name), "rb").read()
             assert a == b, name

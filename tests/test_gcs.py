@@ -141,9 +141,10 @@ def test_dataset_built_into_a_bucket_and_trained_from(emulator, reference, tmp_p
     config = load_config(CONFIG, overrides(data_dir, num_steps=2, checkpoint_every=100))
     builder = registry.get_builder(config.data, build_if_missing=True, workers=1)
     assert builder.info.splits["train"].num_examples == 6
-    version = paths.join(data_dir, "synthetic_collisions", "tiny", "1.0.0")
+    version = paths.join(data_dir, "synthetic_collisions", "tiny", str(builder.version))
     names = paths.listdir(version)
     assert "dataset_info.json" in names and "synthetic_collisions-train.array_record-00000-of-00001" in names
+    assert "flow-train.f16" in names  # the flow side file travels with the records
     assert paths.exists(paths.join(data_dir, "raw", "synthetic_collisions", "tiny", "test", "test_00000.json"))
 
     monkeypatch.setenv(registry.CACHE_ENV, str(tmp_path / "fresh_cache"))

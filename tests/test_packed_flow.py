@@ -91,6 +91,7 @@ def test_prepare_with_tvl1_jax_packs_videos_and_names_a_broken_one(tmp_path, cal
 
 def test_build_with_tvl1_jax_estimates_the_flow_in_this_process(tmp_path, calls, monkeypatch):
     from input_pipeline.datasets import synthetic_collisions
+    from input_pipeline.jpeg_frames import DecodedSource
 
     monkeypatch.setattr(packed_flow, "GROUP_CALLS", 12)  # 96 pairs on 4 fake devices: two 24-frame videos a call
 
@@ -108,9 +109,8 @@ def test_build_with_tvl1_jax_estimates_the_flow_in_this_process(tmp_path, calls,
         skipped = json.load(f)["skipped"]
     assert len(skipped["train"]) == 1 and skipped["train"][0].startswith(bad + ".mp4:")
     assert sum(len(call) for call in calls) == 11 and max(len(call) for call in calls) > 1
-    source = builder.as_data_source()
-    assert len(source["train"]) == 5
-    for ex in source["validation"]:
+    assert len(builder.as_data_source("train")) == 5
+    for ex in DecodedSource(builder.as_data_source("validation")):
         frames = read_video(os.path.join(builder.raw_dir, "validation", ex["id"].decode() + ".mp4"), size=(32, 32))
         want = flow_lib.estimate_flow(frames.frames, "tvl1-jax")
         _assert_same_flow(ex["flow_fwd"], want[0])

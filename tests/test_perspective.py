@@ -150,6 +150,7 @@ def test_perspective_tiny_builder_is_a_training_source(tmp_path):
     # the frames the generator labelled, per-video fps, DIS flow, no exact-flow file; seeds apart from the
     # held-out test and calibration scenes.
     from input_pipeline.datasets import synthetic_collisions, synthetic_configs as sc, synthetic_work
+    from input_pipeline.jpeg_frames import DecodedSource
 
     # Each set's seeds are consecutive from its first: 100,000 apart, none can reach the next.
     assert p.FIRST_SEED + 100_000 <= p.VALIDATION_FIRST_SEED
@@ -157,11 +158,11 @@ def test_perspective_tiny_builder_is_a_training_source(tmp_path):
     assert synthetic_work.SPLIT_SEED_OFFSET["validation"] == 1_000_000
     assert sc.renders_name(sc.config_for("perspective_64")) == "perspective_seed7200000"
     builder = synthetic_collisions.build_dataset(str(tmp_path), "perspective_tiny", workers=1)
-    source = builder.as_data_source()
     scene = synthetic_work.PERSPECTIVE_SCENES["tiny"]
     for split, n in builder.builder_config.split_sizes:
-        assert len(source[split]) == n
-        for i, ex in enumerate(sorted(source[split], key=lambda e: e["id"])):
+        source = DecodedSource(builder.as_data_source(split))
+        assert len(source) == n
+        for i, ex in enumerate(sorted(source, key=lambda e: e["id"])):
             seed = sc.PERSPECTIVE_TRAIN_SEED + synthetic_work.SPLIT_SEED_OFFSET[split] + i
             video = p.generate_perspective(seed, supersample=1, scale=scene.scale, duration_s=1.0)
             assert ex["frames"].shape == (len(video.frames), 32, 32, 3) and float(ex["fps"]) == video.fps

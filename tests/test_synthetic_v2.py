@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 
 import cv2
@@ -166,21 +167,41 @@ def test_resize_flow_scales_components():
     np.testing.assert_allclose(out[..., 1], -2.0 * 32 / 48, rtol=1e-6)
 
 
-def test_v2_tiny_builder(tmp_path):
+def test_v2_tiny_builder(tmp_path, capsys):
+    """The v2 build: its splits, per-video fps, contact points in the frame; the flow in one side file per split
+    (the records hold none), read back as the flow of the stored frames; and the input benchmark reads it."""
+    from benchmark_scripts import load_benchmark
+
+    from input_pipeline import flow as flow_lib
     from input_pipeline.datasets import synthetic_collisions
+    from input_pipeline.jpeg_frames import DecodedSource, flow_file_name
 
     builder = synthetic_collisions.build_dataset(str(tmp_path), "v2_tiny", workers=1)
-    source = builder.as_data_source()
     raw = builder.raw_dir
     assert raw.endswith("v2_tiny")
+    assert "flow_fwd" not in builder.info.features and "flow_file" in builder.info.features
     fps = set()
     for split, n in builder.builder_config.split_sizes:
-        assert len(source[split]) == n
-        for ex in source[split]:
+        source = DecodedSource(builder.as_data_source(split))
+        assert len(source) == n
+        fields = 0
+        for ex in source:
             assert ex["frames"].shape[1:] == (32, 32, 3) and ex["flow_fwd"].shape[0] == ex["frames"].shape[0] - 1
             assert np.all((ex["event_xy"] >= 0) & (ex["event_xy"] <= 32))
             fps.add(float(ex["fps"]))
+            fwd, bwd = flow_lib.estimate_flow(np.asarray(ex["frames"]), "dis")
+            np.testing.assert_array_equal(ex["flow_fwd"], fwd)
+            np.testing.assert_array_equal(ex["flow_bwd"], bwd)
+            fields += 2 * len(fwd)
+        side_file = os.path.join(builder.data_dir, flow_file_name(split))
+        assert os.path.getsize(side_file) == fields * 32 * 32 * 2 * 2  # float16 (u, v): nothing else in it
     assert len(fps) > 1
+    config = os.path.join(os.path.dirname(__file__), "..", "configs", "default_detector.py:smoke")
+    args = ["--config", config, "--data-dir", str(tmp_path), "--batch", "2", "--num-frames", "8", "--batches", "1"]
+    assert load_benchmark("input_pipeline").main(["--single", "all", "--warmup", "0", *args]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["dataset"] == "synthetic_collisions:v2_tiny" and record["dataset_version"] == "2.0.0"
+    assert record["clips_per_s"] > 0 and record["batch"] == 2 and record["num_frames"] == 8
 
 
 def test_v2_sizes_share_their_renders():

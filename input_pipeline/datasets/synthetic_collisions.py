@@ -11,20 +11,29 @@ The build has two stages, so that the synthetic data goes through the same path 
    and a second input size costs only the prepare stage.
 2. *Prepare* (this builder): every video file in those folders (of the generator's numbered renders, only
    this config's prefix) is decoded (input_pipeline.video), its
-   forward/backward flow estimated (input_pipeline.flow, DIS by default) and written to ArrayRecord.
-   A file that cannot be read (missing events, empty, truncated, not a video) is skipped and listed
-   in `build_report.json` beside the dataset, and in one line per file on the console.
+   forward/backward flow estimated (input_pipeline.flow, DIS by default) and written to ArrayRecord,
+   the flow to the split's side file (below). A file that cannot be read (missing events, empty, truncated,
+   not a video) is skipped and listed in `build_report.json` beside the dataset, and in one line per file on
+   the console.
 
-Example features (N frames of H×W):
+Example features (N frames of H×W) as stored:
     id          text            "train_00012"
     fps         float32         frames per second
-    frames      [N, H, W, 3]    uint8 RGB (decoded from the MP4, codec artefacts included)
-    flow_fwd    [N−1, H, W, 2]  float16 estimated (u, v) in pixels, frame k → k+1
-    flow_bwd    [N−1, H, W, 2]  float16 estimated (u, v) in pixels, frame k+1 → k
+    frames      [N, H, W, 3]    uint8 RGB (decoded from the MP4, codec artefacts included; zlib)
+    flow_file   text            the flow side file of the example's split, beside the records
+    flow_offset int64           byte offset of the example's flow in that file
     event_frames [E]            int32, 0-based frame of each collision (nearest frame to the contact)
     event_times  [E]            float32, exact contact instant in frames
     event_xy     [E, 2]         float32, contact point (x, y) in pixels
     events_json  text           every event with the objects involved and the impact speed (JSON list)
+
+The flow is stored as the real-video datasets store it (input_pipeline/jpeg_frames.py, docs/datasets.md
+"Storage and reading"): per example the forward flow [N−1, H, W, 2] (frame k → k+1, estimated (u, v) in
+pixels) then the backward flow (k+1 → k), little-endian float16, in the flat file `flow-<split>.f16`.
+`pipeline.data_source` gives them back as `flow_fwd` / `flow_bwd` views of the memory-mapped file, so a
+training clip copies its 2 × (T+1) fields instead of decompressing the whole video's flow (version 1.0.0
+kept the flow zlib-compressed in each record: 70 % of a 64 px clip's read time went to zlib, for 15 % less
+disk; benchmarks/RESULTS.md "Synthetic training input").
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ from input_pipeline.datasets.synthetic_configs import (
     renders_name,
 )
 from input_pipeline.datasets.synthetic_work import SPLIT_SEED_OFFSET, scene_for
+from input_pipeline.jpeg_frames import append_flow, flow_file_name
 
 
 def render_split(config: SyntheticCollisionsConfig, split: str, raw_dir: str, workers: int = 1) -> list[str]:
@@ -78,8 +88,11 @@ def _frames_of(prepared) -> np.ndarray | None:
 class SyntheticCollisions(PickledByConfigName, tfds.core.GeneratorBasedBuilder):
     """Synthetic 2-D physics videos with exact collision events; see the module docstring."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release."}
+    VERSION = tfds.core.Version("2.0.0")
+    RELEASE_NOTES = {
+        "1.0.0": "First release.",
+        "2.0.0": "Flow moved from the records to a flat float16 side file per split (flow-<split>.f16).",
+    }
     BUILDER_CONFIGS = list(BUILDER_CONFIGS.values())
 
     def __init__(
@@ -107,8 +120,8 @@ class SyntheticCollisions(PickledByConfigName, tfds.core.GeneratorBasedBuilder):
                     "id": tfds.features.Text(),
                     "fps": tfds.features.Scalar(np.float32),
                     "frames": tfds.features.Tensor(shape=(None, s, s, 3), dtype=np.uint8, **zlib),
-                    "flow_fwd": tfds.features.Tensor(shape=(None, s, s, 2), dtype=np.float16, **zlib),
-                    "flow_bwd": tfds.features.Tensor(shape=(None, s, s, 2), dtype=np.float16, **zlib),
+                    "flow_file": tfds.features.Text(),
+                    "flow_offset": tfds.features.Scalar(np.int64),
                     "event_frames": tfds.features.Tensor(shape=(None,), dtype=np.int32),
                     "event_times": tfds.features.Tensor(shape=(None,), dtype=np.float32),
                     "event_xy": tfds.features.Tensor(shape=(None, 2), dtype=np.float32),
@@ -122,8 +135,18 @@ class SyntheticCollisions(PickledByConfigName, tfds.core.GeneratorBasedBuilder):
         del dl_manager  # nothing to download: the data is rendered here
         splits = [split for split, _ in self.builder_config.split_sizes]
         if self._runner.name == "beam":
-            return self._beam_split_generators(splits)
-        return {split: self._generate_examples(split) for split in splits}
+            generators = self._beam_split_generators(splits)
+        else:
+            generators = {split: self._generate_examples(split) for split in splits}
+        return {split: self._flow_to_side_file(split, examples) for split, examples in generators.items()}
+
+    def _flow_to_side_file(self, split: str, examples):
+        """The examples with their flow appended to the split's side file and replaced by its name and offset.
+        self.data_dir is TFDS's temporary folder during generation: the side file moves with the records."""
+        path = os.path.join(self.data_dir, flow_file_name(split))
+        for key, example in examples:
+            offset = append_flow(path, example.pop("flow_fwd"), example.pop("flow_bwd"))
+            yield key, {**example, "flow_file": flow_file_name(split), "flow_offset": np.int64(offset)}
 
     def _video_paths(self, split: str) -> list[str]:
         """The split's video files (sorted): every file in the folder except the generator's renders numbered
