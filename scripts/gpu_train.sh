@@ -14,7 +14,11 @@
 # 3. `ta2net eval` (picking tuned on v2_112 validation, scored on its test split) and `ta2net export --format
 #    bundle`; run.tgz holds the run (checkpoints, metrics, eval.json, report.md, detector.json, bundle/)
 #    whatever stage it reached. BUDGET_S (default 560 s, inside a call's 600 s) bounds the whole script: the
-#    training gets what the build leaves after EVAL_S s are kept for evaluation and export.
+#    training gets what the build leaves after EVAL_S s (default 200) are kept for evaluation and export.
+#    Why 200: on the 2-core CPU `ta2net eval --max-videos 20` of a 64 px run took 74 s (cProfile: 26 s model
+#    windows, 12 s the picking grid, 8 s DIS flow of the phase-scored videos, 6 s quantiles); v2_112 has 4x the
+#    videos and 3x the pixels, and on the GPU host only the model windows get faster. If eval is cut short,
+#    run.tgz still holds the checkpoints: evaluate here after `ta2net build --config CONFIG` (v2_112: ≈ 23 min).
 #
 # Then on the development machine: untar run.tgz into runs/gpu112 and score the bundle where the CPU scores
 # every candidate (docs/RESULTS.md §2, §4, §5): `ta2net real-benchmark --workdir runs/gpu112/bundle`,
@@ -33,7 +37,7 @@ BATCH=${BATCH:-32}
 LR=${LR:-5e-4}
 WARMUP=${WARMUP:-100}
 BUDGET_S=${BUDGET_S:-560}
-EVAL_S=${EVAL_S:-140}
+EVAL_S=${EVAL_S:-200}
 WORKERS=${WORKERS:-$(nproc)}
 LOADERS=${LOADERS:-$(($(nproc) - 2))}  # grain worker processes feeding the trainer
 RUN=${RUN:-/tmp/gpu_train_run}
