@@ -50,8 +50,10 @@ def test_workers_do_not_change_the_result():
     frames = np.concatenate([_shifted_pair(1, 1), _shifted_pair(-2, 0, seed=3), _shifted_pair(0, 1, seed=4)])
     one = estimate_flow(frames, workers=1)
     three = estimate_flow(frames, workers=3)
-    for a, b in zip(one, three):
+    every_core = estimate_flow(frames, workers=None)  # what detect and eval use
+    for a, b, c in zip(one, three, every_core):
         np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
 
 
 @pytest.mark.parametrize("method", ["dis", "farneback", "tvl1-jax"])

@@ -199,10 +199,11 @@ class VideoDetector:
         else:
             # Scored as phases, a video gets its phases' own flow (ModelDetector.scores); the native flow then
             # only locates the events, so only the fields around them are estimated.
-            estimate = flow_lib.flow_on_demand if stride > 1 else flow_lib.estimate_flow
-            flow_fwd, flow_bwd = estimate(frames, self.flow_method)
-            if stride == 1:
-                flow_fwd, flow_bwd = frame_times.per_unit_interval(flow_fwd, flow_bwd, times_s, fps)
+            if stride > 1:
+                flow_fwd, flow_bwd = flow_lib.flow_on_demand(frames, self.flow_method)
+            else:  # on every core: a threaded DIS gives the same fields
+                flows = flow_lib.estimate_flow(frames, self.flow_method, workers=None)
+                flow_fwd, flow_bwd = frame_times.per_unit_interval(*flows, times_s, fps)
             scored = self.detector.scores(frames, flow_fwd, flow_bwd, fps)
         picking = self.picking
         if stride > 1 and self.detector.phase_threshold is not None and not self.threshold_given:

@@ -202,7 +202,7 @@ class ModelDetector(Detector):
 
         if self.phase_flow_method is None:
             self.phase_flow_method = registry.input_spec(self.run.config.data).flow_method
-        flows = flow_lib.estimate_flow(frames, self.phase_flow_method)
+        flows = flow_lib.estimate_flow(frames, self.phase_flow_method, workers=None)
         scored = self._native_scores(frames, *frame_times.per_unit_interval(*flows, times_s, fps), fps)
         return scored.values, scored.maps
 

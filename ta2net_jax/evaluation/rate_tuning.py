@@ -64,7 +64,7 @@ def _phase_scorer(config, predictor: Predictor, locator: Predictor | None, weigh
         return predict_video(p, example, config.data.num_frames, config.eval.stride)
 
     def score_phase(frames, fps):
-        flow_fwd, flow_bwd = flow_lib.estimate_flow(frames, flow_method)
+        flow_fwd, flow_bwd = flow_lib.estimate_flow(frames, flow_method, workers=None)
         video = predict(predictor, frames, flow_fwd, flow_bwd, fps)
         values = video["scores"]
         if locator is not None and weight > 0:
