@@ -114,7 +114,8 @@ def get_builder(data_cfg, *, build_if_missing: bool = False, workers: int = 2, r
     if not builder.is_prepared():
         source = " from data.manual_dir" if get(data_cfg.name).from_videos else ""
         raise DatasetNotBuiltError(
-            f"{builder.data_dir}: dataset not built; run `ta2net build --config CONFIG`{source} first"
+            f"{builder.data_dir}: dataset not built{_older_versions(builder.data_dir)}; "
+            f"run `ta2net build --config CONFIG`{source} first"
         )
     return builder
 
@@ -162,6 +163,15 @@ def _info_last(names: list[str]) -> list[str]:
     """The files of a dataset with the dataset_info.json files last: TFDS takes a folder with dataset_info.json
     for a prepared dataset, so a copy interrupted before the end is never taken for one."""
     return sorted(names, key=lambda n: (n.rsplit("/", 1)[-1] == "dataset_info.json", n))
+
+
+def _older_versions(version_dir: str) -> str:
+    """The note for a not-built error when the dataset's folder holds other (older) versions, else ""."""
+    parent, this = os.path.split(os.path.normpath(str(version_dir)))
+    others = sorted(v for v in os.listdir(parent) if v != this) if os.path.isdir(parent) else []
+    if not others:
+        return ""
+    return f" (found version {', '.join(others)}, which this code does not read: the format changed)"
 
 
 def remote_builder(data_cfg, *, build_if_missing: bool = False, workers: int = 2, runner=None):

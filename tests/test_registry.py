@@ -96,3 +96,13 @@ def test_detect_takes_size_and_flow_from_the_runs_own_dataset(tmp_path):
     result = json.loads(out.read_text())
     assert result["model_input_size"] == 32 and result["flow"] == "farneback"
     assert registry.input_spec(config.data) == registry.InputSpec(32, "farneback")
+
+
+def test_a_dataset_built_in_an_older_format_is_named_in_the_error(smoke_config, tmp_path):
+    """A folder of an older dataset version (e.g. synthetic_collisions 1.0.0, before the flow side file) is
+    not read: the error says it is there and that the format changed."""
+    config = smoke_config
+    config.data.data_dir = str(tmp_path / "tfds")
+    os.makedirs(tmp_path / "tfds" / "synthetic_collisions" / "tiny" / "1.0.0")
+    with pytest.raises(registry.DatasetNotBuiltError, match=r"found version 1\.0\.0.*format changed.*ta2net build"):
+        registry.get_builder(config.data)
