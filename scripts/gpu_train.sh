@@ -4,11 +4,12 @@
 #
 #   bash scripts/gpu_train.sh        # results in $OUT (default /tmp/gpu_train): times.txt, train.log, run.tgz
 #
-# 1. build generator v2 at 112² (`v2_112`: 720 / 80 / 80 videos) and v1's `small` (the mixture's quarter) on
-#    every CPU core of the machine (2-core dev machine: 1.45 core-s per v2 video, render 0.70 + decode and DIS
-#    flow at 112² 0.75; so ≈ 1.5 min on 16 cores if the cores scale);
+# 1. build generator v2 at 112² (`v2_112`: 720 / 80 / 80 videos, 14 GB) and v1's `small` (the mixture's quarter)
+#    on every CPU core of the machine (2-core dev machine: renders 0.70 core-s per v2 video, the build from
+#    them 9 min 49 s; so ≈ 2 min on 16 cores if the cores scale);
 # 2. train CONFIG from INIT (the shipped bundle's timing model, as the CPU's 112² stage did) for STEPS steps
-#    of BATCH clips with LOADERS grain worker processes, stopped by SIGTERM if still running when the time left
+#    of BATCH clips with LOADERS grain worker processes (40–44 clips/s per core at 112² on the dev CPU:
+#    ≈ 18 steps/s from 14 workers, benchmarks/RESULTS.md "Synthetic training input"), stopped by SIGTERM if still running when the time left
 #    is what evaluation needs (the trainer checkpoints at the next step; `timeout` then exits with 124 and
 #    times.txt says the schedule was cut short);
 # 3. `ta2net eval` (picking tuned on v2_112 validation, scored on its test split) and `ta2net export --format
