@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
+import re
 import types
 
 from input_pipeline import paths
@@ -168,7 +169,8 @@ def _info_last(names: list[str]) -> list[str]:
 def _older_versions(version_dir: str) -> str:
     """The note for a not-built error when the dataset's folder holds other (older) versions, else ""."""
     parent, this = os.path.split(os.path.normpath(str(version_dir)))
-    others = sorted(v for v in os.listdir(parent) if v != this) if os.path.isdir(parent) else []
+    versions = os.listdir(parent) if os.path.isdir(parent) else []  # not TFDS's `<version>.incomplete…` folders
+    others = sorted(v for v in versions if v != this and re.fullmatch(r"\d+\.\d+\.\d+", v))
     if not others:
         return ""
     return f" (found version {', '.join(others)}, which this code does not read: the format changed)"

@@ -103,6 +103,9 @@ def test_a_dataset_built_in_an_older_format_is_named_in_the_error(smoke_config, 
     not read: the error says it is there and that the format changed."""
     config = smoke_config
     config.data.data_dir = str(tmp_path / "tfds")
+    os.makedirs(tmp_path / "tfds" / "synthetic_collisions" / "tiny" / "2.0.0.incomplete5F3A")  # an interrupted build
+    with pytest.raises(registry.DatasetNotBuiltError, match="dataset not built; run `ta2net build"):
+        registry.get_builder(config.data)
     os.makedirs(tmp_path / "tfds" / "synthetic_collisions" / "tiny" / "1.0.0")
-    with pytest.raises(registry.DatasetNotBuiltError, match=r"found version 1\.0\.0.*format changed.*ta2net build"):
+    with pytest.raises(registry.DatasetNotBuiltError, match=r"found version 1\.0\.0, .*format changed.*ta2net build"):
         registry.get_builder(config.data)
