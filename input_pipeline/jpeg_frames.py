@@ -44,6 +44,16 @@ def append_flow(path: str, flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> int:
     return offset
 
 
+def flow_to_side_file(data_dir: str, split: str, examples):
+    """A builder's `(key, example)` pairs → the same, each example's `flow_fwd` / `flow_bwd` appended to the
+    split's side file in `data_dir` and replaced by `flow_file` / `flow_offset`. During generation `data_dir` is
+    TFDS's temporary folder, so the side file appears with the records or not at all."""
+    path = os.path.join(data_dir, flow_file_name(split))
+    for key, example in examples:
+        offset = append_flow(path, example.pop("flow_fwd"), example.pop("flow_bwd"))
+        yield key, {**example, "flow_file": flow_file_name(split), "flow_offset": np.int64(offset)}
+
+
 def decode_jpeg(data) -> np.ndarray:
     """JPEG bytes → [H, W, 3] uint8 RGB (decoded straight to RGB: no separate colour conversion)."""
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR_RGB)

@@ -308,8 +308,7 @@ def test_flow_side_file_gives_the_whole_video_flow_for_every_clip(tmp_path):
     import pickle
 
     from input_pipeline import clips
-    from input_pipeline.datasets import real_videos
-    from input_pipeline.jpeg_frames import DecodedSource
+    from input_pipeline.jpeg_frames import DecodedSource, flow_file_name
 
     m = tmp_path / "videos"
     lengths = {"vid_0000000": 7, "vid_0000001": 20, "vid_0000002": 13}
@@ -327,7 +326,7 @@ def test_flow_side_file_gives_the_whole_video_flow_for_every_clip(tmp_path):
     )
     assert "flow_fwd" not in builder.info.features  # the records hold no flow
     src = pickle.loads(pickle.dumps(DecodedSource(builder.as_data_source("train"))))  # as a grain worker gets it
-    side = os.path.join(builder.data_dir, real_videos.flow_file_name("train"))
+    side = os.path.join(builder.data_dir, flow_file_name("train"))
     field_bytes = 32 * 32 * 2 * 2
     assert os.path.getsize(side) == sum(2 * (n - 1) for n in (7, 20)) * field_bytes  # vid_0000002 is in test
     for i in range(len(src)):

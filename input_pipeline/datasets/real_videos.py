@@ -49,7 +49,7 @@ from input_pipeline.datasets.audible623_csv import Anomaly
 from input_pipeline.datasets.builder_pickling import PickledByConfigName
 from input_pipeline.datasets.real_video_configs import Item
 from input_pipeline.datasets.video_index import VideoIndex
-from input_pipeline.jpeg_frames import append_flow, flow_file_name
+from input_pipeline.jpeg_frames import flow_to_side_file
 
 
 class RealVideoBuilder(PickledByConfigName, tfds.core.GeneratorBasedBuilder):
@@ -221,15 +221,16 @@ class RealVideoBuilder(PickledByConfigName, tfds.core.GeneratorBasedBuilder):
                 f"({sum(len(v) for v in self.report['missing'].values())} missing, "
                 f"{sum(len(v) for v in self.report['corrupt'].values())} unreadable)"
             )
-        return {split: self._generate_examples(split, pairs) for split, pairs in kept.items() if pairs}
+        return {
+            split: flow_to_side_file(self.data_dir, split, self._generate_examples(split, pairs))
+            for split, pairs in kept.items()
+            if pairs
+        }
 
     def _generate_examples(self, split: str, pairs: list[tuple[Item, str]]):
         anomalies = self.report["anomalies"]
-        # self.data_dir is TFDS's temporary folder during generation: the side file moves with the records.
-        flow_path = os.path.join(self.data_dir, flow_file_name(split))
         for item, path in pairs:
             data = prepare_lib.load_prepared(self.prepared_dir, video_files.folder_key(item.video_id))
-            flow_offset = append_flow(flow_path, data["flow_fwd"], data["flow_bwd"])
             meta = data["meta"]
             n = meta["num_frames"]
             events = np.unique(
@@ -281,8 +282,8 @@ class RealVideoBuilder(PickledByConfigName, tfds.core.GeneratorBasedBuilder):
                     "native_fps": np.float32(meta["native_fps"]),
                     "num_frames": np.int32(n),
                     "frames_jpeg": np.array(data["frames_jpeg"], dtype=object),
-                    "flow_file": flow_file_name(split),
-                    "flow_offset": np.int64(flow_offset),
+                    "flow_fwd": data["flow_fwd"],  # to the side file (jpeg_frames.flow_to_side_file)
+                    "flow_bwd": data["flow_bwd"],
                     "size": np.asarray(data["flow_fwd"].shape[1:3], np.int32),
                     "event_frames": events.astype(np.int32),
                     **self._extra_values(item, meta),

@@ -57,7 +57,7 @@ from input_pipeline.datasets.synthetic_configs import (
     renders_name,
 )
 from input_pipeline.datasets.synthetic_work import SPLIT_SEED_OFFSET, scene_for
-from input_pipeline.jpeg_frames import append_flow, flow_file_name
+from input_pipeline.jpeg_frames import flow_to_side_file
 
 
 def render_split(config: SyntheticCollisionsConfig, split: str, raw_dir: str, workers: int = 1) -> list[str]:
@@ -138,15 +138,7 @@ class SyntheticCollisions(PickledByConfigName, tfds.core.GeneratorBasedBuilder):
             generators = self._beam_split_generators(splits)
         else:
             generators = {split: self._generate_examples(split) for split in splits}
-        return {split: self._flow_to_side_file(split, examples) for split, examples in generators.items()}
-
-    def _flow_to_side_file(self, split: str, examples):
-        """The examples with their flow appended to the split's side file and replaced by its name and offset.
-        self.data_dir is TFDS's temporary folder during generation: the side file moves with the records."""
-        path = os.path.join(self.data_dir, flow_file_name(split))
-        for key, example in examples:
-            offset = append_flow(path, example.pop("flow_fwd"), example.pop("flow_bwd"))
-            yield key, {**example, "flow_file": flow_file_name(split), "flow_offset": np.int64(offset)}
+        return {split: flow_to_side_file(self.data_dir, split, examples) for split, examples in generators.items()}
 
     def _video_paths(self, split: str) -> list[str]:
         """The split's video files (sorted): every file in the folder except the generator's renders numbered
