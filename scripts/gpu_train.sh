@@ -9,9 +9,9 @@
 #    them 9 min 49 s; so ≈ 2 min on 16 cores if the cores scale);
 # 2. train CONFIG from INIT (the shipped bundle's timing model, as the CPU's 112² stage did) for STEPS steps
 #    of BATCH clips with LOADERS grain worker processes (40–44 clips/s per core at 112² on the dev CPU:
-#    ≈ 18 steps/s from 14 workers, benchmarks/RESULTS.md "Synthetic training input"), stopped by SIGTERM if still running when the time left
-#    is what evaluation needs (the trainer checkpoints at the next step; `timeout` then exits with 124 and
-#    times.txt says the schedule was cut short);
+#    ≈ 18 steps/s from 14 workers, benchmarks/RESULTS.md "Synthetic training input"), stopped by SIGTERM if
+#    still running when the time left is what evaluation needs (the trainer checkpoints at the next step;
+#    `timeout` then exits with 124 and times.txt says the schedule was cut short);
 # 3. `ta2net eval` (picking tuned on v2_112 validation, scored on its test split) and `ta2net export --format
 #    bundle`; run.tgz holds the run (checkpoints, metrics, eval.json, report.md, detector.json, bundle/)
 #    whatever stage it reached. BUDGET_S (default 560 s, inside a call's 600 s) bounds the whole script: the
@@ -19,13 +19,13 @@
 #    Why 200: on the 2-core CPU `ta2net eval --max-videos 20` of a 64 px run took 74 s (cProfile: 26 s model
 #    windows, 12 s the picking grid, 8 s DIS flow of the phase-scored videos, 6 s quantiles); v2_112 has 4x the
 #    videos and 3x the pixels, and on the GPU host only the model windows get faster. If eval is cut short,
-#    run.tgz still holds the checkpoints: evaluate here after `ta2net build --config CONFIG` (v2_112: ≈ 23 min).
+#    run.tgz still holds the checkpoints: evaluate here after `ta2net build --config CONFIG` (v2_112: ≈ 10 min).
 #
 # Then on the development machine: untar run.tgz into runs/gpu112 and score the bundle where the CPU scores
 # every candidate (docs/RESULTS.md §2, §4, §5): `ta2net real-benchmark --workdir runs/gpu112/bundle`,
 # `ta2net calibrate ...`, `python benchmarks/perspective_heldout.py --workdir runs/gpu112/bundle`.
 #
-# Needs the input pipeline's wheels, which the image lacks: `bash scripts/gpu_wheels.sh train` here (≈ 46 MB in
+# Needs the input pipeline's wheels, which the image lacks: `bash scripts/gpu_wheels.sh train` here (≈ 44 MB in
 # `.whl/`), and `carry: [".whl"]` in the device call. Dry run on any machine (seconds of training):
 #   CONFIG=configs/default_detector.py:smoke,mix_small=0.25 BATCH=4 LOADERS=2 BUDGET_S=120 EVAL_S=40 \
 #     PATH=$PWD/.venv/bin:$PATH bash scripts/gpu_train.sh
@@ -51,8 +51,13 @@ pack() { tar -C "$(dirname "$RUN")" --exclude tensorboard -czf "$OUT/run.tgz" "$
 # shellcheck source=scripts/gpu_env.sh
 source scripts/gpu_env.sh
 nvidia-smi
-stamp "environment: $(python3 -c 'import jax, flax, grain, tensorflow_datasets as t, av; print("jax", jax.__version__, "flax", flax.__version__, "tfds", t.__version__, jax.devices())' 2>&1 | tail -1)"
-python3 -c 'import grain, tensorflow_datasets, av, ml_collections' || { stamp "input pipeline missing: carry .whl (bash scripts/gpu_wheels.sh train)"; exit 1; }
+versions='import jax, flax, grain, ml_collections, av, tensorflow_datasets as t
+print("jax", jax.__version__, "flax", flax.__version__, "tfds", t.__version__, jax.devices())'
+if ! environment=$(python3 -c "$versions" 2>&1); then
+  stamp "input pipeline missing (carry .whl: bash scripts/gpu_wheels.sh train): $(echo "$environment" | tail -1)"
+  exit 1
+fi
+stamp "environment: $(echo "$environment" | tail -1)"
 
 stamp "build: $CONFIG with $WORKERS workers"
 python3 -m ta2net_jax.cli build --config "$CONFIG" --workers "$WORKERS" 2>&1 | tail -20 || status=$?
