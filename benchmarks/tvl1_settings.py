@@ -10,9 +10,15 @@ the v1 synthetic videos (seeds 0..``--num-videos``−1, ``--size`` px, 25 fps), 
 * in the interiors, per exact-speed bin (px/frame), the mean ratio |estimated| / |exact| (1 = no shrinkage)
   and the EPE.
 
+With ``--video FILE`` (a real clip: no exact flow) it prints instead, per frame pair, the 99th percentile of
+the flow speed (px/frame) of DIS, of tvl1-jax, and of tvl1-jax's full-size iterations started from DIS's flow
+(``initial_flow``, one scale), on the frames resized to ``--size`` as ``ta2net detect`` resizes them: does TV-L1
+follow a thin, fast object (a drumstick's downswing) when it is handed the motion?
+
 Nothing is written; the figures are quoted in docs/RESULTS.md §3. About 2 minutes on 2 CPU cores.
 
     python benchmarks/tvl1_settings.py --num-videos 6 --size 64
+    python benchmarks/tvl1_settings.py --video ../shared/realdata/greatest_hits_condfoleygen/hitting_metal.mp4
 """
 
 from __future__ import annotations
@@ -87,11 +93,45 @@ def measure(videos, settings: dict | None) -> dict:
     return {k: s / max(n, 1) for k, (s, n) in sums.items()}
 
 
+def fast_motion(path: str, size: int, fast: float) -> None:
+    """Per pair: the 99th-percentile speed of DIS, tvl1-jax, and tvl1-jax started from DIS (module doc)."""
+    import jax.numpy as jnp
+
+    from input_pipeline.flow_jax import tvl1_flow
+    from input_pipeline.video import read_video
+
+    frames = read_video(path, size=(size, size)).frames
+    grey = to_gray(frames)
+    dis = estimate_flow(frames, "dis")[0].astype(np.float32)
+    i0, i1 = jnp.asarray(grey[:-1]), jnp.asarray(grey[1:])
+    flows = {
+        "DIS": dis,
+        "tvl1-jax": np.asarray(tvl1_flow(i0, i1)),
+        "tvl1-jax from DIS": np.asarray(tvl1_flow(i0, i1, nscales=1, initial_flow=jnp.asarray(dis))),
+    }
+    p99 = {k: np.percentile(np.linalg.norm(f, axis=-1).reshape(len(f), -1), 99, axis=1) for k, f in flows.items()}
+    print(f"{path}: {len(frames)} frames at {size} px; 99th-percentile flow speed (px/frame) per pair")
+    print("| pair | " + " | ".join(p99) + " |")
+    print("|---" * (len(p99) + 1) + "|")
+    for t in range(len(dis)):
+        print(f"| {t}→{t + 1} | " + " | ".join(f"{v[t]:.2f}" for v in p99.values()) + " |")
+    sel = p99["DIS"] >= fast
+    print(
+        f"pairs where DIS's is ≥ {fast:g} px/frame ({int(sel.sum())}): mean "
+        + ", ".join(f"{k} {v[sel].mean():.2f}" for k, v in p99.items())
+    )
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--num-videos", type=int, default=6)
     parser.add_argument("--size", type=int, default=64, help="square frame size (px)")
+    parser.add_argument("--video", default=None, help="a real clip: per-pair speeds instead (module doc)")
+    parser.add_argument("--fast", type=float, default=4.0, help="--video: summary over pairs DIS sees this fast")
     args = parser.parse_args(argv)
+    if args.video:
+        fast_motion(args.video, args.size, args.fast)
+        return
     cfg = SceneConfig(height=args.size, width=args.size, num_frames=32, fps=25.0)
     videos = [generate_video(seed, cfg) for seed in range(args.num_videos)]
     edges = ("0",) + tuple(f"{e:g}" for e in SPEED_EDGES)

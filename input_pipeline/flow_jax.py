@@ -61,8 +61,8 @@ __all__ = [
     "tvl1_flow",
 ]
 
-# cv2.optflow.DualTVL1OpticalFlow_create() defaults (gamma = 0 and useInitialFlow = False are the only
-# behaviour implemented here).
+# cv2.optflow.DualTVL1OpticalFlow_create() defaults (gamma = 0 is the only behaviour implemented here;
+# useInitialFlow is tvl1_flow's initial_flow).
 OPENCV_DEFAULTS = {
     "tau": 0.25,
     "lambda_": 0.15,
@@ -245,6 +245,7 @@ def tvl1_flow(
     border: str = "zero",
     compaction: int = 0,
     steps_per_check: int = 1,
+    initial_flow: jax.Array | None = None,
 ) -> jax.Array:
     """Dual TV-L1 optical flow from ``i0`` to ``i1`` for a batch of pairs, with OpenCV's defaults.
 
@@ -266,6 +267,9 @@ def tvl1_flow(
         still applies OpenCV's per-pair test, so the flow is the same for any value; larger values trade
         up to steps_per_check - 1 wasted (masked) steps per loop exit for fewer loop-predicate reads, which
         a GPU makes by a device-to-host copy per while-loop iteration.
+      initial_flow: None (start from zero flow), or [P, H, W, 2] px to start from, as OpenCV's
+        ``useInitialFlow``: resized down the pyramid (bilinear, times ``scale_step`` per level) and solved
+        from the coarsest level; with ``nscales=1`` the iterations start from it at full size.
     Returns:
       [P, H, W, 2] float32 flow (u, v) in px: pixel (x, y) of i0 is at (x + u, y + v) in i1.
     """
@@ -293,8 +297,15 @@ def tvl1_flow(
         compaction=compaction,
         steps_per_check=steps_per_check,
     )
-    zero = jnp.zeros_like(levels0[-1])
-    u = jnp.stack([zero, zero], axis=1)
+    if initial_flow is None:
+        zero = jnp.zeros_like(levels0[-1])
+        u = jnp.stack([zero, zero], axis=1)
+    else:
+        if initial_flow.shape != (*i0.shape, 2):
+            raise ValueError(f"initial_flow must be [P, H, W, 2] = {(*i0.shape, 2)}, got {initial_flow.shape}")
+        u = jnp.moveaxis(initial_flow.astype(jnp.float32), -1, 1)
+        for shape in shapes[1:]:
+            u = resize_linear(u, shape, scale_step) * scale_step
     for level in range(len(shapes) - 1, -1, -1):
         u = solve(levels0[level], levels1[level], u)
         if level:
