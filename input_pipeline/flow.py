@@ -78,6 +78,13 @@ _DIS_SETTERS = {
 }
 
 
+def _usable_cores() -> int:
+    """The cores this process may run on (its affinity mask where the OS has one: Linux; else all)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def to_gray(frames: np.ndarray) -> np.ndarray:
     """``[N, H, W, 3]`` uint8 RGB -> ``[N, H, W]`` uint8 luma (one conversion per frame)."""
     frames = np.asarray(frames)
@@ -169,7 +176,7 @@ def estimate_flow(
                 with lock:
                     bar.update()
 
-        workers = len(os.sched_getaffinity(0)) if workers is None else int(workers)
+        workers = _usable_cores() if workers is None else int(workers)
         workers = max(1, min(workers, n - 1))
         if workers == 1:
             run(range(n - 1))

@@ -56,6 +56,18 @@ def test_workers_do_not_change_the_result():
         np.testing.assert_array_equal(a, c)
 
 
+def test_every_core_without_an_affinity_mask(monkeypatch):
+    """workers=None on a system without os.sched_getaffinity (macOS, Windows) counts the machine's cores."""
+    import input_pipeline.flow as flow_lib
+
+    monkeypatch.delattr(flow_lib.os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(flow_lib.os, "cpu_count", lambda: 3)
+    assert flow_lib._usable_cores() == 3
+    frames = np.concatenate([_shifted_pair(1, 1), _shifted_pair(-2, 0, seed=3)])
+    for a, b in zip(estimate_flow(frames, workers=1), estimate_flow(frames, workers=None)):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("method", ["dis", "farneback", "tvl1-jax"])
 def test_flow_on_demand_is_estimate_flow_field_by_field(method):
     """Fields estimated one pair at a time, in any order, equal estimate_flow's bit for bit; nothing is
