@@ -1,5 +1,5 @@
 """Lazy frames and flow: every dataset keeps its flow in a flat float16 side file per split (written by
-`append_flow` below while the builders of input_pipeline/datasets/ write the records), and the real-video
+`flow_to_side_file` below while the builders of input_pipeline/datasets/ write the records), and the real-video
 datasets store one JPEG per frame in the records; a clip reads and decodes only its own.
 
 `DecodedSource(source)` wraps a TFDS data source whose examples have `flow_file` and `flow_offset`, and
