@@ -55,7 +55,10 @@ turn abruptly in the air without touching anything, 500 steps `--init-from` a tr
 renderer, 500 steps `--init-from` a trained stage; docs/RESULTS.md §5 "Trained on a second renderer"),
 `:rotate=F` (that fraction of the training clips turned by one to three quarter turns, frames, flows and
 contact points together: contacts from every side, not only with gravity pointing down; docs/RESULTS.md §4
-"Quarter turns").
+"Quarter turns"), `:flow_gain=F` (both flows of every training clip multiplied by one gain, log-uniform in
+[1/F, F]: motion speed randomised; docs/RESULTS.md §4 "Speed randomisation"), `:anywhere=F` (that fraction
+of the training clips starting anywhere in their video rather than around a chosen event: windows as detect
+slides them, many without a contact; docs/RESULTS.md §4 "Clips from anywhere").
 """
 
 from __future__ import annotations
@@ -85,6 +88,8 @@ def get_config(arg: str | None = None):
         mix_small=0.0,
         flow_mix=0.0,
         rotate=0.0,
+        flow_gain=1.0,
+        anywhere=0.0,
         **{arg: 0.0 for arg in PRESET_MIXES},
     )
     if variant.size not in BUILDER_OF_SIZE:
@@ -109,6 +114,10 @@ def get_config(arg: str | None = None):
         c.data.mixture = (("tiny" if smoke else "small", variant.mix_small),)
     if variant.rotate:  # that fraction of the clips turned by 1–3 quarter turns (clips.quarter_turns)
         c.data.rotate = variant.rotate
+    if variant.flow_gain != 1.0:  # both flows × a per-clip gain, log-uniform in [1/F, F] (clips.augment)
+        c.data.flow_gain = variant.flow_gain
+    if variant.anywhere:  # that fraction of the clips starting anywhere, not around an event (clips.py)
+        c.data.clips_anywhere = variant.anywhere
     if variant.flow_mix:
         # That fraction of the clips with TV-L1 flow (`--flow tvl1-jax`) instead of DIS: a third of v2_64's
         # videos (`v2_64_240`), so the model is not tied to one estimator's errors.

@@ -77,13 +77,17 @@ def make_clip(example: dict, start: int, clip_len: int) -> dict:
     return clip
 
 
-def training_clip_start(num_frames: int, event_frames: np.ndarray, clip_len: int, rng: np.random.Generator) -> int:
+def training_clip_start(
+    num_frames: int, event_frames: np.ndarray, clip_len: int, rng: np.random.Generator, *, anywhere: float = 0.0
+) -> int:
     """The original's `batch_select`: a random audible kept frame g, then a start uniform in
-    [max(first, g − T + 1), g] so that the clip contains g. Videos without a kept event get a uniform start."""
+    [max(first, g − T + 1), g] so that the clip contains g. Videos without a kept event get a uniform start,
+    and so does a fraction ``anywhere`` of the others (clips as detect's sliding windows meet them, with or
+    without an event; 0, the original's rule, draws nothing more from ``rng``)."""
     kept = num_kept_frames(num_frames)
     events = np.asarray(event_frames, np.int64)
     events = events[(events >= FIRST_KEPT) & (events < FIRST_KEPT + kept)]
-    if events.size == 0:
+    if events.size == 0 or (anywhere and rng.random() < anywhere):
         return FIRST_KEPT + int(rng.integers(0, max(kept - clip_len, 0) + 1))
     g = int(rng.choice(events))
     return int(rng.integers(max(FIRST_KEPT, g - clip_len + 1), g + 1))
@@ -125,13 +129,24 @@ def quarter_turns(clip: dict, k: int) -> dict:
 
 
 def augment(
-    clip: dict, rng: np.random.Generator, *, hflip: bool, brightness: float, contrast: float, rotate: float = 0.0
+    clip: dict,
+    rng: np.random.Generator,
+    *,
+    hflip: bool,
+    brightness: float,
+    contrast: float,
+    rotate: float = 0.0,
+    flow_gain: float = 1.0,
 ) -> dict:
     """Horizontal flip (u of both flows negated), with probability ``rotate`` one to three quarter turns
     (`quarter_turns`: gravity no longer always points down, so contacts come from every side; with the flip
-    every orientation of the square), and per-clip brightness/contrast jitter of the frames.
+    every orientation of the square), per-clip brightness/contrast jitter of the frames, and with
+    ``flow_gain`` > 1 both flows multiplied by one per-clip gain, log-uniform in [1/flow_gain, flow_gain]
+    (motion speed randomised: the model cannot key on one renderer's speeds; the frames are left as they are,
+    since the timing comes from the motion, docs/RESULTS.md §4 "Which inputs the timing uses").
 
     The flow was estimated on unjittered frames; flipping frames and flow together keeps them consistent.
+    The gain is drawn last, so a run without it sees the random stream it always did.
     """
     clip = dict(clip)
     if rotate and rng.random() < rotate:
@@ -151,6 +166,12 @@ def augment(
         gain = 1.0 + rng.uniform(-contrast, contrast)
         shift = 255.0 * rng.uniform(-brightness, brightness)
         clip["frames"] = np.clip((frames - mean) * gain + mean + shift, 0, 255).astype(np.uint8)
+    if flow_gain != 1.0:
+        if flow_gain < 1.0:
+            raise ValueError(f"flow_gain {flow_gain}: the gain's range is [1/flow_gain, flow_gain], give ≥ 1")
+        speed = np.float32(np.exp(rng.uniform(-np.log(flow_gain), np.log(flow_gain))))
+        for key in ("flow_fwd", "flow_bwd"):
+            clip[key] = (clip[key].astype(np.float32) * speed).astype(clip[key].dtype)
     clip["frames"] = np.ascontiguousarray(clip["frames"])
     return clip
 
@@ -185,14 +206,23 @@ class SampleTrainingClip(grain.transforms.RandomMap):
     contrast: float = 0.0
     image_size: int | None = None
     rotate: float = 0.0
+    flow_gain: float = 1.0
+    anywhere: float = 0.0
 
     def random_map(self, example: dict, rng: np.random.Generator) -> dict:
-        start = training_clip_start(example["frames"].shape[0], example["event_frames"], self.clip_len, rng)
+        n = example["frames"].shape[0]
+        start = training_clip_start(n, example["event_frames"], self.clip_len, rng, anywhere=self.anywhere)
         clip = make_clip(example, start, self.clip_len)
         if self.image_size is not None:
             clip = resize_clip(clip, self.image_size)
         return augment(
-            clip, rng, hflip=self.hflip, brightness=self.brightness, contrast=self.contrast, rotate=self.rotate
+            clip,
+            rng,
+            hflip=self.hflip,
+            brightness=self.brightness,
+            contrast=self.contrast,
+            rotate=self.rotate,
+            flow_gain=self.flow_gain,
         )
 
 

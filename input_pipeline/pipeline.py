@@ -120,6 +120,8 @@ def train_dataset(
             # Only mixtures resize: a run without one trains on its builder's own size, as it always did.
             image_size=data.image_size if mixture else None,
             rotate=float(data.get("rotate", 0.0)),
+            flow_gain=float(data.get("flow_gain", 1.0)),
+            anywhere=float(data.get("clips_anywhere", 0.0)),
         )
     )
     num_local = (len(elements) // batch_size) * local_batch

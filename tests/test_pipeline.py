@@ -24,6 +24,19 @@ def test_events_outside_kept_frames_are_never_the_anchor():
     assert starts == set(range(23, 31))
 
 
+def test_clips_anywhere_start_uniformly_in_the_given_fraction():
+    """With anywhere=0.5, about half the clips of a 200-frame video with one event at 100 start anywhere
+    (most of those miss the event), and every kept start is reachable; anywhere=0 is the original's rule."""
+    rng = np.random.default_rng(0)
+    starts = np.array([clips.training_clip_start(200, np.array([100]), 16, rng, anywhere=0.5) for _ in range(2000)])
+    around = (starts >= 85) & (starts <= 100)
+    assert 2 <= starts.min() and starts.max() <= 200 - 2 - 16
+    assert 0.4 < np.mean(~around) / (1 - 16 / 181) < 0.6  # a uniform start lands around the event 16/181 of times
+    assert starts.min() < 10 and starts.max() > 170
+    plain = [clips.training_clip_start(200, np.array([100]), 16, np.random.default_rng(s)) for s in range(200)]
+    assert all(85 <= s <= 100 for s in plain)
+
+
 def test_window_starts_cover_every_kept_frame_once_or_more():
     for n, t, stride in [(80, 32, 16), (36, 32, 16), (20, 32, 16), (100, 8, 3)]:
         starts = clips.window_starts(n, t, stride)
@@ -99,6 +112,26 @@ def test_augment_turns_the_given_fraction_of_clips():
     assert 0.4 < np.mean(turned) < 0.6
     plain = clips.augment(clip, np.random.default_rng(0), hflip=False, brightness=0, contrast=0)
     np.testing.assert_array_equal(plain["frames"], clip["frames"])
+
+
+def test_augment_flow_gain_scales_both_flows_by_one_gain_in_range():
+    clip = _moving_square()
+    gains = []
+    for seed in range(200):
+        out = clips.augment(clip, np.random.default_rng(seed), hflip=False, brightness=0, contrast=0, flow_gain=2.0)
+        moving = clip["flow_fwd"] != 0
+        gain = out["flow_fwd"][moving] / clip["flow_fwd"][moving]
+        np.testing.assert_allclose(gain, gain[0], rtol=1e-6)  # one gain per clip, u and v alike
+        np.testing.assert_allclose(out["flow_bwd"][moving] / clip["flow_bwd"][moving], gain[0], rtol=1e-6)
+        np.testing.assert_array_equal(out["frames"], clip["frames"])
+        assert out["flow_fwd"].dtype == clip["flow_fwd"].dtype
+        gains.append(gain[0])
+    assert 0.5 <= min(gains) < 0.6 and 1.8 < max(gains) <= 2.0  # log-uniform over [1/2, 2]
+    assert 0.4 < np.mean(np.array(gains) > 1.0) < 0.6
+    plain = clips.augment(clip, np.random.default_rng(0), hflip=False, brightness=0, contrast=0)
+    np.testing.assert_array_equal(plain["flow_fwd"], clip["flow_fwd"])
+    with pytest.raises(ValueError, match="flow_gain"):
+        clips.augment(clip, np.random.default_rng(0), hflip=False, brightness=0, contrast=0, flow_gain=0.5)
 
 
 def _batches(it, n):
