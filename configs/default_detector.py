@@ -94,6 +94,10 @@ def get_config(arg: str | None = None):
     )
     if variant.size not in BUILDER_OF_SIZE:
         raise ValueError(f"default_detector size={variant.size}: the v2 datasets are {sorted(BUILDER_OF_SIZE)} px")
+    if variant.flow_gain < 1.0:
+        raise ValueError(f"default_detector flow_gain={variant.flow_gain}: gains are drawn in [1/F, F], give F ≥ 1")
+    if not 0.0 <= variant.anywhere <= 1.0:
+        raise ValueError(f"default_detector anywhere={variant.anywhere}: a fraction of the clips, in [0, 1]")
     if variant.stride not in TRUNK_STRIDES:
         raise ValueError(f"default_detector stride={variant.stride}: the trunks stop at 1/{sorted(TRUNK_STRIDES)}")
     smoke = variant.smoke

@@ -77,6 +77,14 @@ def test_paper_config_has_no_contact_term_and_default_detector_has_one():
     turned = load_config(os.path.join(REPO, "configs", "default_detector.py:mix_small=0.25,rotate=0.5"))
     assert default.data.rotate == 0.0 and turned.data.rotate == 0.5
     assert turned.train.num_steps == mixed.train.num_steps and turned.data.mixture == mixed.data.mixture
+    # Speed randomisation and clips from anywhere: likewise augmentation / sampling only, checked at load.
+    varied = load_config(os.path.join(REPO, "configs", "default_detector.py:mix_small=0.25,flow_gain=2,anywhere=0.5"))
+    assert (varied.data.flow_gain, varied.data.clips_anywhere) == (2.0, 0.5)
+    assert default.data.get("flow_gain", 1.0) == 1.0 and default.data.get("clips_anywhere", 0.0) == 0.0
+    assert varied.train.num_steps == mixed.train.num_steps and varied.data.mixture == mixed.data.mixture
+    for bad, message in (("flow_gain=0.5", "give F ≥ 1"), ("anywhere=2", r"in \[0, 1\]")):
+        with pytest.raises(ValueError, match=message):
+            load_config(os.path.join(REPO, "configs", f"default_detector.py:{bad}"))
 
 
 @pytest.fixture(scope="module")
