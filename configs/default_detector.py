@@ -58,8 +58,7 @@ contact points together: contacts from every side, not only with gravity pointin
 "Quarter turns"), `:flow_gain=F` (both flows of every training clip multiplied by one gain, log-uniform in
 [1/F, F]: motion speed randomised; docs/RESULTS.md §4 "Speed randomisation"), `:anywhere=F` (that fraction
 of the training clips starting anywhere in their video rather than around a chosen event: windows as detect
-slides them, many without a contact; docs/RESULTS.md §4 "Clips from anywhere"), `:motion_only` (the video trunk
-fed mid-grey frames, in training and wherever the model runs: timing from motion alone; §4 "Motion only").
+slides them, many without a contact; docs/RESULTS.md §4 "Clips from anywhere").
 """
 
 from __future__ import annotations
@@ -91,7 +90,6 @@ def get_config(arg: str | None = None):
         rotate=0.0,
         flow_gain=1.0,
         anywhere=0.0,
-        motion_only=False,
         **{arg: 0.0 for arg in PRESET_MIXES},
     )
     if variant.size not in BUILDER_OF_SIZE:
@@ -124,8 +122,6 @@ def get_config(arg: str | None = None):
         c.data.flow_gain = variant.flow_gain
     if variant.anywhere:  # that fraction of the clips starting anywhere, not around an event (clips.py)
         c.data.clips_anywhere = variant.anywhere
-    if variant.motion_only:  # video_net sees mid-grey frames in training and at detect (model/ta2net.py)
-        c.model.appearance = False
     if variant.flow_mix:
         # That fraction of the clips with TV-L1 flow (`--flow tvl1-jax`) instead of DIS: a third of v2_64's
         # videos (`v2_64_240`), so the model is not tied to one estimator's errors.

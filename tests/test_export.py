@@ -138,11 +138,6 @@ def test_torch_export_refuses_trunks_the_original_cannot_run(config, tmp_path):
     with pytest.raises(ValueError, match=r"strides is \(1, 2, 1\)"):
         exporters.export_torch(build_model(fine), fine, str(tmp_path / "model.pt"))
     assert not (tmp_path / "model.pt").exists()
-    blind = config.copy_and_resolve_references()
-    blind.model.appearance = False  # a motion-only model: the original's forward pass would use the frames
-    with pytest.raises(ValueError, match="runs on motion alone"):
-        exporters.export_torch(build_model(blind), blind, str(tmp_path / "model.pt"))
-    assert not (tmp_path / "model.pt").exists()
 
 
 def test_torch_to_jax_to_torch_is_lossless(run_dir, tmp_path):

@@ -121,29 +121,6 @@ def test_trunk_strides_set_the_map_resolution_not_the_parameters(smoke_config):
     assert out["logits"].shape == (b, t, 2)
 
 
-def test_motion_only_model_ignores_the_frames_and_keeps_every_parameter(smoke_config):
-    """model.appearance False (configs/default_detector.py:motion_only): the same parameters (a trained model
-    initialises it), outputs independent of the frames and equal to the full model's on mid-grey frames."""
-    blind = smoke_config.copy_and_resolve_references()
-    blind.model.appearance = False
-    full_model, blind_model = build_model(smoke_config), build_model(blind)
-    nnx.update(blind_model, nnx.state(full_model))
-    full_model.eval()
-    blind_model.eval()
-    shapes = lambda m: jax.tree.map(lambda x: x.shape, nnx.state(m, nnx.Param))  # noqa: E731
-    assert shapes(full_model) == shapes(blind_model)
-    b, t, s = 1, smoke_config.model.num_frames, 32
-    c = flow_channels(smoke_config.inflection.mode)
-    rng = np.random.default_rng(0)
-    motion, inflection = (jnp.asarray(rng.normal(size=(b, t, s, s, 2 * c)), jnp.float32) for _ in range(2))
-    frames = [jnp.asarray(rng.uniform(size=(b, t, s, s, 3)), jnp.float32) for _ in range(2)]
-    grey = jnp.full((b, t, s, s, 3), 0.5)
-    logits = [blind_model(f, motion, inflection)["logits"] for f in frames]
-    np.testing.assert_array_equal(logits[0], logits[1])
-    np.testing.assert_allclose(logits[0], full_model(grey, motion, inflection)["logits"], rtol=1e-6, atol=1e-6)
-    assert not np.allclose(full_model(frames[0], motion, inflection)["logits"], logits[0])
-
-
 def test_shared_flow_trunk_updates_batch_stats_once_per_half(smoke_config):
     """The flow trunk runs twice per step (forward and backward half), each call with its own batch
     statistics, so its running mean moves twice: m ← 0.9·m + 0.1·μ_fwd, then m ← 0.9·m + 0.1·μ_bwd."""

@@ -92,12 +92,6 @@ def export_torch(model, config, out: str) -> None:
             f"{PAPER_STRIDES} (features at H/16), so PyTorch would compute another model; export "
             "safetensors, stablehlo or onnx instead"
         )
-    if not config.model.get("appearance", True):
-        raise ValueError(
-            "--format torch: this model runs on motion alone (model.appearance False: its video trunk is fed "
-            "mid-grey frames), which the original's forward pass does not do, so PyTorch would compute another "
-            "model; export safetensors, stablehlo or onnx instead"
-        )
     torch_format.save(weights.torch_state_dict(model, model_config(config)), out)
 
 

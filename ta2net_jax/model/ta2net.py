@@ -43,9 +43,7 @@ class TA2Net(nnx.Module):
         proj_features, qk_features, decoder, compute_dtype, attention_values ("video" as the original, or
         "motion": model/attention.py), init ("torch_default" as the original, or "kaiming": model/layers.py;
         default "kaiming"), faithful_bn_side_pass (default False; module docstring), bn_variance ("two_pass" as
-        torch, or "one_pass": model/layers.py `batch_norm`; default "two_pass"), appearance (default True; False
-        feeds video_net mid-grey frames whatever the video: a motion-only model, docs/RESULTS.md §4 "Motion
-        only")."""
+        torch, or "one_pass": model/layers.py `batch_norm`; default "two_pass")."""
         dtype = DTYPES[config.compute_dtype]
         init = check_init(config.get("init", "kaiming"))
         trunk = dict(
@@ -75,7 +73,6 @@ class TA2Net(nnx.Module):
             self.disent = Disentangler(3 * p, dtype=dtype, init=init, rngs=rngs)
         self.flow_channels = config.flow_channels
         self.faithful_bn_side_pass = bool(config.get("faithful_bn_side_pass", False))
-        self.appearance = bool(config.get("appearance", True))
         # Set with the BatchNorms' by `train()` / `eval()` (nnx.Module.set_attributes): the side pass runs
         # only when BatchNorm statistics are being updated.
         self.use_running_average = False
@@ -91,8 +88,6 @@ class TA2Net(nnx.Module):
         source_map [B,T,h,w] float32 in (0, 1) with h, w = H/16, W/16 (H/8, W/8 with trunk.strides (1, 2, 1)).
         """
         b, t = video.shape[:2]
-        if not self.appearance:  # motion only: every frame mid-grey, so no look of a renderer reaches the model
-            video = jnp.full_like(video, 0.5)
         x_video = self.video_net(video)
         x_motion = self._two_halves(self.flow_net, motion)
         x_inflection = self._two_halves(self.d2f_net, inflection)
