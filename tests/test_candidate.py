@@ -1,0 +1,70 @@
+"""benchmarks/candidate.py: what a candidate inherits from the bundle it starts from, and how it is judged."""
+
+import json
+
+import pytest
+from benchmark_scripts import load_benchmark
+
+candidate = load_benchmark("candidate")
+
+
+def _bundle(path, criterion_folders, native=0.51, phase=0.52, locator="locator"):
+    path.mkdir(parents=True)
+    folders = {name: {"role": "tune", "after": {"f1_tol3": f1}} for name, f1 in criterion_folders.items()}
+    folders["test"] = {"role": "check", "after": {"f1_tol3": 0.0}}  # check folders are not in the criterion
+    tuned = {
+        "model_threshold": native,
+        "analysis_rate": {"max_fps": 20.0, "threshold": phase},
+        "locator_timing": {"locator": locator, "weight": 0.5},
+        "calibration": {"folders": folders},
+    }
+    (path / "detector.json").write_text(json.dumps(tuned))
+    return path
+
+
+def test_inherited_picking_names_the_base_locator_by_its_path(tmp_path):
+    base = _bundle(tmp_path / "base", {"a": 0.8})
+    run = tmp_path / "run"
+    run.mkdir()
+    candidate.inherit_picking(str(base), str(run))
+    inherited = json.loads((run / "detector.json").read_text())
+    assert inherited["locator_timing"] == {"locator": str(base / "locator"), "weight": 0.5}
+    assert inherited["model_threshold"] == 0.51 and inherited["analysis_rate"]["threshold"] == 0.52
+    absolute = _bundle(tmp_path / "abs", {"a": 0.8}, locator="/somewhere/locator")
+    candidate.inherit_picking(str(absolute), str(run))
+    assert json.loads((run / "detector.json").read_text())["locator_timing"]["locator"] == "/somewhere/locator"
+
+
+def test_criterion_is_the_mean_of_the_tuning_folders_and_the_rule_asks_a_margin(tmp_path):
+    figures = candidate.calibrated(str(_bundle(tmp_path / "b", {"v2": 0.80, "persp": 0.66}, native=0.5, phase=0.49)))
+    assert figures["criterion"] == pytest.approx(0.73)
+    assert figures["thresholds"] == {"native": 0.5, "phase": 0.49}
+    assert "passes" in candidate.verdict(0.7351, {"base": 0.729, "control": 0.73})
+    assert "fails" in candidate.verdict(0.7349, {"base": 0.729, "control": 0.73})
+    uncalibrated = tmp_path / "u"
+    uncalibrated.mkdir()
+    (uncalibrated / "detector.json").write_text(json.dumps({"model_threshold": 0.5}))
+    with pytest.raises(ValueError, match="no calibration record"):
+        candidate.calibrated(str(uncalibrated))
+
+
+def test_real_means_average_clips_per_set_at_the_default_picking(tmp_path):
+    rows = [
+        {"set": "gh", "variant": "default", "f1_tol3": 0.8},
+        {"set": "gh", "variant": "default", "f1_tol3": 0.6},
+        {"set": "gh", "variant": "LOO", "f1_tol3": 0.0},
+        {"set": "ucf", "variant": "default", "f1_tol3": 0.5},
+    ]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"methods": {"model": {"rows": rows}}}))
+    assert candidate.real_means(str(path)) == pytest.approx({"gh": 0.7, "ucf": 0.5, "mean": 0.6})
+    assert candidate.real_benchmark_of("runs/gainA_bundle") == "runs/real_benchmark_gainA/results.json"
+
+
+def test_a_missing_validation_folder_is_named_before_anything_runs(tmp_path, monkeypatch):
+    monkeypatch.setattr(candidate, "ROOT", tmp_path)
+    ran = []
+    monkeypatch.setattr(candidate, "_run", ran.append)
+    with pytest.raises(FileNotFoundError, match="v2_64_validation folder is missing"):
+        candidate.measure("x", "mix_small=0.25", 10, candidate.BASE, ["ta2net"])
+    assert ran == []
