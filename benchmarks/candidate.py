@@ -50,8 +50,11 @@ MIN_GAIN = 0.005
 
 def inherit_picking(base: str, run: str) -> dict:
     """``base``'s detector.json written into ``run`` with ``locator_timing.locator`` naming ``base``'s locator
-    (recorded relative to the bundle there); returns it."""
+    (recorded relative to the bundle there), without what belongs to ``base``'s own scores: its calibration
+    record (step 4 makes the candidate's) and its thresholds for other flow estimators; returns it."""
     tuned = json.loads(Path(base, "detector.json").read_text())
+    for own in ("calibration", "thresholds_by_flow"):
+        tuned.pop(own, None)
     timing = tuned.get("locator_timing")
     if timing and timing.get("locator") and not os.path.isabs(timing["locator"]):
         timing["locator"] = os.path.join(base, timing["locator"])

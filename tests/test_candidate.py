@@ -17,6 +17,7 @@ def _bundle(path, criterion_folders, native=0.51, phase=0.52, locator="locator")
         "analysis_rate": {"max_fps": 20.0, "threshold": phase},
         "locator_timing": {"locator": locator, "weight": 0.5},
         "calibration": {"folders": folders},
+        "thresholds_by_flow": {"tvl1-jax": {"native": 0.4}},
     }
     (path / "detector.json").write_text(json.dumps(tuned))
     return path
@@ -30,6 +31,8 @@ def test_inherited_picking_names_the_base_locator_by_its_path(tmp_path):
     inherited = json.loads((run / "detector.json").read_text())
     assert inherited["locator_timing"] == {"locator": str(base / "locator"), "weight": 0.5}
     assert inherited["model_threshold"] == 0.51 and inherited["analysis_rate"]["threshold"] == 0.52
+    # The base's calibration is of its own scores: the candidate gets its own (measure's step 4 looks for one).
+    assert "calibration" not in inherited and "thresholds_by_flow" not in inherited
     absolute = _bundle(tmp_path / "abs", {"a": 0.8}, locator="/somewhere/locator")
     candidate.inherit_picking(str(absolute), str(run))
     assert json.loads((run / "detector.json").read_text())["locator_timing"]["locator"] == "/somewhere/locator"
@@ -68,3 +71,34 @@ def test_a_missing_validation_folder_is_named_before_anything_runs(tmp_path, mon
     with pytest.raises(FileNotFoundError, match="v2_64_validation folder is missing"):
         candidate.measure("x", "mix_small=0.25", 10, candidate.BASE, ["ta2net"])
     assert ran == []
+
+
+def test_a_trained_candidate_is_bundled_calibrated_and_scored_once(tmp_path, monkeypatch):
+    """With the training done, measure exports, calibrates (the inherited picking carries no calibration of
+    its own) and scores the real clips, each once; a second call finds everything and runs nothing."""
+    monkeypatch.setattr(candidate, "ROOT", tmp_path)
+    for folder in candidate.TUNE_ON.values():
+        (tmp_path / folder).mkdir(parents=True)
+    _bundle(tmp_path / "base", {"v2": 0.8})
+    (tmp_path / "runs" / "c" / "checkpoints" / "10").mkdir(parents=True)
+    ran = []
+
+    def fake_run(args):  # what each command leaves behind
+        ran.append(args[1])
+        if args[1] == "export":
+            (tmp_path / "runs" / "c_bundle").mkdir()
+            (tmp_path / "runs" / "c_bundle" / "detector.json").write_text(
+                (tmp_path / "runs/c/detector.json").read_text()
+            )
+        elif args[1] == "calibrate":
+            path = tmp_path / "runs" / "c_bundle" / "detector.json"
+            path.write_text(json.dumps({**json.loads(path.read_text()), "calibration": {"folders": {}}}))
+        elif args[1] == "real-benchmark":
+            (tmp_path / "runs" / "real_benchmark_c").mkdir()
+            (tmp_path / "runs" / "real_benchmark_c" / "results.json").write_text("{}")
+
+    monkeypatch.setattr(candidate, "_run", fake_run)
+    assert candidate.measure("c", "mix_small=0.25", 10, str(tmp_path / "base"), ["ta2net"]) == "runs/c_bundle"
+    assert ran == ["export", "calibrate", "real-benchmark"]
+    candidate.measure("c", "mix_small=0.25", 10, str(tmp_path / "base"), ["ta2net"])
+    assert ran == ["export", "calibrate", "real-benchmark"]
