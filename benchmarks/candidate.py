@@ -36,6 +36,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the repo root first: benchmarks/input_pipeline.py would shadow the package
+
+from ta2net_jax.export import bundle as bundle_lib  # noqa: E402
+
 BASE = "ta2net_jax/detection/default_model"
 TUNE_ON = {
     "v2_64_validation": "data/tfds/raw/synthetic_collisions/v2/validation",
@@ -52,7 +56,7 @@ def inherit_picking(base: str, run: str) -> dict:
     """``base``'s detector.json written into ``run`` with ``locator_timing.locator`` naming ``base``'s locator
     (recorded relative to the bundle there), without what belongs to ``base``'s own scores: its calibration
     record (step 4 makes the candidate's) and its thresholds for other flow estimators; returns it."""
-    tuned = json.loads(Path(base, "detector.json").read_text())
+    tuned = bundle_lib.read_tuned(base)
     for own in ("calibration", "thresholds_by_flow"):
         tuned.pop(own, None)
     timing = tuned.get("locator_timing")
@@ -65,7 +69,7 @@ def inherit_picking(base: str, run: str) -> dict:
 def calibrated(bundle: str) -> dict:
     """The thresholds and the tuning folders' F1 ±3 `ta2net calibrate` recorded in ``bundle``'s detector.json,
     and their mean (the criterion)."""
-    tuned = json.loads(Path(bundle, "detector.json").read_text())
+    tuned = bundle_lib.read_tuned(bundle)
     record = tuned.get("calibration")
     if not record:
         raise ValueError(f"{bundle}/detector.json: no calibration record; run ta2net calibrate on it first")
@@ -124,8 +128,9 @@ def measure(name: str, variant: str, steps: int, base: str, cli: list[str]) -> s
               f"--config.train.num_steps={steps}", "--workdir", run, "--init-from", base])  # fmt: skip
     if not (ROOT / bundle / "detector.json").exists():
         inherit_picking(str(ROOT / base), str(ROOT / run))
-        _run([*cli, "export", "--workdir", run, "--locator", f"{base}/locator", "--format", "bundle", "--out", bundle])
-    if "calibration" not in json.loads((ROOT / bundle / "detector.json").read_text()):
+        locator = os.path.join(base, bundle_lib.LOCATOR_DIR)
+        _run([*cli, "export", "--workdir", run, "--locator", locator, "--format", "bundle", "--out", bundle])
+    if "calibration" not in bundle_lib.read_tuned(str(ROOT / bundle)):
         tune = [arg for n, f in TUNE_ON.items() for arg in ("--tune-on", f"{n}={f}")]
         _run([*cli, "calibrate", "--workdir", bundle, "--tune", "native,phase", *tune])
     real = real_benchmark_of(bundle)
