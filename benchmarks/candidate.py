@@ -38,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the repo root first: benchmarks/input_pipeline.py would shadow the package
 
+from ta2net_jax.evaluation import real_benchmark  # noqa: E402
 from ta2net_jax.export import bundle as bundle_lib  # noqa: E402
 
 BASE = "ta2net_jax/detection/default_model"
@@ -87,11 +88,10 @@ def calibrated(bundle: str) -> dict:
 def real_means(results_json: str) -> dict:
     """Mean F1 ±3 of the model at its default picking per real set (over its clips), and over the sets."""
     rows = json.loads(Path(results_json).read_text())["methods"]["model"]["rows"]
-    per_set: dict[str, list[float]] = {}
-    for row in rows:
-        if row["variant"] == "default":
-            per_set.setdefault(row["set"], []).append(row["f1_tol3"])
-    means = {name: sum(v) / len(v) for name, v in per_set.items()}
+    groups = real_benchmark.rows_by_set_and_picking(rows)
+    means = {
+        name: real_benchmark.mean_over_clips(rs, "f1_tol3") for (name, pick), rs in groups.items() if pick == "default"
+    }
     return {**means, "mean": sum(means.values()) / len(means)}
 
 

@@ -193,6 +193,19 @@ def _fmt(x) -> str:
     return f"{x:.3f}" if isinstance(x, float) else str(x)
 
 
+def rows_by_set_and_picking(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    """One method's per-clip rows grouped by (set, picking), in the order they first appear."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["set"], r["variant"]), []).append(r)
+    return groups
+
+
+def mean_over_clips(rows: list[dict], column: str) -> float:
+    """The mean of one column over clips (a set's figure: every clip counts equally), clips without it left out."""
+    return float(np.mean([r[column] for r in rows if r[column] is not None]))
+
+
 def tables(result: dict) -> str:
     """Markdown: one temporal table (per clip, then the per-set mean of per-clip values) and a counting table."""
     cols = ("f1_tol1", "f1_tol2", "f1_tol3", "ap_tol3")
@@ -207,16 +220,13 @@ def tables(result: dict) -> str:
                 f"| {r['set']} | {r['id']} | {method} | {r['variant']} | {_fmt(r['threshold'])} | {r['num_gt']} | "
                 f"{r['num_pred']} | " + " | ".join(_fmt(r[c]) for c in cols) + " |"
             )
-        for s in dict.fromkeys(r["set"] for r in d["rows"]):
-            for variant in dict.fromkeys(r["variant"] for r in d["rows"]):
-                rs = [r for r in d["rows"] if r["set"] == s and r["variant"] == variant]
-                mean = {c: float(np.mean([r[c] for r in rs if r[c] is not None])) for c in cols}
-                gt, pred = sum(r["num_gt"] for r in rs), sum(r["num_pred"] for r in rs)
-                means.append(
-                    f"| {s} | {method} | {variant} | {len(rs)} | {gt} | {pred} | "
-                    + " | ".join(_fmt(mean[c]) for c in cols)
-                    + " |"
-                )
+        for (s, variant), rs in rows_by_set_and_picking(d["rows"]).items():
+            gt, pred = sum(r["num_gt"] for r in rs), sum(r["num_pred"] for r in rs)
+            means.append(
+                f"| {s} | {method} | {variant} | {len(rs)} | {gt} | {pred} | "
+                + " | ".join(_fmt(mean_over_clips(rs, c)) for c in cols)
+                + " |"
+            )
     head = [
         "| set | method | picking | clips | GT | detected | mean F1 ±1 | mean F1 ±2 | mean F1 ±3 | mean AP@±3 |",
         "|---|---|---|---|---|---|---|---|---|---|",
