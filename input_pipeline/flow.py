@@ -130,7 +130,12 @@ def _factory(method: str, dis_options: Mapping | None):
 
 
 def estimate_flow(
-    frames: np.ndarray, method: str = "dis", *, workers: int | None = 1, dis_options: Mapping | None = None
+    frames: np.ndarray,
+    method: str = "dis",
+    *,
+    workers: int | None = 1,
+    dis_options: Mapping | None = None,
+    tvl1_options: Mapping | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Forward and backward optical flow between consecutive frames.
 
@@ -142,17 +147,19 @@ def estimate_flow(
         process may run on (for callers outside a worker pool: `detect`, `eval`; DIS at 64 px on 2 cores
         runs 2-3x faster with 2 threads than with 1).
       dis_options: overrides of :data:`DIS_OPTIONS` (method "dis" only), e.g. ``{"preset": 1}``.
+      tvl1_options: overrides of flow_jax.OPENCV_DEFAULTS (method "tvl1-jax" only), e.g. ``{"lambda_": 0.6}``.
 
     Returns:
       ``(fwd, bwd)``, each ``[N-1, H, W, 2]`` float16 (u, v) in pixels: ``fwd[k]`` maps frame k to k+1 at
       the pixels of frame k, ``bwd[k]`` maps frame k+1 to k at the pixels of frame k+1.
     """
+    _check_tvl1_options(method, tvl1_options)
     if method == "tvl1-jax":  # the same TV-L1 on the JAX devices (flow_jax.py), a batch of pairs per call
         from input_pipeline import flow_jax_batch
 
         if len(frames) < 2:
             raise ValueError(f"need at least 2 frames for optical flow, got {len(frames)}")
-        fwd, bwd = flow_jax_batch.estimate_flow_batch(to_gray(frames))
+        fwd, bwd = flow_jax_batch.estimate_flow_batch(to_gray(frames), **(tvl1_options or {}))
         return fwd.astype(np.float16), bwd.astype(np.float16)
     make = _factory(method, dis_options)
     make()  # fail fast (unknown option, missing cv2.optflow) before any work
@@ -187,10 +194,19 @@ def estimate_flow(
     return fwd, bwd
 
 
+def _check_tvl1_options(method: str, tvl1_options: Mapping | None) -> None:
+    if tvl1_options and method != "tvl1-jax":
+        raise ValueError(f"tvl1_options only apply to method 'tvl1-jax', not {method!r}")
+
+
 class _PairFlows:
     """Forward and backward flow of single frame pairs, estimated when first asked for and kept."""
 
-    def __init__(self, frames: np.ndarray, method: str, dis_options: Mapping | None):
+    def __init__(
+        self, frames: np.ndarray, method: str, dis_options: Mapping | None, tvl1_options: Mapping | None = None
+    ):
+        _check_tvl1_options(method, tvl1_options)
+        self.tvl1_options = dict(tvl1_options or {})
         self.frames = np.asarray(frames)
         to_gray(self.frames[:1])  # the same shape and dtype errors as estimate_flow, before any work
         if len(self.frames) < 2:
@@ -204,7 +220,7 @@ class _PairFlows:
             if self._calc is None:
                 from input_pipeline import flow_jax_batch
 
-                fwd, bwd = (f[0] for f in flow_jax_batch.estimate_flow_batch(gray))
+                fwd, bwd = (f[0] for f in flow_jax_batch.estimate_flow_batch(gray, **self.tvl1_options))
             else:
                 fwd, bwd = self._calc(gray[0], gray[1]), self._calc(gray[1], gray[0])
             self._pairs[k] = fwd.astype(np.float16), bwd.astype(np.float16)
@@ -252,10 +268,10 @@ class FlowOnDemand:
 
 
 def flow_on_demand(
-    frames: np.ndarray, method: str = "dis", *, dis_options: Mapping | None = None
+    frames: np.ndarray, method: str = "dis", *, dis_options: Mapping | None = None, tvl1_options: Mapping | None = None
 ) -> tuple[FlowOnDemand, FlowOnDemand]:
     """`estimate_flow`'s ``(fwd, bwd)`` as `FlowOnDemand` fields: nothing is estimated until read."""
-    pairs = _PairFlows(frames, method, dis_options)
+    pairs = _PairFlows(frames, method, dis_options, tvl1_options)
     return FlowOnDemand(pairs, 0), FlowOnDemand(pairs, 1)
 
 

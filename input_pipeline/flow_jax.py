@@ -57,6 +57,7 @@ from input_pipeline.flow_jax_ops import (
 
 __all__ = [
     "OPENCV_DEFAULTS",
+    "parse_overrides",
     "pyramid_shapes",
     "tvl1_flow",
 ]
@@ -76,6 +77,33 @@ OPENCV_DEFAULTS = {
     "median_filtering": 5,
 }
 _F32_EPS = float(np.finfo(np.float32).eps)
+
+
+def parse_overrides(items) -> dict:
+    """``["lambda_=0.6", "warps=10"]`` → ``{"lambda_": 0.6, "warps": 10}``: overrides of :data:`OPENCV_DEFAULTS`
+    (each value typed like its default), for the command lines that take TV-L1 settings.
+
+    Raises:
+      ValueError: naming the item that is not ``KEY=VALUE``, whose key is not a TV-L1 setting, or whose value
+        is not a positive number of the setting's type.
+    """
+    overrides = {}
+    for item in items:
+        key, sep, text = str(item).partition("=")
+        key = key.strip()
+        if not sep or key not in OPENCV_DEFAULTS:
+            raise ValueError(f"TV-L1 setting {item!r}: expected KEY=VALUE with KEY one of {', '.join(OPENCV_DEFAULTS)}")
+        kind = type(OPENCV_DEFAULTS[key])
+        try:
+            value = kind(text) if kind is float else int(text.strip())
+        except ValueError:
+            raise ValueError(
+                f"TV-L1 setting {item!r}: {key} takes {'an integer' if kind is int else 'a number'}"
+            ) from None
+        if not value > 0:
+            raise ValueError(f"TV-L1 setting {item!r}: {key} must be positive")
+        overrides[key] = value
+    return overrides
 
 
 def primal_dual_step(u, p, i1wx, i1wy, grad, rho_c, *, l_t: float, theta: float, taut: float):

@@ -138,3 +138,44 @@ def test_calibrate_on_another_flow_stores_its_thresholds_apart_for_detect(tmp_pa
     assert own.detector.phase_threshold == before["analysis_rate"]["threshold"]
     assert VideoDetector(method="inflection", flow_method="farneback").picking.threshold != 0.123
     assert VideoDetector(workdir=str(model), flow_method="farneback", threshold=0.3).picking.threshold == 0.3
+
+
+def test_calibrate_with_tvl1_settings_stores_them_for_detect(tmp_path, capsys):
+    """`calibrate --flow tvl1-jax --tvl1 lambda_=0.6`: the videos are scored with that TV-L1 (the fused program
+    gets the settings), the settings are stored with the thresholds, and a detector with that flow estimates
+    with them unless told otherwise; other flows refuse them, one line, detector.json untouched."""
+    from input_pipeline import synthetic
+    from input_pipeline.video import write_video
+    from ta2net_jax.cli import main as cli
+    from ta2net_jax.detection.detect import THRESHOLDS_BY_FLOW, TVL1_OPTIONS, VideoDetector
+    from ta2net_jax.export import bundle
+
+    model = tmp_path / "model"
+    shutil.copytree(bundle.packaged_model_dir(), model)
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    video = synthetic.generate_video(3, synthetic.SceneConfig(height=32, width=32, num_frames=24, fps=25.0))
+    write_video(str(folder / "clip.mp4"), video.frames, video.fps)
+    (folder / "clip.json").write_text(json.dumps({"events": synthetic.events_to_json(video.events)}))
+    before = json.load(open(model / "detector.json"))
+    args = ["calibrate", "--workdir", str(model), "--tune-on", f"mine={folder}", "--tune", "native"]
+    assert cli.main([*args, "--flow", "dis", "--tvl1", "lambda_=0.6"]) == 1
+    assert "given for flow 'dis', not tvl1-jax" in capsys.readouterr().err
+    assert cli.main([*args, "--flow", "tvl1-jax", "--tvl1", "lambda=0.6"]) == 1
+    assert "expected KEY=VALUE" in capsys.readouterr().err
+    assert json.load(open(model / "detector.json")) == before
+
+    settings = ["--tvl1", "lambda_=0.6", "--tvl1", "nscales=2", "--tvl1", "warps=2", "--tvl1", "outer_iterations=2"]
+    assert cli.main([*args, "--flow", "tvl1-jax", *settings]) == 0
+    entry = json.load(open(model / "detector.json"))[THRESHOLDS_BY_FLOW]["tvl1-jax"]
+    wanted = {"lambda_": 0.6, "nscales": 2, "warps": 2, "outer_iterations": 2}
+    assert entry[TVL1_OPTIONS] == wanted and entry["calibration"][TVL1_OPTIONS] == wanted
+    detector = VideoDetector(workdir=str(model), flow_method="tvl1-jax")
+    assert detector.tvl1_options == detector.detector.tvl1_options == wanted
+    assert detector.picking.threshold == entry["native"]
+    assert VideoDetector(workdir=str(model), flow_method="tvl1-jax", tvl1_options={"lambda_": 0.3}).tvl1_options == {
+        "lambda_": 0.3
+    }
+    assert VideoDetector(workdir=str(model)).tvl1_options is None  # DIS, the run's own
+    result = detector(str(folder / "clip.mp4"))
+    assert result["flow"] == "tvl1-jax" and result[TVL1_OPTIONS] == wanted and result["fused"]

@@ -89,6 +89,28 @@ def test_flow_on_demand_is_estimate_flow_field_by_field(method):
         lazy_fwd[3]
 
 
+def test_tvl1_options_reach_the_jax_solver_on_both_paths():
+    """TV-L1 settings (e.g. the data weight a model's tvl1-jax thresholds were chosen with) change the flow,
+    equal the solver called with them, and reach the lazy fields too; other estimators refuse them."""
+    from input_pipeline import flow_jax_batch
+    from input_pipeline.flow import to_gray
+
+    frames = _shifted_pair(2, 1, 24, 24)
+    options = {"lambda_": 0.6, "nscales": 2, "warps": 2}
+    fwd, bwd = estimate_flow(frames, "tvl1-jax", tvl1_options=options)
+    ref_fwd, ref_bwd = flow_jax_batch.estimate_flow_batch(to_gray(frames), **options)
+    np.testing.assert_array_equal(fwd, ref_fwd.astype(np.float16))
+    np.testing.assert_array_equal(bwd, ref_bwd.astype(np.float16))
+    assert not np.array_equal(fwd, estimate_flow(frames, "tvl1-jax", tvl1_options={**options, "lambda_": 0.15})[0])
+    lazy_fwd, _ = flow_on_demand(frames, "tvl1-jax", tvl1_options=options)
+    np.testing.assert_array_equal(lazy_fwd[0], fwd[0])
+    for method in ("dis", "farneback"):
+        with pytest.raises(ValueError, match="tvl1_options only apply to method 'tvl1-jax'"):
+            estimate_flow(frames, method, tvl1_options={"lambda_": 0.6})
+        with pytest.raises(ValueError, match="tvl1_options only apply"):
+            flow_on_demand(frames, method, tvl1_options={"lambda_": 0.6})
+
+
 def test_flow_on_demand_checks_its_input_before_any_work():
     with pytest.raises(ValueError, match="unknown flow method"):
         flow_on_demand(_shifted_pair(1, 0), "sparse")

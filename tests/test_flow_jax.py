@@ -404,3 +404,21 @@ def test_ta2net_detect_with_flow_tvl1_jax(tmp_path):
     # backward half back: input_pipeline/inflection_energy.py); with either flow every event is the stop.
     for frames_found in found.values():
         assert frames_found and all(abs(f - 6) <= 1 for f in frames_found), found
+
+
+def test_parse_overrides_types_each_setting_like_its_default():
+    assert fj.parse_overrides(["lambda_=0.6", "warps=10", " theta = 0.1"]) == {
+        "lambda_": 0.6,
+        "warps": 10,
+        "theta": 0.1,
+    }
+    assert fj.parse_overrides([]) == {}
+    for bad, message in (
+        ("lambda", "expected KEY=VALUE with KEY one of tau, lambda_"),
+        ("gamma=0.1", "expected KEY=VALUE"),
+        ("warps=2.5", "warps takes an integer"),
+        ("lambda_=high", "lambda_ takes a number"),
+        ("nscales=0", "nscales must be positive"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            fj.parse_overrides([bad])

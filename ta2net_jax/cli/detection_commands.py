@@ -175,6 +175,7 @@ def eval_videos(args, overrides) -> int:
 
 def calibrate(args, overrides) -> int:
     _no_overrides(overrides)
+    from input_pipeline import flow_jax
     from ta2net_jax.evaluation import calibration
 
     kinds = tuple(k.strip() for k in args.tune.split(",") if k.strip())
@@ -184,6 +185,7 @@ def calibrate(args, overrides) -> int:
         [calibration.parse_folder_spec(s) for s in args.check_on],
         kinds,
         flow=args.flow,
+        tvl1_options=flow_jax.parse_overrides(args.tvl1) or None,
     )
     print("\n".join(calibration.summary_lines(record)))
     print(f"written: {paths.join(args.workdir, 'detector.json')} (the previous one: {calibration.BACKUP})")

@@ -9,7 +9,7 @@
     ta2net eval-videos VIDEO|FOLDER ... --labels FILE --out-dir DIR [--workdir DIR]   # real clips
     ta2net real-benchmark [--realdata DIR] [--workdir DIR] [--out DIR] [--results-md FILE] [--flow NAME]
     ta2net calibrate --workdir DIR --tune-on NAME=FOLDER ... [--check-on NAME=FOLDER ...] [--tune native,phase]
-                     [--flow NAME]
+                     [--flow NAME [--tvl1 KEY=VALUE ...]]
     ta2net info   --config CONFIG [--config.key=value ...]   # params, FLOPs per clip, input shapes (JSON)
     ta2net export --workdir DIR [--step N] --format safetensors|torch|stablehlo|onnx|bundle --out PATH
                   [--locator RUN]
@@ -267,6 +267,14 @@ def _parser() -> argparse.ArgumentParser:
         "--flow",
         default=None,
         help=FLOW_HELP + "; another than the run's own stores its thresholds apart, for detect --flow NAME",
+    )
+    p.add_argument(
+        "--tvl1",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="with --flow tvl1-jax: a TV-L1 setting to score with, e.g. lambda_=0.6 (repeat the flag; default "
+        "OpenCV's); stored with the thresholds, so detect --flow tvl1-jax uses it",
     )
     _add_prepare(
         sub.add_parser(

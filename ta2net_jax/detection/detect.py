@@ -69,6 +69,9 @@ ANALYSIS_KEYS = (
 # detector.json: {flow estimator: {"native": t, "phase": t, "calibration": record}}, the model's thresholds for
 # scores computed on a flow other than the run's own (`ta2net calibrate --flow`); used by `--flow` that name.
 THRESHOLDS_BY_FLOW = "thresholds_by_flow"
+# Its entry for "tvl1-jax" may name the TV-L1 settings those thresholds were chosen with (flow_jax.OPENCV_DEFAULTS
+# overrides); detect then estimates the flow with them.
+TVL1_OPTIONS = "tvl1_options"
 
 
 class VideoTooShortError(VideoReadError):
@@ -118,13 +121,16 @@ class VideoDetector:
         fused: bool = True,
         keep_repeats: bool = False,
         keep_borders: bool = False,
+        tvl1_options: dict | None = None,
     ):
         """`fused`: with flow "tvl1-jax" and a detector that has `fused_scores` (the model), compute the
         flow inside the model's jitted program (fused.py) rather than for the whole video first.
         `keep_repeats`: score every decoded frame, even frames that repeat their predecessor in a regular
         cadence (frame-rate conversions; by default they are dropped before flow, input_pipeline/frame_repeats.py).
         `keep_borders`: resize the whole frame, black borders included (by default static letterbox / pillarbox
-        bars are cropped first, input_pipeline/borders.py)."""
+        bars are cropped first, input_pipeline/borders.py). `tvl1_options`: TV-L1 settings (flow_jax.OPENCV_DEFAULTS
+        overrides) for flow "tvl1-jax"; by default the model's own, stored with its thresholds for that flow
+        (`ta2net calibrate --flow tvl1-jax --tvl1 KEY=VALUE`), else OpenCV's."""
         from input_pipeline import registry
         from ta2net_jax.config_utils import run_config
         from ta2net_jax.export import bundle
@@ -153,6 +159,11 @@ class VideoDetector:
             self.picking = self.picking.replace(threshold=float(by_flow["native"]))
             if self.detector.phase_threshold is not None and by_flow.get("phase") is not None:
                 self.detector.phase_threshold = float(by_flow["phase"])
+            if tvl1_options is None and by_flow.get(TVL1_OPTIONS):  # the settings those thresholds were chosen with
+                tvl1_options = dict(by_flow[TVL1_OPTIONS])
+        if tvl1_options and self.flow_method != "tvl1-jax":
+            raise ValueError(f"TV-L1 settings {tvl1_options} given for flow {self.flow_method!r}, not tvl1-jax")
+        self.tvl1_options = self.detector.tvl1_options = dict(tvl1_options or {}) or None
         if threshold is not None:
             self.picking = self.picking.replace(threshold=float(threshold))
         self.threshold = self.picking.threshold
@@ -200,9 +211,9 @@ class VideoDetector:
             # Scored as phases, a video gets its phases' own flow (ModelDetector.scores); the native flow then
             # only locates the events, so only the fields around them are estimated.
             if stride > 1:
-                flow_fwd, flow_bwd = flow_lib.flow_on_demand(frames, self.flow_method)
+                flow_fwd, flow_bwd = flow_lib.flow_on_demand(frames, self.flow_method, tvl1_options=self.tvl1_options)
             else:  # on every core: a threaded DIS gives the same fields
-                flows = flow_lib.estimate_flow(frames, self.flow_method, workers=None)
+                flows = flow_lib.estimate_flow(frames, self.flow_method, workers=None, tvl1_options=self.tvl1_options)
                 flow_fwd, flow_bwd = frame_times.per_unit_interval(*flows, times_s, fps)
             scored = self.detector.scores(frames, flow_fwd, flow_bwd, fps)
         picking = self.picking
@@ -268,6 +279,7 @@ class VideoDetector:
             "threshold": a["picking"].threshold,
             "picking": a["picking"].to_dict(),
             "flow": self.flow_method,
+            **({TVL1_OPTIONS: self.tvl1_options} if self.tvl1_options else {}),
             **{key: a[key] for key in ANALYSIS_KEYS},
             "model_input_size": self.image_size,
             "workdir": self.workdir,

@@ -93,6 +93,7 @@ class Detector:
     # Scoring a fast video as interleaved phases (analysis_rate.py): the model detector's, from detector.json.
     phase_threshold: float | None = None  # the picking threshold of a phase-scored video (None: the picking's)
     phase_flow_method: str | None = None  # the flow estimator of the phases (detect sets the one it uses)
+    tvl1_options: dict | None = None  # TV-L1 settings of "tvl1-jax" flow (detect sets the run's, detector.json)
     # The scored frames' timestamps of a variable-rate file, for the phases' flow (frame_times.per_unit_interval);
     # detect sets them for every video (None: uniform time).
     phase_times_s: np.ndarray | None = None
@@ -202,7 +203,7 @@ class ModelDetector(Detector):
 
         if self.phase_flow_method is None:
             self.phase_flow_method = registry.input_spec(self.run.config.data).flow_method
-        flows = flow_lib.estimate_flow(frames, self.phase_flow_method, workers=None)
+        flows = flow_lib.estimate_flow(frames, self.phase_flow_method, workers=None, tvl1_options=self.tvl1_options)
         scored = self._native_scores(frames, *frame_times.per_unit_interval(*flows, times_s, fps), fps)
         return scored.values, scored.maps
 
@@ -254,7 +255,7 @@ class ModelDetector(Detector):
             return scored.values, scored.maps
 
         values, maps = analysis_rate.score_phases(score_phase, frames, fps, stride, self.phase_times_s)
-        return Scores(values, maps, *flow_lib.flow_on_demand(frames, "tvl1-jax"))
+        return Scores(values, maps, *flow_lib.flow_on_demand(frames, "tvl1-jax", tvl1_options=self.tvl1_options))
 
     def _fused_phase(self, frames, fps, times_s=None) -> Scores:
         """One video (or phase) at `fps`; its flow per unit interval with `times_s` ([N] timestamps) as unfused."""
@@ -264,7 +265,9 @@ class ModelDetector(Detector):
             from ta2net_jax.detection.fused import FusedPredictor
 
             model, mesh = self._model()
-            self._fused = FusedPredictor(model, self.run.config, mesh, hflip_tta=self.hflip_tta)
+            self._fused = FusedPredictor(
+                model, self.run.config, mesh, flow_params=self.tvl1_options, hflip_tta=self.hflip_tta
+            )
         video = self._fused.predict_video(frames, frame_times.interval_gains(times_s, fps))
         maps = 1.0 - video["maps"] if self.map_polarity == "inverted" else video["maps"]
         return self._located(Scores(video["scores"], maps, video["flow_fwd"], video["flow_bwd"]), frames, fps)

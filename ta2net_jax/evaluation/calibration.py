@@ -26,6 +26,8 @@ pooled, so a folder with many events does not outvote the others.
   for a DIS-trained model): P(audible) on another flow sits elsewhere (docs/RESULTS.md §3), so those
   thresholds are chosen apart and stored apart, in ``thresholds_by_flow[NAME]`` (with their own record);
   ``detect``/``eval-videos``/``real-benchmark --flow NAME`` use them, and the run's own stay untouched.
+  ``--flow tvl1-jax --tvl1 KEY=VALUE`` scores with those TV-L1 settings (flow_jax.OPENCV_DEFAULTS overrides)
+  and stores them in that entry too (``tvl1_options``), so detect estimates the flow as the thresholds saw it.
 """
 
 from __future__ import annotations
@@ -198,12 +200,14 @@ def calibrate(
     kinds=("phase",),
     progress=True,
     flow: str | None = None,
+    tvl1_options: dict | None = None,
 ) -> dict:
     """Scores, tunes and rewrites ``workdir``/detector.json (module doc); returns the calibration record.
     ``flow``: score with this flow estimator; when it is not the run's own, the chosen thresholds go to
     detector.json's ``thresholds_by_flow[flow]`` (what `detect --flow` that estimator uses), the run's own
-    thresholds staying as they are."""
-    from ta2net_jax.detection.detect import THRESHOLDS_BY_FLOW, VideoDetector
+    thresholds staying as they are. ``tvl1_options``: TV-L1 settings for ``flow`` "tvl1-jax" (default: those
+    stored with its thresholds, else OpenCV's), stored with the thresholds chosen on them."""
+    from ta2net_jax.detection.detect import THRESHOLDS_BY_FLOW, TVL1_OPTIONS, VideoDetector
     from ta2net_jax.export import bundle
 
     unknown = set(kinds) - set(KINDS)
@@ -214,8 +218,12 @@ def calibrate(
         raise FileNotFoundError(f"{workdir}/detector.json: none; run `ta2net eval` (or export a bundle) first")
     if "phase" in kinds and not tuned_json.get("analysis_rate"):
         raise ValueError(f"{workdir}/detector.json: this model scores no video as phases (no analysis_rate)")
-    detector = VideoDetector(workdir=workdir, method="model", flow_method=flow)
+    detector = VideoDetector(workdir=workdir, method="model", flow_method=flow, tvl1_options=tvl1_options)
     other_flow = detector.flow_method != detector.run_flow_method
+    if detector.tvl1_options and not other_flow:
+        raise ValueError(
+            f"{workdir}: TV-L1 settings are stored with the thresholds of a flow the model was not trained on"
+        )
     before = current_thresholds(detector)
     scored = {f.name: score_folder(detector, f, progress) for f in tune_on}
     checked = {f.name: score_folder(detector, f, progress) for f in check_on}
@@ -223,6 +231,7 @@ def calibrate(
     record = {
         "criterion": f"mean over the tuning folders of each folder's pooled one-to-one event F1 ±{TOL}",
         "flow": detector.flow_method,
+        **({TVL1_OPTIONS: detector.tvl1_options} if detector.tvl1_options else {}),
         "tuned": {k: {"before": before[k], "after": after[k]} for k in kinds},
         "tune_on": {f.name: f.folder for f in tune_on},
         "check_on": {f.name: f.folder for f in check_on},
@@ -241,7 +250,10 @@ def calibrate(
         paths.write_text(backup, json.dumps(tuned_json, indent=2, sort_keys=True))
     if other_flow:
         # Every threshold is stored (the ones not tuned as they stood) so the entry is whole on its own.
-        tuned_json.setdefault(THRESHOLDS_BY_FLOW, {})[detector.flow_method] = {**after, "calibration": record}
+        entry = {**after, "calibration": record}
+        if detector.tvl1_options:  # detect estimates the flow with the settings these thresholds were chosen on
+            entry[TVL1_OPTIONS] = detector.tvl1_options
+        tuned_json.setdefault(THRESHOLDS_BY_FLOW, {})[detector.flow_method] = entry
     else:
         if "native" in kinds:
             tuned_json["model_picking"] = {**tuned_json.get("model_picking", {}), "threshold": after["native"]}
