@@ -8,8 +8,8 @@ import pytest
 
 from input_pipeline.video import write_video
 from ta2net_jax.detection import detectors, events, reference
-from ta2net_jax.detection.detect import VideoDetector, picking_for
-from ta2net_jax.detection.events import Picking, local_prominence, pick_events, separation_frames
+from ta2net_jax.detection.detect import VideoDetector
+from ta2net_jax.detection.events import Picking, local_prominence, pick_events, picking_for, separation_frames
 
 
 def test_separation_frames_in_seconds():

@@ -1,4 +1,5 @@
-"""The `ta2net` command line: the parser and the dispatch. The only module that knows argparse.
+"""The `ta2net` command line: the parser and the dispatch. With detection_arguments.py (the arguments of
+`detect` and `eval-videos`), the only module that knows argparse.
 
     ta2net build  --config CONFIG [--workers N | --runner beam [--beam-pipeline-options="..."]] [--config.k=v ...]
     ta2net train  --config CONFIG --workdir DIR [--config.key=value ...] [multi-process flags]
@@ -32,28 +33,8 @@ import sys
 
 from input_pipeline import registry
 from ta2net_jax import export
-from ta2net_jax.cli import commands, detection_commands
-from ta2net_jax.detection import detectors
-
-LABELS_HELP = (
-    "ground truth: '12,31,53', a JSON list file, or a JSON file keyed by video name (Audible623 "
-    "labels.json, RepCount labels, Greatest Hits audio_onsets.json) or an Audible623 CSV"
-)
-
-FLOW_HELP = (
-    "optical-flow estimator: dis (default; a run's own by default with --workdir), farneback, tvl1 (OpenCV) "
-    "or tvl1-jax (the same TV-L1 in JAX, on the accelerator when there is one)"
-)
-KEEP_REPEATS_HELP = (
-    "score every decoded frame; by default frames that repeat the one before them in a regular cadence "
-    "(frame-rate conversions, e.g. 25 → 29.97 fps) are dropped before flow, since each would look like an "
-    "abrupt stop (events stay in native frames; the reference method never drops them)"
-)
-KEEP_BORDERS_HELP = (
-    "resize the whole frame; by default static black borders (letterbox, pillarbox) are cropped first, so "
-    "the picture gets all of the model's input pixels (event x, y stay in source pixels; the reference "
-    "method never crops)"
-)
+from ta2net_jax.cli import commands, detection_arguments, detection_commands
+from ta2net_jax.cli.detection_arguments import FLOW_HELP
 
 
 def _with_config(p, *, workdir: bool):
@@ -85,76 +66,6 @@ def _add_distributed(p) -> None:
         default="auto",
         help="devices this process uses: 'auto' (see ta2net_jax/distributed.py) or e.g. '0,1'",
     )
-
-
-def _add_detect(p) -> None:
-    p.add_argument("video", help="a video file PyAV/OpenCV can read, or a folder of them (batch mode); local or gs://")
-    p.add_argument(
-        "--workdir",
-        help="a trained run or model bundle (its latest checkpoint, input size, flow and tuned thresholds; "
-        "default: the default model shipped with the package)",
-    )
-    p.add_argument(
-        "--method",
-        choices=detectors.names(),
-        default=None,
-        help="detector (default: model, the shipped default model or --workdir's; inflection is the training-free one)",
-    )
-    p.add_argument("--out", help="events JSON to write (one video)")
-    p.add_argument("--csv", help="events CSV to write: frame,time_s,score,x,y (one video)")
-    p.add_argument("--plot", help="timeline PNG to write (one video)")
-    p.add_argument("--overlay", help="overlay GIF or video (.mp4) with the heatmap and event flashes (one video)")
-    p.add_argument(
-        "--out-dir",
-        help="folder for every output per video (<stem>.events.json/.events.csv/"
-        ".timeline.png/.overlay.gif) and summary.json; needed for a folder",
-    )
-    p.add_argument(
-        "--overlay-format",
-        choices=("gif", "mp4", "none"),
-        default="gif",
-        help="overlay format in --out-dir mode (default gif)",
-    )
-    p.add_argument("--threshold", type=float, help="override the tuned threshold")
-    p.add_argument("--labels", help=LABELS_HELP)
-    p.add_argument("--flow", default=None, help=FLOW_HELP)
-    p.add_argument("--keep-repeats", action="store_true", help=KEEP_REPEATS_HELP)
-    p.add_argument("--keep-borders", action="store_true", help=KEEP_BORDERS_HELP)
-    g = p.add_argument_group("dubbing and cue lists (one video; docs/audio.md)")
-    g.add_argument(
-        "--dub",
-        help="write the video with an impact sound at each event (.mp4/.mov/.mkv/.avi/.webm; "
-        "the video stream is copied, not re-encoded, where the container allows)",
-    )
-    g.add_argument("--sound", help="a sound file to use as the impact (default: a synthesised thump)")
-    g.add_argument(
-        "--mix",
-        choices=("original", "replace"),
-        default="original",
-        help="add the impacts to the video's own soundtrack (original) or replace it",
-    )
-    g.add_argument(
-        "--cues",
-        help="cue list for editors: .srt subtitles, .csv (frame, time, timecode, score) or "
-        ".edl (CMX 3600 with SMPTE timecodes)",
-    )
-
-
-def _add_eval_videos(p) -> None:
-    p.add_argument("videos", nargs="+", help="video files and/or folders of them (local or gs://)")
-    p.add_argument("--labels", required=True, help=LABELS_HELP)
-    p.add_argument("--out-dir", required=True, help="folder for results.json, report.md and plots")
-    p.add_argument("--workdir", help="a trained run or model bundle (model method; default: the shipped model)")
-    p.add_argument(
-        "--method",
-        choices=(*detectors.names(), "all", "both"),
-        default=None,
-        help="detector(s) to evaluate: one name, or all ('both' is the same) (default: all)",
-    )
-    p.add_argument("--name", default=None, help="title of the report (default: the labels file)")
-    p.add_argument("--flow", default=None, help=FLOW_HELP)
-    p.add_argument("--keep-repeats", action="store_true", help=KEEP_REPEATS_HELP)
-    p.add_argument("--keep-borders", action="store_true", help=KEEP_BORDERS_HELP)
 
 
 def _add_runner(p) -> None:
@@ -231,12 +142,12 @@ def _parser() -> argparse.ArgumentParser:
         "the weight chosen on validation",
     )
     _add_distributed(p)  # several processes: each scores its share of the videos
-    _add_detect(
+    detection_arguments.add_detect(
         sub.add_parser(
             "detect", help="detect audible events in a video file or a folder (JSON, CSV, timeline, overlay)"
         )
     )
-    _add_eval_videos(
+    detection_arguments.add_eval_videos(
         sub.add_parser("eval-videos", help="evaluate detectors on video files with label files (temporal, counting)")
     )
     p = sub.add_parser(

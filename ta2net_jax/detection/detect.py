@@ -78,26 +78,6 @@ class VideoTooShortError(VideoReadError):
     """Fewer frames than any detector can score."""
 
 
-def picking_for(detector_cls, run, config) -> events_lib.Picking:
-    """A detector's picking: `<name>_picking` from the run's detector.json, else the detector's default with
-    `<name>_threshold` (older detector.json files) and the run's eval separation: `eval.min_separation_s`
-    (seconds) or the older `eval.min_separation` (frames). A detector with `fixed_picking` (the reference)
-    ignores the run's separation."""
-    tuned = run.tuned if run is not None else {}
-    if isinstance(tuned.get(f"{detector_cls.name}_picking"), dict):
-        return events_lib.Picking.from_dict(tuned[f"{detector_cls.name}_picking"])
-    picking = detector_cls.default_picking()
-    if tuned.get(f"{detector_cls.name}_threshold") is not None:
-        picking = picking.replace(threshold=float(tuned[f"{detector_cls.name}_threshold"]))
-    if config is not None and not detector_cls.fixed_picking:
-        seconds = config.eval.get("min_separation_s")
-        if seconds is not None:  # candidates for `eval` to choose from: the first one until it has chosen
-            picking = picking.replace(min_separation_s=float(np.atleast_1d(seconds)[0]))
-        elif config.eval.get("min_separation") is not None:
-            picking = picking.replace(min_separation_s=None, min_separation_frames=int(config.eval.min_separation))
-    return picking
-
-
 def list_videos(folder: str) -> list[str]:
     """Video files directly inside ``folder`` (by suffix), sorted by name."""
     paths = video_lib.list_video_files(folder)
@@ -151,7 +131,7 @@ class VideoDetector:
         # A detector that fixes its input (the reference: 112 px, DIS) gets it whatever the run.
         self.image_size = detector_cls.input_size or image_size or 112
         self.flow_method = detector_cls.flow_method or flow_method or "dis"
-        self.picking = picking_for(detector_cls, run, self.config)
+        self.picking = events_lib.picking_for(detector_cls, run, self.config)
         self.run_flow_method = run_flow  # the estimator the run was trained on (None without a run)
         by_flow = (run.tuned.get(THRESHOLDS_BY_FLOW) or {}).get(self.flow_method) if run is not None else None
         if by_flow and self.flow_method != run_flow and detector_cls.name == "model":

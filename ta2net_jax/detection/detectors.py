@@ -22,7 +22,6 @@ Light at import (NumPy only): the command line lists the names without loading J
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import ClassVar
 
 import numpy as np
@@ -159,7 +158,7 @@ class ModelDetector(Detector):
         self.step = None  # the checkpoint step used (the newest that restores), once loaded
         # `ta2net eval --locator` tuned the picking on (1 − w)·P_model + w·P_locator: detect blends the same way.
         self.locator_timing = dict(run.tuned.get("locator_timing") or {})
-        self.locator = _locator(run, self.locator_timing)
+        self.locator = _locator(run)
         if self.locator is not None:
             self.centroid = self.locator.centroid
         # A high-fps video is scored as interleaved phases at no more than max_fps (analysis_rate.py), chosen
@@ -305,25 +304,13 @@ def blend_timing(scores, locator_scores, weight: float) -> np.ndarray:
     return (1.0 - weight) * np.asarray(scores) + weight * np.asarray(locator_scores)
 
 
-def _locator(run: Run, locator_timing: dict) -> ModelDetector | None:
-    """The `model` detector of the run's locator: a bundle's `locator/` folder (export/bundle.py), else the run
-    that `ta2net eval --locator` blended into the timing (detector.json `locator_timing`), else None. Its input
+def _locator(run: Run) -> ModelDetector | None:
+    """The `model` detector of the run's locator (export/bundle.py `timing_locator_dir`), or None. Its input
     must be the run's (frames are decoded and flow estimated once, at the run's size)."""
-    from input_pipeline import paths
     from ta2net_jax.config_utils import run_config
     from ta2net_jax.export import bundle
 
-    folder = bundle.locator_dir(run.workdir)
-    if folder is None and locator_timing.get("weight", 0) > 0:
-        folder = locator_timing.get("locator")
-        if folder and not (os.path.isabs(folder) or paths.is_remote(folder)):
-            folder = paths.join(run.workdir, folder)  # a bundle names its own locator/ relatively
-        if not folder or not paths.exists(paths.join(folder, "config.json")):
-            raise FileNotFoundError(
-                f"{run.workdir}/detector.json: its picking was tuned on the timing blended with the locator "
-                f"{folder!r}, which is not there; re-run `ta2net eval` without --locator, or with the locator's "
-                "new place"
-            )
+    folder = bundle.timing_locator_dir(run.workdir, run.tuned)
     if folder is None:
         return None
     config = run_config(folder)

@@ -249,3 +249,24 @@ def tune_picking(videos: Sequence[tuple], picking: Picking, *, tol: int = 3, thr
     except ValueError:
         raise ValueError("tune_picking: no finite candidate thresholds") from None
     return picking.replace(threshold=threshold), f1
+
+
+def picking_for(detector_cls, run, config) -> Picking:
+    """A detector's picking (`detector_cls`: a detectors.py class; `run`: its detectors.Run or None; `config`:
+    the run's): `<name>_picking` from the run's detector.json, else the detector's default with
+    `<name>_threshold` (older detector.json files) and the run's eval separation: `eval.min_separation_s`
+    (seconds) or the older `eval.min_separation` (frames). A detector with `fixed_picking` (the reference)
+    ignores the run's separation."""
+    tuned = run.tuned if run is not None else {}
+    if isinstance(tuned.get(f"{detector_cls.name}_picking"), dict):
+        return Picking.from_dict(tuned[f"{detector_cls.name}_picking"])
+    picking = detector_cls.default_picking()
+    if tuned.get(f"{detector_cls.name}_threshold") is not None:
+        picking = picking.replace(threshold=float(tuned[f"{detector_cls.name}_threshold"]))
+    if config is not None and not detector_cls.fixed_picking:
+        seconds = config.eval.get("min_separation_s")
+        if seconds is not None:  # candidates for `eval` to choose from: the first one until it has chosen
+            picking = picking.replace(min_separation_s=float(np.atleast_1d(seconds)[0]))
+        elif config.eval.get("min_separation") is not None:
+            picking = picking.replace(min_separation_s=None, min_separation_frames=int(config.eval.min_separation))
+    return picking

@@ -48,6 +48,25 @@ def locator_dir(folder: str | None) -> str | None:
     return path if path and is_bundle(path) else None
 
 
+def timing_locator_dir(workdir: str, tuned: dict) -> str | None:
+    """The locator a run's detection uses: its bundle's `locator/` folder, else the run that `ta2net eval
+    --locator` blended into the timing (`tuned["locator_timing"]`, from detector.json), else None. Raises
+    FileNotFoundError, naming the run, when the picking was tuned on a blend whose locator is gone."""
+    folder = locator_dir(workdir)
+    locator_timing = tuned.get("locator_timing") or {}
+    if folder is None and locator_timing.get("weight", 0) > 0:
+        folder = locator_timing.get("locator")
+        if folder and not (os.path.isabs(folder) or paths.is_remote(folder)):
+            folder = paths.join(workdir, folder)  # a bundle names its own locator/ relatively
+        if not folder or not paths.exists(paths.join(folder, "config.json")):
+            raise FileNotFoundError(
+                f"{workdir}/detector.json: its picking was tuned on the timing blended with the locator "
+                f"{folder!r}, which is not there; re-run `ta2net eval` without --locator, or with the locator's "
+                "new place"
+            )
+    return folder
+
+
 def point_timing_at_own_locator(folder: str) -> None:
     """In a bundle's detector.json, the timing blend (`locator_timing`) names the bundle's own `locator/`
     (relative to the bundle) instead of the run it was tuned with, whose path means nothing elsewhere."""
