@@ -26,6 +26,13 @@ KEEP_BORDERS_HELP = (
 )
 
 
+def _add_video_input(p) -> None:
+    """How a video becomes the detectors' input (detect.VideoDetector): its flow, repeated frames, borders."""
+    p.add_argument("--flow", default=None, help=FLOW_HELP)
+    p.add_argument("--keep-repeats", action="store_true", help=KEEP_REPEATS_HELP)
+    p.add_argument("--keep-borders", action="store_true", help=KEEP_BORDERS_HELP)
+
+
 def add_detect(p) -> None:
     """`ta2net detect VIDEO|FOLDER` (detection/detect.py)."""
     p.add_argument("video", help="a video file PyAV/OpenCV can read, or a folder of them (batch mode); local or gs://")
@@ -57,9 +64,7 @@ def add_detect(p) -> None:
     )
     p.add_argument("--threshold", type=float, help="override the tuned threshold")
     p.add_argument("--labels", help=LABELS_HELP)
-    p.add_argument("--flow", default=None, help=FLOW_HELP)
-    p.add_argument("--keep-repeats", action="store_true", help=KEEP_REPEATS_HELP)
-    p.add_argument("--keep-borders", action="store_true", help=KEEP_BORDERS_HELP)
+    _add_video_input(p)
     g = p.add_argument_group("dubbing and cue lists (one video; docs/audio.md)")
     g.add_argument(
         "--dub",
@@ -93,6 +98,4 @@ def add_eval_videos(p) -> None:
         help="detector(s) to evaluate: one name, or all ('both' is the same) (default: all)",
     )
     p.add_argument("--name", default=None, help="title of the report (default: the labels file)")
-    p.add_argument("--flow", default=None, help=FLOW_HELP)
-    p.add_argument("--keep-repeats", action="store_true", help=KEEP_REPEATS_HELP)
-    p.add_argument("--keep-borders", action="store_true", help=KEEP_BORDERS_HELP)
+    _add_video_input(p)
