@@ -222,7 +222,9 @@ def calibrate(
     other_flow = detector.flow_method != detector.run_flow_method
     if detector.tvl1_options and not other_flow:
         raise ValueError(
-            f"{workdir}: TV-L1 settings are stored with the thresholds of a flow the model was not trained on"
+            f"{workdir}: the model was trained on {detector.flow_method} flow, so its own thresholds are for that "
+            "flow as it was trained; --tvl1 settings are only stored with the thresholds of a flow it was not "
+            "trained on (--flow tvl1-jax for a model trained on another flow)"
         )
     before = current_thresholds(detector)
     scored = {f.name: score_folder(detector, f, progress) for f in tune_on}
