@@ -46,8 +46,6 @@ from input_pipeline import (
     worker_pool,
 )
 
-MIN_FRAMES = 5  # inflection flow drops 2 frames at each end
-
 
 @dataclasses.dataclass(frozen=True)
 class PrepareOptions:
@@ -151,10 +149,7 @@ def decode_clip(path: str, options: PrepareOptions) -> DecodedClip:
     if options.max_frames is not None:
         keep = keep[: options.max_frames]
     frames = decoded.frames[keep]
-    if len(frames) < MIN_FRAMES:
-        raise video_lib.VideoReadError(
-            path, f"only {len(frames)} frames; at least {MIN_FRAMES} are needed (inflection flow drops 2 at each end)"
-        )
+    video_lib.check_frame_count(path, len(frames))
     return DecodedClip(path, frames, keep, decoded, time.perf_counter() - t0)
 
 

@@ -37,13 +37,24 @@ from input_pipeline.video_decode import (
     scan,
     upright_rgb,
 )
-from input_pipeline.video_files import VIDEO_SUFFIXES, VideoReadError, list_video_files, missing_reason
+from input_pipeline.video_files import (
+    MIN_FRAMES,
+    VIDEO_SUFFIXES,
+    VideoReadError,
+    VideoTooShortError,
+    check_frame_count,
+    list_video_files,
+    missing_reason,
+)
 from input_pipeline.video_writer import write_video
 
 __all__ = [
     "VIDEO_SUFFIXES",
     "DecodedVideo",
+    "MIN_FRAMES",
     "VideoReadError",
+    "VideoTooShortError",
+    "check_frame_count",
     "iter_frames",
     "list_video_files",
     "missing_reason",

@@ -49,6 +49,23 @@ class VideoReadError(ValueError):
         return (type(self), (self.path, self.problem))
 
 
+# The fewest frames anything scores: inflection flow drops two frames at each end of a video.
+MIN_FRAMES = 5
+
+
+class VideoTooShortError(VideoReadError):
+    """Fewer decoded frames than inflection flow needs (MIN_FRAMES)."""
+
+
+def check_frame_count(path, count: int) -> None:
+    """Raise VideoTooShortError naming ``path`` when ``count`` decoded frames are fewer than MIN_FRAMES."""
+    if count < MIN_FRAMES:
+        noun = "frame" if count == 1 else "frames"
+        raise VideoTooShortError(
+            path, f"only {count} {noun}; at least {MIN_FRAMES} are needed (inflection flow drops 2 at each end)"
+        )
+
+
 def check_file(path: str) -> None:
     if not os.path.exists(path):
         raise VideoReadError(path, missing_reason(path))

@@ -118,6 +118,21 @@ def test_folder_batch(video_folder, tmp_path, capsys):
     assert "--out-dir" in capsys.readouterr().err
 
 
+def test_too_short_video_is_skipped_with_its_frame_count(tmp_path, capsys):
+    """A 1-frame clip cannot give inflection flow: skipped, named, counted in words, exit status 1."""
+    from input_pipeline import video
+
+    path = tmp_path / "still.mp4"
+    video.write_video(str(path), np.zeros((1, 32, 32, 3), np.uint8), 30.0)
+    status = cli.main(["detect", str(path), "--method", "inflection", "--out-dir", str(tmp_path / "out")])
+    printed = capsys.readouterr().out
+    assert status == 1
+    assert f"{path}: only 1 frame; at least {video.MIN_FRAMES} are needed" in printed
+    with pytest.raises(video.VideoTooShortError, match="only 4 frames"):
+        video.check_frame_count("x.mp4", 4)
+    video.check_frame_count("x.mp4", video.MIN_FRAMES)  # enough: no error
+
+
 def test_audible623_labels_on_the_timeline(tmp_path, monkeypatch):
     """The acceptance command: `detect v_BoxingPunchingBag_g05_c01.avi --plot t.png --labels labels.json`."""
     video = realdata("ucf101_audible623", "v_BoxingPunchingBag_g05_c01.avi")

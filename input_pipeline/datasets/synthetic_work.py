@@ -103,10 +103,7 @@ def prepare_video(path: str, flow_method: str | None, size: int) -> dict:
     if not os.path.exists(events_path):
         raise video_lib.VideoReadError(path, f"no events file {os.path.basename(events_path)} beside it")
     decoded = video_lib.read_video(path, size=(size, size))
-    if decoded.frames.shape[0] < 5:
-        raise video_lib.VideoReadError(
-            path, f"only {decoded.frames.shape[0]} frames; at least 5 are needed (inflection flow drops 2 at each end)"
-        )
+    video_lib.check_frame_count(path, decoded.frames.shape[0])
     try:
         with open(events_path) as f:
             record = json.load(f)

@@ -45,7 +45,6 @@ from input_pipeline.video import VideoReadError, read_video
 from ta2net_jax.detection import detectors, events as events_lib
 from ta2net_jax.detection.outputs import check_outputs, output_stems, write_events_csv, write_video_overlay
 
-MIN_FRAMES = 5  # inflection flow needs two flows on each side of a frame
 # What a detect result reports against --labels (evaluation/metrics/timing.py `evaluate_videos`).
 LABEL_METRICS = (
     "event_f1_tol1",
@@ -72,10 +71,6 @@ THRESHOLDS_BY_FLOW = "thresholds_by_flow"
 # Its entry for "tvl1-jax" may name the TV-L1 settings those thresholds were chosen with (flow_jax.OPENCV_DEFAULTS
 # overrides); detect then estimates the flow with them.
 TVL1_OPTIONS = "tvl1_options"
-
-
-class VideoTooShortError(VideoReadError):
-    """Fewer frames than any detector can score."""
 
 
 def list_videos(folder: str) -> list[str]:
@@ -170,10 +165,7 @@ class VideoDetector:
         and the native fps, as for any video (`repeated_frames` lists them; none with `keep_repeats`)."""
         size = self.image_size
         decoded = read_video(video_path, size=(size, size), crop_borders=self.crop_borders)
-        if decoded.frames.shape[0] < MIN_FRAMES:
-            raise VideoTooShortError(
-                video_path, f"only {decoded.frames.shape[0]} frames; at least {MIN_FRAMES} are needed"
-            )
+        video_lib.check_frame_count(video_path, decoded.frames.shape[0])
         if self.keep_repeats:
             frames, repeats = decoded.frames, frame_repeats.no_repeats(len(decoded.frames))
         else:
