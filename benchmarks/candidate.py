@@ -8,6 +8,7 @@ are scored after, for information; nothing is chosen on them.
 
     python benchmarks/candidate.py gainA mix_small=0.25,flow_gain=2 --control runs/ctlB_bundle
     # the control itself: python benchmarks/candidate.py ctlB mix_small=0.25
+    # the control again with another clip order: python benchmarks/candidate.py ctlS1 mix_small=0.25 --seed 1
 
 Steps, each skipped when its output is there (so an interrupted run goes on where it stopped; `ta2net train`
 resumes from its last checkpoint):
@@ -115,8 +116,9 @@ def _run(args: list[str]) -> None:
     subprocess.run(args, check=True, cwd=ROOT)
 
 
-def measure(name: str, variant: str, steps: int, base: str, cli: list[str]) -> str:
-    """Steps 1–5 of the module docstring; returns the candidate's bundle."""
+def measure(name: str, variant: str, steps: int, base: str, cli: list[str], seed: int | None = None) -> str:
+    """Steps 1–5 of the module docstring (``seed``: the training's `config.seed`, i.e. its clip order and
+    contrastive sampling; None keeps the config's); returns the candidate's bundle."""
     run, bundle = f"runs/{name}", f"runs/{name}_bundle"
     for folder_name, folder in TUNE_ON.items():
         if not (ROOT / folder).is_dir():
@@ -124,7 +126,8 @@ def measure(name: str, variant: str, steps: int, base: str, cli: list[str]) -> s
                 f"{folder}: the {folder_name} folder is missing; make it with {MADE_BY[folder_name]}"
             )
     if not (ROOT / run / "checkpoints" / str(steps)).is_dir():  # trained to the end (a resumed run goes on)
-        _run([*cli, "train", "--config", f"configs/default_detector.py:{variant}",
+        seeded = [] if seed is None else [f"--config.seed={seed}"]
+        _run([*cli, "train", "--config", f"configs/default_detector.py:{variant}", *seeded,
               f"--config.train.num_steps={steps}", "--workdir", run, "--init-from", base])  # fmt: skip
     if not (ROOT / bundle / "detector.json").exists():
         inherit_picking(str(ROOT / base), str(ROOT / run))
@@ -145,11 +148,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("variant", help="configs/default_detector.py arguments, e.g. mix_small=0.25,flow_gain=2")
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--base", default=BASE, help="the bundle the candidate starts from and inherits")
+    parser.add_argument(
+        "--seed", type=int, help="the training's config.seed (clip order, sampling): a repeat with another seed"
+    )
     parser.add_argument("--control", help="a bundle measured the same way without the variant (e.g. runs/ctlB_bundle)")
     args = parser.parse_args(argv)
     cli = [sys.executable, "-m", "ta2net_jax.cli"]
     try:
-        bundle = measure(args.name, args.variant, args.steps, args.base, cli)
+        bundle = measure(args.name, args.variant, args.steps, args.base, cli, args.seed)
         models = {"base": args.base, **({"control": args.control} if args.control else {}), args.name: bundle}
         figures = {label: calibrated(str(ROOT / path)) for label, path in models.items()}
     except subprocess.CalledProcessError as e:

@@ -102,3 +102,22 @@ def test_a_trained_candidate_is_bundled_calibrated_and_scored_once(tmp_path, mon
     assert ran == ["export", "calibrate", "real-benchmark"]
     candidate.measure("c", "mix_small=0.25", 10, str(tmp_path / "base"), ["ta2net"])
     assert ran == ["export", "calibrate", "real-benchmark"]
+
+
+def test_a_seed_reaches_the_training_command_only_when_given(tmp_path, monkeypatch):
+    monkeypatch.setattr(candidate, "ROOT", tmp_path)
+    for folder in candidate.TUNE_ON.values():
+        (tmp_path / folder).mkdir(parents=True)
+    trained = []
+
+    def stop_after_training(args):  # the command line is all this test needs
+        trained.append(args)
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(candidate, "_run", stop_after_training)
+    for seed in (None, 3):
+        with pytest.raises(RuntimeError):
+            candidate.measure("s", "mix_small=0.25", 10, candidate.BASE, ["ta2net"], seed=seed)
+    unseeded, seeded = trained
+    assert unseeded[1] == "train" and not any(a.startswith("--config.seed") for a in unseeded)
+    assert "--config.seed=3" in seeded and seeded[seeded.index("--workdir") + 1] == "runs/s"
