@@ -8,7 +8,11 @@ are scored after, for information; nothing is chosen on them.
 
     python benchmarks/candidate.py gainA mix_small=0.25,flow_gain=2 --control runs/ctlB_bundle
     # the control itself: python benchmarks/candidate.py ctlB mix_small=0.25
-    # the control again with another clip order: python benchmarks/candidate.py ctlS1 mix_small=0.25 --seed 1
+    # the control again with another clip order, also scored on held-out folders (calibrate's --check-on:
+    # reported at the chosen thresholds, never tuned on):
+    python benchmarks/candidate.py ctlS1 mix_small=0.25 --seed 1 \
+      --check-on v2_64_test=data/tfds/raw/synthetic_collisions/v2/test \
+      --check-on perspective_test=runs/perspective_heldout/videos
 
 Steps, each skipped when its output is there (so an interrupted run goes on where it stopped; `ta2net train`
 resumes from its last checkpoint):
@@ -76,12 +80,14 @@ def calibrated(bundle: str) -> dict:
     if not record:
         raise ValueError(f"{bundle}/detector.json: no calibration record; run ta2net calibrate on it first")
     folders = {n: f["after"]["f1_tol3"] for n, f in record["folders"].items() if f["role"] == "tune"}
+    checks = {n: f["after"]["f1_tol3"] for n, f in record["folders"].items() if f["role"] != "tune"}
     thresholds = {"native": tuned["model_threshold"]}
     if tuned.get("analysis_rate"):  # videos of 30 fps or more are scored as phases, with a threshold of their own
         thresholds["phase"] = tuned["analysis_rate"]["threshold"]
     return {
         "thresholds": thresholds,
         "folders": folders,
+        "checks": checks,
         "criterion": sum(folders.values()) / len(folders),
     }
 
@@ -116,15 +122,23 @@ def _run(args: list[str]) -> None:
     subprocess.run(args, check=True, cwd=ROOT)
 
 
-def measure(name: str, variant: str, steps: int, base: str, cli: list[str], seed: int | None = None) -> str:
+def measure(
+    name: str,
+    variant: str,
+    steps: int,
+    base: str,
+    cli: list[str],
+    seed: int | None = None,
+    check_on: dict[str, str] | None = None,
+) -> str:
     """Steps 1–5 of the module docstring (``seed``: the training's `config.seed`, i.e. its clip order and
-    contrastive sampling; None keeps the config's); returns the candidate's bundle."""
+    contrastive sampling; None keeps the config's; ``check_on``: name → labelled folder that calibrate scores
+    at the chosen thresholds and records, never tunes on); returns the candidate's bundle."""
     run, bundle = f"runs/{name}", f"runs/{name}_bundle"
-    for folder_name, folder in TUNE_ON.items():
+    for folder_name, folder in {**TUNE_ON, **(check_on or {})}.items():
         if not (ROOT / folder).is_dir():
-            raise FileNotFoundError(
-                f"{folder}: the {folder_name} folder is missing; make it with {MADE_BY[folder_name]}"
-            )
+            made_by = f"; make it with {MADE_BY[folder_name]}" if folder_name in MADE_BY else ""
+            raise FileNotFoundError(f"{folder}: the {folder_name} folder is missing{made_by}")
     if not (ROOT / run / "checkpoints" / str(steps)).is_dir():  # trained to the end (a resumed run goes on)
         seeded = [] if seed is None else [f"--config.seed={seed}"]
         _run([*cli, "train", "--config", f"configs/default_detector.py:{variant}", *seeded,
@@ -135,7 +149,8 @@ def measure(name: str, variant: str, steps: int, base: str, cli: list[str], seed
         _run([*cli, "export", "--workdir", run, "--locator", locator, "--format", "bundle", "--out", bundle])
     if "calibration" not in bundle_lib.read_tuned(str(ROOT / bundle)):
         tune = [arg for n, f in TUNE_ON.items() for arg in ("--tune-on", f"{n}={f}")]
-        _run([*cli, "calibrate", "--workdir", bundle, "--tune", "native,phase", *tune])
+        check = [arg for n, f in (check_on or {}).items() for arg in ("--check-on", f"{n}={f}")]
+        _run([*cli, "calibrate", "--workdir", bundle, "--tune", "native,phase", *tune, *check])
     real = real_benchmark_of(bundle)
     if not (ROOT / real).exists():
         _run([*cli, "real-benchmark", "--workdir", bundle, "--out", os.path.dirname(real)])
@@ -151,26 +166,38 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--seed", type=int, help="the training's config.seed (clip order, sampling): a repeat with another seed"
     )
+    parser.add_argument(
+        "--check-on",
+        action="append",
+        default=[],
+        metavar="NAME=FOLDER",
+        help="a labelled folder scored at the chosen thresholds and reported, never tuned on (e.g. a test split)",
+    )
     parser.add_argument("--control", help="a bundle measured the same way without the variant (e.g. runs/ctlB_bundle)")
     args = parser.parse_args(argv)
     cli = [sys.executable, "-m", "ta2net_jax.cli"]
+    check_on = dict(spec.split("=", 1) for spec in args.check_on if "=" in spec)
+    if len(check_on) != len(args.check_on):
+        sys.exit(f"candidate {args.name}: --check-on takes NAME=FOLDER, got {args.check_on}")
     try:
-        bundle = measure(args.name, args.variant, args.steps, args.base, cli, args.seed)
+        bundle = measure(args.name, args.variant, args.steps, args.base, cli, args.seed, check_on)
         models = {"base": args.base, **({"control": args.control} if args.control else {}), args.name: bundle}
         figures = {label: calibrated(str(ROOT / path)) for label, path in models.items()}
     except subprocess.CalledProcessError as e:
         sys.exit(f"candidate {args.name}: `ta2net {e.cmd[3]}` stopped (exit {e.returncode}); its message is above")
     except (FileNotFoundError, ValueError) as e:
         sys.exit(f"candidate {args.name}: {e}")
-    print(f"\n| model | thresholds | {' | '.join(TUNE_ON)} | criterion | real (default picking) |")
-    print("|---|---|" + "---|" * len(TUNE_ON) + "---|---|")
+    checks = sorted({n for fig in figures.values() for n in fig["checks"]})
+    print(f"\n| model | thresholds | {' | '.join(TUNE_ON)} | criterion | {''.join(n + ' | ' for n in checks)}real |")
+    print("|---|---|" + "---|" * (len(TUNE_ON) + len(checks)) + "---|---|")
     for label, fig in figures.items():
         real_json = ROOT / real_benchmark_of(models[label])
         real = real_means(str(real_json)) if real_json.exists() else None
         real_text = ", ".join(f"{k} {v:.3f}" for k, v in real.items()) if real else "(docs/RESULTS.md §2)"
         thresholds = " / ".join(f"{v:.3f}" for v in fig["thresholds"].values())
         cells = " | ".join(f"{fig['folders'].get(n, float('nan')):.3f}" for n in TUNE_ON)
-        print(f"| {label} | {thresholds} | {cells} | {fig['criterion']:.3f} | {real_text} |")
+        checked = "".join(f"{fig['checks'][n]:.3f} | " if n in fig["checks"] else "– | " for n in checks)
+        print(f"| {label} | {thresholds} | {cells} | {fig['criterion']:.3f} | {checked}{real_text} |")
     if not args.control:  # more steps alone move the criterion: without the control there is no verdict
         print(
             "\nno --control: the rule is not judged (the control is this script run without the variant's option, "

@@ -40,7 +40,7 @@ def test_inherited_picking_names_the_base_locator_by_its_path(tmp_path):
 
 def test_criterion_is_the_mean_of_the_tuning_folders_and_the_rule_asks_a_margin(tmp_path):
     figures = candidate.calibrated(str(_bundle(tmp_path / "b", {"v2": 0.80, "persp": 0.66}, native=0.5, phase=0.49)))
-    assert figures["criterion"] == pytest.approx(0.73)
+    assert figures["criterion"] == pytest.approx(0.73) and figures["checks"] == {"test": 0.0}
     assert figures["thresholds"] == {"native": 0.5, "phase": 0.49}
     assert "passes" in candidate.verdict(0.7351, {"base": 0.729, "control": 0.73})
     assert "fails" in candidate.verdict(0.7349, {"base": 0.729, "control": 0.73})
@@ -70,6 +70,10 @@ def test_a_missing_validation_folder_is_named_before_anything_runs(tmp_path, mon
     monkeypatch.setattr(candidate, "_run", ran.append)
     with pytest.raises(FileNotFoundError, match="v2_64_validation folder is missing"):
         candidate.measure("x", "mix_small=0.25", 10, candidate.BASE, ["ta2net"])
+    for folder in candidate.TUNE_ON.values():
+        (tmp_path / folder).mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="nowhere: the test folder is missing$"):
+        candidate.measure("x", "mix_small=0.25", 10, candidate.BASE, ["ta2net"], check_on={"test": "nowhere"})
     assert ran == []
 
 
@@ -77,9 +81,10 @@ def test_a_trained_candidate_is_bundled_calibrated_and_scored_once(tmp_path, mon
     """With the training done, measure exports, calibrates (the inherited picking carries no calibration of
     its own) and scores the real clips, each once; a second call finds everything and runs nothing."""
     monkeypatch.setattr(candidate, "ROOT", tmp_path)
-    for folder in candidate.TUNE_ON.values():
+    for folder in [*candidate.TUNE_ON.values(), "held_out"]:
         (tmp_path / folder).mkdir(parents=True)
     _bundle(tmp_path / "base", {"v2": 0.8})
+    calibrate_args = []
     (tmp_path / "runs" / "c" / "checkpoints" / "10").mkdir(parents=True)
     ran = []
 
@@ -91,6 +96,7 @@ def test_a_trained_candidate_is_bundled_calibrated_and_scored_once(tmp_path, mon
                 (tmp_path / "runs/c/detector.json").read_text()
             )
         elif args[1] == "calibrate":
+            calibrate_args.extend(args)
             path = tmp_path / "runs" / "c_bundle" / "detector.json"
             path.write_text(json.dumps({**json.loads(path.read_text()), "calibration": {"folders": {}}}))
         elif args[1] == "real-benchmark":
@@ -98,8 +104,13 @@ def test_a_trained_candidate_is_bundled_calibrated_and_scored_once(tmp_path, mon
             (tmp_path / "runs" / "real_benchmark_c" / "results.json").write_text("{}")
 
     monkeypatch.setattr(candidate, "_run", fake_run)
-    assert candidate.measure("c", "mix_small=0.25", 10, str(tmp_path / "base"), ["ta2net"]) == "runs/c_bundle"
+    check_on = {"test": "held_out"}
+    bundle = candidate.measure("c", "mix_small=0.25", 10, str(tmp_path / "base"), ["ta2net"], check_on=check_on)
+    assert bundle == "runs/c_bundle"
     assert ran == ["export", "calibrate", "real-benchmark"]
+    # A check folder is scored by the same calibrate call, never tuned on.
+    assert calibrate_args[calibrate_args.index("--check-on") + 1] == "test=held_out"
+    assert calibrate_args.count("--tune-on") == len(candidate.TUNE_ON)
     candidate.measure("c", "mix_small=0.25", 10, str(tmp_path / "base"), ["ta2net"])
     assert ran == ["export", "calibrate", "real-benchmark"]
 
