@@ -5,6 +5,8 @@ chosen on these clips, and that the shipped inflection default is the threshold 
 import json
 import os
 
+import numpy as np
+import pytest
 from conftest import realdata
 
 from ta2net_jax.detection import detectors
@@ -47,5 +49,32 @@ def test_flow_option_changes_every_method_but_the_reference(tmp_path, monkeypatc
     assert result["methods"]["inflection"]["input"]["flow"] == "farneback"
     assert result["methods"]["reference"]["input"]["flow"] == "dis"
     assert text.startswith("Optical flow `farneback`") and len(result["methods"]["inflection"]["rows"]) == 4
+    # The threshold sweep: at factor 1 it is the default rows' set mean; plotted, and summarised in the tables.
+    for method, d in result["methods"].items():
+        sweep = d["threshold_sweep"]
+        defaults = [r["f1_tol3"] for r in d["rows"] if r["variant"].startswith("default")]
+        assert sweep["mean"][sweep["factors"].index(1.0)] == pytest.approx(np.mean(defaults)), method
+    assert (tmp_path / "threshold_sweep.png").read_bytes()[:4] == b"\x89PNG"
+    assert "How much the threshold moves it" in text and "| reference |" in text.split("How much")[1]
     args = cli._parser().parse_args(["real-benchmark", "--flow", "tvl1-jax"])
     assert args.flow == "tvl1-jax"
+
+
+def test_threshold_sweep_scales_every_clips_own_threshold():
+    """A clip scored in phases keeps its own (phase) threshold under the sweep: each clip's picking is scaled."""
+    from ta2net_jax.detection.events import Picking
+
+    scores = np.zeros(60)
+    scores[[10, 30, 50]] = [0.9, 0.6, 0.45]  # three peaks, 20 frames apart
+    gt = np.array([10, 30])
+
+    def clip(name, threshold):
+        return {"set": name, "scores": scores, "fps": 25.0, "picking": Picking(threshold=threshold), "gt": gt}
+
+    sweep = real_benchmark.threshold_sweep([clip("a", 0.5), clip("b", 0.7)])
+    at = dict(zip(sweep["factors"], zip(sweep["per_set"]["a"], sweep["per_set"]["b"])))
+    # a: 0.5 keeps 0.9, 0.6 (F1 1); × 0.8 = 0.4 adds the false 0.45 (F1 0.8). b: 0.7 keeps 0.9 only (F1 2/3);
+    # × 0.85 = 0.595 adds 0.6 (F1 1); × 0.8 = 0.56 the same.
+    assert at[1.0] == pytest.approx((1.0, 2 / 3)) and at[0.8] == pytest.approx((0.8, 1.0))
+    assert sweep["mean"][sweep["factors"].index(1.0)] == pytest.approx((1.0 + 2 / 3) / 2)
+    assert real_benchmark.sweep_band(sweep) == (min(sweep["mean"][4:13]), max(sweep["mean"][4:13]))

@@ -211,6 +211,28 @@ def plot_success_curves(path, curves: Mapping[str, np.ndarray], thresholds: np.n
     _finish(fig, ax, path, "cIoU threshold t", "fraction of samples with cIoU ≥ t", title)
 
 
+def plot_threshold_sweeps(path, sweeps: Mapping[str, dict]) -> None:
+    """One panel per set and one for the mean over sets: F1 ±3 against the factor on each detector's default
+    threshold; ``sweeps``: method -> real_benchmark.threshold_sweep output."""
+    sets = list(next(iter(sweeps.values()))["per_set"])
+    panels = [*sets, "mean over sets"]
+    fig = _figure(3.6 * len(panels), 3.4)
+    for k, panel in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), k + 1)
+        for i, (method, sweep) in enumerate(sweeps.items()):
+            values = sweep["mean"] if panel == "mean over sets" else sweep["per_set"].get(panel)
+            if values:
+                ax.plot(sweep["factors"], values, marker=".", color=f"C{i}", label=method)
+        ax.axvline(1.0, color="0.5", ls="--", lw=0.8)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("threshold × (1 = default)")
+        ax.set_ylabel("F1 ±3" if k == 0 else "")
+        ax.grid(True, alpha=0.3)
+        ax.set_title(panel, fontsize=9)
+    ax.legend(fontsize=7, loc="lower left")
+    _save(fig, path)
+
+
 def plot_map_examples(path, examples: list[dict], *, title: str = "") -> None:
     """Frames with their sound-source map: each example has ``frame`` [H, W, 3] uint8, ``map`` [h, w],
     ``points`` [[x, y], ...] (ground-truth contacts, pixels), ``boxes`` [[x0, y0, x1, y1], ...], ``caption``."""
