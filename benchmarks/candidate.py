@@ -147,6 +147,12 @@ def measure(
         inherit_picking(str(ROOT / base), str(ROOT / run))
         locator = os.path.join(base, bundle_lib.LOCATOR_DIR)
         _run([*cli, "export", "--workdir", run, "--locator", locator, "--format", "bundle", "--out", bundle])
+    return score_bundle(bundle, cli, check_on)
+
+
+def score_bundle(bundle: str, cli: list[str], check_on: dict[str, str] | None = None) -> str:
+    """Steps 4–5 of the module docstring on a ready bundle (a candidate's, or one made otherwise, e.g.
+    benchmarks/weight_average.py), each skipped when done; returns ``bundle``."""
     if "calibration" not in bundle_lib.read_tuned(str(ROOT / bundle)):
         tune = [arg for n, f in TUNE_ON.items() for arg in ("--tune-on", f"{n}={f}")]
         check = [arg for n, f in (check_on or {}).items() for arg in ("--check-on", f"{n}={f}")]
