@@ -355,6 +355,8 @@ def benchmark(
         json.dump(result, f, indent=2, default=json_default)
     with open(os.path.join(out, "tables.md"), "w") as f:
         f.write(text)
+    if results_md:  # the tables only: the figures' paths below are in `out`, which a checkout does not hold
+        write_into(results_md, text)
     sheet = save_locations_sheet(result, os.path.join(out, "event_locations.png"))
     if sheet:
         text += f"\nEvent locations ({sheet['method']}): {sheet['path']}\n"
@@ -364,6 +366,4 @@ def benchmark(
 
         plot_threshold_sweeps(os.path.join(out, "threshold_sweep.png"), sweeps)
         text += f"Threshold sweep: {os.path.join(out, 'threshold_sweep.png')}\n"
-    if results_md:
-        write_into(results_md, text)
     return text
