@@ -58,13 +58,20 @@ MADE_BY = {
 MIN_GAIN = 0.005
 
 
+def picking_without_calibration(bundle: str) -> dict:
+    """``bundle``'s detector.json without what belongs to its own scores: its calibration record and its
+    thresholds for other flow estimators (a model that inherits the picking gets its own from calibrate)."""
+    tuned = bundle_lib.read_tuned(bundle)
+    for own in ("calibration", "thresholds_by_flow"):
+        tuned.pop(own, None)
+    return tuned
+
+
 def inherit_picking(base: str, run: str) -> dict:
     """``base``'s detector.json written into ``run`` with ``locator_timing.locator`` naming ``base``'s locator
     (recorded relative to the bundle there), without what belongs to ``base``'s own scores: its calibration
     record (step 4 makes the candidate's) and its thresholds for other flow estimators; returns it."""
-    tuned = bundle_lib.read_tuned(base)
-    for own in ("calibration", "thresholds_by_flow"):
-        tuned.pop(own, None)
+    tuned = picking_without_calibration(base)
     timing = tuned.get("locator_timing")
     if timing and timing.get("locator") and not os.path.isabs(timing["locator"]):
         timing["locator"] = os.path.join(base, timing["locator"])

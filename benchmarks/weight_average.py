@@ -77,9 +77,7 @@ def write_average(members: list[str], out: str) -> None:
     locator = Path(members[0], bundle_lib.LOCATOR_DIR)
     if locator.is_dir():
         shutil.copytree(locator, Path(out, bundle_lib.LOCATOR_DIR), dirs_exist_ok=True)
-    tuned = bundle_lib.read_tuned(members[0])
-    for own in ("calibration", "thresholds_by_flow"):
-        tuned.pop(own, None)
+    tuned = candidate.picking_without_calibration(members[0])
     Path(out, "detector.json").write_text(json.dumps(tuned, indent=2, sort_keys=True))
 
 
