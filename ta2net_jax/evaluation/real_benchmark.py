@@ -288,11 +288,10 @@ def tables(result: dict) -> str:
     sweep = ["| method | mean F1 ±3 (default) | min–max, threshold × " + f"{lo}–{hi} | min–max, × 0.8–1.2 |"]
     sweep.append("|---|---|---|---|")
     for method, d in result["methods"].items():
-        if "threshold_sweep" in d:  # results.json written before the sweep existed have none
-            s = d["threshold_sweep"]
-            at_one = s["mean"][s["factors"].index(1.0)]
-            band, full = sweep_band(s), sweep_band(s, (SWEEP_FACTORS[0], SWEEP_FACTORS[-1]))
-            sweep.append(f"| {method} | {at_one:.3f} | {band[0]:.3f}–{band[1]:.3f} | {full[0]:.3f}–{full[1]:.3f} |")
+        s = d["threshold_sweep"]
+        at_one = s["mean"][s["factors"].index(1.0)]
+        band, full = sweep_band(s), sweep_band(s, (SWEEP_FACTORS[0], SWEEP_FACTORS[-1]))
+        sweep.append(f"| {method} | {at_one:.3f} | {band[0]:.3f}–{band[1]:.3f} | {full[0]:.3f}–{full[1]:.3f} |")
     sweep_text = (
         "\n\n#### How much the threshold moves it (default threshold × 0.8–1.2, every clip's own)\n\n"
         + "\n".join(sweep)
@@ -360,7 +359,7 @@ def benchmark(
     sheet = save_locations_sheet(result, os.path.join(out, "event_locations.png"))
     if sheet:
         text += f"\nEvent locations ({sheet['method']}): {sheet['path']}\n"
-    sweeps = {m: d["threshold_sweep"] for m, d in result["methods"].items() if "threshold_sweep" in d}
+    sweeps = {m: d["threshold_sweep"] for m, d in result["methods"].items()}
     if sweeps:
         from ta2net_jax.evaluation.plots import plot_threshold_sweeps
 
