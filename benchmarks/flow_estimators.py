@@ -11,7 +11,8 @@ row "dis") were chosen, and "tvl1-jax": input_pipeline.flow_jax (TV-L1 in JAX wi
 the default JAX device, scored on the same pairs as "tvl1"; its time excludes compilation (one warm-up call
 per shape), and it is also timed on the first pairs of one video in a single call (``--jax-batch``).
 ``--jax-compaction`` and ``--jax-steps-per-check`` override `estimate_flow_batch`'s defaults for the device
-in every tvl1-jax row.
+in every tvl1-jax row; ``--jax-tvl1 KEY=VALUE`` a TV-L1 setting (e.g. ``edge_weight=50``, the image-driven TV;
+measure with ``--no-write`` then, so the OpenCV-defaults section stays what it says).
 
     python benchmarks/flow_estimators.py --num-videos 4 --size 64 112
 """
@@ -34,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from input_pipeline.flow import DIS_OPTIONS, FLOW_METHODS, endpoint_error, estimate_flow  # noqa: E402
+from input_pipeline.flow_jax import parse_overrides  # noqa: E402
 from input_pipeline.synthetic import SceneConfig, generate_video  # noqa: E402
 
 SECTION = "## Optical flow estimators (CPU)"
@@ -304,6 +306,13 @@ def main(argv=None) -> None:
         "--jax-steps-per-check", type=int, help="tvl1-jax's primal-dual steps per inner-loop test (default 1)"
     )
     parser.add_argument(
+        "--jax-tvl1",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a TV-L1 setting for tvl1-jax (flow_jax.SETTINGS, e.g. edge_weight=50; repeat the flag); kept in its rows",
+    )
+    parser.add_argument(
         "--no-write", action="store_true", help="leave benchmarks/RESULTS.md and benchmarks/results.jsonl alone"
     )
     parser.add_argument("--jsonl", help="also append every row to this JSON-lines file")
@@ -313,6 +322,10 @@ def main(argv=None) -> None:
         for key, value in (("compaction", args.jax_compaction), ("steps_per_check", args.jax_steps_per_check))
         if value is not None
     }
+    try:
+        jax_options.update(parse_overrides(args.jax_tvl1))
+    except ValueError as err:
+        parser.error(str(err))
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = set(methods) - set(ALL_METHODS)
     if unknown:

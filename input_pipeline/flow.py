@@ -147,7 +147,7 @@ def estimate_flow(
         process may run on (for callers outside a worker pool: `detect`, `eval`; DIS at 64 px on 2 cores
         runs 2-3x faster with 2 threads than with 1).
       dis_options: overrides of :data:`DIS_OPTIONS` (method "dis" only), e.g. ``{"preset": 1}``.
-      tvl1_options: overrides of flow_jax.OPENCV_DEFAULTS (method "tvl1-jax" only), e.g. ``{"lambda_": 0.6}``.
+      tvl1_options: overrides of flow_jax.SETTINGS (method "tvl1-jax" only), e.g. ``{"lambda_": 0.6}``.
 
     Returns:
       ``(fwd, bwd)``, each ``[N-1, H, W, 2]`` float16 (u, v) in pixels: ``fwd[k]`` maps frame k to k+1 at

@@ -90,7 +90,7 @@ def estimate_flow_batch(
         :func:`default_pairs_per_device` times the devices: 2 per device on the CPU, 1,024 at 112²
         on accelerators). Fewer pairs go in one call of :func:`call_size` (a power of two per device); the
         last call is padded with blank pairs, so the calls of a video share one compiled shape.
-      params: overrides of :data:`input_pipeline.flow_jax.OPENCV_DEFAULTS` (and ``interpolation``,
+      params: overrides of :data:`input_pipeline.flow_jax.SETTINGS` (and ``interpolation``,
         ``border``, ``compaction``, ``steps_per_check``), see :func:`tvl1_flow`. ``compaction`` defaults to
         :func:`default_compaction` (5 on accelerators, 0 on the CPU); with it each device compacts its own
         pairs (the solver runs under `jax.shard_map`), so no pair crosses devices.

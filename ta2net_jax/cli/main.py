@@ -184,8 +184,9 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="with --flow tvl1-jax: a TV-L1 setting to score with, e.g. lambda_=0.6 (repeat the flag; default "
-        "OpenCV's); stored with the thresholds, so detect --flow tvl1-jax uses it",
+        help="with --flow tvl1-jax: a TV-L1 setting to score with, e.g. lambda_=0.6, or edge_weight=50 for the "
+        "image-driven TV (repeat the flag; default OpenCV's); stored with the thresholds, so detect --flow tvl1-jax "
+        "uses it",
     )
     _add_prepare(
         sub.add_parser(

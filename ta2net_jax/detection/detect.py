@@ -68,7 +68,7 @@ ANALYSIS_KEYS = (
 # detector.json: {flow estimator: {"native": t, "phase": t, "calibration": record}}, the model's thresholds for
 # scores computed on a flow other than the run's own (`ta2net calibrate --flow`); used by `--flow` that name.
 THRESHOLDS_BY_FLOW = "thresholds_by_flow"
-# Its entry for "tvl1-jax" may name the TV-L1 settings those thresholds were chosen with (flow_jax.OPENCV_DEFAULTS
+# Its entry for "tvl1-jax" may name the TV-L1 settings those thresholds were chosen with (flow_jax.SETTINGS
 # overrides); detect then estimates the flow with them.
 TVL1_OPTIONS = "tvl1_options"
 
@@ -103,7 +103,7 @@ class VideoDetector:
         `keep_repeats`: score every decoded frame, even frames that repeat their predecessor in a regular
         cadence (frame-rate conversions; by default they are dropped before flow, input_pipeline/frame_repeats.py).
         `keep_borders`: resize the whole frame, black borders included (by default static letterbox / pillarbox
-        bars are cropped first, input_pipeline/borders.py). `tvl1_options`: TV-L1 settings (flow_jax.OPENCV_DEFAULTS
+        bars are cropped first, input_pipeline/borders.py). `tvl1_options`: TV-L1 settings (flow_jax.SETTINGS
         overrides) for flow "tvl1-jax"; by default the model's own, stored with its thresholds for that flow
         (`ta2net calibrate --flow tvl1-jax --tvl1 KEY=VALUE`), else OpenCV's."""
         from input_pipeline import registry

@@ -96,7 +96,7 @@ class FusedPredictor:
     `pairs_per_step`: flow pairs each device solves at a time at most (default
     flow_jax_batch.default_pairs_per_device: 2 on the CPU, where large batches leave the cache, 1,024 at 112² on
     accelerators; a span with fewer pairs solves them in one step, padded to a power of two per device as
-    flow_jax_batch.call_size does); `flow_params`: overrides of flow_jax.OPENCV_DEFAULTS and `compaction` (default
+    flow_jax_batch.call_size does); `flow_params`: overrides of flow_jax.SETTINGS and `compaction` (default
     flow_jax_batch.default_compaction: 5 on accelerators, 0 on the CPU; the unfused `tvl1-jax` uses the same);
     `hflip_tta`: as inference.Predictor's (the mirrored pass mirrors the estimated flow, it does not
     estimate it again)."""

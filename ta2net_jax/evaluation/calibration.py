@@ -26,7 +26,7 @@ pooled, so a folder with many events does not outvote the others.
   for a DIS-trained model): P(audible) on another flow sits elsewhere (docs/RESULTS.md §3), so those
   thresholds are chosen apart and stored apart, in ``thresholds_by_flow[NAME]`` (with their own record);
   ``detect``/``eval-videos``/``real-benchmark --flow NAME`` use them, and the run's own stay untouched.
-  ``--flow tvl1-jax --tvl1 KEY=VALUE`` scores with those TV-L1 settings (flow_jax.OPENCV_DEFAULTS overrides)
+  ``--flow tvl1-jax --tvl1 KEY=VALUE`` scores with those TV-L1 settings (flow_jax.SETTINGS overrides)
   and stores them in that entry too (``tvl1_options``), so detect estimates the flow as the thresholds saw it.
 """
 
