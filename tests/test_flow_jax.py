@@ -1,5 +1,6 @@
-"""Tests for input_pipeline.flow_jax: operators against NumPy float64 loops and OpenCV, one primal-dual
-step against a float64 reference, EPE against OpenCV TV-L1 on synthetic pairs, 1 vs 4 devices."""
+"""Tests for input_pipeline.flow_jax: one primal-dual step and the edge weights against float64 references,
+EPE against OpenCV TV-L1 on synthetic pairs, 1 vs 4 devices, stopping, compaction, packing, settings.
+(The image operators: tests/test_flow_jax_ops.py.)"""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flow_references import ref_centered, ref_divergence, ref_forward
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
-from input_pipeline import flow_jax as fj, flow_jax_batch as fb, flow_jax_ops as ops
+from input_pipeline import flow_jax as fj, flow_jax_batch as fb
 from input_pipeline.flow import to_gray
 from input_pipeline.synthetic import SceneConfig, generate_video
 
@@ -18,140 +20,6 @@ RNG = np.random.default_rng(0)
 # A cheap configuration for the tests that check plumbing rather than accuracy (compiles in seconds).
 SMALL = {"nscales": 2, "warps": 2, "outer_iterations": 2, "inner_iterations": 10}
 ONE_LEVEL = {**SMALL, "nscales": 1}
-
-
-def _clamp(i, n):
-    return min(max(i, 0), n - 1)
-
-
-def _ref_centered(img):
-    h, w = img.shape
-    dx, dy = np.zeros((h, w)), np.zeros((h, w))
-    for y in range(h):
-        for x in range(w):
-            dx[y, x] = 0.5 * (img[y, _clamp(x + 1, w)] - img[y, _clamp(x - 1, w)])
-            dy[y, x] = 0.5 * (img[_clamp(y + 1, h), x] - img[_clamp(y - 1, h), x])
-    return dx, dy
-
-
-def _ref_forward(img):
-    h, w = img.shape
-    dx, dy = np.zeros((h, w)), np.zeros((h, w))
-    for y in range(h):
-        for x in range(w):
-            dx[y, x] = img[y, x + 1] - img[y, x] if x < w - 1 else 0.0
-            dy[y, x] = img[y + 1, x] - img[y, x] if y < h - 1 else 0.0
-    return dx, dy
-
-
-def _ref_divergence(px, py):
-    h, w = px.shape
-    div = np.zeros((h, w))
-    for y in range(h):
-        for x in range(w):
-            div[y, x] = px[y, x] - (px[y, x - 1] if x else 0.0) + py[y, x] - (py[y - 1, x] if y else 0.0)
-    return div
-
-
-def _cubic(t):
-    a = -0.75
-    return [
-        ((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a,
-        ((a + 2) * t - (a + 3)) * t * t + 1,
-        ((a + 2) * (1 - t) - (a + 3)) * (1 - t) ** 2 + 1,
-        None,
-    ]
-
-
-def _ref_remap(img, mapx, mapy, interpolation, border):
-    """cv::remap (OpenCV 5, float maps) in float64: exact positions, 4x4 cubic or 2x2 linear taps."""
-    h, w = img.shape
-    out = np.zeros((h, w))
-    for y in range(h):
-        for x in range(w):
-            ix, iy = int(np.floor(mapx[y, x])), int(np.floor(mapy[y, x]))
-            tx, ty = float(mapx[y, x]) - ix, float(mapy[y, x]) - iy
-            if interpolation == "cubic":
-                wx, wy, offs = _cubic(tx), _cubic(ty), (-1, 0, 1, 2)
-                wx[3], wy[3] = 1 - sum(wx[:3]), 1 - sum(wy[:3])
-            else:
-                wx, wy, offs = [1 - tx, tx], [1 - ty, ty], (0, 1)
-            for i, oy in enumerate(offs):
-                for j, ox in enumerate(offs):
-                    yy, xx = iy + oy, ix + ox
-                    inside = 0 <= yy < h and 0 <= xx < w
-                    if border == "zero" and not inside:
-                        continue
-                    out[y, x] += wy[i] * wx[j] * img[_clamp(yy, h), _clamp(xx, w)]
-    return out
-
-
-def test_gradients_and_divergence_match_float64_loops():
-    img = RNG.uniform(0, 255, (2, 6, 7)).astype(np.float32)
-    px, py = RNG.normal(size=(2, 2, 6, 7)).astype(np.float32)
-    cdx, cdy = ops.centered_gradient(jnp.asarray(img))
-    fdx, fdy = ops.forward_gradient(jnp.asarray(img))
-    div = ops.divergence(jnp.asarray(px), jnp.asarray(py))
-    for b in range(2):
-        for got, want in zip((cdx, cdy, fdx, fdy), (*_ref_centered(img[b]), *_ref_forward(img[b]))):
-            np.testing.assert_allclose(np.asarray(got[b]), want, rtol=0, atol=1e-4)
-        np.testing.assert_allclose(np.asarray(div[b]), _ref_divergence(px[b], py[b]), rtol=0, atol=1e-5)
-    # divergence is the negative adjoint of the forward gradient, <grad u, p> = -<u, div p>, for the p the
-    # dual update keeps (x component 0 in the last column, y component 0 in the last row).
-    u, qx, qy = RNG.normal(size=(3, 6, 7))
-    qx[:, -1], qy[-1] = 0.0, 0.0
-    gx, gy = _ref_forward(u)
-    div = np.asarray(ops.divergence(jnp.asarray(qx), jnp.asarray(qy)), np.float64)
-    assert np.sum(gx * qx + gy * qy) == pytest.approx(-np.sum(u * div), rel=1e-5)
-
-
-@pytest.mark.parametrize(
-    "interpolation, border, cv_interp, cv_border",
-    [
-        ("cubic", "zero", cv2.INTER_CUBIC, cv2.BORDER_CONSTANT),
-        ("linear", "replicate", cv2.INTER_LINEAR, cv2.BORDER_REPLICATE),
-    ],
-)
-def test_warp_matches_reference_and_cv_remap(interpolation, border, cv_interp, cv_border):
-    h, w = 9, 11
-    img = cv2.GaussianBlur(RNG.uniform(0, 255, (h, w)).astype(np.float32), (0, 0), 1.0)
-    flow = RNG.uniform(-3, 3, (2, h, w)).astype(np.float32)  # reaches past every border
-    flow[:, 0, :3] = [[0.0, -0.25, 1.0], [-1.0, 0.0, 0.5]]  # whole and half pixels, exactly on the border
-    got = np.asarray(ops.warp(jnp.asarray(img)[None, None], jnp.asarray(flow)[None], interpolation, border))[0, 0]
-    mapx = (np.arange(w, dtype=np.float32) + flow[0]).astype(np.float32)
-    mapy = (np.arange(h, dtype=np.float32)[:, None] + flow[1]).astype(np.float32)
-    np.testing.assert_allclose(got, _ref_remap(img, mapx, mapy, interpolation, border), rtol=0, atol=2e-3)
-    want = cv2.remap(img, mapx, mapy, cv_interp, borderMode=cv_border, borderValue=0)
-    np.testing.assert_allclose(got, want, rtol=0, atol=2e-3)
-
-
-def test_resize_and_pyramid_match_opencv():
-    img = RNG.uniform(0, 255, (29, 37)).astype(np.float32)
-    down = cv2.resize(img, None, fx=0.8, fy=0.8, interpolation=cv2.INTER_LINEAR)
-    got = np.asarray(ops.resize_linear(jnp.asarray(img), down.shape, 0.8))
-    np.testing.assert_allclose(got, down, rtol=0, atol=1e-3)
-    up = cv2.resize(down, (37, 29), interpolation=cv2.INTER_LINEAR)
-    np.testing.assert_allclose(np.asarray(ops.resize_linear(jnp.asarray(down), (29, 37))), up, rtol=0, atol=1e-3)
-    for side in (32, 48, 64, 112):
-        shapes, level = [], np.zeros((side, side), np.float32)
-        while min(level.shape) >= 16 and len(shapes) < 5:
-            shapes.append(level.shape)
-            level = cv2.resize(level, None, fx=0.8, fy=0.8, interpolation=cv2.INTER_LINEAR)
-        assert ops.pyramid_shapes(side, side) == shapes
-
-
-def test_median_filter_matches_cv_median_blur():
-    for n in (9, 25):
-        x = RNG.normal(size=(1000, n))
-        cols = list(x.T)
-        for i, j, _keep_min, _keep_max in ops.median_network(n):
-            cols[i], cols[j] = np.minimum(cols[i], cols[j]), np.maximum(cols[i], cols[j])
-        np.testing.assert_array_equal(cols[n // 2], np.median(x, axis=1))
-    u = RNG.normal(size=(2, 2, 13, 10)).astype(np.float32)
-    got = np.asarray(ops.median_filter(jnp.asarray(u), 5))
-    for a in range(2):
-        for c in range(2):
-            np.testing.assert_array_equal(got[a, c], cv2.medianBlur(u[a, c], 5))
 
 
 @pytest.mark.parametrize("image_driven", [False, True])
@@ -198,11 +66,11 @@ def test_primal_dual_step_matches_float64_reference(image_driven):
                     d, branch = 0.0, "flat"
                 branches.add(branch)
                 v[:, y, x] = u64[b, :, y, x] + d * np.array([gx, gy])
-        new_u = np.stack([v[c] + theta * _ref_divergence(p64[b, c, 0], p64[b, c, 1]) for c in range(2)])
+        new_u = np.stack([v[c] + theta * ref_divergence(p64[b, c, 0], p64[b, c, 1]) for c in range(2)])
         np.testing.assert_allclose(np.asarray(got_u[b]), new_u, rtol=1e-5, atol=1e-5)
         assert float(got_err[b]) == pytest.approx(np.sum((new_u - u64[b]) ** 2), rel=1e-4)
         for c in range(2):
-            gx, gy = _ref_forward(new_u[c])
+            gx, gy = ref_forward(new_u[c])
             norm = 1 + taut * np.hypot(gx, gy) / edge[b].astype(np.float64)
             np.testing.assert_allclose(np.asarray(got_p[b, c, 0]), (p64[b, c, 0] + taut * gx) / norm, atol=1e-5)
             np.testing.assert_allclose(np.asarray(got_p[b, c, 1]), (p64[b, c, 1] + taut * gy) / norm, atol=1e-5)
@@ -242,7 +110,7 @@ def test_edge_weights_match_float64_reference():
     img = RNG.uniform(0, 255, (2, 7, 9))
     got = np.asarray(fj.edge_weights(jnp.asarray(img, jnp.float32), 50.0, 2.0))
     for b in range(2):
-        dx, dy = _ref_centered(img[b])
+        dx, dy = ref_centered(img[b])
         np.testing.assert_allclose(got[b], np.maximum(np.exp(-50.0 * np.hypot(dx, dy) ** 2 / 255**2), 1e-3), rtol=1e-4)
     flat = np.asarray(fj.edge_weights(jnp.full((1, 5, 5), 80.0), 50.0, 2.0))
     assert np.all(flat == 1.0)  # no edge: OpenCV's TV
@@ -397,10 +265,6 @@ def test_bad_arguments():
         fb.estimate_flow_batch(np.zeros((1, 32, 32), np.uint8))
     with pytest.raises(ValueError, match=r"\[N, H, W\]"):
         fb.estimate_flow_batch(np.zeros((3, 32, 32, 3), np.uint8))
-    with pytest.raises(ValueError, match="interpolation"):
-        ops.warp(jnp.zeros((1, 1, 4, 4)), jnp.zeros((1, 2, 4, 4)), "nearest")
-    with pytest.raises(ValueError, match="border"):
-        ops.warp(jnp.zeros((1, 1, 4, 4)), jnp.zeros((1, 2, 4, 4)), "cubic", "reflect")
 
 
 def test_fixed_iteration_counts_match_the_while_loop():
