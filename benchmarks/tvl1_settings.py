@@ -19,7 +19,8 @@ when it is handed the motion, or when the flow may break at the image's edges?
 Nothing is written; the figures are quoted in docs/RESULTS.md §3. About 3 minutes on 2 CPU cores.
 
     python benchmarks/tvl1_settings.py --num-videos 6 --size 64
-    python benchmarks/tvl1_settings.py --video ../shared/realdata/greatest_hits_condfoleygen/hitting_metal.mp4
+    python benchmarks/tvl1_settings.py --video ../shared/realdata/greatest_hits_condfoleygen/hitting_metal.mp4 \
+        --plot docs/images/tvl1_drumstick.png   # and the speeds of the pair DIS sees fastest, side by side
 """
 
 from __future__ import annotations
@@ -100,8 +101,9 @@ def measure(videos, settings: dict | None) -> dict:
     return {k: s / max(n, 1) for k, (s, n) in sums.items()}
 
 
-def fast_motion(path: str, size: int, fast: float) -> None:
-    """Per pair: the 99th-percentile speed of DIS, tvl1-jax, and tvl1-jax started from DIS (module doc)."""
+def fast_motion(path: str, size: int, fast: float, plot: str | None = None) -> dict:
+    """Per pair: the 99th-percentile speed of each flow of the module doc (printed, and returned as
+    {name: [pairs] px/frame}); with ``plot``, a PNG of the pair where DIS's is largest (:func:`plot_fastest`)."""
     import jax.numpy as jnp
 
     from input_pipeline.flow_jax import tvl1_flow
@@ -128,6 +130,36 @@ def fast_motion(path: str, size: int, fast: float) -> None:
         f"pairs where DIS's is ≥ {fast:g} px/frame ({int(sel.sum())}): mean "
         + ", ".join(f"{k} {v[sel].mean():.2f}" for k, v in p99.items())
     )
+    if plot:
+        t = int(np.argmax(p99["DIS"]))
+        title = f"{Path(path).name}, pair {t}→{t + 1}, {size} px"
+        plot_fastest(plot, grey[t], {k: f[t] for k, f in flows.items()}, title)
+        print(f"wrote {plot}")
+    return p99
+
+
+def plot_fastest(path: str, frame: np.ndarray, flows: dict, title: str) -> None:
+    """A PNG row: the first frame [H, W] (grey), then the speed |flow| (px/frame) of each of ``flows``
+    ({name: [H, W, 2]}) on one colour scale, so a thin fast object that a flow loses shows as missing."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    speeds = {k: np.linalg.norm(f, axis=-1) for k, f in flows.items()}
+    top = max(float(np.percentile(v, 99.5)) for v in speeds.values()) or 1.0
+    fig = Figure(figsize=(3.0 * (len(speeds) + 1), 3.4), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(speeds) + 1)
+    axes[0].imshow(frame, cmap="gray", vmin=0, vmax=255)
+    axes[0].set_title("frame", fontsize=9)
+    for ax, (name, speed) in zip(axes[1:], speeds.items()):
+        image = ax.imshow(speed, cmap="magma", vmin=0.0, vmax=top)
+        ax.set_title(f"{name}\n99th pct {np.percentile(speed, 99):.2f} px/frame", fontsize=9)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(image, ax=list(axes[1:]), fraction=0.02, pad=0.01, label="|flow| (px/frame)")
+    fig.suptitle(title, fontsize=10)
+    fig.savefig(path)
 
 
 def main(argv=None) -> None:
@@ -136,9 +168,12 @@ def main(argv=None) -> None:
     parser.add_argument("--size", type=int, default=64, help="square frame size (px)")
     parser.add_argument("--video", default=None, help="a real clip: per-pair speeds instead (module doc)")
     parser.add_argument("--fast", type=float, default=4.0, help="--video: summary over pairs DIS sees this fast")
+    parser.add_argument("--plot", help="--video: a PNG of every flow's speed on the pair DIS sees fastest")
     args = parser.parse_args(argv)
+    if args.plot and not args.video:
+        parser.error("--plot draws a real clip's fastest pair: give --video too")
     if args.video:
-        fast_motion(args.video, args.size, args.fast)
+        fast_motion(args.video, args.size, args.fast, args.plot)
         return
     cfg = SceneConfig(height=args.size, width=args.size, num_frames=32, fps=25.0)
     videos = [generate_video(seed, cfg) for seed in range(args.num_videos)]

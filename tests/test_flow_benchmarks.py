@@ -60,3 +60,21 @@ def test_tvl1_profile_benchmark_rows(tmp_path):
     assert rows[3]["alone_pairs"] == 2 and rows[3]["alone_schedule_share"] > 0
     assert {"primal_dual_step_ms", "median_filter_ms", "warp_ms"} <= set(rows[4])
     assert rows[4]["step_roofline_ms"] is None  # the CPU has no rated bandwidth in the table
+
+
+def test_tvl1_settings_on_a_real_clip_prints_speeds_and_draws_the_fastest_pair(tmp_path, capsys):
+    """benchmarks/tvl1_settings.py --video --plot on a drumstick clip at 32 px: one speed per pair for each flow
+    (DIS, tvl1-jax, started from DIS, image-driven), the summary line, and a PNG of the pair DIS sees fastest."""
+    from tests.conftest import realdata
+
+    bench = load_benchmark("tvl1_settings")
+    clip = realdata("greatest_hits_condfoleygen", "hitting_metal.mp4")
+    png = tmp_path / "fastest.png"
+    speeds = bench.fast_motion(clip, 32, 2.0, str(png))
+    assert list(speeds) == ["DIS", "tvl1-jax", "tvl1-jax from DIS", "tvl1-jax image-driven"]
+    pairs = {len(v) for v in speeds.values()}
+    assert len(pairs) == 1 and pairs.pop() > 10
+    assert all(np.all(np.isfinite(v)) and np.all(v >= 0) for v in speeds.values())
+    out = capsys.readouterr().out
+    assert "pairs where DIS's is ≥ 2 px/frame" in out and f"wrote {png}" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
