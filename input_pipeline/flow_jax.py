@@ -148,7 +148,9 @@ def primal_dual_step(u, p, i1wx, i1wy, grad, rho_c, edge=None, *, l_t: float, th
     p_new = []
     for uc, (pcx, pcy) in zip(u_new, p):
         ux, uy = forward_gradient(uc)
-        speed = jnp.hypot(ux, uy) if edge is None else jnp.hypot(ux, uy) / edge
+        speed = jnp.hypot(ux, uy)
+        if edge is not None:
+            speed = speed / edge
         norm = 1.0 + taut * speed
         p_new.append(((pcx + taut * ux) / norm, (pcy + taut * uy) / norm))
     return u_new, tuple(p_new), error
@@ -261,7 +263,7 @@ def edge_weights(i0: jax.Array, edge_weight: float, edge_power: float) -> jax.Ar
     lower price, so a thin object's motion is not averaged away with its background. i0: [P, H, W], 0..255."""
     gx, gy = centered_gradient(i0)
     magnitude = jnp.hypot(gx, gy) * (1.0 / 255.0)
-    # The floor keeps the dual update finite where the power of a zero gradient meets a large weight.
+    # The floor keeps the dual update finite where a strong edge and a large weight underflow exp to 0.
     return jnp.maximum(jnp.exp(-edge_weight * magnitude**edge_power), 1e-3)
 
 
