@@ -82,20 +82,26 @@ def _epe(est, exact, mask=None):
     return float(err[mask].mean() if mask is not None else err.mean())
 
 
-def test_epe_on_synthetic_pairs_within_10_percent_of_opencv_tvl1():
-    """Default (OpenCV) settings, 48 px, 3 consecutive pairs forward and backward of one synthetic video,
-    on the 4 test devices (6 pairs padded to 8, one call): EPE over all and over moving pixels at most 10 % above
-    OpenCV TV-L1's on the same pairs, and the two flows equal to within float32 rounding."""
+@pytest.fixture(scope="module")
+def synthetic_pairs():
+    """3 consecutive pairs of one synthetic video at 48 px: (grey [4, 48, 48], exact flow [6, 48, 48, 2] fwd
+    then bwd, its moving pixels, and tvl1-jax's (fwd, bwd) at OpenCV's settings on the 4 test devices: 6 pairs
+    padded to 8, one call)."""
     video = generate_video(3, SceneConfig(height=48, width=48, num_frames=12))
     grey = to_gray(video.frames[4:8])
-    fwd, bwd = fb.estimate_flow_batch(grey)
+    exact = np.concatenate([video.flow_fwd[4:7], video.flow_bwd[4:7]])
+    return grey, exact, np.linalg.norm(exact, axis=-1) > 0.5, fb.estimate_flow_batch(grey)
+
+
+def test_epe_on_synthetic_pairs_within_10_percent_of_opencv_tvl1(synthetic_pairs):
+    """Default (OpenCV) settings on the fixture's pairs: EPE over all and over moving pixels at most 10 % above
+    OpenCV TV-L1's on the same pairs, and the two flows equal to within float32 rounding."""
+    grey, exact, moving, (fwd, bwd) = synthetic_pairs
     assert fwd.shape == bwd.shape == (3, 48, 48, 2) and fwd.dtype == bwd.dtype == np.float32
     tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
     ref_fwd = np.stack([tvl1.calc(grey[k], grey[k + 1], None) for k in range(3)])
     ref_bwd = np.stack([tvl1.calc(grey[k + 1], grey[k], None) for k in range(3)])
     est, ref = np.concatenate([fwd, bwd]), np.concatenate([ref_fwd, ref_bwd])
-    exact = np.concatenate([video.flow_fwd[4:7], video.flow_bwd[4:7]])
-    moving = np.linalg.norm(exact, axis=-1) > 0.5
     assert moving.mean() > 0.05
     assert _epe(est, exact) <= 1.10 * _epe(ref, exact)
     assert _epe(est, exact, moving) <= 1.10 * _epe(ref, exact, moving)
@@ -116,15 +122,12 @@ def test_edge_weights_match_float64_reference():
     assert np.all(flat == 1.0)  # no edge: OpenCV's TV
 
 
-def test_image_driven_tv_lowers_the_error_inside_moving_objects():
+def test_image_driven_tv_lowers_the_error_inside_moving_objects(synthetic_pairs):
     """The pairs of the OpenCV comparison above: edge_weight 0 is OpenCV's flow, bit for bit; the image-driven
     TV at the measured setting (50, power 2) has a lower EPE on moving pixels (benchmarks/tvl1_settings.py:
     0.837 px vs 0.953 over 48 pairs at 64 px) and a changed flow elsewhere no worse than OpenCV's by much."""
-    video = generate_video(3, SceneConfig(height=48, width=48, num_frames=12))
-    grey = to_gray(video.frames[4:8])
-    exact = np.concatenate([video.flow_fwd[4:7], video.flow_bwd[4:7]])
-    moving = np.linalg.norm(exact, axis=-1) > 0.5
-    default = np.concatenate(fb.estimate_flow_batch(grey))
+    grey, exact, moving, at_defaults = synthetic_pairs
+    default = np.concatenate(at_defaults)
     np.testing.assert_array_equal(np.concatenate(fb.estimate_flow_batch(grey, edge_weight=0.0)), default)
     driven = np.concatenate(fb.estimate_flow_batch(grey, edge_weight=50.0, edge_power=2.0))
     assert _epe(driven, exact, moving) < _epe(default, exact, moving)
