@@ -1,10 +1,11 @@
 """grain pipelines: TFDS ArrayRecord videos → clips → per-process batches → global jax Arrays.
 
-Training (deterministic, checkpointable: the iterator's state goes into every checkpoint):
+Training (deterministic: global batch n is a pure function of n):
     source → seed → shuffle → repeat → clip + augment (random_map): one global element stream;
     process p takes rows p·b … p·b + b − 1 of each global batch (b = global_batch / process_count)
-    → batch(b) → iterator → `mesh.to_global` (in the trainer) on the data axis. The global batches do
-    not depend on the number of processes.
+    → batch(b) → iterator from batch `start_batch` → `mesh.to_global` (in the trainer) on the data axis.
+    The global batches do not depend on the number of processes, devices or input workers, so a resumed run
+    starts its iterator at its step (one batch per step) and may resume on another layout (docs/scaling.md).
 Mixtures (`data.mixture`, training only): ((builder_config, fraction[, flow_method]), ...) draws that
 fraction of the training clips from another builder config of the same dataset, optionally with another
 flow estimator's flow (each component shuffled and repeated on its own, then `grain.MapDataset.mix`),
@@ -82,7 +83,7 @@ class GlobalBatchRows(grain.transforms.Map):
 
 
 def train_dataset(
-    config, source, *, process_index: int = 0, process_count: int = 1, rows=None, mixture=()
+    config, source, *, process_index: int = 0, process_count: int = 1, rows=None, mixture=(), start_batch: int = 0
 ) -> grain.IterDataset:
     """Infinite, shuffled, augmented training batches of this process ([B_local, ...] NumPy dicts).
 
@@ -91,7 +92,9 @@ def train_dataset(
     `train.batch_size`. A process reads only its rows of each: `rows` (the global rows its devices hold,
     `mesh.process_batch_rows`), by default p·b … p·b + b − 1 (b = B / process_count). The global batches,
     and so training, are the same for any number of processes. `mixture`: (source, fraction) pairs
-    (`mixture_sources`) mixed into the stream, their clips resized to `data.image_size`.
+    (`mixture_sources`) mixed into the stream, their clips resized to `data.image_size`. `start_batch`: the
+    first global batch this iterator yields (a resumed run's step): the same batches as a fresh iterator
+    advanced that many times, whatever the process count, rows or `data.worker_count` were before.
     """
     batch_size = config.train.batch_size
     if batch_size % process_count:
@@ -103,6 +106,8 @@ def train_dataset(
     rows = sorted(int(r) for r in rows)
     if len(rows) != local_batch or not all(0 <= r < batch_size for r in rows):
         raise ValueError(f"process {process_index}: batch rows {rows} are not {local_batch} rows of {batch_size}")
+    if start_batch < 0:
+        raise ValueError(f"start_batch {start_batch} is negative")
     streams = [
         grain.MapDataset.source(src).seed(config.seed + i).shuffle().repeat()
         for i, (src, _) in enumerate([(source, None), *mixture])
@@ -129,7 +134,7 @@ def train_dataset(
         grain.MapDataset.range(num_local)
         .map(GlobalBatchRows(elements, rows, batch_size))
         .batch(local_batch, drop_remainder=True)
-    )
+    )[start_batch:]
     it = ds.to_iter_dataset(grain.ReadOptions(num_threads=2, prefetch_buffer_size=data.prefetch_buffer))
     if data.worker_count > 0:
         it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=data.worker_count))

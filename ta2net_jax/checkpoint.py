@@ -1,9 +1,13 @@
-"""Orbax checkpoints of the whole training state: model (params, BatchNorm statistics, dropout RNG),
-optimizer (Adam moments, step) and the grain iterator, so a resumed run continues on the same batch.
+"""Orbax checkpoints of the whole training state: model (params, BatchNorm statistics, dropout RNG) and
+optimizer (Adam moments, step). The input's position is not saved: global batch n is a pure function of n
+(input_pipeline/pipeline.py `train_dataset`) and a run takes one batch per step, so a resumed run starts its
+iterator at the restored step. That is what lets a run resume on another number of processes, devices or
+input workers (docs/scaling.md §1): the arrays are restored onto whatever mesh the run has now.
 
-Layout: `<workdir>/checkpoints/<step>/{state/, data/process_<i>-of-<n>.json, _CHECKPOINT_METADATA,
-commit_success.txt}`. Saves are asynchronous by default (the arrays are copied to host memory in `save`,
-written in a background thread; the next save, `wait_until_finished` or `close` waits for it).
+Layout: `<workdir>/checkpoints/<step>/{state/, _CHECKPOINT_METADATA, commit_success.txt}` (steps written
+before 2026-12-06 also hold `data/`, grain's iterator state per process; it is ignored). Saves are
+asynchronous by default (the arrays are copied to host memory in `save`, written in a background thread;
+the next save, `wait_until_finished` or `close` waits for it).
 
 Atomicity, checked with orbax-checkpoint 0.12.8 (and the same code in 0.12.4): a step is written into
 `<step>.orbax-checkpoint-tmp-<n>/`, `commit_success.txt` is written last inside it, then the directory is
@@ -11,11 +15,10 @@ renamed to `<step>/`. On `gs://` (no atomic rename; orbax's CommitFileTemporaryP
 place and `commit_success.txt`, a single object upload, is written last: a step without it is uncommitted.
 Orbax's step listing skips the tmp names (gs://: the uncommitted steps), and the trainer's manager removes
 leftover tmp directories (gs://: uncommitted steps) when it starts (`cleanup_tmp_directories`). On top of
-that, `complete_steps` only accepts a step directory that holds `commit_success.txt` (top level and every
-item) and, for training checkpoints, the grain state file of every process (checked through
-input_pipeline.paths, so on gs:// too); `restore` tries those newest first and falls back to the previous
-one when a restore fails. A save torn by a kill (SIGKILL, power, preemption without notice) is therefore
-never picked.
+that, `complete_steps` only accepts a step directory that holds `commit_success.txt` at its top and in its
+`state` item (checked through input_pipeline.paths, so on gs:// too); `restore` tries those newest first and
+falls back to the previous one when a restore fails. A save torn by a kill (SIGKILL, power, preemption
+without notice) is therefore never picked.
 
 Corrupt steps (a truncated data file, a missing `_METADATA` or manifest, an empty step folder): the trainer
 (`restore(..., move_corrupt=True)`) moves each step that is incomplete or fails to restore to
@@ -52,6 +55,7 @@ log = logging.getLogger(__name__)
 BEST_METRIC = "val_event_f1_tol3"
 FAULT_ENV = "TA2NET_FAULT_KILL_IN_SAVE"
 COMMIT_FILE = "commit_success.txt"
+STATE = "state"  # the one item of a step: the train state
 CORRUPT_DIR = "checkpoints_corrupt"  # <workdir>/checkpoints_corrupt/<step>-<UTC time>/: steps moved aside
 
 
@@ -105,14 +109,14 @@ def manager(
     max_to_keep: int = 2,
     save_interval_steps: int = 1,
     *,
-    with_data: bool = True,
+    for_training: bool = True,
     keep_best: int = 0,
     best_metric: str = BEST_METRIC,
     async_save: bool = True,
 ) -> ocp.CheckpointManager:
-    """The checkpoint manager of a workdir. `with_data=False` (inference) reads and never cleans up."""
+    """The checkpoint manager of a workdir. `for_training`: the trainer's, which removes leftover tmp
+    directories when it starts and honours FAULT_ENV; any other (inference, export, tests) leaves them."""
     _write_small_arrays_whole()
-    item_names = ("state", "data") if with_data else ("state",)
     policies = [ocp.checkpoint_managers.LatestN(n=max_to_keep)]
     kwargs = {}
     if keep_best:
@@ -126,7 +130,7 @@ def manager(
         # survives a restart; retention itself is the preservation policy's.
         kwargs.update(best_fn=metric, best_mode="max")
     fault = os.environ.get(FAULT_ENV)
-    if fault and with_data:
+    if fault and for_training:
         kwargs["temporary_path_class"] = _kill_in_save_class(int(fault), paths.is_remote(workdir))
     return ocp.CheckpointManager(
         directory(workdir),
@@ -134,29 +138,18 @@ def manager(
             save_interval_steps=save_interval_steps,
             create=True,
             preservation_policy=ocp.checkpoint_managers.AnyPreservationPolicy(policies),
-            cleanup_tmp_directories=with_data,
+            cleanup_tmp_directories=for_training,
             enable_async_checkpointing=async_save,
             **kwargs,
         ),
-        item_names=item_names,
+        item_names=(STATE,),
     )
 
 
-def save(
-    mngr: ocp.CheckpointManager,
-    step: int,
-    state,
-    data_iterator=None,
-    *,
-    force: bool = False,
-    metrics: dict | None = None,
-) -> bool:
-    import grain  # only the trainer needs it; inference restores without grain
-
-    args = {"state": ocp.args.StandardSave(state)}
-    if data_iterator is not None:
-        args["data"] = grain.checkpoint.CheckpointSave(data_iterator)
-    return mngr.save(step, args=ocp.args.Composite(**args), force=force, metrics=metrics)
+def save(mngr: ocp.CheckpointManager, step: int, state, *, force: bool = False, metrics: dict | None = None) -> bool:
+    return mngr.save(
+        step, args=ocp.args.Composite(**{STATE: ocp.args.StandardSave(state)}), force=force, metrics=metrics
+    )
 
 
 def abstract(state):
@@ -164,23 +157,13 @@ def abstract(state):
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
 
 
-def is_complete(step_dir: str, *, with_data: bool = False, process_count: int | None = None) -> bool:
-    """Whether a step directory was committed: commit_success.txt at the top and in each item, and (with
-    data) the grain state of every process."""
-    if not paths.isfile(paths.join(step_dir, COMMIT_FILE)):
-        return False
-    if not paths.isfile(paths.join(step_dir, "_CHECKPOINT_METADATA")):
-        return False
-    items = ("state", "data") if with_data else ("state",)
-    for item in items:
-        if not paths.isfile(paths.join(step_dir, item, COMMIT_FILE)):
-            return False
-    if with_data:
-        n = jax.process_count() if process_count is None else process_count
-        for i in range(n):
-            if not paths.isfile(paths.join(step_dir, "data", f"process_{i}-of-{n}.json")):
-                return False
-    return True
+def is_complete(step_dir: str) -> bool:
+    """Whether a step directory was committed: commit_success.txt at its top and in its state item, and
+    orbax's step metadata."""
+    return all(
+        paths.isfile(paths.join(step_dir, *parts))
+        for parts in ((COMMIT_FILE,), ("_CHECKPOINT_METADATA",), (STATE, COMMIT_FILE))
+    )
 
 
 def _step_dir(mngr: ocp.CheckpointManager, step: int) -> str:
@@ -188,13 +171,13 @@ def _step_dir(mngr: ocp.CheckpointManager, step: int) -> str:
     return paths.join(str(mngr.directory), str(step))
 
 
-def complete_steps(mngr: ocp.CheckpointManager, *, with_data: bool = False) -> list[int]:
+def complete_steps(mngr: ocp.CheckpointManager) -> list[int]:
     """The manager's steps that pass `is_complete`, oldest first."""
-    return [s for s in sorted(mngr.all_steps()) if is_complete(_step_dir(mngr, s), with_data=with_data)]
+    return [s for s in sorted(mngr.all_steps()) if is_complete(_step_dir(mngr, s))]
 
 
-def latest_complete_step(mngr: ocp.CheckpointManager, *, with_data: bool = False) -> int | None:
-    steps = complete_steps(mngr, with_data=with_data)
+def latest_complete_step(mngr: ocp.CheckpointManager) -> int | None:
+    steps = complete_steps(mngr)
     return steps[-1] if steps else None
 
 
@@ -212,11 +195,12 @@ def corrupt_directory(workdir: str) -> str:
     return os.path.join(os.path.abspath(workdir), CORRUPT_DIR)
 
 
-def _restore_step(mngr: ocp.CheckpointManager, step: int, args):
-    """`mngr.restore` of one step; a step that fails is named to restore_noise, so that the late read errors
-    of its abandoned reads are dropped (the failure itself is reported by the caller)."""
+def _restore_step(mngr: ocp.CheckpointManager, step: int, target):
+    """The state item of one step, as `target` (ShapeDtypeStructs with shardings); a step that fails is
+    named to restore_noise, so that the late read errors of its abandoned reads are dropped (the failure
+    itself is reported by the caller)."""
     try:
-        return mngr.restore(step, args=args)
+        return mngr.restore(step, args=ocp.args.Composite(**{STATE: ocp.args.StandardRestore(target)}))[STATE]
     except Exception:
         restore_noise.remember_unusable(_step_dir(mngr, step))
         raise
@@ -247,27 +231,20 @@ def _move_aside(mngr: ocp.CheckpointManager, step: int, reason: str) -> None:
     log.warning("checkpoint step %d is unusable (%s): moved to %s", step, reason, dest)
 
 
-def restore(
-    mngr: ocp.CheckpointManager, state_like, data_iterator=None, step: int | None = None, *, move_corrupt=False
-):
-    """Restores `state` (and the iterator's position, in place) at `step`, or at the newest complete step,
-    falling back to older complete steps when a restore fails.
+def restore(mngr: ocp.CheckpointManager, state_like, step: int | None = None, *, move_corrupt=False):
+    """Restores `state` at `step`, or at the newest complete step, falling back to older complete steps when
+    a restore fails. The arrays land with `state_like`'s shardings, whatever mesh or number of processes
+    saved them.
 
     `move_corrupt` (the trainer): steps that are incomplete or fail to restore are moved aside
     (`_move_aside`), so that saving that step again later works; otherwise (read-only use) they are only
-    skipped, with a warning. Returns (state, step), or (None, None) when nothing is restorable (the
-    iterator may then have been moved: make a fresh one).
+    skipped, with a warning. Returns (state, step), or (None, None) when nothing is restorable.
     """
 
     restore_noise.quiet_failed_restores()
 
     def one(s):
-        args = {"state": ocp.args.StandardRestore(abstract(state_like))}
-        if data_iterator is not None:
-            import grain
-
-            args["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
-        return _restore_step(mngr, s, ocp.args.Composite(**args))["state"]
+        return _restore_step(mngr, s, abstract(state_like))
 
     if step is not None:
         try:
@@ -276,7 +253,7 @@ def restore(
             raise CheckpointError(
                 f"{_step_dir(mngr, step)}: checkpoint step {step} cannot be restored ({_reason(err)})"
             ) from err
-    candidates = complete_steps(mngr, with_data=data_iterator is not None)
+    candidates = complete_steps(mngr)
     skipped = sorted(set(mngr.all_steps()) - set(candidates))
     moved = False
     if skipped and move_corrupt:
@@ -323,7 +300,7 @@ def load_model_for_inference(config, workdir: str, step: int | None = None):
     root = directory(workdir)
     if not paths.isdir(root):
         raise NoCheckpointError(f"{root}: no checkpoint; train first (`ta2net train --workdir {workdir}`)")
-    mngr = manager(workdir, with_data=False)
+    mngr = manager(workdir, for_training=False)
     try:
         restored, step = _restore_for_inference(mngr, target, step)
     finally:
@@ -340,7 +317,7 @@ def _restore_for_inference(mngr: ocp.CheckpointManager, target, step: int | None
     restore_noise.quiet_failed_restores()
 
     def one(s):
-        return _restore_step(mngr, s, ocp.args.Composite(state=ocp.args.StandardRestore(target)))["state"]
+        return _restore_step(mngr, s, target)
 
     root = str(mngr.directory)
     if step is not None:

@@ -16,8 +16,10 @@ and only process 0 writes logs, TensorBoard events, config.json and the progress
 
 Preemption safety: checkpoints every `train.checkpoint_every` steps (asynchronous), and at the next step
 after a SIGTERM (then the function returns with `preempted: True`; the CLI exits with status 143). A
-resumed run restores model, optimizer, RNG and the grain iterator of the newest complete checkpoint, so
-it ends bit-identical (on CPU) to an uninterrupted run.
+resumed run restores model, optimizer and RNG of the newest complete checkpoint onto its own mesh and starts
+its input at that step's batch (global batches are a pure function of their index), so it ends
+bit-identical (on CPU) to an uninterrupted run, and may resume on another number of processes, devices or
+input workers (the same global batches; only float sums are ordered differently).
 """
 
 from __future__ import annotations
@@ -231,7 +233,8 @@ def _train(
     mixture = pipeline.mixture_sources(config.data)
     rows = mesh_lib.process_batch_rows(batch_sharding, batch_size)
 
-    def fresh_iterator():
+    def iterator_from(step: int):
+        """This process's batches from global batch `step` on (one batch per step: a resumed run's next)."""
         return iter(
             pipeline.train_dataset(
                 config,
@@ -240,10 +243,9 @@ def _train(
                 process_count=jax.process_count(),
                 rows=rows,
                 mixture=mixture,
+                start_batch=step,
             )
         )
-
-    train_iter = fresh_iterator()
 
     # ---- Model, optimizer, update step ----------------------------------------------------------------
     with jax.set_mesh(mesh):
@@ -257,18 +259,18 @@ def _train(
     # Steps that cannot be restored are moved to <workdir>/checkpoints_corrupt/ (so the run can save them
     # again); nothing restorable although steps existed is said loudly.
     had_steps = bool(mngr.all_steps())
-    restored, start_step = checkpoint.restore(mngr, state, train_iter, move_corrupt=True)
+    restored, start_step = checkpoint.restore(mngr, state, move_corrupt=True)
     if restored is not None:
         state = restored
         _note(f"resumed from checkpoint step {start_step} ({checkpoint.directory(workdir)})")
     elif had_steps:
-        train_iter = fresh_iterator()  # a failed restore may have moved the iterator
         _note(f"no checkpoint in {checkpoint.directory(workdir)} could be restored: training restarts at step 0")
     if restored is None and init_from:
         state = _initial_weights(graphdef, state, init_from)
         _note(f"initialised from {init_from} (parameters and BatchNorm statistics; fresh optimizer)")
     start_step = start_step or 0
     last_checkpoint = start_step or None
+    train_iter = iterator_from(start_step)
 
     # ---- Observability ----------------------------------------------------------------------------
     metrics_log = observability.MetricsLog(workdir, enabled=main)
@@ -348,7 +350,7 @@ def _train(
                 last.update(val)
                 window.reset()
             if is_checkpoint or val is not None or preempted:
-                checkpoint.save(mngr, step, state, train_iter, force=True, metrics=val)
+                checkpoint.save(mngr, step, state, force=True, metrics=val)
                 last_checkpoint = step
             if preempted:
                 _note(f"preempted (SIGTERM): checkpoint at step {step} saved; rerun the same command to resume")
@@ -372,7 +374,7 @@ def _write_best(workdir: str) -> None:
     """`<workdir>/best_checkpoints.json`: the kept steps that have validation metrics, best first."""
     import json
 
-    mngr = checkpoint.manager(workdir, with_data=False)
+    mngr = checkpoint.manager(workdir, for_training=False)
     try:
         kept = [(s, mngr.metrics(s)) for s in checkpoint.complete_steps(mngr)]
     finally:

@@ -7,7 +7,7 @@ uploads, generation preconditions, prefix listings), and it is the emulator tens
 testing its `gcs` driver. Nothing inside the project is mocked; each library is pointed at the emulator by its
 documented setting:
 
-* gcsfs (etils.epath's `gs://` backend without TensorFlow; used by orbax's metadata, grain's iterator state,
+* gcsfs (etils.epath's `gs://` backend without TensorFlow; used by orbax's metadata,
   TFDS's metadata and input_pipeline.paths): `STORAGE_EMULATOR_HOST`, anonymous without credentials;
   `GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false` (the emulator has no Storage Control API to ask the bucket type);
 * google-cloud-storage (tensorboardX's GCS event writer): `STORAGE_EMULATOR_HOST`;

@@ -73,7 +73,7 @@ def target_state(config):
 
 
 def state_at(workdir, config, step):
-    mngr = checkpoint.manager(workdir, with_data=False)
+    mngr = checkpoint.manager(workdir, for_training=False)
     try:
         restored, _ = checkpoint.restore(mngr, target_state(config), step=step)
     finally:

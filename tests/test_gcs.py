@@ -77,8 +77,8 @@ def test_train_killed_resumed_eval_detect_export_in_a_bucket(emulator, reference
     assert status == -signal.SIGKILL, text[-3000:]
     torn = paths.join(workdir, "checkpoints", str(NUM_STEPS))
     assert paths.exists(paths.join(torn, "state")) and not paths.exists(paths.join(torn, checkpoint.COMMIT_FILE))
-    assert checkpoint.is_complete(paths.join(workdir, "checkpoints", "2"), with_data=True, process_count=1)
-    assert not checkpoint.is_complete(torn, with_data=True, process_count=1)
+    assert checkpoint.is_complete(paths.join(workdir, "checkpoints", "2"))
+    assert not checkpoint.is_complete(torn)
 
     # Resumed from step 2 to the end: the same parameters as the uninterrupted local run.
     status, text = run_train(tiny_data_dir, workdir, gcs_env(emulator), tmp_path, "resumed")

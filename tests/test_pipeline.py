@@ -253,12 +253,15 @@ def test_mixture_fractions_are_checked_and_components_named(smoke_config):
 
 def test_grain_worker_processes_give_the_same_batches(smoke_config):
     """`data.worker_count > 0` sends the data source (and its TFDS builder) to worker processes by pickle; a
-    registered builder config used to come back as a copy that TFDS refused, failing every worker."""
+    registered builder config used to come back as a copy that TFDS refused, failing every worker. Started at
+    a batch (a resumed run whose worker count changed), two workers give the in-process batches from there."""
     source = pipeline.data_source(smoke_config.data, "train")
     in_process = _batches(iter(pipeline.train_dataset(smoke_config, source)), 3)
     smoke_config.data.worker_count = 1
     with_worker = _batches(iter(pipeline.train_dataset(smoke_config, source)), 3)
-    for x, y in zip(in_process, with_worker):
+    smoke_config.data.worker_count = 2
+    resumed = _batches(iter(pipeline.train_dataset(smoke_config, source, start_batch=1)), 2)
+    for x, y in zip(in_process + in_process[1:], with_worker + resumed):
         for k in x:
             np.testing.assert_array_equal(x[k], y[k])
 

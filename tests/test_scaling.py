@@ -126,14 +126,36 @@ def test_two_processes_match_one_process(reference, tiny_data_dir, tmp_path):
         for k in LOSS_TERMS + ("grad_norm",):
             rtol = STEP1_RTOL if mine["step"] == 1 else LATER_RTOL[k]
             np.testing.assert_allclose(mine[k], ref[k], rtol=rtol, err_msg=f"step {mine['step']} {k}")
-    # Both processes wrote their share of the checkpoint; only process 0 wrote logs and events.
-    step_dir = os.path.join(workdir, "checkpoints", "3")
-    assert sorted(os.listdir(os.path.join(step_dir, "data"))) == [
-        "commit_success.txt",
-        "process_0-of-2.json",
-        "process_1-of-2.json",
-    ]
+    # The step was committed (each process holds one data row, a whole replica: orbax writes one); only
+    # process 0 wrote logs and events.
+    assert checkpoint.is_complete(os.path.join(workdir, "checkpoints", "3"))
     assert len(os.listdir(os.path.join(workdir, "tensorboard"))) == 1
+
+
+def test_resume_on_another_number_of_processes(reference, tiny_data_dir, tmp_path):
+    """Elastic resume: the reference's step-2 checkpoint (1 process × 4 devices, data-parallel) resumed by 2
+    processes × 2 devices on a data × fsdp mesh. Step 3 starts from the restored parameters exactly and reads
+    global batch 3, so its loss terms match the reference's at step 1's tolerance (a batch from another
+    position differs by 1e-2 … 1e-1); the checkpoint the 2 processes save restores in this one process."""
+    workdir = str(tmp_path / "elastic")
+    shutil.copytree(reference["workdir"], workdir)
+    shutil.rmtree(os.path.join(workdir, "checkpoints", str(NUM_STEPS)))
+    cmd = ["bash", os.path.join(REPO, "launch", "local_multihost.sh"), "-n", "2", "-d", "2"]
+    cmd += ["-l", str(tmp_path / "logs"), "--"] + train_command(tiny_data_dir, workdir)[3:]
+    cmd += ["--config.mesh.shape=(2, 2)", "--config.mesh.axis_names=('data', 'fsdp')"]
+    text = run_to_end(cmd, workdir, subprocess_env(PYTHON=sys.executable), "2-process resume")
+    assert "resumed from checkpoint step 2" in text, text[-3000:]
+    log = read_log(workdir)
+    assert [r["step"] for r in log] == list(range(1, NUM_STEPS + 1)), text[-2000:]
+    assert log[:2] == reference["log"][:2]  # the 1-process run's records, kept
+    for k in LOSS_TERMS + ("grad_norm",):  # measured ≤ 2e-6 relative
+        np.testing.assert_allclose(log[2][k], reference["log"][2][k], rtol=STEP1_RTOL, err_msg=f"step 3 {k}")
+    restored = state_at(workdir, reference["config"], NUM_STEPS)
+    final = reference["final"]
+    for got, want in zip(jax.tree.leaves(restored), jax.tree.leaves(final)):
+        assert got.shape == want.shape and got.sharding == want.sharding
+    floats = [x for x in jax.tree.leaves(restored) if jax.dtypes.issubdtype(x.dtype, np.floating)]
+    assert floats and all(np.isfinite(np.asarray(x)).all() for x in floats)
 
 
 def test_sigkill_at_a_random_step_then_resume_is_bit_identical(reference, tiny_data_dir, tmp_path, capfd):
@@ -145,8 +167,8 @@ def test_sigkill_at_a_random_step_then_resume_is_bit_identical(reference, tiny_d
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    mngr = checkpoint.manager(workdir, with_data=False)
-    committed = checkpoint.latest_complete_step(mngr, with_data=True)
+    mngr = checkpoint.manager(workdir, for_training=False)
+    committed = checkpoint.latest_complete_step(mngr)
     mngr.close()
 
     # Resume in this process (same devices, same compiled step, as the reference).
@@ -175,8 +197,8 @@ def test_kill_while_committing_a_checkpoint_then_sigterm_then_resume(reference, 
     torn = [n for n in names if n.startswith("4.orbax-checkpoint-tmp")]
     assert torn and "4" not in names, names  # step 4 was written but never committed
     assert os.path.isdir(os.path.join(ckpt_dir, torn[0], "state"))
-    mngr = checkpoint.manager(workdir, with_data=False)
-    assert checkpoint.complete_steps(mngr, with_data=True) == [2]
+    mngr = checkpoint.manager(workdir, for_training=False)
+    assert checkpoint.complete_steps(mngr) == [2]
     mngr.close()
 
     # Resume; SIGTERM as soon as it has restored (the handler is installed before the restore).
@@ -212,12 +234,29 @@ def test_restore_skips_torn_and_damaged_checkpoints(reference, tmp_path):
     # … and a committed step that cannot be restored (its tree metadata is gone).
     os.remove(os.path.join(ckpt_dir, "4", "state", "_METADATA"))
     config = reference["config"]
-    mngr = checkpoint.manager(workdir, with_data=False)
+    mngr = checkpoint.manager(workdir, for_training=False)
     assert checkpoint.complete_steps(mngr) == [2, 4]
     restored, step = checkpoint.restore(mngr, target_state(config))
     mngr.close()
     assert step == 2
     assert_bit_identical(restored, state_at(reference["workdir"], config, 2))
+
+
+def test_steps_with_the_old_grain_item_still_restore(reference, tmp_path):
+    """Steps saved before the input position was taken from the step hold a `data/` item (grain's iterator
+    state per process); they restore as they are, the item ignored."""
+    workdir = str(tmp_path / "old")
+    shutil.copytree(reference["workdir"], workdir)
+    data = os.path.join(workdir, "checkpoints", "2", "data")
+    os.makedirs(data)
+    for name, text in (("process_0-of-2.json", '{"next_index": 2}'), (checkpoint.COMMIT_FILE, "")):
+        with open(os.path.join(data, name), "w") as f:
+            f.write(text)
+    mngr = checkpoint.manager(workdir, for_training=False)
+    restored, step = checkpoint.restore(mngr, target_state(reference["config"]), step=2)
+    mngr.close()
+    assert step == 2
+    assert_bit_identical(restored, state_at(reference["workdir"], reference["config"], 2))
 
 
 def test_fsdp_state_sharding_and_localize(tiny_data_dir):
@@ -316,7 +355,7 @@ def test_small_replicated_arrays_are_saved_without_compiling(tmp_path):
 
     jax.monitoring.register_event_duration_secs_listener(on_event)
     try:
-        mngr = checkpoint.manager(str(tmp_path / "run"), with_data=False, async_save=False)
+        mngr = checkpoint.manager(str(tmp_path / "run"), for_training=False, async_save=False)
         checkpoint.save(mngr, 1, state)
         mngr.wait_until_finished()
     finally:

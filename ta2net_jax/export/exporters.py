@@ -250,7 +250,7 @@ def import_torch(checkpoint_path: str, config, workdir: str, step: int = 0) -> d
     model, optimizer = model_and_optimizer(config)
     meta = weights.load_torch_checkpoint(model, checkpoint_path)
     paths.makedirs(workdir)
-    mngr = checkpoint.manager(workdir, with_data=False)
+    mngr = checkpoint.manager(workdir, for_training=False)
     if step in mngr.all_steps():
         mngr.close()
         raise ValueError(f"{workdir}: already has a checkpoint at step {step}; choose another --step or workdir")
