@@ -36,7 +36,7 @@ from flax import nnx
 
 from input_pipeline import paths
 from ta2net_jax import checkpoint, distributed, mesh as mesh_lib, observability, optim
-from ta2net_jax.config_utils import save_config
+from ta2net_jax.config_utils import config_from_json, save_config
 from ta2net_jax.inflection import model_inputs
 from ta2net_jax.losses import ta2net_loss
 from ta2net_jax.validation import Validator
@@ -225,8 +225,10 @@ def _train(
             f"split over (mesh {dict(mesh.shape)})"
         )
     paths.makedirs(workdir)  # a local folder; nothing to create under gs:// (input_pipeline.paths)
+    config_path = paths.join(workdir, "config.json")
+    batch_size_so_far = config_from_json(config_path).train.batch_size if paths.exists(config_path) else None
     if main:
-        save_config(config, paths.join(workdir, "config.json"))
+        save_config(config, config_path)
 
     # ---- Input pipeline: this process's rows of every global batch ------------------------------------
     source = pipeline.data_source(config.data, "train")
@@ -263,6 +265,11 @@ def _train(
     if restored is not None:
         state = restored
         _note(f"resumed from checkpoint step {start_step} ({checkpoint.directory(workdir)})")
+        if batch_size_so_far not in (None, batch_size):
+            _note(
+                f"train.batch_size is {batch_size}, the run so far used {batch_size_so_far}: the input goes on at "
+                f"global batch {start_step} of the new size, not at the clip the run had reached"
+            )
     elif had_steps:
         _note(f"no checkpoint in {checkpoint.directory(workdir)} could be restored: training restarts at step 0")
     if restored is None and init_from:

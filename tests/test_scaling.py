@@ -259,6 +259,17 @@ def test_steps_with_the_old_grain_item_still_restore(reference, tmp_path):
     assert_bit_identical(restored, state_at(reference["workdir"], reference["config"], 2))
 
 
+def test_resume_with_another_batch_size_says_so(reference, tiny_data_dir, tmp_path, capfd):
+    """The input goes on at the step's batch of the new size: allowed, but not the same stream position."""
+    workdir = str(tmp_path / "bigger")
+    shutil.copytree(reference["workdir"], workdir)
+    capfd.readouterr()
+    last = train_and_evaluate(config_for(tiny_data_dir, batch_size=8), workdir, progress=False)
+    err = capfd.readouterr().err
+    assert last == {"step": NUM_STEPS, "already_complete": True}
+    assert "train.batch_size is 8, the run so far used 4: the input goes on at global batch 4" in err, err
+
+
 def test_fsdp_state_sharding_and_localize(tiny_data_dir):
     """An fsdp axis splits parameters and Adam moments (typed keys and scalars stay replicated); the
     trainer's validation `localize` gathers them back onto one process's own devices."""
