@@ -93,9 +93,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
             multipliers=common.paper_lr_multipliers(),
             schedule="constant",
             warmup_steps=0,
-            grad_clip_norm=0.0,
+            grad_clip_norm=0.0,  # 0: no clipping
+            ema_decay=0.0,  # the original keeps no average of the parameters
         )
-    )  # 0: no clipping
+    )
     c.train = ml_collections.ConfigDict(
         dict(
             batch_size=4,  # global, clips per step

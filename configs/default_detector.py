@@ -58,7 +58,9 @@ contact points together: contacts from every side, not only with gravity pointin
 "Quarter turns"), `:flow_gain=F` (both flows of every training clip multiplied by one gain, log-uniform in
 [1/F, F]: motion speed randomised; docs/RESULTS.md §4 "Speed randomisation"), `:anywhere=F` (that fraction
 of the training clips starting anywhere in their video rather than around a chosen event: windows as detect
-slides them, many without a contact; docs/RESULTS.md §4 "Clips from anywhere").
+slides them, many without a contact; docs/RESULTS.md §4 "Clips from anywhere"), `:ema=D` (validation, eval and
+export use a moving average of the parameters with decay D, `optim.ema_decay`; docs/RESULTS.md §4 "A moving
+average of the parameters").
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ def get_config(arg: str | None = None):
         rotate=0.0,
         flow_gain=1.0,
         anywhere=0.0,
+        ema=0.0,
         **{arg: 0.0 for arg in PRESET_MIXES},
     )
     if variant.size not in BUILDER_OF_SIZE:
@@ -122,6 +125,8 @@ def get_config(arg: str | None = None):
         c.data.flow_gain = variant.flow_gain
     if variant.anywhere:  # that fraction of the clips starting anywhere, not around an event (clips.py)
         c.data.clips_anywhere = variant.anywhere
+    if variant.ema:  # evaluate and export a moving average of the parameters (ta2net_jax/optim.py)
+        c.optim.ema_decay = variant.ema
     if variant.flow_mix:
         # That fraction of the clips with TV-L1 flow (`--flow tvl1-jax`) instead of DIS: a third of v2_64's
         # videos (`v2_64_240`), so the model is not tied to one estimator's errors.

@@ -91,6 +91,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
             schedule="cosine",
             warmup_steps=30,
             grad_clip_norm=1.0,
+            ema_decay=0.0,  # > 0: evaluate and export a moving average of the parameters (ta2net_jax/optim.py)
         )
     )
     c.train = ml_collections.ConfigDict(

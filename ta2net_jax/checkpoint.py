@@ -305,7 +305,8 @@ def load_model_for_inference(config, workdir: str, step: int | None = None):
         restored, step = _restore_for_inference(mngr, target, step)
     finally:
         mngr.close()
-    model, _ = nnx.merge(graphdef, restored)
+    model, optimizer = nnx.merge(graphdef, restored)
+    optim.with_averaged_params(model, optimizer)
     model.eval()
     return model, step
 

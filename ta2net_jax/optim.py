@@ -4,11 +4,22 @@ Groups by parameter path: the temporal head (`sim_decoder`) vs everything else, 
 `bias`) vs weights (kernels, and BatchNorm/LayerNorm scales, which the original also counts as
 weights). The paper config uses lr 5e-6 × {weight 1, bias 2, head_weight 10, head_bias 20}, no decay,
 no schedule; other configs may add warm-up + cosine decay and gradient clipping.
+
+`optim.ema_decay` > 0 (not in the original; default off) keeps an exponential moving average of the
+parameters after every update, inside the optimizer's state (so checkpoints, fsdp sharding and the
+non-finite-step guard treat it like Adam's moments): ema ← d·ema + (1 − d)·params with
+d = min(ema_decay, (1 + n) / (10 + n)) at its n-th update (the usual warm-up, so that a run from scratch does
+not average in its random start for thousands of steps). Validation, `eval`, `detect`, `export` and
+`--init-from` then use the averaged parameters (`with_averaged_params`); BatchNorm statistics stay the
+model's own running averages.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
+import jax.numpy as jnp
 import optax
 from flax import nnx
 
@@ -46,7 +57,65 @@ def make_optimizer(model: nnx.Module, cfg, num_steps: int) -> nnx.Optimizer:
     tx = optax.multi_transform(transforms, param_groups)
     if cfg.get("grad_clip_norm"):
         tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), tx)
+    if cfg.get("ema_decay"):
+        tx = optax.chain(tx, params_ema(float(cfg.ema_decay)))
     return nnx.Optimizer(model, tx, wrt=nnx.Param)
+
+
+class ParamsEmaState(NamedTuple):
+    count: jax.Array  # [] int32, updates so far
+    ema: optax.Params  # like the parameters
+
+
+def params_ema(decay: float) -> optax.GradientTransformationExtraArgs:
+    """The last link of the chain: passes the updates on unchanged and averages the parameters they give."""
+    if not 0.0 < decay < 1.0:
+        raise ValueError(f"optim.ema_decay {decay} is not in (0, 1)")
+
+    def init(params):
+        # Copies: a leaf sharing the parameter's buffer would be donated twice by the train step.
+        return ParamsEmaState(
+            jnp.zeros([], jnp.int32), jax.tree.map(lambda p: jnp.array(p, jnp.float32, copy=True), params)
+        )
+
+    def update(updates, state, params=None, **extra):
+        if params is None:
+            raise ValueError("params_ema needs the parameters (nnx.Optimizer passes them)")
+        d = jnp.minimum(decay, (1.0 + state.count) / (10.0 + state.count))
+        new = optax.apply_updates(params, updates)
+        ema = jax.tree.map(lambda e, p: d * e + (1.0 - d) * p.astype(e.dtype), state.ema, new)
+        return updates, ParamsEmaState(state.count + 1, ema)
+
+    return optax.GradientTransformationExtraArgs(init, update)
+
+
+def averaged_params(optimizer: nnx.Optimizer):
+    """The parameters' moving average (an nnx.State like `nnx.state(model, nnx.Param)`), or None without one."""
+    found = jax.tree.leaves(optimizer.opt_state, is_leaf=lambda x: isinstance(x, ParamsEmaState))
+    found = [s for s in found if isinstance(s, ParamsEmaState)]
+    return found[0].ema if found else None
+
+
+def with_averaged_params(model: nnx.Module, optimizer: nnx.Optimizer) -> nnx.Module:
+    """`model` with its parameters replaced by the optimizer's moving average, when it keeps one (in place)."""
+    ema = averaged_params(optimizer)
+    if ema is not None:
+        values = jax.tree.map(lambda v: v[...], ema, is_leaf=lambda x: isinstance(x, nnx.Variable))
+        nnx.update(model, values)
+    return model
+
+
+def reset_average(model: nnx.Module, optimizer: nnx.Optimizer) -> None:
+    """Restarts the moving average at the model's current parameters (after `--init-from` loaded them)."""
+    found = jax.tree.leaves(optimizer.opt_state, is_leaf=lambda x: isinstance(x, ParamsEmaState))
+    for state in (s for s in found if isinstance(s, ParamsEmaState)):
+        state.count[...] = jnp.zeros_like(state.count[...])
+        params = nnx.state(model, nnx.Param)
+        for var, param in zip(
+            jax.tree.leaves(state.ema, is_leaf=lambda x: isinstance(x, nnx.Variable)),
+            jax.tree.leaves(params, is_leaf=lambda x: isinstance(x, nnx.Variable)),
+        ):
+            var[...] = jnp.array(param[...], var[...].dtype, copy=True)
 
 
 def group_learning_rates(cfg, step: int, num_steps: int) -> dict[str, float]:

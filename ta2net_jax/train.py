@@ -155,6 +155,7 @@ def _initial_weights(graphdef, state, source: str):
     shardings = jax.tree.map(lambda x: x.sharding, state)
     model, optimizer = nnx.merge(graphdef, state)
     weights.load_flat_state(model, checkpoint.flat_weights_of(source), source=source)
+    optim.reset_average(model, optimizer)
     return jax.device_put(nnx.state((model, optimizer)), shardings)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from flax import nnx
 
-from ta2net_jax import distributed, mesh as mesh_lib
+from ta2net_jax import distributed, mesh as mesh_lib, optim
 
 
 class Validator:
@@ -29,7 +29,8 @@ def validate(validator: Validator, graphdef, state) -> dict:
     from ta2net_jax.inference import local_predictor
 
     config, cfg = validator.config, validator.config.eval
-    model, _ = nnx.merge(graphdef, state)
+    model, optimizer = nnx.merge(graphdef, state)
+    optim.with_averaged_params(model, optimizer)
     if validator.predictor is None:
         validator.predictor = local_predictor(model, config)
     else:  # the current parameters on this process's devices (a collective under fsdp)

@@ -242,13 +242,14 @@ def import_torch(checkpoint_path: str, config, workdir: str, step: int = 0) -> d
     import orbax.checkpoint as ocp
     from flax import nnx
 
-    from ta2net_jax import checkpoint
+    from ta2net_jax import checkpoint, optim
     from ta2net_jax.checkpoint import model_and_optimizer
     from ta2net_jax.config_utils import save_config
 
     # The checkpoint holds the training state's layout: (model, optimizer), with fresh Adam moments.
     model, optimizer = model_and_optimizer(config)
     meta = weights.load_torch_checkpoint(model, checkpoint_path)
+    optim.reset_average(model, optimizer)
     paths.makedirs(workdir)
     mngr = checkpoint.manager(workdir, for_training=False)
     if step in mngr.all_steps():
