@@ -59,6 +59,13 @@ def audible_and_maps(model: nnx.Module, batch: dict, mode: str, flow_scale: floa
     return probs, maps
 
 
+def replicated_eval_state(model: nnx.Module, mesh: jax.sharding.Mesh):
+    """(graphdef, state): the model in eval mode, split, its state replicated on every device of `mesh`."""
+    model.eval()
+    graphdef, state = nnx.split(model)
+    return graphdef, jax.device_put(state, mesh_lib.replicated(mesh))
+
+
 class Predictor:
     """A jit-compiled eval-mode forward pass over fixed-size batches of windows on a mesh; `hflip_tta` (default
     the config's `eval.hflip_tta`) averages it with the mirrored pass (module docstring)."""
@@ -75,10 +82,8 @@ class Predictor:
         self.hflip_tta = mirrored_pass(config, hflip_tta)
         if self.batch_size % mesh.size:
             raise ValueError(f"eval.batch_size {self.batch_size} is not divisible by {mesh.size} devices")
-        model.eval()
-        graphdef, state = nnx.split(model)
+        graphdef, self.state = replicated_eval_state(model, mesh)
         self.mesh = mesh
-        self.state = jax.device_put(state, mesh_lib.replicated(mesh))
         self.sharding = mesh_lib.batch_sharding(mesh)
         mode, flow_scale = config.inflection.mode, config.inflection.flow_scale
 

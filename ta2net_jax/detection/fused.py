@@ -35,7 +35,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from input_pipeline import clips, flow_jax, flow_jax_batch, progress
 from ta2net_jax import mesh as mesh_lib
-from ta2net_jax.inference import audible_and_maps, merge_windows, mirrored_pass
+from ta2net_jax.inference import audible_and_maps, merge_windows, mirrored_pass, replicated_eval_state
 
 # cv2.cvtColor(COLOR_RGB2GRAY) on uint8: Y = (9798 R + 19235 G + 3735 B + 2^14) >> 15 (OpenCV 5's fixed
 # point, BT.601 weights 0.299 / 0.587 / 0.114); tests/test_fused_detect.py checks it against cv2.
@@ -119,10 +119,8 @@ class FusedPredictor:
         self._platform, self._pairs_per_step = mesh.devices.flat[0].platform, pairs_per_step
         compaction = flow_jax_batch.default_compaction(self._platform)
         self.clip_len, self.stride = int(config.data.num_frames), int(config.eval.stride)
-        model.eval()
-        graphdef, state = nnx.split(model)
+        graphdef, self.state = replicated_eval_state(model, mesh)
         self.mesh = mesh
-        self.state = jax.device_put(state, mesh_lib.replicated(mesh))
         axes = mesh_lib.batch_axes(mesh)
         self._split = NamedSharding(mesh, P(axes))
         self._replicated = mesh_lib.replicated(mesh)
