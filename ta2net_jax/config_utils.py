@@ -90,6 +90,7 @@ _RANGES = (
     ("optim.base_lr", lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
     ("optim.warmup_steps", lambda v: v >= 0, "an integer ≥ 0"),
     ("optim.grad_clip_norm", lambda v: math.isfinite(v) and v >= 0, "a finite number ≥ 0"),
+    ("optim.ema_decay", lambda v: 0 <= v < 1, "a number in [0, 1) (0: no moving average)"),
     ("data.num_frames", lambda v: v >= 2, "an integer ≥ 2"),
     ("eval.batch_size", lambda v: v >= 1, "an integer ≥ 1"),
 )

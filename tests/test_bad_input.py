@@ -51,6 +51,7 @@ def clips(tmp_path_factory):
         ("train.batch_size=0", "train.batch_size"),
         ("train.num_steps=-5", "train.num_steps"),
         ("optim.base_lr=0", "optim.base_lr"),
+        ("optim.ema_decay=1.5", "optim.ema_decay"),
         ("train.async_checkpoints=3", "train.async_checkpoints"),
     ],
 )
