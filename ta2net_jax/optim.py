@@ -89,33 +89,39 @@ def params_ema(decay: float) -> optax.GradientTransformationExtraArgs:
     return optax.GradientTransformationExtraArgs(init, update)
 
 
+def _average_state(optimizer: nnx.Optimizer) -> ParamsEmaState | None:
+    """The chain's ParamsEmaState, or None when the optimizer keeps no average."""
+    is_average = lambda x: isinstance(x, ParamsEmaState)  # noqa: E731
+    found = [s for s in jax.tree.leaves(optimizer.opt_state, is_leaf=is_average) if is_average(s)]
+    return found[0] if found else None
+
+
+def _variables(tree) -> list:
+    return jax.tree.leaves(tree, is_leaf=lambda x: isinstance(x, nnx.Variable))
+
+
 def averaged_params(optimizer: nnx.Optimizer):
     """The parameters' moving average (an nnx.State like `nnx.state(model, nnx.Param)`), or None without one."""
-    found = jax.tree.leaves(optimizer.opt_state, is_leaf=lambda x: isinstance(x, ParamsEmaState))
-    found = [s for s in found if isinstance(s, ParamsEmaState)]
-    return found[0].ema if found else None
+    state = _average_state(optimizer)
+    return None if state is None else state.ema
 
 
 def with_averaged_params(model: nnx.Module, optimizer: nnx.Optimizer) -> nnx.Module:
     """`model` with its parameters replaced by the optimizer's moving average, when it keeps one (in place)."""
     ema = averaged_params(optimizer)
     if ema is not None:
-        values = jax.tree.map(lambda v: v[...], ema, is_leaf=lambda x: isinstance(x, nnx.Variable))
-        nnx.update(model, values)
+        nnx.update(model, jax.tree.map(lambda v: v[...], ema, is_leaf=lambda x: isinstance(x, nnx.Variable)))
     return model
 
 
 def reset_average(model: nnx.Module, optimizer: nnx.Optimizer) -> None:
     """Restarts the moving average at the model's current parameters (after `--init-from` loaded them)."""
-    found = jax.tree.leaves(optimizer.opt_state, is_leaf=lambda x: isinstance(x, ParamsEmaState))
-    for state in (s for s in found if isinstance(s, ParamsEmaState)):
-        state.count[...] = jnp.zeros_like(state.count[...])
-        params = nnx.state(model, nnx.Param)
-        for var, param in zip(
-            jax.tree.leaves(state.ema, is_leaf=lambda x: isinstance(x, nnx.Variable)),
-            jax.tree.leaves(params, is_leaf=lambda x: isinstance(x, nnx.Variable)),
-        ):
-            var[...] = jnp.array(param[...], var[...].dtype, copy=True)
+    state = _average_state(optimizer)
+    if state is None:
+        return
+    state.count[...] = jnp.zeros_like(state.count[...])
+    for average, param in zip(_variables(state.ema), _variables(nnx.state(model, nnx.Param)), strict=True):
+        average[...] = jnp.array(param[...], average[...].dtype, copy=True)
 
 
 def group_learning_rates(cfg, step: int, num_steps: int) -> dict[str, float]:
