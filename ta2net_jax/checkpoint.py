@@ -305,8 +305,7 @@ def load_model_for_inference(config, workdir: str, step: int | None = None):
         restored, step = _restore_for_inference(mngr, target, step)
     finally:
         mngr.close()
-    model, optimizer = nnx.merge(graphdef, restored)
-    optim.with_averaged_params(model, optimizer)
+    model = optim.scored_model(graphdef, restored)
     model.eval()
     return model, step
 

@@ -10,7 +10,7 @@ parameters after every update, inside the optimizer's state (so checkpoints, fsd
 non-finite-step guard treat it like Adam's moments): ema ← d·ema + (1 − d)·params with
 d = min(ema_decay, (1 + n) / (10 + n)) at its n-th update (the usual warm-up, so that a run from scratch does
 not average in its random start for thousands of steps). Validation, `eval`, `detect`, `export` and
-`--init-from` then use the averaged parameters (`with_averaged_params`); BatchNorm statistics stay the
+`--init-from` then use the averaged parameters (`scored_model`); BatchNorm statistics stay the
 model's own running averages.
 """
 
@@ -106,8 +106,11 @@ def averaged_params(optimizer: nnx.Optimizer):
     return None if state is None else state.ema
 
 
-def with_averaged_params(model: nnx.Module, optimizer: nnx.Optimizer) -> nnx.Module:
-    """`model` with its parameters replaced by the optimizer's moving average, when it keeps one (in place)."""
+def scored_model(graphdef, state) -> nnx.Module:
+    """The model of a (model, optimizer) train state with the weights that are scored: the optimizer's moving
+    average when it keeps one, else the model's own. Merged from a copy of the state's Variables (nnx.merge
+    would share them), so the caller's state, e.g. the trainer's at a validation, keeps its parameters."""
+    model, optimizer = nnx.merge(graphdef, jax.tree.map(lambda x: x, state))
     ema = averaged_params(optimizer)
     if ema is not None:
         nnx.update(model, jax.tree.map(lambda v: v[...], ema, is_leaf=lambda x: isinstance(x, nnx.Variable)))

@@ -29,8 +29,7 @@ def validate(validator: Validator, graphdef, state) -> dict:
     from ta2net_jax.inference import local_predictor
 
     config, cfg = validator.config, validator.config.eval
-    model, optimizer = nnx.merge(graphdef, state)
-    optim.with_averaged_params(model, optimizer)
+    model = optim.scored_model(graphdef, state)
     if validator.predictor is None:
         validator.predictor = local_predictor(model, config)
     else:  # the current parameters on this process's devices (a collective under fsdp)

@@ -68,6 +68,14 @@ def test_moving_average_of_the_train_loop(smoke_config, tmp_path):
     # otherwise).
     assert max(np.abs(average[k] - params[k]).max() for k in params) > 1e-4
 
+    # The scored model (validation, and inference below) has the average; the state it came from keeps the
+    # parameters (nnx.merge shares Variables: validating must not move the trainer's weights).
+    mngr = checkpoint.manager(workdir, for_training=False)
+    state, _ = checkpoint.restore(mngr, initial, step=6)
+    mngr.close()
+    _assert_close(_flat(nnx.state(optim.scored_model(graphdef, state), nnx.Param)), average)
+    _assert_close(_flat(nnx.state(nnx.merge(graphdef, state)[0], nnx.Param)), params)
+
     # Inference takes the average (eval, detect, export all load through here); BatchNorm statistics are the
     # model's own.
     model, step = checkpoint.load_model_for_inference(config, workdir)
