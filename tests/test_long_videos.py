@@ -9,6 +9,7 @@ import io
 import jax
 import numpy as np
 import pytest
+from benchmark_scripts import load_benchmark
 from jax.sharding import AxisType, Mesh
 
 from input_pipeline import clips, flow as flow_lib, progress
@@ -125,3 +126,39 @@ def test_decoded_frames_are_held_once_in_one_growing_array():
     for frame in frames:
         held.append(frame)
     np.testing.assert_array_equal(held.array(), frames)
+
+
+def test_long_video_benchmark_scores_detect_against_the_discs_exact_bounces():
+    """benchmarks/long_video.py's ground truth: the frames its trajectory calls bounces (the frame nearer each
+    contact instant) are exactly where the disc turns from falling to rising, and its scoring counts hits,
+    misses and wrap-around false alarms as the project's one-to-one matching does."""
+    bench = load_benchmark("long_video")
+    height, width, radius = 360, 640, 30
+    trajectory = bench.disc_trajectory(900, height, width, radius)
+    y, bounces, wraps = trajectory["y"], trajectory["bounces"], trajectory["wraps"]
+    # The frame nearer each contact instant is where the sampled disc turns from falling to rising, and there
+    # is no other down → up turn (no contact the truth misses).
+    step = np.diff(y)  # step[i] = y[i + 1] - y[i], image rows grow downwards
+    turns = np.flatnonzero((step[:-1] > 0) & (step[1:] < 0)) + 1
+    np.testing.assert_array_equal(turns, bounces)
+    assert bounces.size > 20 and wraps.size == 900 * 3 // (width - 2 * radius)
+    assert np.all(trajectory["impact_speed"] > 0)
+    # The frames follow the trajectory: the red disc's centroid is the centre, on a bounce and on a wrap.
+    frames = list(bench.bouncing_disc({k: trajectory[k][: wraps[0] + 1] for k in ("x", "y")}, height, width, radius))
+    for i in (bounces[3], wraps[0]):
+        red = (frames[i][..., 0] == 220) & (frames[i][..., 1] == 40)
+        rows, cols = np.nonzero(red)
+        assert abs(rows.mean() - y[i]) < 1 and abs(cols.mean() - trajectory["x"][i]) < 1
+
+    perfect = bench.score_events(bounces, trajectory)
+    assert all(perfect[f"tol{t}"]["f1"] == 1.0 for t in (1, 2, 3)) and perfect["false_alarms_at_wraps"] == 0
+    assert all(b["found"] == 1.0 for b in perfect["found_by_impact_speed"].values())
+    assert sum(b["bounces"] for b in perfect["found_by_impact_speed"].values()) == bounces.size
+    # Every other bounce, two frames late, and one event on each wrap that is > 3 frames from any bounce.
+    lonely = [w for w in wraps if np.abs(bounces - w).min() > 3]
+    events = np.sort(np.concatenate([bounces[::2] + 2, lonely]))
+    got = bench.score_events(events, trajectory)
+    kept = bounces[::2].size
+    assert got["tol1"]["tp"] == 0 and got["tol3"]["tp"] == got["tol2"]["tp"] == kept
+    assert (got["tol3"]["fp"], got["tol3"]["fn"]) == (len(lonely), bounces.size - kept)
+    assert got["false_alarms_at_wraps"] == len(lonely) > 0
