@@ -136,7 +136,8 @@ def estimate_flow(
     workers: int | None = 1,
     dis_options: Mapping | None = None,
     tvl1_options: Mapping | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+    backward: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Forward and backward optical flow between consecutive frames.
 
     Args:
@@ -148,6 +149,8 @@ def estimate_flow(
         runs 2-3x faster with 2 threads than with 1).
       dis_options: overrides of :data:`DIS_OPTIONS` (method "dis" only), e.g. ``{"preset": 1}``.
       tvl1_options: overrides of flow_jax.SETTINGS (method "tvl1-jax" only), e.g. ``{"lambda_": 0.6}``.
+      backward: False: ``bwd`` is None and, with OpenCV's estimators, never estimated (the forward fields are the
+        same): for a detector that reads only the forward flow (the reference), half the work and the memory.
 
     Returns:
       ``(fwd, bwd)``, each ``[N-1, H, W, 2]`` float16 (u, v) in pixels: ``fwd[k]`` maps frame k to k+1 at
@@ -160,7 +163,7 @@ def estimate_flow(
         if len(frames) < 2:
             raise ValueError(f"need at least 2 frames for optical flow, got {len(frames)}")
         fwd, bwd = flow_jax_batch.estimate_flow_batch(to_gray(frames), **(tvl1_options or {}))
-        return fwd.astype(np.float16), bwd.astype(np.float16)
+        return fwd.astype(np.float16), bwd.astype(np.float16) if backward else None
     make = _factory(method, dis_options)
     make()  # fail fast (unknown option, missing cv2.optflow) before any work
     gray = to_gray(frames)
@@ -168,7 +171,7 @@ def estimate_flow(
     if n < 2:
         raise ValueError(f"need at least 2 frames for optical flow, got {n}")
     fwd = np.empty((n - 1, h, w, 2), np.float16)
-    bwd = np.empty((n - 1, h, w, 2), np.float16)
+    bwd = np.empty((n - 1, h, w, 2), np.float16) if backward else None
     local = threading.local()
     lock = threading.Lock()
 
@@ -179,7 +182,8 @@ def estimate_flow(
                 local.calc = make()
             for k in ks:
                 fwd[k] = local.calc(gray[k], gray[k + 1])
-                bwd[k] = local.calc(gray[k + 1], gray[k])
+                if backward:
+                    bwd[k] = local.calc(gray[k + 1], gray[k])
                 with lock:
                     bar.update()
 

@@ -94,12 +94,12 @@ def interval_gains(times_s: np.ndarray | None, fps: float) -> np.ndarray | None:
 
 def per_unit_interval(flow_fwd, flow_bwd, times_s: np.ndarray | None, fps: float):
     """``(flow_fwd, flow_bwd)`` ``[N-1, H, W, 2]`` scaled by :func:`interval_gains` (both directions of pair k
-    span the same interval), in their own dtype; unchanged for uniform time."""
+    span the same interval), in their own dtype; unchanged for uniform time (a None stays None)."""
     gains = interval_gains(times_s, fps)
     if gains is None:
         return flow_fwd, flow_bwd
     g = gains[:, None, None, None]
-    return (np.asarray(flow_fwd) * g).astype(flow_fwd.dtype), (np.asarray(flow_bwd) * g).astype(flow_bwd.dtype)
+    return tuple(None if f is None else (np.asarray(f) * g).astype(f.dtype) for f in (flow_fwd, flow_bwd))
 
 
 def describe(times_s: np.ndarray | None, fps: float) -> dict:

@@ -20,18 +20,30 @@ TOP_FRACTION = 0.02
 # the validation split of synthetic_collisions/v2_64 with the shipped model (pointing accuracy of the
 # attended peak: 0.616 at h = 0, 0.672 at h = 1; training-free peak 0.435 → 0.557); docs/RESULTS.md §4.
 LOCATION_HALF_WINDOW = 1
+# Frames whose temporaries exist at once ([256, H, W, 2] float32: 25 MiB at 112²): a 10-minute 30 fps video's
+# peak memory is then its flows and one map (≈ 4.5 GiB at 112²), not several whole-video copies of them (10.8).
+CHUNK_FRAMES = 256
 
 
 def inflection_energy(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
     """flow_fwd, flow_bwd [N−1, H, W, 2] (pixels) → raw energy [N] (NaN on frames 0, 1, N−2, N−1): the mean
     of the top `TOP_FRACTION` of `inflection_magnitude_maps` per kept frame."""
-    n = flow_fwd.shape[0] + 1
+    return energy_of_maps(inflection_magnitude_maps(flow_fwd, flow_bwd))
+
+
+def energy_of_maps(maps: np.ndarray, chunk_frames: int = CHUNK_FRAMES) -> np.ndarray:
+    """`inflection_magnitude_maps` [N, H, W] → raw energy [N] (NaN on frames 0, 1, N−2, N−1), `chunk_frames`
+    frames at a time (the partition copies what it sorts)."""
+    n = maps.shape[0]
     scores = np.full(n, np.nan)
     if n < 5:
         return scores
-    magnitude = inflection_magnitude_maps(flow_fwd, flow_bwd)[2 : n - 2].reshape(n - 4, -1)
-    top_k = max(1, int(round(TOP_FRACTION * magnitude.shape[1])))
-    scores[2 : n - 2] = np.partition(magnitude, magnitude.shape[1] - top_k, axis=1)[:, -top_k:].mean(axis=1)
+    pixels = maps[0].size
+    top_k = max(1, int(round(TOP_FRACTION * pixels)))
+    for start in range(2, n - 2, chunk_frames):
+        stop = min(start + chunk_frames, n - 2)
+        magnitude = maps[start:stop].reshape(stop - start, pixels)
+        scores[start:stop] = np.partition(magnitude, pixels - top_k, axis=1)[:, -top_k:].mean(axis=1)
     return scores
 
 
@@ -48,6 +60,11 @@ def robust_zscore(scores: np.ndarray) -> np.ndarray:
 def inflection_scores(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
     """The detector's per-frame score [N]: robust z-score of the inflection energy."""
     return robust_zscore(inflection_energy(flow_fwd, flow_bwd))
+
+
+def scores_of_maps(maps: np.ndarray) -> np.ndarray:
+    """`inflection_scores` from maps already computed (`inflection_magnitude_maps`), bit for bit the same."""
+    return robust_zscore(energy_of_maps(maps))
 
 
 def inflection_magnitude(flow_fwd: np.ndarray, flow_bwd: np.ndarray, frame: int) -> np.ndarray:
@@ -87,14 +104,17 @@ def energy_peak_xy(flow_fwd: np.ndarray, flow_bwd: np.ndarray, frame: int) -> tu
     return col + 0.5, row + 0.5
 
 
-def inflection_magnitude_maps(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
+def inflection_magnitude_maps(
+    flow_fwd: np.ndarray, flow_bwd: np.ndarray, chunk_frames: int = CHUNK_FRAMES
+) -> np.ndarray:
     """Per-pixel inflection magnitude [N, H, W] (the quantity `energy_peak_xy` maximises), zeros on the
-    unscored frames 0, 1, N−2, N−1: the training-free method's "where" map (overlays)."""
+    unscored frames 0, 1, N−2, N−1: the training-free method's "where" map (overlays). Computed
+    `chunk_frames` frames at a time, so the differences never exist for the whole video at once."""
     n = flow_fwd.shape[0] + 1
     maps = np.zeros((n,) + flow_fwd.shape[1:3], np.float32)
-    if n < 5:
-        return maps
-    fwd = flow_fwd[3 : n - 1].astype(np.float32) - flow_fwd[2 : n - 2]  # F⁺_{t+1} − F⁺_t, t = 2 … N−3
-    bwd = flow_bwd[0 : n - 4].astype(np.float32) - flow_bwd[1 : n - 3]  # F⁻_{t−2} − F⁻_{t−1}
-    maps[2 : n - 2] = np.linalg.norm(fwd, axis=-1) + np.linalg.norm(bwd, axis=-1)
+    for start in range(2, n - 2, chunk_frames):  # kept frames t = 2 … N−3
+        stop = min(start + chunk_frames, n - 2)
+        fwd = flow_fwd[start + 1 : stop + 1].astype(np.float32) - flow_fwd[start:stop]  # F⁺_{t+1} − F⁺_t
+        bwd = flow_bwd[start - 2 : stop - 2].astype(np.float32) - flow_bwd[start - 1 : stop - 1]  # F⁻_{t−2} − F⁻_{t−1}
+        maps[start:stop] = np.linalg.norm(fwd, axis=-1) + np.linalg.norm(bwd, axis=-1)
     return maps

@@ -56,6 +56,31 @@ def test_workers_do_not_change_the_result():
         np.testing.assert_array_equal(a, c)
 
 
+def test_forward_only_is_the_same_forward_flow_for_half_the_work(monkeypatch):
+    """backward=False (the reference detector): bwd is None, fwd is bit for bit the two-direction one, and
+    OpenCV is called once per pair instead of twice."""
+    import input_pipeline.flow as flow_lib
+
+    frames = np.concatenate([_shifted_pair(1, 1), _shifted_pair(-2, 0, seed=3)])  # 4 frames, 3 pairs
+    both = estimate_flow(frames, workers=2)
+    calls = []
+    factory = flow_lib._factory
+
+    def counting(*args):
+        make = factory(*args)
+
+        def counted():
+            calc = make()
+            return lambda a, b: calls.append(1) or calc(a, b)
+
+        return counted
+
+    monkeypatch.setattr(flow_lib, "_factory", counting)
+    fwd, bwd = estimate_flow(frames, workers=2, backward=False)
+    assert bwd is None and len(calls) == 3
+    np.testing.assert_array_equal(fwd, both[0])
+
+
 def test_every_core_without_an_affinity_mask(monkeypatch):
     """workers=None on a system without os.sched_getaffinity (macOS, Windows) counts the machine's cores."""
     import input_pipeline.flow as flow_lib

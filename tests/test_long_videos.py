@@ -162,3 +162,52 @@ def test_long_video_benchmark_scores_detect_against_the_discs_exact_bounces():
     assert got["tol1"]["tp"] == 0 and got["tol3"]["tp"] == got["tol2"]["tp"] == kept
     assert (got["tol3"]["fp"], got["tol3"]["fn"]) == (len(lonely), bounces.size - kept)
     assert got["false_alarms_at_wraps"] == len(lonely) > 0
+
+
+@pytest.mark.parametrize("detector", ["inflection", "reference"])
+def test_training_free_scores_are_made_in_chunks_of_frames(detector):
+    """The training-free detectors' per-pixel maps and scores are computed `CHUNK_FRAMES` frames at a time:
+    bit for bit what one pass over the whole video gives, with temporaries of a chunk's size (tracemalloc sees
+    NumPy's buffers): the peak above the inputs is the maps plus a few chunks, where one pass would hold
+    several whole-video copies of the flow (a 10-minute video at 112²: 10.8 GiB before, benchmarks/RESULTS.md)."""
+    import tracemalloc
+
+    from input_pipeline import inflection_energy
+    from ta2net_jax.detection import reference
+
+    rng = np.random.default_rng(0)
+    n, h, w = 300, 24, 32
+    fwd = rng.normal(size=(n - 1, h, w, 2)).astype(np.float32)
+    bwd = rng.normal(size=(n - 1, h, w, 2)).astype(np.float32)
+
+    def maps_of(chunk: int) -> np.ndarray:
+        if detector == "inflection":
+            return inflection_energy.inflection_magnitude_maps(fwd, bwd, chunk_frames=chunk)
+        return reference.change_maps(fwd, chunk_frames=chunk)
+
+    def scores_of(maps: np.ndarray, chunk: int) -> np.ndarray:
+        if detector == "inflection":
+            return inflection_energy.robust_zscore(inflection_energy.energy_of_maps(maps, chunk_frames=chunk))
+        return reference.standardise(reference.curve_of_maps(maps))
+
+    whole_scores = (
+        inflection_energy.inflection_scores(fwd, bwd) if detector == "inflection" else reference.reference_scores(fwd)
+    )
+    whole = maps_of(n)
+    for chunk in (1, 7, 64, 256):
+        np.testing.assert_array_equal(maps_of(chunk), whole)
+        np.testing.assert_array_equal(scores_of(whole, chunk), whole_scores)
+
+    def peak_above_inputs(chunk: int) -> int:
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        scores_of(maps_of(chunk), chunk)
+        peak = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.stop()
+        return peak
+
+    chunk = 16
+    bound = whole.nbytes + 8 * chunk * h * w * 2 * 4  # the maps, and a few chunk-sized [chunk, H, W, 2] float32
+    assert peak_above_inputs(chunk) <= bound
+    assert peak_above_inputs(n) > 2 * bound  # one pass over the whole video: the bound is what chunks buy

@@ -185,7 +185,13 @@ class VideoDetector:
             if stride > 1:
                 flow_fwd, flow_bwd = flow_lib.flow_on_demand(frames, self.flow_method, tvl1_options=self.tvl1_options)
             else:  # on every core: a threaded DIS gives the same fields
-                flows = flow_lib.estimate_flow(frames, self.flow_method, workers=None, tvl1_options=self.tvl1_options)
+                flows = flow_lib.estimate_flow(
+                    frames,
+                    self.flow_method,
+                    workers=None,
+                    tvl1_options=self.tvl1_options,
+                    backward=self.detector.uses_backward_flow,
+                )
                 flow_fwd, flow_bwd = frame_times.per_unit_interval(*flows, times_s, fps)
             scored = self.detector.scores(frames, flow_fwd, flow_bwd, fps)
         picking = self.picking

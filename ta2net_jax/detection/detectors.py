@@ -69,6 +69,9 @@ class Detector:
     crops_borders: ClassVar[bool] = True
     # False: a variable-rate file's flow is taken as estimated, not put per unit interval (frame_times.py).
     normalises_intervals: ClassVar[bool] = True
+    # False: `scores` and `locate` read only the forward flow; detect then passes flow_bwd=None and does not
+    # estimate it.
+    uses_backward_flow: ClassVar[bool] = True
     # True: default_threshold was chosen on the labelled real clips of ../shared/realdata (real_benchmark.py
     # marks its default rows as in-sample; its held-out figure is the leave-one-clip-out row).
     default_fitted_on_real_clips: ClassVar[bool] = False
@@ -352,12 +355,8 @@ class InflectionDetector(Detector):
     def scores(self, frames, flow_fwd, flow_bwd, fps) -> Scores:
         from input_pipeline import inflection_energy
 
-        return Scores(
-            inflection_energy.inflection_scores(flow_fwd, flow_bwd),
-            inflection_energy.inflection_magnitude_maps(flow_fwd, flow_bwd),
-            flow_fwd,
-            flow_bwd,
-        )
+        maps = inflection_energy.inflection_magnitude_maps(flow_fwd, flow_bwd)
+        return Scores(inflection_energy.scores_of_maps(maps), maps, flow_fwd, flow_bwd)
 
     def locate(self, scores: Scores, frame: int) -> tuple[float, float]:
         from input_pipeline import inflection_energy
@@ -383,6 +382,7 @@ class ReferenceDetector(Detector):
     drops_repeats = False
     crops_borders = False
     normalises_intervals = False
+    uses_backward_flow = False
 
     @classmethod
     def default_picking(cls) -> Picking:
@@ -391,7 +391,8 @@ class ReferenceDetector(Detector):
     def scores(self, frames, flow_fwd, flow_bwd, fps) -> Scores:
         from ta2net_jax.detection import reference
 
-        return Scores(reference.reference_scores(flow_fwd), reference.change_maps(flow_fwd), flow_fwd, flow_bwd)
+        maps = reference.change_maps(flow_fwd)
+        return Scores(reference.standardise(reference.curve_of_maps(maps)), maps, flow_fwd, flow_bwd)
 
     def locate(self, scores: Scores, frame: int) -> tuple[float, float]:
         row, col = np.unravel_index(int(np.argmax(scores.maps[frame])), scores.maps.shape[1:])

@@ -16,15 +16,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from input_pipeline.inflection_energy import CHUNK_FRAMES
+
 KERNEL = np.array([0.25, 0.5, 0.25])
 
 
-def change_maps(flow_fwd: np.ndarray) -> np.ndarray:
-    """‖F⁺_{t+1} − F⁺_t‖ per pixel [N, H, W]; zeros on the last two frames (no F⁺_{t+1})."""
+def change_maps(flow_fwd: np.ndarray, chunk_frames: int = CHUNK_FRAMES) -> np.ndarray:
+    """‖F⁺_{t+1} − F⁺_t‖ per pixel [N, H, W]; zeros on the last two frames (no F⁺_{t+1}). Computed
+    `chunk_frames` frames at a time (inflection_energy.CHUNK_FRAMES: bounded temporaries on long videos)."""
     n = flow_fwd.shape[0] + 1
     maps = np.zeros((n,) + flow_fwd.shape[1:3], np.float32)
-    if n >= 3:
-        maps[: n - 2] = np.linalg.norm(flow_fwd[1:].astype(np.float32) - flow_fwd[:-1], axis=-1)
+    for start in range(0, n - 2, chunk_frames):
+        stop = min(start + chunk_frames, n - 2)
+        change = flow_fwd[start + 1 : stop + 1].astype(np.float32) - flow_fwd[start:stop]
+        maps[start:stop] = np.linalg.norm(change, axis=-1)
     return maps
 
 
@@ -43,10 +48,15 @@ def smooth(d: np.ndarray) -> np.ndarray:
 
 def reference_curve(flow_fwd: np.ndarray) -> np.ndarray:
     """The smoothed mean-change curve s [N] (NaN on the last two frames)."""
-    n = flow_fwd.shape[0] + 1
+    return curve_of_maps(change_maps(flow_fwd))
+
+
+def curve_of_maps(maps: np.ndarray) -> np.ndarray:
+    """`reference_curve` from `change_maps` already computed [N, H, W]."""
+    n = maps.shape[0]
     d = np.full(n, np.nan)
     if n >= 3:
-        d[: n - 2] = change_maps(flow_fwd)[: n - 2].mean(axis=(1, 2))
+        d[: n - 2] = maps[: n - 2].mean(axis=(1, 2))
     return smooth(d)
 
 

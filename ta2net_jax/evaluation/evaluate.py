@@ -75,15 +75,12 @@ def score_split(
         if not with_inflection:
             results.append(video)
             continue
-        video["inflection"] = inflection_energy.inflection_scores(fwd, bwd)
+        per_frame = inflection_energy.inflection_magnitude_maps(fwd, bwd)
+        video["inflection"] = inflection_energy.scores_of_maps(per_frame)
         n = video["num_frames"]
         frames = np.clip(np.asarray(video["event_frames"], np.int64), 2, max(n - 3, 2))
         # Summed over each frame's neighbours, as detect locates an event (inflection_energy.location_magnitude).
-        maps = (
-            inflection_energy.windowed_maps(inflection_energy.inflection_magnitude_maps(fwd, bwd))
-            if len(frames)
-            else None
-        )
+        maps = inflection_energy.windowed_maps(per_frame) if len(frames) else None
         video["inflection_event_maps"] = maps[frames] if maps is not None else np.zeros((0,) + fwd.shape[1:3])
         # The frames one before and one after each event (localisation.py: a detection one frame off).
         around = np.stack([np.clip(frames - 1, 0, n - 1), np.clip(frames + 1, 0, n - 1)], axis=1)
