@@ -40,18 +40,23 @@ MIN_MOTION = 0.2  # grey levels (0–255): the bordering intervals must move at 
 MAX_RUN = 2  # frames: a conversion repeats a frame once or twice (24 → 60 fps: 2-3 pulldown); longer = a still
 MIN_RUNS = 4  # a cadence needs this many repeat runs
 MIN_REGULAR = 0.8  # and this share of the gaps between them on the cadence
+CHUNK_FRAMES = 256  # frames converted to float at once (`frame_differences`)
 
 
-def frame_differences(frames: np.ndarray) -> np.ndarray:
+def frame_differences(frames: np.ndarray, chunk_frames: int = CHUNK_FRAMES) -> np.ndarray:
     """Mean absolute grey-level difference between consecutive frames, ``[N-1]`` (grey levels, 0–255).
 
-    `frames`: ``[N, H, W, 3]`` RGB or ``[N, H, W]`` grey, any numeric dtype on a 0–255 scale."""
-    grey = np.asarray(frames, np.float32)
-    if grey.ndim == 4:
-        grey = grey.mean(axis=-1)
-    if len(grey) < 2:
-        return np.zeros((0,), np.float32)
-    return np.abs(np.diff(grey, axis=0)).mean(axis=(1, 2))
+    `frames`: ``[N, H, W, 3]`` RGB or ``[N, H, W]`` grey, any numeric dtype on a 0–255 scale. Converted to
+    float `chunk_frames` frames at a time: a float32 copy of a whole 10-minute video at 112² would be 2.5 GiB."""
+    frames = np.asarray(frames)
+    differences = np.zeros((max(len(frames) - 1, 0),), np.float32)
+    for start in range(0, len(frames) - 1, chunk_frames):
+        stop = min(start + chunk_frames, len(frames) - 1)
+        grey = frames[start : stop + 1].astype(np.float32)
+        if grey.ndim == 4:
+            grey = grey.mean(axis=-1)
+        differences[start:stop] = np.abs(np.diff(grey, axis=0)).mean(axis=(1, 2))
+    return differences
 
 
 def repeat_candidates(frames: np.ndarray) -> list[tuple[int, int]]:
@@ -130,8 +135,11 @@ class FrameRepeats:
 
     def to_native(self, values: np.ndarray) -> np.ndarray:
         """``[K, ...]`` per-kept-frame values → ``[N, ...]``: a repeated frame gets the value of the frame it
-        repeats (the last kept frame before it)."""
+        repeats (the last kept frame before it). With nothing repeated, `values` itself (no copy: on a long
+        video the per-pixel maps are its largest array)."""
         values = np.asarray(values)
+        if len(self.kept) == self.num_frames:
+            return values
         owner = np.searchsorted(self.kept, np.arange(self.num_frames), side="right") - 1
         return values[owner]
 
@@ -141,9 +149,11 @@ class FrameRepeats:
 
 
 def drop_repeats(frames: np.ndarray) -> tuple[np.ndarray, FrameRepeats]:
-    """The frames without repeats ``[K, ...]`` and the :class:`FrameRepeats` that maps results back."""
+    """The frames without repeats ``[K, ...]`` (``frames`` itself when none repeats: no copy) and the
+    :class:`FrameRepeats` that maps results back."""
     kept = np.flatnonzero(~find_repeats(frames))
-    return np.asarray(frames)[kept], FrameRepeats(kept=kept, num_frames=len(frames))
+    frames = np.asarray(frames)
+    return (frames if len(kept) == len(frames) else frames[kept]), FrameRepeats(kept=kept, num_frames=len(frames))
 
 
 def no_repeats(num_frames: int) -> FrameRepeats:

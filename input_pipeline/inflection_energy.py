@@ -20,8 +20,9 @@ TOP_FRACTION = 0.02
 # the validation split of synthetic_collisions/v2_64 with the shipped model (pointing accuracy of the
 # attended peak: 0.616 at h = 0, 0.672 at h = 1; training-free peak 0.435 → 0.557); docs/RESULTS.md §4.
 LOCATION_HALF_WINDOW = 1
-# Frames whose temporaries exist at once ([256, H, W, 2] float32: 25 MiB at 112²): a 10-minute 30 fps video's
-# peak memory is then its flows and one map (≈ 4.5 GiB at 112²), not several whole-video copies of them (10.8).
+# Frames whose temporaries exist at once ([256, H, W, 2] float32: 25 MiB at 112²): a long video's peak memory
+# is its frames, flows and one map (a 10-minute 30 fps video at 112²: 3.5 GiB in all), not several whole-video
+# copies of them (10.8 GiB before; benchmarks/RESULTS.md "Long videos").
 CHUNK_FRAMES = 256
 
 

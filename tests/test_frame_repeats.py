@@ -81,6 +81,27 @@ def test_mapping_back_to_native_frames():
     assert [repeats.kept_position(f) for f in range(8)] == [0, 1, 1, 2, 3, 3, 4, 4]
     assert repeats.fps(30.0) == pytest.approx(30.0 * 4 / 6)  # 5 kept frames span 6 native intervals
     assert frame_repeats.no_repeats(4).fps(25.0) == 25.0
+    # Nothing repeated: the arrays themselves come back, not copies (a long video's frames and maps).
+    still = np.random.default_rng(0).integers(0, 255, size=(6, 8, 8, 3), dtype=np.uint8)
+    frames, none = frame_repeats.drop_repeats(still)
+    assert frames is still and len(none.repeated) == 0
+    per_frame = np.arange(6 * 2 * 2, dtype=np.float32).reshape(6, 2, 2)
+    assert none.to_native(per_frame) is per_frame
+
+
+def test_frame_differences_in_chunks_are_one_pass_bit_for_bit():
+    """`frame_differences` converts a chunk of frames to float at a time (a long video's float copy would be
+    several GiB): the same float32 values as the whole video at once, RGB and grey, at every chunk size."""
+    rng = np.random.default_rng(1)
+    for frames in (rng.integers(0, 256, (40, 9, 7, 3), dtype=np.uint8), rng.random((40, 9, 7)) * 255):
+        grey = frames.astype(np.float32)
+        grey = grey.mean(axis=-1) if grey.ndim == 4 else grey
+        whole = np.abs(np.diff(grey, axis=0)).mean(axis=(1, 2))
+        for chunk in (1, 2, 13, 39, 40, 256):
+            got = frame_repeats.frame_differences(frames, chunk_frames=chunk)
+            assert got.dtype == np.float32
+            np.testing.assert_array_equal(got, whole)
+    assert frame_repeats.frame_differences(np.zeros((1, 4, 4, 3), np.uint8)).shape == (0,)
 
 
 def test_detect_drops_the_repeats_of_a_converted_video_and_reports_native_frames(tmp_path):
