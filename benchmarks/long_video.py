@@ -3,7 +3,7 @@
 Writes a synthetic video of ``--minutes`` at ``--fps`` and ``--size`` (a red disc bouncing on a checkerboard
 floor while it crosses the frame, settling in ever smaller bounces until it is kicked up again: ≈ 1.7 contacts
 per second at 30 fps, 5 to 41 frames apart; H.264 CRF 23 4:2:0), then runs the command a user runs on it,
-``ta2net detect VIDEO --out-dir OUT/detect_METHOD --method METHOD`` (the shipped model unless ``--workdir``;
+``ta2net detect VIDEO --out-dir OUT/detect_METHOD --method METHOD [--flow F]`` (the shipped model unless ``--workdir``;
 events, CSV, timeline and the overlay in ``--overlay-format``), as a child process, and prints its wall time,
 its peak resident memory (the child's VmHWM, read from /proc every 0.5 s: Linux), what it wrote, and its
 events scored against the disc's exact bounces (`score_events`: F1 at ±1/2/3 frames, the bounces found by
@@ -12,6 +12,7 @@ impact speed, false alarms where the disc wraps around). One JSON line is append
 
     python benchmarks/long_video.py                      # 10 min at 30 fps, 640×360: 5–13 min on 2 cores
     python benchmarks/long_video.py --method inflection  # the training-free detector on the same video
+    python benchmarks/long_video.py --minutes 1 --flow tvl1-jax   # the shipped model on TV-L1 in JAX
     python benchmarks/long_video.py --minutes 1          # ≈ 1–3 min
 """
 
@@ -139,6 +140,7 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/ta2net_long_video", help="folder for the video and detect's outputs")
     parser.add_argument("--workdir", default=None, help="a run or bundle (default: the shipped model)")
     parser.add_argument("--method", default="model", help="detect's --method (model, inflection, reference)")
+    parser.add_argument("--flow", default=None, help="detect's --flow (default: the detector's own, DIS)")
     parser.add_argument("--overlay-format", default="gif", choices=("gif", "mp4", "none"))
     parser.add_argument("--results", default=str(ROOT / "benchmarks" / "results.jsonl"))
     parser.add_argument("--no-write", action="store_true", help="leave --results alone")
@@ -155,9 +157,11 @@ def main() -> None:
         write_video(video, bouncing_disc(trajectory, height, width), args.fps, crf=23, pix_fmt="yuv420p")
         print(f"wrote {video} ({num_frames} frames) in {time.perf_counter() - t0:.0f} s")
 
-    detect_dir = out / f"detect_{args.method}"
+    detect_dir = out / (f"detect_{args.method}" + (f"_{args.flow}" if args.flow else ""))
     command = [sys.executable, "-m", "ta2net_jax.cli", "detect", str(video), "--out-dir", str(detect_dir)]
     command += ["--overlay-format", args.overlay_format, "--method", args.method]
+    if args.flow:
+        command += ["--flow", args.flow]
     if args.workdir:
         command += ["--workdir", args.workdir]
     t0 = time.perf_counter()
@@ -177,6 +181,7 @@ def main() -> None:
     row = {
         "bench": "long_video",
         "method": args.method,
+        "flow": args.flow or "default",
         "minutes": args.minutes,
         "fps": args.fps,
         "size": [height, width],
