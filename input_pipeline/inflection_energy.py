@@ -60,7 +60,7 @@ def robust_zscore(scores: np.ndarray) -> np.ndarray:
 
 def inflection_scores(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
     """The detector's per-frame score [N]: robust z-score of the inflection energy."""
-    return robust_zscore(inflection_energy(flow_fwd, flow_bwd))
+    return scores_of_maps(inflection_magnitude_maps(flow_fwd, flow_bwd))
 
 
 def scores_of_maps(maps: np.ndarray) -> np.ndarray:
