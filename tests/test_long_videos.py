@@ -188,7 +188,7 @@ def test_training_free_scores_are_made_in_chunks_of_frames(detector):
     def scores_of(maps: np.ndarray, chunk: int) -> np.ndarray:
         if detector == "inflection":
             return inflection_energy.robust_zscore(inflection_energy.energy_of_maps(maps, chunk_frames=chunk))
-        return reference.standardise(reference.curve_of_maps(maps))
+        return reference.scores_of_maps(maps)
 
     whole_scores = (
         inflection_energy.inflection_scores(fwd, bwd) if detector == "inflection" else reference.reference_scores(fwd)

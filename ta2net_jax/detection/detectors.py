@@ -392,7 +392,7 @@ class ReferenceDetector(Detector):
         from ta2net_jax.detection import reference
 
         maps = reference.change_maps(flow_fwd)
-        return Scores(reference.standardise(reference.curve_of_maps(maps)), maps, flow_fwd, flow_bwd)
+        return Scores(reference.scores_of_maps(maps), maps, flow_fwd, flow_bwd)
 
     def locate(self, scores: Scores, frame: int) -> tuple[float, float]:
         row, col = np.unravel_index(int(np.argmax(scores.maps[frame])), scores.maps.shape[1:])

@@ -69,4 +69,9 @@ def standardise(s: np.ndarray) -> np.ndarray:
 
 
 def reference_scores(flow_fwd: np.ndarray) -> np.ndarray:
-    return standardise(reference_curve(flow_fwd))
+    return scores_of_maps(change_maps(flow_fwd))
+
+
+def scores_of_maps(maps: np.ndarray) -> np.ndarray:
+    """`reference_scores` from `change_maps` already computed [N, H, W] (the detector keeps the maps)."""
+    return standardise(curve_of_maps(maps))
