@@ -3,17 +3,18 @@
 Writes a synthetic video of ``--minutes`` at ``--fps`` and ``--size`` (a red disc bouncing on a checkerboard
 floor while it crosses the frame, settling in ever smaller bounces until it is kicked up again: ≈ 1.7 contacts
 per second at 30 fps, 5 to 41 frames apart; H.264 CRF 23 4:2:0), then runs the command a user runs on it,
-``ta2net detect VIDEO --out-dir OUT/detect_METHOD --method METHOD [--flow F]`` (the shipped model unless ``--workdir``;
-events, CSV, timeline and the overlay in ``--overlay-format``), as a child process, and prints its wall time,
-its peak resident memory (the child's VmHWM, read from /proc every 0.5 s: Linux), what it wrote, and its
-events scored against the disc's exact bounces (`score_events`: F1 at ±1/2/3 frames, the bounces found by
-impact speed, false alarms where the disc wraps around). One JSON line is appended to ``--results``
+``ta2net detect VIDEO --out-dir OUT/detect_METHOD[_FLOW][_RUN] --method METHOD [--flow F]`` (the shipped model
+unless ``--workdir RUN``; events, CSV, timeline and the overlay in ``--overlay-format``), as a child process, and
+prints its wall time, its peak resident memory (the child's VmHWM, read from /proc every 0.5 s: Linux), what it
+wrote, and its events scored against the disc's exact bounces (`score_events`: F1 at ±1/2/3 frames, the bounces
+found by impact speed, false alarms where the disc wraps around). One JSON line is appended to ``--results``
 (benchmarks/results.jsonl unless ``--no-write``).
 
     python benchmarks/long_video.py                      # 10 min at 30 fps, 640×360: 5–13 min on 2 cores
     python benchmarks/long_video.py --method inflection  # the training-free detector on the same video
     python benchmarks/long_video.py --minutes 1 --flow tvl1-jax   # the shipped model on TV-L1 in JAX
     python benchmarks/long_video.py --minutes 1          # ≈ 1–3 min
+    python benchmarks/long_video.py --workdir runs/u112  # a run of your own: OUT/detect_model_u112
 """
 
 from __future__ import annotations
@@ -157,7 +158,9 @@ def main() -> None:
         write_video(video, bouncing_disc(trajectory, height, width), args.fps, crf=23, pix_fmt="yuv420p")
         print(f"wrote {video} ({num_frames} frames) in {time.perf_counter() - t0:.0f} s")
 
-    detect_dir = out / (f"detect_{args.method}" + (f"_{args.flow}" if args.flow else ""))
+    # One folder per detector (a run's outputs next to the shipped model's, not over them).
+    model_name = Path(args.workdir).resolve().name if args.workdir else None
+    detect_dir = out / "_".join(filter(None, ("detect", args.method, args.flow, model_name)))
     command = [sys.executable, "-m", "ta2net_jax.cli", "detect", str(video), "--out-dir", str(detect_dir)]
     command += ["--overlay-format", args.overlay_format, "--method", args.method]
     if args.flow:
@@ -181,6 +184,7 @@ def main() -> None:
     row = {
         "bench": "long_video",
         "method": args.method,
+        "workdir": args.workdir or "shipped",
         "flow": args.flow or "default",
         "minutes": args.minutes,
         "fps": args.fps,
