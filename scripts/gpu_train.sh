@@ -23,7 +23,8 @@
 #
 # Then on the development machine: untar run.tgz into runs/gpu112 and score the bundle where the CPU scores
 # every candidate (docs/RESULTS.md §2, §4, §5): `ta2net real-benchmark --workdir runs/gpu112/bundle`,
-# `ta2net calibrate ...`, `python benchmarks/perspective_heldout.py --workdir runs/gpu112/bundle`.
+# `ta2net calibrate ...`, `python benchmarks/perspective_heldout.py --workdir runs/gpu112/bundle`, and on exact
+# contacts `python benchmarks/long_video.py --workdir runs/gpu112/bundle` (a CPU 112² stage: 0.901 there).
 #
 # Needs the input pipeline's wheels, which the image lacks: `bash scripts/gpu_wheels.sh train` here (≈ 44 MB in
 # `.whl/`), and `carry: [".whl"]` in the device call. Dry run on any machine (seconds of training):
