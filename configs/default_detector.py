@@ -60,7 +60,8 @@ contact points together: contacts from every side, not only with gravity pointin
 of the training clips starting anywhere in their video rather than around a chosen event: windows as detect
 slides them, many without a contact; docs/RESULTS.md §4 "Clips from anywhere"), `:ema=D` (validation, eval and
 export use a moving average of the parameters with decay D, `optim.ema_decay`; docs/RESULTS.md §4 "A moving
-average of the parameters").
+average of the parameters"), `:reverse=F` (that fraction of the training clips played backwards, frames,
+flows and labels together, clips.time_reversed; docs/RESULTS.md §4 "Time reversal in training").
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def get_config(arg: str | None = None):
         rotate=0.0,
         flow_gain=1.0,
         anywhere=0.0,
+        reverse=0.0,
         ema=0.0,
         **{arg: 0.0 for arg in PRESET_MIXES},
     )
@@ -101,6 +103,8 @@ def get_config(arg: str | None = None):
         raise ValueError(f"default_detector flow_gain={variant.flow_gain}: gains are drawn in [1/F, F], give F ≥ 1")
     if not 0.0 <= variant.anywhere <= 1.0:
         raise ValueError(f"default_detector anywhere={variant.anywhere}: a fraction of the clips, in [0, 1]")
+    if not 0.0 <= variant.reverse <= 1.0:
+        raise ValueError(f"default_detector reverse={variant.reverse}: a fraction of the clips, in [0, 1]")
     if variant.stride not in TRUNK_STRIDES:
         raise ValueError(f"default_detector stride={variant.stride}: the trunks stop at 1/{sorted(TRUNK_STRIDES)}")
     smoke = variant.smoke
@@ -125,6 +129,8 @@ def get_config(arg: str | None = None):
         c.data.flow_gain = variant.flow_gain
     if variant.anywhere:  # that fraction of the clips starting anywhere, not around an event (clips.py)
         c.data.clips_anywhere = variant.anywhere
+    if variant.reverse:  # that fraction of the clips played backwards (clips.time_reversed)
+        c.data.time_reverse = variant.reverse
     if variant.ema:  # evaluate and export a moving average of the parameters (ta2net_jax/optim.py)
         c.optim.ema_decay = variant.ema
     if variant.flow_mix:

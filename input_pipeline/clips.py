@@ -128,6 +128,32 @@ def quarter_turns(clip: dict, k: int) -> dict:
     return clip
 
 
+def time_reversed(clip: dict) -> dict:
+    """``clip`` played backwards: the clip a `make_clip` of the reversed video would give, with the same
+    ``num_valid`` and end padding.
+
+    Reversing time turns a forward flow into a backward one: in the reversed video F⁺'_k = F⁻ and F⁻'_k = F⁺
+    of the mirrored frame, so with valid positions j = 0 … V−1 (V = num_valid)
+
+        frames'[j] = frames[V−1−j],  labels' and contact_xy' likewise,
+        flow_fwd'[j] = flow_bwd[V−j],  flow_bwd'[j] = flow_fwd[V−j]      j = 0 … V,
+
+    and every later position repeats the last valid one. A synthetic event at time τ sits at frame round(τ),
+    which reverses to round(N−1−τ) = N−1−round(τ): the labels move with their frames, exactly. ``start``
+    keeps the original's (it only places windows in their video at evaluation).
+    """
+    num_valid = int(clip["num_valid"])
+    length = clip["frames"].shape[0]
+    frame_index = np.maximum(num_valid - 1 - np.arange(length), 0)
+    flow_index = num_valid - np.minimum(np.arange(length + 1), num_valid)
+    clip = dict(clip)
+    for key in ("frames", "labels", "contact_xy"):
+        if key in clip:
+            clip[key] = clip[key][frame_index]
+    clip["flow_fwd"], clip["flow_bwd"] = clip["flow_bwd"][flow_index], clip["flow_fwd"][flow_index]
+    return clip
+
+
 def augment(
     clip: dict,
     rng: np.random.Generator,
@@ -137,16 +163,20 @@ def augment(
     contrast: float,
     rotate: float = 0.0,
     flow_gain: float = 1.0,
+    reverse: float = 0.0,
 ) -> dict:
     """Horizontal flip (u of both flows negated), with probability ``rotate`` one to three quarter turns
     (`quarter_turns`: gravity no longer always points down, so contacts come from every side; with the flip
     every orientation of the square), per-clip brightness/contrast jitter of the frames, and with
     ``flow_gain`` > 1 both flows multiplied by one per-clip gain, log-uniform in [1/flow_gain, flow_gain]
     (motion speed randomised: the model cannot key on one renderer's speeds; the frames are left as they are,
-    since the timing comes from the motion, docs/RESULTS.md §4 "Which inputs the timing uses").
+    since the timing comes from the motion, docs/RESULTS.md §4 "Which inputs the timing uses"), and with
+    probability ``reverse`` the clip played backwards (`time_reversed`: a contact stays an abrupt change of
+    motion when time runs the other way, while a renderer's habits, such as bodies always slower after a
+    bounce, do not; docs/RESULTS.md §4 "Time reversal in training").
 
     The flow was estimated on unjittered frames; flipping frames and flow together keeps them consistent.
-    The gain is drawn last, so a run without it sees the random stream it always did.
+    The gain and then the reversal are drawn last, so a run without them sees the random stream it always did.
     """
     clip = dict(clip)
     if rotate and rng.random() < rotate:
@@ -172,6 +202,8 @@ def augment(
         speed = np.float32(np.exp(rng.uniform(-np.log(flow_gain), np.log(flow_gain))))
         for key in ("flow_fwd", "flow_bwd"):
             clip[key] = (clip[key].astype(np.float32) * speed).astype(clip[key].dtype)
+    if reverse and rng.random() < reverse:
+        clip = time_reversed(clip)
     clip["frames"] = np.ascontiguousarray(clip["frames"])
     return clip
 
@@ -208,6 +240,7 @@ class SampleTrainingClip(grain.transforms.RandomMap):
     rotate: float = 0.0
     flow_gain: float = 1.0
     anywhere: float = 0.0
+    reverse: float = 0.0
 
     def random_map(self, example: dict, rng: np.random.Generator) -> dict:
         n = example["frames"].shape[0]
@@ -223,6 +256,7 @@ class SampleTrainingClip(grain.transforms.RandomMap):
             contrast=self.contrast,
             rotate=self.rotate,
             flow_gain=self.flow_gain,
+            reverse=self.reverse,
         )
 
 

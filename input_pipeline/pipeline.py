@@ -127,6 +127,7 @@ def train_dataset(
             rotate=float(data.get("rotate", 0.0)),
             flow_gain=float(data.get("flow_gain", 1.0)),
             anywhere=float(data.get("clips_anywhere", 0.0)),
+            reverse=float(data.get("time_reverse", 0.0)),
         )
     )
     num_local = (len(elements) // batch_size) * local_batch

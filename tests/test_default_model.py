@@ -82,7 +82,11 @@ def test_paper_config_has_no_contact_term_and_default_detector_has_one():
     assert (varied.data.flow_gain, varied.data.clips_anywhere) == (2.0, 0.5)
     assert default.data.get("flow_gain", 1.0) == 1.0 and default.data.get("clips_anywhere", 0.0) == 0.0
     assert varied.train.num_steps == mixed.train.num_steps and varied.data.mixture == mixed.data.mixture
-    for bad, message in (("flow_gain=0.5", "give F ≥ 1"), ("anywhere=2", r"in \[0, 1\]")):
+    backwards = load_config(os.path.join(REPO, "configs", "default_detector.py:mix_small=0.25,reverse=0.5"))
+    assert backwards.data.time_reverse == 0.5 and default.data.get("time_reverse", 0.0) == 0.0
+    assert backwards.data.mixture == mixed.data.mixture
+    fraction = r"in \[0, 1\]"
+    for bad, message in (("flow_gain=0.5", "give F ≥ 1"), ("anywhere=2", fraction), ("reverse=1.5", fraction)):
         with pytest.raises(ValueError, match=message):
             load_config(os.path.join(REPO, "configs", f"default_detector.py:{bad}"))
 

@@ -134,6 +134,75 @@ def test_augment_flow_gain_scales_both_flows_by_one_gain_in_range():
         clips.augment(clip, np.random.default_rng(0), hflip=False, brightness=0, contrast=0, flow_gain=0.5)
 
 
+def _random_video(num_frames=14, size=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "frames": rng.integers(0, 256, (num_frames, size, size, 3), dtype=np.uint8),
+        "flow_fwd": rng.normal(size=(num_frames - 1, size, size, 2)).astype(np.float16),
+        "flow_bwd": rng.normal(size=(num_frames - 1, size, size, 2)).astype(np.float16),
+        "event_frames": np.array([3, 7, 10]),
+        "event_xy": rng.uniform(0, size, (3, 2)),
+    }
+
+
+@pytest.mark.parametrize("start, clip_len", [(2, 6), (4, 6), (7, 6), (9, 6)])  # the last two end-padded
+def test_time_reversed_clip_is_the_clip_of_the_reversed_video(start, clip_len):
+    video = _random_video()
+    n = video["frames"].shape[0]
+    backwards = {  # time runs the other way: F⁺' of a frame is F⁻ of its mirror, and the reverse
+        "frames": video["frames"][::-1],
+        "flow_fwd": video["flow_bwd"][::-1],
+        "flow_bwd": video["flow_fwd"][::-1],
+        "event_frames": n - 1 - video["event_frames"],
+        "event_xy": video["event_xy"],
+    }
+    clip = clips.make_clip(video, start, clip_len)
+    valid = int(clip["num_valid"])
+    # The reversed video has real frames where this clip was end-padded: compare the valid positions, and
+    # check that the padding repeats the last of them as make_clip pads.
+    expected = clips.make_clip(backwards, n - start - valid, valid)
+    reversed_clip = clips.time_reversed(clip)
+    assert int(reversed_clip["num_valid"]) == valid and clip["labels"].sum() > 0
+    for key in ("frames", "flow_fwd", "flow_bwd", "labels", "contact_xy"):
+        kept = valid + 1 if key.startswith("flow") else valid
+        np.testing.assert_array_equal(reversed_clip[key][:kept], expected[key], err_msg=key)
+        padding = reversed_clip[key][kept:]
+        np.testing.assert_array_equal(padding, np.broadcast_to(expected[key][-1], padding.shape), err_msg=key)
+    for key in ("frames", "flow_fwd", "labels"):  # the clip it came from is left as it was
+        np.testing.assert_array_equal(clip[key], clips.make_clip(video, start, clip_len)[key])
+
+
+def test_time_reversal_swaps_the_halves_of_the_models_inputs_frame_by_frame():
+    from ta2net_jax.inflection import motion_and_inflection
+
+    clip = clips.make_clip(_random_video(), 7, 6)  # 5 valid positions and one padded
+    valid = int(clip["num_valid"])
+    reversed_clip = clips.time_reversed(clip)
+
+    def inputs(c):
+        return [np.asarray(x[0]) for x in motion_and_inflection(c["flow_fwd"][None], c["flow_bwd"][None],
+                                                                 np.array([valid]), mode="raw")]  # fmt: skip
+
+    for original, backwards in zip(inputs(clip), inputs(reversed_clip)):
+        swapped = np.concatenate([original[..., 2:], original[..., :2]], axis=-1)  # backward half first
+        np.testing.assert_allclose(backwards[:valid], swapped[:valid][::-1], atol=1e-6)
+        np.testing.assert_array_equal(backwards[valid:], backwards[valid - 1 : valid])  # end padding
+
+
+def test_augment_reverses_the_given_fraction_of_clips():
+    clip = clips.make_clip(_random_video(), 4, 6)
+    reversed_clip = clips.time_reversed(clip)
+    outcomes = []
+    for seed in range(400):
+        out = clips.augment(clip, np.random.default_rng(seed), hflip=False, brightness=0, contrast=0, reverse=0.5)
+        backwards = np.array_equal(out["flow_fwd"], reversed_clip["flow_fwd"])
+        assert backwards or np.array_equal(out["flow_fwd"], clip["flow_fwd"])
+        outcomes.append(backwards)
+    assert 0.4 < np.mean(outcomes) < 0.6
+    plain = clips.augment(clip, np.random.default_rng(0), hflip=False, brightness=0, contrast=0)
+    np.testing.assert_array_equal(plain["labels"], clip["labels"])
+
+
 def _batches(it, n):
     return [next(it) for _ in range(n)]
 
