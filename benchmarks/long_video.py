@@ -14,7 +14,7 @@ found by impact speed, false alarms where the disc wraps around). One JSON line 
     python benchmarks/long_video.py --method inflection  # the training-free detector on the same video
     python benchmarks/long_video.py --minutes 1 --flow tvl1-jax   # the shipped model on TV-L1 in JAX
     python benchmarks/long_video.py --minutes 1          # ≈ 1–3 min
-    python benchmarks/long_video.py --workdir runs/u112  # a run of your own: OUT/detect_model_u112
+    python benchmarks/long_video.py --workdir runs/u112  # a run of your own: OUT/detect_model_runs-u112
 """
 
 from __future__ import annotations
@@ -133,6 +133,14 @@ def _high_water_kib(pid: int) -> int:
     return 0
 
 
+def run_label(workdir: str) -> str:
+    """A run folder as one name for its output folder: its path from the repo root (the absolute path for a
+    folder elsewhere), the parts joined by "-", so runs/a/bundle and runs/b/bundle do not share one."""
+    path = Path(workdir).resolve()
+    parts = path.relative_to(ROOT).parts if path.is_relative_to(ROOT) else path.parts[1:]
+    return "-".join(parts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0)
@@ -159,7 +167,7 @@ def main() -> None:
         print(f"wrote {video} ({num_frames} frames) in {time.perf_counter() - t0:.0f} s")
 
     # One folder per detector (a run's outputs next to the shipped model's, not over them).
-    model_name = Path(args.workdir).resolve().name if args.workdir else None
+    model_name = run_label(args.workdir) if args.workdir else None
     detect_dir = out / "_".join(filter(None, ("detect", args.method, args.flow, model_name)))
     command = [sys.executable, "-m", "ta2net_jax.cli", "detect", str(video), "--out-dir", str(detect_dir)]
     command += ["--overlay-format", args.overlay_format, "--method", args.method]

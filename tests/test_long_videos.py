@@ -211,3 +211,12 @@ def test_training_free_scores_are_made_in_chunks_of_frames(detector):
     bound = whole.nbytes + 8 * chunk * h * w * 2 * 4  # the maps, and a few chunk-sized [chunk, H, W, 2] float32
     assert peak_above_inputs(chunk) <= bound
     assert peak_above_inputs(n) > 2 * bound  # one pass over the whole video: the bound is what chunks buy
+
+
+def test_long_video_benchmark_names_each_run_by_its_path(tmp_path):
+    """Two runs whose folders end alike (runs/a/bundle, runs/b/bundle) get output folders of their own."""
+    bench = load_benchmark("long_video")
+    assert bench.run_label(str(bench.ROOT / "runs" / "a" / "bundle")) == "runs-a-bundle"
+    assert bench.run_label(str(bench.ROOT / "runs" / "b" / "bundle")) == "runs-b-bundle"
+    outside = tmp_path / "u112"
+    assert bench.run_label(str(outside)) == "-".join(outside.resolve().parts[1:])
