@@ -9,8 +9,10 @@ if ! [[ $workers =~ ^[0-9]+$ ]]; then
   echo "error: TA2NET_TEST_WORKERS=$workers: give a number of processes (0 = no workers)" >&2
   exit 1
 fi
+parallel=()
+[ "$workers" -gt 0 ] && parallel=(-n "$workers" --dist loadfile)  # 0: no xdist flags, so no plugin needed
 # --durations: the slowest tests in every log, to keep the suite within its ~20 min budget on 2 cores.
-python -m pytest -q -p no:cacheprovider --timeout=900 --durations=25 -n "$workers" --dist loadfile tests "$@"
+python -m pytest -q -p no:cacheprovider --timeout=900 --durations=25 "${parallel[@]}" tests "$@"
 status=$?
 if [ $status -eq 5 ]; then
   echo "error: pytest collected no tests" >&2
