@@ -8,7 +8,7 @@ import os
 import sys
 
 import jax
-from conftest import CACHE, REPO
+from conftest import REPO
 
 from input_pipeline import paths
 from ta2net_jax import checkpoint, mesh as mesh_lib
@@ -36,14 +36,12 @@ def train_command(data_dir, workdir, **train) -> list[str]:
 
 def subprocess_env(devices=4, **extra) -> dict:
     """The environment of a training subprocess: CPU with `devices` fake devices, the tests' compilation
-    cache, the repo importable, no fault injection unless `extra` sets it."""
+    cache (inherited: conftest.py exports it), the repo importable, no fault injection unless `extra` sets it."""
     env = dict(os.environ)
     env.pop(checkpoint.FAULT_ENV, None)
     env.update(
         JAX_PLATFORMS="cpu",
         JAX_NUM_CPU_DEVICES=str(devices),
-        JAX_COMPILATION_CACHE_DIR=CACHE,
-        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="1",
         PYTHONPATH=REPO + os.pathsep + env.get("PYTHONPATH", ""),
         **extra,
     )
