@@ -10,7 +10,8 @@ jax.config.update("jax_num_cpu_devices", 4)
 CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".jax_cache")  # also subprocesses'
 # Every program is cached, however fast it compiles: most of the suite's programs take under JAX's default
 # 1 s to compile and are compiled again by other tests and by the other worker (six train-heavy test files in
-# two workers, 2026-12-06: 341–344 s against 363 s, both orders; the whole clean-clone suite 23.2 against 23.5 min).
+# two workers, 2026-12-06: 341–344 s against 363 s, both orders; the whole clean-clone suite 21.9 and 23.2
+# against 23.5 min).
 CACHE_MIN_COMPILE_TIME_S = 0.0
 jax.config.update("jax_compilation_cache_dir", CACHE)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", CACHE_MIN_COMPILE_TIME_S)
