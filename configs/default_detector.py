@@ -61,7 +61,10 @@ of the training clips starting anywhere in their video rather than around a chos
 slides them, many without a contact; docs/RESULTS.md §4 "Clips from anywhere"), `:ema=D` (validation, eval and
 export use a moving average of the parameters with decay D, `optim.ema_decay`; docs/RESULTS.md §4 "A moving
 average of the parameters"), `:reverse=F` (that fraction of the training clips played backwards, frames,
-flows and labels together, clips.time_reversed; docs/RESULTS.md §4 "Time reversal in training").
+flows and labels together, clips.time_reversed; docs/RESULTS.md §4 "Time reversal in training"),
+`:label_sigma=S` (the soft-label kernel's σ in frames, `loss.blur_sigma`; the paper's 2 by default: with σ = 2
+two contacts 2–3 frames apart share one plateau of soft label, with 0.5 they do not; docs/RESULTS.md §4
+"Sharper soft labels").
 """
 
 from __future__ import annotations
@@ -95,6 +98,7 @@ def get_config(arg: str | None = None):
         anywhere=0.0,
         reverse=0.0,
         ema=0.0,
+        label_sigma=2.0,
         **{arg: 0.0 for arg in PRESET_MIXES},
     )
     if variant.size not in BUILDER_OF_SIZE:
@@ -105,6 +109,8 @@ def get_config(arg: str | None = None):
         raise ValueError(f"default_detector anywhere={variant.anywhere}: a fraction of the clips, in [0, 1]")
     if not 0.0 <= variant.reverse <= 1.0:
         raise ValueError(f"default_detector reverse={variant.reverse}: a fraction of the clips, in [0, 1]")
+    if variant.label_sigma <= 0.0:
+        raise ValueError(f"default_detector label_sigma={variant.label_sigma}: a kernel width in frames, give σ > 0")
     if variant.stride not in TRUNK_STRIDES:
         raise ValueError(f"default_detector stride={variant.stride}: the trunks stop at 1/{sorted(TRUNK_STRIDES)}")
     smoke = variant.smoke
@@ -131,6 +137,8 @@ def get_config(arg: str | None = None):
         c.data.clips_anywhere = variant.anywhere
     if variant.reverse:  # that fraction of the clips played backwards (clips.time_reversed)
         c.data.time_reverse = variant.reverse
+    if variant.label_sigma != 2.0:  # the soft CE's targets: kernels of σ frames around each contact (losses.py)
+        c.loss.blur_sigma = variant.label_sigma
     if variant.ema:  # evaluate and export a moving average of the parameters (ta2net_jax/optim.py)
         c.optim.ema_decay = variant.ema
     if variant.flow_mix:

@@ -85,8 +85,11 @@ def test_paper_config_has_no_contact_term_and_default_detector_has_one():
     backwards = load_config(os.path.join(REPO, "configs", "default_detector.py:mix_small=0.25,reverse=0.5"))
     assert backwards.data.time_reverse == 0.5 and default.data.get("time_reverse", 0.0) == 0.0
     assert backwards.data.mixture == mixed.data.mixture
+    sharp = load_config(os.path.join(REPO, "configs", "default_detector.py:mix_small=0.25,label_sigma=0.5"))
+    assert sharp.loss.blur_sigma == 0.5 and default.loss.blur_sigma == 2.0 and sharp.data.mixture == mixed.data.mixture
     fraction = r"in \[0, 1\]"
-    for bad, message in (("flow_gain=0.5", "give F ≥ 1"), ("anywhere=2", fraction), ("reverse=1.5", fraction)):
+    bad_variants = (("flow_gain=0.5", "give F ≥ 1"), ("anywhere=2", fraction), ("reverse=1.5", fraction))
+    for bad, message in (*bad_variants, ("label_sigma=0", "give σ > 0")):
         with pytest.raises(ValueError, match=message):
             load_config(os.path.join(REPO, "configs", f"default_detector.py:{bad}"))
 

@@ -31,6 +31,16 @@ def test_soft_labels_sum_then_clip():
     assert g[9] == 0.0 and g[8] == pytest.approx(k[0])  # d = 3 from frame 5
 
 
+def test_narrow_soft_labels_keep_contacts_two_frames_apart_apart():
+    """σ = 0.5 (configs/default_detector.py:label_sigma): the frame between two contacts 2 frames apart gets
+    2·exp(−2) ≈ 0.27, not the plateau of 1 the paper's σ = 2 gives it."""
+    labels = jnp.zeros((1, 12), jnp.int32).at[0, 3].set(1).at[0, 5].set(1)
+    g = np.asarray(losses.soft_labels(labels, sigma=0.5))[0]
+    assert g[3] == 1.0 and g[5] == 1.0
+    assert g[4] == pytest.approx(2 * np.exp(-2.0), rel=1e-5)
+    assert g[2] == pytest.approx(np.exp(-2.0), rel=1e-5) and g[0] == pytest.approx(np.exp(-18.0), rel=1e-3)
+
+
 def test_focal_loss_hand_value():
     logits = jnp.array([[[0.0, np.log(3.0)]]])  # p = (0.25, 0.75)
     assert float(losses.focal_loss(logits, jnp.array([[1]]))) == pytest.approx(0.25**2 * -np.log(0.75), rel=1e-6)
