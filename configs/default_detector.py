@@ -98,7 +98,7 @@ def get_config(arg: str | None = None):
         anywhere=0.0,
         reverse=0.0,
         ema=0.0,
-        label_sigma=2.0,
+        label_sigma=common.paper_loss().blur_sigma,
         **{arg: 0.0 for arg in PRESET_MIXES},
     )
     if variant.size not in BUILDER_OF_SIZE:
@@ -137,8 +137,7 @@ def get_config(arg: str | None = None):
         c.data.clips_anywhere = variant.anywhere
     if variant.reverse:  # that fraction of the clips played backwards (clips.time_reversed)
         c.data.time_reverse = variant.reverse
-    if variant.label_sigma != 2.0:  # the soft CE's targets: kernels of σ frames around each contact (losses.py)
-        c.loss.blur_sigma = variant.label_sigma
+    c.loss.blur_sigma = variant.label_sigma  # the soft CE's targets: kernels of σ frames around each contact
     if variant.ema:  # evaluate and export a moving average of the parameters (ta2net_jax/optim.py)
         c.optim.ema_decay = variant.ema
     if variant.flow_mix:
