@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import QUICK_TVL1  # for the tests that check plumbing rather than accuracy
 from flow_references import ref_centered, ref_divergence, ref_forward
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
@@ -17,9 +18,7 @@ from input_pipeline.flow import to_gray
 from input_pipeline.synthetic import SceneConfig, generate_video
 
 RNG = np.random.default_rng(0)
-# A cheap configuration for the tests that check plumbing rather than accuracy (compiles in seconds).
-SMALL = {"nscales": 2, "warps": 2, "outer_iterations": 2, "inner_iterations": 10}
-ONE_LEVEL = {**SMALL, "nscales": 1}
+ONE_LEVEL = {**QUICK_TVL1, "nscales": 1}
 
 
 @pytest.mark.parametrize("image_driven", [False, True])
@@ -163,7 +162,7 @@ def test_one_and_four_devices_give_equal_flow(axis_type):
     for devices in (jax.devices()[:1], jax.devices()[:4]):
         mesh = Mesh(np.asarray(devices), ("data",), axis_types=(axis_type,))
         sharding = NamedSharding(mesh, PartitionSpec("data"))
-        flow = fj.tvl1_flow(jax.device_put(grey[:4], sharding), jax.device_put(grey[1:5], sharding), **SMALL)
+        flow = fj.tvl1_flow(jax.device_put(grey[:4], sharding), jax.device_put(grey[1:5], sharding), **QUICK_TVL1)
         assert flow.shape == (4, 32, 32, 2) and flow.dtype == jnp.float32
         assert flow.sharding.is_equivalent_to(sharding, 4)  # pairs stay split over the devices
         out.append(np.asarray(flow))
@@ -187,12 +186,12 @@ def test_compaction_gives_the_same_flow(axis_type):
     per-pair schedule, so the same flow, on one device and (estimate_flow_batch, per device) on four."""
     video = generate_video(2, SceneConfig(height=32, width=32, num_frames=9))
     grey = to_gray(video.frames).astype(np.float32)
-    params = {**SMALL, "epsilon": 0.05}
+    params = {**QUICK_TVL1, "epsilon": 0.05}
     plain = np.asarray(fj.tvl1_flow(grey[:8], grey[1:], **params))
     compact = np.asarray(fj.tvl1_flow(grey[:8], grey[1:], **params, compaction=3))  # sizes 8, 4, 2, 1
     assert np.abs(plain).max() > 0.1
     solver = jax.make_jaxpr(lambda a, b: fj.tvl1_flow(a, b, **params, compaction=3))(grey[:8], grey[1:])
-    assert str(solver).count("cond[") == SMALL["nscales"]  # one switch over the sizes per level: it compacts
+    assert str(solver).count("cond[") == QUICK_TVL1["nscales"]  # one switch over the sizes per level: it compacts
     np.testing.assert_allclose(compact, plain, rtol=0, atol=1e-5)
 
     mesh = Mesh(np.asarray(jax.devices()[:4]), ("data",), axis_types=(axis_type,))
@@ -235,7 +234,7 @@ def test_padded_call_with_compaction_gives_the_same_flow():
     compaction (the CPU default)."""
     video = generate_video(3, SceneConfig(height=32, width=32, num_frames=7))
     grey = to_gray(video.frames)
-    params = {**SMALL, "epsilon": 0.05}
+    params = {**QUICK_TVL1, "epsilon": 0.05}
     padded = fb.estimate_flow_batch(grey, max_pairs=16, compaction=2, **params)
     reference = fb.estimate_flow_batch(grey, **params)
     assert np.abs(reference[0]).max() > 0.1
@@ -249,7 +248,7 @@ def test_videos_packed_into_shared_calls_keep_their_own_flow(num_devices):
     each video gets the flow estimate_flow_batch gives it alone (per-pair stopping)."""
     videos = [to_gray(generate_video(seed, SceneConfig(height=32, width=32, num_frames=n)).frames)
               for seed, n in ((3, 7), (4, 3), (5, 5))]  # fmt: skip
-    params = {**SMALL, "epsilon": 0.05, "compaction": 1}
+    params = {**QUICK_TVL1, "epsilon": 0.05, "compaction": 1}
     mesh = Mesh(np.asarray(jax.devices()[:num_devices]), ("data",), axis_types=(AxisType.Explicit,))
     packed = fb.estimate_flow_videos(videos, mesh=mesh, max_pairs=8, **params)
     assert len(packed) == 3

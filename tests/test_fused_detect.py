@@ -9,15 +9,13 @@ import json
 import jax
 import numpy as np
 import pytest
+from conftest import QUICK_TVL1  # both paths of each equality test get the same settings
 from jax.sharding import AxisType, Mesh
 
 from input_pipeline import clips, flow_jax_batch
 from input_pipeline.flow import to_gray
 from input_pipeline.synthetic import SceneConfig, generate_video
 from ta2net_jax.detection import fused
-
-# Cheap TV-L1 settings for the equality tests (both paths get the same ones; compiles in seconds).
-SMALL = {"nscales": 2, "warps": 2, "outer_iterations": 2, "inner_iterations": 10}
 
 
 def test_device_grey_is_opencv_grey():
@@ -65,7 +63,7 @@ def _unfused(model, config, mesh, frames, hflip_tta=False, times_s=None):
     from input_pipeline import frame_times
     from ta2net_jax.inference import Predictor, predict_videos
 
-    fwd, bwd = flow_jax_batch.estimate_flow_batch(to_gray(frames), mesh=mesh, **SMALL)
+    fwd, bwd = flow_jax_batch.estimate_flow_batch(to_gray(frames), mesh=mesh, **QUICK_TVL1)
     fwd, bwd = frame_times.per_unit_interval(fwd.astype(np.float16), bwd.astype(np.float16), times_s, 25.0)
     example = {
         "id": "video",
@@ -98,7 +96,7 @@ def test_short_videos_share_one_compiled_program(smoke_config):
     ]
     model = build_model(smoke_config, seed=0)
     mesh = _mesh(1)
-    predictor = fused.FusedPredictor(model, smoke_config, mesh, flow_params=SMALL)
+    predictor = fused.FusedPredictor(model, smoke_config, mesh, flow_params=QUICK_TVL1)
     for num_frames in (9, 13):
         frames = generate_video(2, SceneConfig(height=32, width=32, num_frames=num_frames)).frames
         got = predictor.predict_video(frames)
@@ -133,7 +131,7 @@ def test_fused_equals_unfused(smoke_config, num_devices, lengths, axis_type, hfl
 
     model = build_model(smoke_config, seed=0)
     mesh = _mesh(num_devices, axis_type)
-    flow_params, pairs_per_step = ({**SMALL, "compaction": 2}, 8) if accelerator_style else (SMALL, None)
+    flow_params, pairs_per_step = ({**QUICK_TVL1, "compaction": 2}, 8) if accelerator_style else (QUICK_TVL1, None)
     predictor = fused.FusedPredictor(
         model, smoke_config, mesh, pairs_per_step=pairs_per_step, flow_params=flow_params, hflip_tta=hflip_tta
     )
@@ -161,7 +159,7 @@ def test_fused_puts_a_variable_rate_videos_flow_per_unit_interval(smoke_config):
 
     model = build_model(smoke_config, seed=0)
     mesh = _mesh(4)
-    predictor = fused.FusedPredictor(model, smoke_config, mesh, flow_params=SMALL)
+    predictor = fused.FusedPredictor(model, smoke_config, mesh, flow_params=QUICK_TVL1)
     frames = generate_video(1, SceneConfig(height=32, width=32, num_frames=24)).frames
     ticks = np.r_[np.arange(6), np.arange(7, 10), np.arange(11, 20), 19 + 2 * np.arange(1, 7)]  # of 1/25 s
     times_s = ticks / 25.0
@@ -185,8 +183,10 @@ def test_fused_puts_a_variable_rate_videos_flow_per_unit_interval(smoke_config):
 
 
 def test_cli_detect_runs_fused(smoke_config, tmp_path):
-    """`ta2net detect VIDEO --workdir BUNDLE --flow tvl1-jax` (OpenCV's TV-L1 defaults) says it ran fused, and
-    its scores and events are those of the unfused path (VideoDetector(fused=False))."""
+    """`ta2net detect VIDEO --workdir BUNDLE --flow tvl1-jax` says it ran fused, and its scores and events are
+    those of the unfused path (VideoDetector(fused=False)). Both take their TV-L1 settings from the bundle's
+    tvl1-jax thresholds (`calibrate --flow tvl1-jax --tvl1 ...` stores them there); cheap ones here, since the
+    equality holds for any (detect at OpenCV's defaults: test_flow_jax.py)."""
     from input_pipeline.video import write_video
     from ta2net_jax.cli import main as cli
     from ta2net_jax.detection.detect import VideoDetector
@@ -200,8 +200,13 @@ def test_cli_detect_runs_fused(smoke_config, tmp_path):
     write_video(video, clip.frames, clip.fps)
     out = tmp_path / "fused.json"
     # Threshold at the median score: a random model's P(audible) sits near 0.5, so fix events to compare.
+    tvl1_thresholds = {"native": 0.5, "tvl1_options": QUICK_TVL1}
+    (tmp_path / "bundle" / "detector.json").write_text(
+        json.dumps({"thresholds_by_flow": {"tvl1-jax": tvl1_thresholds}})
+    )
     args = ["detect", video, "--workdir", bundle, "--flow", "tvl1-jax", "--out", str(out)]
     unfused = VideoDetector(workdir=bundle, flow_method="tvl1-jax", fused=False)
+    assert unfused.tvl1_options == QUICK_TVL1
     want = unfused.analyse(video)
     threshold = float(np.nanmedian(want["scores"]))
     unfused.picking = unfused.picking.replace(threshold=threshold)
