@@ -199,14 +199,15 @@ def test_cli_detect_runs_fused(smoke_config, tmp_path):
     video = str(tmp_path / "clip.mp4")
     write_video(video, clip.frames, clip.fps)
     out = tmp_path / "fused.json"
-    # Threshold at the median score: a random model's P(audible) sits near 0.5, so fix events to compare.
+    tuned_path = tmp_path / "bundle" / "detector.json"
     tvl1_thresholds = {"native": 0.5, "tvl1_options": QUICK_TVL1}
-    (tmp_path / "bundle" / "detector.json").write_text(
-        json.dumps({"thresholds_by_flow": {"tvl1-jax": tvl1_thresholds}})
+    tuned_path.write_text(
+        json.dumps({**json.loads(tuned_path.read_text()), "thresholds_by_flow": {"tvl1-jax": tvl1_thresholds}})
     )
     args = ["detect", video, "--workdir", bundle, "--flow", "tvl1-jax", "--out", str(out)]
     unfused = VideoDetector(workdir=bundle, flow_method="tvl1-jax", fused=False)
     assert unfused.tvl1_options == QUICK_TVL1
+    # Threshold at the median score: a random model's P(audible) sits near 0.5, so fix events to compare.
     want = unfused.analyse(video)
     threshold = float(np.nanmedian(want["scores"]))
     unfused.picking = unfused.picking.replace(threshold=threshold)
