@@ -78,7 +78,7 @@ def ablated(name: str):
 
 def score_folder(detector, videos: list[tuple[str, np.ndarray]], name: str, ablation: str, cache: str) -> list:
     """Per (video, GT frames): (scores [N], GT, fps, the picking detect used), cached in ``cache``."""
-    from tqdm import tqdm
+    from input_pipeline.progress import tqdm
 
     path = os.path.join(cache, f"{name}.{ablation}.npz")
     stored = dict(np.load(path, allow_pickle=True)) if os.path.exists(path) else {}

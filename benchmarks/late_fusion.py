@@ -46,7 +46,7 @@ def score_margins(detectors: dict, videos: list[tuple[str, np.ndarray]], cache: 
     """Each detector's per-frame margin over its own threshold (its picking curve minus the threshold of the
     video's kind) for each (video, GT frames), with the fps: [{"video", "gt", "fps", <detector name>: [T]}];
     cached in ``cache``/``name``.npz (a detector missing from the cache is scored and added)."""
-    from tqdm import tqdm
+    from input_pipeline.progress import tqdm
 
     path = os.path.join(cache, f"{name}.npz")
     stored = dict(np.load(path, allow_pickle=True)) if os.path.exists(path) else {}

@@ -353,7 +353,7 @@ def _remove_empty_up_to(folder: str, keep: str) -> None:
 
 
 def _prepare_jobs(jobs, keys, out_dir, options, workers, desc, progress, runner) -> PrepareSummary:
-    from tqdm import tqdm
+    from input_pipeline.progress import tqdm, write
 
     if not paths.is_remote(out_dir):
         _remove_dead_partials(out_dir)
@@ -380,7 +380,7 @@ def _prepare_jobs(jobs, keys, out_dir, options, workers, desc, progress, runner)
         for key, n, error in results:
             if error:
                 failed[key] = error
-                tqdm.write(f"skipped: {error}")
+                write(f"skipped: {error}")
             else:
                 prepared.append(key)
                 frames += n

@@ -5,15 +5,24 @@ all that time. These bars say which stage is running and how far it is. They are
 turns them on (`shown()`: the `ta2net` command line does, library calls and tests do not), and even then a
 bar is drawn only once its stage has run for `DELAY_S` seconds and is erased when it ends, so short clips
 print nothing new and a log keeps only the outer bars.
+
+Every bar of the project (these and the per-run ones: training steps, videos of a folder, dataset builds) is
+made by `tqdm` below. On a terminal that is tqdm as usual. Into a log (stderr not a terminal: a SLURM or
+Cloud TPU job's output file, `nohup`, CI) tqdm would redraw its one line with carriage returns up to ten
+times a second, so a day of training leaves a single line of tens of megabytes; there a bar writes one
+plain line per update instead, at most every LOG_INTERVAL_S seconds, and always its final state.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import re
+import sys
 from collections.abc import Iterator
 
 DELAY_S = 2.0
+LOG_INTERVAL_S = 30.0
 
 _SHOWN = contextvars.ContextVar("ta2net_progress_shown", default=False)
 
@@ -54,8 +63,6 @@ def bar(total: int | None, desc: str, unit: str = "frame"):
     `shown()` and after DELAY_S seconds, erased when closed. `total` None: a counter without a percentage."""
     if not _SHOWN.get():
         return _Hidden()
-    from tqdm import tqdm
-
     return tqdm(
         total=total or None,
         desc=desc,
@@ -64,3 +71,78 @@ def bar(total: int | None, desc: str, unit: str = "frame"):
         leave=False,
         dynamic_ncols=True,
     )
+
+
+# What tqdm writes to redraw in place: carriage returns and "cursor up" (stacked bars).
+_REDRAW = re.compile(r"\r|\x1b\[A")
+
+
+class _LogLines:
+    """A text stream for tqdm that turns each redraw into a line of its own, without blank ones: the
+    clearing writes (spaces) and the newlines that position stacked bars carry no text and are dropped."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        for line in _REDRAW.sub("\n", text).split("\n"):
+            if line.strip():
+                self._stream.write(line.rstrip() + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        getattr(self._stream, "flush", lambda: None)()
+
+    def __getattr__(self, name):  # encoding, closed, …: the stream's own
+        return getattr(self._stream, name)
+
+
+def is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+_log_bar_class = None
+
+
+def _log_bar():
+    """tqdm's class, whose forced redraws (`set_postfix`, `refresh`, around `write`) wait for the interval
+    too: the train loop sets its loss every few steps. Made on first use: tqdm is imported only then."""
+    global _log_bar_class
+    if _log_bar_class is None:
+        from tqdm import tqdm as _tqdm
+
+        class LogBar(_tqdm):
+            def refresh(self, nolock=False, lock_args=None):
+                now = self._time()
+                if getattr(self, "_printed", False) and now - self.last_print_t < self.mininterval:
+                    return False
+                self._printed = True
+                self.last_print_t = now
+                return super().refresh(nolock=nolock, lock_args=lock_args)
+
+        _log_bar_class = LogBar
+    return _log_bar_class
+
+
+def tqdm(*args, **kwargs):
+    """`tqdm.tqdm(*args, **kwargs)`, writing to `file` (default stderr) one line per update at most every
+    LOG_INTERVAL_S seconds when that is not a terminal (module docstring)."""
+    stream = kwargs.get("file") or sys.stderr
+    if is_terminal(stream):
+        from tqdm import tqdm as _tqdm
+
+        return _tqdm(*args, **kwargs)
+    kwargs["file"] = _LogLines(stream)
+    kwargs["mininterval"] = kwargs["maxinterval"] = max(kwargs.get("mininterval", 0.0), LOG_INTERVAL_S)
+    kwargs["dynamic_ncols"] = False  # no terminal to measure; tqdm's fixed-width bar
+    return _log_bar()(*args, **kwargs)
+
+
+def write(message: str) -> None:
+    """Prints a line (to stdout) above the bars in progress, as `tqdm.write` does."""
+    from tqdm import tqdm as _tqdm
+
+    _tqdm.write(message)

@@ -206,9 +206,8 @@ def train_and_evaluate(config, workdir: str, *, progress: bool = True, init_from
 def _train(
     config, workdir: str, progress: bool, preemption: distributed.PreemptionWatcher, init_from: str | None = None
 ) -> dict:
-    from tqdm import tqdm
-
     from input_pipeline import pipeline
+    from input_pipeline.progress import tqdm
 
     options = train_options(config)
     main = jax.process_index() == 0

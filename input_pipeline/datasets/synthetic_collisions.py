@@ -45,7 +45,6 @@ import shutil
 
 import numpy as np
 import tensorflow_datasets as tfds
-from tqdm import tqdm
 
 from input_pipeline import beam_runner, packed_flow, paths, prepare as prepare_lib, worker_pool
 from input_pipeline.datasets import synthetic_work, writing
@@ -58,6 +57,7 @@ from input_pipeline.datasets.synthetic_configs import (
 )
 from input_pipeline.datasets.synthetic_work import SPLIT_SEED_OFFSET, scene_for
 from input_pipeline.jpeg_frames import flow_to_side_file
+from input_pipeline.progress import tqdm, write
 
 
 def render_split(config: SyntheticCollisionsConfig, split: str, raw_dir: str, workers: int = 1) -> list[str]:
@@ -156,7 +156,7 @@ class SyntheticCollisions(PickledByConfigName, tfds.core.GeneratorBasedBuilder):
         skipped = self.skipped.setdefault(split, [])
         for name in sorted(f for f in names if f.endswith(".json") and f[:-5] + ".mp4" not in names):
             error = f"{os.path.join(split_dir, name[:-5] + '.mp4')}: no such file (its events file {name} is there)"
-            tqdm.write(f"skipped: {error}")
+            write(f"skipped: {error}")
             skipped.append(error)
         return sorted(os.path.join(split_dir, f) for f in names if f.endswith(".mp4"))
 
@@ -170,7 +170,7 @@ class SyntheticCollisions(PickledByConfigName, tfds.core.GeneratorBasedBuilder):
                 prepared, total=len(videos), desc=f"prepare {split} ({cfg.flow_method} flow)", unit="video"
             ):
                 if error:
-                    tqdm.write(f"skipped: {error}")
+                    write(f"skipped: {error}")
                     skipped.append(error)
                     continue
                 yield example["id"], example
@@ -226,7 +226,7 @@ class SyntheticCollisions(PickledByConfigName, tfds.core.GeneratorBasedBuilder):
         skipped = self.skipped[split]
         for example_path, error in results:
             if error:
-                tqdm.write(f"skipped: {error}")
+                write(f"skipped: {error}")
                 skipped.append(error)
                 continue
             example = synthetic_work.load_example(example_path)

@@ -293,7 +293,7 @@ def write_set(out_dir: str, num_videos: int, first_seed: int = FIRST_SEED, progr
     one x264 thread: the same seed always gives the same file) with `out_dir`/labels.json ({name: {"frames":
     [...], "events": [...], "fps": ...}}, read by `ta2net eval-videos --labels`); returns the labels path.
     Videos already there are kept."""
-    from tqdm import tqdm
+    from input_pipeline.progress import tqdm
 
     os.makedirs(out_dir, exist_ok=True)
     labels_path = os.path.join(out_dir, "labels.json")

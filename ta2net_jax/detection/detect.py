@@ -340,7 +340,7 @@ def detect_batch(
     """Runs one Detector over ``inputs`` (video files), writing per-video outputs into ``out_dir`` (module
     docstring) and ``summary.json``. Unreadable files are skipped and listed under "failed".
     ``detector_options``: VideoDetector's, as for :func:`detect`."""
-    from tqdm import tqdm
+    from input_pipeline.progress import tqdm, write
 
     if overlay_format not in (None, "gif", "mp4"):
         raise ValueError(f"overlay format {overlay_format!r} is not 'gif', 'mp4' or none")
@@ -376,7 +376,7 @@ def detect_batch(
             )
         except VideoReadError as err:  # unreadable, or too short: report, go on
             summary["failed"].append(str(err))
-            tqdm.write(f"skipped: {err}")
+            write(f"skipped: {err}")
             continue
         row = {"video": path, "num_events": len(result["events"]), "events_json": f"{stem}.events.json"}
         if "metrics" in result:

@@ -126,9 +126,8 @@ def folder_labels(folder: LabelledFolder) -> list:
 
 def score_folder(detector, folder: LabelledFolder, progress: bool = True) -> list[Scored]:
     """Every video of ``folder`` scored by ``detector`` (a detect.VideoDetector), with its labels."""
-    from tqdm import tqdm
-
     from input_pipeline import labels as labels_lib
+    from input_pipeline.progress import tqdm
 
     out = []
     for video, labels in tqdm(folder_labels(folder), desc=f"score {folder.name}", unit="video", disable=not progress):

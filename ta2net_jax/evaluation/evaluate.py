@@ -58,9 +58,8 @@ def score_split(
     `with_inflection` is False) the inflection detector's scores `inflection` [N] and its inflection-magnitude
     map at each ground-truth event frame, summed over the frame's neighbours as detect locates events
     (`inflection_event_maps` [E,H,W]; `inflection_event_maps_pm1` [E,2,H,W] at one frame before and after)."""
-    from tqdm import tqdm
-
     from input_pipeline import pipeline
+    from input_pipeline.progress import tqdm
 
     source = pipeline.data_source(config.data, split)
     videos = pipeline.eval_videos(

@@ -76,7 +76,7 @@ def _phase_scorer(config, predictor: Predictor, locator: Predictor | None, weigh
 
 def _strided(config, score_phase, split: str, videos: list[dict], max_fps: float, progress: bool) -> dict[int, tuple]:
     """{index in `videos`: (scores [N], maps [N, h, w])} for the videos whose stride at `max_fps` is > 1."""
-    from tqdm import tqdm
+    from input_pipeline.progress import tqdm
 
     strides = {
         i: analysis_rate.stride_for(v["fps"], max_fps, v["num_frames"], config.data.num_frames)

@@ -90,8 +90,7 @@ def evaluate_files(
     """Scores every detector of ``methods`` on ``inputs`` (videos or folders) against ``labels_spec`` and writes
     the report into ``out_dir``; returns the results. ``detector_options``: VideoDetector's other keyword
     arguments (flow_method, keep_repeats, keep_borders), the same for every method."""
-    from tqdm import tqdm
-
+    from input_pipeline.progress import tqdm
     from ta2net_jax.detection import detectors
     from ta2net_jax.detection.detect import VideoDetector
     from ta2net_jax.evaluation.plots import plot_timeline
