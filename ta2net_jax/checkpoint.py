@@ -84,6 +84,15 @@ REPLICA_PARALLEL_MIN_SLICE_BYTES = 1 << 20
 _array_handler_registered = False
 
 
+class _DropMessages(logging.Filter):
+    def __init__(self, fragment: str):
+        super().__init__()
+        self.fragment = fragment
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.fragment not in record.getMessage()
+
+
 def _write_small_arrays_whole() -> None:
     """Registers (once) orbax's jax.Array handler with REPLICA_PARALLEL_MIN_SLICE_BYTES, keeping the default
     handler's array-metadata store."""
@@ -95,7 +104,15 @@ def _write_small_arrays_whole() -> None:
         min_slice_bytes_for_replica_parallel=REPLICA_PARALLEL_MIN_SLICE_BYTES,
         array_metadata_store=getattr(default, "_array_metadata_store", None),
     )
-    ocp.type_handlers.register_type_handler(jax.Array, handler, override=True)
+    # Orbax warns about any override ("Type handler registry type ... overriding jax.Array"): every command
+    # that touches a checkpoint would print it, and this replacement is deliberate.
+    absl_logger = logging.getLogger("absl")
+    quiet = _DropMessages("overriding")
+    absl_logger.addFilter(quiet)
+    try:
+        ocp.type_handlers.register_type_handler(jax.Array, handler, override=True)
+    finally:
+        absl_logger.removeFilter(quiet)
     _array_handler_registered = True
 
 

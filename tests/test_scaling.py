@@ -10,6 +10,7 @@ One in-process reference run (tests/reference_run.py: 4 steps, constant learning
 """
 
 import json
+import logging
 import os
 import random
 import shutil
@@ -375,3 +376,22 @@ def test_small_replicated_arrays_are_saved_without_compiling(tmp_path):
     restored, step = checkpoint.restore(mngr, state)
     mngr.close()
     assert step == 1 and all(np.array_equal(restored[k], state[k]) for k in state)
+
+
+def test_the_array_handler_is_replaced_without_orbax_s_warning(monkeypatch, caplog):
+    """The handler above replaces orbax's on purpose; orbax's warning about the override would otherwise open
+    the output of every command that touches a checkpoint."""
+    import orbax.checkpoint as ocp
+
+    monkeypatch.setattr(checkpoint, "_array_handler_registered", False)
+    absl_logger = logging.getLogger("absl")
+    filters = list(absl_logger.filters)
+    with caplog.at_level(logging.WARNING, logger="absl"):
+        checkpoint._write_small_arrays_whole()
+        ocp.type_handlers.register_type_handler(jax.Array, ocp.type_handlers.get_type_handler(jax.Array), override=True)
+    overrides = [r.getMessage() for r in caplog.records if "overriding" in r.getMessage()]
+    assert len(overrides) == 1, overrides  # orbax still warns, just not about ours
+    assert absl_logger.filters == filters
+    assert ocp.type_handlers.get_type_handler(jax.Array)._min_slice_bytes_for_replica_parallel == (
+        checkpoint.REPLICA_PARALLEL_MIN_SLICE_BYTES
+    )
