@@ -116,6 +116,8 @@ def _log_bar():
 
         class LogBar(_tqdm):
             def refresh(self, nolock=False, lock_args=None):
+                if self.disable:  # a disabled bar is only half made (no clock)
+                    return None
                 now = self._time()
                 if getattr(self, "_printed", False) and now - self.last_print_t < self.mininterval:
                     return False

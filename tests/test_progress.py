@@ -92,3 +92,9 @@ def test_forced_redraws_wait_for_the_interval_in_a_log(clock):
     lines = _lines(log.getvalue())
     assert len(lines) == 2 + 1, lines  # the start, at 30 s, the end
     assert "loss=0.0100" in lines[-1]
+    # A disabled bar (the trainer's with progress=False, and on processes other than 0) takes the same calls.
+    bar = progress.tqdm(total=2, file=log, disable=True)
+    bar.update(1)
+    bar.set_postfix(loss="0.5")
+    bar.close()
+    assert _lines(log.getvalue()) == lines
