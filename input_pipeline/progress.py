@@ -7,7 +7,7 @@ bar is drawn only once its stage has run for `DELAY_S` seconds and is erased whe
 print nothing new and a log keeps only the outer bars.
 
 Every bar of the project (these and the per-run ones: training steps, videos of a folder, dataset builds) is
-made by `tqdm` below. On a terminal that is tqdm as usual. Into a log (stderr not a terminal: a SLURM or
+made by `tqdm` below. On a terminal (or in a Jupyter notebook) that is tqdm as usual. Into a log (stderr not a terminal: a SLURM or
 Cloud TPU job's output file, `nohup`, CI) tqdm would redraw its one line with carriage returns up to ten
 times a second, so a day of training leaves a single line of tens of megabytes; there a bar writes one
 plain line per update instead, at most every LOG_INTERVAL_S seconds, and always its final state.
@@ -98,6 +98,10 @@ class _LogLines:
 
 
 def is_terminal(stream) -> bool:
+    """A stream that redraws a line on a carriage return: a terminal, or a Jupyter cell's output (ipykernel's
+    streams say they are no terminal, yet the notebook draws tqdm's redraws in place)."""
+    if type(stream).__module__.split(".")[0] == "ipykernel":
+        return True
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError):  # no isatty, or a closed stream

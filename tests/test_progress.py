@@ -69,12 +69,19 @@ def test_stacked_and_erased_bars_leave_no_control_characters(clock):
     assert lines[-1].startswith("detect: 100%")
 
 
+class NotebookOutput(io.StringIO):
+    """What a Jupyter cell's stderr is: ipykernel's stream, which is no terminal."""
+
+
+NotebookOutput.__module__ = "ipykernel.iostream"
+
+
 def test_progress_write_and_a_terminal_are_tqdms_own(clock, capsys):
-    screen = Terminal()
-    bar = progress.tqdm(total=3, desc="detect", file=screen)
-    bar.update(3)
-    bar.close()
-    assert "\r" in screen.getvalue()  # redrawn in place, as tqdm does
+    for screen in (Terminal(), NotebookOutput()):
+        bar = progress.tqdm(total=3, desc="detect", file=screen)
+        bar.update(3)
+        bar.close()
+        assert "\r" in screen.getvalue()  # redrawn in place, as tqdm does
     progress.write("skipped: a.mp4: empty file (0 bytes)")
     assert capsys.readouterr().out == "skipped: a.mp4: empty file (0 bytes)\n"
 
