@@ -7,10 +7,10 @@ bar is drawn only once its stage has run for `DELAY_S` seconds and is erased whe
 print nothing new and a log keeps only the outer bars.
 
 Every bar of the project (these and the per-run ones: training steps, videos of a folder, dataset builds) is
-made by `tqdm` below. On a terminal (or in a Jupyter notebook) that is tqdm as usual. Into a log (stderr not a terminal: a SLURM or
-Cloud TPU job's output file, `nohup`, CI) tqdm would redraw its one line with carriage returns up to ten
-times a second, so a day of training leaves a single line of tens of megabytes; there a bar writes one
-plain line per update instead, at most every LOG_INTERVAL_S seconds, and always its final state.
+made by `tqdm` below. On a terminal (or in a Jupyter notebook) that is tqdm as usual. Into a log (stderr not
+a terminal: a SLURM or Cloud TPU job's output file, `nohup`, CI) tqdm would redraw its one line with carriage
+returns up to ten times a second, so a day of training leaves a single line of tens of megabytes; there a bar
+writes one plain line per update instead, at most every LOG_INTERVAL_S seconds, and always its final state.
 """
 
 from __future__ import annotations
