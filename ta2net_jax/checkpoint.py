@@ -84,15 +84,6 @@ REPLICA_PARALLEL_MIN_SLICE_BYTES = 1 << 20
 _array_handler_registered = False
 
 
-class _DropMessages(logging.Filter):
-    def __init__(self, fragment: str):
-        super().__init__()
-        self.fragment = fragment
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return self.fragment not in record.getMessage()
-
-
 def _write_small_arrays_whole() -> None:
     """Registers (once) orbax's jax.Array handler with REPLICA_PARALLEL_MIN_SLICE_BYTES, keeping the default
     handler's array-metadata store."""
@@ -107,7 +98,10 @@ def _write_small_arrays_whole() -> None:
     # Orbax warns about any override ("Type handler registry type ... overriding jax.Array"): every command
     # that touches a checkpoint would print it, and this replacement is deliberate.
     absl_logger = logging.getLogger("absl")
-    quiet = _DropMessages("overriding")
+
+    def quiet(record: logging.LogRecord) -> bool:
+        return "overriding" not in record.getMessage()
+
     absl_logger.addFilter(quiet)
     try:
         ocp.type_handlers.register_type_handler(jax.Array, handler, override=True)
