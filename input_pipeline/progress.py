@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import re
 import sys
 from collections.abc import Iterator
@@ -108,29 +109,24 @@ def is_terminal(stream) -> bool:
         return False
 
 
-_log_bar_class = None
-
-
+@functools.cache
 def _log_bar():
     """tqdm's class, whose forced redraws (`set_postfix`, `refresh`, around `write`) wait for the interval
     too: the train loop sets its loss every few steps. Made on first use: tqdm is imported only then."""
-    global _log_bar_class
-    if _log_bar_class is None:
-        from tqdm import tqdm as _tqdm
+    from tqdm import tqdm as _tqdm
 
-        class LogBar(_tqdm):
-            def refresh(self, nolock=False, lock_args=None):
-                if self.disable:  # a disabled bar is only half made (no clock)
-                    return None
-                now = self._time()
-                if getattr(self, "_printed", False) and now - self.last_print_t < self.mininterval:
-                    return False
-                self._printed = True
-                self.last_print_t = now
-                return super().refresh(nolock=nolock, lock_args=lock_args)
+    class LogBar(_tqdm):
+        def refresh(self, nolock=False, lock_args=None):
+            if self.disable:  # a disabled bar is only half made (no clock)
+                return None
+            now = self._time()
+            if getattr(self, "_printed", False) and now - self.last_print_t < self.mininterval:
+                return False
+            self._printed = True
+            self.last_print_t = now
+            return super().refresh(nolock=nolock, lock_args=lock_args)
 
-        _log_bar_class = LogBar
-    return _log_bar_class
+    return LogBar
 
 
 def tqdm(*args, **kwargs):
