@@ -105,12 +105,16 @@ class VideoDetector:
         `keep_borders`: resize the whole frame, black borders included (by default static letterbox / pillarbox
         bars are cropped first, input_pipeline/borders.py). `tvl1_options`: TV-L1 settings (flow_jax.SETTINGS
         overrides) for flow "tvl1-jax"; by default the model's own, stored with its thresholds for that flow
-        (`ta2net calibrate --flow tvl1-jax --tvl1 KEY=VALUE`), else OpenCV's."""
+        (`ta2net calibrate --flow tvl1-jax --tvl1 KEY=VALUE`), else OpenCV's. `workdir`: a training run or a
+        model bundle; None gives a detector that needs one (the model) the bundle shipped inside the package
+        (export/bundle.py `packaged_model_dir`), as `ta2net detect` does."""
         from input_pipeline import registry
         from ta2net_jax.config_utils import run_config
         from ta2net_jax.export import bundle
 
         detector_cls = detectors.get(method)
+        if workdir is None and detector_cls.needs_run:  # the model shipped inside the package, as `ta2net detect`
+            workdir = bundle.packaged_model_dir()
         run = None
         if workdir and (detector_cls.needs_run or paths.exists(paths.join(workdir, "config.json"))):
             run = detectors.Run(workdir, run_config(workdir), bundle.read_tuned(workdir))

@@ -91,10 +91,8 @@ def evaluate_files(
     the report into ``out_dir``; returns the results. ``detector_options``: VideoDetector's other keyword
     arguments (flow_method, keep_repeats, keep_borders), the same for every method."""
     from input_pipeline.progress import tqdm
-    from ta2net_jax.detection import detectors
     from ta2net_jax.detection.detect import VideoDetector
     from ta2net_jax.evaluation.plots import plot_timeline
-    from ta2net_jax.export import bundle
 
     paths.check_output_dir(out_dir, "--out-dir")
     if paths.is_remote(out_dir):  # matplotlib writes files: everything is made here, then uploaded
@@ -117,10 +115,8 @@ def evaluate_files(
     result = {"labels": labels_spec, "videos": [paths.resolve(v) for v in videos], "detectors": {}}
     scored = {}
     for method in methods:
-        source = workdir
-        if source is None and detectors.get(method).needs_run:
-            source = bundle.packaged_model_dir()  # the model method's default, as in `ta2net detect`
-        detector = VideoDetector(workdir=source, method=method, **detector_options)
+        # Without a workdir the model method reads the packaged model (VideoDetector), the others need none.
+        detector = VideoDetector(workdir=workdir, method=method, **detector_options)
         rows = [
             _score(detector, v, labels[v])
             for v in tqdm(videos, desc=f"eval-videos ({method})", unit="video", disable=not progress)
@@ -131,7 +127,7 @@ def evaluate_files(
         result["detectors"][method] = {
             "threshold": detector.threshold,
             "threshold_source": "detector.json (synthetic validation)"
-            if source and paths.exists(paths.join(source, "detector.json"))
+            if detector.workdir and paths.exists(paths.join(detector.workdir, "detector.json"))
             else "default",
             "min_separation": detector.min_separation,
             "picking": detector.picking.to_dict(),
