@@ -84,7 +84,7 @@ eval_s=$(left 15)
 stamp "eval: picking tuned on validation, scored on test, stopped after $eval_s s"
 timeout -s TERM --kill-after=5 "$eval_s" python3 -m ta2net_jax.cli eval --config "$CONFIG" --workdir "$RUN" \
   >"$OUT/eval.log" 2>&1 || status=$?
-stamp "evaluated (status $status): $(grep -m1 '^test' "$OUT/eval.log")"
+stamp "evaluated (status $status): $(grep -m1 '^test (' "$OUT/eval.log")"
 if [ "$status" = 0 ]; then
   python3 -m ta2net_jax.cli export --workdir "$RUN" --format bundle --out "$RUN/bundle" || status=$?
   stamp "exported (status $status)"
