@@ -3,6 +3,7 @@
 import os
 import re
 
+import pytest
 from conftest import REPO, realdata
 
 
@@ -32,3 +33,14 @@ def test_readme_python_example_detects_with_the_shipped_model(monkeypatch, capsy
 def test_python_blocks_are_found():
     text = "a\n```python\nx = 1\n```\nb\n```bash\nls\n```\n```python\ny = 2\n```\n"
     assert python_blocks(text) == ["x = 1\n", "y = 2\n"]
+
+
+def test_what_readme_says_a_bad_video_raises(tmp_path):
+    from input_pipeline.video import VideoReadError
+    from ta2net_jax.detection.detect import detect
+
+    text_file = tmp_path / "notes.mp4"
+    text_file.write_text("not a video")
+    for path in (str(tmp_path / "missing.mp4"), str(text_file)):
+        with pytest.raises(VideoReadError, match=path):
+            detect(path, method="inflection")
