@@ -167,3 +167,16 @@ def test_a_closed_pipe_is_not_an_error_message():
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 1
     assert "error" not in err and "Traceback" not in err, err
+
+
+def test_version_names_the_package_and_the_stack_on_one_line(capsys):
+    import flax
+    import jax
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1, lines  # not wrapped at the terminal's width
+    assert lines[0].startswith("ta2net-jax 0.1.0 (")
+    assert f"jax {jax.__version__}," in lines[0] and f"flax {flax.__version__}," in lines[0]

@@ -116,9 +116,33 @@ def _add_prepare(p) -> None:
     _add_runner(p)
 
 
+def versions() -> str:
+    """`ta2net --version`: this package's and the stack's versions, read from the installed distributions'
+    metadata (nothing imported), for bug reports and for telling the GPU image's older jax from the pinned one."""
+    from importlib import metadata
+
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    stack = ", ".join(f"{d} {version(d)}" for d in ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint"))
+    return f"ta2net-jax {version('ta2net-jax')} ({stack}; Python {sys.version.split()[0]})"
+
+
+class _PrintVersion(argparse.Action):
+    """argparse's own version action wraps the line at the terminal's width; this prints it whole."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(versions())
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ta2net", description="TA²Net in JAX: timing audible actions from video.")
     parser.add_argument("--debug", action="store_true", help=f"show Python tracebacks (also: {DEBUG_ENV}=1)")
+    parser.add_argument("--version", action=_PrintVersion, nargs=0, help="print the versions and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     p = _with_config(
         sub.add_parser("build", help="build the config's dataset (render, decode, flow, ArrayRecord)"), workdir=False
