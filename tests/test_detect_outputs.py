@@ -72,6 +72,30 @@ def test_single_video_csv_and_gif(video_folder, tmp_path, capsys):
     assert "csv:" in capsys.readouterr().out
 
 
+def test_out_dash_writes_only_the_json_to_stdout(video_folder, tmp_path, capsys, monkeypatch):
+    """`--out -` (or `--csv -`) is standard output, for a pipe: only the JSON (CSV) there, what is said on
+    stderr, and no file named "-"."""
+    monkeypatch.chdir(tmp_path)
+    video = str(video_folder / "clip1.mp4")
+    table = tmp_path / "e.csv"
+    common = ["detect", video, "--method", "inflection", "--threshold", "1.0"]
+    assert cli.main([*common, "--out", "-", "--csv", str(table)]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)  # nothing but the JSON
+    assert result["events"] and len(read_csv(table)) == len(result["events"])
+    assert "events (inflection" in captured.err and f"csv: {table}" in captured.err
+    assert cli.main([*common, "--csv", "-"]) == 0
+    captured = capsys.readouterr()
+    rows = list(csv.DictReader(captured.out.splitlines()))
+    assert [int(r["frame"]) for r in rows] == [e["frame"] for e in result["events"]]
+    assert "  frame " not in captured.err  # the events are on stdout, not listed again
+    assert not os.path.exists(tmp_path / "-")
+    assert cli.main([*common, "--out", "-", "--csv", "-"]) == 1
+    assert "both ask for standard output" in capsys.readouterr().err
+    assert cli.main(["detect", str(video_folder), "--method", "inflection", "--out", "-"]) == 1
+    assert "not with a folder" in capsys.readouterr().err
+
+
 def test_overlay_flashes_on_event_frames():
     frames = np.full((8, 40, 40, 3), 60, np.uint8)
     video = overlay.render_overlay(frames, None, np.linspace(0, 1, 8), [{"frame": 3, "x": 20.0, "y": 20.0}])

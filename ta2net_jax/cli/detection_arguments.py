@@ -47,8 +47,10 @@ def add_detect(p) -> None:
         default=None,
         help="detector (default: model, the shipped default model or --workdir's; inflection is the training-free one)",
     )
-    p.add_argument("--out", help="events JSON to write (one video)")
-    p.add_argument("--csv", help="events CSV to write: frame,time_s,score,x,y (one video)")
+    p.add_argument("--out", help="events JSON to write (one video); '-': standard output, messages on stderr")
+    p.add_argument(
+        "--csv", help="events CSV to write: frame,time_s,score,x,y (one video); '-': standard output, as --out"
+    )
     p.add_argument("--plot", help="timeline PNG to write (one video)")
     p.add_argument("--overlay", help="overlay GIF or video (.mp4) with the heatmap and event flashes (one video)")
     p.add_argument(

@@ -3,8 +3,14 @@ commands.py's: `handler(args, overrides) -> exit status`, heavy imports inside t
 
 from __future__ import annotations
 
+import contextlib
+import json
+import sys
+
 from input_pipeline import paths
 from ta2net_jax.cli.commands import _model_source, _no_overrides
+
+STDOUT = "-"  # --out - / --csv -: the events go to standard output
 
 
 def detect(args, overrides) -> int:
@@ -20,6 +26,7 @@ def detect(args, overrides) -> int:
 
         raise FileNotFoundError(f"{args.video}: {missing_reason(args.video)}")
     folder = paths.isdir(args.video)
+    stdout_output = _stdout_output(args)  # "--out" or "--csv" given as "-", or None
     single_outputs = [args.out, args.csv, args.plot, args.overlay]
     if (args.dub or args.cues) and (folder or args.out_dir):
         raise ValueError("--dub/--cues write one video's files; they do not go with a folder or --out-dir")
@@ -56,8 +63,38 @@ def detect(args, overrides) -> int:
         )
         return 1 if summary["failed"] else 0
     result = detect_lib.detect(
-        args.video, out=args.out, plot=args.plot, csv_path=args.csv, overlay=args.overlay, **common
+        args.video,
+        out=None if args.out == STDOUT else args.out,
+        plot=args.plot,
+        csv_path=None if args.csv == STDOUT else args.csv,
+        overlay=args.overlay,
+        **common,
     )
+    if stdout_output:  # standard output holds only the JSON or CSV (for a pipe); what is said goes to stderr
+        from ta2net_jax.detection.outputs import events_csv_text
+
+        sys.stdout.write(
+            json.dumps(result, indent=2) + "\n" if stdout_output == "--out" else events_csv_text(result["events"])
+        )
+        with contextlib.redirect_stdout(sys.stderr):
+            _report_detection(args, result, method, single_outputs)
+        return 0
+    _report_detection(args, result, method, single_outputs)
+    return 0
+
+
+def _stdout_output(args) -> str | None:
+    """Which of --out / --csv is "-" (standard output); at most one, and only for one video."""
+    flags = [flag for flag, value in (("--out", args.out), ("--csv", args.csv)) if value == STDOUT]
+    if len(flags) > 1:
+        raise ValueError("--out - and --csv - both ask for standard output; give one of them a file")
+    if flags and (args.out_dir or paths.isdir(args.video)):
+        raise ValueError(f"{flags[0]} - writes one video's events to standard output; not with a folder or --out-dir")
+    return flags[0] if flags else None
+
+
+def _report_detection(args, result: dict, method: str, single_outputs: list) -> None:
+    """The lines `ta2net detect` says about one video's result, then its dubbing and cue files."""
     step = f", checkpoint step {result['checkpoint_step']}" if result.get("checkpoint_step") is not None else ""
     print(f"{len(result['events'])} events ({method}{step}, threshold {result['threshold']:.3g}) in {args.video}")
     if result["repeated_frames"]:
@@ -91,10 +128,9 @@ def detect(args, overrides) -> int:
                 f"(x, y) = ({e['x']:.0f}, {e['y']:.0f})"
             )
     for name, path in zip(("events", "csv", "timeline", "overlay"), single_outputs):
-        if path:
+        if path and path != STDOUT:
             print(f"{name}: {paths.resolve(path)}")
     _dub_and_cues(args, result)
-    return 0
 
 
 def _check_dub_and_cues(args) -> None:

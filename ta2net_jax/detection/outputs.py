@@ -50,6 +50,11 @@ def output_stems(paths: list[str]) -> list[str]:
 
 def write_events_csv(path: str, events: list[dict]) -> None:
     """One row per event; written in one atomic write (a local path or gs://, input_pipeline.paths)."""
+    paths.write_text(path, events_csv_text(events))
+
+
+def events_csv_text(events: list[dict]) -> str:
+    """The events as CSV (CSV_FIELDS; a header, then one row per event)."""
     f = io.StringIO(newline="")
     writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
     writer.writeheader()
@@ -63,7 +68,7 @@ def write_events_csv(path: str, events: list[dict]) -> None:
                 "y": f"{e['y']:.1f}",
             }
         )
-    paths.write_text(path, f.getvalue())
+    return f.getvalue()
 
 
 def write_video_overlay(path, video_path: str, decoded, maps, scores, events: list[dict], threshold) -> None:
