@@ -102,12 +102,10 @@ def run_to_end(cmd, workdir, env, what):
 LOSS_TERMS = ("loss", "focal", "soft_ce", "fb", "tmp")
 
 
-def test_two_processes_match_one_process(reference, tiny_data_dir, tmp_path):
-    """launch/local_multihost.sh: 2 processes × 2 devices on a data × fsdp = 2 × 2 mesh (each process one
-    data row, parameters and Adam moments split over fsdp) against 1 process × 4 devices, data-parallel:
-    the same global batch, so the same losses (steps 1 and 2: COMPARED_STEPS)."""
-    workdir = str(tmp_path / "mh")
-    cmd = [
+def two_by_two(tmp_path) -> list[str]:
+    """launch/local_multihost.sh's prefix for 2 processes × 2 fake devices, logs under tmp_path; the ta2net
+    subcommand and its flags follow."""
+    return [
         "bash",
         os.path.join(REPO, "launch", "local_multihost.sh"),
         "-n",
@@ -117,7 +115,15 @@ def test_two_processes_match_one_process(reference, tiny_data_dir, tmp_path):
         "-l",
         str(tmp_path / "logs"),
         "--",
-    ] + train_command(tiny_data_dir, workdir, num_steps=3, checkpoint_every=100)[3:]
+    ]
+
+
+def test_two_processes_match_one_process(reference, tiny_data_dir, tmp_path):
+    """launch/local_multihost.sh: 2 processes × 2 devices on a data × fsdp = 2 × 2 mesh (each process one
+    data row, parameters and Adam moments split over fsdp) against 1 process × 4 devices, data-parallel:
+    the same global batch, so the same losses (steps 1 and 2: COMPARED_STEPS)."""
+    workdir = str(tmp_path / "mh")
+    cmd = two_by_two(tmp_path) + train_command(tiny_data_dir, workdir, num_steps=3, checkpoint_every=100)[3:]
     cmd += ["--config.mesh.shape=(2, 2)", "--config.mesh.axis_names=('data', 'fsdp')"]
     env = subprocess_env(PYTHON=sys.executable)
     text = run_to_end(cmd, workdir, env, "2-process run")
@@ -141,8 +147,7 @@ def test_resume_on_another_number_of_processes(reference, tiny_data_dir, tmp_pat
     workdir = str(tmp_path / "elastic")
     shutil.copytree(reference["workdir"], workdir)
     shutil.rmtree(os.path.join(workdir, "checkpoints", str(NUM_STEPS)))
-    cmd = ["bash", os.path.join(REPO, "launch", "local_multihost.sh"), "-n", "2", "-d", "2"]
-    cmd += ["-l", str(tmp_path / "logs"), "--"] + train_command(tiny_data_dir, workdir)[3:]
+    cmd = two_by_two(tmp_path) + train_command(tiny_data_dir, workdir)[3:]
     cmd += ["--config.mesh.shape=(2, 2)", "--config.mesh.axis_names=('data', 'fsdp')"]
     text = run_to_end(cmd, workdir, subprocess_env(PYTHON=sys.executable), "2-process resume")
     assert "resumed from checkpoint step 2" in text, text[-3000:]
@@ -319,15 +324,7 @@ def test_eval_on_two_processes_matches_one_process(reference, tiny_data_dir, tmp
     one = evaluate(reference["config"], workdir, progress=False, report=False)
     os.remove(os.path.join(workdir, "eval.json"))
     cmd = [
-        "bash",
-        os.path.join(REPO, "launch", "local_multihost.sh"),
-        "-n",
-        "2",
-        "-d",
-        "2",
-        "-l",
-        str(tmp_path / "logs"),
-        "--",
+        *two_by_two(tmp_path),
         "eval",
         "--config",
         CONFIG,
