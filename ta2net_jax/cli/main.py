@@ -32,7 +32,7 @@ import os
 import sys
 
 from input_pipeline import registry
-from ta2net_jax import export
+from ta2net_jax import compilation_cache, export
 from ta2net_jax.cli import commands, detection_arguments, detection_commands
 from ta2net_jax.cli.detection_arguments import FLOW_HELP
 
@@ -314,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     argv = [a for a in argv if a != "--debug"]
+    compilation_cache.configure()  # before any handler imports jax (ta2net_jax/compilation_cache.py)
     try:
         return run(argv)
     except BrokenPipeError:  # the reader went away (`ta2net detect clip.mp4 | head`): nothing left to say
