@@ -17,9 +17,8 @@ def detect(args, overrides) -> int:
     _no_overrides(overrides)
     from ta2net_jax.detection import detect as detect_lib
 
-    model_source = _model_source(args.workdir)
-    method = args.method or ("model" if model_source else "inflection")
-    workdir = model_source if method == "model" else args.workdir
+    # The model when there is one (--workdir, else the packaged model, which VideoDetector then loads).
+    method = args.method or ("model" if _model_source(args.workdir) else "inflection")
     # A gs:// video or folder is read where it is (decoded from this machine's cached copy, video.py).
     if not paths.exists(args.video):
         from input_pipeline.video import missing_reason
@@ -33,7 +32,7 @@ def detect(args, overrides) -> int:
     _check_dub_and_cues(args)
     # What a folder and a single video are detected with alike.
     common = dict(
-        workdir=workdir,
+        workdir=args.workdir,
         method=method,
         threshold=args.threshold,
         flow_method=args.flow,
