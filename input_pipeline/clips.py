@@ -1,4 +1,5 @@
-"""Clips from whole videos: training sampling, augmentation and evaluation windows (host side, NumPy).
+"""Clips from whole videos: training sampling, augmentation and evaluation windows (host side, NumPy; the
+grain transforms that apply them to a dataset are input_pipeline/pipeline.py's, so `ta2net detect` needs no grain).
 
 Frame coordinates. A video of N frames has N−1 forward and N−1 backward flow fields. Inflection flow
 needs two flows on each side of a frame (ta2net_jax/inflection.py), so only frames 2 … N−3 can be
@@ -15,10 +16,7 @@ The flow arrays are padded in the same way; inflection.py re-pads its outputs fr
 
 from __future__ import annotations
 
-import dataclasses
-
 import cv2
-import grain
 import numpy as np
 
 FIRST_KEPT = 2  # frames 0, 1 and N−2, N−1 cannot be inputs
@@ -225,62 +223,3 @@ def resize_clip(clip: dict, size: int) -> dict:
     for key in ("flow_fwd", "flow_bwd"):
         clip[key] = (resize(clip[key].astype(np.float32)) * scale).astype(clip[key].dtype)
     return clip
-
-
-@dataclasses.dataclass
-class SampleTrainingClip(grain.transforms.RandomMap):
-    """Whole video → one augmented training clip that contains an event (picklable for grain workers),
-    resized to image_size×image_size when given and the video is another size (`data.mixture`)."""
-
-    clip_len: int
-    hflip: bool = False
-    brightness: float = 0.0
-    contrast: float = 0.0
-    image_size: int | None = None
-    rotate: float = 0.0
-    flow_gain: float = 1.0
-    anywhere: float = 0.0
-    reverse: float = 0.0
-
-    def random_map(self, example: dict, rng: np.random.Generator) -> dict:
-        n = example["frames"].shape[0]
-        start = training_clip_start(n, example["event_frames"], self.clip_len, rng, anywhere=self.anywhere)
-        clip = make_clip(example, start, self.clip_len)
-        if self.image_size is not None:
-            clip = resize_clip(clip, self.image_size)
-        return augment(
-            clip,
-            rng,
-            hflip=self.hflip,
-            brightness=self.brightness,
-            contrast=self.contrast,
-            rotate=self.rotate,
-            flow_gain=self.flow_gain,
-            reverse=self.reverse,
-        )
-
-
-@dataclasses.dataclass
-class VideoWindows(grain.transforms.Map):
-    """Whole video → all its evaluation windows stacked ([W, ...]) plus the video's ground truth."""
-
-    clip_len: int
-    stride: int
-
-    def map(self, example: dict) -> dict:
-        n = example["frames"].shape[0]
-        clips = [make_clip(example, s, self.clip_len) for s in window_starts(n, self.clip_len, self.stride)]
-        windows = {k: np.stack([c[k] for c in clips]) for k in clips[0]}
-        video_id = example["id"]
-        return {
-            "windows": windows,
-            "num_frames": n,
-            "fps": float(example["fps"]),
-            "id": video_id.decode() if isinstance(video_id, bytes) else str(video_id),
-            "event_frames": np.asarray(example["event_frames"], np.int64),
-            "event_xy": np.asarray(example.get("event_xy", np.zeros((0, 2))), np.float32),
-            "frame_size": tuple(example["frames"].shape[1:3]),
-            # The whole video's flow, for the training-free inflection detector (inflection_energy.py).
-            "video_flow_fwd": example["flow_fwd"],
-            "video_flow_bwd": example["flow_bwd"],
-        }

@@ -16,10 +16,72 @@ Evaluation: each process reads its share of whole videos and cuts every video in
 
 from __future__ import annotations
 
+import dataclasses
+
 import grain
 import ml_collections
+import numpy as np
 
 from input_pipeline import clips, registry
+
+
+@dataclasses.dataclass
+class SampleTrainingClip(grain.transforms.RandomMap):
+    """Whole video → one augmented training clip that contains an event (picklable for grain workers),
+    resized to image_size×image_size when given and the video is another size (`data.mixture`)."""
+
+    clip_len: int
+    hflip: bool = False
+    brightness: float = 0.0
+    contrast: float = 0.0
+    image_size: int | None = None
+    rotate: float = 0.0
+    flow_gain: float = 1.0
+    anywhere: float = 0.0
+    reverse: float = 0.0
+
+    def random_map(self, example: dict, rng: np.random.Generator) -> dict:
+        n = example["frames"].shape[0]
+        start = clips.training_clip_start(n, example["event_frames"], self.clip_len, rng, anywhere=self.anywhere)
+        clip = clips.make_clip(example, start, self.clip_len)
+        if self.image_size is not None:
+            clip = clips.resize_clip(clip, self.image_size)
+        return clips.augment(
+            clip,
+            rng,
+            hflip=self.hflip,
+            brightness=self.brightness,
+            contrast=self.contrast,
+            rotate=self.rotate,
+            flow_gain=self.flow_gain,
+            reverse=self.reverse,
+        )
+
+
+@dataclasses.dataclass
+class VideoWindows(grain.transforms.Map):
+    """Whole video → all its evaluation windows stacked ([W, ...]) plus the video's ground truth."""
+
+    clip_len: int
+    stride: int
+
+    def map(self, example: dict) -> dict:
+        n = example["frames"].shape[0]
+        cut = [clips.make_clip(example, s, self.clip_len) for s in clips.window_starts(n, self.clip_len, self.stride)]
+        windows = {k: np.stack([c[k] for c in cut]) for k in cut[0]}
+        video_id = example["id"]
+        return {
+            "windows": windows,
+            "num_frames": n,
+            "fps": float(example["fps"]),
+            "id": video_id.decode() if isinstance(video_id, bytes) else str(video_id),
+            "event_frames": np.asarray(example["event_frames"], np.int64),
+            "event_xy": np.asarray(example.get("event_xy", np.zeros((0, 2))), np.float32),
+            "frame_size": tuple(example["frames"].shape[1:3]),
+            # The whole video's flow, for the training-free inflection detector (inflection_energy.py).
+            "video_flow_fwd": example["flow_fwd"],
+            "video_flow_bwd": example["flow_bwd"],
+        }
 
 
 def data_source(data_cfg, split: str):
@@ -117,7 +179,7 @@ def train_dataset(
         fractions = [f for _, f in mixture]
         videos = grain.MapDataset.mix(streams, [1.0 - sum(fractions), *fractions])
     elements = videos.random_map(
-        clips.SampleTrainingClip(
+        SampleTrainingClip(
             data.num_frames,
             data.hflip,
             data.brightness,
@@ -145,8 +207,8 @@ def train_dataset(
 def eval_videos(
     config, source, *, process_index: int = 0, process_count: int = 1, max_videos: int | None = None
 ) -> grain.MapDataset:
-    """This process's videos, each mapped to all of its evaluation windows (clips.VideoWindows)."""
+    """This process's videos, each mapped to all of its evaluation windows (VideoWindows)."""
     ds = grain.MapDataset.source(source)
     if max_videos is not None:
         ds = ds[:max_videos]
-    return ds[process_index::process_count].map(clips.VideoWindows(config.data.num_frames, config.eval.stride))
+    return ds[process_index::process_count].map(VideoWindows(config.data.num_frames, config.eval.stride))

@@ -187,9 +187,10 @@ def predict_videos(predictor: Predictor, videos: Iterable[dict]) -> Iterator[dic
 
 def predict_video(predictor: Predictor, example: dict, clip_len: int, stride: int, desc: str = "model") -> dict:
     """Every window of one video, cut from it one batch at a time: what `predict_videos` gives for
-    `clips.VideoWindows(clip_len, stride).map(example)` (the same windows in the same batches, so the same
-    numbers), holding one batch of windows instead of all of them. A window copies T frames and 2(T+1)
-    flow fields, so stacking every window of a ten-minute video at once costs gigabytes (`ta2net detect`).
+    `input_pipeline.pipeline.VideoWindows(clip_len, stride).map(example)` (the same windows in the same
+    batches, so the same numbers), holding one batch of windows instead of all of them. A window copies T
+    frames and 2(T+1) flow fields, so stacking every window of a ten-minute video at once costs gigabytes
+    (`ta2net detect`).
 
     Args:
       example: frames [N, S, S, 3] uint8, flow_fwd / flow_bwd [N−1, S, S, 2], event_frames [E] (may be empty).

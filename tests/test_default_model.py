@@ -140,6 +140,10 @@ def test_default_detector_trains_evaluates_and_bundles(v2_tiny_run, tmp_path):
     bundle_dir = tmp_path / "bundle"
     assert cli.main(["export", "--workdir", workdir, "--format", "bundle", "--out", str(bundle_dir)]) == 0
     assert sorted(os.listdir(bundle_dir)) == ["config.json", "detector.json", "model.safetensors"]
+    # The bundle states its whole input, so loading it never asks the dataset's TFDS builder (packaging test).
+    bundled = json.load(open(bundle_dir / "config.json"))["data"]
+    stated = (bundled["image_size"], bundled["flow_method"], bundled["crop_borders"])
+    assert stated == (config.data.image_size, "dis", True)
     video = realdata("greatest_hits_condfoleygen", "hitting_bag.mp4")
     from_run, from_bundle = tmp_path / "run.json", tmp_path / "bundle.json"
     assert cli.main(["detect", video, "--workdir", workdir, "--out", str(from_run)]) == 0

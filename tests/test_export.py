@@ -20,7 +20,7 @@ TOLERANCE = 1e-4
 
 @pytest.fixture(scope="module")
 def config():
-    return exporters.with_image_size(
+    return exporters.with_input_spec(
         load_config(os.path.join(REPO, "configs/synthetic_small.py:smoke"), ["data.num_frames=8"])
     )
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import QUICK_TVL1  # both paths of each equality test get the same settings
 from jax.sharding import AxisType, Mesh
 
-from input_pipeline import clips, flow_jax_batch
+from input_pipeline import clips, flow_jax_batch, pipeline
 from input_pipeline.flow import to_gray
 from input_pipeline.synthetic import SceneConfig, generate_video
 from ta2net_jax.detection import fused
@@ -73,7 +73,7 @@ def _unfused(model, config, mesh, frames, hflip_tta=False, times_s=None):
         "flow_bwd": bwd,
         "event_frames": np.zeros(0, np.int64),
     }
-    windows = clips.VideoWindows(config.data.num_frames, config.eval.stride).map(example)
+    windows = pipeline.VideoWindows(config.data.num_frames, config.eval.stride).map(example)
     video = next(predict_videos(Predictor(model, config, mesh, hflip_tta=hflip_tta), [windows]))
     return video, example
 

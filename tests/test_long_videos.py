@@ -12,7 +12,7 @@ import pytest
 from benchmark_scripts import load_benchmark
 from jax.sharding import AxisType, Mesh
 
-from input_pipeline import clips, flow as flow_lib, progress
+from input_pipeline import clips, flow as flow_lib, pipeline, progress
 from input_pipeline.synthetic import SceneConfig, generate_video
 from input_pipeline.video import iter_frames, read_video, write_video
 from ta2net_jax.detection import overlay
@@ -27,7 +27,7 @@ def _example(num_frames: int) -> dict:
 
 def test_windows_one_batch_at_a_time_equal_all_windows_stacked(smoke_config):
     """A 44-frame video: 9 windows of 8 every 4, i.e. three batches of 4, the last padded: scores and maps equal
-    bit for bit those of predict_videos over clips.VideoWindows (every window stacked first)."""
+    bit for bit those of predict_videos over pipeline.VideoWindows (every window stacked first)."""
     from ta2net_jax.model import build_model
 
     mesh = Mesh(np.asarray(jax.devices()[:1]), ("data",), axis_types=(AxisType.Auto,))
@@ -36,7 +36,7 @@ def test_windows_one_batch_at_a_time_equal_all_windows_stacked(smoke_config):
     t, stride = smoke_config.data.num_frames, smoke_config.eval.stride
     assert len(clips.window_starts(44, t, stride)) > 2 * predictor.batch_size
     got = predict_video(predictor, example, t, stride)
-    want = next(predict_videos(predictor, [clips.VideoWindows(t, stride).map(dict(example))]))
+    want = next(predict_videos(predictor, [pipeline.VideoWindows(t, stride).map(dict(example))]))
     np.testing.assert_array_equal(got["scores"], want["scores"])
     np.testing.assert_array_equal(got["maps"], want["maps"])
     assert np.isnan(got["scores"][:2]).all() and np.isfinite(got["scores"][2:-2]).all()

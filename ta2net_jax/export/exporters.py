@@ -135,13 +135,17 @@ def export_onnx(safetensors_path: str, out: str) -> None:
 # ---- runs ------------------------------------------------------------------------------------------
 
 
-def with_image_size(config):
-    """The config with `data.image_size` set from the run's dataset (input_pipeline/registry.py), which
-    synthetic configs may leave out."""
-    if config.data.get("image_size") is None:
-        from input_pipeline import registry
+def with_input_spec(config):
+    """The config with the run's whole input stated in `data` (`image_size`, `flow_method`, `crop_borders`, from
+    the run's dataset: input_pipeline/registry.py `input_spec`), which a synthetic config may leave to its TFDS
+    builder config. An exported config then answers `input_spec` by itself, so loading a bundle (`ta2net
+    detect`) never imports the dataset's builder, nor TFDS."""
+    from input_pipeline import registry
 
-        config.data.image_size = registry.input_spec(config.data).image_size
+    spec = registry.input_spec(config.data)
+    config.data.image_size = spec.image_size
+    config.data.flow_method = spec.flow_method
+    config.data.crop_borders = spec.crop_borders
     return config
 
 
@@ -151,7 +155,7 @@ def _export_locator(config, locator: str, out: str) -> dict:
     from ta2net_jax.config_utils import run_config
     from ta2net_jax.export import bundle
 
-    locator_config = with_image_size(run_config(locator))
+    locator_config = with_input_spec(run_config(locator))
     bundle.check_locator_input(config, locator_config, f"--locator {locator}")
     model, step = load_model_for_inference(locator_config, locator)
     return {"step": step, **bundle.write_bundle(model, locator_config, step, locator, out)}
@@ -193,7 +197,7 @@ def export(workdir: str, fmt: str, out: str, step: int | None = None, locator: s
         paths.check_output_dir(out, "bundle folder (--out)")
     else:
         paths.check_output_file(out, f"{fmt} export (--out)")
-    config = with_image_size(run_config(workdir))
+    config = with_input_spec(run_config(workdir))
     model, step = load_model_for_inference(config, workdir, step)
     if fmt == "bundle":
         from ta2net_jax.export import bundle
