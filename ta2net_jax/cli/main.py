@@ -305,6 +305,26 @@ DEBUG_ENV = "TA2NET_DEBUG"
 USER_ERRORS = (OSError, ValueError, KeyError, FloatingPointError)  # OSError: FileNotFoundError, FileExistsError,
 # NotADirectoryError, PermissionError …; ValueError includes video.VideoReadError, the config and labels
 # errors and the registries' unknown-name errors; FloatingPointError: a non-finite loss (train.nan_policy)
+# PyPI names of the imported modules whose distribution is named otherwise (setup.py install_requires).
+PYPI_NAMES = {
+    "cv2": "opencv-contrib-python-headless",
+    "PIL": "pillow",
+    "absl": "absl-py",
+    "orbax": "orbax-checkpoint",
+    "ml_collections": "ml-collections",
+    "tensorflow_datasets": "tensorflow-datasets",
+}
+
+
+def missing_module_message(err: ModuleNotFoundError) -> str:
+    """One line for a dependency this Python lacks (an install without setup.py's dependencies, or a venv made
+    by hand): which package, where, and how to get it."""
+    module = (err.name or "").split(".")[0]
+    package = PYPI_NAMES.get(module, module)
+    return (
+        f"this Python ({sys.executable}) has no module {module!r} (PyPI package {package}): install ta2net-jax "
+        "with its dependencies (`pip install ta2net-jax`, or `make venv` in a checkout)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -328,6 +348,11 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(err, OSError) and err.filename and str(err.filename) not in str(message):
             message = f"{err.filename}: {err.strerror or message}"
         print(f"ta2net: error: {' '.join(str(message).split())}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as err:
+        if debug:
+            raise
+        print(f"ta2net: error: {missing_module_message(err)}", file=sys.stderr)
         return 1
     except Exception as err:  # noqa: BLE001 — no traceback for users; --debug shows it
         if debug:
