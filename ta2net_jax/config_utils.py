@@ -14,14 +14,40 @@ import ml_collections
 from input_pipeline import paths
 
 
+def packaged_configs_dir() -> str | None:
+    """The folder of the `configs` package installed with ta2net-jax (the checkout's own in a development
+    install), or None."""
+    found = importlib.util.find_spec("configs")
+    locations = list(found.submodule_search_locations or []) if found else []
+    return locations[0] if locations else None
+
+
+def config_path(path: str) -> str:
+    """`path` when it is a file; else, for `configs/NAME.py` (how every command in the docs names a config), the
+    installed package's NAME.py, so the documented commands work from any folder after `pip install`.
+
+    Raises ValueError naming the path and the configs there are when neither exists.
+    """
+    if os.path.isfile(path):
+        return path
+    folder, name = os.path.split(os.path.normpath(path))
+    packaged = packaged_configs_dir()
+    if folder == "configs" and packaged and os.path.isfile(os.path.join(packaged, name)):
+        return os.path.join(packaged, name)
+    if not packaged:
+        raise ValueError(f"{path}: no such config file")
+    known = sorted(f for f in os.listdir(packaged) if f.endswith(".py") and f not in ("__init__.py", "common.py"))
+    raise ValueError(f"{path}: no such config file (the installed ones: configs/{', configs/'.join(known)})")
+
+
 def load_config(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDict:
-    """Loads `configs/x.py[:arg]` and applies `key.sub=value` overrides (values parsed as Python literals).
+    """Loads `configs/x.py[:arg]` (a file, or one of the installed package's configs: `config_path`) and applies
+    `key.sub=value` overrides (values parsed as Python literals).
 
     Raises ValueError naming the file or key when the spec or an override is wrong.
     """
     path, _, arg = spec.partition(":")
-    if not os.path.isfile(path):
-        raise ValueError(f"{path}: no such config file")
+    path = config_path(path)
     repo_root = os.path.dirname(os.path.dirname(os.path.abspath(path)))
     if repo_root not in sys.path:  # configs import `configs.common`
         sys.path.insert(0, repo_root)
