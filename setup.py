@@ -45,6 +45,7 @@ setup(
         "fsspec",
         "gcsfs",  # etils' and orbax's backend for gs:// paths (input_pipeline/paths.py)
         "importlib_resources",  # TFDS's build imports it on every Python, declares it only below 3.9
+        "flatbuffers",  # jax.export's serialization (`ta2net export --format stablehlo`), optional in jax
     ],
     # The default model that `ta2net detect VIDEO` runs (docs/default_model.md).
     package_data={"ta2net_jax": ["detection/default_model/*", "detection/default_model/locator/*"]},

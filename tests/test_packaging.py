@@ -20,10 +20,11 @@ PACKAGES = ("ta2net_jax", "input_pipeline", "configs")
 # Imported only inside the side environments that have requirements files of their own (requirements-beam.txt,
 # requirements-onnx.txt), each behind a check that names the environment to make.
 SIDE_ENVIRONMENTS = {"apache_beam", "jax2onnx", "onnxruntime"}
-# Declared without a direct import: the backend etils and orbax load for gs:// paths (input_pipeline/paths.py),
-# and a module TFDS's build imports on every Python but declares only below 3.9 (`ta2net build` from a wheel
-# failed without it).
-DECLARED_WITHOUT_IMPORT = {"gcsfs", "importlib-resources"}
+# Declared without a direct import (each found missing by running the commands from a wheel in an empty venv):
+# the backend etils and orbax load for gs:// paths (input_pipeline/paths.py), a module TFDS's build imports on
+# every Python but declares only below 3.9 (`ta2net build`), and jax.export's optional serializer (`ta2net
+# export --format stablehlo`).
+DECLARED_WITHOUT_IMPORT = {"gcsfs", "importlib-resources", "flatbuffers"}
 
 
 def normalised(name: str) -> str:
@@ -126,3 +127,13 @@ def test_documented_config_paths_work_from_any_folder(tmp_path, monkeypatch, cap
     from ta2net_jax.config_utils import load_config
 
     assert load_config("configs/synthetic_small.py:smoke").seed == 7
+
+
+def test_a_library_asking_for_an_optional_package_is_one_line(monkeypatch, capsys):
+    def asks(args, overrides):  # what jax.export raised without flatbuffers
+        raise ImportError("Please install 'flatbuffers' in order to use Exported serialization")
+
+    monkeypatch.setitem(cli.COMMANDS, "info", asks)
+    assert cli.main(["info", "--config", "configs/synthetic_small.py"]) == 1
+    want = "ta2net: error: Please install 'flatbuffers' in order to use Exported serialization\n"
+    assert capsys.readouterr().err == want

@@ -349,10 +349,11 @@ def main(argv: list[str] | None = None) -> int:
             message = f"{err.filename}: {err.strerror or message}"
         print(f"ta2net: error: {' '.join(str(message).split())}", file=sys.stderr)
         return 1
-    except ModuleNotFoundError as err:
+    except ImportError as err:  # a dependency missing from this Python; also a library's own "please install"
         if debug:
             raise
-        print(f"ta2net: error: {missing_module_message(err)}", file=sys.stderr)
+        message = missing_module_message(err) if isinstance(err, ModuleNotFoundError) and err.name else str(err)
+        print(f"ta2net: error: {' '.join(message.split())}", file=sys.stderr)
         return 1
     except Exception as err:  # noqa: BLE001 — no traceback for users; --debug shows it
         if debug:
