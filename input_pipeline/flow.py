@@ -174,6 +174,7 @@ def estimate_flow(
     bwd = np.empty((n - 1, h, w, 2), np.float16) if backward else None
     local = threading.local()
     lock = threading.Lock()
+    stop = threading.Event()
 
     with progress.bar(n - 1, f"flow ({method})", unit="pair") as bar:
 
@@ -181,6 +182,8 @@ def estimate_flow(
             if not hasattr(local, "calc"):
                 local.calc = make()
             for k in ks:
+                if stop.is_set():
+                    return
                 fwd[k] = local.calc(gray[k], gray[k + 1])
                 if backward:
                     bwd[k] = local.calc(gray[k + 1], gray[k])
@@ -194,7 +197,11 @@ def estimate_flow(
         else:
             chunks = np.array_split(np.arange(n - 1), workers)
             with ThreadPoolExecutor(workers) as pool:
-                list(pool.map(run, chunks))  # list() re-raises a worker's exception
+                try:
+                    list(pool.map(run, chunks))  # list() re-raises a worker's exception
+                except BaseException:  # that, or Ctrl-C: the pool's exit then waits one pair, not every chunk
+                    stop.set()
+                    raise
     return fwd, bwd
 
 

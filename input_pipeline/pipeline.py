@@ -17,6 +17,7 @@ Evaluation: each process reads its share of whole videos and cuts every video in
 from __future__ import annotations
 
 import dataclasses
+import signal
 
 import grain
 import ml_collections
@@ -200,8 +201,17 @@ def train_dataset(
     )[start_batch:]
     it = ds.to_iter_dataset(grain.ReadOptions(num_threads=2, prefetch_buffer_size=data.prefetch_buffer))
     if data.worker_count > 0:
-        it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=data.worker_count))
+        options = grain.MultiprocessingOptions(num_workers=data.worker_count)
+        it = it.mp_prefetch(options, worker_init_fn=leave_ctrl_c_to_the_trainer)
     return it
+
+
+def leave_ctrl_c_to_the_trainer(worker_index: int, worker_count: int) -> None:
+    """grain worker processes ignore SIGINT: a terminal's Ctrl-C reaches every process of the job, and a worker
+    killed by it would end the run with grain's "worker terminated unexpectedly" and a traceback per worker
+    instead of the trainer's own stop (`ta2net: interrupted`)."""
+    del worker_index, worker_count
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def eval_videos(

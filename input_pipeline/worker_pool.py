@@ -7,7 +7,8 @@ running in this process, which a fork would copy in an unknown state (and a pool
 had itself run OpenCV once hung: benchmarks/prepare.py). A spawned worker imports the main module, so a
 script that reaches this with ``workers > 1`` needs the usual ``if __name__ == "__main__":`` guard (the
 ``ta2net`` command has it). At most :data:`AHEAD_PER_WORKER` results per worker wait for the consumer, so a
-long input's decoded videos never pile up in memory.
+long input's decoded videos never pile up in memory. Leaving the map by an exception (Ctrl-C included)
+terminates the workers at once instead of waiting for the videos they hold.
 """
 
 from __future__ import annotations
@@ -22,10 +23,19 @@ AHEAD_PER_WORKER = 4
 
 
 def one_opencv_thread() -> None:
-    """A worker's initialiser: one OpenCV thread (the processes are the parallelism)."""
+    """One OpenCV thread in a worker process (the processes are the parallelism)."""
     import cv2
 
     cv2.setNumThreads(1)
+
+
+def start_worker() -> None:
+    """A pool worker's initialiser: one OpenCV thread, and Ctrl-C left to the main process (a terminal sends
+    it to every process of the job; the main one stops the workers)."""
+    import signal
+
+    one_opencv_thread()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @contextlib.contextmanager
@@ -38,7 +48,7 @@ def ordered_map(workers: int) -> Iterator[Callable]:
         yield map
         return
     spawn = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=spawn, initializer=one_opencv_thread)
+    pool = ProcessPoolExecutor(workers, mp_context=spawn, initializer=start_worker)
 
     def run(fn, jobs):
         jobs, pending = iter(jobs), collections.deque()
@@ -55,5 +65,11 @@ def ordered_map(workers: int) -> Iterator[Callable]:
 
     try:
         yield run
+    except BaseException:
+        # Ctrl-C or an error: the tasks running (a whole video each) are stopped, not waited for; what they
+        # were writing is a partial folder the next run removes (prepare.py).
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        raise
     finally:
         pool.shutdown(cancel_futures=True)

@@ -17,6 +17,8 @@ The command line's flags (ta2net_jax/cli/main.py) map one to one onto `initializ
 Preemption (`PreemptionWatcher`): one process alone uses a Python SIGTERM handler; after
 `jax.distributed.initialize` JAX's preemption service owns SIGTERM (any process notified → all agree on
 one step, `multihost_utils.reached_preemption_sync_point`), so every process saves at the same step.
+One process alone also takes a first Ctrl-C (SIGINT) as a stop with a checkpoint at the next step; a second
+one stops at once (KeyboardInterrupt), as does every Ctrl-C of a multi-process run.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import logging
 import os
 import pickle
 import signal
+import sys
 
 import numpy as np
 
@@ -178,22 +181,34 @@ def barrier(name: str, timeout_s: int = 3600) -> None:
 class PreemptionWatcher:
     """`reached(step)` turns True, on every process at the same step, after a SIGTERM (preemption notice).
 
-    One process: a Python SIGTERM handler sets a flag (the previous handler is restored by `close`).
+    One process: Python handlers of SIGTERM and SIGINT set a flag (the previous handlers are restored by
+    `close`); `interrupted` says the flag came from Ctrl-C, whose second press raises KeyboardInterrupt.
     Several (jax.distributed initialized): JAX's preemption service catches SIGTERM on any process and
     the processes agree on a sync step; `reached` must then be called at every step by every process.
     """
 
     def __init__(self):
         self._flag = False
-        self._previous = None
+        self.interrupted = False
+        self._previous = {}
         self.multiprocess = is_distributed()
         if not self.multiprocess:
-            try:
-                self._previous = signal.signal(signal.SIGTERM, self._handler)
-            except ValueError:  # not the main thread: no handler, SIGTERM keeps its default action
-                self._previous = None
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                try:
+                    self._previous[signum] = signal.signal(signum, self._handler)
+                except ValueError:  # not the main thread: no handler, the signal keeps its default action
+                    pass
 
     def _handler(self, signum, frame):
+        if signum == signal.SIGINT:
+            if self.interrupted:
+                raise KeyboardInterrupt  # the second Ctrl-C: stop now (the CLI says "interrupted")
+            self.interrupted = True
+            print(
+                "\nta2net: Ctrl-C: stopping with a checkpoint at the next step (Ctrl-C again to stop at once)",
+                file=sys.stderr,
+                flush=True,
+            )
         self._flag = True
 
     def reached(self, step: int) -> bool:
@@ -204,6 +219,6 @@ class PreemptionWatcher:
         return self._flag
 
     def close(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-            self._previous = None
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}

@@ -15,7 +15,8 @@ that its devices hold, every process joins every step, checkpoint save/restore a
 and only process 0 writes logs, TensorBoard events, config.json and the progress bar.
 
 Preemption safety: checkpoints every `train.checkpoint_every` steps (asynchronous), and at the next step
-after a SIGTERM (then the function returns with `preempted: True`; the CLI exits with status 143). A
+after a SIGTERM (then the function returns with `preempted: True`; the CLI exits with status 143) or, in a
+one-process run, a first Ctrl-C (`interrupted: True` as well; status 130; a second Ctrl-C stops at once). A
 resumed run restores model, optimizer and RNG of the newest complete checkpoint onto its own mesh and starts
 its input at that step's batch (global batches are a pure function of their index), so it ends
 bit-identical (on CPU) to an uninterrupted run, and may resume on another number of processes, devices or
@@ -54,6 +55,7 @@ TRAIN_DEFAULTS = dict(
 )
 NAN_POLICIES = ("stop", "skip")
 PREEMPTED_EXIT_STATUS = 143  # 128 + SIGTERM: the CLI's exit status after a preemption checkpoint
+INTERRUPTED_EXIT_STATUS = 130  # 128 + SIGINT: after the checkpoint a first Ctrl-C asks for
 
 
 def train_options(config) -> dict:
@@ -189,12 +191,13 @@ def _note(message: str) -> None:
 
 def train_and_evaluate(config, workdir: str, *, progress: bool = True, init_from: str | None = None) -> dict:
     """Trains for `config.train.num_steps` steps (resuming from the latest complete checkpoint in
-    `workdir`). Returns the last logged metrics; `preempted: True` when stopped by SIGTERM.
+    `workdir`). Returns the last logged metrics; `preempted: True` when stopped by SIGTERM or a first Ctrl-C
+    with a checkpoint at the next step (`interrupted: True` for Ctrl-C).
 
     `init_from` (a training workdir or a safetensors export): a run with no checkpoint yet starts from its
     parameters and BatchNorm statistics (fine-tuning; the optimizer starts fresh); a resumed run ignores it.
 
-    The SIGTERM handler is installed first: a notice that arrives while the run starts (restore,
+    The SIGTERM and SIGINT handlers are installed first: a notice that arrives while the run starts (restore,
     compilation) is honoured after the first step."""
     preemption = distributed.PreemptionWatcher()
     try:
@@ -360,8 +363,9 @@ def _train(
                 checkpoint.save(mngr, step, state, force=True, metrics=val)
                 last_checkpoint = step
             if preempted:
-                _note(f"preempted (SIGTERM): checkpoint at step {step} saved; rerun the same command to resume")
-                last = {**last, "step": step, "preempted": True}
+                cause = "interrupted (Ctrl-C)" if preemption.interrupted else "preempted (SIGTERM)"
+                _note(f"{cause}: checkpoint at step {step} saved; rerun the same command to resume")
+                last = {**last, "step": step, "preempted": True, "interrupted": preemption.interrupted}
                 break
         if pending is not None:
             skipped += _non_finite(*pending, options["nan_policy"], last_checkpoint)

@@ -82,6 +82,35 @@ def test_forward_only_is_the_same_forward_flow_for_half_the_work(monkeypatch):
     np.testing.assert_array_equal(fwd, both[0])
 
 
+def test_a_failing_worker_stops_the_others(monkeypatch):
+    """An error in one flow thread (or Ctrl-C in the main one) stops the other threads after their current
+    pair, instead of leaving the pool to finish every chunk before the error is seen."""
+    import time
+
+    import input_pipeline.flow as flow_lib
+
+    calls = []
+
+    def slow_then_failing(*args):
+        def make():
+            def calc(a, b):
+                calls.append(1)
+                if len(calls) == 3:
+                    raise RuntimeError("a pair failed")
+                time.sleep(0.02)
+                return np.zeros((*a.shape, 2), np.float32)
+
+            return calc
+
+        return make
+
+    monkeypatch.setattr(flow_lib, "_factory", slow_then_failing)
+    frames = np.zeros((81, 8, 8, 3), np.uint8)  # 80 pairs, 40 to each of two threads: 160 calls in all
+    with pytest.raises(RuntimeError, match="a pair failed"):
+        estimate_flow(frames, workers=2)
+    assert len(calls) < 20
+
+
 def test_every_core_without_an_affinity_mask(monkeypatch):
     """workers=None on a system without os.sched_getaffinity (macOS, Windows) counts the machine's cores."""
     import input_pipeline.flow as flow_lib

@@ -81,11 +81,11 @@ def build(args, overrides) -> int:
 def train(args, overrides) -> int:
     config = _config(args, overrides)
     _initialize_distributed(args)
-    from ta2net_jax.train import PREEMPTED_EXIT_STATUS, train_and_evaluate
+    from ta2net_jax.train import INTERRUPTED_EXIT_STATUS, PREEMPTED_EXIT_STATUS, train_and_evaluate
 
     last = train_and_evaluate(config, args.workdir, init_from=args.init_from)
-    if last.get("preempted"):
-        return PREEMPTED_EXIT_STATUS  # checkpoint saved; the same command resumes
+    if last.get("preempted"):  # checkpoint saved; the same command resumes
+        return INTERRUPTED_EXIT_STATUS if last.get("interrupted") else PREEMPTED_EXIT_STATUS
     if last.get("already_complete"):
         where = os.path.abspath(os.path.join(args.workdir, "checkpoints"))
         print(f"already trained to step {last['step']}; checkpoints in {where}")

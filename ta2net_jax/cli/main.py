@@ -302,6 +302,7 @@ def run(argv: list[str]) -> int:
 
 
 DEBUG_ENV = "TA2NET_DEBUG"
+INTERRUPTED_EXIT_STATUS = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 USER_ERRORS = (OSError, ValueError, KeyError, FloatingPointError)  # OSError: FileNotFoundError, FileExistsError,
 # NotADirectoryError, PermissionError …; ValueError includes video.VideoReadError, the config and labels
 # errors and the registries' unknown-name errors; FloatingPointError: a non-finite loss (train.nan_policy)
@@ -329,7 +330,8 @@ def missing_module_message(err: ModuleNotFoundError) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs one command. Errors are printed as one line (`ta2net: error: …`, exit status 1); anything
-    else that escapes is an internal error, also one line (exit status 2). `--debug` (anywhere on the line)
+    else that escapes is an internal error, also one line (exit status 2); Ctrl-C is `ta2net: interrupted`
+    (exit status 130). `--debug` (anywhere on the line)
     or TA2NET_DEBUG=1 re-raises instead, to show the traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
@@ -337,6 +339,11 @@ def main(argv: list[str] | None = None) -> int:
     compilation_cache.configure()  # before any handler imports jax (ta2net_jax/compilation_cache.py)
     try:
         return run(argv)
+    except KeyboardInterrupt:  # Ctrl-C: outputs are written whole or not at all, checkpoints torn by it never used
+        if debug:
+            raise
+        print("ta2net: interrupted", file=sys.stderr)
+        return INTERRUPTED_EXIT_STATUS
     except BrokenPipeError:  # the reader went away (`ta2net detect clip.mp4 | head`): nothing left to say
         # Python would complain again when it flushes stdout at exit; point stdout at nothing first.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
