@@ -55,7 +55,6 @@ TRAIN_DEFAULTS = dict(
 )
 NAN_POLICIES = ("stop", "skip")
 PREEMPTED_EXIT_STATUS = 143  # 128 + SIGTERM: the CLI's exit status after a preemption checkpoint
-INTERRUPTED_EXIT_STATUS = 130  # 128 + SIGINT: after the checkpoint a first Ctrl-C asks for
 
 
 def train_options(config) -> dict:

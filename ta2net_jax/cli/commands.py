@@ -81,7 +81,8 @@ def build(args, overrides) -> int:
 def train(args, overrides) -> int:
     config = _config(args, overrides)
     _initialize_distributed(args)
-    from ta2net_jax.train import INTERRUPTED_EXIT_STATUS, PREEMPTED_EXIT_STATUS, train_and_evaluate
+    from ta2net_jax.cli.main import INTERRUPTED_EXIT_STATUS
+    from ta2net_jax.train import PREEMPTED_EXIT_STATUS, train_and_evaluate
 
     last = train_and_evaluate(config, args.workdir, init_from=args.init_from)
     if last.get("preempted"):  # checkpoint saved; the same command resumes
