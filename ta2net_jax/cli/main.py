@@ -331,8 +331,8 @@ def missing_module_message(err: ModuleNotFoundError) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Runs one command. Errors are printed as one line (`ta2net: error: …`, exit status 1); anything
     else that escapes is an internal error, also one line (exit status 2); Ctrl-C is `ta2net: interrupted`
-    (exit status 130). `--debug` (anywhere on the line)
-    or TA2NET_DEBUG=1 re-raises instead, to show the traceback."""
+    (exit status 130). `--debug` (anywhere on the line) or TA2NET_DEBUG=1 re-raises instead, to show the
+    traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     argv = [a for a in argv if a != "--debug"]
