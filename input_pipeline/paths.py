@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import json
 import os
 import tempfile
@@ -53,6 +54,29 @@ REMOTE_PREFIXES = ("gs://", "s3://")
 # committed, a step written by the previous run) would then look absent. Listings are therefore not cached:
 # fsspec's configuration supplies this default to every gcsfs instance, etils' and orbax's included.
 fsspec.config.conf.setdefault("gs", {}).setdefault("use_listings_cache", False)
+
+
+_SAID_BY_TYPE = (FileNotFoundError, IsADirectoryError, NotADirectoryError, FileExistsError)
+
+
+def _names_the_object(fn):
+    """For an object-store path, an OSError of the store's client (no route after its retries, a refusal) is
+    re-raised with the path in front when its message lacks it (a DNS failure names only the store's host), so
+    the command line's one error line says which file; errors that say what happened by their type pass."""
+
+    @functools.wraps(fn)
+    def wrapped(p, *args, **kwargs):
+        try:
+            return fn(p, *args, **kwargs)
+        except _SAID_BY_TYPE:
+            raise
+        except OSError as err:
+            if not is_remote(p) or str(p) in str(err):
+                raise
+            kind = PermissionError if isinstance(err, PermissionError) else OSError
+            raise kind(f"{p}: object storage error ({' '.join(str(err).split())})") from err
+
+    return wrapped
 
 
 def is_remote(path) -> bool:
@@ -78,14 +102,17 @@ def join(*parts) -> str:
     return os.path.join(first, *rest)
 
 
+@_names_the_object
 def exists(p) -> bool:
     return path(p).exists()
 
 
+@_names_the_object
 def isfile(p) -> bool:
     return path(p).is_file()
 
 
+@_names_the_object
 def isdir(p) -> bool:
     return path(p).is_dir()
 
@@ -96,6 +123,7 @@ def makedirs(p) -> None:
         os.makedirs(p, exist_ok=True)
 
 
+@_names_the_object
 def listdir(p) -> list[str]:
     return sorted(c.name for c in path(p).iterdir())
 
@@ -105,14 +133,17 @@ def open(p, mode: str = "r"):  # noqa: A001 — the same signature as the builti
     return path(p).open(mode)
 
 
+@_names_the_object
 def read_text(p) -> str:
     return path(p).read_text()
 
 
+@_names_the_object
 def read_bytes(p) -> bytes:
     return path(p).read_bytes()
 
 
+@_names_the_object
 def write_bytes(p, data: bytes) -> None:
     """Atomic write: a local temporary file + `os.replace` (`atomic_path`), or one object upload on `gs://`."""
     if is_remote(p):
@@ -139,10 +170,12 @@ def append_line(p, line: str) -> None:
         f.write(line)
 
 
+@_names_the_object
 def remove(p) -> None:
     path(p).unlink(missing_ok=True)
 
 
+@_names_the_object
 def getsize(p) -> int:
     if is_remote(p):
         fs, key = _fs(p)
@@ -251,13 +284,15 @@ def _stamp(info: dict) -> dict:
     return {"size": int(info["size"]), "version": str(version)}
 
 
+@_names_the_object
 def local_copy(src) -> str:
     """A local file with the bytes of `src`: `src` itself when it is local; for an object-store URL its copy at
     `cache_dir(src)`, downloaded only when missing or when the object's size or generation differ from the copy's
     (recorded in `<root>/.sources/…`, outside the copy tree, so copied folders hold only the objects).
 
     The download goes to a temporary name and is renamed onto the copy, so an interrupted one is never used.
-    Raises FileNotFoundError (no such object) or IsADirectoryError (a folder), each one line naming `src`.
+    Raises FileNotFoundError (no such object), IsADirectoryError (a folder) or OSError (the store cannot be
+    reached or refuses), each one line naming `src`.
     """
     if not is_remote(src):
         return src

@@ -208,3 +208,28 @@ def test_prepare_and_build_a_config_whose_folders_are_in_a_bucket(emulator, clip
     prepared = [n for n in made if n.endswith("meta.json")]
     assert prepared and prepared == [n for n in uploaded if n.endswith("meta.json")], (remote_out, local_out)
     assert "uploaded to gs://" in remote_out and "0 missing video(s)" in remote_out
+
+
+def test_an_unreachable_store_is_one_line_naming_the_object(monkeypatch, capsys):
+    """No route to the store (DNS, a firewall; the client's own retries done): the error names the object, not
+    only the store's host, as the other input errors do, from the paths layer up to the command line."""
+    from ta2net_jax.cli import main as cli
+
+    down = "Cannot connect to host storage.googleapis.com:443 ssl:default [Name or service not known]"
+
+    class Unreachable:
+        def __getattr__(self, name):  # every query of epath's Path or of the fsspec file system
+            def fails(*args, **kwargs):
+                raise ConnectionError(down)
+
+            return fails
+
+    monkeypatch.setattr(paths, "_fs", lambda url: (Unreachable(), url.removeprefix("gs://")))
+    monkeypatch.setattr(paths, "path", lambda p: Unreachable())
+    url = "gs://bucket/clips/a.mp4"
+    for read in (paths.exists, paths.read_bytes, paths.local_copy, video.read_video):
+        with pytest.raises(OSError) as raised:
+            read(url)
+        assert str(raised.value) == f"{url}: object storage error ({down})", read
+    assert cli.main(["detect", url, "--method", "inflection"]) == 1
+    assert capsys.readouterr().err == f"ta2net: error: {url}: object storage error ({down})\n"

@@ -28,6 +28,7 @@ light); each subcommand's handler (commands.py, detection_commands.py) imports o
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
@@ -337,6 +338,10 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     argv = [a for a in argv if a != "--debug"]
     compilation_cache.configure()  # before any handler imports jax (ta2net_jax/compilation_cache.py)
+    if not debug:
+        # gcsfs logs a traceback for every request it gives up on and then raises the same error, which ends
+        # here as one line; its other messages are retries and fallbacks. --debug keeps them all.
+        logging.getLogger("gcsfs").setLevel(logging.CRITICAL)
     try:
         return run(argv)
     except KeyboardInterrupt:  # Ctrl-C: outputs are written whole or not at all, checkpoints torn by it never used
