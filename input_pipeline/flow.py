@@ -181,14 +181,18 @@ def estimate_flow(
         def run(ks):
             if not hasattr(local, "calc"):
                 local.calc = make()
-            for k in ks:
-                if stop.is_set():
-                    return
-                fwd[k] = local.calc(gray[k], gray[k + 1])
-                if backward:
-                    bwd[k] = local.calc(gray[k + 1], gray[k])
-                with lock:
-                    bar.update()
+            try:
+                for k in ks:
+                    if stop.is_set():
+                        return
+                    fwd[k] = local.calc(gray[k], gray[k + 1])
+                    if backward:
+                        bwd[k] = local.calc(gray[k + 1], gray[k])
+                    with lock:
+                        bar.update()
+            except BaseException:  # the other threads stop after their current pair (the main one may be
+                stop.set()  # waiting on another chunk's result, pool.map's order)
+                raise
 
         workers = _usable_cores() if workers is None else int(workers)
         workers = max(1, min(workers, n - 1))
@@ -199,7 +203,7 @@ def estimate_flow(
             with ThreadPoolExecutor(workers) as pool:
                 try:
                     list(pool.map(run, chunks))  # list() re-raises a worker's exception
-                except BaseException:  # that, or Ctrl-C: the pool's exit then waits one pair, not every chunk
+                except BaseException:  # Ctrl-C (a worker's error has set it): the pool's exit waits one pair
                     stop.set()
                     raise
     return fwd, bwd

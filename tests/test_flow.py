@@ -84,18 +84,19 @@ def test_forward_only_is_the_same_forward_flow_for_half_the_work(monkeypatch):
 
 def test_a_failing_worker_stops_the_others(monkeypatch):
     """An error in one flow thread (or Ctrl-C in the main one) stops the other threads after their current
-    pair, instead of leaving the pool to finish every chunk before the error is seen."""
+    pair, instead of leaving the pool to finish every chunk before the error is seen. The error is raised in
+    the second chunk's thread, as the main thread waits on the first chunk's result (pool.map's order)."""
     import time
 
     import input_pipeline.flow as flow_lib
 
     calls = []
 
-    def slow_then_failing(*args):
+    def failing_in_the_second_chunk(*args):
         def make():
             def calc(a, b):
-                calls.append(1)
-                if len(calls) == 3:
+                calls.append(int(a[0, 0]))
+                if a[0, 0] == 40 and b[0, 0] == 41:  # the second chunk's first pair (frames hold their index)
                     raise RuntimeError("a pair failed")
                 time.sleep(0.02)
                 return np.zeros((*a.shape, 2), np.float32)
@@ -104,11 +105,11 @@ def test_a_failing_worker_stops_the_others(monkeypatch):
 
         return make
 
-    monkeypatch.setattr(flow_lib, "_factory", slow_then_failing)
-    frames = np.zeros((81, 8, 8, 3), np.uint8)  # 80 pairs, 40 to each of two threads: 160 calls in all
+    monkeypatch.setattr(flow_lib, "_factory", failing_in_the_second_chunk)
+    frames = np.repeat(np.arange(81, dtype=np.uint8), 8 * 8 * 3).reshape(81, 8, 8, 3)  # frame k is grey k
     with pytest.raises(RuntimeError, match="a pair failed"):
-        estimate_flow(frames, workers=2)
-    assert len(calls) < 20
+        estimate_flow(frames, workers=2)  # 80 pairs, 40 to each of two threads: 160 calls in all
+    assert 40 in calls and len(calls) < 20, calls
 
 
 def test_every_core_without_an_affinity_mask(monkeypatch):

@@ -13,6 +13,8 @@ import os
 
 from input_pipeline import paths
 
+INTERRUPTED_EXIT_STATUS = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C (main.py's too)
+
 
 def _config(args, overrides):
     from ta2net_jax.config_utils import load_config
@@ -81,7 +83,6 @@ def build(args, overrides) -> int:
 def train(args, overrides) -> int:
     config = _config(args, overrides)
     _initialize_distributed(args)
-    from ta2net_jax.cli.main import INTERRUPTED_EXIT_STATUS
     from ta2net_jax.train import PREEMPTED_EXIT_STATUS, train_and_evaluate
 
     last = train_and_evaluate(config, args.workdir, init_from=args.init_from)

@@ -303,7 +303,6 @@ def run(argv: list[str]) -> int:
 
 
 DEBUG_ENV = "TA2NET_DEBUG"
-INTERRUPTED_EXIT_STATUS = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 USER_ERRORS = (OSError, ValueError, KeyError, FloatingPointError)  # OSError: FileNotFoundError, FileExistsError,
 # NotADirectoryError, PermissionError …; ValueError includes video.VideoReadError, the config and labels
 # errors and the registries' unknown-name errors; FloatingPointError: a non-finite loss (train.nan_policy)
@@ -348,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         print("ta2net: interrupted", file=sys.stderr)
-        return INTERRUPTED_EXIT_STATUS
+        return commands.INTERRUPTED_EXIT_STATUS
     except BrokenPipeError:  # the reader went away (`ta2net detect clip.mp4 | head`): nothing left to say
         # Python would complain again when it flushes stdout at exit; point stdout at nothing first.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
