@@ -209,7 +209,7 @@ def train_dataset(
 def leave_ctrl_c_to_the_trainer(worker_index: int, worker_count: int) -> None:
     """grain worker processes ignore SIGINT: a terminal's Ctrl-C reaches every process of the job, and a worker
     killed by it would end the run with grain's "worker terminated unexpectedly" and a traceback per worker
-    instead of the trainer's own stop (`ta2net: interrupted`)."""
+    instead of the trainer's own stop (a checkpoint at the next step: distributed.PreemptionWatcher)."""
     del worker_index, worker_count
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
