@@ -25,7 +25,7 @@ def detect(args, overrides) -> int:
 
         raise FileNotFoundError(f"{args.video}: {missing_reason(args.video)}")
     folder = paths.isdir(args.video)
-    stdout_output = _stdout_output(args)  # "--out" or "--csv" given as "-", or None
+    stdout_output = _stdout_output(args, folder)  # "--out" or "--csv" given as "-", or None
     single_outputs = [args.out, args.csv, args.plot, args.overlay]
     if (args.dub or args.cues) and (folder or args.out_dir):
         raise ValueError("--dub/--cues write one video's files; they do not go with a folder or --out-dir")
@@ -82,12 +82,13 @@ def detect(args, overrides) -> int:
     return 0
 
 
-def _stdout_output(args) -> str | None:
-    """Which of --out / --csv is "-" (standard output); at most one, and only for one video."""
+def _stdout_output(args, folder: bool) -> str | None:
+    """Which of --out / --csv is "-" (standard output); at most one, and only for one video (`folder`: whether
+    args.video is a folder, already asked, which on gs:// is a request to the store)."""
     flags = [flag for flag, value in (("--out", args.out), ("--csv", args.csv)) if value == STDOUT]
     if len(flags) > 1:
         raise ValueError("--out - and --csv - both ask for standard output; give one of them a file")
-    if flags and (args.out_dir or paths.isdir(args.video)):
+    if flags and (args.out_dir or folder):
         raise ValueError(f"{flags[0]} - writes one video's events to standard output; not with a folder or --out-dir")
     return flags[0] if flags else None
 
