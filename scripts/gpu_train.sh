@@ -2,7 +2,7 @@
 # Issue 12's GPU run, in one device call (a call runs at most 10 min): the default detector at the paper's
 # input size (112²) with a GPU's budget of updates. On the GPU machine, from the root of a copy of the repo:
 #
-#   bash scripts/gpu_train.sh        # results in $OUT (default /tmp/gpu_train): times.txt, train.log, run.tgz
+#   bash scripts/gpu_train.sh        # results in $OUT (default /tmp/gpu_train): times.txt, train.log, run.tgz, flow.log
 #
 # 1. build generator v2 at 112² (`v2_112`: 720 / 80 / 80 videos, 14 GB) and v1's `small` (the mixture's quarter)
 #    on every CPU core of the machine (2-core dev machine: renders 0.70 core-s per v2 video, the build from
@@ -29,7 +29,7 @@
 # Needs the input pipeline's wheels, which the image lacks: `bash scripts/gpu_wheels.sh train` here (≈ 44 MB in
 # `.whl/`), and `carry: [".whl"]` in the device call. Dry run on any machine (seconds of training):
 #   CONFIG=configs/default_detector.py:smoke,mix_small=0.25 BATCH=4 LOADERS=2 BUDGET_S=120 EVAL_S=40 \
-#     PATH=$PWD/.venv/bin:$PATH bash scripts/gpu_train.sh
+#     FLOW_CHECK_ARGS="--size 32 --jax-throughput 8" PATH=$PWD/.venv/bin:$PATH bash scripts/gpu_train.sh
 set -x -o pipefail
 OUT=${OUT:-/tmp/gpu_train}
 CONFIG=${CONFIG:-configs/default_detector.py:size=112,mix_small=0.25}
@@ -60,9 +60,26 @@ if ! environment=$(python3 -c "$versions" 2>&1); then
 fi
 stamp "environment: $(echo "$environment" | tail -1)"
 
+# While the CPU cores build, the GPU is idle: issue 16's TV-L1 throughput at 112² (benchmarks/flow_estimators.py,
+# 1,024 fields per call: the tiled, packed and one-video rows; ≈ 1-2 min, mostly compilation) runs beside the
+# build on a fifth of the GPU's memory, and is stopped before the training takes the GPU if it has not ended.
+# Its rows are in flow.log and times.txt. FLOW_CHECK_ARGS= (empty) leaves it out.
+FLOW_CHECK_ARGS=${FLOW_CHECK_ARGS-"--size 112 --jax-throughput 1024"}
+if [ -n "$FLOW_CHECK_ARGS" ]; then
+  # shellcheck disable=SC2086  # FLOW_CHECK_ARGS is a list of flags
+  XLA_PYTHON_CLIENT_MEM_FRACTION=0.2 python3 benchmarks/flow_estimators.py --methods "" --num-videos 8 \
+    --num-frames 32 --no-write $FLOW_CHECK_ARGS >"$OUT/flow.log" 2>&1 &
+  flow_pid=$!
+fi
+
 stamp "build: $CONFIG with $WORKERS workers"
 python3 -m ta2net_jax.cli build --config "$CONFIG" --workers "$WORKERS" 2>&1 | tail -20 || status=$?
 stamp "built (status $status): $(du -sh data/tfds/synthetic_collisions 2>/dev/null | cut -f1) of datasets"
+if [ -n "${flow_pid-}" ]; then
+  kill "$flow_pid" 2>/dev/null  # a no-op when it has ended
+  wait "$flow_pid"
+  stamp "flow check (status $?; 143 = stopped for the training): $(grep 'fields per call' "$OUT/flow.log" | tr '\n' ';')"
+fi
 [ "$status" = 0 ] || exit "$status"
 
 left() { echo $((BUDGET_S - ($(date +%s) - start) - $1)); }
