@@ -19,6 +19,9 @@ Inflection flow is computed inside the step, as in training. Per (batch, dtype) 
 * `--bn-side-pass on off` times the step with and without the original's second decoder pass
   (`model.faithful_bn_side_pass`, model/ta2net.py); "config" (default) keeps the config's value.
   flops_per_step does not count the pass (it is the model's forward basis, the same for both).
+* `--cpu-kernels onednn xla` times each row with oneDNN's convolutions (what every `ta2net` command uses on a
+  CPU, ta2net_jax/cpu_kernels.py; the default) and with XLA's own (Eigen) kernels; recorded as `cpu_kernels`
+  (on a GPU or TPU the devices' programs are the same either way).
 * `--profile` adds where the step's time goes (benchmarks/step_profile.py): the input transform, the three
   trunks' forward + backward alone, the heads and losses, the optimizer, and the trunk-bound clips/s;
   `--trace DIR` writes a jax.profiler trace of one step per row (TensorBoard's profile plugin, Perfetto).
@@ -29,6 +32,8 @@ Appends one JSON line per (batch, dtype, side pass) to `--out` and prints a Mark
     python benchmarks/train_step.py --config configs/synthetic_small.py --batch 2 --steps 2 --warmup 1
     python benchmarks/train_step.py --config configs/synthetic_small.py --batch 8 --bn-side-pass on off
     python benchmarks/train_step.py --config configs/audible623.py --batch 16 --dtype bfloat16 --profile
+    python benchmarks/train_step.py --config configs/default_detector.py --batch 16 --dtype float32 \
+        --cpu-kernels onednn xla --steps 5 --warmup 1
 
 Needs jax, flax, optax, orbax and ml_collections only (no grain, TFDS, OpenCV or PyAV), for configs that
 state `data.image_size` (the paper config does); runs on jax ≥ 0.11.2 / flax ≥ 0.12.10.
@@ -52,6 +57,8 @@ from step_profile import stage_times  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from ta2net_jax import cpu_kernels  # noqa: E402  (imports no jax)
 
 # Dense peak FLOP/s by device kind (substring of jax.devices()[0].device_kind) and compute dtype.
 # NVIDIA data sheets (SXM): bf16 dense 989.4 TFLOP/s, TF32 dense 494.7 TFLOP/s (plain fp32: 67 TFLOP/s);
@@ -171,6 +178,7 @@ def measure(
         "batch": batch,
         "dtype": dtype,
         "faithful_bn_side_pass": bool(config.model.get("faithful_bn_side_pass", False)),
+        "cpu_kernels": "onednn" if cpu_kernels.FLAG in os.environ.get("XLA_FLAGS", "").split() else "xla",
         "clips_per_s": batch / step_s,
         "step_ms": 1e3 * step_s,
         "mfu": flops / step_s / peak if peak else None,
@@ -199,8 +207,9 @@ def measure(
     }
 
 
-def run_isolated(args, batch: int, dtype: str, side_pass: str) -> dict:
-    """`measure` in a fresh Python process (its own device memory peak); errors become a record."""
+def run_isolated(args, batch: int, dtype: str, side_pass: str, kernels: str = "onednn") -> dict:
+    """`measure` in a fresh Python process (its own device memory peak, its own XLA flags); errors become a
+    record."""
     cmd = [
         sys.executable,
         __file__,
@@ -220,7 +229,10 @@ def run_isolated(args, batch: int, dtype: str, side_pass: str) -> dict:
         *(["--profile"] if args.profile else []),
         *(["--trace", os.path.join(args.trace, f"B{batch}_{dtype}_{side_pass}")] if args.trace else []),
     ]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    env = {**os.environ, cpu_kernels.ENV: kernels}
+    if kernels == "xla" and cpu_kernels.FLAG_NAME in env.get("XLA_FLAGS", ""):  # the parent's flag, not inherited
+        env["XLA_FLAGS"] = " ".join(f for f in env["XLA_FLAGS"].split() if cpu_kernels.FLAG_NAME not in f)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=env)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode or not lines:
         return {
@@ -229,6 +241,7 @@ def run_isolated(args, batch: int, dtype: str, side_pass: str) -> dict:
             "batch": batch,
             "dtype": dtype,
             "faithful_bn_side_pass": side_pass,
+            "cpu_kernels": kernels,
             "error": f"exit status {proc.returncode} (see stderr above)",
         }
     return json.loads(lines[-1])
@@ -241,6 +254,7 @@ def markdown_table(records: list[dict]) -> str:
         "B",
         "dtype",
         "side pass",
+        "CPU kernels",
         "step ms (median)",
         "clips/s",
         "MFU",
@@ -252,13 +266,14 @@ def markdown_table(records: list[dict]) -> str:
     for r in records:
         if "error" in r:
             rows.append(
-                f"| {r['config']} | {r['batch']} | {r['dtype']} | {r['faithful_bn_side_pass']} | {r['error']} "
-                "| | | | | |"
+                f"| {r['config']} | {r['batch']} | {r['dtype']} | {r['faithful_bn_side_pass']} | "
+                f"{r.get('cpu_kernels', '')} | {r['error']} | | | | | |"
             )
             continue
         side = "on" if r["faithful_bn_side_pass"] else "off"
         rows.append(
-            f"| {r['config']} | {r['batch']} | {r['dtype']} | {side} | {r['step_ms']:.1f} | "
+            f"| {r['config']} | {r['batch']} | {r['dtype']} | {side} | {r.get('cpu_kernels', 'xla')} | "
+            f"{r['step_ms']:.1f} | "
             f"{r['clips_per_s']:.2f} | "
             f"{fmt(None if r['mfu'] is None else 100 * r['mfu'], '.1f', ' %')} | "
             f"{fmt(r['peak_memory_gib'], '.2f')} | {r['flops_per_step']:.3g} ({r['flops_source']}) | "
@@ -313,12 +328,20 @@ def main(argv=None) -> int:
         "--profile", action="store_true", help="also time the trunks alone and the rest (step_profile.py)"
     )
     parser.add_argument("--trace", help="write a jax.profiler trace of one step per row under this folder")
+    parser.add_argument(
+        "--cpu-kernels",
+        nargs="+",
+        default=["onednn"],
+        choices=("onednn", "xla"),
+        help="XLA:CPU convolutions by oneDNN (what ta2net commands use) or by XLA itself (ta2net_jax/cpu_kernels.py)",
+    )
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)  # child process: print only
     args = parser.parse_args(argv)
     if args.steps < 1 or args.warmup < 0:
         parser.error("--steps must be ≥ 1 and --warmup ≥ 0")
 
     if args.single:
+        cpu_kernels.configure()  # before measure() imports jax; TA2NET_CPU_KERNELS comes from run_isolated
         print(
             json.dumps(
                 measure(
@@ -337,16 +360,15 @@ def main(argv=None) -> int:
         return 0
 
     records = []
-    for dtype in args.dtype:
-        for batch in args.batch:
-            for side_pass in args.bn_side_pass:
-                record = run_isolated(args, batch, dtype, side_pass)
-                print(json.dumps(record), flush=True)
-                records.append(record)
-                if args.out:
-                    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-                    with open(args.out, "a") as f:
-                        f.write(json.dumps(record) + "\n")
+    rows = [(b, d, s, k) for d in args.dtype for b in args.batch for s in args.bn_side_pass for k in args.cpu_kernels]
+    for batch, dtype, side_pass, kernels in rows:
+        record = run_isolated(args, batch, dtype, side_pass, kernels)
+        print(json.dumps(record), flush=True)
+        records.append(record)
+        if args.out:
+            os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+            with open(args.out, "a") as f:
+                f.write(json.dumps(record) + "\n")
     print()
     print(markdown_table(records))
     return 1 if any("error" in r for r in records) else 0

@@ -1,11 +1,14 @@
-"""Test set-up: 4 fake CPU devices (before anything touches a device), absl flags for grain workers,
-a persistent XLA compilation cache (the same small train step is compiled by several tests), and a
+"""Test set-up: 4 fake CPU devices and oneDNN convolutions (before anything touches a device), absl flags for
+grain workers, a persistent XLA compilation cache (the same small train step is compiled by several tests), and a
 session-wide tiny synthetic dataset; a GCS emulator for each test module that asks for one."""
 
 import os
 
 import jax
 
+from ta2net_jax import cpu_kernels
+
+cpu_kernels.configure()  # oneDNN convolutions, as every `ta2net` command runs them (read when the backend starts)
 jax.config.update("jax_num_cpu_devices", 4)
 CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".jax_cache")  # also subprocesses'
 # Every program is cached, however fast it compiles: most of the suite's programs take under JAX's default

@@ -240,4 +240,7 @@ def test_detect_runs_a_variable_rate_file_fused(smoke_config, tmp_path):
     assert got["fused"] and not want["fused"]
     assert got["flow_per_unit_interval"] and want["flow_per_unit_interval"]
     np.testing.assert_allclose(got["scores"], want["scores"], atol=1e-5)
-    np.testing.assert_allclose(got["maps"], want["maps"], atol=1e-5)
+    # The two programs may round TV-L1 differently (oneDNN's convolutions change how XLA compiles the fused
+    # one): the stored float16 flow then differs by one step (2^-11 of its size), which the random smoke
+    # model's maps carry at ~1e-4.
+    np.testing.assert_allclose(got["maps"], want["maps"], atol=1e-3)

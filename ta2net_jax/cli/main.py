@@ -33,7 +33,7 @@ import os
 import sys
 
 from input_pipeline import registry
-from ta2net_jax import compilation_cache, export
+from ta2net_jax import compilation_cache, cpu_kernels, export
 from ta2net_jax.cli import commands, detection_arguments, detection_commands
 from ta2net_jax.cli.detection_arguments import FLOW_HELP
 
@@ -337,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     argv = [a for a in argv if a != "--debug"]
     compilation_cache.configure()  # before any handler imports jax (ta2net_jax/compilation_cache.py)
+    cpu_kernels.configure()  # oneDNN convolutions on the CPU, before any device is used (ta2net_jax/cpu_kernels.py)
     if not debug:
         # gcsfs logs a traceback for every request it gives up on and then raises the same error, which ends
         # here as one line; its other messages are retries and fallbacks. --debug keeps them all.
