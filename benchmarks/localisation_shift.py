@@ -38,7 +38,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from input_pipeline import (
-    flow as flow_lib,  # noqa: E402
     inflection_energy,  # noqa: E402
 )
 from input_pipeline.progress import tqdm  # noqa: E402
@@ -97,12 +96,7 @@ def contact_inputs(detector, size: int, path: str, events, native_hw, upside_dow
     frames, fps = decoded.frames, float(decoded.fps)
     if upside_down:
         frames = np.ascontiguousarray(frames[:, ::-1])
-    model = detector.detector
-    if model.stride(len(frames), fps) > 1:  # scored as phases: the native flow only locates
-        flow_fwd, flow_bwd = flow_lib.flow_on_demand(frames, "dis")
-    else:
-        flow_fwd, flow_bwd = flow_lib.estimate_flow(frames, "dis", workers=None)
-    scored = model.scores(frames, flow_fwd, flow_bwd, fps)
+    scored = detector.score_frames(frames, fps)
     n, (height, width) = len(frames), native_hw
     found = []
     for frame, x, y in events:

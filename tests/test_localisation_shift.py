@@ -3,12 +3,12 @@ view's contact points, and that a map that has learned *where* contacts sit lose
 once they sit elsewhere (the thing the benchmark measures)."""
 
 import json
-import types
 
 import numpy as np
 from benchmark_scripts import load_benchmark
 
 from input_pipeline.video_writer import write_video
+from ta2net_jax.detection.detect import VideoDetector
 from ta2net_jax.detection.detectors import Scores
 
 bench = load_benchmark("localisation_shift")
@@ -35,6 +35,8 @@ def test_labelled_videos_reads_v2_renders_and_perspective_labels(tmp_path):
 class _UniformMaps:
     """A detector stand-in: every frame's map uniform, the flows passed through (`contact_inputs` plumbing)."""
 
+    uses_backward_flow = True
+
     def stride(self, num_frames, fps):
         return 1
 
@@ -51,7 +53,8 @@ def test_upside_down_mirrors_the_contact_and_the_motion(tmp_path):
         frames[t, y : y + 6, 20:28] = 255
     path = str(tmp_path / "drop.mp4")
     write_video(path, frames, 25.0)
-    detector = types.SimpleNamespace(detector=_UniformMaps())
+    detector = VideoDetector(method="inflection")
+    detector.detector = _UniformMaps()  # VideoDetector.score_frames's flow, then the stand-in's scores
     events = [(6, 24.0, 26.0)]
     (up,) = bench.contact_inputs(detector, 16, path, events, (32, 48), upside_down=False)
     (down,) = bench.contact_inputs(detector, 16, path, events, (32, 48), upside_down=True)

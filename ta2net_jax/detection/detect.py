@@ -160,6 +160,30 @@ class VideoDetector:
             {"seconds": p.min_separation_s} if p.min_separation_s is not None else {"frames": p.min_separation_frames}
         )
 
+    def score_frames(self, frames: np.ndarray, fps: float, times_s: np.ndarray | None = None):
+        """The detector's scored record (per-frame values [N], maps [N, h, w], the flows it used) of frames
+        [N, S, S, 3] uint8 at ``image_size``, repeats dropped, at ``fps``, as :meth:`analyse` scores a video's:
+        flow, then the detector (one program with ``--flow tvl1-jax``). ``times_s``: [N] presentation times
+        (s) of a variable-rate file, or None for uniform time."""
+        stride = self.detector.stride(len(frames), fps)
+        self.detector.phase_times_s = times_s  # the fused program and a phase-scored video's phases use them
+        if self.fused:  # frames → flow → model on the devices, one program per batch of windows
+            return self.detector.fused_scores(frames, fps)
+        # Scored as phases, a video gets its phases' own flow (ModelDetector.scores); the native flow then only
+        # locates the events, so only the fields around them are estimated.
+        if stride > 1:
+            flow_fwd, flow_bwd = flow_lib.flow_on_demand(frames, self.flow_method, tvl1_options=self.tvl1_options)
+        else:  # on every core: a threaded DIS gives the same fields
+            flows = flow_lib.estimate_flow(
+                frames,
+                self.flow_method,
+                workers=None,
+                tvl1_options=self.tvl1_options,
+                backward=self.detector.uses_backward_flow,
+            )
+            flow_fwd, flow_bwd = frame_times.per_unit_interval(*flows, times_s, fps)
+        return self.detector.scores(frames, flow_fwd, flow_bwd, fps)
+
     def analyse(self, video_path: str) -> dict:
         """Decoded video, per-frame scores [N], "where" maps [N, h, w] and events; nothing written.
 
@@ -175,29 +199,12 @@ class VideoDetector:
         else:
             frames, repeats = frame_repeats.drop_repeats(decoded.frames)
         fps = repeats.fps(decoded.fps)
-        stride = self.detector.stride(len(frames), fps)
         # A variable-rate file's flow is put per unit interval (frame_times.per_unit_interval; inside the fused
         # program too); not after repeats are dropped (the kept frames are evenly spaced in content time) nor
         # for the reference (a fixed definition).
         times_s = None if len(repeats.repeated) or not self.detector.normalises_intervals else decoded.times_s
-        self.detector.phase_times_s = times_s  # the fused program and a phase-scored video's phases use them
-        if self.fused:  # frames → flow → model on the devices, one program per batch of windows
-            scored = self.detector.fused_scores(frames, fps)
-        else:
-            # Scored as phases, a video gets its phases' own flow (ModelDetector.scores); the native flow then
-            # only locates the events, so only the fields around them are estimated.
-            if stride > 1:
-                flow_fwd, flow_bwd = flow_lib.flow_on_demand(frames, self.flow_method, tvl1_options=self.tvl1_options)
-            else:  # on every core: a threaded DIS gives the same fields
-                flows = flow_lib.estimate_flow(
-                    frames,
-                    self.flow_method,
-                    workers=None,
-                    tvl1_options=self.tvl1_options,
-                    backward=self.detector.uses_backward_flow,
-                )
-                flow_fwd, flow_bwd = frame_times.per_unit_interval(*flows, times_s, fps)
-            scored = self.detector.scores(frames, flow_fwd, flow_bwd, fps)
+        scored = self.score_frames(frames, fps, times_s)
+        stride = self.detector.stride(len(frames), fps)
         picking = self.picking
         if stride > 1 and self.detector.phase_threshold is not None and not self.threshold_given:
             picking = picking.replace(threshold=float(self.detector.phase_threshold))  # tuned on phase-scored videos
