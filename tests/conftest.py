@@ -1,14 +1,15 @@
-"""Test set-up: 4 fake CPU devices and oneDNN convolutions (before anything touches a device), absl flags for
-grain workers, a persistent XLA compilation cache (the same small train step is compiled by several tests), and a
+"""Test set-up: 4 fake CPU devices (before anything touches a device), absl flags for grain workers,
+a persistent XLA compilation cache (the same small train step is compiled by several tests), and a
 session-wide tiny synthetic dataset; a GCS emulator for each test module that asks for one."""
 
 import os
 
 import jax
 
-from ta2net_jax import cpu_kernels
-
-cpu_kernels.configure()  # oneDNN convolutions, as every `ta2net` command runs them (read when the backend starts)
+# The tests' own programs use XLA's convolution kernels, not oneDNN's (ta2net_jax/cpu_kernels.py): the persistent
+# cache below cannot hold programs with oneDNN calls, and the suite compiles the same small steps many times
+# (train-heavy files from cold caches, 2026-12-07: 258 s against 290 s). Every `ta2net` command a test starts
+# adds oneDNN itself, as for users; tests/test_cpu_kernels.py checks that both agree.
 jax.config.update("jax_num_cpu_devices", 4)
 CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".jax_cache")  # also subprocesses'
 # Every program is cached, however fast it compiles: most of the suite's programs take under JAX's default
