@@ -6,10 +6,16 @@ import os
 
 import jax
 
-# The tests' own programs use XLA's convolution kernels, not oneDNN's (ta2net_jax/cpu_kernels.py): the persistent
-# cache below cannot hold programs with oneDNN calls, and the suite compiles the same small steps many times
-# (train-heavy files from cold caches, 2026-12-07: 258 s against 290 s). Every `ta2net` command a test starts
-# adds oneDNN itself, as for users; tests/test_cpu_kernels.py checks that both agree.
+from ta2net_jax import cpu_kernels
+
+# The suite runs on XLA's convolution kernels, not oneDNN's (ta2net_jax/cpu_kernels.py), in this process and in
+# every command a test starts (the environment is inherited): the persistent cache below cannot hold programs with
+# oneDNN calls, and the suite compiles the same small steps many times (train-heavy files from cold caches,
+# 2026-12-07: 258 s against 290 s); tests that compare a command's training with one trained here need one
+# kind. tests/test_cpu_kernels.py runs oneDNN against XLA's kernels, test_compilation_cache.py a command on
+# oneDNN. TA2NET_CPU_KERNELS=onednn runs the whole suite on oneDNN.
+os.environ.setdefault(cpu_kernels.ENV, "xla")
+cpu_kernels.configure()
 jax.config.update("jax_num_cpu_devices", 4)
 CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".jax_cache")  # also subprocesses'
 # Every program is cached, however fast it compiles: most of the suite's programs take under JAX's default
