@@ -9,8 +9,9 @@ ms for its /8 locator, 2,292 → 1,434 ms at 112² (the paper model's wide ResNe
 `ta2net detect hitting_metal.mp4` 6.8 → 5.3 s with the same events. Results differ from Eigen's by float32
 rounding (the summation order): tests/test_cpu_kernels.py checks a training step against Eigen's.
 
-`configure` (called by the command line before anything touches a device, and by the tests' conftest) adds the
-flag to `$XLA_FLAGS`, so the processes a command starts (grain workers, a detect pool) inherit it, unless
+`configure` (called by the command line before anything touches a device; the tests' conftest calls it with
+XLA's kernels as the default, tests/conftest.py says why) adds the flag to `$XLA_FLAGS`, so the processes a
+command starts (grain workers, a detect pool) inherit it, unless
 
 * `$TA2NET_CPU_KERNELS` is `xla` (or `off`/`eigen`): XLA's own kernels, e.g. to compare;
 * `$XLA_FLAGS` already names the flag (the user's setting wins);
