@@ -37,9 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from input_pipeline import (
-    inflection_energy,  # noqa: E402
-)
+from input_pipeline import inflection_energy  # noqa: E402
 from input_pipeline.progress import tqdm  # noqa: E402
 from input_pipeline.video import read_video  # noqa: E402
 from ta2net_jax.evaluation.localisation import POINTING_RADIUS_PX  # noqa: E402

@@ -71,19 +71,15 @@ def configure(environ=os.environ, *, version: tuple[int, ...] | None = None) -> 
     set there now. ``version`` stands in for the installed jaxlib's (tests). Has no effect on a process whose
     CPU backend has already started (XLA reads the variable once)."""
     flags = environ.get("XLA_FLAGS", "")
-    if FLAG_NAME in flags:
-        return _silence_uncacheable(FLAG in flags.split())
-    if environ.get(ENV, "").strip().lower() in OFF:
-        return False
-    version = jaxlib_version() if version is None else version
-    first, past = TESTED_JAXLIB
-    if version is None or not first <= version < past:
-        return False
-    environ["XLA_FLAGS"] = f"{flags} {FLAG}".strip()
-    return _silence_uncacheable(True)
-
-
-def _silence_uncacheable(on: bool) -> bool:
+    if FLAG_NAME not in flags:  # else the user's own setting stands
+        if environ.get(ENV, "").strip().lower() in OFF:
+            return False
+        version = jaxlib_version() if version is None else version
+        first, past = TESTED_JAXLIB
+        if version is None or not first <= version < past:
+            return False
+        environ["XLA_FLAGS"] = flags = f"{flags} {FLAG}".strip()
+    on = FLAG in flags.split()
     if on:
         warnings.filterwarnings("ignore", message=UNCACHEABLE_WARNING, category=UserWarning)
     return on
