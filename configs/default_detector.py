@@ -21,13 +21,13 @@ Three stages; 2 and 3 each start (`--init-from`) from stage 1 (no parameter chan
    `:stride=8,mix_small=0.25`, pointed worse on validation.)
 
     ta2net build --config configs/default_detector.py:mix_small=0.25      # v2_64 and small: ≈ 20 min on 2 cores
-    ta2net train --config configs/default_detector.py --workdir runs/default                  # 50 min
+    ta2net train --config configs/default_detector.py --workdir runs/default                  # 23 min
     ta2net train --config configs/default_detector.py:mix_small=0.25 --workdir runs/mix \
-      --init-from runs/default                                                                # 21 min
+      --init-from runs/default                                                                # 11 min
     ta2net train --config configs/default_detector.py:stride=8 --workdir runs/default_s8 \
-      --init-from runs/default                                                                # 26 min
-    ta2net eval  --config configs/default_detector.py:mix_small=0.25 --workdir runs/mix
+      --init-from runs/default                                                                # 9 min
     ta2net eval  --config configs/default_detector.py:stride=8 --workdir runs/default_s8
+    ta2net eval  --config configs/default_detector.py:mix_small=0.25 --workdir runs/mix --locator runs/default_s8
     ta2net export --workdir runs/mix --locator runs/default_s8 --format bundle --out ta2net_jax/detection/default_model
 
 The paper's input size and map (issue "Where it sounds": the 7×7 map at 112²), measured, not shipped:
