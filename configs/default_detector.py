@@ -43,6 +43,8 @@ on the full 2,400-video set with stage 1's schedule and no init: `--config.data.
 --config.train.num_steps=2000 --config.optim.base_lr=2e-3 --config.optim.warmup_steps=100`.
 
 Variants: `:smoke` (v2_tiny, 2 steps; used by the tests), `:size=112` (the paper's input size, builder `v2_112`),
+`:videos=2000` (all 2,000 of generator v2's training renders instead of v2_64's first 720, builder `v2_64_2000`:
+the same validation and test videos, the same steps; docs/RESULTS.md §4 "More scenes"),
 `:width=F` (every trunk's channels and the projection × F: `:width=2` is 16/32/64, ≈ 1.7× a step's time
 on this CPU; measured as stage 1 from scratch, docs/RESULTS.md §4 "A wider network"), `:mix_small=F` (stage 2:
 that fraction of v1 `small` clips), `:stride=8` (stage 3's trunks), `:flow_mix=F`
@@ -71,7 +73,8 @@ from __future__ import annotations
 
 from configs import common, synthetic_small
 
-BUILDER_OF_SIZE = {64: "v2_64", 112: "v2_112"}
+# (input size, training videos) -> builder: every one holds the first videos of generator v2's renders
+BUILDERS = {(64, 720): "v2_64", (64, 2000): "v2_64_2000", (112, 720): "v2_112"}
 TRUNK_STRIDES = {16: (1, 2, 2), 8: (1, 2, 1)}  # the stages' strides after the stem's /4
 # Variant argument -> (mixture component, its smoke stand-in) (docs/synthetic.md): generator v2's presets
 # "thud" (half the bodies of a dead material: an impact that stops a body is an event as well as one that
@@ -89,6 +92,7 @@ def get_config(arg: str | None = None):
         arg,
         smoke=False,
         size=64,
+        videos=720,
         stride=16,
         width=1.0,
         mix_small=0.0,
@@ -101,8 +105,11 @@ def get_config(arg: str | None = None):
         label_sigma=common.paper_loss().blur_sigma,
         **{arg: 0.0 for arg in PRESET_MIXES},
     )
-    if variant.size not in BUILDER_OF_SIZE:
-        raise ValueError(f"default_detector size={variant.size}: the v2 datasets are {sorted(BUILDER_OF_SIZE)} px")
+    if (variant.size, variant.videos) not in BUILDERS:
+        raise ValueError(
+            f"default_detector size={variant.size},videos={variant.videos}: the v2 datasets are (size, videos) "
+            f"{sorted(BUILDERS)}"
+        )
     if variant.flow_gain < 1.0:
         raise ValueError(f"default_detector flow_gain={variant.flow_gain}: gains are drawn in [1/F, F], give F ≥ 1")
     if not 0.0 <= variant.anywhere <= 1.0:
@@ -115,7 +122,7 @@ def get_config(arg: str | None = None):
         raise ValueError(f"default_detector stride={variant.stride}: the trunks stop at 1/{sorted(TRUNK_STRIDES)}")
     smoke = variant.smoke
     c = synthetic_small.get_config("smoke" if smoke else None)
-    c.data.builder_config = "v2_tiny" if smoke else BUILDER_OF_SIZE[variant.size]
+    c.data.builder_config = "v2_tiny" if smoke else BUILDERS[variant.size, variant.videos]
     c.data.image_size = 32 if smoke else variant.size
     c.data.brightness = 0.2
     c.data.contrast = 0.3

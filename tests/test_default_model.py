@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import REPO, realdata
 
+from input_pipeline.datasets.synthetic_configs import BUILDER_CONFIGS
 from ta2net_jax import losses
 from ta2net_jax.config_utils import load_config
 from ta2net_jax.evaluation import localisation
@@ -67,6 +68,15 @@ def test_paper_config_has_no_contact_term_and_default_detector_has_one():
     assert (paper_size.data.builder_config, paper_size.data.image_size) == ("v2_112", 112)
     assert tuple(paper_size.model.trunk.strides) == tuple(default.model.trunk.strides)
     assert paper_size.train.num_steps < default.train.num_steps and paper_size.loss.contact_weight > 0
+    # More scenes of one renderer: all 2,000 of generator v2's training renders, v2_64's 720 first; the same
+    # validation and test videos (seeds are split offset + index, so a prefix is the smaller config's videos).
+    more = load_config(os.path.join(REPO, "configs", "default_detector.py:mix_small=0.25,videos=2000"))
+    assert more.data.builder_config == "v2_64_2000" and more.train.num_steps == mixed.train.num_steps
+    splits = {name: dict(BUILDER_CONFIGS[name].split_sizes) for name in ("v2_64", "v2_64_2000")}
+    assert splits["v2_64_2000"] == {**splits["v2_64"], "train": 2000}
+    assert all(BUILDER_CONFIGS["v2_64_2000"].seed == BUILDER_CONFIGS[n].seed == 0 for n in ("v2", "v2_64"))
+    with pytest.raises(ValueError, match=r"videos=2000.*\(size, videos\)"):
+        load_config(os.path.join(REPO, "configs", "default_detector.py:size=112,videos=2000"))
     # A wider network: every trunk's channels and the projection doubled, the rest of stage 1 as it is.
     wide = load_config(os.path.join(REPO, "configs", "default_detector.py:width=2"))
     assert tuple(wide.model.trunk.widths) == tuple(2 * w for w in default.model.trunk.widths)

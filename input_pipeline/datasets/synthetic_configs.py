@@ -69,6 +69,12 @@ BUILDER_CONFIGS = {
     "v2_64": _config(
         "v2_64", image_size=64, generator="v2", split_sizes=(("train", 720), ("validation", 80), ("test", 80))
     ),
+    # v2_64 with all 2,000 training renders of v2's folder (the first 720 are v2_64's; validation and test are
+    # v2_64's own 80 + 80): what more scenes of one renderer buy at the same number of steps
+    # (configs/default_detector.py `:videos=2000`).
+    "v2_64_2000": _config(
+        "v2_64_2000", image_size=64, generator="v2", split_sizes=(("train", 2000), ("validation", 80), ("test", 80))
+    ),
     # The same 880 videos at the paper's 112x112 input (prepared from v2_64's renders): the 7x7 source map
     # of the paper's /16 trunks, measured on the 2-core CPU (configs/default_detector.py `:size=112`).
     "v2_112": _config(
